@@ -1,0 +1,219 @@
+//! The C ABI. Every `unsafe` pointer conversion of the library lives here;
+//! every entry point contains panics (`TORNADO_ERR_PANIC`) and reports
+//! failures through its return value and `tornado_last_error()`.
+
+#![allow(non_camel_case_types)]
+
+pub mod coroutine;
+pub mod future;
+pub mod loop_api;
+pub mod periodic;
+pub mod types;
+
+use std::cell::RefCell;
+use std::ffi::{c_char, c_void, CStr, CString};
+use std::panic::{catch_unwind, AssertUnwindSafe};
+use std::sync::Arc;
+
+use crate::error::{Code, Error, Result};
+use crate::log;
+
+/// A status code: `TORNADO_OK` (0) or one of the `TORNADO_ERR_*` values.
+/// Taken as a plain integer: any value may come in from C.
+pub type tornado_code = i32;
+
+/// Success.
+pub const TORNADO_OK: tornado_code = 0;
+/// A bad argument: NULL handle or pointer, NaN/negative/infinite time, unknown flag bits, invalid UTF-8.
+pub const TORNADO_ERR_INVALID: tornado_code = 1;
+/// Called from a thread that does not own the loop.
+pub const TORNADO_ERR_WRONG_THREAD: tornado_code = 2;
+/// The loop is running (free, start, run_once or run_sync from inside the loop).
+pub const TORNADO_ERR_RUNNING: tornado_code = 3;
+/// A future or coroutine was completed twice.
+pub const TORNADO_ERR_ALREADY_DONE: tornado_code = 4;
+/// Unknown timeout id, or an fd with no handler.
+pub const TORNADO_ERR_NOT_FOUND: tornado_code = 5;
+/// The fd already has a handler.
+pub const TORNADO_ERR_EXISTS: tornado_code = 6;
+/// The operation timed out.
+pub const TORNADO_ERR_TIMEOUT: tornado_code = 7;
+/// The future was cancelled.
+pub const TORNADO_ERR_CANCELLED: tornado_code = 8;
+/// A Rust panic was caught at the boundary.
+pub const TORNADO_ERR_PANIC: tornado_code = 9;
+/// An operating-system error; the message has its text.
+pub const TORNADO_ERR_IO: tornado_code = 10;
+/// The loop (or the object's loop) was closed.
+pub const TORNADO_ERR_CLOSED: tornado_code = 11;
+/// The future is not done yet.
+pub const TORNADO_ERR_NOT_DONE: tornado_code = 12;
+/// The fd is not open, or epoll cannot watch it (a regular file).
+pub const TORNADO_ERR_BAD_FD: tornado_code = 13;
+/// The first code free for applications (`tornado_future_set_error` takes any non-zero code).
+pub const TORNADO_ERR_USER: tornado_code = 1000;
+
+/// Log levels passed to a `tornado_log_fn`.
+pub const TORNADO_LOG_ERROR: i32 = 1;
+pub const TORNADO_LOG_WARNING: i32 = 2;
+pub const TORNADO_LOG_INFO: i32 = 3;
+pub const TORNADO_LOG_DEBUG: i32 = 4;
+
+thread_local! {
+    static LAST_ERROR: RefCell<Option<CString>> = const { RefCell::new(None) };
+}
+
+pub(crate) fn set_last_error(error: &Error) {
+    let text = format!("{}: {}", error.code().name(), error.message());
+    let text = CString::new(text.replace('\0', "")).unwrap_or_default();
+    LAST_ERROR.with(|slot| *slot.borrow_mut() = Some(text));
+}
+
+fn panic_error(payload: &(dyn std::any::Any + Send)) -> Error {
+    let error = Error::new(
+        Code::PANIC,
+        format!("internal panic: {}", log::panic_message(payload)),
+    );
+    log::error(error.message());
+    error
+}
+
+/// Runs an entry point that returns a code.
+pub(crate) fn guard_code(f: impl FnOnce() -> Result<()>) -> tornado_code {
+    match catch_unwind(AssertUnwindSafe(f)) {
+        Ok(Ok(())) => TORNADO_OK,
+        Ok(Err(error)) => {
+            set_last_error(&error);
+            error.code().0
+        }
+        Err(payload) => {
+            set_last_error(&panic_error(payload.as_ref()));
+            TORNADO_ERR_PANIC
+        }
+    }
+}
+
+/// Runs an entry point that returns a value, with `on_error` on failure.
+pub(crate) fn guard_value<T>(on_error: T, f: impl FnOnce() -> Result<T>) -> T {
+    match catch_unwind(AssertUnwindSafe(f)) {
+        Ok(Ok(value)) => value,
+        Ok(Err(error)) => {
+            set_last_error(&error);
+            on_error
+        }
+        Err(payload) => {
+            set_last_error(&panic_error(payload.as_ref()));
+            on_error
+        }
+    }
+}
+
+/// A NULL check with a message naming the argument.
+pub(crate) fn non_null<T>(ptr: *const T, what: &str) -> Result<*const T> {
+    if ptr.is_null() {
+        Err(Error::invalid(format!("{what} is NULL")))
+    } else {
+        Ok(ptr)
+    }
+}
+
+/// A NUL-terminated UTF-8 string from C; NULL allowed when `optional`.
+///
+/// # Safety
+/// `ptr` must be NULL or point to a NUL-terminated string valid for the call.
+pub(crate) unsafe fn c_str<'a>(ptr: *const c_char, what: &str) -> Result<&'a str> {
+    non_null(ptr, what)?;
+    // SAFETY: non-NULL and NUL-terminated per this function's contract.
+    let bytes = unsafe { CStr::from_ptr(ptr) };
+    bytes
+        .to_str()
+        .map_err(|_| Error::invalid(format!("{what} is not valid UTF-8")))
+}
+
+/// Converts seconds from C to a duration, refusing NaN, infinities and negatives.
+pub(crate) fn seconds(value: f64, what: &str) -> Result<std::time::Duration> {
+    crate::util::seconds_to_ns(value)
+        .map(std::time::Duration::from_nanos)
+        .ok_or_else(|| Error::invalid(format!("{what} must be a finite number >= 0 (got {value})")))
+}
+
+/// The name of a code, e.g. `"TORNADO_ERR_TIMEOUT"`; `"TORNADO_ERR_USER"` for
+/// codes >= 1000 and `"TORNADO_ERR_UNKNOWN"` for other unknown values.
+/// The string is static: never free it.
+#[no_mangle]
+pub extern "C" fn tornado_code_name(code: tornado_code) -> *const c_char {
+    let name: &'static CStr = match Code(code).name() {
+        "TORNADO_OK" => c"TORNADO_OK",
+        "TORNADO_ERR_INVALID" => c"TORNADO_ERR_INVALID",
+        "TORNADO_ERR_WRONG_THREAD" => c"TORNADO_ERR_WRONG_THREAD",
+        "TORNADO_ERR_RUNNING" => c"TORNADO_ERR_RUNNING",
+        "TORNADO_ERR_ALREADY_DONE" => c"TORNADO_ERR_ALREADY_DONE",
+        "TORNADO_ERR_NOT_FOUND" => c"TORNADO_ERR_NOT_FOUND",
+        "TORNADO_ERR_EXISTS" => c"TORNADO_ERR_EXISTS",
+        "TORNADO_ERR_TIMEOUT" => c"TORNADO_ERR_TIMEOUT",
+        "TORNADO_ERR_CANCELLED" => c"TORNADO_ERR_CANCELLED",
+        "TORNADO_ERR_PANIC" => c"TORNADO_ERR_PANIC",
+        "TORNADO_ERR_IO" => c"TORNADO_ERR_IO",
+        "TORNADO_ERR_CLOSED" => c"TORNADO_ERR_CLOSED",
+        "TORNADO_ERR_NOT_DONE" => c"TORNADO_ERR_NOT_DONE",
+        "TORNADO_ERR_BAD_FD" => c"TORNADO_ERR_BAD_FD",
+        "TORNADO_ERR_USER" => c"TORNADO_ERR_USER",
+        _ => c"TORNADO_ERR_UNKNOWN",
+    };
+    name.as_ptr()
+}
+
+/// The message of the last failed call on this thread, or NULL if none failed
+/// yet. Owned by the library; valid until the next failing call on this thread.
+#[no_mangle]
+pub extern "C" fn tornado_last_error() -> *const c_char {
+    LAST_ERROR.with(|slot| match slot.borrow().as_ref() {
+        Some(text) => text.as_ptr(),
+        None => std::ptr::null(),
+    })
+}
+
+/// Receives the library's log lines: `level` is a `TORNADO_LOG_*` value,
+/// `message` is borrowed for the duration of the call.
+pub type tornado_log_fn =
+    Option<unsafe extern "C" fn(level: i32, message: *const c_char, userdata: *mut c_void)>;
+
+struct LogTarget {
+    cb: unsafe extern "C" fn(i32, *const c_char, *mut c_void),
+    userdata: *mut c_void,
+}
+
+impl LogTarget {
+    fn emit(&self, level: log::Level, message: &str) {
+        let text = CString::new(message.replace('\0', "")).unwrap_or_default();
+        // SAFETY: the callback and userdata were registered together by the
+        // caller, who keeps them valid while registered.
+        unsafe { (self.cb)(level as i32, text.as_ptr(), self.userdata) };
+    }
+}
+
+// SAFETY: the caller of `tornado_set_log_callback` accepts that the callback
+// is called, with its userdata, from whichever thread logs.
+unsafe impl Send for LogTarget {}
+// SAFETY: as above; the target is only read.
+unsafe impl Sync for LogTarget {}
+
+/// Sends the library's log lines to `cb` (NULL: back to the default, warnings
+/// and errors on stderr). Any thread may call this, and `cb` may be called
+/// from any thread that logs; it must not block. `userdata` belongs to the
+/// caller and must stay valid until the callback is replaced.
+#[no_mangle]
+pub extern "C" fn tornado_set_log_callback(
+    cb: tornado_log_fn,
+    userdata: *mut c_void,
+) -> tornado_code {
+    guard_code(|| {
+        let sink: Option<log::Sink> = cb.map(|cb| {
+            let target = LogTarget { cb, userdata };
+            Arc::new(move |level: log::Level, message: &str| target.emit(level, message))
+                as log::Sink
+        });
+        log::set_sink(sink);
+        Ok(())
+    })
+}

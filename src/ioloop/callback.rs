@@ -1,0 +1,67 @@
+//! What the loop queues: C callbacks (no allocation), Rust closures and task wake-ups.
+
+use std::panic::{catch_unwind, AssertUnwindSafe};
+
+use crate::ffi::types::{CCall, UserData};
+use crate::log;
+
+/// A unit of work for the loop's ready queue or a timer.
+pub(crate) enum Callback {
+    /// A C function pointer and userdata.
+    C(CCall),
+    /// A Rust closure.
+    Boxed(Box<dyn FnOnce()>),
+    /// Poll the task in this slot, if it is still the same task.
+    Task { slot: u32, generation: u32 },
+    /// Release a userdata (run its drop function) on a later callback, so a
+    /// registration removed from inside its own callback is not freed under it.
+    Release(UserData),
+}
+
+/// The cross-thread form of `Callback`: everything in it is `Send`.
+pub(crate) enum RemoteCallback {
+    C(CCall),
+    Boxed(Box<dyn FnOnce() + Send>),
+    Task { slot: u32, generation: u32 },
+}
+
+// SAFETY: the C variant's pointer is handed to the loop thread by contract
+// (see `UserData`); the other variants are `Send` by construction.
+unsafe impl Send for RemoteCallback {}
+
+impl From<RemoteCallback> for Callback {
+    fn from(remote: RemoteCallback) -> Callback {
+        match remote {
+            RemoteCallback::C(call) => Callback::C(call),
+            RemoteCallback::Boxed(f) => Callback::Boxed(f),
+            RemoteCallback::Task { slot, generation } => Callback::Task { slot, generation },
+        }
+    }
+}
+
+/// Runs a Rust closure, containing and logging a panic (Tornado's
+/// `handle_callback_exception`): the loop goes on. False if it panicked.
+pub(crate) fn run_contained(f: impl FnOnce()) -> bool {
+    match catch_unwind(AssertUnwindSafe(f)) {
+        Ok(()) => true,
+        Err(payload) => {
+            log::error(&format!(
+                "panic in a callback run by the loop: {}",
+                log::panic_message(payload.as_ref())
+            ));
+            false
+        }
+    }
+}
+
+impl Callback {
+    /// Drops this callback without running it, but gives a C userdata back
+    /// to its owner without calling its drop function (a failed registration).
+    pub fn disarm(self) {
+        match self {
+            Callback::C(call) => call.disarm(),
+            Callback::Release(data) => data.disarm(),
+            Callback::Boxed(_) | Callback::Task { .. } => {}
+        }
+    }
+}

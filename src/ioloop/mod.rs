@@ -1,0 +1,766 @@
+//! The event loop (Tornado's `IOLoop`): fd handlers, timeouts, callbacks and
+//! the tasks that run Rust `async` code and C coroutines.
+//!
+//! One iteration: poll for I/O (timeout 0 when callbacks are pending, else
+//! until the next deadline), call the handlers of ready fds, run the due
+//! timeouts, then run the callbacks that were queued before the batch began;
+//! callbacks queued meanwhile wait for the next iteration.
+//!
+//! While callbacks keep coming, `start` runs up to `BATCHES_PER_POLL` batches
+//! between polls: a long callback chain costs no syscall per callback, and fd
+//! events and timers are still served every `BATCHES_PER_POLL` batches.
+
+mod callback;
+mod handlers;
+mod owner_cell;
+mod periodic;
+mod task;
+mod timers;
+
+use std::collections::VecDeque;
+use std::marker::PhantomData;
+use std::os::unix::io::{AsRawFd, RawFd};
+use std::rc::Rc;
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use mio::{Events, Poll, Token, Waker};
+
+pub(crate) use callback::{Callback, RemoteCallback};
+pub(crate) use handlers::{Handler, HANDLER_TOKEN_BIT};
+pub use handlers::{ERROR, READ, WRITE};
+use owner_cell::OwnerCell;
+pub use periodic::PeriodicCallback;
+pub use timers::TimeoutId;
+
+use crate::error::{Code, Error, Result};
+use crate::util::{current_thread_id, monotonic_ns};
+
+/// How many callback batches `start` runs between two polls while callbacks
+/// keep coming (see the module doc).
+const BATCHES_PER_POLL: u32 = 128;
+const WAKER_TOKEN: Token = Token(usize::MAX >> 1);
+const EVENTS_CAPACITY: usize = 1024;
+
+/// State only the owner thread touches.
+struct Local {
+    ready: VecDeque<Callback>,
+    timers: timers::Timers,
+    handlers: handlers::Handlers,
+    tasks: task::Tasks,
+    /// Inside `start`, `run_once` or `run_sync`.
+    running: bool,
+    closed: bool,
+    /// A spare buffer swapped with the remote queue, so neither side reallocates.
+    remote_spare: Vec<RemoteCallback>,
+    /// The reusable buffer of fired (token, events) pairs.
+    fired_spare: Vec<(usize, u32)>,
+}
+
+struct Poller {
+    poll: Poll,
+    events: Events,
+}
+
+pub(crate) struct Inner {
+    local: OwnerCell<Local>,
+    poller: OwnerCell<Option<Poller>>,
+    epoll_fd: RawFd,
+    remote: Mutex<Vec<RemoteCallback>>,
+    remote_len: AtomicUsize,
+    /// The loop thread is running an iteration (not blocked in poll, not idle
+    /// between `run_once` calls): a cross-thread registration need not wake it.
+    awake: AtomicBool,
+    /// A wake-up was written and not yet consumed by a poll: coalesces wake-ups.
+    wake_sent: AtomicBool,
+    stop_requested: AtomicBool,
+    closed: AtomicBool,
+    waker: Waker,
+}
+
+impl Inner {
+    fn wake(&self) {
+        if !self.wake_sent.swap(true, Ordering::SeqCst) {
+            if let Err(e) = self.waker.wake() {
+                crate::log::error(&format!("cannot wake the loop: {e}"));
+            }
+        }
+    }
+
+    /// Queues a callback from any thread.
+    fn push_remote(&self, callback: RemoteCallback) -> Result<(), (Error, RemoteCallback)> {
+        {
+            let mut queue = self.remote.lock().unwrap_or_else(|e| e.into_inner());
+            if self.closed.load(Ordering::SeqCst) {
+                return Err((Error::closed(), callback));
+            }
+            queue.push(callback);
+            self.remote_len.fetch_add(1, Ordering::SeqCst);
+        }
+        if !self.awake.load(Ordering::SeqCst) {
+            self.wake();
+        }
+        Ok(())
+    }
+
+    fn request_stop(&self) {
+        self.stop_requested.store(true, Ordering::SeqCst);
+        if !self.awake.load(Ordering::SeqCst) {
+            self.wake();
+        }
+    }
+}
+
+/// The owner of a loop. Dropping it closes the loop.
+pub struct IOLoop {
+    lp: LoopRef,
+}
+
+/// A reference to a loop, for the loop's own thread (`!Send`); cheap to clone.
+#[derive(Clone)]
+pub struct LoopRef {
+    inner: Arc<Inner>,
+    _not_send: PhantomData<Rc<()>>,
+}
+
+/// A `Send + Sync` handle for other threads: queue callbacks, stop the loop.
+#[derive(Clone)]
+pub struct LoopHandle {
+    inner: Arc<Inner>,
+}
+
+impl IOLoop {
+    /// Creates a loop owned by the calling thread, which must be the one that runs it.
+    pub fn new() -> Result<IOLoop> {
+        let poll = Poll::new().map_err(|e| Error::from_io("cannot create the poller", e))?;
+        let waker = Waker::new(poll.registry(), WAKER_TOKEN)
+            .map_err(|e| Error::from_io("cannot create the waker", e))?;
+        let owner = current_thread_id();
+        let inner = Inner {
+            local: OwnerCell::new(
+                owner,
+                Local {
+                    ready: VecDeque::new(),
+                    timers: Default::default(),
+                    handlers: Default::default(),
+                    tasks: Default::default(),
+                    running: false,
+                    closed: false,
+                    remote_spare: Vec::new(),
+                    fired_spare: Vec::new(),
+                },
+            ),
+            epoll_fd: poll.as_raw_fd(),
+            poller: OwnerCell::new(
+                owner,
+                Some(Poller {
+                    poll,
+                    events: Events::with_capacity(EVENTS_CAPACITY),
+                }),
+            ),
+            remote: Mutex::new(Vec::new()),
+            remote_len: AtomicUsize::new(0),
+            awake: AtomicBool::new(false),
+            wake_sent: AtomicBool::new(false),
+            stop_requested: AtomicBool::new(false),
+            closed: AtomicBool::new(false),
+            waker,
+        };
+        Ok(IOLoop {
+            lp: LoopRef {
+                inner: Arc::new(inner),
+                _not_send: PhantomData,
+            },
+        })
+    }
+
+    /// A clonable reference for this thread (callbacks, futures, tasks keep one).
+    pub fn handle(&self) -> LoopRef {
+        self.lp.clone()
+    }
+
+    /// Closes the loop: every pending callback, timeout, handler and task is
+    /// dropped without being called (C registrations' drop functions run);
+    /// registered fds are not closed. Fails while the loop is running.
+    pub fn close(&self) -> Result<()> {
+        self.lp.close()
+    }
+}
+
+impl std::ops::Deref for IOLoop {
+    type Target = LoopRef;
+    fn deref(&self) -> &LoopRef {
+        &self.lp
+    }
+}
+
+impl Drop for IOLoop {
+    fn drop(&mut self) {
+        if let Err(e) = self.lp.close() {
+            crate::log::error(&format!("dropping a loop that cannot close: {e}"));
+        }
+    }
+}
+
+impl LoopHandle {
+    /// Queues `f` to run on the loop thread on its next iteration; wakes the loop.
+    pub fn add_callback(&self, f: impl FnOnce() + Send + 'static) -> Result<()> {
+        self.inner
+            .push_remote(RemoteCallback::Boxed(Box::new(f)))
+            .map_err(|(e, _)| e)
+    }
+
+    /// Makes `start` return after the current iteration (from any thread).
+    pub fn stop(&self) {
+        self.inner.request_stop();
+    }
+}
+
+/// The outcome of trying to queue a callback: the callback comes back on failure.
+pub(crate) type Queued = Result<(), (Error, Callback)>;
+
+impl LoopRef {
+    fn local(&self) -> Result<std::cell::RefMut<'_, Local>> {
+        self.inner.local.borrow_mut()
+    }
+
+    fn open_local(&self) -> Result<std::cell::RefMut<'_, Local>> {
+        let local = self.local()?;
+        if local.closed {
+            return Err(Error::closed());
+        }
+        Ok(local)
+    }
+
+    /// A `Send` handle for other threads.
+    pub fn thread_handle(&self) -> LoopHandle {
+        LoopHandle {
+            inner: self.inner.clone(),
+        }
+    }
+
+    /// Queues a callback from any thread. Touches only the thread-safe part
+    /// of the loop, so the C layer may call it through a pointer shared with
+    /// other threads.
+    pub(crate) fn thread_safe_push(
+        &self,
+        callback: RemoteCallback,
+    ) -> Result<(), (Error, RemoteCallback)> {
+        self.inner.push_remote(callback)
+    }
+
+    /// `stop` from any thread (see `thread_safe_push`).
+    pub(crate) fn thread_safe_stop(&self) {
+        self.inner.request_stop();
+    }
+
+    /// True on the thread that owns (runs) this loop.
+    pub fn is_owner_thread(&self) -> bool {
+        self.inner.local.is_owner()
+    }
+
+    pub(crate) fn check_thread(&self) -> Result<()> {
+        if self.is_owner_thread() {
+            Ok(())
+        } else {
+            Err(Error::wrong_thread())
+        }
+    }
+
+    pub fn is_closed(&self) -> bool {
+        self.inner.closed.load(Ordering::SeqCst)
+    }
+
+    /// Monotonic time in seconds, the clock of `call_at`.
+    pub fn time(&self) -> f64 {
+        crate::util::ns_to_seconds(monotonic_ns())
+    }
+
+    // ---- callbacks ----
+
+    /// Queues a callback for the next iteration (owner thread).
+    pub(crate) fn queue(&self, callback: Callback) -> Queued {
+        let mut local = match self.open_local() {
+            Ok(local) => local,
+            Err(e) => return Err((e, callback)),
+        };
+        let was_idle = local.ready.is_empty();
+        local.ready.push_back(callback);
+        let wake_host = was_idle && !local.running;
+        drop(local);
+        if wake_host {
+            // A host polling `backend_fd` must see that work became due now.
+            self.inner.wake();
+        }
+        Ok(())
+    }
+
+    /// Runs `f` on the next iteration.
+    pub fn add_callback(&self, f: impl FnOnce() + 'static) -> Result<()> {
+        self.queue(Callback::Boxed(Box::new(f))).map_err(|(e, _)| e)
+    }
+
+    // ---- timeouts ----
+
+    pub(crate) fn schedule_at_ns(
+        &self,
+        when_ns: u64,
+        callback: Callback,
+    ) -> Result<TimeoutId, (Error, Callback)> {
+        let mut local = match self.open_local() {
+            Ok(local) => local,
+            Err(e) => return Err((e, callback)),
+        };
+        let earlier = local.ready.is_empty()
+            && local
+                .timers
+                .earliest_hint()
+                .map_or(true, |first| when_ns < first);
+        let id = local.timers.insert(when_ns, callback);
+        let wake_host = earlier && !local.running;
+        drop(local);
+        if wake_host {
+            self.inner.wake();
+        }
+        Ok(id)
+    }
+
+    /// Runs `f` after `delay`.
+    pub fn call_later(&self, delay: Duration, f: impl FnOnce() + 'static) -> Result<TimeoutId> {
+        let when = monotonic_ns().saturating_add(delay.as_nanos().min(u64::MAX as u128) as u64);
+        self.schedule_at_ns(when, Callback::Boxed(Box::new(f)))
+            .map_err(|(e, _)| e)
+    }
+
+    /// Cancels a timeout; its callback is dropped without being called.
+    pub fn remove_timeout(&self, id: TimeoutId) -> Result<()> {
+        let callback = self.open_local()?.timers.cancel(id).ok_or_else(|| {
+            Error::new(Code::NOT_FOUND, "no such timeout (already run or removed)")
+        })?;
+        self.release_later(callback);
+        Ok(())
+    }
+
+    /// Drops a removed registration's callback on a later iteration, so that
+    /// a callback removing itself is not freed while it runs.
+    fn release_later(&self, callback: Callback) {
+        let deferred = match callback {
+            Callback::C(call) => Callback::Release(call.into_userdata()),
+            other => Callback::Boxed(Box::new(move || drop(other))),
+        };
+        if let Err((_, deferred)) = self.queue(deferred) {
+            drop(deferred);
+        }
+    }
+
+    // ---- fd handlers ----
+
+    pub(crate) fn add_handler_raw(
+        &self,
+        fd: RawFd,
+        events: u32,
+        handler: Handler,
+    ) -> Result<(), (Error, Handler)> {
+        let mut local = match self.open_local() {
+            Ok(local) => local,
+            Err(e) => return Err((e, handler)),
+        };
+        local.handlers.add(self.inner.epoll_fd, fd, events, handler)
+    }
+
+    /// Calls `f(fd, events)` whenever `fd` is ready for `events` (level-triggered;
+    /// `ERROR` is always reported).
+    pub fn add_handler(
+        &self,
+        fd: RawFd,
+        events: u32,
+        f: impl Fn(RawFd, u32) + 'static,
+    ) -> Result<()> {
+        self.add_handler_raw(fd, events, Handler::Rust(Rc::new(f)))
+            .map_err(|(e, _)| e)
+    }
+
+    pub fn update_handler(&self, fd: RawFd, events: u32) -> Result<()> {
+        self.open_local()?
+            .handlers
+            .update(self.inner.epoll_fd, fd, events)
+    }
+
+    /// Unregisters `fd` (it is not closed); its handler is not called again.
+    pub fn remove_handler(&self, fd: RawFd) -> Result<()> {
+        let handler = self
+            .open_local()?
+            .handlers
+            .remove(self.inner.epoll_fd, fd)?;
+        match handler {
+            Handler::C(call) => self.release_later(Callback::Release(call.into_userdata())),
+            Handler::Rust(f) => drop(f),
+        }
+        Ok(())
+    }
+
+    // ---- running ----
+
+    /// Marks the loop running; fails if it already is, is closed, or this is
+    /// not the owner thread.
+    fn enter_run(&self) -> Result<()> {
+        let mut local = self.open_local()?;
+        if local.running {
+            return Err(Error::new(Code::RUNNING, "the loop is already running"));
+        }
+        local.running = true;
+        self.inner.awake.store(true, Ordering::SeqCst);
+        Ok(())
+    }
+
+    fn exit_run(&self) {
+        self.inner.awake.store(false, Ordering::SeqCst);
+        if let Ok(mut local) = self.local() {
+            local.running = false;
+        }
+    }
+
+    /// Runs until `stop` is called. A `stop` made before `start` makes it run
+    /// one non-blocking iteration and return.
+    pub fn start(&self) -> Result<()> {
+        self.enter_run()?;
+        let mut batches_since_poll = 0;
+        let result = loop {
+            let more_ready = if batches_since_poll < BATCHES_PER_POLL && self.has_ready() {
+                batches_since_poll += 1;
+                self.drain_remote();
+                self.run_ready_batch();
+                Ok(())
+            } else {
+                batches_since_poll = 0;
+                self.iterate(None)
+            };
+            if let Err(e) = more_ready {
+                break Err(e);
+            }
+            if self.inner.stop_requested.swap(false, Ordering::SeqCst) {
+                break Ok(());
+            }
+        };
+        self.exit_run();
+        result
+    }
+
+    /// Makes `start` return after the current iteration.
+    pub fn stop(&self) {
+        self.inner.request_stop();
+    }
+
+    /// Runs one iteration, waiting at most `max_wait` for I/O or a timer
+    /// (None: until something happens). For hosts that drive the loop.
+    pub fn run_once(&self, max_wait: Option<Duration>) -> Result<()> {
+        self.enter_run()?;
+        let wait_ns = max_wait.map(|d| d.as_nanos().min(u64::MAX as u128) as u64);
+        let result = self.iterate(wait_ns);
+        self.exit_run();
+        result
+    }
+
+    /// Runs iterations until `done()` holds, `timeout` passes (`TIMEOUT`), or
+    /// `stop` is called (`NOT_DONE`).
+    pub fn run_until(&self, done: impl Fn() -> bool, timeout: Option<Duration>) -> Result<()> {
+        if done() {
+            return Ok(());
+        }
+        self.enter_run()?;
+        let deadline = timeout
+            .map(|t| monotonic_ns().saturating_add(t.as_nanos().min(u64::MAX as u128) as u64));
+        let result = loop {
+            if done() {
+                break Ok(());
+            }
+            if self.inner.stop_requested.swap(false, Ordering::SeqCst) {
+                break Err(Error::new(
+                    Code::NOT_DONE,
+                    "the loop was stopped before the future was done",
+                ));
+            }
+            let wait = match deadline {
+                Some(deadline) => {
+                    let now = monotonic_ns();
+                    if now >= deadline {
+                        break Err(Error::new(Code::TIMEOUT, "run_sync timed out"));
+                    }
+                    Some(deadline - now)
+                }
+                None => None,
+            };
+            if let Err(e) = self.iterate(wait) {
+                break Err(e);
+            }
+        };
+        self.exit_run();
+        result
+    }
+
+    /// The epoll fd: readable when I/O or a wake-up is due.
+    pub fn backend_fd(&self) -> RawFd {
+        self.inner.epoll_fd
+    }
+
+    /// Seconds until the next timeout or callback is due: 0 if now, None if nothing is scheduled.
+    pub fn backend_timeout(&self) -> Result<Option<f64>> {
+        let mut local = self.open_local()?;
+        if !local.ready.is_empty()
+            || self.inner.remote_len.load(Ordering::SeqCst) > 0
+            || self.inner.stop_requested.load(Ordering::SeqCst)
+        {
+            return Ok(Some(0.0));
+        }
+        Ok(local
+            .timers
+            .next_deadline()
+            .map(|when| crate::util::ns_to_seconds(when.saturating_sub(monotonic_ns()))))
+    }
+
+    fn has_ready(&self) -> bool {
+        match self.local() {
+            Ok(local) => {
+                !local.ready.is_empty() || self.inner.remote_len.load(Ordering::Relaxed) > 0
+            }
+            Err(_) => false,
+        }
+    }
+
+    /// One full iteration: poll, handlers, timers, callbacks.
+    fn iterate(&self, max_wait_ns: Option<u64>) -> Result<()> {
+        let timeout = self.poll_timeout(max_wait_ns)?;
+        let fired = self.poll_io(timeout)?;
+        self.dispatch_io(&fired);
+        self.recycle_fired(fired);
+        self.run_due_timers();
+        self.drain_remote();
+        self.run_ready_batch();
+        Ok(())
+    }
+
+    fn poll_timeout(&self, max_wait_ns: Option<u64>) -> Result<Option<u64>> {
+        let mut local = self.open_local()?;
+        if !local.ready.is_empty()
+            || self.inner.remote_len.load(Ordering::SeqCst) > 0
+            || self.inner.stop_requested.load(Ordering::SeqCst)
+        {
+            return Ok(Some(0));
+        }
+        let until_timer = local
+            .timers
+            .next_deadline()
+            .map(|when| when.saturating_sub(monotonic_ns()));
+        Ok(match (until_timer, max_wait_ns) {
+            (Some(a), Some(b)) => Some(a.min(b)),
+            (a, b) => a.or(b),
+        })
+    }
+
+    /// Polls and returns the (token, events) pairs that fired.
+    fn poll_io(&self, timeout_ns: Option<u64>) -> Result<Vec<(usize, u32)>> {
+        let mut poller_slot = self.inner.poller.borrow_mut()?;
+        let poller = poller_slot.as_mut().ok_or_else(Error::closed)?;
+        let mut timeout = timeout_ns.map(Duration::from_nanos);
+        let blocking = timeout != Some(Duration::ZERO);
+        if blocking {
+            self.inner.awake.store(false, Ordering::SeqCst);
+            // Re-check after publishing `awake = false`: a callback queued from
+            // another thread just before saw the loop awake and sent no wake-up.
+            if self.inner.remote_len.load(Ordering::SeqCst) > 0
+                || self.inner.stop_requested.load(Ordering::SeqCst)
+            {
+                timeout = Some(Duration::ZERO);
+            }
+        }
+        let polled = poller.poll.poll(&mut poller.events, timeout);
+        self.inner.awake.store(true, Ordering::SeqCst);
+        self.inner.wake_sent.store(false, Ordering::SeqCst);
+        if let Err(e) = polled {
+            if e.kind() != std::io::ErrorKind::Interrupted {
+                return Err(Error::from_io("poll failed", e));
+            }
+        }
+        let mut fired = self.take_fired_buffer();
+        for event in poller.events.iter() {
+            if event.token() == WAKER_TOKEN {
+                continue;
+            }
+            fired.push((event.token().0, event_flags(event)));
+        }
+        Ok(fired)
+    }
+
+    /// The reusable event buffer (no allocation per iteration).
+    fn take_fired_buffer(&self) -> Vec<(usize, u32)> {
+        self.local()
+            .map(|mut local| std::mem::take(&mut local.fired_spare))
+            .unwrap_or_default()
+    }
+
+    fn recycle_fired(&self, mut fired: Vec<(usize, u32)>) {
+        fired.clear();
+        if let Ok(mut local) = self.local() {
+            local.fired_spare = fired;
+        }
+    }
+
+    fn dispatch_io(&self, fired: &[(usize, u32)]) {
+        for &(token, events) in fired {
+            if token & HANDLER_TOKEN_BIT != 0 {
+                let found = match self.local() {
+                    Ok(local) => local.handlers.lookup(token),
+                    Err(_) => None,
+                };
+                if let Some((fd, handler)) = found {
+                    handler.call(fd, events);
+                }
+            }
+        }
+    }
+
+    fn run_due_timers(&self) {
+        let (now, seq_limit) = match self.local() {
+            Ok(local) if !local.timers.is_empty() => (monotonic_ns(), local.timers.next_seq()),
+            _ => return,
+        };
+        loop {
+            let due = match self.local() {
+                Ok(mut local) => local.timers.pop_due(now, seq_limit),
+                Err(_) => None,
+            };
+            match due {
+                Some(callback) => self.run_callback(callback),
+                None => break,
+            }
+        }
+    }
+
+    /// Moves callbacks queued from other threads to the ready queue.
+    fn drain_remote(&self) {
+        if self.inner.remote_len.load(Ordering::SeqCst) == 0 {
+            return;
+        }
+        let Ok(mut local) = self.local() else { return };
+        let mut batch = std::mem::take(&mut local.remote_spare);
+        {
+            let mut queue = self.inner.remote.lock().unwrap_or_else(|e| e.into_inner());
+            std::mem::swap(&mut *queue, &mut batch);
+            self.inner.remote_len.store(0, Ordering::SeqCst);
+        }
+        local.ready.extend(batch.drain(..).map(Callback::from));
+        local.remote_spare = batch;
+    }
+
+    /// Runs the callbacks queued before this batch began.
+    fn run_ready_batch(&self) {
+        let count = match self.local() {
+            Ok(local) => local.ready.len(),
+            Err(_) => return,
+        };
+        for _ in 0..count {
+            let next = match self.local() {
+                Ok(mut local) => local.ready.pop_front(),
+                Err(_) => None,
+            };
+            match next {
+                Some(callback) => self.run_callback(callback),
+                None => break,
+            }
+        }
+    }
+
+    fn run_callback(&self, callback: Callback) {
+        match callback {
+            Callback::C(call) => call.call(),
+            Callback::Boxed(f) => {
+                callback::run_contained(f);
+            }
+            Callback::Task { slot, generation } => self.poll_task(slot, generation),
+            Callback::Release(data) => drop(data),
+        }
+    }
+
+    // ---- closing ----
+
+    fn close(&self) -> Result<()> {
+        {
+            let mut local = self.local()?;
+            if local.closed {
+                return Ok(());
+            }
+            if local.running {
+                return Err(Error::new(Code::RUNNING, "cannot close a running loop"));
+            }
+            local.closed = true;
+        }
+        {
+            let _queue = self.inner.remote.lock().unwrap_or_else(|e| e.into_inner());
+            self.inner.closed.store(true, Ordering::SeqCst);
+        }
+        // Releasing registrations runs C drop functions and Rust destructors,
+        // which may call back into the loop: never while it is borrowed.
+        loop {
+            let released = self.take_everything();
+            if released.is_empty() {
+                break;
+            }
+            drop(released);
+        }
+        let poller = self.inner.poller.borrow_mut()?.take();
+        drop(poller);
+        Ok(())
+    }
+
+    fn take_everything(&self) -> Released {
+        let Ok(mut local) = self.local() else {
+            return Released::default();
+        };
+        let remote =
+            std::mem::take(&mut *self.inner.remote.lock().unwrap_or_else(|e| e.into_inner()));
+        self.inner.remote_len.store(0, Ordering::SeqCst);
+        Released {
+            callbacks: std::mem::take(&mut local.ready).into_iter().collect(),
+            timers: local.timers.take_all(),
+            handlers: local.handlers.take_all(),
+            tasks: local.tasks.take_all(),
+            remote,
+        }
+    }
+}
+
+/// What closing takes out of the loop, dropped with the loop released.
+#[derive(Default)]
+struct Released {
+    callbacks: Vec<Callback>,
+    timers: Vec<Callback>,
+    handlers: Vec<Handler>,
+    tasks: Vec<task::TaskFuture>,
+    remote: Vec<RemoteCallback>,
+}
+
+impl Released {
+    fn is_empty(&self) -> bool {
+        self.callbacks.is_empty()
+            && self.timers.is_empty()
+            && self.handlers.is_empty()
+            && self.tasks.is_empty()
+            && self.remote.is_empty()
+    }
+}
+
+/// Maps a poller event to `READ | WRITE | ERROR` (hang-up counts as ERROR, as in Tornado).
+fn event_flags(event: &mio::event::Event) -> u32 {
+    let mut flags = 0;
+    if event.is_readable() {
+        flags |= READ;
+    }
+    if event.is_writable() {
+        flags |= WRITE;
+    }
+    if event.is_error() || event.is_read_closed() && event.is_write_closed() {
+        flags |= ERROR;
+    }
+    flags
+}

@@ -1,0 +1,17 @@
+//! tornado_rs: Tornado's IOLoop, Future and coroutine runner in Rust, with a
+//! C ABI (`include/tornado_rs.h`).
+//!
+//! The Rust core ([`ioloop`], [`future`], [`gen`]) is usable on its own; the
+//! `extern "C"` layer lives in [`ffi`] and holds every raw-pointer conversion.
+
+pub mod error;
+pub mod ffi;
+pub mod future;
+pub mod gen;
+pub mod ioloop;
+pub mod log;
+pub(crate) mod util;
+
+pub use error::{Code, Error, Result};
+pub use future::Future;
+pub use ioloop::{IOLoop, LoopHandle, LoopRef, PeriodicCallback, TimeoutId, ERROR, READ, WRITE};
