@@ -8,6 +8,8 @@ fn main() {
     println!("cargo:rerun-if-changed=cbindgen.toml");
     println!("cargo:rustc-cdylib-link-arg=-Wl,-soname,libtornado_rs.so.0");
 
+    link_soname_alias();
+
     let crate_dir = PathBuf::from(std::env::var("CARGO_MANIFEST_DIR").expect("set by cargo"));
     let config = cbindgen::Config::from_file(crate_dir.join("cbindgen.toml"))
         .expect("cbindgen.toml is valid");
@@ -22,5 +24,23 @@ fn main() {
             bindings.write_to_file(&header);
         }
         Err(e) => panic!("cbindgen failed: {e}"),
+    }
+}
+
+/// The library's SONAME is `libtornado_rs.so.0`, so programs linked against
+/// `libtornado_rs.so` look for that name at run time. Cargo only writes
+/// `libtornado_rs.so`; this leaves a relative symlink beside it (in
+/// `target/<profile>/`) so programs built in the tree run without an install.
+fn link_soname_alias() {
+    let Ok(out_dir) = std::env::var("OUT_DIR") else {
+        return;
+    };
+    // OUT_DIR is target/<profile>/build/<pkg>-<hash>/out.
+    let Some(profile_dir) = PathBuf::from(out_dir).ancestors().nth(3).map(PathBuf::from) else {
+        return;
+    };
+    let alias = profile_dir.join("libtornado_rs.so.0");
+    if alias.symlink_metadata().is_err() {
+        let _ = std::os::unix::fs::symlink("libtornado_rs.so", &alias);
     }
 }

@@ -173,8 +173,8 @@ pub extern "C" fn tornado_loop_add_callback_full(
         // SAFETY: caller passes a live loop or NULL.
         let lp = unsafe { loop_ref(r#loop) }?;
         let call = CCall::new(callback_fn(cb)?, UserData::new(userdata, drop));
-        if lp.is_owner_thread() {
-            lp.queue(Callback::C(call)).map_err(|(e, cb)| {
+        if let Ok(on) = lp.owner_token() {
+            lp.queue_on(on, Callback::C(call)).map_err(|(e, cb)| {
                 cb.disarm();
                 e
             })

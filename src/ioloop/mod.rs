@@ -30,7 +30,7 @@ use mio::{Events, Poll, Token, Waker};
 pub(crate) use callback::{Callback, RemoteCallback};
 pub(crate) use handlers::{Handler, HANDLER_TOKEN_BIT};
 pub use handlers::{ERROR, READ, WRITE};
-use owner_cell::OwnerCell;
+use owner_cell::{OnOwner, OwnerCell};
 pub use periodic::PeriodicCallback;
 pub use timers::TimeoutId;
 
@@ -56,6 +56,8 @@ struct Local {
     remote_spare: Vec<RemoteCallback>,
     /// The reusable buffer of fired (token, events) pairs.
     fired_spare: Vec<(usize, u32)>,
+    /// The emptied queue of the last callback batch, reused as the next `ready`.
+    batch_spare: VecDeque<Callback>,
 }
 
 struct Poller {
@@ -149,6 +151,7 @@ impl IOLoop {
                     closed: false,
                     remote_spare: Vec::new(),
                     fired_spare: Vec::new(),
+                    batch_spare: VecDeque::new(),
                 },
             ),
             epoll_fd: poll.as_raw_fd(),
@@ -225,6 +228,16 @@ impl LoopRef {
         self.inner.local.borrow_mut()
     }
 
+    /// Checks the thread once; hot paths then borrow with `local_on`.
+    pub(crate) fn owner_token(&self) -> Result<OnOwner> {
+        self.inner.local.token()
+    }
+
+    #[inline]
+    fn local_on(&self, on: OnOwner) -> Result<std::cell::RefMut<'_, Local>> {
+        self.inner.local.borrow_on(on)
+    }
+
     fn open_local(&self) -> Result<std::cell::RefMut<'_, Local>> {
         let local = self.local()?;
         if local.closed {
@@ -281,8 +294,18 @@ impl LoopRef {
 
     /// Queues a callback for the next iteration (owner thread).
     pub(crate) fn queue(&self, callback: Callback) -> Queued {
-        let mut local = match self.open_local() {
-            Ok(local) => local,
+        match self.owner_token() {
+            Ok(on) => self.queue_on(on, callback),
+            Err(e) => Err((e, callback)),
+        }
+    }
+
+    /// `queue` with the thread already checked.
+    #[inline]
+    pub(crate) fn queue_on(&self, on: OnOwner, callback: Callback) -> Queued {
+        let mut local = match self.local_on(on) {
+            Ok(local) if !local.closed => local,
+            Ok(_) => return Err((Error::closed(), callback)),
             Err(e) => return Err((e, callback)),
         };
         let was_idle = local.ready.is_empty();
@@ -424,27 +447,32 @@ impl LoopRef {
     /// Runs until `stop` is called. A `stop` made before `start` makes it run
     /// one non-blocking iteration and return.
     pub fn start(&self) -> Result<()> {
+        let on = self.owner_token()?;
         self.enter_run()?;
         let mut batches_since_poll = 0;
         let result = loop {
-            let more_ready = if batches_since_poll < BATCHES_PER_POLL && self.has_ready() {
+            let step = if batches_since_poll < BATCHES_PER_POLL && self.run_ready_batch(on) {
                 batches_since_poll += 1;
-                self.drain_remote();
-                self.run_ready_batch();
                 Ok(())
             } else {
                 batches_since_poll = 0;
-                self.iterate(None)
+                self.iterate(on, None)
             };
-            if let Err(e) = more_ready {
+            if let Err(e) = step {
                 break Err(e);
             }
-            if self.inner.stop_requested.swap(false, Ordering::SeqCst) {
+            if self.take_stop_request() {
                 break Ok(());
             }
         };
         self.exit_run();
         result
+    }
+
+    /// Consumes a pending stop request (a plain load in the common case).
+    fn take_stop_request(&self) -> bool {
+        self.inner.stop_requested.load(Ordering::Relaxed)
+            && self.inner.stop_requested.swap(false, Ordering::SeqCst)
     }
 
     /// Makes `start` return after the current iteration.
@@ -455,9 +483,10 @@ impl LoopRef {
     /// Runs one iteration, waiting at most `max_wait` for I/O or a timer
     /// (None: until something happens). For hosts that drive the loop.
     pub fn run_once(&self, max_wait: Option<Duration>) -> Result<()> {
+        let on = self.owner_token()?;
         self.enter_run()?;
         let wait_ns = max_wait.map(|d| d.as_nanos().min(u64::MAX as u128) as u64);
-        let result = self.iterate(wait_ns);
+        let result = self.iterate(on, wait_ns);
         self.exit_run();
         result
     }
@@ -465,6 +494,7 @@ impl LoopRef {
     /// Runs iterations until `done()` holds, `timeout` passes (`TIMEOUT`), or
     /// `stop` is called (`NOT_DONE`).
     pub fn run_until(&self, done: impl Fn() -> bool, timeout: Option<Duration>) -> Result<()> {
+        let on = self.owner_token()?;
         if done() {
             return Ok(());
         }
@@ -475,7 +505,7 @@ impl LoopRef {
             if done() {
                 break Ok(());
             }
-            if self.inner.stop_requested.swap(false, Ordering::SeqCst) {
+            if self.take_stop_request() {
                 break Err(Error::new(
                     Code::NOT_DONE,
                     "the loop was stopped before the future was done",
@@ -491,7 +521,7 @@ impl LoopRef {
                 }
                 None => None,
             };
-            if let Err(e) = self.iterate(wait) {
+            if let Err(e) = self.iterate(on, wait) {
                 break Err(e);
             }
         };
@@ -519,29 +549,22 @@ impl LoopRef {
             .map(|when| crate::util::ns_to_seconds(when.saturating_sub(monotonic_ns()))))
     }
 
-    fn has_ready(&self) -> bool {
-        match self.local() {
-            Ok(local) => {
-                !local.ready.is_empty() || self.inner.remote_len.load(Ordering::Relaxed) > 0
-            }
-            Err(_) => false,
-        }
-    }
-
     /// One full iteration: poll, handlers, timers, callbacks.
-    fn iterate(&self, max_wait_ns: Option<u64>) -> Result<()> {
-        let timeout = self.poll_timeout(max_wait_ns)?;
-        let fired = self.poll_io(timeout)?;
-        self.dispatch_io(&fired);
-        self.recycle_fired(fired);
-        self.run_due_timers();
-        self.drain_remote();
-        self.run_ready_batch();
+    fn iterate(&self, on: OnOwner, max_wait_ns: Option<u64>) -> Result<()> {
+        let timeout = self.poll_timeout(on, max_wait_ns)?;
+        let fired = self.poll_io(on, timeout)?;
+        self.dispatch_io(on, &fired);
+        self.recycle_fired(on, fired);
+        self.run_due_timers(on);
+        self.run_ready_batch(on);
         Ok(())
     }
 
-    fn poll_timeout(&self, max_wait_ns: Option<u64>) -> Result<Option<u64>> {
-        let mut local = self.open_local()?;
+    fn poll_timeout(&self, on: OnOwner, max_wait_ns: Option<u64>) -> Result<Option<u64>> {
+        let mut local = self.local_on(on)?;
+        if local.closed {
+            return Err(Error::closed());
+        }
         if !local.ready.is_empty()
             || self.inner.remote_len.load(Ordering::SeqCst) > 0
             || self.inner.stop_requested.load(Ordering::SeqCst)
@@ -559,8 +582,8 @@ impl LoopRef {
     }
 
     /// Polls and returns the (token, events) pairs that fired.
-    fn poll_io(&self, timeout_ns: Option<u64>) -> Result<Vec<(usize, u32)>> {
-        let mut poller_slot = self.inner.poller.borrow_mut()?;
+    fn poll_io(&self, on: OnOwner, timeout_ns: Option<u64>) -> Result<Vec<(usize, u32)>> {
+        let mut poller_slot = self.inner.poller.borrow_on(on)?;
         let poller = poller_slot.as_mut().ok_or_else(Error::closed)?;
         let mut timeout = timeout_ns.map(Duration::from_nanos);
         let blocking = timeout != Some(Duration::ZERO);
@@ -575,14 +598,18 @@ impl LoopRef {
             }
         }
         let polled = poller.poll.poll(&mut poller.events, timeout);
-        self.inner.awake.store(true, Ordering::SeqCst);
-        self.inner.wake_sent.store(false, Ordering::SeqCst);
+        if blocking {
+            self.inner.awake.store(true, Ordering::SeqCst);
+        }
+        if self.inner.wake_sent.load(Ordering::Relaxed) {
+            self.inner.wake_sent.store(false, Ordering::SeqCst);
+        }
         if let Err(e) = polled {
             if e.kind() != std::io::ErrorKind::Interrupted {
                 return Err(Error::from_io("poll failed", e));
             }
         }
-        let mut fired = self.take_fired_buffer();
+        let mut fired = self.take_fired_buffer(on);
         for event in poller.events.iter() {
             if event.token() == WAKER_TOKEN {
                 continue;
@@ -593,23 +620,23 @@ impl LoopRef {
     }
 
     /// The reusable event buffer (no allocation per iteration).
-    fn take_fired_buffer(&self) -> Vec<(usize, u32)> {
-        self.local()
+    fn take_fired_buffer(&self, on: OnOwner) -> Vec<(usize, u32)> {
+        self.local_on(on)
             .map(|mut local| std::mem::take(&mut local.fired_spare))
             .unwrap_or_default()
     }
 
-    fn recycle_fired(&self, mut fired: Vec<(usize, u32)>) {
+    fn recycle_fired(&self, on: OnOwner, mut fired: Vec<(usize, u32)>) {
         fired.clear();
-        if let Ok(mut local) = self.local() {
+        if let Ok(mut local) = self.local_on(on) {
             local.fired_spare = fired;
         }
     }
 
-    fn dispatch_io(&self, fired: &[(usize, u32)]) {
+    fn dispatch_io(&self, on: OnOwner, fired: &[(usize, u32)]) {
         for &(token, events) in fired {
             if token & HANDLER_TOKEN_BIT != 0 {
-                let found = match self.local() {
+                let found = match self.local_on(on) {
                     Ok(local) => local.handlers.lookup(token),
                     Err(_) => None,
                 };
@@ -620,29 +647,25 @@ impl LoopRef {
         }
     }
 
-    fn run_due_timers(&self) {
-        let (now, seq_limit) = match self.local() {
+    fn run_due_timers(&self, on: OnOwner) {
+        let (now, seq_limit) = match self.local_on(on) {
             Ok(local) if !local.timers.is_empty() => (monotonic_ns(), local.timers.next_seq()),
             _ => return,
         };
         loop {
-            let due = match self.local() {
+            let due = match self.local_on(on) {
                 Ok(mut local) => local.timers.pop_due(now, seq_limit),
                 Err(_) => None,
             };
             match due {
-                Some(callback) => self.run_callback(callback),
+                Some(callback) => self.run_callback(on, callback),
                 None => break,
             }
         }
     }
 
     /// Moves callbacks queued from other threads to the ready queue.
-    fn drain_remote(&self) {
-        if self.inner.remote_len.load(Ordering::SeqCst) == 0 {
-            return;
-        }
-        let Ok(mut local) = self.local() else { return };
+    fn drain_remote(&self, local: &mut Local) {
         let mut batch = std::mem::take(&mut local.remote_spare);
         {
             let mut queue = self.inner.remote.lock().unwrap_or_else(|e| e.into_inner());
@@ -653,31 +676,46 @@ impl LoopRef {
         local.remote_spare = batch;
     }
 
-    /// Runs the callbacks queued before this batch began.
-    fn run_ready_batch(&self) {
-        let count = match self.local() {
-            Ok(local) => local.ready.len(),
-            Err(_) => return,
+    /// Runs the callbacks queued before this batch began: the queue is
+    /// swapped out whole, so callbacks queued meanwhile wait for the next
+    /// batch and no borrow is taken per callback.
+    /// Returns false when there was nothing to run. Callbacks queued from
+    /// other threads join the batch.
+    #[inline]
+    fn run_ready_batch(&self, on: OnOwner) -> bool {
+        let mut batch = match self.local_on(on) {
+            Ok(mut local) => {
+                if self.inner.remote_len.load(Ordering::SeqCst) > 0 {
+                    self.drain_remote(&mut local);
+                }
+                if local.ready.is_empty() {
+                    return false;
+                }
+                let spare = std::mem::take(&mut local.batch_spare);
+                std::mem::replace(&mut local.ready, spare)
+            }
+            Err(_) => return false,
         };
-        for _ in 0..count {
-            let next = match self.local() {
-                Ok(mut local) => local.ready.pop_front(),
-                Err(_) => None,
-            };
-            match next {
-                Some(callback) => self.run_callback(callback),
-                None => break,
+        while let Some(callback) = batch.pop_front() {
+            self.run_callback(on, callback);
+        }
+        if let Ok(mut local) = self.local_on(on) {
+            // Both are empty; keep the one with the larger buffer.
+            if batch.capacity() > local.batch_spare.capacity() {
+                local.batch_spare = batch;
             }
         }
+        true
     }
 
-    fn run_callback(&self, callback: Callback) {
+    #[inline]
+    fn run_callback(&self, on: OnOwner, callback: Callback) {
         match callback {
             Callback::C(call) => call.call(),
             Callback::Boxed(f) => {
                 callback::run_contained(f);
             }
-            Callback::Task { slot, generation } => self.poll_task(slot, generation),
+            Callback::Task { slot, generation } => self.poll_task(on, slot, generation),
             Callback::Release(data) => drop(data),
         }
     }

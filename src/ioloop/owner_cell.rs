@@ -1,6 +1,7 @@
 //! A `RefCell` that only the thread owning the loop may touch.
 
 use std::cell::{RefCell, RefMut};
+use std::marker::PhantomData;
 use std::mem::ManuallyDrop;
 
 use crate::error::{Error, Result};
@@ -24,7 +25,40 @@ unsafe impl<T> Sync for OwnerCell<T> {}
 // SAFETY: as above; moving the cell between threads moves no access rights.
 unsafe impl<T> Send for OwnerCell<T> {}
 
+/// Proof that the current thread is a given owner: made by a checked call,
+/// and `!Send`, so it never leaves the thread it was made on. Borrowing with
+/// it costs a compare instead of a thread-local lookup (which is a function
+/// call in a shared library).
+#[derive(Clone, Copy)]
+pub(crate) struct OnOwner {
+    owner: u64,
+    _not_send: PhantomData<*const ()>,
+}
+
 impl<T> OwnerCell<T> {
+    /// Checks the calling thread once, for later `borrow_on` calls.
+    #[inline]
+    pub fn token(&self) -> Result<OnOwner> {
+        if !self.is_owner() {
+            return Err(Error::wrong_thread());
+        }
+        Ok(OnOwner {
+            owner: self.owner,
+            _not_send: PhantomData,
+        })
+    }
+
+    /// Borrows with a token made on this thread for this owner.
+    #[inline]
+    pub fn borrow_on(&self, token: OnOwner) -> Result<RefMut<'_, T>> {
+        if token.owner != self.owner {
+            return Err(Error::wrong_thread());
+        }
+        self.cell
+            .try_borrow_mut()
+            .map_err(|_| Error::new(crate::error::Code::RUNNING, "loop state is busy"))
+    }
+
     pub fn new(owner: u64, value: T) -> Self {
         OwnerCell {
             owner,

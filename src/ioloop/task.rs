@@ -8,7 +8,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::task::{Context, Wake, Waker};
 
-use super::{Callback, Inner, LoopRef, RemoteCallback};
+use super::{Callback, Inner, LoopRef, OnOwner, RemoteCallback};
 use crate::error::Result;
 
 pub(crate) type TaskFuture = Pin<Box<dyn StdFuture<Output = ()>>>;
@@ -139,9 +139,9 @@ impl LoopRef {
         Ok(())
     }
 
-    pub(crate) fn poll_task(&self, slot: u32, generation: u32) {
+    pub(crate) fn poll_task(&self, on: OnOwner, slot: u32, generation: u32) {
         let Some((mut future, waker)) = self
-            .local()
+            .local_on(on)
             .ok()
             .and_then(|mut local| local.tasks.checkout(slot, generation))
         else {
@@ -156,7 +156,7 @@ impl LoopRef {
         });
         // A task that panicked is finished: its future may be half-way through a step.
         let finished = ready || !completed;
-        let mut local = match self.local() {
+        let mut local = match self.local_on(on) {
             Ok(local) => local,
             Err(_) => return,
         };
