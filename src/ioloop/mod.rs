@@ -56,7 +56,7 @@ struct Local {
     remote_spare: Vec<RemoteCallback>,
     /// The reusable buffer of fired (token, events) pairs.
     fired_spare: Vec<(usize, u32)>,
-    /// The emptied queue of the last callback batch, reused as the next `ready`.
+    /// The buffer a run swaps with `ready` for each batch (kept between runs).
     batch_spare: VecDeque<Callback>,
 }
 
@@ -427,20 +427,23 @@ impl LoopRef {
 
     /// Marks the loop running; fails if it already is, is closed, or this is
     /// not the owner thread.
-    fn enter_run(&self) -> Result<()> {
+    /// Marks the loop running and lends the batch buffer; fails if it is
+    /// already running, is closed, or this is not the owner thread.
+    fn enter_run(&self) -> Result<VecDeque<Callback>> {
         let mut local = self.open_local()?;
         if local.running {
             return Err(Error::new(Code::RUNNING, "the loop is already running"));
         }
         local.running = true;
         self.inner.awake.store(true, Ordering::SeqCst);
-        Ok(())
+        Ok(std::mem::take(&mut local.batch_spare))
     }
 
-    fn exit_run(&self) {
+    fn exit_run(&self, batch: VecDeque<Callback>) {
         self.inner.awake.store(false, Ordering::SeqCst);
         if let Ok(mut local) = self.local() {
             local.running = false;
+            local.batch_spare = batch;
         }
     }
 
@@ -448,16 +451,17 @@ impl LoopRef {
     /// one non-blocking iteration and return.
     pub fn start(&self) -> Result<()> {
         let on = self.owner_token()?;
-        self.enter_run()?;
+        let mut batch = self.enter_run()?;
         let mut batches_since_poll = 0;
         let result = loop {
-            let step = if batches_since_poll < BATCHES_PER_POLL && self.run_ready_batch(on) {
-                batches_since_poll += 1;
-                Ok(())
-            } else {
-                batches_since_poll = 0;
-                self.iterate(on, None)
-            };
+            let step =
+                if batches_since_poll < BATCHES_PER_POLL && self.run_ready_batch(on, &mut batch) {
+                    batches_since_poll += 1;
+                    Ok(())
+                } else {
+                    batches_since_poll = 0;
+                    self.iterate(on, None, &mut batch)
+                };
             if let Err(e) = step {
                 break Err(e);
             }
@@ -465,7 +469,7 @@ impl LoopRef {
                 break Ok(());
             }
         };
-        self.exit_run();
+        self.exit_run(batch);
         result
     }
 
@@ -484,10 +488,10 @@ impl LoopRef {
     /// (None: until something happens). For hosts that drive the loop.
     pub fn run_once(&self, max_wait: Option<Duration>) -> Result<()> {
         let on = self.owner_token()?;
-        self.enter_run()?;
+        let mut batch = self.enter_run()?;
         let wait_ns = max_wait.map(|d| d.as_nanos().min(u64::MAX as u128) as u64);
-        let result = self.iterate(on, wait_ns);
-        self.exit_run();
+        let result = self.iterate(on, wait_ns, &mut batch);
+        self.exit_run(batch);
         result
     }
 
@@ -498,7 +502,7 @@ impl LoopRef {
         if done() {
             return Ok(());
         }
-        self.enter_run()?;
+        let mut batch = self.enter_run()?;
         let deadline = timeout
             .map(|t| monotonic_ns().saturating_add(t.as_nanos().min(u64::MAX as u128) as u64));
         let result = loop {
@@ -521,11 +525,11 @@ impl LoopRef {
                 }
                 None => None,
             };
-            if let Err(e) = self.iterate(on, wait) {
+            if let Err(e) = self.iterate(on, wait, &mut batch) {
                 break Err(e);
             }
         };
-        self.exit_run();
+        self.exit_run(batch);
         result
     }
 
@@ -550,13 +554,18 @@ impl LoopRef {
     }
 
     /// One full iteration: poll, handlers, timers, callbacks.
-    fn iterate(&self, on: OnOwner, max_wait_ns: Option<u64>) -> Result<()> {
+    fn iterate(
+        &self,
+        on: OnOwner,
+        max_wait_ns: Option<u64>,
+        batch: &mut VecDeque<Callback>,
+    ) -> Result<()> {
         let timeout = self.poll_timeout(on, max_wait_ns)?;
         let fired = self.poll_io(on, timeout)?;
         self.dispatch_io(on, &fired);
         self.recycle_fired(on, fired);
         self.run_due_timers(on);
-        self.run_ready_batch(on);
+        self.run_ready_batch(on, batch);
         Ok(())
     }
 
@@ -676,14 +685,14 @@ impl LoopRef {
         local.remote_spare = batch;
     }
 
-    /// Runs the callbacks queued before this batch began: the queue is
-    /// swapped out whole, so callbacks queued meanwhile wait for the next
-    /// batch and no borrow is taken per callback.
-    /// Returns false when there was nothing to run. Callbacks queued from
-    /// other threads join the batch.
+    /// Runs the callbacks queued before this batch began: the ready queue is
+    /// swapped with the (empty) `batch` buffer, so callbacks queued meanwhile
+    /// wait for the next batch, and no borrow is taken per callback. Returns
+    /// false when there was nothing to run. Callbacks queued from other
+    /// threads join the batch.
     #[inline]
-    fn run_ready_batch(&self, on: OnOwner) -> bool {
-        let mut batch = match self.local_on(on) {
+    fn run_ready_batch(&self, on: OnOwner, batch: &mut VecDeque<Callback>) -> bool {
+        match self.local_on(on) {
             Ok(mut local) => {
                 if self.inner.remote_len.load(Ordering::SeqCst) > 0 {
                     self.drain_remote(&mut local);
@@ -691,19 +700,12 @@ impl LoopRef {
                 if local.ready.is_empty() {
                     return false;
                 }
-                let spare = std::mem::take(&mut local.batch_spare);
-                std::mem::replace(&mut local.ready, spare)
+                std::mem::swap(&mut local.ready, batch);
             }
             Err(_) => return false,
-        };
+        }
         while let Some(callback) = batch.pop_front() {
             self.run_callback(on, callback);
-        }
-        if let Ok(mut local) = self.local_on(on) {
-            // Both are empty; keep the one with the larger buffer.
-            if batch.capacity() > local.batch_spare.capacity() {
-                local.batch_spare = batch;
-            }
         }
         true
     }
