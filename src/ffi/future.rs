@@ -88,7 +88,7 @@ pub(crate) unsafe fn from_raw(ptr: *mut tornado_future) -> Result<CFuture> {
 ///
 /// # Safety
 /// `ptr` must be NULL or a live future (at least one reference held).
-pub(crate) unsafe fn borrow<'a>(ptr: *const tornado_future) -> Result<ManuallyDrop<CFuture>> {
+pub(crate) unsafe fn borrow(ptr: *const tornado_future) -> Result<ManuallyDrop<CFuture>> {
     non_null(ptr, "future")?;
     // SAFETY: `ptr` is a live `Rc<FutureCell<CValue>>`; ManuallyDrop keeps the
     // count unchanged when the borrow ends.

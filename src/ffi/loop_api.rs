@@ -3,11 +3,11 @@
 use std::ffi::{c_int, c_void};
 
 use super::types::{
-    tornado_callback, tornado_drop_fn, tornado_fd_callback, CCall, CFdCall, UserData,
+    c_callback, tornado_callback, tornado_drop_fn, tornado_fd_callback, CFdCall, UserData,
 };
 use super::{guard_code, guard_value, non_null, seconds, tornado_code};
 use crate::error::{Error, Result};
-use crate::ioloop::{Callback, Handler, IOLoop, LoopRef, RemoteCallback, TimeoutId};
+use crate::ioloop::{Callback, Handler, IOLoop, LoopRef, TimeoutId};
 
 /// Readable (`EPOLLIN`).
 pub const TORNADO_READ: u32 = 0x001;
@@ -172,18 +172,20 @@ pub extern "C" fn tornado_loop_add_callback_full(
     guard_code(|| {
         // SAFETY: caller passes a live loop or NULL.
         let lp = unsafe { loop_ref(r#loop) }?;
-        let call = CCall::new(callback_fn(cb)?, UserData::new(userdata, drop));
+        let callback = c_callback(callback_fn(cb)?, userdata, drop);
         if let Ok(on) = lp.owner_token() {
-            lp.queue_on(on, Callback::C(call)).map_err(|(e, cb)| {
+            lp.queue_on(on, callback).map_err(|(e, cb)| {
                 cb.disarm();
                 e
             })
         } else {
-            lp.thread_safe_push(RemoteCallback::C(call))
-                .map_err(|(e, cb)| {
-                    Callback::from(cb).disarm();
-                    e
-                })
+            let remote = callback
+                .into_remote()
+                .expect("a C callback has a remote form");
+            lp.thread_safe_push(remote).map_err(|(e, cb)| {
+                Callback::from(cb).disarm();
+                e
+            })
         }
     })
 }
@@ -200,8 +202,7 @@ fn schedule(
         let lp = unsafe { loop_ref(r#loop) }?;
         lp.check_thread()?;
         let when = when_ns(lp)?;
-        let call = CCall::new(callback_fn(cb)?, UserData::new(userdata, drop));
-        lp.schedule_at_ns(when, Callback::C(call))
+        lp.schedule_at_ns(when, c_callback(callback_fn(cb)?, userdata, drop))
             .map(TimeoutId::to_raw)
             .map_err(|(e, cb)| {
                 cb.disarm();

@@ -3,7 +3,7 @@
 use std::ffi::c_void;
 
 use super::loop_api::{loop_ref, tornado_loop};
-use super::types::{tornado_callback, tornado_drop_fn, CCall, UserData};
+use super::types::{tornado_callback, tornado_drop_fn, CCallDrop, UserData};
 use super::{guard_code, guard_value, non_null, seconds, tornado_code};
 use crate::error::{Error, Result};
 use crate::ioloop::PeriodicCallback;
@@ -46,7 +46,7 @@ pub extern "C" fn tornado_periodic_new(
             return Err(Error::invalid("interval_s must be > 0"));
         }
         lp.check_thread()?;
-        let call = CCall::new(cb, UserData::new(userdata, drop));
+        let call = CCallDrop::new(cb, UserData::new(userdata, drop));
         let periodic = PeriodicCallback::new(lp, interval, move || call.call_keep())?;
         Ok(Box::into_raw(Box::new(tornado_periodic { periodic })))
     })

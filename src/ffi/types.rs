@@ -46,31 +46,50 @@ impl Drop for UserData {
     }
 }
 
+// SAFETY: a CCall only crosses threads through `tornado_loop_add_callback`
+// from another thread, whose contract hands the pointer to the loop thread.
+unsafe impl Send for CCall {}
+
 // SAFETY: a UserData only crosses threads through `tornado_loop_add_callback`
 // from another thread, whose contract hands the pointer to the loop thread.
 unsafe impl Send for UserData {}
 
-/// A C callback with its userdata, as queued by the loop.
+/// A C callback and its userdata, with no drop function: two words, so the
+/// loop's queue and timer slots stay small.
 pub(crate) struct CCall {
+    cb: unsafe extern "C" fn(*mut c_void),
+    ptr: *mut c_void,
+}
+
+impl CCall {
+    /// Calls the callback once.
+    #[inline]
+    pub fn call(self) {
+        // SAFETY: `cb` was supplied by the C caller together with this userdata
+        // and is called on the loop thread, as the API documents.
+        unsafe { (self.cb)(self.ptr) };
+    }
+}
+
+/// A C callback whose userdata has a drop function (the `_full` calls).
+pub(crate) struct CCallDrop {
     cb: unsafe extern "C" fn(*mut c_void),
     data: UserData,
 }
 
-impl CCall {
+impl CCallDrop {
     pub fn new(cb: unsafe extern "C" fn(*mut c_void), data: UserData) -> Self {
-        CCall { cb, data }
+        CCallDrop { cb, data }
     }
 
     /// Calls the callback once, then releases the userdata.
     pub fn call(self) {
-        // SAFETY: `cb` was supplied by the C caller together with this userdata
-        // and is called on the loop thread, as the API documents.
-        unsafe { (self.cb)(self.data.ptr()) };
+        self.call_keep();
     }
 
     /// Calls the callback and keeps the userdata (a periodic callback).
     pub fn call_keep(&self) {
-        // SAFETY: as in `call`.
+        // SAFETY: as in `CCall::call`.
         unsafe { (self.cb)(self.data.ptr()) };
     }
 
@@ -80,6 +99,22 @@ impl CCall {
 
     pub fn into_userdata(self) -> UserData {
         self.data
+    }
+}
+
+/// Packs a C callback for the loop: two words without a drop function, a box
+/// with one.
+pub(crate) fn c_callback(
+    cb: unsafe extern "C" fn(*mut c_void),
+    ptr: *mut c_void,
+    drop_fn: tornado_drop_fn,
+) -> crate::ioloop::Callback {
+    match drop_fn {
+        None => crate::ioloop::Callback::C(CCall { cb, ptr }),
+        Some(_) => crate::ioloop::Callback::CDrop(Box::new(CCallDrop::new(
+            cb,
+            UserData::new(ptr, drop_fn),
+        ))),
     }
 }
 

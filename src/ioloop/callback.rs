@@ -2,13 +2,15 @@
 
 use std::panic::{catch_unwind, AssertUnwindSafe};
 
-use crate::ffi::types::{CCall, UserData};
+use crate::ffi::types::{CCall, CCallDrop, UserData};
 use crate::log;
 
 /// A unit of work for the loop's ready queue or a timer.
 pub(crate) enum Callback {
     /// A C function pointer and userdata.
     C(CCall),
+    /// The same, with a drop function for the userdata.
+    CDrop(Box<CCallDrop>),
     /// A Rust closure.
     Boxed(Box<dyn FnOnce()>),
     /// Poll the task in this slot, if it is still the same task.
@@ -21,6 +23,7 @@ pub(crate) enum Callback {
 /// The cross-thread form of `Callback`: everything in it is `Send`.
 pub(crate) enum RemoteCallback {
     C(CCall),
+    CDrop(Box<CCallDrop>),
     Boxed(Box<dyn FnOnce() + Send>),
     Task { slot: u32, generation: u32 },
 }
@@ -33,8 +36,20 @@ impl From<RemoteCallback> for Callback {
     fn from(remote: RemoteCallback) -> Callback {
         match remote {
             RemoteCallback::C(call) => Callback::C(call),
+            RemoteCallback::CDrop(call) => Callback::CDrop(call),
             RemoteCallback::Boxed(f) => Callback::Boxed(f),
             RemoteCallback::Task { slot, generation } => Callback::Task { slot, generation },
+        }
+    }
+}
+
+impl Callback {
+    /// The thread-safe form, for a C callback queued from another thread.
+    pub fn into_remote(self) -> Option<RemoteCallback> {
+        match self {
+            Callback::C(call) => Some(RemoteCallback::C(call)),
+            Callback::CDrop(call) => Some(RemoteCallback::CDrop(call)),
+            _ => None,
         }
     }
 }
@@ -59,9 +74,9 @@ impl Callback {
     /// to its owner without calling its drop function (a failed registration).
     pub fn disarm(self) {
         match self {
-            Callback::C(call) => call.disarm(),
+            Callback::CDrop(call) => call.disarm(),
             Callback::Release(data) => data.disarm(),
-            Callback::Boxed(_) | Callback::Task { .. } => {}
+            Callback::C(_) | Callback::Boxed(_) | Callback::Task { .. } => {}
         }
     }
 }

@@ -180,7 +180,7 @@ impl Handlers {
     /// The handler a poller token names, if it is still registered: a handler
     /// removed earlier in the same iteration is not found.
     pub fn lookup(&self, token: usize) -> Option<(RawFd, HandlerRef)> {
-        let slot = (token & 0xffff_ffff) as usize;
+        let slot = token & 0xffff_ffff;
         let generation = ((token >> 32) & 0x7fff_ffff) as u32;
         let entry = self.slots.get(slot)?;
         if entry.generation & 0x7fff_ffff != generation {

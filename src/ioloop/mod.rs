@@ -369,7 +369,8 @@ impl LoopRef {
     /// a callback removing itself is not freed while it runs.
     fn release_later(&self, callback: Callback) {
         let deferred = match callback {
-            Callback::C(call) => Callback::Release(call.into_userdata()),
+            Callback::C(_) => return,
+            Callback::CDrop(call) => Callback::Release(call.into_userdata()),
             other => Callback::Boxed(Box::new(move || drop(other))),
         };
         if let Err((_, deferred)) = self.queue(deferred) {
@@ -714,6 +715,7 @@ impl LoopRef {
     fn run_callback(&self, on: OnOwner, callback: Callback) {
         match callback {
             Callback::C(call) => call.call(),
+            Callback::CDrop(call) => call.call(),
             Callback::Boxed(f) => {
                 callback::run_contained(f);
             }

@@ -190,10 +190,11 @@ impl Timers {
     }
 
     /// Keeps memory bounded when many timeouts are cancelled long before
-    /// their deadline (Tornado does the same past 512 cancellations).
+    /// their deadline: once half the heap is cancelled entries, rebuild it
+    /// from the live ones (O(n), paid for by the cancellations).
     fn maybe_compact(&mut self) {
         let stale = self.heap.len() - self.live;
-        if self.heap.len() >= COMPACT_MIN_ENTRIES && stale > self.heap.len() / 2 {
+        if self.heap.len() >= COMPACT_MIN_ENTRIES && stale * 2 >= self.heap.len() {
             let slots = &self.slots;
             self.heap.retain(|e| {
                 let slot = &slots[e.slot as usize];
