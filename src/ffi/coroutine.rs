@@ -56,12 +56,16 @@ pub extern "C" fn tornado_coroutine_spawn(
         let lp = unsafe { loop_ref(r#loop) }?;
         lp.check_thread()?;
         let step = step.ok_or_else(|| Error::invalid("step function is NULL"))?;
+        if lp.is_closed() {
+            return Err(Error::closed());
+        }
         let result: CFuture = Future::new(lp);
         let out = result.clone();
         let runner_lp = lp.clone();
-        let data = UserData::new(userdata, None);
+        // Owned by the task from here on: dropped (drop_userdata called) when
+        // the coroutine finishes, or with the task if the loop is freed first.
+        let data = UserData::new(userdata, drop_userdata);
         lp.spawn(async move {
-            let data = UserData::new(data.ptr(), drop_userdata);
             let outcome = run_steps(runner_lp, step, &data).await;
             let _ = out.complete(outcome);
             drop(data);

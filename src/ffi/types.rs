@@ -29,6 +29,10 @@ impl UserData {
         self.ptr
     }
 
+    pub fn has_drop(&self) -> bool {
+        self.drop_fn.is_some()
+    }
+
     /// Gives the pointer back without calling the drop function: for a
     /// registration that failed, whose userdata still belongs to the caller.
     pub fn disarm(mut self) {

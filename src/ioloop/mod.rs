@@ -371,6 +371,7 @@ impl LoopRef {
         let deferred = match callback {
             Callback::C(_) => return,
             Callback::CDrop(call) => Callback::Release(call.into_userdata()),
+            Callback::Release(data) if !data.has_drop() => return,
             other => Callback::Boxed(Box::new(move || drop(other))),
         };
         if let Err((_, deferred)) = self.queue(deferred) {

@@ -1,0 +1,243 @@
+/* bench.c: tornado_rs's side of shared/bench/WORKLOADS.md, loop workloads.
+ *
+ * Usage: bench W1|W1x|W2|W3|W3b [N] [IDLE_FDS]
+ *   W1   add_callback chain, N = 5,000,000
+ *   W1x  add_callback from a second thread, N = 1,000,000
+ *   W2   N = 1,000,000 timers at xorshift64 delays, odd ones removed, 500,000 fire
+ *   W3   1-byte ping-pong over a socketpair with READ handlers, N = 200,000 round trips
+ *   W3b  W3 beside IDLE_FDS = 10,000 idle registered fds (both ends of 5,000 socketpairs)
+ * The third argument counts idle fds, as in the anchors (uv_bench, ev_bench,
+ * tornado_bench.py). Prints one JSON line; exits non-zero unless the work was
+ * done exactly. The measured phase is the same as the anchors': see bench_util.h.
+ */
+#include <errno.h>
+#include <pthread.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include "bench_util.h"
+#include "tornado_rs.h"
+
+static tornado_loop *loop;
+static long target, count;
+
+static void die_lib(const char *what, tornado_code rc) {
+    const char *msg = tornado_last_error();
+    if (rc < 0) /* a constructor or id-returning call: no code */
+        fprintf(stderr, "bench: %s failed: %s\n", what, msg ? msg : "(no message)");
+    else
+        fprintf(stderr, "bench: %s failed: %s: %s\n", what, tornado_code_name(rc), msg ? msg : "(no message)");
+    exit(2);
+}
+
+static void die_sys(const char *what) {
+    fprintf(stderr, "bench: %s: %s\n", what, strerror(errno));
+    exit(2);
+}
+
+#define LIB(call)                                         \
+    do {                                                  \
+        tornado_code lib_rc_ = (call);                    \
+        if (lib_rc_ != TORNADO_OK) die_lib(#call, lib_rc_); \
+    } while (0)
+
+static void free_loop(void) { LIB(tornado_loop_free(loop)); }
+
+/* ---- W1: one callback re-adding itself through add_callback ---- */
+static void w1_cb(void *ud) {
+    (void)ud;
+    if (++count < target) {
+        tornado_code rc = tornado_loop_add_callback(loop, w1_cb, NULL);
+        if (rc != TORNADO_OK) die_lib("add_callback", rc);
+    } else {
+        tornado_loop_stop(loop);
+    }
+}
+
+static int run_w1(long n) {
+    bu_phase ph;
+    target = n;
+    bu_start(&ph);
+    LIB(tornado_loop_add_callback(loop, w1_cb, NULL));
+    LIB(tornado_loop_start(loop));
+    bu_stop(&ph);
+    bu_emit("W1", n, &ph, 1, NULL);
+    free_loop();
+    return count == n ? 0 : 1;
+}
+
+/* ---- W1x: a second thread calls add_callback N times ---- */
+static void w1x_cb(void *ud) {
+    (void)ud;
+    if (++count == target) tornado_loop_stop(loop);
+}
+
+static void *w1x_producer(void *arg) {
+    long n = *(long *)arg;
+    for (long i = 0; i < n; i++) {
+        tornado_code rc = tornado_loop_add_callback(loop, w1x_cb, NULL);
+        if (rc != TORNADO_OK) die_lib("add_callback from a thread", rc);
+    }
+    return NULL;
+}
+
+static int run_w1x(long n) {
+    bu_phase ph;
+    pthread_t th;
+    target = n;
+    bu_start(&ph);
+    if (pthread_create(&th, NULL, w1x_producer, &n) != 0) die_sys("pthread_create");
+    LIB(tornado_loop_start(loop));
+    bu_stop(&ph);
+    pthread_join(th, NULL);
+    bu_emit("W1x", n, &ph, 1, NULL);
+    free_loop();
+    return count == n ? 0 : 1;
+}
+
+/* ---- W2: N timers, remove the odd ones, run until the rest have fired ---- */
+static long fired, expect_fired;
+static int guard_hit;
+
+static void w2_cb(void *ud) {
+    (void)ud;
+    if (++fired == expect_fired) tornado_loop_stop(loop);
+}
+
+static void w2_guard(void *ud) { /* never wait forever if a timer is lost */
+    (void)ud;
+    guard_hit = 1;
+    tornado_loop_stop(loop);
+}
+
+static int run_w2(long n) {
+    uint64_t *ids = malloc(sizeof *ids * (size_t)n);
+    uint64_t rng = 42;
+    bu_phase ph;
+    if (!ids) die_sys("malloc");
+    expect_fired = n - n / 2;
+    bu_start(&ph);
+    for (long i = 0; i < n; i++) {
+        uint64_t delay_ms = bu_xorshift64(&rng) % 1000;
+        ids[i] = tornado_loop_call_later(loop, (double)delay_ms / 1000.0, w2_cb, NULL);
+        if (ids[i] == 0) die_lib("call_later", -1);
+    }
+    for (long i = 1; i < n; i += 2) LIB(tornado_loop_remove_timeout(loop, ids[i])); /* the odd ones */
+    uint64_t guard = tornado_loop_call_later(loop, 120.0, w2_guard, NULL);
+    if (guard == 0) die_lib("call_later(guard)", -1);
+    LIB(tornado_loop_start(loop));
+    bu_stop(&ph);
+    if (!guard_hit) LIB(tornado_loop_remove_timeout(loop, guard));
+    bu_emit("W2", n, &ph, 0, ",\"fired\":%ld", fired);
+    if (guard_hit) fprintf(stderr, "bench: W2: only %ld of %ld timers fired within 120 s\n", fired, expect_fired);
+    free(ids);
+    free_loop();
+    return fired == expect_fired && !guard_hit ? 0 : 1;
+}
+
+/* ---- W3 / W3b: 1-byte ping-pong over a socketpair ---- */
+static int read1(int fd) {
+    char c;
+    ssize_t r = read(fd, &c, 1);
+    if (r == 1) return 1;
+    if (r < 0 && (errno == EAGAIN || errno == EINTR)) return 0;
+    if (r == 0) errno = EPIPE;
+    die_sys("read");
+    return 0;
+}
+
+static void write1(int fd) {
+    char c = 'x';
+    if (write(fd, &c, 1) != 1) die_sys("write");
+}
+
+static void on_b(int fd, uint32_t events, void *ud) {
+    (void)events;
+    (void)ud;
+    if (read1(fd)) write1(fd);
+}
+
+static void on_a(int fd, uint32_t events, void *ud) {
+    (void)events;
+    (void)ud;
+    if (!read1(fd)) return;
+    if (++count < target)
+        write1(fd);
+    else
+        tornado_loop_stop(loop);
+}
+
+static void idle_fd_cb(int fd, uint32_t events, void *ud) {
+    (void)ud;
+    fprintf(stderr, "bench: idle fd %d fired (events %u)\n", fd, events);
+    exit(1);
+}
+
+static void make_pair(int sv[2]) {
+    if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0, sv) != 0) die_sys("socketpair");
+}
+
+static int run_w3(const char *name, long n, long idle) {
+    int sv[2];
+    bu_phase ph;
+    int *idle_fds = malloc(sizeof *idle_fds * (size_t)(idle + 1));
+    if (!idle_fds) die_sys("malloc");
+    target = n;
+    /* idle fds: both ends of idle/2 socketpairs, each registered for read (outside the phase) */
+    for (long i = 0; i < idle; i += 2) {
+        make_pair(sv);
+        for (int k = 0; k < 2; k++) {
+            if (i + k < idle) {
+                idle_fds[i + k] = sv[k];
+                LIB(tornado_loop_add_handler(loop, sv[k], TORNADO_READ, idle_fd_cb, NULL));
+            } else {
+                close(sv[k]);
+            }
+        }
+    }
+    make_pair(sv);
+    int fa = sv[0], fb = sv[1];
+    LIB(tornado_loop_add_handler(loop, fa, TORNADO_READ, on_a, NULL));
+    LIB(tornado_loop_add_handler(loop, fb, TORNADO_READ, on_b, NULL));
+    /* one non-blocking iteration before the clock, as the C anchors do */
+    LIB(tornado_loop_run_once(loop, 0));
+    bu_start(&ph);
+    write1(fa);
+    LIB(tornado_loop_start(loop));
+    bu_stop(&ph);
+    if (idle)
+        bu_emit(name, n, &ph, 1, ",\"idle_fds\":%ld", idle);
+    else
+        bu_emit(name, n, &ph, 1, NULL);
+    free_loop(); /* releases the handlers; the fds are ours */
+    for (long i = 0; i < idle; i++) close(idle_fds[i]);
+    free(idle_fds);
+    close(fa);
+    close(fb);
+    return count == n ? 0 : 1;
+}
+
+int main(int argc, char **argv) {
+    if (argc < 2) {
+        fprintf(stderr, "usage: %s W1|W1x|W2|W3|W3b [N] [IDLE_FDS]\n", argv[0]);
+        return 2;
+    }
+    const char *w = argv[1];
+    long n = argc > 2 ? atol(argv[2]) : 0;
+    long idle = argc > 3 ? atol(argv[3]) : 10000;
+    if (n < 0 || idle < 0) {
+        fprintf(stderr, "bench: N and IDLE_FDS must not be negative\n");
+        return 2;
+    }
+    bu_raise_nofile();
+    loop = tornado_loop_new();
+    if (!loop) die_lib("tornado_loop_new", -1);
+    if (!strcmp(w, "W1")) return run_w1(n ? n : 5000000);
+    if (!strcmp(w, "W1x")) return run_w1x(n ? n : 1000000);
+    if (!strcmp(w, "W2")) return run_w2(n ? n : 1000000);
+    if (!strcmp(w, "W3")) return run_w3("W3", n ? n : 200000, 0);
+    if (!strcmp(w, "W3b")) return run_w3("W3b", n ? n : 200000, idle);
+    fprintf(stderr, "bench: unsupported workload %s\n", w);
+    free_loop();
+    return 2;
+}
