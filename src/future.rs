@@ -112,6 +112,10 @@ impl<T: 'static> Future<T> {
     /// Calls `f(self)` from the loop once the future is done (on the next
     /// iteration if it already is); never from inside this call.
     pub fn add_done_callback(&self, f: impl FnOnce(Future<T>) + 'static) -> Result<()> {
+        if self.cell.lp.is_closed() {
+            // It could never be scheduled.
+            return Err(Error::closed());
+        }
         let waiter = Waiter::Callback(Box::new(f));
         let done = {
             let mut state = self.cell.state.borrow_mut();
@@ -121,9 +125,6 @@ impl<T: 'static> Future<T> {
             }
             waiter
         };
-        if self.cell.lp.is_closed() {
-            return Err(Error::closed());
-        }
         self.schedule(done);
         Ok(())
     }

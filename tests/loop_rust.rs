@@ -63,11 +63,15 @@ fn add_callback_from_another_thread_wakes_a_sleeping_loop() {
     let w = woke_at.clone();
     // A far timer: without a wake-up the loop would sleep 10 s.
     lp.call_later(Duration::from_secs(10), || {}).unwrap();
-    lp.add_callback(move || w.set(Some(Instant::now()))).unwrap();
+    lp.add_callback(move || w.set(Some(Instant::now())))
+        .unwrap();
     lp.start().unwrap();
     thread.join().unwrap();
     let latency = Instant::now() - sent_at.lock().unwrap().unwrap();
-    assert!(latency < Duration::from_millis(500), "woke after {latency:?}");
+    assert!(
+        latency < Duration::from_millis(500),
+        "woke after {latency:?}"
+    );
 }
 
 #[test]
@@ -75,8 +79,10 @@ fn timers_fire_in_deadline_then_scheduling_order_and_removed_ones_never() {
     let lp = IOLoop::new().unwrap();
     let seen = log();
     let h = lp.handle();
-    lp.call_later(Duration::from_millis(30), push(&seen, "30ms")).unwrap();
-    lp.call_later(Duration::from_millis(10), push(&seen, "10ms")).unwrap();
+    lp.call_later(Duration::from_millis(30), push(&seen, "30ms"))
+        .unwrap();
+    lp.call_later(Duration::from_millis(10), push(&seen, "10ms"))
+        .unwrap();
     let when = Duration::from_millis(20);
     // Two timers due together: the first removes the second.
     let victim = Rc::new(Cell::new(None));
@@ -87,12 +93,20 @@ fn timers_fire_in_deadline_then_scheduling_order_and_removed_ones_never() {
         h.remove_timeout(v.get().unwrap()).unwrap();
     })
     .unwrap();
-    victim.set(Some(lp.call_later(when, push(&seen, "20ms-removed")).unwrap()));
-    let cancelled = lp.call_later(Duration::from_millis(5), push(&seen, "cancelled")).unwrap();
+    victim.set(Some(
+        lp.call_later(when, push(&seen, "20ms-removed")).unwrap(),
+    ));
+    let cancelled = lp
+        .call_later(Duration::from_millis(5), push(&seen, "cancelled"))
+        .unwrap();
     lp.remove_timeout(cancelled).unwrap();
-    assert_eq!(lp.remove_timeout(cancelled).unwrap_err().code(), Code::NOT_FOUND);
+    assert_eq!(
+        lp.remove_timeout(cancelled).unwrap_err().code(),
+        Code::NOT_FOUND
+    );
     let done: Future<()> = gen::sleep(&lp, Duration::from_millis(50)).unwrap();
-    lp.run_until(|| done.done(), Some(Duration::from_secs(5))).unwrap();
+    lp.run_until(|| done.done(), Some(Duration::from_secs(5)))
+        .unwrap();
     assert_eq!(*seen.borrow(), vec!["10ms", "20ms-first", "30ms"]);
 }
 
@@ -131,15 +145,24 @@ fn hang_up_is_reported_as_error_and_duplicates_are_refused() {
     let (a, b) = pair();
     let got = Rc::new(Cell::new(0u32));
     let g = got.clone();
-    lp.add_handler(b.as_raw_fd(), 0, move |_, ev| g.set(g.get() | ev)).unwrap();
+    lp.add_handler(b.as_raw_fd(), 0, move |_, ev| g.set(g.get() | ev))
+        .unwrap();
     let dup = lp.add_handler(b.as_raw_fd(), READ, |_, _| {}).unwrap_err();
     assert_eq!(dup.code(), Code::EXISTS);
     drop(a);
     lp.run_once(Some(Duration::from_millis(500))).unwrap();
     assert!(got.get() & ERROR != 0, "events {:#x}", got.get());
     lp.remove_handler(b.as_raw_fd()).unwrap();
-    assert_eq!(lp.add_handler(-1, READ, |_, _| {}).unwrap_err().code(), Code::BAD_FD);
-    assert_eq!(lp.add_handler(b.as_raw_fd(), 2, |_, _| {}).unwrap_err().code(), Code::INVALID);
+    assert_eq!(
+        lp.add_handler(-1, READ, |_, _| {}).unwrap_err().code(),
+        Code::BAD_FD
+    );
+    assert_eq!(
+        lp.add_handler(b.as_raw_fd(), 2, |_, _| {})
+            .unwrap_err()
+            .code(),
+        Code::INVALID
+    );
 }
 
 #[test]
@@ -163,14 +186,20 @@ fn a_handler_removed_by_another_in_the_same_iteration_is_not_called() {
         .unwrap();
     }
     lp.run_once(Some(Duration::from_millis(100))).unwrap();
-    assert_eq!(calls.borrow().len(), 1, "only the first ready handler ran: {:?}", calls.borrow());
+    assert_eq!(
+        calls.borrow().len(),
+        1,
+        "only the first ready handler ran: {:?}",
+        calls.borrow()
+    );
 }
 
 #[test]
 fn a_panicking_callback_is_contained() {
     let lp = IOLoop::new().unwrap();
     let seen = log();
-    lp.add_callback(|| panic!("boom (expected by the test)")).unwrap();
+    lp.add_callback(|| panic!("boom (expected by the test)"))
+        .unwrap();
     lp.add_callback(push(&seen, "after")).unwrap();
     lp.run_once(Some(Duration::ZERO)).unwrap();
     assert_eq!(*seen.borrow(), vec!["after"]);
@@ -182,14 +211,17 @@ fn futures_schedule_done_callbacks_through_the_loop_in_order() {
     let f: Future<u32> = Future::new(&lp);
     let seen = log();
     let s1 = seen.clone();
-    f.add_done_callback(move |_| s1.borrow_mut().push("first")).unwrap();
+    f.add_done_callback(move |_| s1.borrow_mut().push("first"))
+        .unwrap();
     let s2 = seen.clone();
-    f.add_done_callback(move |_| s2.borrow_mut().push("second")).unwrap();
+    f.add_done_callback(move |_| s2.borrow_mut().push("second"))
+        .unwrap();
     f.set_result(7).unwrap();
     assert!(seen.borrow().is_empty(), "not run inside set_result");
     assert_eq!(f.set_result(8).unwrap_err().code(), Code::ALREADY_DONE);
     let s3 = seen.clone();
-    f.add_done_callback(move |_| s3.borrow_mut().push("late")).unwrap();
+    f.add_done_callback(move |_| s3.borrow_mut().push("late"))
+        .unwrap();
     assert_eq!(seen.borrow().len(), 0, "not run inside add_done_callback");
     lp.run_once(Some(Duration::ZERO)).unwrap();
     assert_eq!(*seen.borrow(), vec!["first", "second", "late"]);
@@ -213,7 +245,8 @@ fn async_tasks_await_futures_and_errors_propagate() {
         Ok(v + 2)
     })
     .unwrap();
-    lp.run_until(|| task.done(), Some(Duration::from_secs(5))).unwrap();
+    lp.run_until(|| task.done(), Some(Duration::from_secs(5)))
+        .unwrap();
     assert_eq!(task.result().unwrap().unwrap(), 42);
 
     let h = lp.handle();
@@ -223,7 +256,8 @@ fn async_tasks_await_futures_and_errors_propagate() {
         f.value().await
     })
     .unwrap();
-    lp.run_until(|| failing.done(), Some(Duration::from_secs(5))).unwrap();
+    lp.run_until(|| failing.done(), Some(Duration::from_secs(5)))
+        .unwrap();
     let e = failing.error().unwrap();
     assert_eq!((e.code(), e.message()), (Code::USER, "bad"));
 }
@@ -234,20 +268,27 @@ fn multi_and_with_timeout() {
     let a = gen::sleep(&lp, Duration::from_millis(5)).unwrap();
     let b = gen::sleep(&lp, Duration::from_millis(10)).unwrap();
     let all = gen::multi(&lp, &[a.clone(), b.clone()]).unwrap();
-    lp.run_until(|| all.done(), Some(Duration::from_secs(5))).unwrap();
+    lp.run_until(|| all.done(), Some(Duration::from_secs(5)))
+        .unwrap();
     assert!(a.done() && b.done() && all.error().is_none());
 
     let failing: Future<()> = Future::new(&lp);
     let never: Future<()> = Future::new(&lp);
     let all = gen::multi(&lp, &[never.clone(), failing.clone()]).unwrap();
     failing.set_error(Error::new(Code::USER, "x")).unwrap();
-    lp.run_until(|| all.done(), Some(Duration::from_secs(5))).unwrap();
-    assert_eq!(all.error().unwrap().code(), Code::USER, "fails on the first error");
+    lp.run_until(|| all.done(), Some(Duration::from_secs(5)))
+        .unwrap();
+    assert_eq!(
+        all.error().unwrap().code(),
+        Code::USER,
+        "fails on the first error"
+    );
 
     let slow: Future<u32> = Future::new(&lp);
     let limited = gen::with_timeout(&lp, &slow, Duration::from_millis(20)).unwrap();
     let t = Instant::now();
-    lp.run_until(|| limited.done(), Some(Duration::from_secs(5))).unwrap();
+    lp.run_until(|| limited.done(), Some(Duration::from_secs(5)))
+        .unwrap();
     assert!(t.elapsed() >= Duration::from_millis(19));
     assert_eq!(limited.error().unwrap().code(), Code::TIMEOUT);
     assert!(!slow.done(), "the inner future is not cancelled");
@@ -258,7 +299,9 @@ fn multi_and_with_timeout() {
 fn run_until_times_out() {
     let lp = IOLoop::new().unwrap();
     let never: Future<()> = Future::new(&lp);
-    let err = lp.run_until(|| never.done(), Some(Duration::from_millis(20))).unwrap_err();
+    let err = lp
+        .run_until(|| never.done(), Some(Duration::from_millis(20)))
+        .unwrap_err();
     assert_eq!(err.code(), Code::TIMEOUT);
 }
 
@@ -278,14 +321,16 @@ fn periodic_callback_runs_repeatedly_and_skips_missed_runs() {
     pc.start().unwrap();
     assert!(pc.is_running());
     let done = gen::sleep(&lp, Duration::from_millis(100)).unwrap();
-    lp.run_until(|| done.done(), Some(Duration::from_secs(5))).unwrap();
+    lp.run_until(|| done.done(), Some(Duration::from_secs(5)))
+        .unwrap();
     pc.stop();
     let n = count.get();
     // 100 ms of 10 ms runs with 55 ms lost: about 5 runs, never the ~10 a
     // catch-up burst would give.
     assert!((2..=8).contains(&n), "ran {n} times");
     let done = gen::sleep(&lp, Duration::from_millis(30)).unwrap();
-    lp.run_until(|| done.done(), Some(Duration::from_secs(5))).unwrap();
+    lp.run_until(|| done.done(), Some(Duration::from_secs(5)))
+        .unwrap();
     assert_eq!(count.get(), n, "stopped");
 }
 
@@ -295,7 +340,11 @@ fn backend_fd_and_timeout_for_embedding() {
     assert_eq!(lp.backend_timeout().unwrap(), None);
     let fd = lp.backend_fd();
     let readable = |fd: RawFd| {
-        let mut p = libc::pollfd { fd, events: libc::POLLIN, revents: 0 };
+        let mut p = libc::pollfd {
+            fd,
+            events: libc::POLLIN,
+            revents: 0,
+        };
         // SAFETY: one valid pollfd.
         unsafe { libc::poll(&mut p, 1, 0) == 1 }
     };
@@ -321,7 +370,8 @@ fn closing_drops_pending_work_uncalled() {
     let r1 = ran.clone();
     lp.add_callback(move || r1.set(true)).unwrap();
     let r2 = ran.clone();
-    lp.call_later(Duration::from_millis(1), move || r2.set(true)).unwrap();
+    lp.call_later(Duration::from_millis(1), move || r2.set(true))
+        .unwrap();
     let h = lp.handle();
     lp.spawn(async move {
         let _ = gen::sleep(&h, Duration::from_secs(1));

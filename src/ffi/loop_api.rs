@@ -156,7 +156,7 @@ pub extern "C" fn tornado_loop_add_callback(
     cb: tornado_callback,
     userdata: *mut c_void,
 ) -> tornado_code {
-    tornado_loop_add_callback_full(r#loop, cb, userdata, None)
+    add_callback(r#loop, cb, userdata, None)
 }
 
 /// As `tornado_loop_add_callback`; `drop(userdata)` (may be NULL) runs once on
@@ -164,6 +164,18 @@ pub extern "C" fn tornado_loop_add_callback(
 /// ran. On failure neither `cb` nor `drop` is ever called. Any thread.
 #[no_mangle]
 pub extern "C" fn tornado_loop_add_callback_full(
+    r#loop: *mut tornado_loop,
+    cb: tornado_callback,
+    userdata: *mut c_void,
+    drop: tornado_drop_fn,
+) -> tornado_code {
+    add_callback(r#loop, cb, userdata, drop)
+}
+
+/// The body of both `add_callback` entry points (the hot path of a callback
+/// chain, so inlined into each).
+#[inline(always)]
+fn add_callback(
     r#loop: *mut tornado_loop,
     cb: tornado_callback,
     userdata: *mut c_void,

@@ -67,12 +67,14 @@ thread_local! {
     static LAST_ERROR: RefCell<Option<CString>> = const { RefCell::new(None) };
 }
 
+#[cold]
 pub(crate) fn set_last_error(error: &Error) {
     let text = format!("{}: {}", error.code().name(), error.message());
     let text = CString::new(text.replace('\0', "")).unwrap_or_default();
     LAST_ERROR.with(|slot| *slot.borrow_mut() = Some(text));
 }
 
+#[cold]
 fn panic_error(payload: &(dyn std::any::Any + Send)) -> Error {
     let error = Error::new(
         Code::PANIC,
@@ -83,6 +85,7 @@ fn panic_error(payload: &(dyn std::any::Any + Send)) -> Error {
 }
 
 /// Runs an entry point that returns a code.
+#[inline(always)]
 pub(crate) fn guard_code(f: impl FnOnce() -> Result<()>) -> tornado_code {
     match catch_unwind(AssertUnwindSafe(f)) {
         Ok(Ok(())) => TORNADO_OK,

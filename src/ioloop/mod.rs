@@ -229,6 +229,7 @@ impl LoopRef {
     }
 
     /// Checks the thread once; hot paths then borrow with `local_on`.
+    #[inline]
     pub(crate) fn owner_token(&self) -> Result<OnOwner> {
         self.inner.local.token()
     }
@@ -301,7 +302,7 @@ impl LoopRef {
     }
 
     /// `queue` with the thread already checked.
-    #[inline]
+    #[inline(always)]
     pub(crate) fn queue_on(&self, on: OnOwner, callback: Callback) -> Queued {
         let mut local = match self.local_on(on) {
             Ok(local) if !local.closed => local,
@@ -712,7 +713,7 @@ impl LoopRef {
         true
     }
 
-    #[inline]
+    #[inline(always)]
     fn run_callback(&self, on: OnOwner, callback: Callback) {
         match callback {
             Callback::C(call) => call.call(),
