@@ -1,30 +1,15 @@
 //! Small helpers: thread identity and the monotonic clock.
 
-use std::cell::Cell;
-use std::sync::atomic::{AtomicU64, Ordering};
-
-static NEXT_THREAD_ID: AtomicU64 = AtomicU64::new(1);
-
-thread_local! {
-    // A const-initialised Cell has no destructor, so it stays readable while
-    // the thread tears down its other thread-locals.
-    static THREAD_ID: Cell<u64> = const { Cell::new(0) };
-}
-
-/// A process-unique id of the calling thread (never 0, never reused).
+/// An id of the calling thread, unique among live threads.
 ///
-/// Cheaper than `std::thread::current().id()`, which clones an `Arc`.
+/// `pthread_self` reads the thread pointer: cheaper than a Rust thread-local
+/// in a shared library (a `__tls_get_addr` call) or `thread::current()` (an
+/// `Arc` clone). An id may be reused once its thread has exited; the owner
+/// checks stay sound, since a dead owner can no longer race.
 #[inline]
 pub fn current_thread_id() -> u64 {
-    THREAD_ID.with(|id| {
-        let value = id.get();
-        if value != 0 {
-            return value;
-        }
-        let fresh = NEXT_THREAD_ID.fetch_add(1, Ordering::Relaxed);
-        id.set(fresh);
-        fresh
-    })
+    // SAFETY: pthread_self has no preconditions and cannot fail.
+    unsafe { libc::pthread_self() as u64 }
 }
 
 /// Nanoseconds of `CLOCK_MONOTONIC`.

@@ -455,17 +455,13 @@ impl LoopRef {
     pub fn start(&self) -> Result<()> {
         let on = self.owner_token()?;
         let mut batch = self.enter_run()?;
-        let mut batches_since_poll = 0;
         let result = loop {
-            let step =
-                if batches_since_poll < BATCHES_PER_POLL && self.run_ready_batch(on, &mut batch) {
-                    batches_since_poll += 1;
-                    Ok(())
-                } else {
-                    batches_since_poll = 0;
-                    self.iterate(on, None, &mut batch)
-                };
-            if let Err(e) = step {
+            // While callbacks keep coming, run up to BATCHES_PER_POLL batches
+            // between polls; then a full iteration serves I/O and timers.
+            if self.run_batches(on, &mut batch) {
+                break Ok(());
+            }
+            if let Err(e) = self.iterate(on, None, &mut batch) {
                 break Err(e);
             }
             if self.take_stop_request() {
@@ -476,7 +472,22 @@ impl LoopRef {
         result
     }
 
+    /// Runs callback batches until none is ready or BATCHES_PER_POLL ran;
+    /// true if a stop was requested meanwhile (and consumed).
+    fn run_batches(&self, on: OnOwner, batch: &mut VecDeque<Callback>) -> bool {
+        for _ in 0..BATCHES_PER_POLL {
+            if !self.run_ready_batch(on, batch) {
+                return false;
+            }
+            if self.take_stop_request() {
+                return true;
+            }
+        }
+        false
+    }
+
     /// Consumes a pending stop request (a plain load in the common case).
+    #[inline]
     fn take_stop_request(&self) -> bool {
         self.inner.stop_requested.load(Ordering::Relaxed)
             && self.inner.stop_requested.swap(false, Ordering::SeqCst)
