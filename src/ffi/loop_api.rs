@@ -185,7 +185,9 @@ fn add_callback(
         // SAFETY: caller passes a live loop or NULL.
         let lp = unsafe { loop_ref(r#loop) }?;
         let callback = c_callback(callback_fn(cb)?, userdata, drop);
-        if let Ok(on) = lp.owner_token() {
+        // `is_owner_thread` first: a failed `owner_token` builds an error message.
+        if lp.is_owner_thread() {
+            let on = lp.owner_token()?;
             lp.queue_on(on, callback).map_err(|(e, cb)| {
                 cb.disarm();
                 e

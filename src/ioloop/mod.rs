@@ -21,8 +21,10 @@ use std::collections::VecDeque;
 use std::marker::PhantomData;
 use std::os::unix::io::{AsRawFd, RawFd};
 use std::rc::Rc;
-use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::atomic::{fence, AtomicBool, Ordering};
+use std::sync::Arc;
+
+use crossbeam_queue::SegQueue;
 use std::time::Duration;
 
 use mio::{Events, Poll, Token, Waker};
@@ -53,7 +55,6 @@ struct Local {
     running: bool,
     closed: bool,
     /// A spare buffer swapped with the remote queue, so neither side reallocates.
-    remote_spare: Vec<RemoteCallback>,
     /// The reusable buffer of fired (token, events) pairs.
     fired_spare: Vec<(usize, u32)>,
     /// The buffer a run swaps with `ready` for each batch (kept between runs).
@@ -69,8 +70,9 @@ pub(crate) struct Inner {
     local: OwnerCell<Local>,
     poller: OwnerCell<Option<Poller>>,
     epoll_fd: RawFd,
-    remote: Mutex<Vec<RemoteCallback>>,
-    remote_len: AtomicUsize,
+    /// Callbacks queued from other threads (lock-free: producers never
+    /// block each other or the loop).
+    remote: SegQueue<RemoteCallback>,
     /// The loop thread is running an iteration (not blocked in poll, not idle
     /// between `run_once` calls): a cross-thread registration need not wake it.
     awake: AtomicBool,
@@ -90,16 +92,16 @@ impl Inner {
         }
     }
 
-    /// Queues a callback from any thread.
+    /// Queues a callback from any thread. (A callback that races with the
+    /// loop's closing is dropped, uncalled, when the loop's memory goes.)
     fn push_remote(&self, callback: RemoteCallback) -> Result<(), (Error, RemoteCallback)> {
-        {
-            let mut queue = self.remote.lock().unwrap_or_else(|e| e.into_inner());
-            if self.closed.load(Ordering::SeqCst) {
-                return Err((Error::closed(), callback));
-            }
-            queue.push(callback);
-            self.remote_len.fetch_add(1, Ordering::SeqCst);
+        if self.closed.load(Ordering::SeqCst) {
+            return Err((Error::closed(), callback));
         }
+        self.remote.push(callback);
+        // Pairs with the fence in `poll_io`: either the loop sees the
+        // callback before it sleeps, or this thread sees it asleep.
+        fence(Ordering::SeqCst);
         if !self.awake.load(Ordering::SeqCst) {
             self.wake();
         }
@@ -149,7 +151,6 @@ impl IOLoop {
                     tasks: Default::default(),
                     running: false,
                     closed: false,
-                    remote_spare: Vec::new(),
                     fired_spare: Vec::new(),
                     batch_spare: VecDeque::new(),
                 },
@@ -162,8 +163,7 @@ impl IOLoop {
                     events: Events::with_capacity(EVENTS_CAPACITY),
                 }),
             ),
-            remote: Mutex::new(Vec::new()),
-            remote_len: AtomicUsize::new(0),
+            remote: SegQueue::new(),
             awake: AtomicBool::new(false),
             wake_sent: AtomicBool::new(false),
             stop_requested: AtomicBool::new(false),
@@ -556,7 +556,7 @@ impl LoopRef {
     pub fn backend_timeout(&self) -> Result<Option<f64>> {
         let mut local = self.open_local()?;
         if !local.ready.is_empty()
-            || self.inner.remote_len.load(Ordering::SeqCst) > 0
+            || self.has_remote()
             || self.inner.stop_requested.load(Ordering::SeqCst)
         {
             return Ok(Some(0.0));
@@ -589,7 +589,7 @@ impl LoopRef {
             return Err(Error::closed());
         }
         if !local.ready.is_empty()
-            || self.inner.remote_len.load(Ordering::SeqCst) > 0
+            || self.has_remote()
             || self.inner.stop_requested.load(Ordering::SeqCst)
         {
             return Ok(Some(0));
@@ -612,11 +612,10 @@ impl LoopRef {
         let blocking = timeout != Some(Duration::ZERO);
         if blocking {
             self.inner.awake.store(false, Ordering::SeqCst);
+            fence(Ordering::SeqCst);
             // Re-check after publishing `awake = false`: a callback queued from
             // another thread just before saw the loop awake and sent no wake-up.
-            if self.inner.remote_len.load(Ordering::SeqCst) > 0
-                || self.inner.stop_requested.load(Ordering::SeqCst)
-            {
+            if self.has_remote() || self.inner.stop_requested.load(Ordering::SeqCst) {
                 timeout = Some(Duration::ZERO);
             }
         }
@@ -687,16 +686,20 @@ impl LoopRef {
         }
     }
 
-    /// Moves callbacks queued from other threads to the ready queue.
+    #[inline]
+    fn has_remote(&self) -> bool {
+        !self.inner.remote.is_empty()
+    }
+
+    /// Moves callbacks queued from other threads to the ready queue: as many
+    /// as were there when it began, so busy producers cannot hold it here.
     fn drain_remote(&self, local: &mut Local) {
-        let mut batch = std::mem::take(&mut local.remote_spare);
-        {
-            let mut queue = self.inner.remote.lock().unwrap_or_else(|e| e.into_inner());
-            std::mem::swap(&mut *queue, &mut batch);
-            self.inner.remote_len.store(0, Ordering::SeqCst);
+        for _ in 0..self.inner.remote.len() {
+            match self.inner.remote.pop() {
+                Some(callback) => local.ready.push_back(callback.into()),
+                None => break,
+            }
         }
-        local.ready.extend(batch.drain(..).map(Callback::from));
-        local.remote_spare = batch;
     }
 
     /// Runs the callbacks queued before this batch began: the ready queue is
@@ -708,7 +711,7 @@ impl LoopRef {
     fn run_ready_batch(&self, on: OnOwner, batch: &mut VecDeque<Callback>) -> bool {
         match self.local_on(on) {
             Ok(mut local) => {
-                if self.inner.remote_len.load(Ordering::SeqCst) > 0 {
+                if self.has_remote() {
                     self.drain_remote(&mut local);
                 }
                 if local.ready.is_empty() {
@@ -750,10 +753,7 @@ impl LoopRef {
             }
             local.closed = true;
         }
-        {
-            let _queue = self.inner.remote.lock().unwrap_or_else(|e| e.into_inner());
-            self.inner.closed.store(true, Ordering::SeqCst);
-        }
+        self.inner.closed.store(true, Ordering::SeqCst);
         // Releasing registrations runs C drop functions and Rust destructors,
         // which may call back into the loop: never while it is borrowed.
         loop {
@@ -772,9 +772,7 @@ impl LoopRef {
         let Ok(mut local) = self.local() else {
             return Released::default();
         };
-        let remote =
-            std::mem::take(&mut *self.inner.remote.lock().unwrap_or_else(|e| e.into_inner()));
-        self.inner.remote_len.store(0, Ordering::SeqCst);
+        let remote = std::iter::from_fn(|| self.inner.remote.pop()).collect();
         Released {
             callbacks: std::mem::take(&mut local.ready).into_iter().collect(),
             timers: local.timers.take_all(),
