@@ -185,9 +185,7 @@ fn add_callback(
         // SAFETY: caller passes a live loop or NULL.
         let lp = unsafe { loop_ref(r#loop) }?;
         let callback = c_callback(callback_fn(cb)?, userdata, drop);
-        // `is_owner_thread` first: a failed `owner_token` builds an error message.
-        if lp.is_owner_thread() {
-            let on = lp.owner_token()?;
+        if let Some(on) = lp.try_owner_token() {
             lp.queue_on(on, callback).map_err(|(e, cb)| {
                 cb.disarm();
                 e

@@ -73,6 +73,9 @@ pub(crate) struct Inner {
     /// Callbacks queued from other threads (lock-free: producers never
     /// block each other or the loop).
     remote: SegQueue<RemoteCallback>,
+    /// Set after each push to `remote`: a one-load check for the loop's
+    /// fast path (the sleeping path checks the queue itself).
+    remote_pending: AtomicBool,
     /// The loop thread is running an iteration (not blocked in poll, not idle
     /// between `run_once` calls): a cross-thread registration need not wake it.
     awake: AtomicBool,
@@ -99,6 +102,7 @@ impl Inner {
             return Err((Error::closed(), callback));
         }
         self.remote.push(callback);
+        self.remote_pending.store(true, Ordering::Release);
         // Pairs with the fence in `poll_io`: either the loop sees the
         // callback before it sleeps, or this thread sees it asleep.
         fence(Ordering::SeqCst);
@@ -164,6 +168,7 @@ impl IOLoop {
                 }),
             ),
             remote: SegQueue::new(),
+            remote_pending: AtomicBool::new(false),
             awake: AtomicBool::new(false),
             wake_sent: AtomicBool::new(false),
             stop_requested: AtomicBool::new(false),
@@ -267,6 +272,12 @@ impl LoopRef {
     /// `stop` from any thread (see `thread_safe_push`).
     pub(crate) fn thread_safe_stop(&self) {
         self.inner.request_stop();
+    }
+
+    /// The owner token if this is the owner thread (no error built otherwise).
+    #[inline]
+    pub(crate) fn try_owner_token(&self) -> Option<OnOwner> {
+        self.inner.local.try_token()
     }
 
     /// True on the thread that owns (runs) this loop.
@@ -711,7 +722,9 @@ impl LoopRef {
     fn run_ready_batch(&self, on: OnOwner, batch: &mut VecDeque<Callback>) -> bool {
         match self.local_on(on) {
             Ok(mut local) => {
-                if self.has_remote() {
+                if self.inner.remote_pending.load(Ordering::Relaxed)
+                    && self.inner.remote_pending.swap(false, Ordering::AcqRel)
+                {
                     self.drain_remote(&mut local);
                 }
                 if local.ready.is_empty() {

@@ -39,10 +39,13 @@ impl<T> OwnerCell<T> {
     /// Checks the calling thread once, for later `borrow_on` calls.
     #[inline]
     pub fn token(&self) -> Result<OnOwner> {
-        if !self.is_owner() {
-            return Err(Error::wrong_thread());
-        }
-        Ok(OnOwner {
+        self.try_token().ok_or_else(Error::wrong_thread)
+    }
+
+    /// `token` without building an error (for callers that have another path).
+    #[inline]
+    pub fn try_token(&self) -> Option<OnOwner> {
+        self.is_owner().then_some(OnOwner {
             owner: self.owner,
             _not_send: PhantomData,
         })
