@@ -491,11 +491,11 @@ int main(void) {
         for (int i = 0; i < 3; i++) in[i] = tornado_future_new(loop);
         tornado_future *m = tornado_multi(loop, in, 3);
         CHECK(m != NULL, "multi of 3");
-        tornado_loop_call_later(loop, 0.03, resolve_cb, in[0]);
+        tornado_loop_call_later(loop, 0.3, resolve_cb, in[0]);
         tornado_loop_call_later(loop, 0.01, resolve_cb, in[1]);
         tornado_loop_call_later(loop, 0.02, resolve_cb, in[2]);
         CHECK(!tornado_future_done(m), "pending");
-        tornado_future *s = tornado_sleep(loop, 0.015);
+        tornado_future *s = tornado_sleep(loop, 0.05);
         tornado_loop_run_sync(loop, s, 1.0);
         tornado_future_unref(s);
         CHECK(tornado_future_done(in[1]) && !tornado_future_done(m), "one input done: multi still pending");
@@ -518,7 +518,7 @@ int main(void) {
         for (int i = 0; i < 3; i++) in[i] = tornado_future_new(loop);
         m = tornado_multi(loop, in, 3);
         tornado_loop_call_later(loop, 0.01, error_cb, in[1]);
-        tornado_loop_call_later(loop, 0.2, resolve_cb, in[0]);
+        tornado_loop_call_later(loop, 0.3, resolve_cb, in[0]);
         CHECK_CODE(tornado_loop_run_sync(loop, m, 1.0), TORNADO_ERR_USER + 3, "multi fails with the first error");
         const char *msg = NULL;
         CHECK_CODE(tornado_future_error(m, &msg), TORNADO_ERR_USER + 3, "multi's error code");
@@ -526,7 +526,7 @@ int main(void) {
         CHECK(!tornado_future_done(in[0]) && !tornado_future_done(in[2]), "without waiting for the other inputs");
         /* a later error and a late success do not change it or crash */
         tornado_loop_add_callback(loop, error2_cb, in[2]);
-        s = tornado_sleep(loop, 0.25);
+        s = tornado_sleep(loop, 0.35);
         tornado_loop_run_sync(loop, s, 1.0);
         tornado_future_unref(s);
         CHECK(tornado_future_done(in[0]) && tornado_future_done(in[2]), "the others completed later");

