@@ -57,8 +57,6 @@ struct Local {
     /// A spare buffer swapped with the remote queue, so neither side reallocates.
     /// The reusable buffer of fired (token, events) pairs.
     fired_spare: Vec<(usize, u32)>,
-    /// The buffer a run swaps with `ready` for each batch (kept between runs).
-    batch_spare: VecDeque<Callback>,
 }
 
 struct Poller {
@@ -156,7 +154,6 @@ impl IOLoop {
                     running: false,
                     closed: false,
                     fired_spare: Vec::new(),
-                    batch_spare: VecDeque::new(),
                 },
             ),
             epoll_fd: poll.as_raw_fd(),
@@ -441,23 +438,22 @@ impl LoopRef {
 
     /// Marks the loop running; fails if it already is, is closed, or this is
     /// not the owner thread.
-    /// Marks the loop running and lends the batch buffer; fails if it is
-    /// already running, is closed, or this is not the owner thread.
-    fn enter_run(&self) -> Result<VecDeque<Callback>> {
+    /// Marks the loop running; fails if it is already running, is closed,
+    /// or this is not the owner thread.
+    fn enter_run(&self) -> Result<()> {
         let mut local = self.open_local()?;
         if local.running {
             return Err(Error::new(Code::RUNNING, "the loop is already running"));
         }
         local.running = true;
         self.inner.awake.store(true, Ordering::SeqCst);
-        Ok(std::mem::take(&mut local.batch_spare))
+        Ok(())
     }
 
-    fn exit_run(&self, batch: VecDeque<Callback>) {
+    fn exit_run(&self) {
         self.inner.awake.store(false, Ordering::SeqCst);
         if let Ok(mut local) = self.local() {
             local.running = false;
-            local.batch_spare = batch;
         }
     }
 
@@ -465,29 +461,29 @@ impl LoopRef {
     /// one non-blocking iteration and return.
     pub fn start(&self) -> Result<()> {
         let on = self.owner_token()?;
-        let mut batch = self.enter_run()?;
+        self.enter_run()?;
         let result = loop {
             // While callbacks keep coming, run up to BATCHES_PER_POLL batches
             // between polls; then a full iteration serves I/O and timers.
-            if self.run_batches(on, &mut batch) {
+            if self.run_batches(on) {
                 break Ok(());
             }
-            if let Err(e) = self.iterate(on, None, &mut batch) {
+            if let Err(e) = self.iterate(on, None) {
                 break Err(e);
             }
             if self.take_stop_request() {
                 break Ok(());
             }
         };
-        self.exit_run(batch);
+        self.exit_run();
         result
     }
 
     /// Runs callback batches until none is ready or BATCHES_PER_POLL ran;
     /// true if a stop was requested meanwhile (and consumed).
-    fn run_batches(&self, on: OnOwner, batch: &mut VecDeque<Callback>) -> bool {
+    fn run_batches(&self, on: OnOwner) -> bool {
         for _ in 0..BATCHES_PER_POLL {
-            if !self.run_ready_batch(on, batch) {
+            if !self.run_ready_batch(on) {
                 return false;
             }
             if self.take_stop_request() {
@@ -513,10 +509,10 @@ impl LoopRef {
     /// (None: until something happens). For hosts that drive the loop.
     pub fn run_once(&self, max_wait: Option<Duration>) -> Result<()> {
         let on = self.owner_token()?;
-        let mut batch = self.enter_run()?;
+        self.enter_run()?;
         let wait_ns = max_wait.map(|d| d.as_nanos().min(u64::MAX as u128) as u64);
-        let result = self.iterate(on, wait_ns, &mut batch);
-        self.exit_run(batch);
+        let result = self.iterate(on, wait_ns);
+        self.exit_run();
         result
     }
 
@@ -527,7 +523,7 @@ impl LoopRef {
         if done() {
             return Ok(());
         }
-        let mut batch = self.enter_run()?;
+        self.enter_run()?;
         let deadline = timeout
             .map(|t| monotonic_ns().saturating_add(t.as_nanos().min(u64::MAX as u128) as u64));
         let result = loop {
@@ -550,11 +546,11 @@ impl LoopRef {
                 }
                 None => None,
             };
-            if let Err(e) = self.iterate(on, wait, &mut batch) {
+            if let Err(e) = self.iterate(on, wait) {
                 break Err(e);
             }
         };
-        self.exit_run(batch);
+        self.exit_run();
         result
     }
 
@@ -579,18 +575,13 @@ impl LoopRef {
     }
 
     /// One full iteration: poll, handlers, timers, callbacks.
-    fn iterate(
-        &self,
-        on: OnOwner,
-        max_wait_ns: Option<u64>,
-        batch: &mut VecDeque<Callback>,
-    ) -> Result<()> {
+    fn iterate(&self, on: OnOwner, max_wait_ns: Option<u64>) -> Result<()> {
         let timeout = self.poll_timeout(on, max_wait_ns)?;
         let fired = self.poll_io(on, timeout)?;
         self.dispatch_io(on, &fired);
         self.recycle_fired(on, fired);
         self.run_due_timers(on);
-        self.run_ready_batch(on, batch);
+        self.run_ready_batch(on);
         Ok(())
     }
 
@@ -713,31 +704,33 @@ impl LoopRef {
         }
     }
 
-    /// Runs the callbacks queued before this batch began: the ready queue is
-    /// swapped with the (empty) `batch` buffer, so callbacks queued meanwhile
-    /// wait for the next batch, and no borrow is taken per callback. Returns
-    /// false when there was nothing to run. Callbacks queued from other
-    /// threads join the batch.
-    #[inline]
-    fn run_ready_batch(&self, on: OnOwner, batch: &mut VecDeque<Callback>) -> bool {
-        match self.local_on(on) {
+    /// Runs the callbacks queued before this batch began (callbacks queued
+    /// meanwhile wait for the next batch). Returns false when there was
+    /// nothing to run. Callbacks queued from other threads join the batch.
+    #[inline(always)]
+    fn run_ready_batch(&self, on: OnOwner) -> bool {
+        let count = match self.local_on(on) {
             Ok(mut local) => {
                 if self.inner.remote_pending.load(Ordering::Relaxed)
                     && self.inner.remote_pending.swap(false, Ordering::AcqRel)
                 {
                     self.drain_remote(&mut local);
                 }
-                if local.ready.is_empty() {
-                    return false;
-                }
-                std::mem::swap(&mut local.ready, batch);
+                local.ready.len()
             }
             Err(_) => return false,
+        };
+        for _ in 0..count {
+            let next = match self.local_on(on) {
+                Ok(mut local) => local.ready.pop_front(),
+                Err(_) => None,
+            };
+            match next {
+                Some(callback) => self.run_callback(on, callback),
+                None => break,
+            }
         }
-        while let Some(callback) = batch.pop_front() {
-            self.run_callback(on, callback);
-        }
-        true
+        count > 0
     }
 
     #[inline(always)]
