@@ -9,9 +9,14 @@ pub mod ffi;
 pub mod future;
 pub mod gen;
 pub mod ioloop;
+pub mod iostream;
 pub mod log;
+pub mod tcpclient;
+pub mod tcpserver;
 pub(crate) mod util;
 
 pub use error::{Code, Error, Result};
 pub use future::Future;
 pub use ioloop::{IOLoop, LoopHandle, LoopRef, PeriodicCallback, TimeoutId, ERROR, READ, WRITE};
+pub use iostream::IOStream;
+pub use tcpserver::TCPServer;

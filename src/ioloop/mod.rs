@@ -14,6 +14,7 @@ mod callback;
 mod handlers;
 mod owner_cell;
 mod periodic;
+mod source;
 mod task;
 mod timers;
 
@@ -34,6 +35,7 @@ pub(crate) use handlers::{Handler, HANDLER_TOKEN_BIT};
 pub use handlers::{ERROR, READ, WRITE};
 use owner_cell::{OnOwner, OwnerCell};
 pub use periodic::PeriodicCallback;
+pub use source::Registration;
 pub use timers::TimeoutId;
 
 use crate::error::{Code, Error, Result};
@@ -51,6 +53,7 @@ struct Local {
     timers: timers::Timers,
     handlers: handlers::Handlers,
     tasks: task::Tasks,
+    sources: source::Sources,
     /// Inside `start`, `run_once` or `run_sync`.
     running: bool,
     closed: bool,
@@ -151,6 +154,7 @@ impl IOLoop {
                     timers: Default::default(),
                     handlers: Default::default(),
                     tasks: Default::default(),
+                    sources: Default::default(),
                     running: false,
                     closed: false,
                     fired_spare: Vec::new(),
@@ -667,6 +671,14 @@ impl LoopRef {
                 if let Some((fd, handler)) = found {
                     handler.call(fd, events);
                 }
+            } else if token & source::SOURCE_TOKEN_BIT != 0 {
+                let found = match self.local_on(on) {
+                    Ok(local) => local.sources.lookup(token),
+                    Err(_) => None,
+                };
+                if let Some(readiness) = found {
+                    source::fire(&readiness, events);
+                }
             }
         }
     }
@@ -784,6 +796,7 @@ impl LoopRef {
             timers: local.timers.take_all(),
             handlers: local.handlers.take_all(),
             tasks: local.tasks.take_all(),
+            sources: local.sources.clear(),
             remote,
         }
     }
@@ -796,6 +809,7 @@ struct Released {
     timers: Vec<Callback>,
     handlers: Vec<Handler>,
     tasks: Vec<task::TaskFuture>,
+    sources: Vec<Rc<std::cell::RefCell<source::Readiness>>>,
     remote: Vec<RemoteCallback>,
 }
 
@@ -805,6 +819,7 @@ impl Released {
             && self.timers.is_empty()
             && self.handlers.is_empty()
             && self.tasks.is_empty()
+            && self.sources.is_empty()
             && self.remote.is_empty()
     }
 }

@@ -1,0 +1,561 @@
+//! Tornado's `IOStream`: buffered, non-blocking reads and writes on a socket
+//! or any fd, as `async` methods on the loop.
+//!
+//! - Reads: `read_until`, `read_bytes`, `read_until_close`. Only one read may
+//!   be pending; data already buffered satisfies a read without waiting. The
+//!   read buffer never grows past `max_buffer_size`: a read that would need
+//!   more fails and closes the stream.
+//! - Writes: `write` appends to one buffer (so writes coalesce), tries to send
+//!   at once, and returns a future done when these bytes have left the buffer.
+//! - `close` keeps its cause as the stream's error; pending reads and writes
+//!   fail with it, and the close callback runs from the loop.
+
+use std::cell::{Cell, RefCell};
+use std::fs::File;
+use std::io::{ErrorKind, Read, Write};
+use std::net::{Shutdown, TcpStream};
+use std::os::unix::io::{AsRawFd, OwnedFd, RawFd};
+use std::os::unix::net::UnixStream;
+use std::rc::Rc;
+
+use crate::error::{Code, Error, Result};
+use crate::future::Future;
+use crate::ioloop::{LoopRef, Registration};
+
+/// Default `max_buffer_size`: 100 MiB, as Tornado.
+pub const DEFAULT_MAX_BUFFER_SIZE: usize = 100 * 1024 * 1024;
+/// How much one read syscall asks for.
+const READ_CHUNK: usize = 64 * 1024;
+
+/// The fd under a stream. Sockets go through `send` with `MSG_NOSIGNAL`
+/// (std does that), so a peer that went away is an error, not a SIGPIPE.
+enum Io {
+    Tcp(TcpStream),
+    Unix(UnixStream),
+    Fd(File),
+}
+
+impl Io {
+    fn raw_fd(&self) -> RawFd {
+        match self {
+            Io::Tcp(s) => s.as_raw_fd(),
+            Io::Unix(s) => s.as_raw_fd(),
+            Io::Fd(f) => f.as_raw_fd(),
+        }
+    }
+
+    fn read(&self, buf: &mut [u8]) -> std::io::Result<usize> {
+        match self {
+            Io::Tcp(s) => (&*s).read(buf),
+            Io::Unix(s) => (&*s).read(buf),
+            Io::Fd(f) => (&*f).read(buf),
+        }
+    }
+
+    fn write(&self, buf: &[u8]) -> std::io::Result<usize> {
+        match self {
+            Io::Tcp(s) => (&*s).write(buf),
+            Io::Unix(s) => (&*s).write(buf),
+            Io::Fd(f) => (&*f).write(buf),
+        }
+    }
+}
+
+/// Bytes with a consumed prefix: consuming is O(1), the prefix is dropped
+/// when it is more than half the buffer.
+#[derive(Default)]
+struct ByteQueue {
+    data: Vec<u8>,
+    start: usize,
+}
+
+impl ByteQueue {
+    fn bytes(&self) -> &[u8] {
+        &self.data[self.start..]
+    }
+
+    fn len(&self) -> usize {
+        self.data.len() - self.start
+    }
+
+    fn consume(&mut self, n: usize) {
+        self.start += n;
+        if self.start == self.data.len() {
+            self.data.clear();
+            self.start = 0;
+        } else if self.start > self.data.len() / 2 {
+            self.data.drain(..self.start);
+            self.start = 0;
+        }
+    }
+
+    fn take(&mut self, n: usize) -> Vec<u8> {
+        let taken = self.bytes()[..n].to_vec();
+        self.consume(n);
+        taken
+    }
+}
+
+struct PendingWrite {
+    /// Done once `written` reaches this total.
+    until: u64,
+    future: Future<()>,
+}
+
+#[derive(Default)]
+struct WriteState {
+    buffer: ByteQueue,
+    queued: u64,
+    written: u64,
+    pending: std::collections::VecDeque<PendingWrite>,
+    flushing: bool,
+}
+
+struct Inner {
+    lp: LoopRef,
+    io: RefCell<Option<Io>>,
+    registration: RefCell<Option<Rc<Registration>>>,
+    read_buffer: RefCell<ByteQueue>,
+    max_buffer_size: Cell<usize>,
+    reading: Cell<bool>,
+    write: RefCell<WriteState>,
+    error: RefCell<Option<Error>>,
+    closed: Cell<bool>,
+    close_callback: RefCell<Option<Box<dyn FnOnce()>>>,
+}
+
+/// A buffered non-blocking stream bound to a loop. Cheap to clone (shared).
+#[derive(Clone)]
+pub struct IOStream {
+    inner: Rc<Inner>,
+}
+
+/// Clears the one-pending-read flag when a read ends, however it ends.
+struct ReadGuard<'a>(&'a Cell<bool>);
+
+impl Drop for ReadGuard<'_> {
+    fn drop(&mut self) {
+        self.0.set(false);
+    }
+}
+
+fn stream_closed() -> Error {
+    Error::new(Code::CLOSED, "stream is closed")
+}
+
+impl IOStream {
+    /// Wraps a connected TCP socket (made non-blocking here).
+    pub fn from_tcp(lp: &LoopRef, socket: TcpStream) -> Result<IOStream> {
+        socket
+            .set_nonblocking(true)
+            .map_err(|e| Error::from_io("cannot make the socket non-blocking", e))?;
+        IOStream::new(lp, Io::Tcp(socket))
+    }
+
+    /// Wraps a connected Unix-domain socket (made non-blocking here).
+    pub fn from_unix(lp: &LoopRef, socket: UnixStream) -> Result<IOStream> {
+        socket
+            .set_nonblocking(true)
+            .map_err(|e| Error::from_io("cannot make the socket non-blocking", e))?;
+        IOStream::new(lp, Io::Unix(socket))
+    }
+
+    /// Wraps any fd that epoll can watch (a pipe, a tty, a socket); the
+    /// stream owns it from now on and closes it. Made non-blocking here.
+    pub fn from_fd(lp: &LoopRef, fd: OwnedFd) -> Result<IOStream> {
+        set_nonblocking(fd.as_raw_fd())?;
+        IOStream::new(lp, Io::Fd(File::from(fd)))
+    }
+
+    fn new(lp: &LoopRef, io: Io) -> Result<IOStream> {
+        let registration = lp.register_fd(io.raw_fd())?;
+        Ok(IOStream {
+            inner: Rc::new(Inner {
+                lp: lp.clone(),
+                io: RefCell::new(Some(io)),
+                registration: RefCell::new(Some(Rc::new(registration))),
+                read_buffer: RefCell::new(ByteQueue::default()),
+                max_buffer_size: Cell::new(DEFAULT_MAX_BUFFER_SIZE),
+                reading: Cell::new(false),
+                write: RefCell::new(WriteState::default()),
+                error: RefCell::new(None),
+                closed: Cell::new(false),
+                close_callback: RefCell::new(None),
+            }),
+        })
+    }
+
+    pub fn loop_ref(&self) -> &LoopRef {
+        &self.inner.lp
+    }
+
+    /// The fd, or None once closed.
+    pub fn fd(&self) -> Option<RawFd> {
+        self.inner.io.borrow().as_ref().map(Io::raw_fd)
+    }
+
+    pub fn closed(&self) -> bool {
+        self.inner.closed.get()
+    }
+
+    /// Why the stream closed (None if it closed cleanly or is open).
+    pub fn error(&self) -> Option<Error> {
+        self.inner.error.borrow().clone()
+    }
+
+    /// The most a read may buffer (default 100 MiB).
+    pub fn set_max_buffer_size(&self, bytes: usize) -> Result<()> {
+        if bytes == 0 {
+            return Err(Error::invalid("max_buffer_size must be positive"));
+        }
+        self.inner.max_buffer_size.set(bytes);
+        Ok(())
+    }
+
+    /// Disables Nagle's algorithm on a TCP stream.
+    pub fn set_nodelay(&self, nodelay: bool) -> Result<()> {
+        match self.inner.io.borrow().as_ref() {
+            Some(Io::Tcp(s)) => s
+                .set_nodelay(nodelay)
+                .map_err(|e| Error::from_io("set_nodelay failed", e)),
+            Some(_) => Err(Error::invalid("set_nodelay needs a TCP stream")),
+            None => Err(stream_closed()),
+        }
+    }
+
+    /// Runs `f` from the loop once the stream closes (at once, on the next
+    /// iteration, if it already has). Replaces an earlier close callback.
+    pub fn set_close_callback(&self, f: impl FnOnce() + 'static) {
+        if self.closed() {
+            let _ = self.inner.lp.add_callback(f);
+        } else {
+            *self.inner.close_callback.borrow_mut() = Some(Box::new(f));
+        }
+    }
+
+    /// Closes the stream; `cause` becomes its error. Pending reads and writes
+    /// fail; the fd is closed. Closing twice does nothing.
+    pub fn close(&self, cause: Option<Error>) {
+        let inner = &self.inner;
+        if inner.closed.replace(true) {
+            return;
+        }
+        *inner.error.borrow_mut() = cause.clone();
+        let registration = inner.registration.borrow_mut().take();
+        if let Some(registration) = registration {
+            // Deregister before the fd closes (its number may be reused), and
+            // wake a pending read or flush so that it sees the close.
+            registration.deregister();
+            registration.wake_all();
+        }
+        drop(inner.io.borrow_mut().take());
+        let failure = cause.unwrap_or_else(stream_closed);
+        let pending = std::mem::take(&mut inner.write.borrow_mut().pending);
+        for write in pending {
+            let _ = write.future.set_error(failure.clone());
+        }
+        if let Some(callback) = inner.close_callback.borrow_mut().take() {
+            let _ = inner.lp.add_callback(callback);
+        }
+    }
+
+    /// Shuts down the write side of a socket (half-close) once queued data is sent.
+    pub fn shutdown_write(&self) -> Result<()> {
+        match self.inner.io.borrow().as_ref() {
+            Some(Io::Tcp(s)) => s.shutdown(Shutdown::Write),
+            Some(Io::Unix(s)) => s.shutdown(Shutdown::Write),
+            Some(Io::Fd(_)) => return Err(Error::invalid("shutdown needs a socket")),
+            None => return Err(stream_closed()),
+        }
+        .map_err(|e| Error::from_io("shutdown failed", e))
+    }
+
+    fn begin_read(&self) -> Result<ReadGuard<'_>> {
+        if self.inner.reading.replace(true) {
+            return Err(Error::new(
+                Code::RUNNING,
+                "a read is already pending on this stream",
+            ));
+        }
+        Ok(ReadGuard(&self.inner.reading))
+    }
+
+    fn registration(&self) -> Option<Rc<Registration>> {
+        self.inner.registration.borrow().clone()
+    }
+
+    /// The error a read gets once the stream is closed and its buffer cannot satisfy it.
+    fn closed_error(&self) -> Error {
+        self.error().unwrap_or_else(stream_closed)
+    }
+
+    /// Reads once more into the buffer: Ok(false) at end of stream.
+    async fn fill_buffer(&self) -> Result<bool> {
+        loop {
+            let Some(registration) = self.registration() else {
+                return Err(self.closed_error());
+            };
+            match self.read_some() {
+                Ok(0) => return Ok(false),
+                Ok(_) => return Ok(true),
+                Err(e) if e.kind() == ErrorKind::WouldBlock => {
+                    registration.clear_read_ready();
+                    registration.readable().await;
+                }
+                Err(e) if e.kind() == ErrorKind::Interrupted => {}
+                Err(e) => {
+                    let error = Error::from_io("read failed", e);
+                    self.close(Some(error.clone()));
+                    return Err(error);
+                }
+            }
+        }
+    }
+
+    fn read_some(&self) -> std::io::Result<usize> {
+        let io = self.inner.io.borrow();
+        let Some(io) = io.as_ref() else {
+            return Ok(0);
+        };
+        let mut buffer = self.inner.read_buffer.borrow_mut();
+        let room = self
+            .inner
+            .max_buffer_size
+            .get()
+            .saturating_sub(buffer.len());
+        if room == 0 {
+            return Err(std::io::Error::other(
+                "reached the maximum read buffer size",
+            ));
+        }
+        let old_len = buffer.data.len();
+        let want = room.min(READ_CHUNK);
+        buffer.data.resize(old_len + want, 0);
+        let result = io.read(&mut buffer.data[old_len..]);
+        let got = *result.as_ref().unwrap_or(&0);
+        buffer.data.truncate(old_len + got);
+        result
+    }
+
+    /// Reads up to and including `delimiter`. Fails (and closes the stream)
+    /// if it is not found within `max_bytes`, or the stream closes first.
+    pub async fn read_until(&self, delimiter: &[u8], max_bytes: Option<usize>) -> Result<Vec<u8>> {
+        if delimiter.is_empty() {
+            return Err(Error::invalid("the delimiter is empty"));
+        }
+        let _guard = self.begin_read()?;
+        let mut scanned = 0;
+        loop {
+            {
+                let mut buffer = self.inner.read_buffer.borrow_mut();
+                if let Some(pos) = find(&buffer.bytes()[scanned..], delimiter) {
+                    let end = scanned + pos + delimiter.len();
+                    if max_bytes.is_some_and(|max| end > max) {
+                        drop(buffer);
+                        return Err(self.unsatisfiable(max_bytes));
+                    }
+                    return Ok(buffer.take(end));
+                }
+                if max_bytes.is_some_and(|max| buffer.len() >= max) {
+                    drop(buffer);
+                    return Err(self.unsatisfiable(max_bytes));
+                }
+                // A delimiter may straddle what is here and what comes next.
+                scanned = buffer.len().saturating_sub(delimiter.len() - 1);
+            }
+            if !self.fill_buffer().await? {
+                return Err(self.closed_error());
+            }
+        }
+    }
+
+    fn unsatisfiable(&self, max_bytes: Option<usize>) -> Error {
+        let error = Error::new(
+            Code::IO,
+            format!(
+                "delimiter not found within {} bytes",
+                max_bytes.unwrap_or(0)
+            ),
+        );
+        self.close(Some(error.clone()));
+        error
+    }
+
+    /// Reads exactly `n` bytes; with `partial`, returns as soon as any (at
+    /// most `n`) are available.
+    pub async fn read_bytes(&self, n: usize, partial: bool) -> Result<Vec<u8>> {
+        let _guard = self.begin_read()?;
+        if n > self.inner.max_buffer_size.get() {
+            return Err(Error::invalid(
+                "read_bytes asks for more than max_buffer_size",
+            ));
+        }
+        loop {
+            {
+                let mut buffer = self.inner.read_buffer.borrow_mut();
+                let have = buffer.len();
+                if have >= n || (partial && have > 0) || n == 0 {
+                    return Ok(buffer.take(have.min(n)));
+                }
+            }
+            if !self.fill_buffer().await? {
+                return Err(self.closed_error());
+            }
+        }
+    }
+
+    /// Reads everything until the peer closes; the stream is closed after.
+    pub async fn read_until_close(&self) -> Result<Vec<u8>> {
+        let _guard = self.begin_read()?;
+        loop {
+            match self.fill_buffer().await {
+                Ok(true) => {}
+                Ok(false) => break,
+                Err(e) if self.closed() && self.inner.error.borrow().is_none() => {
+                    let _ = e;
+                    break;
+                }
+                Err(e) => return Err(e),
+            }
+        }
+        let all = {
+            let mut buffer = self.inner.read_buffer.borrow_mut();
+            let n = buffer.len();
+            buffer.take(n)
+        };
+        self.close(None);
+        Ok(all)
+    }
+
+    /// Queues `data` and returns a future done when it has left the buffer.
+    pub fn write(&self, data: &[u8]) -> Result<Future<()>> {
+        if self.closed() {
+            return Err(self.closed_error());
+        }
+        let future = Future::new(&self.inner.lp);
+        {
+            let mut state = self.inner.write.borrow_mut();
+            state.buffer.data.extend_from_slice(data);
+            state.queued += data.len() as u64;
+            let until = state.queued;
+            state.pending.push_back(PendingWrite {
+                until,
+                future: future.clone(),
+            });
+        }
+        self.flush();
+        self.ensure_flusher()?;
+        Ok(future)
+    }
+
+    /// Sends what the socket takes now; completes the writes that are out.
+    fn flush(&self) {
+        loop {
+            let result = {
+                let io = self.inner.io.borrow();
+                let Some(io) = io.as_ref() else { return };
+                let state = self.inner.write.borrow();
+                if state.buffer.len() == 0 {
+                    break;
+                }
+                io.write(state.buffer.bytes())
+            };
+            match result {
+                Ok(n) => {
+                    let mut state = self.inner.write.borrow_mut();
+                    state.buffer.consume(n);
+                    state.written += n as u64;
+                }
+                Err(e) if e.kind() == ErrorKind::WouldBlock => {
+                    if let Some(registration) = self.registration() {
+                        registration.clear_write_ready();
+                    }
+                    break;
+                }
+                Err(e) if e.kind() == ErrorKind::Interrupted => {}
+                Err(e) => {
+                    self.close(Some(Error::from_io("write failed", e)));
+                    return;
+                }
+            }
+        }
+        let done: Vec<Future<()>> = {
+            let mut state = self.inner.write.borrow_mut();
+            let written = state.written;
+            let mut done = Vec::new();
+            while state.pending.front().is_some_and(|w| w.until <= written) {
+                done.push(state.pending.pop_front().expect("checked").future);
+            }
+            done
+        };
+        for future in done {
+            let _ = future.set_result(());
+        }
+    }
+
+    /// Starts the task that waits for writability while data is queued.
+    fn ensure_flusher(&self) -> Result<()> {
+        {
+            let mut state = self.inner.write.borrow_mut();
+            if state.flushing || state.buffer.len() == 0 || self.closed() {
+                return Ok(());
+            }
+            state.flushing = true;
+        }
+        let stream = self.clone();
+        self.inner.lp.spawn(async move {
+            loop {
+                let Some(registration) = stream.registration() else {
+                    break;
+                };
+                registration.writable().await;
+                stream.flush();
+                if stream.closed() || stream.inner.write.borrow().buffer.len() == 0 {
+                    break;
+                }
+            }
+            stream.inner.write.borrow_mut().flushing = false;
+        })
+    }
+
+    /// Waits until the socket is writable (a non-blocking connect finished).
+    pub(crate) async fn writable_for_connect(&self) {
+        if let Some(registration) = self.registration() {
+            registration.writable().await;
+        }
+    }
+
+    /// The socket's pending error (`SO_ERROR`), taken.
+    pub(crate) fn take_socket_error(&self) -> std::io::Result<Option<std::io::Error>> {
+        match self.inner.io.borrow().as_ref() {
+            Some(Io::Tcp(s)) => s.take_error(),
+            Some(Io::Unix(s)) => s.take_error(),
+            _ => Ok(None),
+        }
+    }
+
+    /// True while written data waits to be sent.
+    pub fn writing(&self) -> bool {
+        self.inner.write.borrow().buffer.len() > 0
+    }
+}
+
+fn find(haystack: &[u8], needle: &[u8]) -> Option<usize> {
+    if needle.len() == 1 {
+        return haystack.iter().position(|&b| b == needle[0]);
+    }
+    haystack.windows(needle.len()).position(|w| w == needle)
+}
+
+fn set_nonblocking(fd: RawFd) -> Result<()> {
+    // SAFETY: fcntl on an fd the caller owns; failures come back as -1.
+    let flags = unsafe { libc::fcntl(fd, libc::F_GETFL) };
+    // SAFETY: as above.
+    if flags < 0 || unsafe { libc::fcntl(fd, libc::F_SETFL, flags | libc::O_NONBLOCK) } < 0 {
+        return Err(Error::from_io(
+            "cannot make the fd non-blocking",
+            std::io::Error::last_os_error(),
+        ));
+    }
+    Ok(())
+}
