@@ -36,12 +36,12 @@
 /**
  * Default `max_buffer_size`: 100 MiB, as Tornado.
  */
-#define DEFAULT_MAX_BUFFER_SIZE ((100 * 1024) * 1024)
+#define IOStream_DEFAULT_MAX_BUFFER_SIZE ((100 * 1024) * 1024)
 
 /**
  * Default listen backlog (Tornado's `_DEFAULT_BACKLOG`).
  */
-#define DEFAULT_BACKLOG 128
+#define TCPServer_DEFAULT_BACKLOG 128
 
 /**
  * A running coroutine, as its step function sees it. Owned by the runner;
