@@ -34,16 +34,6 @@
 #define TORNADO_ERROR 8
 
 /**
- * Default `max_buffer_size`: 100 MiB, as Tornado.
- */
-#define IOStream_DEFAULT_MAX_BUFFER_SIZE ((100 * 1024) * 1024)
-
-/**
- * Default listen backlog (Tornado's `_DEFAULT_BACKLOG`).
- */
-#define TCPServer_DEFAULT_BACKLOG 128
-
-/**
  * A running coroutine, as its step function sees it. Owned by the runner;
  * valid only during a call of the step function.
  */

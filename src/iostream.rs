@@ -22,6 +22,8 @@ use crate::error::{Code, Error, Result};
 use crate::future::Future;
 use crate::ioloop::{LoopRef, Registration};
 
+/// Default `max_buffer_size`: 100 MiB, as Tornado.
+pub const DEFAULT_MAX_BUFFER_SIZE: usize = 100 * 1024 * 1024;
 /// How much one read syscall asks for.
 const READ_CHUNK: usize = 64 * 1024;
 
@@ -142,9 +144,6 @@ fn stream_closed() -> Error {
 }
 
 impl IOStream {
-    /// Default `max_buffer_size`: 100 MiB, as Tornado.
-    pub const DEFAULT_MAX_BUFFER_SIZE: usize = 100 * 1024 * 1024;
-
     /// Wraps a connected TCP socket (made non-blocking here).
     pub fn from_tcp(lp: &LoopRef, socket: TcpStream) -> Result<IOStream> {
         socket
@@ -176,7 +175,7 @@ impl IOStream {
                 io: RefCell::new(Some(io)),
                 registration: RefCell::new(Some(Rc::new(registration))),
                 read_buffer: RefCell::new(ByteQueue::default()),
-                max_buffer_size: Cell::new(IOStream::DEFAULT_MAX_BUFFER_SIZE),
+                max_buffer_size: Cell::new(DEFAULT_MAX_BUFFER_SIZE),
                 reading: Cell::new(false),
                 write: RefCell::new(WriteState::default()),
                 error: RefCell::new(None),

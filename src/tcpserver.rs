@@ -12,6 +12,9 @@ use crate::error::{Error, Result};
 use crate::ioloop::{LoopRef, Registration};
 use crate::iostream::IOStream;
 
+/// Default listen backlog (Tornado's `_DEFAULT_BACKLOG`).
+pub const DEFAULT_BACKLOG: i32 = 128;
+
 struct Listening {
     registration: Rc<Registration>,
     listener: TcpListener,
@@ -25,9 +28,6 @@ pub struct TCPServer {
 }
 
 impl TCPServer {
-    /// Default listen backlog (Tornado's `_DEFAULT_BACKLOG`).
-    pub const DEFAULT_BACKLOG: i32 = 128;
-
     /// Binds and listens on `addr` (port 0: an ephemeral port, see
     /// `local_addr`). IPv6 sockets are IPv6-only. Call `start` to accept.
     pub fn bind(lp: &LoopRef, addr: SocketAddr, backlog: i32) -> Result<TCPServer> {

@@ -7,6 +7,7 @@ use std::rc::Rc;
 use std::time::{Duration, Instant};
 
 use tornado_rs::tcpclient::connect_addr;
+use tornado_rs::tcpserver::DEFAULT_BACKLOG;
 use tornado_rs::{gen, Code, Future, IOLoop, IOStream, Result, TCPServer};
 
 const LIMIT: Option<Duration> = Some(Duration::from_secs(10));
@@ -18,7 +19,7 @@ fn run<T: Clone + 'static>(lp: &IOLoop, f: Future<T>) -> Result<T> {
 
 /// An echo server on the loop: echoes each line back until the peer closes.
 fn echo_server(lp: &IOLoop, addr: &str) -> TCPServer {
-    let server = TCPServer::bind(lp, addr.parse().unwrap(), TCPServer::DEFAULT_BACKLOG).unwrap();
+    let server = TCPServer::bind(lp, addr.parse().unwrap(), DEFAULT_BACKLOG).unwrap();
     let h = lp.handle();
     server
         .start(move |stream, _peer| {
@@ -39,8 +40,7 @@ fn echo_server(lp: &IOLoop, addr: &str) -> TCPServer {
 fn echo_over_ipv4_and_ipv6() {
     let lp = IOLoop::new().unwrap();
     for addr in ["127.0.0.1:0", "[::1]:0"] {
-        let Ok(server) = TCPServer::bind(&lp, addr.parse().unwrap(), TCPServer::DEFAULT_BACKLOG)
-        else {
+        let Ok(server) = TCPServer::bind(&lp, addr.parse().unwrap(), DEFAULT_BACKLOG) else {
             assert!(addr.contains("::1"), "IPv4 loopback must work");
             continue; // no IPv6 on this machine
         };
