@@ -34,6 +34,11 @@
 #define TORNADO_ERROR 8
 
 /**
+ * Bytes read from a stream: the value of a read future, owned by it.
+ */
+typedef struct tornado_buffer tornado_buffer;
+
+/**
  * A running coroutine, as its step function sees it. Owned by the runner;
  * valid only during a call of the step function.
  */
@@ -47,6 +52,13 @@ typedef struct tornado_coroutine tornado_coroutine;
 typedef struct tornado_future tornado_future;
 
 /**
+ * A stream (Tornado's `IOStream`), reference counted: `tornado_iostream_ref`
+ * adds a reference, `tornado_iostream_unref` releases one, and the stream
+ * closes when the last is released (or earlier by `tornado_iostream_close`).
+ */
+typedef struct tornado_iostream tornado_iostream;
+
+/**
  * An event loop (Tornado's `IOLoop`). Made by `tornado_loop_new`, released by
  * `tornado_loop_free`. It belongs to the thread that created it.
  */
@@ -57,6 +69,12 @@ typedef struct tornado_loop tornado_loop;
  * `tornado_periodic_free`; belongs to its loop's thread.
  */
 typedef struct tornado_periodic tornado_periodic;
+
+/**
+ * A listening TCP server. Made by `tornado_tcp_server_new`, released by
+ * `tornado_tcp_server_free`.
+ */
+typedef struct tornado_tcp_server tornado_tcp_server;
 
 /**
  * A status code: `TORNADO_OK` (0) or one of the `TORNADO_ERR_*` values.
@@ -101,6 +119,13 @@ typedef void (*tornado_callback)(void *userdata);
  * An fd handler: `void (*)(int fd, uint32_t events, void *userdata)`.
  */
 typedef void (*tornado_fd_callback)(int fd, uint32_t events, void *userdata);
+
+/**
+ * Called for each accepted connection with a new stream handle that the
+ * callee owns (release it with `tornado_iostream_unref`), and the peer's
+ * address as text (borrowed for the call).
+ */
+typedef void (*tornado_accept_fn)(tornado_iostream *stream, const char *peer, void *userdata);
 
 /**
  * Success.
@@ -554,6 +579,147 @@ bool tornado_periodic_is_running(const tornado_periodic *periodic);
  * freed. NULL is `TORNADO_ERR_INVALID`.
  */
 tornado_code tornado_periodic_free(tornado_periodic *periodic);
+
+/**
+ * The bytes of a buffer (borrowed: valid while the future that holds it
+ * lives); `len` receives the length. NULL buffer: NULL and length 0.
+ */
+const uint8_t *tornado_buffer_data(const tornado_buffer *buffer, size_t *len);
+
+/**
+ * Wraps an open fd (a socket, a pipe: anything epoll can watch) in a
+ * stream, which owns the fd from now on and closes it. Returns a handle
+ * with one reference, or NULL on failure (then the fd stays the caller's).
+ */
+tornado_iostream *tornado_iostream_new_fd(tornado_loop *loop, int fd);
+
+/**
+ * Adds a reference; returns `stream` (NULL on a NULL or wrong-thread call).
+ */
+tornado_iostream *tornado_iostream_ref(tornado_iostream *stream);
+
+/**
+ * Releases a reference; the last one closes the stream. NULL is a no-op.
+ */
+void tornado_iostream_unref(tornado_iostream *stream);
+
+/**
+ * Closes the stream (its fd too): pending reads and writes fail with
+ * `TORNADO_ERR_CLOSED`; the close callback runs from the loop. The handle
+ * stays valid until unref'd.
+ */
+tornado_code tornado_iostream_close(tornado_iostream *stream);
+
+/**
+ * True once the stream is closed (false for NULL).
+ */
+bool tornado_iostream_closed(const tornado_iostream *stream);
+
+/**
+ * Why the stream closed: `TORNADO_OK` when open or closed cleanly, else the
+ * error code, with its message in `*message` (valid until the next call on
+ * this thread) when `message` is not NULL.
+ */
+tornado_code tornado_iostream_error(const tornado_iostream *stream, const char **message);
+
+/**
+ * The stream's fd (owned by the stream), or -1 once closed or on error.
+ */
+int tornado_iostream_fd(const tornado_iostream *stream);
+
+/**
+ * The most a read may buffer (default 100 MiB); a read that would need more
+ * fails and closes the stream.
+ */
+tornado_code tornado_iostream_set_max_buffer_size(tornado_iostream *stream, size_t bytes);
+
+/**
+ * Sets `TCP_NODELAY` (TCP streams only).
+ */
+tornado_code tornado_iostream_set_nodelay(tornado_iostream *stream, bool nodelay);
+
+/**
+ * Calls `cb(userdata)` from the loop once the stream closes (on the next
+ * iteration if it already has). `drop(userdata)` (may be NULL) runs once
+ * after `cb`, or when the callback is replaced or can no longer run.
+ */
+tornado_code tornado_iostream_set_close_callback(tornado_iostream *stream,
+                                                 tornado_callback cb,
+                                                 void *userdata,
+                                                 tornado_drop_fn drop);
+
+/**
+ * Reads up to and including `delimiter` (`delimiter_len` > 0 bytes, copied).
+ * `max_bytes` 0 means no limit; otherwise a delimiter not found within it
+ * fails the read and closes the stream. The future's value is a
+ * `tornado_buffer *` owned by the future. Only one read may be pending
+ * (`TORNADO_ERR_RUNNING` otherwise, as the future's error). NULL on failure.
+ */
+tornado_future *tornado_iostream_read_until(tornado_iostream *stream,
+                                            const uint8_t *delimiter,
+                                            size_t delimiter_len,
+                                            size_t max_bytes);
+
+/**
+ * Reads `n` bytes; with `partial`, completes as soon as any (at most `n`)
+ * are there. The value is a `tornado_buffer *` owned by the future.
+ */
+tornado_future *tornado_iostream_read_bytes(tornado_iostream *stream, size_t n, bool partial);
+
+/**
+ * Reads until the peer closes; the value is a `tornado_buffer *` with
+ * everything read, owned by the future.
+ */
+tornado_future *tornado_iostream_read_until_close(tornado_iostream *stream);
+
+/**
+ * Queues `len` bytes (copied) for writing; the future (value NULL) is done
+ * when they have left the stream's buffer, or fails if the stream closes
+ * first. Writes are coalesced. NULL on failure (e.g. a closed stream).
+ */
+tornado_future *tornado_iostream_write(tornado_iostream *stream, const uint8_t *data, size_t len);
+
+/**
+ * Connects to `host` (an IPv4 or IPv6 address literal) and `port`; fails
+ * with `TORNADO_ERR_TIMEOUT` after `timeout_s` seconds (0: no limit). The
+ * future's value is a `tornado_iostream *` owned by the future: take your
+ * own reference with `tornado_iostream_ref`. NULL on failure.
+ */
+tornado_future *tornado_tcp_connect(tornado_loop *loop,
+                                    const char *host,
+                                    uint16_t port,
+                                    double timeout_s);
+
+/**
+ * Listens on `host` (an IP address literal; "0.0.0.0" or "::" for all) and
+ * `port` (0: an ephemeral port, see `tornado_tcp_server_port`), with
+ * `backlog` (0: the default, 128), and calls `cb` from the loop for each
+ * accepted connection. `drop(userdata)` (may be NULL) runs once when the
+ * server is freed. NULL on failure (then `drop` is not called).
+ */
+tornado_tcp_server *tornado_tcp_server_new(tornado_loop *loop,
+                                           const char *host,
+                                           uint16_t port,
+                                           int backlog,
+                                           tornado_accept_fn cb,
+                                           void *userdata,
+                                           tornado_drop_fn drop);
+
+/**
+ * The port the server listens on (the real one when bound to port 0); 0 on error.
+ */
+uint16_t tornado_tcp_server_port(const tornado_tcp_server *server);
+
+/**
+ * Stops listening; accepted streams stay open.
+ */
+tornado_code tornado_tcp_server_stop(tornado_tcp_server *server);
+
+/**
+ * Stops listening and frees the server; the accept callback's drop function
+ * runs (from the loop, or now if the loop is gone). Accepted streams stay open.
+ */
+tornado_code tornado_tcp_server_free(tornado_tcp_server *server);
 
 #ifdef __cplusplus
 }  // extern "C"

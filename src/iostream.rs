@@ -163,13 +163,32 @@ impl IOStream {
     /// Wraps any fd that epoll can watch (a pipe, a tty, a socket); the
     /// stream owns it from now on and closes it. Made non-blocking here.
     pub fn from_fd(lp: &LoopRef, fd: OwnedFd) -> Result<IOStream> {
-        set_nonblocking(fd.as_raw_fd())?;
-        IOStream::new(lp, Io::Fd(File::from(fd)))
+        IOStream::try_from_fd(lp, fd).map_err(|(e, _fd)| e)
+    }
+
+    /// `from_fd` that gives the fd back when it cannot be used.
+    pub fn try_from_fd(lp: &LoopRef, fd: OwnedFd) -> Result<IOStream, (Error, OwnedFd)> {
+        if let Err(e) = set_nonblocking(fd.as_raw_fd()) {
+            return Err((e, fd));
+        }
+        let registration = match lp.register_fd(fd.as_raw_fd()) {
+            Ok(registration) => registration,
+            Err(e) => return Err((e, fd)),
+        };
+        Ok(IOStream::with_registration(
+            lp,
+            Io::Fd(File::from(fd)),
+            registration,
+        ))
     }
 
     fn new(lp: &LoopRef, io: Io) -> Result<IOStream> {
         let registration = lp.register_fd(io.raw_fd())?;
-        Ok(IOStream {
+        Ok(IOStream::with_registration(lp, io, registration))
+    }
+
+    fn with_registration(lp: &LoopRef, io: Io, registration: Registration) -> IOStream {
+        IOStream {
             inner: Rc::new(Inner {
                 lp: lp.clone(),
                 io: RefCell::new(Some(io)),
@@ -182,7 +201,7 @@ impl IOStream {
                 closed: Cell::new(false),
                 close_callback: RefCell::new(None),
             }),
-        })
+        }
     }
 
     pub fn loop_ref(&self) -> &LoopRef {

@@ -47,6 +47,10 @@ impl TCPServer {
         })
     }
 
+    pub fn loop_ref(&self) -> &LoopRef {
+        &self.lp
+    }
+
     /// The bound address (with the real port when bound to port 0).
     pub fn local_addr(&self) -> SocketAddr {
         self.local_addr

@@ -12,6 +12,7 @@ pub mod coroutine;
 pub mod future;
 pub mod loop_api;
 pub mod periodic;
+pub mod stream;
 pub mod types;
 
 use std::cell::RefCell;

@@ -1,0 +1,489 @@
+//! `tornado_iostream_*`, `tornado_tcp_*`: streams, TCP connects and a TCP
+//! server through the C ABI. Reads, writes and connects return futures.
+
+use std::ffi::{c_char, c_int, c_void};
+use std::net::{IpAddr, SocketAddr};
+use std::os::unix::io::{FromRawFd, OwnedFd};
+use std::rc::Rc;
+
+use super::future::{into_raw, tornado_future, CValue};
+use super::loop_api::{loop_ref, tornado_loop};
+use super::types::{tornado_callback, tornado_drop_fn, CCallDrop, UserData};
+use super::{c_str, guard_code, guard_value, non_null, seconds, tornado_code};
+use crate::error::{Code, Error, Result};
+use crate::gen;
+use crate::ioloop::LoopRef;
+use crate::iostream::IOStream;
+use crate::tcpclient::connect_addr;
+use crate::tcpserver::TCPServer;
+
+/// A stream (Tornado's `IOStream`), reference counted: `tornado_iostream_ref`
+/// adds a reference, `tornado_iostream_unref` releases one, and the stream
+/// closes when the last is released (or earlier by `tornado_iostream_close`).
+pub struct tornado_iostream {
+    stream: IOStream,
+}
+
+impl Drop for tornado_iostream {
+    fn drop(&mut self) {
+        self.stream.close(None);
+    }
+}
+
+/// Bytes read from a stream: the value of a read future, owned by it.
+pub struct tornado_buffer {
+    data: Vec<u8>,
+}
+
+type StreamRc = Rc<tornado_iostream>;
+
+fn stream_into_raw(stream: IOStream) -> *mut tornado_iostream {
+    Rc::into_raw(Rc::new(tornado_iostream { stream })) as *mut tornado_iostream
+}
+
+/// Borrows a stream handle for the call, checking the thread.
+///
+/// # Safety
+/// `ptr` must be NULL or a live stream handle.
+unsafe fn stream_ref<'a>(ptr: *const tornado_iostream) -> Result<&'a IOStream> {
+    non_null(ptr, "stream")?;
+    // SAFETY: non-NULL and live per the contract (an `Rc` allocation).
+    let stream = unsafe { &(*ptr).stream };
+    stream.loop_ref().check_thread()?;
+    Ok(stream)
+}
+
+unsafe extern "C" fn drop_stream_value(value: *mut c_void) {
+    if !value.is_null() {
+        // SAFETY: a stream future's value is one reference from `stream_into_raw`.
+        drop(unsafe { Rc::from_raw(value as *const tornado_iostream) });
+    }
+}
+
+unsafe extern "C" fn drop_buffer_value(value: *mut c_void) {
+    if !value.is_null() {
+        // SAFETY: a read future's value comes from `Box::into_raw` below.
+        drop(unsafe { Box::from_raw(value as *mut tornado_buffer) });
+    }
+}
+
+fn buffer_value(data: Vec<u8>) -> CValue {
+    let raw = Box::into_raw(Box::new(tornado_buffer { data }));
+    CValue::owned(raw as *mut c_void, Some(drop_buffer_value))
+}
+
+fn stream_value(stream: IOStream) -> CValue {
+    CValue::owned(
+        stream_into_raw(stream) as *mut c_void,
+        Some(drop_stream_value),
+    )
+}
+
+/// Runs `body` as a task whose outcome completes the returned future.
+fn spawn_c(
+    lp: &LoopRef,
+    body: impl std::future::Future<Output = Result<CValue>> + 'static,
+) -> Result<*mut tornado_future> {
+    Ok(into_raw(gen::spawn(lp, body)?))
+}
+
+/// The bytes of a buffer (borrowed: valid while the future that holds it
+/// lives); `len` receives the length. NULL buffer: NULL and length 0.
+#[no_mangle]
+pub extern "C" fn tornado_buffer_data(buffer: *const tornado_buffer, len: *mut usize) -> *const u8 {
+    let (ptr, n) = if buffer.is_null() {
+        (std::ptr::null(), 0)
+    } else {
+        // SAFETY: a live buffer per the contract.
+        let data = unsafe { &(*buffer).data };
+        (data.as_ptr(), data.len())
+    };
+    if !len.is_null() {
+        // SAFETY: the caller passes a writable size_t or NULL.
+        unsafe { *len = n };
+    }
+    ptr
+}
+
+/// Wraps an open fd (a socket, a pipe: anything epoll can watch) in a
+/// stream, which owns the fd from now on and closes it. Returns a handle
+/// with one reference, or NULL on failure (then the fd stays the caller's).
+#[no_mangle]
+pub extern "C" fn tornado_iostream_new_fd(
+    r#loop: *mut tornado_loop,
+    fd: c_int,
+) -> *mut tornado_iostream {
+    guard_value(std::ptr::null_mut(), || {
+        // SAFETY: caller passes a live loop or NULL.
+        let lp = unsafe { loop_ref(r#loop) }?;
+        lp.check_thread()?;
+        // SAFETY: F_GETFD only queries the fd.
+        if fd < 0 || unsafe { libc::fcntl(fd, libc::F_GETFD) } < 0 {
+            return Err(Error::new(Code::BAD_FD, format!("fd {fd} is not open")));
+        }
+        // SAFETY: the fd is open and the caller hands over its ownership;
+        // if the stream cannot take it, it is handed back (forgotten) below.
+        let owned = unsafe { OwnedFd::from_raw_fd(fd) };
+        let stream = IOStream::try_from_fd(lp, owned).map_err(|(e, fd)| {
+            std::mem::forget(fd);
+            e
+        })?;
+        Ok(stream_into_raw(stream))
+    })
+}
+
+/// Adds a reference; returns `stream` (NULL on a NULL or wrong-thread call).
+#[no_mangle]
+pub extern "C" fn tornado_iostream_ref(stream: *mut tornado_iostream) -> *mut tornado_iostream {
+    guard_value(std::ptr::null_mut(), || {
+        // SAFETY: caller passes a live stream or NULL.
+        unsafe { stream_ref(stream) }?;
+        // SAFETY: a live `Rc` allocation from `stream_into_raw`.
+        unsafe { Rc::increment_strong_count(stream as *const tornado_iostream) };
+        Ok(stream)
+    })
+}
+
+/// Releases a reference; the last one closes the stream. NULL is a no-op.
+#[no_mangle]
+pub extern "C" fn tornado_iostream_unref(stream: *mut tornado_iostream) {
+    if stream.is_null() {
+        return;
+    }
+    guard_value((), || {
+        // SAFETY: caller passes a live stream holding the reference it gives up.
+        unsafe { stream_ref(stream) }?;
+        // SAFETY: as above; the count drops by one.
+        drop(unsafe { StreamRc::from_raw(stream as *const tornado_iostream) });
+        Ok(())
+    })
+}
+
+/// Closes the stream (its fd too): pending reads and writes fail with
+/// `TORNADO_ERR_CLOSED`; the close callback runs from the loop. The handle
+/// stays valid until unref'd.
+#[no_mangle]
+pub extern "C" fn tornado_iostream_close(stream: *mut tornado_iostream) -> tornado_code {
+    guard_code(|| {
+        // SAFETY: caller passes a live stream or NULL.
+        unsafe { stream_ref(stream) }?.close(None);
+        Ok(())
+    })
+}
+
+/// True once the stream is closed (false for NULL).
+#[no_mangle]
+pub extern "C" fn tornado_iostream_closed(stream: *const tornado_iostream) -> bool {
+    // SAFETY: caller passes a live stream or NULL.
+    guard_value(false, || Ok(unsafe { stream_ref(stream) }?.closed()))
+}
+
+/// Why the stream closed: `TORNADO_OK` when open or closed cleanly, else the
+/// error code, with its message in `*message` (valid until the next call on
+/// this thread) when `message` is not NULL.
+#[no_mangle]
+pub extern "C" fn tornado_iostream_error(
+    stream: *const tornado_iostream,
+    message: *mut *const c_char,
+) -> tornado_code {
+    let code = guard_code(|| {
+        // SAFETY: caller passes a live stream or NULL.
+        match unsafe { stream_ref(stream) }?.error() {
+            Some(e) => Err(e),
+            None => Ok(()),
+        }
+    });
+    if !message.is_null() {
+        let text = if code == super::TORNADO_OK {
+            std::ptr::null()
+        } else {
+            super::tornado_last_error()
+        };
+        // SAFETY: the caller passes a writable `const char *` slot or NULL.
+        unsafe { *message = text };
+    }
+    code
+}
+
+/// The stream's fd (owned by the stream), or -1 once closed or on error.
+#[no_mangle]
+pub extern "C" fn tornado_iostream_fd(stream: *const tornado_iostream) -> c_int {
+    // SAFETY: caller passes a live stream or NULL.
+    guard_value(-1, || Ok(unsafe { stream_ref(stream) }?.fd().unwrap_or(-1)))
+}
+
+/// The most a read may buffer (default 100 MiB); a read that would need more
+/// fails and closes the stream.
+#[no_mangle]
+pub extern "C" fn tornado_iostream_set_max_buffer_size(
+    stream: *mut tornado_iostream,
+    bytes: usize,
+) -> tornado_code {
+    // SAFETY: caller passes a live stream or NULL.
+    guard_code(|| unsafe { stream_ref(stream) }?.set_max_buffer_size(bytes))
+}
+
+/// Sets `TCP_NODELAY` (TCP streams only).
+#[no_mangle]
+pub extern "C" fn tornado_iostream_set_nodelay(
+    stream: *mut tornado_iostream,
+    nodelay: bool,
+) -> tornado_code {
+    // SAFETY: caller passes a live stream or NULL.
+    guard_code(|| unsafe { stream_ref(stream) }?.set_nodelay(nodelay))
+}
+
+/// Calls `cb(userdata)` from the loop once the stream closes (on the next
+/// iteration if it already has). `drop(userdata)` (may be NULL) runs once
+/// after `cb`, or when the callback is replaced or can no longer run.
+#[no_mangle]
+pub extern "C" fn tornado_iostream_set_close_callback(
+    stream: *mut tornado_iostream,
+    cb: tornado_callback,
+    userdata: *mut c_void,
+    drop: tornado_drop_fn,
+) -> tornado_code {
+    guard_code(|| {
+        // SAFETY: caller passes a live stream or NULL.
+        let stream = unsafe { stream_ref(stream) }?;
+        let cb = cb.ok_or_else(|| Error::invalid("callback is NULL"))?;
+        let call = CCallDrop::new(cb, UserData::new(userdata, drop));
+        stream.set_close_callback(move || call.call());
+        Ok(())
+    })
+}
+
+/// Reads up to and including `delimiter` (`delimiter_len` > 0 bytes, copied).
+/// `max_bytes` 0 means no limit; otherwise a delimiter not found within it
+/// fails the read and closes the stream. The future's value is a
+/// `tornado_buffer *` owned by the future. Only one read may be pending
+/// (`TORNADO_ERR_RUNNING` otherwise, as the future's error). NULL on failure.
+#[no_mangle]
+pub extern "C" fn tornado_iostream_read_until(
+    stream: *mut tornado_iostream,
+    delimiter: *const u8,
+    delimiter_len: usize,
+    max_bytes: usize,
+) -> *mut tornado_future {
+    guard_value(std::ptr::null_mut(), || {
+        // SAFETY: caller passes a live stream or NULL.
+        let s = unsafe { stream_ref(stream) }?.clone();
+        non_null(delimiter, "delimiter")?;
+        if delimiter_len == 0 {
+            return Err(Error::invalid("delimiter_len is 0"));
+        }
+        // SAFETY: the caller passes `delimiter_len` readable bytes.
+        let delimiter = unsafe { std::slice::from_raw_parts(delimiter, delimiter_len) }.to_vec();
+        let limit = (max_bytes > 0).then_some(max_bytes);
+        let lp = s.loop_ref().clone();
+        spawn_c(&lp, async move {
+            Ok(buffer_value(s.read_until(&delimiter, limit).await?))
+        })
+    })
+}
+
+/// Reads `n` bytes; with `partial`, completes as soon as any (at most `n`)
+/// are there. The value is a `tornado_buffer *` owned by the future.
+#[no_mangle]
+pub extern "C" fn tornado_iostream_read_bytes(
+    stream: *mut tornado_iostream,
+    n: usize,
+    partial: bool,
+) -> *mut tornado_future {
+    guard_value(std::ptr::null_mut(), || {
+        // SAFETY: caller passes a live stream or NULL.
+        let s = unsafe { stream_ref(stream) }?.clone();
+        let lp = s.loop_ref().clone();
+        spawn_c(&lp, async move {
+            Ok(buffer_value(s.read_bytes(n, partial).await?))
+        })
+    })
+}
+
+/// Reads until the peer closes; the value is a `tornado_buffer *` with
+/// everything read, owned by the future.
+#[no_mangle]
+pub extern "C" fn tornado_iostream_read_until_close(
+    stream: *mut tornado_iostream,
+) -> *mut tornado_future {
+    guard_value(std::ptr::null_mut(), || {
+        // SAFETY: caller passes a live stream or NULL.
+        let s = unsafe { stream_ref(stream) }?.clone();
+        let lp = s.loop_ref().clone();
+        spawn_c(
+            &lp,
+            async move { Ok(buffer_value(s.read_until_close().await?)) },
+        )
+    })
+}
+
+/// Queues `len` bytes (copied) for writing; the future (value NULL) is done
+/// when they have left the stream's buffer, or fails if the stream closes
+/// first. Writes are coalesced. NULL on failure (e.g. a closed stream).
+#[no_mangle]
+pub extern "C" fn tornado_iostream_write(
+    stream: *mut tornado_iostream,
+    data: *const u8,
+    len: usize,
+) -> *mut tornado_future {
+    guard_value(std::ptr::null_mut(), || {
+        // SAFETY: caller passes a live stream or NULL.
+        let s = unsafe { stream_ref(stream) }?;
+        let bytes = if len == 0 {
+            &[][..]
+        } else {
+            non_null(data, "data")?;
+            // SAFETY: the caller passes `len` readable bytes.
+            unsafe { std::slice::from_raw_parts(data, len) }
+        };
+        let sent = s.write(bytes)?;
+        let lp = s.loop_ref().clone();
+        spawn_c(&lp, async move {
+            sent.value().await?;
+            Ok(CValue::null())
+        })
+    })
+}
+
+fn parse_ip(host: &str) -> Result<IpAddr> {
+    let bare = host.trim_start_matches('[').trim_end_matches(']');
+    bare.parse().map_err(|_| {
+        Error::invalid(format!(
+            "'{host}' is not an IP address (name resolution comes with the resolver)"
+        ))
+    })
+}
+
+/// Connects to `host` (an IPv4 or IPv6 address literal) and `port`; fails
+/// with `TORNADO_ERR_TIMEOUT` after `timeout_s` seconds (0: no limit). The
+/// future's value is a `tornado_iostream *` owned by the future: take your
+/// own reference with `tornado_iostream_ref`. NULL on failure.
+#[no_mangle]
+pub extern "C" fn tornado_tcp_connect(
+    r#loop: *mut tornado_loop,
+    host: *const c_char,
+    port: u16,
+    timeout_s: f64,
+) -> *mut tornado_future {
+    guard_value(std::ptr::null_mut(), || {
+        // SAFETY: caller passes a live loop or NULL.
+        let lp = unsafe { loop_ref(r#loop) }?;
+        lp.check_thread()?;
+        // SAFETY: caller passes a NUL-terminated string or NULL.
+        let ip = parse_ip(unsafe { c_str(host, "host") }?)?;
+        let timeout = seconds(timeout_s, "timeout_s")?;
+        let limit = (!timeout.is_zero()).then_some(timeout);
+        let task_lp = lp.clone();
+        spawn_c(lp, async move {
+            let stream = connect_addr(&task_lp, SocketAddr::new(ip, port), limit, None).await?;
+            Ok(stream_value(stream))
+        })
+    })
+}
+
+/// Called for each accepted connection with a new stream handle that the
+/// callee owns (release it with `tornado_iostream_unref`), and the peer's
+/// address as text (borrowed for the call).
+pub type tornado_accept_fn = Option<
+    unsafe extern "C" fn(stream: *mut tornado_iostream, peer: *const c_char, userdata: *mut c_void),
+>;
+
+/// A listening TCP server. Made by `tornado_tcp_server_new`, released by
+/// `tornado_tcp_server_free`.
+pub struct tornado_tcp_server {
+    server: TCPServer,
+}
+
+struct AcceptTarget {
+    cb: unsafe extern "C" fn(*mut tornado_iostream, *const c_char, *mut c_void),
+    data: UserData,
+}
+
+impl AcceptTarget {
+    fn accept(&self, stream: IOStream, peer: SocketAddr) {
+        let text = std::ffi::CString::new(peer.to_string()).unwrap_or_default();
+        // SAFETY: the callback and userdata were registered together; the
+        // stream handle is a new reference handed to the callee.
+        unsafe { (self.cb)(stream_into_raw(stream), text.as_ptr(), self.data.ptr()) };
+    }
+}
+
+/// Listens on `host` (an IP address literal; "0.0.0.0" or "::" for all) and
+/// `port` (0: an ephemeral port, see `tornado_tcp_server_port`), with
+/// `backlog` (0: the default, 128), and calls `cb` from the loop for each
+/// accepted connection. `drop(userdata)` (may be NULL) runs once when the
+/// server is freed. NULL on failure (then `drop` is not called).
+#[no_mangle]
+pub extern "C" fn tornado_tcp_server_new(
+    r#loop: *mut tornado_loop,
+    host: *const c_char,
+    port: u16,
+    backlog: c_int,
+    cb: tornado_accept_fn,
+    userdata: *mut c_void,
+    drop: tornado_drop_fn,
+) -> *mut tornado_tcp_server {
+    guard_value(std::ptr::null_mut(), || {
+        // SAFETY: caller passes a live loop or NULL.
+        let lp = unsafe { loop_ref(r#loop) }?;
+        lp.check_thread()?;
+        // SAFETY: caller passes a NUL-terminated string or NULL.
+        let ip = parse_ip(unsafe { c_str(host, "host") }?)?;
+        let cb = cb.ok_or_else(|| Error::invalid("accept callback is NULL"))?;
+        if backlog < 0 {
+            return Err(Error::invalid("backlog must be >= 0"));
+        }
+        let backlog = if backlog == 0 {
+            crate::tcpserver::DEFAULT_BACKLOG
+        } else {
+            backlog
+        };
+        let server = TCPServer::bind(lp, SocketAddr::new(ip, port), backlog)?;
+        let target = AcceptTarget {
+            cb,
+            data: UserData::new(userdata, drop),
+        };
+        server.start(move |stream, peer| target.accept(stream, peer))?;
+        Ok(Box::into_raw(Box::new(tornado_tcp_server { server })))
+    })
+}
+
+/// # Safety
+/// `ptr` must be NULL or a live server.
+unsafe fn server_ref<'a>(ptr: *const tornado_tcp_server) -> Result<&'a TCPServer> {
+    non_null(ptr, "server")?;
+    // SAFETY: non-NULL and live per the contract.
+    Ok(unsafe { &(*ptr).server })
+}
+
+/// The port the server listens on (the real one when bound to port 0); 0 on error.
+#[no_mangle]
+pub extern "C" fn tornado_tcp_server_port(server: *const tornado_tcp_server) -> u16 {
+    // SAFETY: caller passes a live server or NULL.
+    guard_value(0, || Ok(unsafe { server_ref(server) }?.local_addr().port()))
+}
+
+/// Stops listening; accepted streams stay open.
+#[no_mangle]
+pub extern "C" fn tornado_tcp_server_stop(server: *mut tornado_tcp_server) -> tornado_code {
+    guard_code(|| {
+        // SAFETY: caller passes a live server or NULL.
+        let server = unsafe { server_ref(server) }?;
+        server.loop_ref().check_thread()?;
+        server.stop();
+        Ok(())
+    })
+}
+
+/// Stops listening and frees the server; the accept callback's drop function
+/// runs (from the loop, or now if the loop is gone). Accepted streams stay open.
+#[no_mangle]
+pub extern "C" fn tornado_tcp_server_free(server: *mut tornado_tcp_server) -> tornado_code {
+    guard_code(|| {
+        // SAFETY: caller passes a live server or NULL.
+        unsafe { server_ref(server) }?.loop_ref().check_thread()?;
+        // SAFETY: from `Box::into_raw` in `tornado_tcp_server_new`; freed once.
+        drop(unsafe { Box::from_raw(server) });
+        Ok(())
+    })
+}
