@@ -18,9 +18,13 @@ use std::os::unix::io::{AsRawFd, OwnedFd, RawFd};
 use std::os::unix::net::UnixStream;
 use std::rc::Rc;
 
+use rustls::pki_types::ServerName;
+use rustls::{ClientConfig, ClientConnection, Connection, ServerConfig, ServerConnection};
+
 use crate::error::{Code, Error, Result};
 use crate::future::Future;
 use crate::ioloop::{LoopRef, Registration};
+use crate::tls::tls_error;
 
 /// Default `max_buffer_size`: 100 MiB, as Tornado.
 pub const DEFAULT_MAX_BUFFER_SIZE: usize = 100 * 1024 * 1024;
@@ -59,6 +63,37 @@ impl Io {
             Io::Fd(f) => (&*f).write(buf),
         }
     }
+}
+
+/// `Read`/`Write` over a shared `Io`, for rustls' `read_tls`/`write_tls`.
+struct IoRef<'a>(&'a Io);
+
+impl Read for IoRef<'_> {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        self.0.read(buf)
+    }
+}
+
+impl Write for IoRef<'_> {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        self.0.write(buf)
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+/// A TLS protocol failure, carried through `std::io::Error` from the read
+/// path and told apart from socket errors by its payload.
+fn tls_io_error(error: rustls::Error) -> std::io::Error {
+    std::io::Error::new(ErrorKind::InvalidData, error)
+}
+
+fn is_tls_failure(error: &std::io::Error) -> bool {
+    error
+        .get_ref()
+        .is_some_and(|inner| inner.is::<rustls::Error>())
 }
 
 /// Bytes with a consumed prefix: consuming is O(1), the prefix is dropped
@@ -122,6 +157,9 @@ struct Inner {
     error: RefCell<Option<Error>>,
     closed: Cell<bool>,
     close_callback: RefCell<Option<Box<dyn FnOnce()>>>,
+    /// The TLS session once `start_tls_*` began; reads and writes then go
+    /// through it (the buffers above hold plaintext).
+    tls: RefCell<Option<Connection>>,
 }
 
 /// A buffered non-blocking stream bound to a loop. Cheap to clone (shared).
@@ -200,6 +238,7 @@ impl IOStream {
                 error: RefCell::new(None),
                 closed: Cell::new(false),
                 close_callback: RefCell::new(None),
+                tls: RefCell::new(None),
             }),
         }
     }
@@ -260,6 +299,9 @@ impl IOStream {
             return;
         }
         *inner.error.borrow_mut() = cause.clone();
+        if cause.is_none() {
+            self.send_close_notify();
+        }
         let registration = inner.registration.borrow_mut().take();
         if let Some(registration) = registration {
             // Deregister before the fd closes (its number may be reused), and
@@ -314,7 +356,12 @@ impl IOStream {
             let Some(registration) = self.registration() else {
                 return Err(self.closed_error());
             };
-            match self.read_some() {
+            let outcome = self.read_some();
+            if self.tls_wants_write() {
+                self.flush();
+                let _ = self.ensure_flusher();
+            }
+            match outcome {
                 Ok(0) => return Ok(false),
                 Ok(_) => return Ok(true),
                 Err(e) if e.kind() == ErrorKind::WouldBlock => {
@@ -323,7 +370,11 @@ impl IOStream {
                 }
                 Err(e) if e.kind() == ErrorKind::Interrupted => {}
                 Err(e) => {
-                    let error = Error::from_io("read failed", e);
+                    let error = if is_tls_failure(&e) {
+                        tls_error(e)
+                    } else {
+                        Error::from_io("read failed", e)
+                    };
                     self.close(Some(error.clone()));
                     return Err(error);
                 }
@@ -350,7 +401,10 @@ impl IOStream {
         let old_len = buffer.data.len();
         let want = room.min(READ_CHUNK);
         buffer.data.resize(old_len + want, 0);
-        let result = io.read(&mut buffer.data[old_len..]);
+        let result = match self.inner.tls.borrow_mut().as_mut() {
+            Some(tls) => tls_read(io, tls, &mut buffer.data[old_len..]),
+            None => io.read(&mut buffer.data[old_len..]),
+        };
         let got = *result.as_ref().unwrap_or(&0);
         buffer.data.truncate(old_len + got);
         result
@@ -469,34 +523,30 @@ impl IOStream {
 
     /// Sends what the socket takes now; completes the writes that are out.
     fn flush(&self) {
-        loop {
-            let result = {
-                let io = self.inner.io.borrow();
-                let Some(io) = io.as_ref() else { return };
-                let state = self.inner.write.borrow();
-                if state.buffer.len() == 0 {
-                    break;
-                }
-                io.write(state.buffer.bytes())
-            };
-            match result {
-                Ok(n) => {
-                    let mut state = self.inner.write.borrow_mut();
-                    state.buffer.consume(n);
-                    state.written += n as u64;
-                }
-                Err(e) if e.kind() == ErrorKind::WouldBlock => {
-                    if let Some(registration) = self.registration() {
-                        registration.clear_write_ready();
-                    }
-                    break;
-                }
-                Err(e) if e.kind() == ErrorKind::Interrupted => {}
-                Err(e) => {
-                    self.close(Some(Error::from_io("write failed", e)));
-                    return;
+        let sent = {
+            let io = self.inner.io.borrow();
+            let Some(io) = io.as_ref() else { return };
+            let mut state = self.inner.write.borrow_mut();
+            match self.inner.tls.borrow_mut().as_mut() {
+                Some(tls) => flush_tls(io, tls, &mut state),
+                None => flush_plain(io, &mut state),
+            }
+        };
+        match sent {
+            Ok(()) => {}
+            Err(e) if e.kind() == ErrorKind::WouldBlock => {
+                if let Some(registration) = self.registration() {
+                    registration.clear_write_ready();
                 }
             }
+            Err(e) => {
+                self.close(Some(Error::from_io("write failed", e)));
+                return;
+            }
+        }
+        // Under TLS, bytes count as sent once the session's records are out.
+        if self.tls_wants_write() {
+            return;
         }
         let done: Vec<Future<()>> = {
             let mut state = self.inner.write.borrow_mut();
@@ -512,11 +562,20 @@ impl IOStream {
         }
     }
 
+    fn tls_wants_write(&self) -> bool {
+        self.inner
+            .tls
+            .borrow()
+            .as_ref()
+            .is_some_and(|tls| tls.wants_write())
+    }
+
     /// Starts the task that waits for writability while data is queued.
     fn ensure_flusher(&self) -> Result<()> {
         {
             let mut state = self.inner.write.borrow_mut();
-            if state.flushing || state.buffer.len() == 0 || self.closed() {
+            let idle = state.buffer.len() == 0 && !self.tls_wants_write();
+            if state.flushing || idle || self.closed() {
                 return Ok(());
             }
             state.flushing = true;
@@ -529,7 +588,7 @@ impl IOStream {
                 };
                 registration.writable().await;
                 stream.flush();
-                if stream.closed() || stream.inner.write.borrow().buffer.len() == 0 {
+                if stream.closed() || !stream.writing() {
                     break;
                 }
             }
@@ -555,7 +614,207 @@ impl IOStream {
 
     /// True while written data waits to be sent.
     pub fn writing(&self) -> bool {
-        self.inner.write.borrow().buffer.len() > 0
+        self.inner.write.borrow().buffer.len() > 0 || self.tls_wants_write()
+    }
+
+    /// Starts TLS as a client on this connected stream (Tornado's
+    /// `start_tls(server_side=False)`) and completes the handshake. No read
+    /// may be pending and no write queued. Fails, closing the stream, if the
+    /// handshake fails (a bad certificate, a peer that is not TLS).
+    pub async fn start_tls_client(
+        &self,
+        config: std::sync::Arc<ClientConfig>,
+        server_name: ServerName<'static>,
+    ) -> Result<()> {
+        let session = ClientConnection::new(config, server_name).map_err(tls_error)?;
+        self.start_tls(session.into()).await
+    }
+
+    /// Starts TLS as a server on this accepted stream and completes the handshake.
+    pub async fn start_tls_server(&self, config: std::sync::Arc<ServerConfig>) -> Result<()> {
+        let session = ServerConnection::new(config).map_err(tls_error)?;
+        self.start_tls(session.into()).await
+    }
+
+    /// True once TLS has started on this stream.
+    pub fn is_tls(&self) -> bool {
+        self.inner.tls.borrow().is_some()
+    }
+
+    /// The ALPN protocol agreed in the handshake, if any.
+    pub fn alpn_protocol(&self) -> Option<Vec<u8>> {
+        let tls = self.inner.tls.borrow();
+        tls.as_ref()?.alpn_protocol().map(<[u8]>::to_vec)
+    }
+
+    async fn start_tls(&self, mut session: Connection) -> Result<()> {
+        if self.closed() {
+            return Err(self.closed_error());
+        }
+        if self.is_tls() {
+            return Err(Error::invalid("TLS has already started on this stream"));
+        }
+        if self.writing() {
+            return Err(Error::invalid("start_tls with writes still queued"));
+        }
+        let _guard = self.begin_read()?;
+        // Bytes read before TLS started are the peer's first TLS records.
+        let early = std::mem::take(&mut *self.inner.read_buffer.borrow_mut());
+        if early.len() > 0 {
+            let mut records = early.bytes();
+            while !records.is_empty() {
+                session.read_tls(&mut records).map_err(tls_error)?;
+                session.process_new_packets().map_err(tls_error)?;
+            }
+        }
+        *self.inner.tls.borrow_mut() = Some(session);
+        let outcome = self.handshake().await;
+        if let Err(e) = &outcome {
+            self.close(Some(e.clone()));
+        }
+        outcome
+    }
+
+    /// Drives the handshake: sends what the session has to send, reads what
+    /// it waits for, until it is done.
+    async fn handshake(&self) -> Result<()> {
+        loop {
+            let Some(registration) = self.registration() else {
+                return Err(self.closed_error());
+            };
+            if self.tls_wants_write() {
+                match self.send_tls_records() {
+                    Ok(()) => continue,
+                    Err(e) if e.kind() == ErrorKind::WouldBlock => {
+                        registration.clear_write_ready();
+                        registration.writable().await;
+                        continue;
+                    }
+                    Err(e) => return Err(Error::from_io("tls handshake write failed", e)),
+                }
+            }
+            if !self.handshaking() {
+                return Ok(());
+            }
+            match self.receive_tls_records() {
+                Ok(0) => {
+                    return Err(tls_error(
+                        "the peer closed the connection during the handshake",
+                    ))
+                }
+                Ok(_) => {}
+                Err(e) if e.kind() == ErrorKind::WouldBlock => {
+                    registration.clear_read_ready();
+                    registration.readable().await;
+                }
+                Err(e) if e.kind() == ErrorKind::Interrupted => {}
+                Err(e) if is_tls_failure(&e) => {
+                    // Best effort: tell the peer why (the alert rustls queued).
+                    let _ = self.send_tls_records();
+                    return Err(tls_error(e));
+                }
+                Err(e) => return Err(Error::from_io("tls handshake read failed", e)),
+            }
+        }
+    }
+
+    fn handshaking(&self) -> bool {
+        self.inner
+            .tls
+            .borrow()
+            .as_ref()
+            .is_some_and(|tls| tls.is_handshaking())
+    }
+
+    /// Writes the session's pending records until done or the socket is full.
+    fn send_tls_records(&self) -> std::io::Result<()> {
+        let io = self.inner.io.borrow();
+        let mut tls = self.inner.tls.borrow_mut();
+        let (Some(io), Some(tls)) = (io.as_ref(), tls.as_mut()) else {
+            return Ok(());
+        };
+        while tls.wants_write() {
+            tls.write_tls(&mut IoRef(io))?;
+        }
+        Ok(())
+    }
+
+    /// Reads and processes one batch of records: Ok(0) at end of stream.
+    fn receive_tls_records(&self) -> std::io::Result<usize> {
+        let io = self.inner.io.borrow();
+        let mut tls = self.inner.tls.borrow_mut();
+        let (Some(io), Some(tls)) = (io.as_ref(), tls.as_mut()) else {
+            return Ok(0);
+        };
+        let n = tls.read_tls(&mut IoRef(io))?;
+        tls.process_new_packets().map_err(tls_io_error)?;
+        Ok(n)
+    }
+
+    /// On a clean close, tells a TLS peer so (best effort, never blocks).
+    fn send_close_notify(&self) {
+        if let Some(tls) = self.inner.tls.borrow_mut().as_mut() {
+            tls.send_close_notify();
+        }
+        let _ = self.send_tls_records();
+    }
+}
+
+/// Plain writes: sends the buffer until it is empty or the socket is full.
+fn flush_plain(io: &Io, state: &mut WriteState) -> std::io::Result<()> {
+    while state.buffer.len() > 0 {
+        match io.write(state.buffer.bytes()) {
+            Ok(n) => {
+                state.buffer.consume(n);
+                state.written += n as u64;
+            }
+            Err(e) if e.kind() == ErrorKind::Interrupted => {}
+            Err(e) => return Err(e),
+        }
+    }
+    Ok(())
+}
+
+/// TLS writes: hands the plaintext to the session, then sends its records.
+fn flush_tls(io: &Io, tls: &mut Connection, state: &mut WriteState) -> std::io::Result<()> {
+    loop {
+        if state.buffer.len() > 0 {
+            let n = tls.writer().write(state.buffer.bytes())?;
+            state.buffer.consume(n);
+            state.written += n as u64;
+        }
+        if !tls.wants_write() {
+            return Ok(());
+        }
+        match tls.write_tls(&mut IoRef(io)) {
+            Ok(_) => {}
+            Err(e) if e.kind() == ErrorKind::Interrupted => {}
+            Err(e) => return Err(e),
+        }
+    }
+}
+
+/// Reads plaintext from a TLS session, pulling records from the socket as
+/// needed. Ok(0) at the end of the stream (with or without close_notify:
+/// peers that just close are common, and the framing above detects
+/// truncation where it matters).
+fn tls_read(io: &Io, tls: &mut Connection, buf: &mut [u8]) -> std::io::Result<usize> {
+    loop {
+        match tls.reader().read(buf) {
+            Ok(n) => return Ok(n),
+            Err(e) if e.kind() == ErrorKind::WouldBlock => {}
+            Err(e) if e.kind() == ErrorKind::UnexpectedEof => return Ok(0),
+            Err(e) => return Err(e),
+        }
+        let n = tls.read_tls(&mut IoRef(io))?;
+        tls.process_new_packets().map_err(tls_io_error)?;
+        if n == 0 {
+            // The socket ended; whatever the session holds was read above.
+            return match tls.reader().read(buf) {
+                Ok(n) => Ok(n),
+                Err(_) => Ok(0),
+            };
+        }
     }
 }
 

@@ -13,6 +13,7 @@ pub mod iostream;
 pub mod log;
 pub mod tcpclient;
 pub mod tcpserver;
+pub mod tls;
 pub(crate) mod util;
 
 pub use error::{Code, Error, Result};

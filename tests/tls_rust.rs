@@ -1,0 +1,270 @@
+//! TLS streams over loopback with a test CA generated at test time (rcgen).
+
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+
+use rcgen::{BasicConstraints, CertificateParams, CertifiedIssuer, IsCa, KeyPair};
+use tornado_rs::tcpclient::connect_addr;
+use tornado_rs::tcpserver::DEFAULT_BACKLOG;
+use tornado_rs::tls::{client_config, server_config_from_pem, server_name, TlsClientOptions};
+use tornado_rs::{gen, Future, IOLoop, IOStream, Result, TCPServer};
+
+const LIMIT: Option<Duration> = Some(Duration::from_secs(10));
+
+fn run<T: Clone + 'static>(lp: &IOLoop, f: Future<T>) -> Result<T> {
+    lp.run_until(|| f.done(), LIMIT).expect("finished in time");
+    f.result().unwrap()
+}
+
+/// A CA and a server certificate it signed for `names`, as PEM, plus the
+/// CA certificate written to a file (what `ca_file` takes).
+struct TestPki {
+    cert_pem: String,
+    key_pem: String,
+    ca_file: PathBuf,
+    _dir: tempfile::TempDir,
+}
+
+fn test_pki(names: &[&str]) -> TestPki {
+    let mut ca_params = CertificateParams::new(Vec::<String>::new()).unwrap();
+    ca_params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
+    let ca = CertifiedIssuer::self_signed(ca_params, KeyPair::generate().unwrap()).unwrap();
+    let key = KeyPair::generate().unwrap();
+    let names: Vec<String> = names.iter().map(|s| s.to_string()).collect();
+    let cert = CertificateParams::new(names)
+        .unwrap()
+        .signed_by(&key, &ca)
+        .unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let ca_file = dir.path().join("ca.pem");
+    std::fs::write(&ca_file, ca.pem()).unwrap();
+    TestPki {
+        cert_pem: cert.pem(),
+        key_pem: key.serialize_pem(),
+        ca_file,
+        _dir: dir,
+    }
+}
+
+/// A TLS line-echo server on 127.0.0.1 with the PKI's server certificate.
+fn tls_echo_server(lp: &IOLoop, pki: &TestPki, alpn: &[&[u8]]) -> TCPServer {
+    let alpn: Vec<Vec<u8>> = alpn.iter().map(|p| p.to_vec()).collect();
+    let config =
+        server_config_from_pem(pki.cert_pem.as_bytes(), pki.key_pem.as_bytes(), &alpn).unwrap();
+    let server = TCPServer::bind(lp, "127.0.0.1:0".parse().unwrap(), DEFAULT_BACKLOG).unwrap();
+    let h = lp.handle();
+    server
+        .start(move |stream, _peer| {
+            let config = config.clone();
+            h.spawn(async move {
+                if stream.start_tls_server(config).await.is_err() {
+                    return;
+                }
+                while let Ok(line) = stream.read_until(b"\n", None).await {
+                    if stream.write(&line).is_err() {
+                        break;
+                    }
+                }
+            })
+            .unwrap();
+        })
+        .unwrap();
+    server
+}
+
+/// Connects to `server`, starts TLS as `host`, and returns the stream.
+async fn tls_connect(
+    lp: &tornado_rs::LoopRef,
+    server: std::net::SocketAddr,
+    host: &str,
+    options: &TlsClientOptions,
+) -> Result<IOStream> {
+    let stream = connect_addr(lp, server, Some(Duration::from_secs(5)), None).await?;
+    stream
+        .start_tls_client(client_config(options)?, server_name(host)?)
+        .await?;
+    Ok(stream)
+}
+
+fn trusting(pki: &TestPki) -> TlsClientOptions {
+    TlsClientOptions {
+        ca_file: Some(pki.ca_file.clone()),
+        ..Default::default()
+    }
+}
+
+#[test]
+fn echo_over_tls_with_a_trusted_ca_and_alpn() {
+    let lp = IOLoop::new().unwrap();
+    let pki = test_pki(&["localhost", "127.0.0.1"]);
+    let server = tls_echo_server(&lp, &pki, &[b"h2", b"http/1.1"]);
+    let addr = server.local_addr();
+    let options = TlsClientOptions {
+        alpn: vec![b"http/1.1".to_vec()],
+        ..trusting(&pki)
+    };
+    let h = lp.handle();
+    let f = gen::spawn(&lp, async move {
+        let stream = tls_connect(&h, addr, "localhost", &options).await?;
+        assert!(stream.is_tls());
+        let alpn = stream.alpn_protocol();
+        stream.write(b"hello over tls\n")?.value().await?;
+        let line = stream.read_until(b"\n", None).await?;
+        stream.close(None);
+        Ok((line, alpn))
+    })
+    .unwrap();
+    let (line, alpn) = run(&lp, f).unwrap();
+    assert_eq!(line, b"hello over tls\n");
+    assert_eq!(alpn.as_deref(), Some(&b"http/1.1"[..]));
+}
+
+#[test]
+fn an_ip_address_is_checked_against_the_certificate() {
+    let lp = IOLoop::new().unwrap();
+    let pki = test_pki(&["127.0.0.1"]);
+    let server = tls_echo_server(&lp, &pki, &[]);
+    let addr = server.local_addr();
+    let options = trusting(&pki);
+    let h = lp.handle();
+    let f = gen::spawn(&lp, async move {
+        let stream = tls_connect(&h, addr, "127.0.0.1", &options).await?;
+        stream.write(b"ip\n")?.value().await?;
+        stream.read_until(b"\n", None).await
+    })
+    .unwrap();
+    assert_eq!(run(&lp, f).unwrap(), b"ip\n");
+}
+
+#[test]
+fn a_large_transfer_over_tls_arrives_intact() {
+    let lp = IOLoop::new().unwrap();
+    let pki = test_pki(&["localhost"]);
+    let server = tls_echo_server(&lp, &pki, &[]);
+    let addr = server.local_addr();
+    let options = trusting(&pki);
+    // 4 MiB in 64 KiB lines, each line distinct so reordering would show.
+    let payload: Vec<u8> = (0..64u32)
+        .flat_map(|i| {
+            let mut line = vec![b'a' + (i % 26) as u8; 65535];
+            line.push(b'\n');
+            line
+        })
+        .collect();
+    let expected = payload.clone();
+    let h = lp.handle();
+    let f = gen::spawn(&lp, async move {
+        let stream = tls_connect(&h, addr, "localhost", &options).await?;
+        let written = stream.write(&payload)?;
+        let mut echoed = Vec::new();
+        while echoed.len() < payload.len() {
+            echoed.extend(stream.read_until(b"\n", None).await?);
+        }
+        written.value().await?;
+        Ok(echoed)
+    })
+    .unwrap();
+    assert!(run(&lp, f).unwrap() == expected);
+}
+
+fn expect_handshake_failure(
+    pki_names: &[&str],
+    host: &str,
+    options: impl Fn(&TestPki) -> TlsClientOptions,
+) -> String {
+    let lp = IOLoop::new().unwrap();
+    let pki = test_pki(pki_names);
+    let server = tls_echo_server(&lp, &pki, &[]);
+    let addr = server.local_addr();
+    let options = options(&pki);
+    let host = host.to_string();
+    let h = lp.handle();
+    let f = gen::spawn(&lp, async move {
+        let stream = tls_connect(&h, addr, &host, &options).await?;
+        Ok(stream.closed())
+    })
+    .unwrap();
+    let error = run(&lp, f).expect_err("the handshake must fail");
+    error.message().to_string()
+}
+
+#[test]
+fn an_untrusted_certificate_is_refused_by_default() {
+    // Default options: Mozilla's roots, which do not include the test CA.
+    let message =
+        expect_handshake_failure(&["localhost"], "localhost", |_| TlsClientOptions::default());
+    assert!(message.starts_with("tls: "), "{message}");
+    assert!(message.contains("UnknownIssuer"), "{message}");
+}
+
+#[test]
+fn a_certificate_for_another_name_is_refused() {
+    let message = expect_handshake_failure(&["example.test"], "localhost", trusting);
+    assert!(message.starts_with("tls: "), "{message}");
+    assert!(message.contains("not valid for name"), "{message}");
+}
+
+#[test]
+fn validation_off_accepts_an_untrusted_certificate() {
+    let lp = IOLoop::new().unwrap();
+    let pki = test_pki(&["example.test"]);
+    let server = tls_echo_server(&lp, &pki, &[]);
+    let addr = server.local_addr();
+    let options = TlsClientOptions {
+        validate_cert: false,
+        ..Default::default()
+    };
+    let h = lp.handle();
+    let f = gen::spawn(&lp, async move {
+        let stream = tls_connect(&h, addr, "localhost", &options).await?;
+        stream.write(b"insecure\n")?.value().await?;
+        stream.read_until(b"\n", None).await
+    })
+    .unwrap();
+    assert_eq!(run(&lp, f).unwrap(), b"insecure\n");
+}
+
+#[test]
+fn a_peer_that_is_not_tls_fails_the_handshake() {
+    let lp = IOLoop::new().unwrap();
+    let server = TCPServer::bind(&lp, "127.0.0.1:0".parse().unwrap(), DEFAULT_BACKLOG).unwrap();
+    let h = lp.handle();
+    server
+        .start(move |stream, _| {
+            let _ = stream.write(b"HTTP/1.1 400 Bad Request\r\n\r\nthis is not TLS at all\r\n");
+            h.spawn(async move {
+                let _ = stream.read_until_close().await;
+            })
+            .unwrap();
+        })
+        .unwrap();
+    let addr = server.local_addr();
+    let h = lp.handle();
+    let f = gen::spawn(&lp, async move {
+        tls_connect(&h, addr, "localhost", &TlsClientOptions::default())
+            .await
+            .map(|_| ())
+    })
+    .unwrap();
+    let error = run(&lp, f).expect_err("not TLS");
+    assert!(error.message().starts_with("tls: "), "{error}");
+}
+
+#[test]
+fn a_missing_ca_file_is_a_clear_error() {
+    let options = TlsClientOptions {
+        ca_file: Some("/nonexistent/ca.pem".into()),
+        ..Default::default()
+    };
+    let error = client_config(&options).expect_err("no such file");
+    assert!(error.message().contains("/nonexistent/ca.pem"), "{error}");
+    assert!(server_config_from_pem(b"garbage", b"garbage", &[]).is_err());
+}
+
+#[test]
+fn default_client_configs_are_shared() {
+    let a = client_config(&TlsClientOptions::default()).unwrap();
+    let b = client_config(&TlsClientOptions::default()).unwrap();
+    assert!(Arc::ptr_eq(&a, &b));
+}
