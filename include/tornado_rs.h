@@ -77,6 +77,22 @@ typedef struct tornado_periodic tornado_periodic;
 typedef struct tornado_tcp_server tornado_tcp_server;
 
 /**
+ * TLS client settings: certificate validation (on by default), a CA file,
+ * a client certificate, ALPN protocols. Made by `tornado_tls_options_new`,
+ * released by `tornado_tls_options_free`; calls that take one copy what
+ * they need, so it may be freed or reused right after.
+ */
+typedef struct tornado_tls_options tornado_tls_options;
+
+/**
+ * A TLS server's certificate and key (and ALPN protocols). Made by
+ * `tornado_tls_server_config_new`, released by
+ * `tornado_tls_server_config_free`; streams and servers that use it keep
+ * their own reference, so it may be freed right after.
+ */
+typedef struct tornado_tls_server_config tornado_tls_server_config;
+
+/**
  * A status code: `TORNADO_OK` (0) or one of the `TORNADO_ERR_*` values.
  * Taken as a plain integer: any value may come in from C.
  */
@@ -711,6 +727,15 @@ tornado_tcp_server *tornado_tcp_server_new(tornado_loop *loop,
 uint16_t tornado_tcp_server_port(const tornado_tcp_server *server);
 
 /**
+ * Makes the server a TLS server: each accepted connection completes a TLS
+ * handshake with `config` before the accept callback sees it (connections
+ * whose handshake fails are closed and logged). `config` may be freed
+ * right after; NULL turns TLS off for later connections.
+ */
+tornado_code tornado_tcp_server_set_tls(tornado_tcp_server *server,
+                                        const tornado_tls_server_config *config);
+
+/**
  * Stops listening; accepted streams stay open.
  */
 tornado_code tornado_tcp_server_stop(tornado_tcp_server *server);
@@ -720,6 +745,109 @@ tornado_code tornado_tcp_server_stop(tornado_tcp_server *server);
  * runs (from the loop, or now if the loop is gone). Accepted streams stay open.
  */
 tornado_code tornado_tcp_server_free(tornado_tcp_server *server);
+
+/**
+ * New client options with the defaults: validate certificates against the
+ * built-in (Mozilla) roots, no client certificate, no ALPN.
+ */
+tornado_tls_options *tornado_tls_options_new(void);
+
+/**
+ * Frees options made by `tornado_tls_options_new`. NULL is a no-op.
+ */
+void tornado_tls_options_free(tornado_tls_options *options);
+
+/**
+ * Turns certificate validation on (the default) or off. Off accepts any
+ * certificate, so the connection is encrypted but not authenticated: for
+ * tests and self-signed servers only.
+ */
+tornado_code tornado_tls_options_set_validate_cert(tornado_tls_options *options, bool validate);
+
+/**
+ * Trusts the CA certificates in the PEM file `path` instead of the
+ * built-in roots (read when a connection starts). NULL restores the built-in roots.
+ */
+tornado_code tornado_tls_options_set_ca_file(tornado_tls_options *options, const char *path);
+
+/**
+ * Presents the certificate chain in the PEM file `cert_file`, with the key
+ * in `key_file`, to servers that ask for a client certificate.
+ */
+tornado_code tornado_tls_options_set_client_cert(tornado_tls_options *options,
+                                                 const char *cert_file,
+                                                 const char *key_file);
+
+/**
+ * Adds an ALPN protocol to offer (e.g. "http/1.1"), after those added before.
+ */
+tornado_code tornado_tls_options_add_alpn(tornado_tls_options *options, const char *protocol);
+
+/**
+ * A server configuration from a PEM certificate chain file and a PEM
+ * private key file. NULL on failure (unreadable file, no certificate, a
+ * key that does not match).
+ */
+tornado_tls_server_config *tornado_tls_server_config_new(const char *cert_file,
+                                                         const char *key_file);
+
+/**
+ * Adds an ALPN protocol the server accepts, after those added before.
+ */
+tornado_code tornado_tls_server_config_add_alpn(tornado_tls_server_config *config,
+                                                const char *protocol);
+
+/**
+ * Frees a server configuration. NULL is a no-op.
+ */
+void tornado_tls_server_config_free(tornado_tls_server_config *config);
+
+/**
+ * Starts TLS as a client on a connected stream (Tornado's `start_tls`):
+ * `server_name` is checked against the certificate and sent as SNI (an IP
+ * address is checked against the certificate's IP entries); `options` may
+ * be NULL for the defaults (validation on). No read may be pending and no
+ * write queued. The future (value NULL) is done when the handshake is;
+ * on failure the stream is closed and the future fails with
+ * `TORNADO_ERR_TLS`. NULL when the call itself is invalid.
+ */
+tornado_future *tornado_iostream_start_tls_client(tornado_iostream *stream,
+                                                  const char *server_name_,
+                                                  const tornado_tls_options *options);
+
+/**
+ * Starts TLS as a server on an accepted stream with `config` (which may be
+ * freed right after). The future (value NULL) is done when the handshake
+ * is; on failure the stream is closed and the future fails.
+ */
+tornado_future *tornado_iostream_start_tls_server(tornado_iostream *stream,
+                                                  const tornado_tls_server_config *config);
+
+/**
+ * Copies the ALPN protocol agreed in the handshake into `buf` (`cap`
+ * bytes, NUL-terminated, truncated if needed) and returns its full length;
+ * 0 when none was agreed, TLS has not started, or on error.
+ */
+size_t tornado_iostream_alpn_protocol(const tornado_iostream *stream, char *buf, size_t cap);
+
+/**
+ * True when TLS has started on the stream (false on error).
+ */
+bool tornado_iostream_is_tls(const tornado_iostream *stream);
+
+/**
+ * Connects to `host`:`port` and starts TLS as a client, all within
+ * `timeout_s` seconds (0: no limit; the timeout covers the connect and the
+ * handshake). `host` is also the name checked against the certificate.
+ * `options` may be NULL (validation on). The future's value is a
+ * `tornado_iostream *` owned by the future (take your own reference with
+ * `tornado_iostream_ref`). NULL when the call itself is invalid.
+ */
+tornado_future *tornado_tcp_connect_tls(tornado_loop *loop,
+                                        const char *host,
+                                        uint16_t port,
+                                        double timeout_s,
+                                        const tornado_tls_options *options);
 
 #ifdef __cplusplus
 }  // extern "C"

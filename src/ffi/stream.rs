@@ -1,10 +1,14 @@
 //! `tornado_iostream_*`, `tornado_tcp_*`: streams, TCP connects and a TCP
 //! server through the C ABI. Reads, writes and connects return futures.
 
+use std::cell::RefCell;
 use std::ffi::{c_char, c_int, c_void};
 use std::net::{IpAddr, SocketAddr};
 use std::os::unix::io::{FromRawFd, OwnedFd};
 use std::rc::Rc;
+use std::sync::Arc;
+
+use rustls::ServerConfig;
 
 use super::future::{into_raw, tornado_future, CValue};
 use super::loop_api::{loop_ref, tornado_loop};
@@ -45,7 +49,7 @@ fn stream_into_raw(stream: IOStream) -> *mut tornado_iostream {
 ///
 /// # Safety
 /// `ptr` must be NULL or a live stream handle.
-unsafe fn stream_ref<'a>(ptr: *const tornado_iostream) -> Result<&'a IOStream> {
+pub(crate) unsafe fn stream_ref<'a>(ptr: *const tornado_iostream) -> Result<&'a IOStream> {
     non_null(ptr, "stream")?;
     // SAFETY: non-NULL and live per the contract (an `Rc` allocation).
     let stream = unsafe { &(*ptr).stream };
@@ -72,7 +76,7 @@ fn buffer_value(data: Vec<u8>) -> CValue {
     CValue::owned(raw as *mut c_void, Some(drop_buffer_value))
 }
 
-fn stream_value(stream: IOStream) -> CValue {
+pub(crate) fn stream_value(stream: IOStream) -> CValue {
     CValue::owned(
         stream_into_raw(stream) as *mut c_void,
         Some(drop_stream_value),
@@ -80,7 +84,7 @@ fn stream_value(stream: IOStream) -> CValue {
 }
 
 /// Runs `body` as a task whose outcome completes the returned future.
-fn spawn_c(
+pub(crate) fn spawn_c(
     lp: &LoopRef,
     body: impl std::future::Future<Output = Result<CValue>> + 'static,
 ) -> Result<*mut tornado_future> {
@@ -345,13 +349,19 @@ pub extern "C" fn tornado_iostream_write(
     })
 }
 
-fn parse_ip(host: &str) -> Result<IpAddr> {
+pub(crate) fn parse_ip(host: &str) -> Result<IpAddr> {
     let bare = host.trim_start_matches('[').trim_end_matches(']');
     bare.parse().map_err(|_| {
         Error::invalid(format!(
             "'{host}' is not an IP address (name resolution comes with the resolver)"
         ))
     })
+}
+
+/// Connects to `host` without a time limit (the caller adds one).
+pub(crate) async fn connect_host(lp: &LoopRef, host: &str, port: u16) -> Result<IOStream> {
+    let ip = parse_ip(host)?;
+    connect_addr(lp, SocketAddr::new(ip, port), None, None).await
 }
 
 /// Connects to `host` (an IPv4 or IPv6 address literal) and `port`; fails
@@ -392,15 +402,36 @@ pub type tornado_accept_fn = Option<
 /// `tornado_tcp_server_free`.
 pub struct tornado_tcp_server {
     server: TCPServer,
+    target: Rc<AcceptTarget>,
 }
 
 struct AcceptTarget {
     cb: unsafe extern "C" fn(*mut tornado_iostream, *const c_char, *mut c_void),
     data: UserData,
+    /// Set by `tornado_tcp_server_set_tls`: handshake before handing over.
+    tls: RefCell<Option<Arc<ServerConfig>>>,
 }
 
 impl AcceptTarget {
-    fn accept(&self, stream: IOStream, peer: SocketAddr) {
+    fn accept(self: &Rc<Self>, stream: IOStream, peer: SocketAddr) {
+        let Some(config) = self.tls.borrow().clone() else {
+            self.hand_over(stream, peer);
+            return;
+        };
+        let target = self.clone();
+        let lp = stream.loop_ref().clone();
+        let spawned = lp.spawn(async move {
+            match stream.start_tls_server(config).await {
+                Ok(()) => target.hand_over(stream, peer),
+                Err(e) => crate::log::warn(&format!("TLS handshake with {peer} failed: {e}")),
+            }
+        });
+        if let Err(e) = spawned {
+            crate::log::warn(&format!("cannot start a TLS handshake: {e}"));
+        }
+    }
+
+    fn hand_over(&self, stream: IOStream, peer: SocketAddr) {
         let text = std::ffi::CString::new(peer.to_string()).unwrap_or_default();
         // SAFETY: the callback and userdata were registered together; the
         // stream handle is a new reference handed to the callee.
@@ -439,12 +470,17 @@ pub extern "C" fn tornado_tcp_server_new(
             backlog
         };
         let server = TCPServer::bind(lp, SocketAddr::new(ip, port), backlog)?;
-        let target = AcceptTarget {
+        let target = Rc::new(AcceptTarget {
             cb,
             data: UserData::new(userdata, drop),
-        };
-        server.start(move |stream, peer| target.accept(stream, peer))?;
-        Ok(Box::into_raw(Box::new(tornado_tcp_server { server })))
+            tls: RefCell::new(None),
+        });
+        let accepting = target.clone();
+        server.start(move |stream, peer| accepting.accept(stream, peer))?;
+        Ok(Box::into_raw(Box::new(tornado_tcp_server {
+            server,
+            target,
+        })))
     })
 }
 
@@ -461,6 +497,27 @@ unsafe fn server_ref<'a>(ptr: *const tornado_tcp_server) -> Result<&'a TCPServer
 pub extern "C" fn tornado_tcp_server_port(server: *const tornado_tcp_server) -> u16 {
     // SAFETY: caller passes a live server or NULL.
     guard_value(0, || Ok(unsafe { server_ref(server) }?.local_addr().port()))
+}
+
+/// Makes the server a TLS server: each accepted connection completes a TLS
+/// handshake with `config` before the accept callback sees it (connections
+/// whose handshake fails are closed and logged). `config` may be freed
+/// right after; NULL turns TLS off for later connections.
+#[no_mangle]
+pub extern "C" fn tornado_tcp_server_set_tls(
+    server: *mut tornado_tcp_server,
+    config: *const super::tls::tornado_tls_server_config,
+) -> tornado_code {
+    guard_code(|| {
+        non_null(server, "server")?;
+        // SAFETY: non-NULL and live per the contract.
+        let server = unsafe { &*server };
+        server.server.loop_ref().check_thread()?;
+        // SAFETY: caller passes a live config or NULL.
+        let config = (!config.is_null()).then(|| unsafe { (*config).config.clone() });
+        *server.target.tls.borrow_mut() = config;
+        Ok(())
+    })
 }
 
 /// Stops listening; accepted streams stay open.
