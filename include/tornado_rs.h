@@ -52,6 +52,33 @@ typedef struct tornado_coroutine tornado_coroutine;
 typedef struct tornado_future tornado_future;
 
 /**
+ * An HTTP client (Tornado's `AsyncHTTPClient`) with keep-alive. Made by
+ * `tornado_http_client_new`, released by `tornado_http_client_free`.
+ */
+typedef struct tornado_http_client tornado_http_client;
+
+/**
+ * Client-wide settings for `tornado_http_client_new`. Made by
+ * `tornado_http_client_options_new` (with Tornado's defaults), released by
+ * `tornado_http_client_options_free`; the client copies them, so they may
+ * be freed right after.
+ */
+typedef struct tornado_http_client_options tornado_http_client_options;
+
+/**
+ * A request (Tornado's `HTTPRequest`) with Tornado's defaults. Made by
+ * `tornado_http_request_new`, released by `tornado_http_request_free`. A
+ * fetch copies it, so it may be freed or changed right after the call.
+ */
+typedef struct tornado_http_request tornado_http_request;
+
+/**
+ * A response (Tornado's `HTTPResponse`): owned by the fetch future that
+ * holds it, or borrowed for the duration of a fetch callback.
+ */
+typedef struct tornado_http_response tornado_http_response;
+
+/**
  * A stream (Tornado's `IOStream`), reference counted: `tornado_iostream_ref`
  * adds a reference, `tornado_iostream_unref` releases one, and the stream
  * closes when the last is released (or earlier by `tornado_iostream_close`).
@@ -125,6 +152,64 @@ typedef void (*tornado_drop_fn)(void *value);
  * Called once the future is done, with the future borrowed for the call.
  */
 typedef void (*tornado_future_callback)(tornado_future *future, void *userdata);
+
+/**
+ * Receives body chunks as they arrive (decoded); the body is then not
+ * buffered. `data` is borrowed for the call.
+ */
+typedef void (*tornado_http_chunk_fn)(const uint8_t *data, size_t len, void *userdata);
+
+/**
+ * Receives each response header line (status line first, then each header,
+ * then the empty line; each with its CRLF; NUL-terminated, borrowed for the call).
+ */
+typedef void (*tornado_http_header_fn)(const char *line, size_t len, void *userdata);
+
+/**
+ * Writes up to `cap` bytes of the upload into `buf`; returns how many
+ * (0: the body is complete; < 0: fail the fetch).
+ */
+typedef int64_t (*tornado_http_body_producer_fn)(uint8_t *buf, size_t cap, void *userdata);
+
+/**
+ * Called once per `tornado_http_client_fetch_cb` with the response,
+ * borrowed for the call (code 599 and an error when none was received).
+ */
+typedef void (*tornado_http_fetch_fn)(const tornado_http_response *response, void *userdata);
+
+/**
+ * Curl's timings of a fetch, in seconds from its start.
+ */
+typedef struct {
+  /**
+   * Waiting for a free slot among max_clients.
+   */
+  double queue;
+  /**
+   * Name resolution done.
+   */
+  double namelookup;
+  /**
+   * TCP connected.
+   */
+  double connect;
+  /**
+   * TLS handshake done.
+   */
+  double appconnect;
+  /**
+   * About to send the request.
+   */
+  double pretransfer;
+  /**
+   * The first response byte arrived.
+   */
+  double starttransfer;
+  /**
+   * All done.
+   */
+  double total;
+} tornado_http_time_info;
 
 /**
  * A one-shot or repeated callback: `void (*)(void *userdata)`.
@@ -212,6 +297,41 @@ typedef void (*tornado_accept_fn)(tornado_iostream *stream, const char *peer, vo
  * The fd is not open, or epoll cannot watch it (a regular file).
  */
 #define TORNADO_ERR_BAD_FD 13
+
+/**
+ * A host name could not be resolved.
+ */
+#define TORNADO_ERR_RESOLVE 14
+
+/**
+ * A TCP connection could not be made (refused, unreachable).
+ */
+#define TORNADO_ERR_CONNECT 15
+
+/**
+ * A TLS failure: a certificate that does not validate, a failed handshake.
+ */
+#define TORNADO_ERR_TLS 16
+
+/**
+ * The peer broke the protocol (a malformed response, bad chunking, bad gzip).
+ */
+#define TORNADO_ERR_PROTOCOL 17
+
+/**
+ * A limit was exceeded: a response head, a body, a read buffer.
+ */
+#define TORNADO_ERR_TOO_LARGE 18
+
+/**
+ * More redirects than the request allows.
+ */
+#define TORNADO_ERR_TOO_MANY_REDIRECTS 19
+
+/**
+ * A URL that cannot be fetched (unparsable, no host, a scheme other than http/https).
+ */
+#define TORNADO_ERR_INVALID_URL 20
 
 /**
  * The first code free for applications (`tornado_future_set_error` takes any non-zero code).
@@ -384,6 +504,335 @@ tornado_code tornado_future_add_done_callback(tornado_future *future,
  * caller's reference to `future` is not consumed.
  */
 tornado_code tornado_loop_run_sync(tornado_loop *loop, tornado_future *future, double timeout_s);
+
+/**
+ * New options with the defaults: max_clients 10, max_buffer_size and
+ * max_body_size 100 MiB, max_header_size 64 KiB, idle connections kept
+ * 60 s, 10 per origin.
+ */
+tornado_http_client_options *tornado_http_client_options_new(void);
+
+/**
+ * Frees options. NULL is a no-op.
+ */
+void tornado_http_client_options_free(tornado_http_client_options *options);
+
+/**
+ * Fetches in flight at once (>= 1); the rest wait in a FIFO queue.
+ */
+tornado_code tornado_http_client_options_set_max_clients(tornado_http_client_options *options,
+                                                         size_t max_clients);
+
+/**
+ * The most a connection's read buffer may hold (> 0).
+ */
+tornado_code tornado_http_client_options_set_max_buffer_size(tornado_http_client_options *options,
+                                                             size_t bytes);
+
+/**
+ * The most a response head may take (> 0); more ends the fetch with
+ * `header_too_large`.
+ */
+tornado_code tornado_http_client_options_set_max_header_size(tornado_http_client_options *options,
+                                                             size_t bytes);
+
+/**
+ * The most a response body may take after decompression (> 0); more ends
+ * the fetch with `body_too_large`.
+ */
+tornado_code tornado_http_client_options_set_max_body_size(tornado_http_client_options *options,
+                                                           uint64_t bytes);
+
+/**
+ * How long an idle keep-alive connection is kept (seconds, > 0).
+ */
+tornado_code tornado_http_client_options_set_idle_timeout(tornado_http_client_options *options,
+                                                          double seconds_);
+
+/**
+ * Idle connections kept per origin (0: no keep-alive pooling).
+ */
+tornado_code tornado_http_client_options_set_max_idle_per_host(tornado_http_client_options *options,
+                                                               size_t count);
+
+/**
+ * Resolves `host` to the IP address `address` instead of asking DNS
+ * (Tornado's hostname_mapping). Repeat to add more addresses for a host.
+ */
+tornado_code tornado_http_client_options_add_hostname_mapping(tornado_http_client_options *options,
+                                                              const char *host,
+                                                              const char *address);
+
+/**
+ * A client on `loop`; `options` may be NULL for the defaults (copied).
+ * NULL on failure.
+ */
+tornado_http_client *tornado_http_client_new(tornado_loop *loop,
+                                             const tornado_http_client_options *options);
+
+/**
+ * Frees the client. Fetches in flight or queued end with a `closed` error
+ * (their futures fail, their callbacks are called, from the loop); pooled
+ * connections are closed.
+ */
+tornado_code tornado_http_client_free(tornado_http_client *client);
+
+/**
+ * Ends every fetch in flight or queued with a `cancelled` error.
+ */
+tornado_code tornado_http_client_cancel_all(tornado_http_client *client);
+
+/**
+ * Idle keep-alive connections the client holds now (0 on error).
+ */
+size_t tornado_http_client_idle_connections(const tornado_http_client *client);
+
+/**
+ * A GET request for `url` with the defaults (connect and request timeouts
+ * 20 s, redirects followed up to 5, gzip accepted, certificates
+ * validated). The URL is checked when fetched. NULL on failure.
+ */
+tornado_http_request *tornado_http_request_new(const char *url);
+
+/**
+ * Frees a request (and, once no fetch uses them, its callbacks' userdata
+ * through their drop functions). NULL is a no-op.
+ */
+void tornado_http_request_free(tornado_http_request *request);
+
+/**
+ * The method, e.g. "POST" (default "GET"). Methods other than GET, HEAD,
+ * POST, PUT, DELETE, PATCH and OPTIONS need allow_nonstandard_methods.
+ */
+tornado_code tornado_http_request_set_method(tornado_http_request *r, const char *method);
+
+/**
+ * Adds a header line; repeatable, order kept. A CR, LF or NUL in the name
+ * or value makes the fetch fail with `invalid_request` before anything is sent.
+ */
+tornado_code tornado_http_request_add_header(tornado_http_request *r,
+                                             const char *name,
+                                             const char *value);
+
+/**
+ * The body (copied). `data` may be NULL when `len` is 0 (an empty body).
+ */
+tornado_code tornado_http_request_set_body(tornado_http_request *r,
+                                           const uint8_t *data,
+                                           size_t len);
+
+/**
+ * Seconds allowed for resolve + connect + TLS handshake (default 20; 0: none).
+ */
+tornado_code tornado_http_request_set_connect_timeout(tornado_http_request *r, double seconds_);
+
+/**
+ * Seconds allowed for the whole exchange (default 20; 0: none).
+ */
+tornado_code tornado_http_request_set_request_timeout(tornado_http_request *r, double seconds_);
+
+/**
+ * Follow redirects (default true).
+ */
+tornado_code tornado_http_request_set_follow_redirects(tornado_http_request *r, bool follow);
+
+/**
+ * The most redirects followed (default 5; >= 0).
+ */
+tornado_code tornado_http_request_set_max_redirects(tornado_http_request *r, int max);
+
+/**
+ * The User-Agent header (default "tornado_rs/<version>"; NULL restores it).
+ */
+tornado_code tornado_http_request_set_user_agent(tornado_http_request *r, const char *user_agent);
+
+/**
+ * Basic authentication (NULL username: none). Never sent to another
+ * origin after a redirect.
+ */
+tornado_code tornado_http_request_set_auth(tornado_http_request *r,
+                                           const char *username,
+                                           const char *password);
+
+/**
+ * Ask for and decode gzip/deflate bodies (default true).
+ */
+tornado_code tornado_http_request_set_decompress_response(tornado_http_request *r, bool decompress);
+
+/**
+ * Validate the server's TLS certificate (default true).
+ */
+tornado_code tornado_http_request_set_validate_cert(tornado_http_request *r, bool validate);
+
+/**
+ * Trust the CAs in this PEM file instead of the built-in roots (NULL: built-in).
+ */
+tornado_code tornado_http_request_set_ca_certs(tornado_http_request *r, const char *path);
+
+/**
+ * A client certificate chain and key (PEM files; NULL: none).
+ */
+tornado_code tornado_http_request_set_client_cert(tornado_http_request *r,
+                                                  const char *cert_file,
+                                                  const char *key_file);
+
+/**
+ * Allow IPv6 addresses (default true; false: IPv4 only).
+ */
+tornado_code tornado_http_request_set_allow_ipv6(tornado_http_request *r, bool allow);
+
+/**
+ * Connect from this local IP address (NULL: any).
+ */
+tornado_code tornado_http_request_set_network_interface(tornado_http_request *r,
+                                                        const char *address);
+
+/**
+ * Sends If-Modified-Since with this time (seconds since the Unix epoch; < 0: none).
+ */
+tornado_code tornado_http_request_set_if_modified_since(tornado_http_request *r, double unix_time);
+
+/**
+ * Fetch through an HTTP proxy (NULL host: none; port 0: 8080): plain
+ * requests for http URLs, a CONNECT tunnel for https. Username and
+ * password may be NULL.
+ */
+tornado_code tornado_http_request_set_proxy(tornado_http_request *r,
+                                            const char *host,
+                                            uint16_t port,
+                                            const char *username,
+                                            const char *password);
+
+/**
+ * Allow any method, and a body on any method (default false).
+ */
+tornado_code tornado_http_request_set_allow_nonstandard_methods(tornado_http_request *r,
+                                                                bool allow);
+
+/**
+ * Send `Expect: 100-continue` and the body only once the server agrees.
+ */
+tornado_code tornado_http_request_set_expect_100_continue(tornado_http_request *r, bool expect);
+
+/**
+ * Delivers the body in chunks to `cb` instead of buffering it (NULL cb:
+ * buffer again). `drop(userdata)` (may be NULL) runs once when the request
+ * and every fetch of it are done with it.
+ */
+tornado_code tornado_http_request_set_streaming_callback(tornado_http_request *r,
+                                                         tornado_http_chunk_fn cb,
+                                                         void *userdata,
+                                                         tornado_drop_fn drop);
+
+/**
+ * Calls `cb` with each header line of the final response (NULL cb: none).
+ * `drop(userdata)` as for the streaming callback.
+ */
+tornado_code tornado_http_request_set_header_callback(tornado_http_request *r,
+                                                      tornado_http_header_fn cb,
+                                                      void *userdata,
+                                                      tornado_drop_fn drop);
+
+/**
+ * Streams the upload from `cb` with chunked transfer encoding (replaces a
+ * body set before). `drop(userdata)` as for the streaming callback.
+ */
+tornado_code tornado_http_request_set_body_producer(tornado_http_request *r,
+                                                    tornado_http_body_producer_fn cb,
+                                                    void *userdata,
+                                                    tornado_drop_fn drop);
+
+/**
+ * Fetches `request` (copied: it may be freed right after). The future's
+ * value is a `tornado_http_response *` owned by the future; it resolves
+ * for every HTTP status, and fails (with the error's code and
+ * "kind: detail" message) only when no response was received. Cancelling
+ * the future aborts the fetch. NULL when the call itself is invalid.
+ */
+tornado_future *tornado_http_client_fetch(tornado_http_client *client,
+                                          const tornado_http_request *request);
+
+/**
+ * Fetches `request` (copied) and calls `cb` exactly once, from the loop,
+ * with the response: for every HTTP status, and with code 599 and an error
+ * when no response was received (also when the client is freed first).
+ * Not called if the loop is freed first. `TORNADO_OK`, or an error code
+ * when the call itself is invalid (then `cb` is never called).
+ */
+tornado_code tornado_http_client_fetch_cb(tornado_http_client *client,
+                                          const tornado_http_request *request,
+                                          tornado_http_fetch_fn cb,
+                                          void *userdata);
+
+/**
+ * The status code (599 when no response was received; 0 on a NULL response).
+ */
+int tornado_http_response_code(const tornado_http_response *r);
+
+/**
+ * The reason phrase (borrowed from the response; "" when none).
+ */
+const char *tornado_http_response_reason(const tornado_http_response *r);
+
+/**
+ * The body (borrowed from the response); `len` receives its length.
+ * Empty when a streaming callback took it.
+ */
+const uint8_t *tornado_http_response_body(const tornado_http_response *r, size_t *len);
+
+/**
+ * The first value of header `name` (case-insensitive), borrowed from the
+ * response; NULL when absent.
+ */
+const char *tornado_http_response_header(const tornado_http_response *r, const char *name);
+
+/**
+ * How many header lines the response has (repeats counted).
+ */
+size_t tornado_http_response_header_count(const tornado_http_response *r);
+
+/**
+ * The `i`-th header in received order: name (as received) and value,
+ * borrowed from the response. `TORNADO_ERR_NOT_FOUND` past the end.
+ */
+tornado_code tornado_http_response_header_at(const tornado_http_response *r,
+                                             size_t i,
+                                             const char **name,
+                                             const char **value);
+
+/**
+ * The URL of the final response, after redirects (borrowed).
+ */
+const char *tornado_http_response_effective_url(const tornado_http_response *r);
+
+/**
+ * Seconds the fetch took, not counting time queued (Tornado's request_time).
+ */
+double tornado_http_response_request_time(const tornado_http_response *r);
+
+/**
+ * When the fetch started, in seconds since the Unix epoch.
+ */
+double tornado_http_response_start_time(const tornado_http_response *r);
+
+/**
+ * Copies the fetch's timings into `*out`.
+ */
+tornado_code tornado_http_response_time_info(const tornado_http_response *r,
+                                             tornado_http_time_info *out);
+
+/**
+ * The error ("kind: detail", the kind being one of resolve, connect,
+ * timeout, tls, protocol, closed, body_too_large, header_too_large,
+ * too_many_redirects, invalid_url, invalid_request, cancelled), borrowed;
+ * NULL when a response was received without error.
+ */
+const char *tornado_http_response_error(const tornado_http_response *r);
+
+/**
+ * The error's code (`TORNADO_OK` when there is none).
+ */
+tornado_code tornado_http_response_error_code(const tornado_http_response *r);
 
 /**
  * Creates a loop owned by the calling thread, which must be the thread that

@@ -26,6 +26,13 @@ impl Code {
     pub const CLOSED: Code = Code(11);
     pub const NOT_DONE: Code = Code(12);
     pub const BAD_FD: Code = Code(13);
+    pub const RESOLVE: Code = Code(14);
+    pub const CONNECT: Code = Code(15);
+    pub const TLS: Code = Code(16);
+    pub const PROTOCOL: Code = Code(17);
+    pub const TOO_LARGE: Code = Code(18);
+    pub const TOO_MANY_REDIRECTS: Code = Code(19);
+    pub const INVALID_URL: Code = Code(20);
     /// The first code free for applications.
     pub const USER: Code = Code(1000);
 
@@ -46,6 +53,13 @@ impl Code {
             11 => "TORNADO_ERR_CLOSED",
             12 => "TORNADO_ERR_NOT_DONE",
             13 => "TORNADO_ERR_BAD_FD",
+            14 => "TORNADO_ERR_RESOLVE",
+            15 => "TORNADO_ERR_CONNECT",
+            16 => "TORNADO_ERR_TLS",
+            17 => "TORNADO_ERR_PROTOCOL",
+            18 => "TORNADO_ERR_TOO_LARGE",
+            19 => "TORNADO_ERR_TOO_MANY_REDIRECTS",
+            20 => "TORNADO_ERR_INVALID_URL",
             c if c >= 1000 => "TORNADO_ERR_USER",
             _ => "TORNADO_ERR_UNKNOWN",
         }

@@ -356,6 +356,17 @@ impl IOStream {
             let Some(registration) = self.registration() else {
                 return Err(self.closed_error());
             };
+            if self.inner.read_buffer.borrow().len() >= self.inner.max_buffer_size.get() {
+                let error = Error::new(
+                    Code::TOO_LARGE,
+                    format!(
+                        "reached the maximum read buffer size ({} bytes)",
+                        self.inner.max_buffer_size.get()
+                    ),
+                );
+                self.close(Some(error.clone()));
+                return Err(error);
+            }
             let outcome = self.read_some();
             if self.tls_wants_write() {
                 self.flush();
@@ -444,7 +455,7 @@ impl IOStream {
 
     fn unsatisfiable(&self, max_bytes: Option<usize>) -> Error {
         let error = Error::new(
-            Code::IO,
+            Code::TOO_LARGE,
             format!(
                 "delimiter not found within {} bytes",
                 max_bytes.unwrap_or(0)
@@ -609,6 +620,24 @@ impl IOStream {
             Some(Io::Tcp(s)) => s.take_error(),
             Some(Io::Unix(s)) => s.take_error(),
             _ => Ok(None),
+        }
+    }
+
+    /// True when an idle stream has nothing to say: no buffered or newly
+    /// arrived data and no end of stream. A keep-alive pool asks this before
+    /// reusing a connection, since a server may close an idle one at any time.
+    pub fn is_quiet(&self) -> bool {
+        if self.closed() || self.inner.reading.get() || self.inner.read_buffer.borrow().len() > 0 {
+            return false;
+        }
+        match self.read_some() {
+            Err(e) if e.kind() == ErrorKind::WouldBlock => {
+                if let Some(registration) = self.registration() {
+                    registration.clear_read_ready();
+                }
+                true
+            }
+            _ => false,
         }
     }
 

@@ -43,7 +43,7 @@ impl Default for TlsClientOptions {
 
 /// A TLS error with its context, as the stream reports it.
 pub(crate) fn tls_error(detail: impl std::fmt::Display) -> Error {
-    Error::new(Code::IO, format!("tls: {detail}"))
+    Error::new(Code::TLS, format!("tls: {detail}"))
 }
 
 fn provider() -> Arc<CryptoProvider> {

@@ -10,6 +10,7 @@
 
 pub mod coroutine;
 pub mod future;
+pub mod http;
 pub mod loop_api;
 pub mod periodic;
 pub mod stream;
@@ -56,6 +57,20 @@ pub const TORNADO_ERR_CLOSED: tornado_code = 11;
 pub const TORNADO_ERR_NOT_DONE: tornado_code = 12;
 /// The fd is not open, or epoll cannot watch it (a regular file).
 pub const TORNADO_ERR_BAD_FD: tornado_code = 13;
+/// A host name could not be resolved.
+pub const TORNADO_ERR_RESOLVE: tornado_code = 14;
+/// A TCP connection could not be made (refused, unreachable).
+pub const TORNADO_ERR_CONNECT: tornado_code = 15;
+/// A TLS failure: a certificate that does not validate, a failed handshake.
+pub const TORNADO_ERR_TLS: tornado_code = 16;
+/// The peer broke the protocol (a malformed response, bad chunking, bad gzip).
+pub const TORNADO_ERR_PROTOCOL: tornado_code = 17;
+/// A limit was exceeded: a response head, a body, a read buffer.
+pub const TORNADO_ERR_TOO_LARGE: tornado_code = 18;
+/// More redirects than the request allows.
+pub const TORNADO_ERR_TOO_MANY_REDIRECTS: tornado_code = 19;
+/// A URL that cannot be fetched (unparsable, no host, a scheme other than http/https).
+pub const TORNADO_ERR_INVALID_URL: tornado_code = 20;
 /// The first code free for applications (`tornado_future_set_error` takes any non-zero code).
 pub const TORNADO_ERR_USER: tornado_code = 1000;
 
@@ -166,6 +181,13 @@ pub extern "C" fn tornado_code_name(code: tornado_code) -> *const c_char {
         "TORNADO_ERR_CLOSED" => c"TORNADO_ERR_CLOSED",
         "TORNADO_ERR_NOT_DONE" => c"TORNADO_ERR_NOT_DONE",
         "TORNADO_ERR_BAD_FD" => c"TORNADO_ERR_BAD_FD",
+        "TORNADO_ERR_RESOLVE" => c"TORNADO_ERR_RESOLVE",
+        "TORNADO_ERR_CONNECT" => c"TORNADO_ERR_CONNECT",
+        "TORNADO_ERR_TLS" => c"TORNADO_ERR_TLS",
+        "TORNADO_ERR_PROTOCOL" => c"TORNADO_ERR_PROTOCOL",
+        "TORNADO_ERR_TOO_LARGE" => c"TORNADO_ERR_TOO_LARGE",
+        "TORNADO_ERR_TOO_MANY_REDIRECTS" => c"TORNADO_ERR_TOO_MANY_REDIRECTS",
+        "TORNADO_ERR_INVALID_URL" => c"TORNADO_ERR_INVALID_URL",
         "TORNADO_ERR_USER" => c"TORNADO_ERR_USER",
         _ => c"TORNADO_ERR_UNKNOWN",
     };

@@ -113,13 +113,19 @@ int main(void) {
                                             "TORNADO_ERR_RUNNING",  "TORNADO_ERR_ALREADY_DONE", "TORNADO_ERR_NOT_FOUND",
                                             "TORNADO_ERR_EXISTS",   "TORNADO_ERR_TIMEOUT",   "TORNADO_ERR_CANCELLED",
                                             "TORNADO_ERR_PANIC",    "TORNADO_ERR_IO",        "TORNADO_ERR_CLOSED",
-                                            "TORNADO_ERR_NOT_DONE", "TORNADO_ERR_BAD_FD"};
+                                            "TORNADO_ERR_NOT_DONE", "TORNADO_ERR_BAD_FD",    "TORNADO_ERR_RESOLVE",
+                                            "TORNADO_ERR_CONNECT",  "TORNADO_ERR_TLS",       "TORNADO_ERR_PROTOCOL",
+                                            "TORNADO_ERR_TOO_LARGE", "TORNADO_ERR_TOO_MANY_REDIRECTS",
+                                            "TORNADO_ERR_INVALID_URL"};
         static const tornado_code codes[] = {TORNADO_OK,           TORNADO_ERR_INVALID,  TORNADO_ERR_WRONG_THREAD,
                                              TORNADO_ERR_RUNNING,  TORNADO_ERR_ALREADY_DONE, TORNADO_ERR_NOT_FOUND,
                                              TORNADO_ERR_EXISTS,   TORNADO_ERR_TIMEOUT,  TORNADO_ERR_CANCELLED,
                                              TORNADO_ERR_PANIC,    TORNADO_ERR_IO,       TORNADO_ERR_CLOSED,
-                                             TORNADO_ERR_NOT_DONE, TORNADO_ERR_BAD_FD};
-        for (int i = 0; i < 14; i++) {
+                                             TORNADO_ERR_NOT_DONE, TORNADO_ERR_BAD_FD,   TORNADO_ERR_RESOLVE,
+                                             TORNADO_ERR_CONNECT,  TORNADO_ERR_TLS,      TORNADO_ERR_PROTOCOL,
+                                             TORNADO_ERR_TOO_LARGE, TORNADO_ERR_TOO_MANY_REDIRECTS,
+                                             TORNADO_ERR_INVALID_URL};
+        for (int i = 0; i < 21; i++) {
             const char *n = tornado_code_name(codes[i]);
             CHECK(codes[i] == i, "%s == %d", names[i], i);
             CHECK(n && strcmp(n, names[i]) == 0, "code_name(%d) == %s (%s)", i, names[i], n ? n : "NULL");
@@ -127,7 +133,7 @@ int main(void) {
         const char *n = tornado_code_name(TORNADO_ERR_USER);
         CHECK(TORNADO_ERR_USER == 1000, "TORNADO_ERR_USER == 1000");
         CHECK(n && strcmp(n, "TORNADO_ERR_USER") == 0, "code_name(1000) == TORNADO_ERR_USER");
-        tornado_code unknown[] = {-1, 14, 999, INT_MIN, 100};
+        tornado_code unknown[] = {-1, 21, 999, INT_MIN, 100};
         for (size_t i = 0; i < sizeof unknown / sizeof unknown[0]; i++) {
             n = tornado_code_name(unknown[i]);
             CHECK(n && strcmp(n, "TORNADO_ERR_UNKNOWN") == 0, "code_name(%d) == TORNADO_ERR_UNKNOWN (%s)", unknown[i],

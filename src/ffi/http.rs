@@ -1,0 +1,1017 @@
+//! `tornado_http_*`: the HTTP client, its requests and responses through
+//! the C ABI (Tornado's `AsyncHTTPClient`, `HTTPRequest`, `HTTPResponse`).
+
+use std::ffi::{c_char, c_int, c_void, CString};
+use std::net::IpAddr;
+use std::rc::Rc;
+use std::time::{Duration, UNIX_EPOCH};
+
+use super::future::{into_raw, tornado_future, CValue};
+use super::loop_api::{loop_ref, tornado_loop};
+use super::types::{tornado_drop_fn, UserData};
+use super::{c_str, guard_code, guard_value, non_null, seconds, tornado_code};
+use crate::error::{Error, Result};
+use crate::future::Future;
+use crate::http::client::{AsyncHTTPClient, ClientOptions};
+use crate::http::request::HTTPRequest;
+use crate::http::response::HTTPResponse;
+
+// ---- client options ----
+
+/// Client-wide settings for `tornado_http_client_new`. Made by
+/// `tornado_http_client_options_new` (with Tornado's defaults), released by
+/// `tornado_http_client_options_free`; the client copies them, so they may
+/// be freed right after.
+pub struct tornado_http_client_options {
+    options: ClientOptions,
+}
+
+/// New options with the defaults: max_clients 10, max_buffer_size and
+/// max_body_size 100 MiB, max_header_size 64 KiB, idle connections kept
+/// 60 s, 10 per origin.
+#[no_mangle]
+pub extern "C" fn tornado_http_client_options_new() -> *mut tornado_http_client_options {
+    guard_value(std::ptr::null_mut(), || {
+        Ok(Box::into_raw(Box::new(tornado_http_client_options {
+            options: ClientOptions::default(),
+        })))
+    })
+}
+
+/// Frees options. NULL is a no-op.
+#[no_mangle]
+pub extern "C" fn tornado_http_client_options_free(options: *mut tornado_http_client_options) {
+    guard_value((), || {
+        if !options.is_null() {
+            // SAFETY: from `Box::into_raw` in `tornado_http_client_options_new`; freed once.
+            drop(unsafe { Box::from_raw(options) });
+        }
+        Ok(())
+    })
+}
+
+fn with_options(
+    options: *mut tornado_http_client_options,
+    f: impl FnOnce(&mut ClientOptions) -> Result<()>,
+) -> tornado_code {
+    guard_code(|| {
+        non_null(options, "options")?;
+        // SAFETY: non-NULL and live per the contract.
+        f(unsafe { &mut (*options).options })
+    })
+}
+
+fn positive(value: u64, what: &str) -> Result<u64> {
+    if value == 0 {
+        return Err(Error::invalid(format!("{what} must be positive")));
+    }
+    Ok(value)
+}
+
+/// Fetches in flight at once (>= 1); the rest wait in a FIFO queue.
+#[no_mangle]
+pub extern "C" fn tornado_http_client_options_set_max_clients(
+    options: *mut tornado_http_client_options,
+    max_clients: usize,
+) -> tornado_code {
+    with_options(options, |o| {
+        o.max_clients = positive(max_clients as u64, "max_clients")? as usize;
+        Ok(())
+    })
+}
+
+/// The most a connection's read buffer may hold (> 0).
+#[no_mangle]
+pub extern "C" fn tornado_http_client_options_set_max_buffer_size(
+    options: *mut tornado_http_client_options,
+    bytes: usize,
+) -> tornado_code {
+    with_options(options, |o| {
+        o.max_buffer_size = positive(bytes as u64, "max_buffer_size")? as usize;
+        Ok(())
+    })
+}
+
+/// The most a response head may take (> 0); more ends the fetch with
+/// `header_too_large`.
+#[no_mangle]
+pub extern "C" fn tornado_http_client_options_set_max_header_size(
+    options: *mut tornado_http_client_options,
+    bytes: usize,
+) -> tornado_code {
+    with_options(options, |o| {
+        o.max_header_size = positive(bytes as u64, "max_header_size")? as usize;
+        Ok(())
+    })
+}
+
+/// The most a response body may take after decompression (> 0); more ends
+/// the fetch with `body_too_large`.
+#[no_mangle]
+pub extern "C" fn tornado_http_client_options_set_max_body_size(
+    options: *mut tornado_http_client_options,
+    bytes: u64,
+) -> tornado_code {
+    with_options(options, |o| {
+        o.max_body_size = positive(bytes, "max_body_size")?;
+        Ok(())
+    })
+}
+
+/// How long an idle keep-alive connection is kept (seconds, > 0).
+#[no_mangle]
+pub extern "C" fn tornado_http_client_options_set_idle_timeout(
+    options: *mut tornado_http_client_options,
+    seconds_: f64,
+) -> tornado_code {
+    with_options(options, |o| {
+        o.idle_timeout = seconds(seconds_, "idle_timeout")?;
+        Ok(())
+    })
+}
+
+/// Idle connections kept per origin (0: no keep-alive pooling).
+#[no_mangle]
+pub extern "C" fn tornado_http_client_options_set_max_idle_per_host(
+    options: *mut tornado_http_client_options,
+    count: usize,
+) -> tornado_code {
+    with_options(options, |o| {
+        o.max_idle_per_host = count;
+        Ok(())
+    })
+}
+
+/// Resolves `host` to the IP address `address` instead of asking DNS
+/// (Tornado's hostname_mapping). Repeat to add more addresses for a host.
+#[no_mangle]
+pub extern "C" fn tornado_http_client_options_add_hostname_mapping(
+    options: *mut tornado_http_client_options,
+    host: *const c_char,
+    address: *const c_char,
+) -> tornado_code {
+    with_options(options, |o| {
+        // SAFETY: caller passes NUL-terminated strings or NULL.
+        let host = unsafe { c_str(host, "host") }?.to_ascii_lowercase();
+        // SAFETY: as above.
+        let ip = parse_ip(unsafe { c_str(address, "address") }?)?;
+        match o.hostname_mapping.iter_mut().find(|(h, _)| *h == host) {
+            Some((_, addrs)) => addrs.push(ip),
+            None => o.hostname_mapping.push((host, vec![ip])),
+        }
+        Ok(())
+    })
+}
+
+fn parse_ip(text: &str) -> Result<IpAddr> {
+    text.trim_start_matches('[')
+        .trim_end_matches(']')
+        .parse()
+        .map_err(|_| Error::invalid(format!("{text:?} is not an IP address")))
+}
+
+// ---- the client ----
+
+/// An HTTP client (Tornado's `AsyncHTTPClient`) with keep-alive. Made by
+/// `tornado_http_client_new`, released by `tornado_http_client_free`.
+pub struct tornado_http_client {
+    client: AsyncHTTPClient,
+}
+
+/// A client on `loop`; `options` may be NULL for the defaults (copied).
+/// NULL on failure.
+#[no_mangle]
+pub extern "C" fn tornado_http_client_new(
+    r#loop: *mut tornado_loop,
+    options: *const tornado_http_client_options,
+) -> *mut tornado_http_client {
+    guard_value(std::ptr::null_mut(), || {
+        // SAFETY: caller passes a live loop or NULL.
+        let lp = unsafe { loop_ref(r#loop) }?;
+        let options = if options.is_null() {
+            ClientOptions::default()
+        } else {
+            // SAFETY: non-NULL and live per the contract.
+            unsafe { (*options).options.clone() }
+        };
+        let client = AsyncHTTPClient::new(lp, options)?;
+        Ok(Box::into_raw(Box::new(tornado_http_client { client })))
+    })
+}
+
+/// # Safety
+/// `ptr` must be NULL or a live client.
+unsafe fn client_ref<'a>(ptr: *const tornado_http_client) -> Result<&'a AsyncHTTPClient> {
+    non_null(ptr, "client")?;
+    // SAFETY: non-NULL and live per the contract.
+    let client = unsafe { &(*ptr).client };
+    client.loop_ref().check_thread()?;
+    Ok(client)
+}
+
+/// Frees the client. Fetches in flight or queued end with a `closed` error
+/// (their futures fail, their callbacks are called, from the loop); pooled
+/// connections are closed.
+#[no_mangle]
+pub extern "C" fn tornado_http_client_free(client: *mut tornado_http_client) -> tornado_code {
+    guard_code(|| {
+        // SAFETY: caller passes a live client or NULL.
+        unsafe { client_ref(client) }?.close();
+        // SAFETY: from `Box::into_raw` in `tornado_http_client_new`; freed once.
+        drop(unsafe { Box::from_raw(client) });
+        Ok(())
+    })
+}
+
+/// Ends every fetch in flight or queued with a `cancelled` error.
+#[no_mangle]
+pub extern "C" fn tornado_http_client_cancel_all(client: *mut tornado_http_client) -> tornado_code {
+    guard_code(|| {
+        // SAFETY: caller passes a live client or NULL.
+        unsafe { client_ref(client) }?.cancel_all();
+        Ok(())
+    })
+}
+
+/// Idle keep-alive connections the client holds now (0 on error).
+#[no_mangle]
+pub extern "C" fn tornado_http_client_idle_connections(
+    client: *const tornado_http_client,
+) -> usize {
+    // SAFETY: caller passes a live client or NULL.
+    guard_value(0, || Ok(unsafe { client_ref(client) }?.idle_connections()))
+}
+
+// ---- requests ----
+
+/// A request (Tornado's `HTTPRequest`) with Tornado's defaults. Made by
+/// `tornado_http_request_new`, released by `tornado_http_request_free`. A
+/// fetch copies it, so it may be freed or changed right after the call.
+pub struct tornado_http_request {
+    request: HTTPRequest,
+}
+
+/// A GET request for `url` with the defaults (connect and request timeouts
+/// 20 s, redirects followed up to 5, gzip accepted, certificates
+/// validated). The URL is checked when fetched. NULL on failure.
+#[no_mangle]
+pub extern "C" fn tornado_http_request_new(url: *const c_char) -> *mut tornado_http_request {
+    guard_value(std::ptr::null_mut(), || {
+        // SAFETY: caller passes a NUL-terminated string or NULL.
+        let url = unsafe { c_str(url, "url") }?;
+        Ok(Box::into_raw(Box::new(tornado_http_request {
+            request: HTTPRequest::new(url),
+        })))
+    })
+}
+
+/// Frees a request (and, once no fetch uses them, its callbacks' userdata
+/// through their drop functions). NULL is a no-op.
+#[no_mangle]
+pub extern "C" fn tornado_http_request_free(request: *mut tornado_http_request) {
+    guard_value((), || {
+        if !request.is_null() {
+            // SAFETY: from `Box::into_raw` in `tornado_http_request_new`; freed once.
+            drop(unsafe { Box::from_raw(request) });
+        }
+        Ok(())
+    })
+}
+
+fn with_request(
+    request: *mut tornado_http_request,
+    f: impl FnOnce(&mut HTTPRequest) -> Result<()>,
+) -> tornado_code {
+    guard_code(|| {
+        non_null(request, "request")?;
+        // SAFETY: non-NULL and live per the contract.
+        f(unsafe { &mut (*request).request })
+    })
+}
+
+/// A string setter: NULL clears the field where it is optional.
+fn optional_str(value: *const c_char, what: &str) -> Result<Option<String>> {
+    if value.is_null() {
+        return Ok(None);
+    }
+    // SAFETY: caller passes a NUL-terminated string.
+    Ok(Some(unsafe { c_str(value, what) }?.to_string()))
+}
+
+/// The method, e.g. "POST" (default "GET"). Methods other than GET, HEAD,
+/// POST, PUT, DELETE, PATCH and OPTIONS need allow_nonstandard_methods.
+#[no_mangle]
+pub extern "C" fn tornado_http_request_set_method(
+    r: *mut tornado_http_request,
+    method: *const c_char,
+) -> tornado_code {
+    with_request(r, |req| {
+        // SAFETY: caller passes a NUL-terminated string or NULL.
+        req.method = unsafe { c_str(method, "method") }?.to_string();
+        Ok(())
+    })
+}
+
+/// Adds a header line; repeatable, order kept. A CR, LF or NUL in the name
+/// or value makes the fetch fail with `invalid_request` before anything is sent.
+#[no_mangle]
+pub extern "C" fn tornado_http_request_add_header(
+    r: *mut tornado_http_request,
+    name: *const c_char,
+    value: *const c_char,
+) -> tornado_code {
+    with_request(r, |req| {
+        // SAFETY: caller passes NUL-terminated strings or NULL.
+        let name = unsafe { c_str(name, "name") }?;
+        // SAFETY: as above.
+        let value = unsafe { c_str(value, "value") }?;
+        req.headers.add(name, value);
+        Ok(())
+    })
+}
+
+/// The body (copied). `data` may be NULL when `len` is 0 (an empty body).
+#[no_mangle]
+pub extern "C" fn tornado_http_request_set_body(
+    r: *mut tornado_http_request,
+    data: *const u8,
+    len: usize,
+) -> tornado_code {
+    with_request(r, |req| {
+        let body = if len == 0 {
+            Vec::new()
+        } else {
+            non_null(data, "data")?;
+            // SAFETY: the caller passes `len` readable bytes.
+            unsafe { std::slice::from_raw_parts(data, len) }.to_vec()
+        };
+        req.body = Some(body);
+        Ok(())
+    })
+}
+
+fn timeout_secs(value: f64, what: &str) -> Result<Option<Duration>> {
+    let duration = seconds(value, what)?;
+    Ok((!duration.is_zero()).then_some(duration))
+}
+
+/// Seconds allowed for resolve + connect + TLS handshake (default 20; 0: none).
+#[no_mangle]
+pub extern "C" fn tornado_http_request_set_connect_timeout(
+    r: *mut tornado_http_request,
+    seconds_: f64,
+) -> tornado_code {
+    with_request(r, |req| {
+        req.connect_timeout = timeout_secs(seconds_, "connect_timeout")?;
+        Ok(())
+    })
+}
+
+/// Seconds allowed for the whole exchange (default 20; 0: none).
+#[no_mangle]
+pub extern "C" fn tornado_http_request_set_request_timeout(
+    r: *mut tornado_http_request,
+    seconds_: f64,
+) -> tornado_code {
+    with_request(r, |req| {
+        req.request_timeout = timeout_secs(seconds_, "request_timeout")?;
+        Ok(())
+    })
+}
+
+/// Follow redirects (default true).
+#[no_mangle]
+pub extern "C" fn tornado_http_request_set_follow_redirects(
+    r: *mut tornado_http_request,
+    follow: bool,
+) -> tornado_code {
+    with_request(r, |req| {
+        req.follow_redirects = follow;
+        Ok(())
+    })
+}
+
+/// The most redirects followed (default 5; >= 0).
+#[no_mangle]
+pub extern "C" fn tornado_http_request_set_max_redirects(
+    r: *mut tornado_http_request,
+    max: c_int,
+) -> tornado_code {
+    with_request(r, |req| {
+        req.max_redirects =
+            u32::try_from(max).map_err(|_| Error::invalid("max_redirects must be >= 0"))?;
+        Ok(())
+    })
+}
+
+/// The User-Agent header (default "tornado_rs/<version>"; NULL restores it).
+#[no_mangle]
+pub extern "C" fn tornado_http_request_set_user_agent(
+    r: *mut tornado_http_request,
+    user_agent: *const c_char,
+) -> tornado_code {
+    with_request(r, |req| {
+        req.user_agent = optional_str(user_agent, "user_agent")?;
+        Ok(())
+    })
+}
+
+/// Basic authentication (NULL username: none). Never sent to another
+/// origin after a redirect.
+#[no_mangle]
+pub extern "C" fn tornado_http_request_set_auth(
+    r: *mut tornado_http_request,
+    username: *const c_char,
+    password: *const c_char,
+) -> tornado_code {
+    with_request(r, |req| {
+        req.auth_username = optional_str(username, "username")?;
+        req.auth_password = optional_str(password, "password")?;
+        Ok(())
+    })
+}
+
+/// Ask for and decode gzip/deflate bodies (default true).
+#[no_mangle]
+pub extern "C" fn tornado_http_request_set_decompress_response(
+    r: *mut tornado_http_request,
+    decompress: bool,
+) -> tornado_code {
+    with_request(r, |req| {
+        req.decompress_response = decompress;
+        Ok(())
+    })
+}
+
+/// Validate the server's TLS certificate (default true).
+#[no_mangle]
+pub extern "C" fn tornado_http_request_set_validate_cert(
+    r: *mut tornado_http_request,
+    validate: bool,
+) -> tornado_code {
+    with_request(r, |req| {
+        req.validate_cert = validate;
+        Ok(())
+    })
+}
+
+/// Trust the CAs in this PEM file instead of the built-in roots (NULL: built-in).
+#[no_mangle]
+pub extern "C" fn tornado_http_request_set_ca_certs(
+    r: *mut tornado_http_request,
+    path: *const c_char,
+) -> tornado_code {
+    with_request(r, |req| {
+        req.ca_certs = optional_str(path, "path")?.map(Into::into);
+        Ok(())
+    })
+}
+
+/// A client certificate chain and key (PEM files; NULL: none).
+#[no_mangle]
+pub extern "C" fn tornado_http_request_set_client_cert(
+    r: *mut tornado_http_request,
+    cert_file: *const c_char,
+    key_file: *const c_char,
+) -> tornado_code {
+    with_request(r, |req| {
+        req.client_cert = optional_str(cert_file, "cert_file")?.map(Into::into);
+        req.client_key = optional_str(key_file, "key_file")?.map(Into::into);
+        Ok(())
+    })
+}
+
+/// Allow IPv6 addresses (default true; false: IPv4 only).
+#[no_mangle]
+pub extern "C" fn tornado_http_request_set_allow_ipv6(
+    r: *mut tornado_http_request,
+    allow: bool,
+) -> tornado_code {
+    with_request(r, |req| {
+        req.allow_ipv6 = allow;
+        Ok(())
+    })
+}
+
+/// Connect from this local IP address (NULL: any).
+#[no_mangle]
+pub extern "C" fn tornado_http_request_set_network_interface(
+    r: *mut tornado_http_request,
+    address: *const c_char,
+) -> tornado_code {
+    with_request(r, |req| {
+        req.network_interface = optional_str(address, "address")?
+            .map(|a| parse_ip(&a))
+            .transpose()?;
+        Ok(())
+    })
+}
+
+/// Sends If-Modified-Since with this time (seconds since the Unix epoch; < 0: none).
+#[no_mangle]
+pub extern "C" fn tornado_http_request_set_if_modified_since(
+    r: *mut tornado_http_request,
+    unix_time: f64,
+) -> tornado_code {
+    with_request(r, |req| {
+        req.if_modified_since = if unix_time < 0.0 {
+            None
+        } else {
+            Some(UNIX_EPOCH + seconds(unix_time, "unix_time")?)
+        };
+        Ok(())
+    })
+}
+
+/// Fetch through an HTTP proxy (NULL host: none; port 0: 8080): plain
+/// requests for http URLs, a CONNECT tunnel for https. Username and
+/// password may be NULL.
+#[no_mangle]
+pub extern "C" fn tornado_http_request_set_proxy(
+    r: *mut tornado_http_request,
+    host: *const c_char,
+    port: u16,
+    username: *const c_char,
+    password: *const c_char,
+) -> tornado_code {
+    with_request(r, |req| {
+        req.proxy_host = optional_str(host, "host")?;
+        req.proxy_port = (port != 0).then_some(port);
+        req.proxy_username = optional_str(username, "username")?;
+        req.proxy_password = optional_str(password, "password")?;
+        Ok(())
+    })
+}
+
+/// Allow any method, and a body on any method (default false).
+#[no_mangle]
+pub extern "C" fn tornado_http_request_set_allow_nonstandard_methods(
+    r: *mut tornado_http_request,
+    allow: bool,
+) -> tornado_code {
+    with_request(r, |req| {
+        req.allow_nonstandard_methods = allow;
+        Ok(())
+    })
+}
+
+/// Send `Expect: 100-continue` and the body only once the server agrees.
+#[no_mangle]
+pub extern "C" fn tornado_http_request_set_expect_100_continue(
+    r: *mut tornado_http_request,
+    expect: bool,
+) -> tornado_code {
+    with_request(r, |req| {
+        req.expect_100_continue = expect;
+        Ok(())
+    })
+}
+
+/// Receives body chunks as they arrive (decoded); the body is then not
+/// buffered. `data` is borrowed for the call.
+pub type tornado_http_chunk_fn =
+    Option<unsafe extern "C" fn(data: *const u8, len: usize, userdata: *mut c_void)>;
+
+/// Receives each response header line (status line first, then each header,
+/// then the empty line; each with its CRLF; NUL-terminated, borrowed for the call).
+pub type tornado_http_header_fn =
+    Option<unsafe extern "C" fn(line: *const c_char, len: usize, userdata: *mut c_void)>;
+
+/// Writes up to `cap` bytes of the upload into `buf`; returns how many
+/// (0: the body is complete; < 0: fail the fetch).
+pub type tornado_http_body_producer_fn =
+    Option<unsafe extern "C" fn(buf: *mut u8, cap: usize, userdata: *mut c_void) -> i64>;
+
+/// A C function pointer with its userdata, shared by the request and its
+/// copies; `drop(userdata)` runs when the last one goes.
+struct CHook<F> {
+    f: F,
+    data: UserData,
+}
+
+/// Delivers the body in chunks to `cb` instead of buffering it (NULL cb:
+/// buffer again). `drop(userdata)` (may be NULL) runs once when the request
+/// and every fetch of it are done with it.
+#[no_mangle]
+pub extern "C" fn tornado_http_request_set_streaming_callback(
+    r: *mut tornado_http_request,
+    cb: tornado_http_chunk_fn,
+    userdata: *mut c_void,
+    drop: tornado_drop_fn,
+) -> tornado_code {
+    with_request(r, |req| {
+        let Some(f) = cb else {
+            UserData::new(userdata, drop).disarm();
+            req.streaming_callback = None;
+            return Ok(());
+        };
+        let hook = CHook {
+            f,
+            data: UserData::new(userdata, drop),
+        };
+        req.streaming_callback = Some(Rc::new(move |chunk: &[u8]| {
+            // SAFETY: the callback and userdata were registered together; the
+            // chunk is borrowed for the call.
+            unsafe { (hook.f)(chunk.as_ptr(), chunk.len(), hook.data.ptr()) }
+        }));
+        Ok(())
+    })
+}
+
+/// Calls `cb` with each header line of the final response (NULL cb: none).
+/// `drop(userdata)` as for the streaming callback.
+#[no_mangle]
+pub extern "C" fn tornado_http_request_set_header_callback(
+    r: *mut tornado_http_request,
+    cb: tornado_http_header_fn,
+    userdata: *mut c_void,
+    drop: tornado_drop_fn,
+) -> tornado_code {
+    with_request(r, |req| {
+        let Some(f) = cb else {
+            UserData::new(userdata, drop).disarm();
+            req.header_callback = None;
+            return Ok(());
+        };
+        let hook = CHook {
+            f,
+            data: UserData::new(userdata, drop),
+        };
+        req.header_callback = Some(Rc::new(move |line: &str| {
+            let text = CString::new(line.replace('\0', "")).unwrap_or_default();
+            // SAFETY: registered together; the line is borrowed for the call.
+            unsafe { (hook.f)(text.as_ptr(), line.len(), hook.data.ptr()) }
+        }));
+        Ok(())
+    })
+}
+
+/// Streams the upload from `cb` with chunked transfer encoding (replaces a
+/// body set before). `drop(userdata)` as for the streaming callback.
+#[no_mangle]
+pub extern "C" fn tornado_http_request_set_body_producer(
+    r: *mut tornado_http_request,
+    cb: tornado_http_body_producer_fn,
+    userdata: *mut c_void,
+    drop: tornado_drop_fn,
+) -> tornado_code {
+    with_request(r, |req| {
+        let Some(f) = cb else {
+            UserData::new(userdata, drop).disarm();
+            req.body_producer = None;
+            return Ok(());
+        };
+        let hook = CHook {
+            f,
+            data: UserData::new(userdata, drop),
+        };
+        req.body = None;
+        req.body_producer = Some(Rc::new(move || {
+            let mut buf = vec![0u8; 64 * 1024];
+            // SAFETY: registered together; `buf` has `len` writable bytes.
+            let n = unsafe { (hook.f)(buf.as_mut_ptr(), buf.len(), hook.data.ptr()) };
+            match n {
+                0 => Ok(None),
+                n if n < 0 => Err(crate::http::fetch_error(
+                    crate::http::FetchErrorKind::InvalidRequest,
+                    "the body producer failed",
+                )),
+                n => {
+                    buf.truncate((n as usize).min(64 * 1024));
+                    Ok(Some(buf))
+                }
+            }
+        }));
+        Ok(())
+    })
+}
+
+// ---- responses ----
+
+/// A response (Tornado's `HTTPResponse`): owned by the fetch future that
+/// holds it, or borrowed for the duration of a fetch callback.
+pub struct tornado_http_response {
+    response: HTTPResponse,
+    reason: CString,
+    effective_url: CString,
+    error: Option<CString>,
+    headers: Vec<(CString, CString)>,
+}
+
+fn c_string(text: &str) -> CString {
+    CString::new(text.replace('\0', "")).unwrap_or_default()
+}
+
+impl tornado_http_response {
+    fn new(response: HTTPResponse) -> tornado_http_response {
+        tornado_http_response {
+            reason: c_string(&response.reason),
+            effective_url: c_string(&response.effective_url),
+            error: response.error.as_ref().map(|e| c_string(e.message())),
+            headers: response
+                .headers
+                .iter()
+                .map(|(n, v)| (c_string(n), c_string(v)))
+                .collect(),
+            response,
+        }
+    }
+}
+
+/// Curl's timings of a fetch, in seconds from its start.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default)]
+pub struct tornado_http_time_info {
+    /// Waiting for a free slot among max_clients.
+    pub queue: f64,
+    /// Name resolution done.
+    pub namelookup: f64,
+    /// TCP connected.
+    pub connect: f64,
+    /// TLS handshake done.
+    pub appconnect: f64,
+    /// About to send the request.
+    pub pretransfer: f64,
+    /// The first response byte arrived.
+    pub starttransfer: f64,
+    /// All done.
+    pub total: f64,
+}
+
+unsafe extern "C" fn drop_response(value: *mut c_void) {
+    if !value.is_null() {
+        // SAFETY: a fetch future's value comes from `Box::into_raw` below.
+        drop(unsafe { Box::from_raw(value as *mut tornado_http_response) });
+    }
+}
+
+/// Fetches `request` (copied: it may be freed right after). The future's
+/// value is a `tornado_http_response *` owned by the future; it resolves
+/// for every HTTP status, and fails (with the error's code and
+/// "kind: detail" message) only when no response was received. Cancelling
+/// the future aborts the fetch. NULL when the call itself is invalid.
+#[no_mangle]
+pub extern "C" fn tornado_http_client_fetch(
+    client: *mut tornado_http_client,
+    request: *const tornado_http_request,
+) -> *mut tornado_future {
+    guard_value(std::ptr::null_mut(), || {
+        // SAFETY: caller passes a live client or NULL.
+        let client = unsafe { client_ref(client) }?;
+        let request = request_copy(request)?;
+        let fetched = client.fetch(request)?;
+        let result: Future<CValue> = Future::new(client.loop_ref());
+        let completing = result.clone();
+        fetched.add_done_callback(move |done| {
+            let outcome = match done.result() {
+                Some(Ok(response)) if response.code == 599 && response.error.is_some() => {
+                    Err(response.error.clone().expect("checked"))
+                }
+                Some(Ok(response)) => {
+                    let raw = Box::into_raw(Box::new(tornado_http_response::new(response)));
+                    Ok(CValue::owned(raw as *mut c_void, Some(drop_response)))
+                }
+                Some(Err(e)) => Err(e),
+                None => return,
+            };
+            let _ = completing.complete(outcome);
+        })?;
+        // Cancelling the C future aborts the fetch.
+        result.add_done_callback(move |_| {
+            let _ = fetched.cancel();
+        })?;
+        Ok(into_raw(result))
+    })
+}
+
+fn request_copy(request: *const tornado_http_request) -> Result<HTTPRequest> {
+    non_null(request, "request")?;
+    // SAFETY: non-NULL and live per the contract.
+    Ok(unsafe { (*request).request.clone() })
+}
+
+/// Called once per `tornado_http_client_fetch_cb` with the response,
+/// borrowed for the call (code 599 and an error when none was received).
+pub type tornado_http_fetch_fn =
+    Option<unsafe extern "C" fn(response: *const tornado_http_response, userdata: *mut c_void)>;
+
+/// Fetches `request` (copied) and calls `cb` exactly once, from the loop,
+/// with the response: for every HTTP status, and with code 599 and an error
+/// when no response was received (also when the client is freed first).
+/// Not called if the loop is freed first. `TORNADO_OK`, or an error code
+/// when the call itself is invalid (then `cb` is never called).
+#[no_mangle]
+pub extern "C" fn tornado_http_client_fetch_cb(
+    client: *mut tornado_http_client,
+    request: *const tornado_http_request,
+    cb: tornado_http_fetch_fn,
+    userdata: *mut c_void,
+) -> tornado_code {
+    guard_code(|| {
+        // SAFETY: caller passes a live client or NULL.
+        let client = unsafe { client_ref(client) }?;
+        let cb = cb.ok_or_else(|| Error::invalid("callback is NULL"))?;
+        let request = request_copy(request)?;
+        let url = request.url.clone();
+        let fetched = client.fetch(request)?;
+        fetched.add_done_callback(move |done| {
+            let response = match done.result() {
+                Some(Ok(response)) => response,
+                Some(Err(e)) => HTTPResponse::error_response(&url, e),
+                None => return,
+            };
+            let response = tornado_http_response::new(response);
+            // SAFETY: registered together; the response is borrowed for the call.
+            unsafe { cb(&response, userdata) };
+        })?;
+        Ok(())
+    })
+}
+
+/// # Safety
+/// `ptr` must be NULL or a live response.
+unsafe fn response_ref<'a>(ptr: *const tornado_http_response) -> Result<&'a tornado_http_response> {
+    non_null(ptr, "response")?;
+    // SAFETY: non-NULL and live per the contract.
+    Ok(unsafe { &*ptr })
+}
+
+/// The status code (599 when no response was received; 0 on a NULL response).
+#[no_mangle]
+pub extern "C" fn tornado_http_response_code(r: *const tornado_http_response) -> c_int {
+    // SAFETY: caller passes a live response or NULL.
+    guard_value(0, || {
+        Ok(c_int::from(unsafe { response_ref(r) }?.response.code))
+    })
+}
+
+/// The reason phrase (borrowed from the response; "" when none).
+#[no_mangle]
+pub extern "C" fn tornado_http_response_reason(r: *const tornado_http_response) -> *const c_char {
+    // SAFETY: caller passes a live response or NULL.
+    guard_value(std::ptr::null(), || {
+        Ok(unsafe { response_ref(r) }?.reason.as_ptr())
+    })
+}
+
+/// The body (borrowed from the response); `len` receives its length.
+/// Empty when a streaming callback took it.
+#[no_mangle]
+pub extern "C" fn tornado_http_response_body(
+    r: *const tornado_http_response,
+    len: *mut usize,
+) -> *const u8 {
+    let (ptr, n) = guard_value((std::ptr::null(), 0), || {
+        // SAFETY: caller passes a live response or NULL.
+        let body = &unsafe { response_ref(r) }?.response.body;
+        Ok((body.as_ptr(), body.len()))
+    });
+    if !len.is_null() {
+        // SAFETY: the caller passes a writable size_t or NULL.
+        unsafe { *len = n };
+    }
+    ptr
+}
+
+/// The first value of header `name` (case-insensitive), borrowed from the
+/// response; NULL when absent.
+#[no_mangle]
+pub extern "C" fn tornado_http_response_header(
+    r: *const tornado_http_response,
+    name: *const c_char,
+) -> *const c_char {
+    guard_value(std::ptr::null(), || {
+        // SAFETY: caller passes a live response or NULL.
+        let response = unsafe { response_ref(r) }?;
+        // SAFETY: caller passes a NUL-terminated string or NULL.
+        let name = unsafe { c_str(name, "name") }?;
+        Ok(response
+            .headers
+            .iter()
+            .find(|(n, _)| n.to_bytes().eq_ignore_ascii_case(name.as_bytes()))
+            .map_or(std::ptr::null(), |(_, v)| v.as_ptr()))
+    })
+}
+
+/// How many header lines the response has (repeats counted).
+#[no_mangle]
+pub extern "C" fn tornado_http_response_header_count(r: *const tornado_http_response) -> usize {
+    // SAFETY: caller passes a live response or NULL.
+    guard_value(0, || Ok(unsafe { response_ref(r) }?.headers.len()))
+}
+
+/// The `i`-th header in received order: name (as received) and value,
+/// borrowed from the response. `TORNADO_ERR_NOT_FOUND` past the end.
+#[no_mangle]
+pub extern "C" fn tornado_http_response_header_at(
+    r: *const tornado_http_response,
+    i: usize,
+    name: *mut *const c_char,
+    value: *mut *const c_char,
+) -> tornado_code {
+    guard_code(|| {
+        // SAFETY: caller passes a live response or NULL.
+        let response = unsafe { response_ref(r) }?;
+        let (n, v) = response
+            .headers
+            .get(i)
+            .ok_or_else(|| Error::new(crate::error::Code::NOT_FOUND, format!("no header #{i}")))?;
+        if !name.is_null() {
+            // SAFETY: the caller passes a writable pointer or NULL.
+            unsafe { *name = n.as_ptr() };
+        }
+        if !value.is_null() {
+            // SAFETY: as above.
+            unsafe { *value = v.as_ptr() };
+        }
+        Ok(())
+    })
+}
+
+/// The URL of the final response, after redirects (borrowed).
+#[no_mangle]
+pub extern "C" fn tornado_http_response_effective_url(
+    r: *const tornado_http_response,
+) -> *const c_char {
+    guard_value(std::ptr::null(), || {
+        // SAFETY: caller passes a live response or NULL.
+        Ok(unsafe { response_ref(r) }?.effective_url.as_ptr())
+    })
+}
+
+/// Seconds the fetch took, not counting time queued (Tornado's request_time).
+#[no_mangle]
+pub extern "C" fn tornado_http_response_request_time(r: *const tornado_http_response) -> f64 {
+    // SAFETY: caller passes a live response or NULL.
+    guard_value(0.0, || {
+        Ok(unsafe { response_ref(r) }?.response.request_time)
+    })
+}
+
+/// When the fetch started, in seconds since the Unix epoch.
+#[no_mangle]
+pub extern "C" fn tornado_http_response_start_time(r: *const tornado_http_response) -> f64 {
+    guard_value(0.0, || {
+        // SAFETY: caller passes a live response or NULL.
+        let start = unsafe { response_ref(r) }?.response.start_time;
+        Ok(start
+            .duration_since(UNIX_EPOCH)
+            .map_or(0.0, |d| d.as_secs_f64()))
+    })
+}
+
+/// Copies the fetch's timings into `*out`.
+#[no_mangle]
+pub extern "C" fn tornado_http_response_time_info(
+    r: *const tornado_http_response,
+    out: *mut tornado_http_time_info,
+) -> tornado_code {
+    guard_code(|| {
+        // SAFETY: caller passes a live response or NULL.
+        let t = &unsafe { response_ref(r) }?.response.time_info;
+        non_null(out, "out")?;
+        // SAFETY: non-NULL and writable per the contract.
+        unsafe {
+            *out = tornado_http_time_info {
+                queue: t.queue,
+                namelookup: t.namelookup,
+                connect: t.connect,
+                appconnect: t.appconnect,
+                pretransfer: t.pretransfer,
+                starttransfer: t.starttransfer,
+                total: t.total,
+            }
+        };
+        Ok(())
+    })
+}
+
+/// The error ("kind: detail", the kind being one of resolve, connect,
+/// timeout, tls, protocol, closed, body_too_large, header_too_large,
+/// too_many_redirects, invalid_url, invalid_request, cancelled), borrowed;
+/// NULL when a response was received without error.
+#[no_mangle]
+pub extern "C" fn tornado_http_response_error(r: *const tornado_http_response) -> *const c_char {
+    guard_value(std::ptr::null(), || {
+        // SAFETY: caller passes a live response or NULL.
+        Ok(unsafe { response_ref(r) }?
+            .error
+            .as_ref()
+            .map_or(std::ptr::null(), |e| e.as_ptr()))
+    })
+}
+
+/// The error's code (`TORNADO_OK` when there is none).
+#[no_mangle]
+pub extern "C" fn tornado_http_response_error_code(
+    r: *const tornado_http_response,
+) -> tornado_code {
+    guard_value(super::TORNADO_ERR_INVALID, || {
+        // SAFETY: caller passes a live response or NULL.
+        Ok(unsafe { response_ref(r) }?
+            .response
+            .error
+            .as_ref()
+            .map_or(0, |e| e.code().0))
+    })
+}

@@ -1,0 +1,698 @@
+//! Tornado's `AsyncHTTPClient`, with keep-alive: fetches queue for one of
+//! `max_clients` slots, connect (resolver, Happy Eyeballs, TLS, proxies),
+//! reuse pooled connections, follow redirects and time out.
+
+use std::cell::{Cell, RefCell};
+use std::collections::{HashMap, VecDeque};
+use std::future::Future as _;
+use std::net::IpAddr;
+use std::pin::pin;
+use std::rc::{Rc, Weak};
+use std::task::Poll;
+use std::time::{Duration, Instant, SystemTime};
+
+use super::connection::{classify, exchange, ExchangeFailure, Exchanged, Limits};
+use super::request::HTTPRequest;
+use super::response::{HTTPResponse, TimeInfo};
+use super::url::{parse_target, Scheme, Target};
+use super::wire::{
+    connect_tunnel_head, parse_response_head, redirect_request, validate_request, ResponseHead,
+};
+use super::{fetch_error, FetchErrorKind};
+use crate::error::{Code, Error, Result};
+use crate::future::Future;
+use crate::ioloop::{LoopRef, TimeoutId};
+use crate::iostream::IOStream;
+use crate::resolver::{AddressFamily, Resolver};
+use crate::tcpclient::{connect_resolved, race_timeout, ConnectOptions};
+use crate::tls::{client_config, server_name, TlsClientOptions};
+
+/// Client-wide settings (Tornado's `AsyncHTTPClient.initialize` arguments).
+#[derive(Clone, Debug)]
+pub struct ClientOptions {
+    /// Fetches in flight at once; the rest wait in a FIFO queue (10).
+    pub max_clients: usize,
+    /// The most a stream may buffer (100 MiB).
+    pub max_buffer_size: usize,
+    /// The most a response head may take (64 KiB).
+    pub max_header_size: usize,
+    /// The most a response body may take, after decompression (100 MiB).
+    pub max_body_size: u64,
+    /// How long a pooled connection may stay idle (60 s).
+    pub idle_timeout: Duration,
+    /// Idle connections kept per origin (the rest are closed).
+    pub max_idle_per_host: usize,
+    /// Host → addresses used instead of DNS (Tornado's hostname_mapping).
+    pub hostname_mapping: Vec<(String, Vec<IpAddr>)>,
+}
+
+impl Default for ClientOptions {
+    fn default() -> Self {
+        ClientOptions {
+            max_clients: 10,
+            max_buffer_size: 100 * 1024 * 1024,
+            max_header_size: 64 * 1024,
+            max_body_size: 100 * 1024 * 1024,
+            idle_timeout: Duration::from_secs(60),
+            max_idle_per_host: 10,
+            hostname_mapping: Vec::new(),
+        }
+    }
+}
+
+/// An HTTP client bound to a loop. Cheap to clone (shared).
+#[derive(Clone)]
+pub struct AsyncHTTPClient {
+    inner: Rc<Inner>,
+}
+
+struct Inner {
+    lp: LoopRef,
+    options: ClientOptions,
+    resolver: Resolver,
+    /// Slots in use (at most `max_clients`).
+    active: Cell<usize>,
+    /// Fetches waiting for a slot, in arrival order.
+    waiting: RefCell<VecDeque<Future<()>>>,
+    /// Idle keep-alive connections per pool key.
+    idle: RefCell<HashMap<String, Vec<IdleConnection>>>,
+    /// The result futures of fetches not yet done (for cancel_all / close).
+    in_flight: RefCell<HashMap<u64, Future<HTTPResponse>>>,
+    next_id: Cell<u64>,
+    closed: Cell<bool>,
+}
+
+struct IdleConnection {
+    stream: IOStream,
+    expiry: TimeoutId,
+}
+
+/// A fetch's timestamps, for `time_info` (curl's meanings).
+struct Clock {
+    start: Instant,
+    start_wall: SystemTime,
+    dequeued: Option<Instant>,
+    info: TimeInfo,
+}
+
+impl Clock {
+    fn new() -> Clock {
+        Clock {
+            start: Instant::now(),
+            start_wall: SystemTime::now(),
+            dequeued: None,
+            info: TimeInfo::default(),
+        }
+    }
+
+    fn since_start(&self) -> f64 {
+        self.start.elapsed().as_secs_f64()
+    }
+}
+
+impl AsyncHTTPClient {
+    pub fn new(lp: &LoopRef, options: ClientOptions) -> Result<AsyncHTTPClient> {
+        lp.check_thread()?;
+        if options.max_clients == 0 {
+            return Err(Error::invalid("max_clients must be at least 1"));
+        }
+        if options.max_header_size == 0 || options.max_buffer_size == 0 {
+            return Err(Error::invalid("buffer and header limits must be positive"));
+        }
+        let resolver = Resolver::new();
+        for (host, addrs) in &options.hostname_mapping {
+            resolver.add_mapping(host, addrs.clone());
+        }
+        Ok(AsyncHTTPClient {
+            inner: Rc::new(Inner {
+                lp: lp.clone(),
+                options,
+                resolver,
+                active: Cell::new(0),
+                waiting: RefCell::new(VecDeque::new()),
+                idle: RefCell::new(HashMap::new()),
+                in_flight: RefCell::new(HashMap::new()),
+                next_id: Cell::new(0),
+                closed: Cell::new(false),
+            }),
+        })
+    }
+
+    pub fn loop_ref(&self) -> &LoopRef {
+        &self.inner.lp
+    }
+
+    /// Fetches `request`. The future resolves with a response for every
+    /// HTTP status, and with code 599 and `error` set when no response was
+    /// received. Cancelling the future aborts the fetch (its connection is
+    /// closed); `cancel_all` and `close` fail it with a `cancelled` or
+    /// `closed` fetch error.
+    pub fn fetch(&self, request: HTTPRequest) -> Result<Future<HTTPResponse>> {
+        let lp = &self.inner.lp;
+        lp.check_thread()?;
+        if self.inner.closed.get() {
+            return Err(Error::closed());
+        }
+        let result = Future::new(lp);
+        let id = self.inner.next_id.get();
+        self.inner.next_id.set(id + 1);
+        self.inner.in_flight.borrow_mut().insert(id, result.clone());
+        let client = Rc::downgrade(&self.inner);
+        let watched = result.clone();
+        lp.spawn(async move {
+            let work = run_fetch(client.clone(), request);
+            let outcome = until_done(work, &watched).await;
+            if let Some(response) = outcome {
+                let _ = watched.set_result(response);
+            }
+            if let Some(inner) = client.upgrade() {
+                inner.in_flight.borrow_mut().remove(&id);
+            }
+        })?;
+        Ok(result)
+    }
+
+    /// Ends every fetch in flight or queued with a "cancelled" error.
+    pub fn cancel_all(&self) {
+        self.end_all(|| fetch_error(FetchErrorKind::Cancelled, "the fetch was cancelled"));
+    }
+
+    /// Ends every fetch with a "closed" error, closes pooled connections and
+    /// refuses new fetches. Dropping the last handle does the same.
+    pub fn close(&self) {
+        if self.inner.closed.replace(true) {
+            return;
+        }
+        self.end_all(|| fetch_error(FetchErrorKind::Closed, "the HTTP client was closed"));
+        self.inner.close_idle();
+    }
+
+    fn end_all(&self, error: impl Fn() -> Error) {
+        let futures: Vec<_> = self.inner.in_flight.borrow_mut().drain().collect();
+        for (_, future) in futures {
+            let _ = future.set_error(error());
+        }
+    }
+
+    /// Idle pooled connections (for tests and monitoring).
+    pub fn idle_connections(&self) -> usize {
+        self.inner.idle.borrow().values().map(Vec::len).sum()
+    }
+}
+
+impl Drop for Inner {
+    fn drop(&mut self) {
+        self.closed.set(true);
+        for (_, future) in self.in_flight.get_mut().drain() {
+            let _ = future.set_error(fetch_error(
+                FetchErrorKind::Closed,
+                "the HTTP client was closed",
+            ));
+        }
+        self.close_idle();
+    }
+}
+
+impl Inner {
+    fn close_idle(&self) {
+        let pools: Vec<_> = self.idle.borrow_mut().drain().collect();
+        for (_, connections) in pools {
+            for idle in connections {
+                let _ = self.lp.remove_timeout(idle.expiry);
+                idle.stream.close(None);
+            }
+        }
+    }
+
+    fn limits(&self) -> Limits {
+        Limits {
+            max_header_size: self.options.max_header_size,
+            max_body_size: self.options.max_body_size,
+        }
+    }
+}
+
+/// Runs `work` until it finishes (Some) or `result` is done first, by a
+/// cancel or a client shutdown (None: `work` is dropped, which closes its
+/// connection).
+async fn until_done<T>(
+    work: impl std::future::Future<Output = T>,
+    result: &Future<HTTPResponse>,
+) -> Option<T> {
+    let mut work = pin!(work);
+    let mut ended = pin!(result.wait());
+    std::future::poll_fn(|cx| {
+        if ended.as_mut().poll(cx).is_ready() {
+            return Poll::Ready(None);
+        }
+        work.as_mut().poll(cx).map(Some)
+    })
+    .await
+}
+
+/// The whole fetch: queue slot, then hops until a final response.
+async fn run_fetch(client: Weak<Inner>, request: HTTPRequest) -> HTTPResponse {
+    let mut clock = Clock::new();
+    let url = request.url.clone();
+    let outcome = fetch_in_slot(&client, request, &mut clock).await;
+    let mut response = match outcome {
+        Ok(response) => response,
+        Err((error, last)) => match last {
+            Some(mut response) => {
+                response.error = Some(error);
+                response
+            }
+            None => HTTPResponse::error_response(&url, error),
+        },
+    };
+    clock.info.total = clock.since_start();
+    response.start_time = clock.start_wall;
+    response.request_time = clock.info.total - clock.info.queue;
+    response.time_info = clock.info;
+    response
+}
+
+type FetchFailure = (Error, Option<HTTPResponse>);
+
+async fn fetch_in_slot(
+    client: &Weak<Inner>,
+    request: HTTPRequest,
+    clock: &mut Clock,
+) -> std::result::Result<HTTPResponse, FetchFailure> {
+    validate_request(&request).map_err(|e| (e, None))?;
+    parse_target(&request.url).map_err(|e| (e, None))?;
+    let inner = client.upgrade().ok_or_else(|| (closed_client(), None))?;
+    let _slot = acquire_slot(&inner, &request)
+        .await
+        .map_err(|e| (e, None))?;
+    drop(inner);
+    clock.dequeued = Some(Instant::now());
+    clock.info.queue = clock.since_start();
+    let mut request = request;
+    loop {
+        let inner = client.upgrade().ok_or_else(|| (closed_client(), None))?;
+        let response = fetch_hop(&inner, &request, clock)
+            .await
+            .map_err(|e| (e, None))?;
+        drop(inner);
+        if !request.follow_redirects || !is_redirect(response.code) {
+            return Ok(response);
+        }
+        let next = redirect_request(
+            &request,
+            &response.effective_url,
+            response.code,
+            &response.headers,
+        )
+        .map_err(|e| (e, None))?;
+        let Some(next) = next else {
+            return Ok(response);
+        };
+        if request.max_redirects == 0 {
+            let error = fetch_error(
+                FetchErrorKind::TooManyRedirects,
+                format!(
+                    "more than the allowed redirects; last status {}",
+                    response.code
+                ),
+            );
+            return Err((error, Some(response)));
+        }
+        request = next;
+    }
+}
+
+fn is_redirect(code: u16) -> bool {
+    matches!(code, 301 | 302 | 303 | 307 | 308)
+}
+
+fn closed_client() -> Error {
+    fetch_error(FetchErrorKind::Closed, "the HTTP client was closed")
+}
+
+/// One request/response on one connection, within request_timeout.
+async fn fetch_hop(
+    inner: &Rc<Inner>,
+    request: &HTTPRequest,
+    clock: &mut Clock,
+) -> Result<HTTPResponse> {
+    let target = parse_target(&request.url)?;
+    let exchange_and_retry = async {
+        let (stream, pooled) = checkout_or_connect(inner, request, &target, clock).await?;
+        match exchange_on(inner, &stream, request, &target, clock).await {
+            Ok(done) => Ok((done, stream)),
+            Err(failure) if pooled && failure.untouched && is_idempotent(request) => {
+                // The server closed the idle connection: retry once, fresh.
+                stream.close(None);
+                let stream = connect(inner, request, &target, clock).await?;
+                let done = exchange_on(inner, &stream, request, &target, clock)
+                    .await
+                    .map_err(|f| f.error)?;
+                Ok((done, stream))
+            }
+            Err(failure) => {
+                stream.close(None);
+                Err(failure.error)
+            }
+        }
+    };
+    let (done, stream) = match request.request_timeout {
+        None => exchange_and_retry.await?,
+        Some(limit) => race_timeout(&inner.lp, exchange_and_retry, limit)
+            .await
+            .map_err(|e| timeout_as(e, "Timeout during request"))?,
+    };
+    if let Some(first_byte) = done.first_byte {
+        clock.info.starttransfer = first_byte.duration_since(clock.start).as_secs_f64();
+    }
+    let mut response = HTTPResponse::from_head(done.head, done.body, &request.url);
+    response.effective_url = request.url.clone();
+    if done.reusable {
+        check_in(inner, pool_key(request, &target), stream);
+    } else {
+        stream.close(None);
+    }
+    Ok(response)
+}
+
+async fn exchange_on(
+    inner: &Rc<Inner>,
+    stream: &IOStream,
+    request: &HTTPRequest,
+    target: &Target,
+    clock: &mut Clock,
+) -> std::result::Result<Exchanged, ExchangeFailure> {
+    clock.info.pretransfer = clock.since_start();
+    let via_proxy = request.proxy_host.is_some() && target.scheme == Scheme::Http;
+    let will_follow = |head: &ResponseHead| {
+        request.follow_redirects
+            && request.max_redirects > 0
+            && is_redirect(head.code)
+            && head.headers.contains("Location")
+    };
+    exchange(
+        stream,
+        request,
+        target,
+        via_proxy,
+        inner.limits(),
+        &will_follow,
+    )
+    .await
+}
+
+fn is_idempotent(request: &HTTPRequest) -> bool {
+    request.body_producer.is_none()
+        && matches!(
+            request.method.as_str(),
+            "GET" | "HEAD" | "PUT" | "DELETE" | "OPTIONS" | "TRACE"
+        )
+}
+
+fn timeout_as(error: Error, what: &str) -> Error {
+    if error.code() == Code::TIMEOUT && super::kind_of(&error).is_none() {
+        fetch_error(FetchErrorKind::Timeout, what)
+    } else {
+        error
+    }
+}
+
+// ---- the queue ----
+
+/// A slot among `max_clients`; handed to the next waiter when dropped.
+struct Slot {
+    inner: Weak<Inner>,
+}
+
+impl Drop for Slot {
+    fn drop(&mut self) {
+        if let Some(inner) = self.inner.upgrade() {
+            release_slot(&inner);
+        }
+    }
+}
+
+fn release_slot(inner: &Inner) {
+    loop {
+        let next = inner.waiting.borrow_mut().pop_front();
+        match next {
+            // The slot passes on without the count changing; a waiter that
+            // already went away (cancelled, timed out) is skipped.
+            Some(waiter) => {
+                if waiter.set_result(()).is_ok() {
+                    return;
+                }
+            }
+            None => {
+                inner.active.set(inner.active.get() - 1);
+                return;
+            }
+        }
+    }
+}
+
+async fn acquire_slot(inner: &Rc<Inner>, request: &HTTPRequest) -> Result<Slot> {
+    let slot = Slot {
+        inner: Rc::downgrade(inner),
+    };
+    if inner.active.get() < inner.options.max_clients {
+        inner.active.set(inner.active.get() + 1);
+        return Ok(slot);
+    }
+    let turn = Future::new(&inner.lp);
+    inner.waiting.borrow_mut().push_back(turn.clone());
+    let wait = Waiter {
+        turn: turn.clone(),
+        inner: Rc::downgrade(inner),
+    };
+    // Tornado: a queued fetch times out after min(connect, request) timeout.
+    let limit = match (request.connect_timeout, request.request_timeout) {
+        (Some(a), Some(b)) => Some(a.min(b)),
+        (a, b) => a.or(b),
+    };
+    let waited = match limit {
+        None => turn.value().await,
+        Some(limit) => race_timeout(&inner.lp, turn.value(), limit).await,
+    };
+    match waited {
+        Ok(()) => {
+            wait.granted();
+            Ok(slot)
+        }
+        Err(e) => {
+            std::mem::forget(slot); // never held
+            Err(timeout_as(e, "Timeout in request queue"))
+        }
+    }
+}
+
+/// Gives the slot back if the waiting fetch goes away after being handed
+/// the slot but before taking it; otherwise marks its turn as abandoned.
+struct Waiter {
+    turn: Future<()>,
+    inner: Weak<Inner>,
+}
+
+impl Waiter {
+    fn granted(self) {
+        std::mem::forget(self);
+    }
+}
+
+impl Drop for Waiter {
+    fn drop(&mut self) {
+        let abandoned = self.turn.cancel().is_ok();
+        if !abandoned {
+            if let Some(inner) = self.inner.upgrade() {
+                release_slot(&inner);
+            }
+        }
+    }
+}
+
+// ---- connections ----
+
+/// Pool connections by everything that makes one connection differ from another.
+fn pool_key(request: &HTTPRequest, target: &Target) -> String {
+    format!(
+        "{:?}|{}|{}|{}|{:?}|{:?}|{}|{:?}|{:?}:{:?}|{:?}",
+        target.scheme,
+        target.host,
+        target.port,
+        request.validate_cert,
+        request.ca_certs,
+        request.client_cert,
+        request.allow_ipv6,
+        request.network_interface,
+        request.proxy_host,
+        request.proxy_port,
+        request.proxy_username,
+    )
+}
+
+async fn checkout_or_connect(
+    inner: &Rc<Inner>,
+    request: &HTTPRequest,
+    target: &Target,
+    clock: &mut Clock,
+) -> Result<(IOStream, bool)> {
+    if let Some(stream) = check_out(inner, &pool_key(request, target)) {
+        return Ok((stream, true));
+    }
+    Ok((connect(inner, request, target, clock).await?, false))
+}
+
+fn check_out(inner: &Inner, key: &str) -> Option<IOStream> {
+    let mut idle = inner.idle.borrow_mut();
+    let connections = idle.get_mut(key)?;
+    while let Some(connection) = connections.pop() {
+        let _ = inner.lp.remove_timeout(connection.expiry);
+        if connection.stream.closed() || !connection.stream.is_quiet() {
+            connection.stream.close(None);
+            continue;
+        }
+        return Some(connection.stream);
+    }
+    None
+}
+
+fn check_in(inner: &Rc<Inner>, key: String, stream: IOStream) {
+    if inner.closed.get() {
+        stream.close(None);
+        return;
+    }
+    let mut idle = inner.idle.borrow_mut();
+    let connections = idle.entry(key.clone()).or_default();
+    if connections.len() >= inner.options.max_idle_per_host {
+        stream.close(None);
+        return;
+    }
+    let client = Rc::downgrade(inner);
+    let expiring = stream.clone();
+    let expiry = inner.lp.call_later(inner.options.idle_timeout, move || {
+        expiring.close(None);
+        if let Some(inner) = client.upgrade() {
+            if let Some(list) = inner.idle.borrow_mut().get_mut(&key) {
+                list.retain(|c| !c.stream.closed());
+            }
+        }
+    });
+    match expiry {
+        Ok(expiry) => connections.push(IdleConnection { stream, expiry }),
+        Err(_) => stream.close(None),
+    }
+}
+
+/// A new connection for `target`, within connect_timeout: resolve, TCP
+/// (Happy Eyeballs), proxy tunnel, TLS.
+async fn connect(
+    inner: &Rc<Inner>,
+    request: &HTTPRequest,
+    target: &Target,
+    clock: &mut Clock,
+) -> Result<IOStream> {
+    let work = connect_unlimited(inner, request, target, clock);
+    let stream = match request.connect_timeout {
+        None => work.await,
+        Some(limit) => race_timeout(&inner.lp, work, limit)
+            .await
+            .map_err(|e| timeout_as(e, "Timeout while connecting")),
+    }?;
+    stream.set_max_buffer_size(inner.options.max_buffer_size)?;
+    let _ = stream.set_nodelay(true);
+    Ok(stream)
+}
+
+async fn connect_unlimited(
+    inner: &Rc<Inner>,
+    request: &HTTPRequest,
+    target: &Target,
+    clock: &mut Clock,
+) -> Result<IOStream> {
+    let (host, port) = match (&request.proxy_host, request.proxy_port) {
+        (Some(proxy), port) => (proxy.as_str(), port.unwrap_or(8080)),
+        (None, _) => (target.host.as_str(), target.port),
+    };
+    let family = if request.allow_ipv6 {
+        AddressFamily::Any
+    } else {
+        AddressFamily::V4
+    };
+    let addrs = inner
+        .resolver
+        .resolve(host, port, family)
+        .await
+        .map_err(|e| fetch_error(FetchErrorKind::Resolve, e.message()))?;
+    clock.info.namelookup = clock.since_start();
+    let options = ConnectOptions {
+        source_ip: request.network_interface,
+        ..Default::default()
+    };
+    let (stream, _addr) = connect_resolved(&inner.lp, addrs, &options)
+        .await
+        .map_err(|e| classify(e, FetchErrorKind::Connect))?;
+    clock.info.connect = clock.since_start();
+    if request.proxy_host.is_some() && target.scheme == Scheme::Https {
+        open_tunnel(inner, &stream, request, target).await?;
+    }
+    if target.scheme == Scheme::Https {
+        let tls = tls_options(request);
+        let config = client_config(&tls).map_err(|e| classify(e, FetchErrorKind::Tls))?;
+        let name = server_name(&target.host)?;
+        stream
+            .start_tls_client(config, name)
+            .await
+            .map_err(|e| classify(e, FetchErrorKind::Tls))?;
+    }
+    clock.info.appconnect = clock.since_start();
+    Ok(stream)
+}
+
+fn tls_options(request: &HTTPRequest) -> TlsClientOptions {
+    TlsClientOptions {
+        validate_cert: request.validate_cert,
+        ca_file: request.ca_certs.clone(),
+        client_cert: match (&request.client_cert, &request.client_key) {
+            (Some(cert), Some(key)) => Some((cert.clone(), key.clone())),
+            (Some(cert), None) => Some((cert.clone(), cert.clone())),
+            _ => None,
+        },
+        alpn: vec![b"http/1.1".to_vec()],
+    }
+}
+
+/// `CONNECT host:port` through an HTTP proxy, for an https URL.
+async fn open_tunnel(
+    inner: &Inner,
+    stream: &IOStream,
+    request: &HTTPRequest,
+    target: &Target,
+) -> Result<()> {
+    let head = connect_tunnel_head(
+        &target.host,
+        target.port,
+        request.proxy_username.as_deref(),
+        request.proxy_password.as_deref(),
+    );
+    stream.write(&head)?;
+    let raw = stream
+        .read_until(b"\r\n\r\n", Some(inner.options.max_header_size))
+        .await
+        .map_err(|e| classify(e, FetchErrorKind::Connect))?;
+    let Some((reply, _)) = parse_response_head(&raw, inner.options.max_header_size)? else {
+        return Err(fetch_error(
+            FetchErrorKind::Protocol,
+            "incomplete proxy reply",
+        ));
+    };
+    if !(200..300).contains(&reply.code) {
+        return Err(fetch_error(
+            FetchErrorKind::Connect,
+            format!(
+                "the proxy refused the tunnel: {} {}",
+                reply.code, reply.reason
+            ),
+        ));
+    }
+    Ok(())
+}

@@ -1,0 +1,354 @@
+//! One HTTP/1.1 request/response exchange on a connected stream: the client
+//! side of Tornado's `HTTP1Connection`.
+
+use std::time::Instant;
+
+use super::request::HTTPRequest;
+use super::url::Target;
+use super::wire::{
+    body_framing, keep_alive, parse_response_head, request_head, BodyFraming, ChunkedDecoder,
+    Decompressor, ResponseHead,
+};
+use super::{fetch_error, kind_of, FetchErrorKind};
+use crate::error::{Code, Error, Result};
+use crate::iostream::IOStream;
+
+/// How much one body read asks the stream for.
+const BODY_READ: usize = 64 * 1024;
+
+/// Limits from the client's options.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct Limits {
+    pub max_header_size: usize,
+    pub max_body_size: u64,
+}
+
+/// A finished exchange.
+pub(crate) struct Exchanged {
+    pub head: ResponseHead,
+    /// The body (empty when it went to the streaming callback).
+    pub body: Vec<u8>,
+    /// The connection may carry another request.
+    pub reusable: bool,
+    /// When the first byte of the response arrived.
+    pub first_byte: Option<Instant>,
+}
+
+/// A failed exchange. `untouched` says the server sent nothing at all and
+/// the connection simply ended: on a pooled connection the request may then
+/// be retried once on a fresh one (the server closed it while idle).
+pub(crate) struct ExchangeFailure {
+    pub error: Error,
+    pub untouched: bool,
+}
+
+/// Whether a response will be followed as a redirect (decided from its head):
+/// the callbacks then see nothing of it, as in Tornado.
+pub(crate) type FollowCheck<'a> = &'a dyn Fn(&ResponseHead) -> bool;
+
+/// Sends `req` on `stream` and reads the response.
+pub(crate) async fn exchange(
+    stream: &IOStream,
+    req: &HTTPRequest,
+    target: &Target,
+    via_proxy: bool,
+    limits: Limits,
+    will_follow: FollowCheck<'_>,
+) -> std::result::Result<Exchanged, ExchangeFailure> {
+    let mut progress = Progress::default();
+    let outcome = run(
+        stream,
+        req,
+        target,
+        via_proxy,
+        limits,
+        will_follow,
+        &mut progress,
+    )
+    .await;
+    outcome.map_err(|error| ExchangeFailure {
+        untouched: !progress.response_started && is_connection_end(&error),
+        error: classify(error, FetchErrorKind::Closed),
+    })
+}
+
+#[derive(Default)]
+struct Progress {
+    response_started: bool,
+}
+
+async fn run(
+    stream: &IOStream,
+    req: &HTTPRequest,
+    target: &Target,
+    via_proxy: bool,
+    limits: Limits,
+    will_follow: FollowCheck<'_>,
+    progress: &mut Progress,
+) -> Result<Exchanged> {
+    let head_bytes = request_head(req, target, via_proxy);
+    let mut body_sent = false;
+    if req.expect_100_continue && has_body(req) {
+        stream.write(&head_bytes)?;
+    } else {
+        stream.write(&head_bytes)?;
+        send_body(stream, req).await?;
+        body_sent = true;
+    }
+    let (head, raw_head, first_byte) = loop {
+        let (head, raw) = read_head(stream, limits, progress).await?;
+        let first_byte = Some(Instant::now());
+        if head.code == 100 && !body_sent {
+            send_body(stream, req).await?;
+            body_sent = true;
+            continue;
+        }
+        if (100..200).contains(&head.code) {
+            continue; // 1xx informational responses are skipped
+        }
+        break (head, raw, first_byte);
+    };
+    let following = will_follow(&head);
+    if !following {
+        if let Some(callback) = &req.header_callback {
+            for line in header_lines(&raw_head) {
+                callback(line);
+            }
+        }
+    }
+    let framing = body_framing(&req.method, &head)?;
+    let mut sink = BodySink::new(req, &head, limits, following);
+    read_body(stream, framing, &mut sink).await?;
+    sink.finish()?;
+    let reusable = body_sent && keep_alive(&req.method, &head, &framing) && !stream.closed();
+    Ok(Exchanged {
+        head,
+        body: sink.body,
+        reusable,
+        first_byte,
+    })
+}
+
+fn has_body(req: &HTTPRequest) -> bool {
+    req.body.is_some() || req.body_producer.is_some()
+}
+
+async fn send_body(stream: &IOStream, req: &HTTPRequest) -> Result<()> {
+    if let Some(body) = &req.body {
+        if !body.is_empty() {
+            stream.write(body)?.value().await?;
+        }
+        return Ok(());
+    }
+    let Some(producer) = &req.body_producer else {
+        return Ok(());
+    };
+    // Chunked upload: each chunk waits for the one before to leave, so a
+    // fast producer cannot grow the write buffer without bound.
+    loop {
+        match producer()? {
+            Some(chunk) if chunk.is_empty() => continue,
+            Some(chunk) => {
+                let mut framed = format!("{:x}\r\n", chunk.len()).into_bytes();
+                framed.extend_from_slice(&chunk);
+                framed.extend_from_slice(b"\r\n");
+                stream.write(&framed)?.value().await?;
+            }
+            None => {
+                stream.write(b"0\r\n\r\n")?.value().await?;
+                return Ok(());
+            }
+        }
+    }
+}
+
+/// Reads one response head (up to the blank line) and parses it.
+async fn read_head(
+    stream: &IOStream,
+    limits: Limits,
+    progress: &mut Progress,
+) -> Result<(ResponseHead, Vec<u8>)> {
+    let raw = match stream
+        .read_until(b"\r\n\r\n", Some(limits.max_header_size))
+        .await
+    {
+        Ok(raw) => raw,
+        Err(e) if e.code() == Code::TOO_LARGE => {
+            return Err(fetch_error(
+                FetchErrorKind::HeaderTooLarge,
+                format!("the response head exceeds {} bytes", limits.max_header_size),
+            ))
+        }
+        Err(e) => return Err(e),
+    };
+    progress.response_started = true;
+    match parse_response_head(&raw, limits.max_header_size)? {
+        Some((head, _)) => Ok((head, raw)),
+        None => Err(fetch_error(
+            FetchErrorKind::Protocol,
+            "incomplete response head",
+        )),
+    }
+}
+
+/// The head's lines as Tornado's header_callback gets them: the status
+/// line, each header line, then the empty line, each ending in CRLF.
+fn header_lines(raw: &[u8]) -> impl Iterator<Item = &str> {
+    raw.split_inclusive(|&b| b == b'\n')
+        .map(|line| std::str::from_utf8(line).unwrap_or(""))
+}
+
+/// Where body bytes go: decoded (gzip/deflate) when asked, counted against
+/// max_body_size, then to the streaming callback or the buffer.
+struct BodySink<'a> {
+    req: &'a HTTPRequest,
+    decoder: Option<Decompressor>,
+    discard: bool,
+    body: Vec<u8>,
+    received: u64,
+    delivered: u64,
+    max: u64,
+    scratch: Vec<u8>,
+}
+
+impl<'a> BodySink<'a> {
+    fn new(req: &'a HTTPRequest, head: &ResponseHead, limits: Limits, discard: bool) -> Self {
+        let decoder = if req.decompress_response {
+            head.headers
+                .get("Content-Encoding")
+                .and_then(|coding| Decompressor::new(coding, limits.max_body_size))
+        } else {
+            None
+        };
+        BodySink {
+            req,
+            decoder,
+            discard,
+            body: Vec::new(),
+            received: 0,
+            delivered: 0,
+            max: limits.max_body_size,
+            scratch: Vec::new(),
+        }
+    }
+
+    fn too_large(&self) -> Error {
+        fetch_error(
+            FetchErrorKind::BodyTooLarge,
+            format!("the response body exceeds {} bytes", self.max),
+        )
+    }
+
+    fn accept(&mut self, data: &[u8]) -> Result<()> {
+        self.received += data.len() as u64;
+        if self.received > self.max {
+            return Err(self.too_large());
+        }
+        if self.discard {
+            return Ok(());
+        }
+        match self.decoder.as_mut() {
+            Some(decoder) => {
+                let mut decoded = std::mem::take(&mut self.scratch);
+                decoded.clear();
+                decoder.feed(data, &mut decoded)?;
+                self.deliver(&decoded)?;
+                self.scratch = decoded;
+                Ok(())
+            }
+            None => self.deliver(data),
+        }
+    }
+
+    fn deliver(&mut self, data: &[u8]) -> Result<()> {
+        if data.is_empty() {
+            return Ok(());
+        }
+        self.delivered += data.len() as u64;
+        if self.delivered > self.max {
+            return Err(self.too_large());
+        }
+        match &self.req.streaming_callback {
+            Some(callback) => callback(data),
+            None => self.body.extend_from_slice(data),
+        }
+        Ok(())
+    }
+
+    fn finish(&mut self) -> Result<()> {
+        if self.discard {
+            return Ok(());
+        }
+        if let Some(decoder) = self.decoder.as_mut() {
+            let mut tail = Vec::new();
+            decoder.finish_into(&mut tail)?;
+            self.deliver(&tail)?;
+        }
+        Ok(())
+    }
+}
+
+async fn read_body(stream: &IOStream, framing: BodyFraming, sink: &mut BodySink<'_>) -> Result<()> {
+    match framing {
+        BodyFraming::None => Ok(()),
+        BodyFraming::Length(mut left) => {
+            while left > 0 {
+                let want = left.min(BODY_READ as u64) as usize;
+                let data = stream.read_bytes(want, true).await.map_err(ended_early)?;
+                left -= data.len() as u64;
+                sink.accept(&data)?;
+            }
+            Ok(())
+        }
+        BodyFraming::Chunked => {
+            let mut decoder = ChunkedDecoder::default();
+            let mut pending: Vec<u8> = Vec::new();
+            let mut decoded = Vec::new();
+            while !decoder.is_done() {
+                let data = stream
+                    .read_bytes(BODY_READ, true)
+                    .await
+                    .map_err(ended_early)?;
+                pending.extend_from_slice(&data);
+                let consumed = decoder.decode(&pending, &mut decoded)?;
+                pending.drain(..consumed);
+                sink.accept(&decoded)?;
+                decoded.clear();
+            }
+            Ok(())
+        }
+        BodyFraming::UntilClose => loop {
+            match stream.read_bytes(BODY_READ, true).await {
+                Ok(data) => sink.accept(&data)?,
+                Err(_) if stream.closed() && stream.error().is_none() => return Ok(()),
+                Err(e) if e.code() == Code::CLOSED => return Ok(()),
+                Err(e) => return Err(e),
+            }
+        },
+    }
+}
+
+fn ended_early(error: Error) -> Error {
+    classify(error, FetchErrorKind::Closed)
+}
+
+/// The stream ended or was reset: what a server closing an idle pooled
+/// connection looks like.
+fn is_connection_end(error: &Error) -> bool {
+    matches!(kind_of(error), None | Some(FetchErrorKind::Closed))
+        && matches!(error.code(), Code::CLOSED | Code::IO)
+}
+
+/// Gives an error from the layers below a fetch error kind, unless it has one.
+pub(crate) fn classify(error: Error, default: FetchErrorKind) -> Error {
+    if kind_of(&error).is_some() {
+        return error;
+    }
+    let kind = match error.code() {
+        Code::TIMEOUT => FetchErrorKind::Timeout,
+        Code::CANCELLED => FetchErrorKind::Cancelled,
+        Code::TOO_LARGE => FetchErrorKind::BodyTooLarge,
+        _ => default,
+    };
+    fetch_error(kind, error.message())
+}

@@ -1,0 +1,104 @@
+//! Tornado's `HTTPRequest`: one field per option, Tornado's defaults.
+
+use std::fmt;
+use std::net::IpAddr;
+use std::path::PathBuf;
+use std::rc::Rc;
+use std::time::{Duration, SystemTime};
+
+use super::headers::Headers;
+use crate::error::Result;
+
+/// Pulls the next chunk of a streamed upload: `Ok(None)` ends the body.
+/// The client sends it with chunked transfer encoding.
+pub type BodyProducer = Rc<dyn Fn() -> Result<Option<Vec<u8>>>>;
+/// Receives body chunks as they arrive (the body is then not buffered).
+pub type StreamingCallback = Rc<dyn Fn(&[u8])>;
+/// Receives each header line: the status line first, each with its CRLF.
+pub type HeaderCallback = Rc<dyn Fn(&str)>;
+
+/// Tornado's defaults for both timeouts.
+const DEFAULT_TIMEOUT: Duration = Duration::from_secs(20);
+
+/// A request. `None` timeouts mean no limit (Tornado's 0).
+#[derive(Clone)]
+pub struct HTTPRequest {
+    pub url: String,
+    pub method: String,
+    pub headers: Headers,
+    pub body: Option<Vec<u8>>,
+    pub body_producer: Option<BodyProducer>,
+    /// Resolve + connect + TLS handshake.
+    pub connect_timeout: Option<Duration>,
+    /// The whole exchange, per hop.
+    pub request_timeout: Option<Duration>,
+    pub follow_redirects: bool,
+    pub max_redirects: u32,
+    pub user_agent: Option<String>,
+    pub auth_username: Option<String>,
+    pub auth_password: Option<String>,
+    pub decompress_response: bool,
+    pub validate_cert: bool,
+    pub ca_certs: Option<PathBuf>,
+    pub client_cert: Option<PathBuf>,
+    pub client_key: Option<PathBuf>,
+    pub allow_ipv6: bool,
+    /// Local address to connect from.
+    pub network_interface: Option<IpAddr>,
+    pub if_modified_since: Option<SystemTime>,
+    pub streaming_callback: Option<StreamingCallback>,
+    pub header_callback: Option<HeaderCallback>,
+    pub proxy_host: Option<String>,
+    pub proxy_port: Option<u16>,
+    pub proxy_username: Option<String>,
+    pub proxy_password: Option<String>,
+    pub allow_nonstandard_methods: bool,
+    pub expect_100_continue: bool,
+}
+
+impl HTTPRequest {
+    /// A GET of `url` with Tornado's defaults.
+    pub fn new(url: impl Into<String>) -> HTTPRequest {
+        HTTPRequest {
+            url: url.into(),
+            method: "GET".into(),
+            headers: Headers::new(),
+            body: None,
+            body_producer: None,
+            connect_timeout: Some(DEFAULT_TIMEOUT),
+            request_timeout: Some(DEFAULT_TIMEOUT),
+            follow_redirects: true,
+            max_redirects: 5,
+            user_agent: None,
+            auth_username: None,
+            auth_password: None,
+            decompress_response: true,
+            validate_cert: true,
+            ca_certs: None,
+            client_cert: None,
+            client_key: None,
+            allow_ipv6: true,
+            network_interface: None,
+            if_modified_since: None,
+            streaming_callback: None,
+            header_callback: None,
+            proxy_host: None,
+            proxy_port: None,
+            proxy_username: None,
+            proxy_password: None,
+            allow_nonstandard_methods: false,
+            expect_100_continue: false,
+        }
+    }
+}
+
+impl fmt::Debug for HTTPRequest {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("HTTPRequest")
+            .field("method", &self.method)
+            .field("url", &self.url)
+            .field("headers", &self.headers)
+            .field("body_len", &self.body.as_ref().map(Vec::len))
+            .finish_non_exhaustive()
+    }
+}

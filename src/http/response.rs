@@ -1,0 +1,107 @@
+//! Tornado's `HTTPResponse`, with curl's timings.
+
+use std::time::SystemTime;
+
+use super::headers::Headers;
+use super::wire::ResponseHead;
+use crate::error::Error;
+
+/// Seconds from the start of a fetch to each stage (curl's `time_*`).
+#[derive(Clone, Copy, Debug, Default, PartialEq)]
+pub struct TimeInfo {
+    pub queue: f64,
+    pub namelookup: f64,
+    pub connect: f64,
+    pub appconnect: f64,
+    pub pretransfer: f64,
+    pub starttransfer: f64,
+    pub total: f64,
+}
+
+#[derive(Clone, Debug)]
+pub struct HTTPResponse {
+    /// The status; 599 when no response was received.
+    pub code: u16,
+    pub reason: String,
+    pub headers: Headers,
+    pub body: Vec<u8>,
+    /// The URL of this response, after redirects.
+    pub effective_url: String,
+    /// Why the fetch failed (with code 599, or a kept last redirect).
+    pub error: Option<Error>,
+    /// Seconds, not counting time queued.
+    pub request_time: f64,
+    pub start_time: SystemTime,
+    pub time_info: TimeInfo,
+}
+
+impl HTTPResponse {
+    /// A response that never came: code 599 with `error`.
+    pub fn error_response(url: &str, error: Error) -> HTTPResponse {
+        HTTPResponse {
+            code: 599,
+            reason: "Unknown".into(),
+            headers: Headers::new(),
+            body: Vec::new(),
+            effective_url: url.to_string(),
+            error: Some(error),
+            request_time: 0.0,
+            start_time: SystemTime::now(),
+            time_info: TimeInfo::default(),
+        }
+    }
+
+    pub(crate) fn from_head(head: ResponseHead, body: Vec<u8>, url: &str) -> HTTPResponse {
+        let reason = if head.reason.is_empty() {
+            reason_for(head.code).to_string()
+        } else {
+            head.reason
+        };
+        HTTPResponse {
+            code: head.code,
+            reason,
+            headers: head.headers,
+            body,
+            effective_url: url.to_string(),
+            error: None,
+            request_time: 0.0,
+            start_time: SystemTime::now(),
+            time_info: TimeInfo::default(),
+        }
+    }
+}
+
+/// The standard reason phrase of a status code.
+pub fn reason_for(code: u16) -> &'static str {
+    match code {
+        100 => "Continue",
+        101 => "Switching Protocols",
+        200 => "OK",
+        201 => "Created",
+        202 => "Accepted",
+        204 => "No Content",
+        206 => "Partial Content",
+        301 => "Moved Permanently",
+        302 => "Found",
+        303 => "See Other",
+        304 => "Not Modified",
+        307 => "Temporary Redirect",
+        308 => "Permanent Redirect",
+        400 => "Bad Request",
+        401 => "Unauthorized",
+        403 => "Forbidden",
+        404 => "Not Found",
+        405 => "Method Not Allowed",
+        408 => "Request Timeout",
+        409 => "Conflict",
+        410 => "Gone",
+        413 => "Content Too Large",
+        429 => "Too Many Requests",
+        500 => "Internal Server Error",
+        501 => "Not Implemented",
+        502 => "Bad Gateway",
+        503 => "Service Unavailable",
+        504 => "Gateway Timeout",
+        _ => "Unknown",
+    }
+}

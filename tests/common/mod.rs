@@ -1,0 +1,1 @@
+pub mod script_server;
