@@ -1145,10 +1145,12 @@ tornado_future *tornado_iostream_read_until_close(tornado_iostream *stream);
 tornado_future *tornado_iostream_write(tornado_iostream *stream, const uint8_t *data, size_t len);
 
 /**
- * Connects to `host` (an IPv4 or IPv6 address literal) and `port`; fails
- * with `TORNADO_ERR_TIMEOUT` after `timeout_s` seconds (0: no limit). The
- * future's value is a `tornado_iostream *` owned by the future: take your
- * own reference with `tornado_iostream_ref`. NULL on failure.
+ * Connects to `host` (a name, resolved off the loop thread, or an IP
+ * literal) and `port`, trying IPv6 and IPv4 addresses with Happy Eyeballs;
+ * fails with `TORNADO_ERR_TIMEOUT` after `timeout_s` seconds (0: no limit;
+ * it covers the lookup and the connect). The future's value is a
+ * `tornado_iostream *` owned by the future: take your own reference with
+ * `tornado_iostream_ref`. NULL on failure.
  */
 tornado_future *tornado_tcp_connect(tornado_loop *loop,
                                     const char *host,

@@ -18,7 +18,7 @@ use crate::error::{Code, Error, Result};
 use crate::gen;
 use crate::ioloop::LoopRef;
 use crate::iostream::IOStream;
-use crate::tcpclient::connect_addr;
+use crate::tcpclient::{connect, ConnectOptions};
 use crate::tcpserver::TCPServer;
 
 /// A stream (Tornado's `IOStream`), reference counted: `tornado_iostream_ref`
@@ -351,23 +351,23 @@ pub extern "C" fn tornado_iostream_write(
 
 pub(crate) fn parse_ip(host: &str) -> Result<IpAddr> {
     let bare = host.trim_start_matches('[').trim_end_matches(']');
-    bare.parse().map_err(|_| {
-        Error::invalid(format!(
-            "'{host}' is not an IP address (name resolution comes with the resolver)"
-        ))
-    })
+    bare.parse()
+        .map_err(|_| Error::invalid(format!("'{host}' is not an IP address")))
 }
 
-/// Connects to `host` without a time limit (the caller adds one).
+/// Resolves `host` and connects (Happy Eyeballs) without a time limit (the
+/// caller adds one).
 pub(crate) async fn connect_host(lp: &LoopRef, host: &str, port: u16) -> Result<IOStream> {
-    let ip = parse_ip(host)?;
-    connect_addr(lp, SocketAddr::new(ip, port), None, None).await
+    let (stream, _addr) = connect(lp, host, port, &ConnectOptions::default()).await?;
+    Ok(stream)
 }
 
-/// Connects to `host` (an IPv4 or IPv6 address literal) and `port`; fails
-/// with `TORNADO_ERR_TIMEOUT` after `timeout_s` seconds (0: no limit). The
-/// future's value is a `tornado_iostream *` owned by the future: take your
-/// own reference with `tornado_iostream_ref`. NULL on failure.
+/// Connects to `host` (a name, resolved off the loop thread, or an IP
+/// literal) and `port`, trying IPv6 and IPv4 addresses with Happy Eyeballs;
+/// fails with `TORNADO_ERR_TIMEOUT` after `timeout_s` seconds (0: no limit;
+/// it covers the lookup and the connect). The future's value is a
+/// `tornado_iostream *` owned by the future: take your own reference with
+/// `tornado_iostream_ref`. NULL on failure.
 #[no_mangle]
 pub extern "C" fn tornado_tcp_connect(
     r#loop: *mut tornado_loop,
@@ -380,12 +380,15 @@ pub extern "C" fn tornado_tcp_connect(
         let lp = unsafe { loop_ref(r#loop) }?;
         lp.check_thread()?;
         // SAFETY: caller passes a NUL-terminated string or NULL.
-        let ip = parse_ip(unsafe { c_str(host, "host") }?)?;
+        let host = unsafe { c_str(host, "host") }?.to_string();
         let timeout = seconds(timeout_s, "timeout_s")?;
-        let limit = (!timeout.is_zero()).then_some(timeout);
+        let options = ConnectOptions {
+            timeout: (!timeout.is_zero()).then_some(timeout),
+            ..Default::default()
+        };
         let task_lp = lp.clone();
         spawn_c(lp, async move {
-            let stream = connect_addr(&task_lp, SocketAddr::new(ip, port), limit, None).await?;
+            let (stream, _addr) = connect(&task_lp, &host, port, &options).await?;
             Ok(stream_value(stream))
         })
     })
