@@ -1,10 +1,12 @@
 //! TLS streams over loopback with a test CA generated at test time (rcgen).
 
-use std::path::PathBuf;
+mod common;
+
+use common::pki::{test_pki, TestPki};
+
 use std::sync::Arc;
 use std::time::Duration;
 
-use rcgen::{BasicConstraints, CertificateParams, CertifiedIssuer, IsCa, KeyPair};
 use tornado_rs::tcpclient::connect_addr;
 use tornado_rs::tcpserver::DEFAULT_BACKLOG;
 use tornado_rs::tls::{client_config, server_config_from_pem, server_name, TlsClientOptions};
@@ -15,36 +17,6 @@ const LIMIT: Option<Duration> = Some(Duration::from_secs(10));
 fn run<T: Clone + 'static>(lp: &IOLoop, f: Future<T>) -> Result<T> {
     lp.run_until(|| f.done(), LIMIT).expect("finished in time");
     f.result().unwrap()
-}
-
-/// A CA and a server certificate it signed for `names`, as PEM, plus the
-/// CA certificate written to a file (what `ca_file` takes).
-struct TestPki {
-    cert_pem: String,
-    key_pem: String,
-    ca_file: PathBuf,
-    _dir: tempfile::TempDir,
-}
-
-fn test_pki(names: &[&str]) -> TestPki {
-    let mut ca_params = CertificateParams::new(Vec::<String>::new()).unwrap();
-    ca_params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
-    let ca = CertifiedIssuer::self_signed(ca_params, KeyPair::generate().unwrap()).unwrap();
-    let key = KeyPair::generate().unwrap();
-    let names: Vec<String> = names.iter().map(|s| s.to_string()).collect();
-    let cert = CertificateParams::new(names)
-        .unwrap()
-        .signed_by(&key, &ca)
-        .unwrap();
-    let dir = tempfile::tempdir().unwrap();
-    let ca_file = dir.path().join("ca.pem");
-    std::fs::write(&ca_file, ca.pem()).unwrap();
-    TestPki {
-        cert_pem: cert.pem(),
-        key_pem: key.serialize_pem(),
-        ca_file,
-        _dir: dir,
-    }
 }
 
 /// A TLS line-echo server on 127.0.0.1 with the PKI's server certificate.

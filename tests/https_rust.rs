@@ -1,0 +1,194 @@
+//! HTTPS fetches: a TLS server on the loop with a test CA, certificate
+//! validation on and off, and a CONNECT tunnel through a scripted proxy.
+
+mod common;
+
+use std::io::{Read, Write};
+use std::net::{SocketAddr, TcpStream};
+use std::time::Duration;
+
+use common::pki::{test_pki, TestPki};
+use common::script_server::{Conn, ScriptServer};
+use tornado_rs::http::client::{AsyncHTTPClient, ClientOptions};
+use tornado_rs::http::request::HTTPRequest;
+use tornado_rs::http::response::HTTPResponse;
+use tornado_rs::http::{kind_of, FetchErrorKind};
+use tornado_rs::tcpserver::DEFAULT_BACKLOG;
+use tornado_rs::tls::server_config_from_pem;
+use tornado_rs::{IOLoop, TCPServer};
+
+/// An HTTPS server on the loop: answers each request with its path, keeping
+/// the connection alive.
+fn https_server(lp: &IOLoop, pki: &TestPki) -> TCPServer {
+    let config =
+        server_config_from_pem(pki.cert_pem.as_bytes(), pki.key_pem.as_bytes(), &[]).unwrap();
+    let server = TCPServer::bind(lp, "127.0.0.1:0".parse().unwrap(), DEFAULT_BACKLOG).unwrap();
+    let h = lp.handle();
+    server
+        .start(move |stream, _| {
+            let config = config.clone();
+            h.spawn(async move {
+                if stream.start_tls_server(config).await.is_err() {
+                    return;
+                }
+                while let Ok(head) = stream.read_until(b"\r\n\r\n", Some(65536)).await {
+                    let text = String::from_utf8_lossy(&head).to_string();
+                    let path = text.split(' ').nth(1).unwrap_or("?").to_string();
+                    let reply = format!(
+                        "HTTP/1.1 200 OK\r\nContent-Length: {}\r\n\r\n{path}",
+                        path.len()
+                    );
+                    if stream.write(reply.as_bytes()).is_err() {
+                        break;
+                    }
+                }
+            })
+            .unwrap();
+        })
+        .unwrap();
+    server
+}
+
+fn fetch(lp: &IOLoop, client: &AsyncHTTPClient, request: HTTPRequest) -> HTTPResponse {
+    let f = client.fetch(request).unwrap();
+    lp.run_until(|| f.done(), Some(Duration::from_secs(20)))
+        .unwrap();
+    f.result().unwrap().unwrap()
+}
+
+fn client_for(lp: &IOLoop, host: &str) -> AsyncHTTPClient {
+    let options = ClientOptions {
+        hostname_mapping: vec![(host.into(), vec!["127.0.0.1".parse().unwrap()])],
+        ..Default::default()
+    };
+    AsyncHTTPClient::new(lp, options).unwrap()
+}
+
+#[test]
+fn https_with_a_trusted_ca_and_keep_alive() {
+    let lp = IOLoop::new().unwrap();
+    let pki = test_pki(&["secure.test"]);
+    let server = https_server(&lp, &pki);
+    let client = client_for(&lp, "secure.test");
+    for path in ["/one", "/two"] {
+        let mut request = HTTPRequest::new(format!(
+            "https://secure.test:{}{path}",
+            server.local_addr().port()
+        ));
+        request.ca_certs = Some(pki.ca_file.clone());
+        let r = fetch(&lp, &client, request);
+        assert_eq!(r.code, 200, "{:?}", r.error);
+        assert_eq!(r.body, path.as_bytes());
+        assert!(r.time_info.appconnect >= r.time_info.connect);
+    }
+    assert_eq!(
+        client.idle_connections(),
+        1,
+        "the TLS connection was reused"
+    );
+}
+
+#[test]
+fn an_untrusted_certificate_fails_with_tls_unless_validation_is_off() {
+    let lp = IOLoop::new().unwrap();
+    let pki = test_pki(&["secure.test"]);
+    let server = https_server(&lp, &pki);
+    let client = client_for(&lp, "secure.test");
+    let url = format!("https://secure.test:{}/x", server.local_addr().port());
+    let r = fetch(&lp, &client, HTTPRequest::new(&url));
+    assert_eq!(
+        kind_of(r.error.as_ref().unwrap()),
+        Some(FetchErrorKind::Tls),
+        "{:?}",
+        r.error
+    );
+    assert_eq!(r.code, 599);
+
+    let wrong_name = client_for(&lp, "other.test");
+    let mut request = HTTPRequest::new(format!(
+        "https://other.test:{}/x",
+        server.local_addr().port()
+    ));
+    request.ca_certs = Some(pki.ca_file.clone());
+    let r = fetch(&lp, &wrong_name, request);
+    assert_eq!(
+        kind_of(r.error.as_ref().unwrap()),
+        Some(FetchErrorKind::Tls),
+        "{:?}",
+        r.error
+    );
+
+    let mut request = HTTPRequest::new(&url);
+    request.validate_cert = false;
+    let r = fetch(&lp, &client, request);
+    assert_eq!(r.body, b"/x", "{:?}", r.error);
+}
+
+/// A CONNECT proxy: opens the tunnel to the requested address, then copies
+/// bytes both ways until either side closes.
+fn connect_proxy() -> ScriptServer {
+    ScriptServer::start(|mut conn: Conn| {
+        let Some(request) = conn.read_request() else {
+            return;
+        };
+        assert_eq!(request.method, "CONNECT");
+        let target: SocketAddr = match request.target.parse() {
+            Ok(addr) => addr,
+            Err(_) => {
+                conn.write(b"HTTP/1.1 400 Bad Request\r\nContent-Length: 0\r\n\r\n");
+                return;
+            }
+        };
+        let Ok(upstream) = TcpStream::connect(target) else {
+            conn.write(b"HTTP/1.1 502 Bad Gateway\r\nContent-Length: 0\r\n\r\n");
+            return;
+        };
+        conn.write(b"HTTP/1.1 200 Connection established\r\n\r\n");
+        let client = conn.reader.get_ref().try_clone().unwrap();
+        pipe_both_ways(client, upstream);
+    })
+}
+
+fn pipe_both_ways(a: TcpStream, b: TcpStream) {
+    let (mut a_read, mut b_write) = (a.try_clone().unwrap(), b.try_clone().unwrap());
+    let forward = std::thread::spawn(move || {
+        let mut buf = [0u8; 16384];
+        while let Ok(n) = a_read.read(&mut buf) {
+            if n == 0 || b_write.write_all(&buf[..n]).is_err() {
+                break;
+            }
+        }
+        let _ = b_write.shutdown(std::net::Shutdown::Write);
+    });
+    let (mut b_read, mut a_write) = (b, a);
+    let mut buf = [0u8; 16384];
+    while let Ok(n) = b_read.read(&mut buf) {
+        if n == 0 || a_write.write_all(&buf[..n]).is_err() {
+            break;
+        }
+    }
+    let _ = a_write.shutdown(std::net::Shutdown::Write);
+    let _ = forward.join();
+}
+
+#[test]
+fn https_through_a_connect_tunnel() {
+    let lp = IOLoop::new().unwrap();
+    let pki = test_pki(&["127.0.0.1"]);
+    let server = https_server(&lp, &pki);
+    let proxy = connect_proxy();
+    let client = AsyncHTTPClient::new(&lp, ClientOptions::default()).unwrap();
+    let mut request = HTTPRequest::new(format!(
+        "https://127.0.0.1:{}/tunnelled",
+        server.local_addr().port()
+    ));
+    request.ca_certs = Some(pki.ca_file.clone());
+    request.proxy_host = Some("127.0.0.1".into());
+    request.proxy_port = Some(proxy.addr.port());
+    let r = fetch(&lp, &client, request);
+    assert_eq!(r.body, b"/tunnelled", "{:?}", r.error);
+    assert_eq!(
+        proxy.requests()[0].target,
+        format!("127.0.0.1:{}", server.local_addr().port())
+    );
+}
