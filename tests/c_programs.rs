@@ -10,6 +10,8 @@
 //! * `TORNADO_VALGRIND=1` runs each program under valgrind (leaks and invalid
 //!   accesses are failures).
 
+mod common;
+
 use std::io::Read;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
@@ -157,7 +159,66 @@ struct Run {
     elapsed: Duration,
 }
 
-fn run(exe: &Path) -> Run {
+/// What a C test needs around it: environment variables and the servers
+/// they point to (kept alive until the test ends).
+struct Fixture {
+    env: Vec<(String, String)>,
+    _servers: Vec<common::script_server::ScriptServer>,
+}
+
+fn fixture_for(name: &str) -> Fixture {
+    if name != "test_http" {
+        return Fixture {
+            env: Vec::new(),
+            _servers: Vec::new(),
+        };
+    }
+    let server = common::script_server::ScriptServer::start(http_routes);
+    let closed_port = std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .expect("a free port")
+        .port();
+    Fixture {
+        env: vec![
+            (
+                "TORNADO_TEST_HTTP".into(),
+                format!("http://{}", server.addr),
+            ),
+            ("TORNADO_TEST_CLOSED_PORT".into(), closed_port.to_string()),
+        ],
+        _servers: vec![server],
+    }
+}
+
+/// The routes test_http.c fetches.
+fn http_routes(mut conn: common::script_server::Conn) {
+    while let Some(request) = conn.read_request() {
+        let ok = match request.target.as_str() {
+            "/hello" => conn.respond("200 OK", &[("X-Reply", "yes")], b"hello"),
+            "/echo" => {
+                let reply = format!(
+                    "{} {} {}",
+                    request.method,
+                    request.body.len(),
+                    request.header("Transfer-Encoding").unwrap_or("-")
+                );
+                conn.respond("200 OK", &[], reply.as_bytes())
+            }
+            "/redirect" => conn.respond("302 Found", &[("Location", "/hello")], b""),
+            "/big" => conn.respond("200 OK", &[], &vec![b'b'; 200_000]),
+            "/stall" => {
+                std::thread::sleep(Duration::from_secs(3));
+                return;
+            }
+            _ => conn.respond("404 Not Found", &[], b"no such page"),
+        };
+        if !ok {
+            return;
+        }
+    }
+}
+
+fn run(exe: &Path, env: &[(String, String)]) -> Run {
     let valgrind = valgrind_enabled();
     let mut cmd = if valgrind {
         let mut c = Command::new("valgrind");
@@ -174,6 +235,7 @@ fn run(exe: &Path) -> Run {
     } else {
         Command::new(exe)
     };
+    cmd.envs(env.iter().map(|(k, v)| (k, v)));
     cmd.stdin(Stdio::null())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped());
@@ -232,7 +294,8 @@ fn summary(line: &str) -> Option<(u64, u64)> {
 
 fn run_c_test(name: &str) {
     let exe = compile(name);
-    let r = run(&exe);
+    let fixture = fixture_for(name);
+    let r = run(&exe, &fixture.env);
     let last = r
         .stdout
         .lines()
@@ -321,4 +384,5 @@ c_tests!(
     test_coroutine,
     test_bad_input,
     test_free,
+    test_http,
 );

@@ -1,0 +1,312 @@
+/* test_http.c: the HTTP client through the C API, against the scripted
+ * server that tests/c_programs.rs starts (its URL in TORNADO_TEST_HTTP):
+ * both fetch forms, headers, bodies, redirects, callbacks and their drop
+ * functions, errors by kind, cancellation, freeing a busy client, and bad
+ * input. */
+#include <stdlib.h>
+#include <string.h>
+
+#include "tap.h"
+
+static tornado_loop *loop;
+static const char *base;
+
+static char *url_of(const char *path) {
+    static char buf[512];
+    snprintf(buf, sizeof buf, "%s%s", base, path);
+    return buf;
+}
+
+/* Runs a fetch future to completion; the caller unrefs it. */
+static tornado_future *fetch_sync(tornado_http_client *c, tornado_http_request *r) {
+    tornado_future *f = tornado_http_client_fetch(c, r);
+    CHECK(f != NULL, "fetch returned a future");
+    if (f) {
+        tornado_loop_run_sync(loop, f, 20); /* returns the future's own code */
+        CHECK(tornado_future_done(f), "fetch finished");
+    }
+    return f;
+}
+
+static const tornado_http_response *response_of(tornado_future *f) {
+    return f ? (const tornado_http_response *)tornado_future_result(f) : NULL;
+}
+
+/* ---- callbacks ---- */
+
+typedef struct {
+    size_t bytes;
+    int chunks;
+    int header_lines;
+    int saw_status_line;
+    int drops;
+} counters_t;
+
+static void on_chunk(const uint8_t *data, size_t len, void *ud) {
+    counters_t *c = ud;
+    (void)data;
+    c->bytes += len;
+    c->chunks++;
+}
+
+static void on_header(const char *line, size_t len, void *ud) {
+    counters_t *c = ud;
+    c->header_lines++;
+    if (strncmp(line, "HTTP/1.1 200", 12) == 0) c->saw_status_line = 1;
+    CHECK(strlen(line) == len && len >= 2 && line[len - 2] == '\r', "header lines end in CRLF");
+}
+
+static void count_drop(void *ud) {
+    ((counters_t *)ud)->drops++;
+}
+
+typedef struct {
+    int calls;
+    int code;
+    char error[256];
+    char body[64];
+} cb_result_t;
+
+static void on_fetched(const tornado_http_response *r, void *ud) {
+    cb_result_t *out = ud;
+    out->calls++;
+    out->code = tornado_http_response_code(r);
+    const char *e = tornado_http_response_error(r);
+    snprintf(out->error, sizeof out->error, "%s", e ? e : "");
+    size_t n = 0;
+    const uint8_t *b = tornado_http_response_body(r, &n);
+    snprintf(out->body, sizeof out->body, "%.*s", (int)(n < 63 ? n : 63), b ? (const char *)b : "");
+}
+
+static int producer_left = 3;
+static int64_t produce(uint8_t *buf, size_t cap, void *ud) {
+    (void)ud;
+    if (producer_left == 0) return 0;
+    producer_left--;
+    size_t n = cap < 1000 ? cap : 1000;
+    memset(buf, 'p', n);
+    return (int64_t)n;
+}
+
+/* ---- tests ---- */
+
+static void test_get(tornado_http_client *c) {
+    tap_section("GET with the future form");
+    tornado_http_request *r = tornado_http_request_new(url_of("/hello"));
+    CHECK_OK(tornado_http_request_add_header(r, "X-Test", "1"), "add_header");
+    tornado_future *f = fetch_sync(c, r);
+    const tornado_http_response *resp = response_of(f);
+    CHECK(resp != NULL, "a response");
+    if (resp) {
+        CHECK(tornado_http_response_code(resp) == 200, "code 200 (%d)", tornado_http_response_code(resp));
+        CHECK(strcmp(tornado_http_response_reason(resp), "OK") == 0, "reason OK");
+        size_t n = 0;
+        const uint8_t *body = tornado_http_response_body(resp, &n);
+        CHECK(n == 5 && memcmp(body, "hello", 5) == 0, "body 'hello'");
+        const char *v = tornado_http_response_header(resp, "x-REPLY");
+        CHECK(v && strcmp(v, "yes") == 0, "case-insensitive header lookup");
+        CHECK(tornado_http_response_header(resp, "X-Absent") == NULL, "absent header is NULL");
+        size_t count = tornado_http_response_header_count(resp);
+        CHECK(count >= 2, "header count (%zu)", count);
+        const char *name = NULL, *value = NULL;
+        CHECK_OK(tornado_http_response_header_at(resp, 0, &name, &value), "header_at(0)");
+        CHECK(name && strcmp(name, "X-Reply") == 0, "names as received (%s)", name ? name : "NULL");
+        CHECK_FAIL(tornado_http_response_header_at(resp, count, &name, &value), TORNADO_ERR_NOT_FOUND, "past the end");
+        CHECK(strcmp(tornado_http_response_effective_url(resp), url_of("/hello")) == 0, "effective_url");
+        CHECK(tornado_http_response_error(resp) == NULL, "no error");
+        CHECK(tornado_http_response_error_code(resp) == TORNADO_OK, "error code OK");
+        CHECK(tornado_http_response_request_time(resp) > 0, "request_time > 0");
+        CHECK(tornado_http_response_start_time(resp) > 1.7e9, "start_time is a Unix time");
+        tornado_http_time_info t;
+        CHECK_OK(tornado_http_response_time_info(resp, &t), "time_info");
+        CHECK(t.total >= t.starttransfer && t.starttransfer >= t.connect && t.connect >= t.namelookup,
+              "timings in order");
+    }
+    tornado_future_unref(f);
+    tornado_http_request_free(r);
+}
+
+static void test_post_and_redirect(tornado_http_client *c) {
+    tap_section("POST body, redirects, 404 is a response");
+    tornado_http_request *r = tornado_http_request_new(url_of("/echo"));
+    CHECK_OK(tornado_http_request_set_method(r, "POST"), "set_method");
+    CHECK_OK(tornado_http_request_set_body(r, (const uint8_t *)"abcdef", 6), "set_body");
+    tornado_future *f = fetch_sync(c, r);
+    size_t n = 0;
+    const uint8_t *body = tornado_http_response_body(response_of(f), &n);
+    CHECK(n == 8 && memcmp(body, "POST 6 -", 8) == 0, "server saw POST with 6 bytes (%.*s)", (int)n, body);
+    tornado_future_unref(f);
+    tornado_http_request_free(r);
+
+    r = tornado_http_request_new(url_of("/redirect"));
+    f = fetch_sync(c, r);
+    CHECK(tornado_http_response_code(response_of(f)) == 200, "redirect followed");
+    CHECK(strcmp(tornado_http_response_effective_url(response_of(f)), url_of("/hello")) == 0, "effective_url is the target");
+    tornado_future_unref(f);
+    CHECK_OK(tornado_http_request_set_follow_redirects(r, false), "set_follow_redirects");
+    f = fetch_sync(c, r);
+    CHECK(tornado_http_response_code(response_of(f)) == 302, "not followed: 302");
+    tornado_future_unref(f);
+    tornado_http_request_free(r);
+
+    r = tornado_http_request_new(url_of("/missing"));
+    f = fetch_sync(c, r);
+    CHECK(tornado_future_error(f, NULL) == TORNADO_OK, "a 404 resolves the future");
+    CHECK(tornado_http_response_code(response_of(f)) == 404, "code 404");
+    tornado_future_unref(f);
+    tornado_http_request_free(r);
+}
+
+static void test_callbacks(tornado_http_client *c) {
+    tap_section("streaming and header callbacks, drop functions");
+    counters_t counts = {0};
+    tornado_http_request *r = tornado_http_request_new(url_of("/big"));
+    CHECK_OK(tornado_http_request_set_streaming_callback(r, on_chunk, &counts, count_drop), "streaming callback");
+    CHECK_OK(tornado_http_request_set_header_callback(r, on_header, &counts, count_drop), "header callback");
+    tornado_future *f = fetch_sync(c, r);
+    size_t n = 99;
+    tornado_http_response_body(response_of(f), &n);
+    CHECK(n == 0, "a streamed body is not buffered");
+    CHECK(counts.bytes == 200000, "every byte streamed (%zu)", counts.bytes);
+    CHECK(counts.chunks >= 1, "in chunks (%d)", counts.chunks);
+    CHECK(counts.saw_status_line && counts.header_lines >= 3, "header lines, status line first");
+    tornado_future_unref(f);
+    CHECK(counts.drops == 0, "drops wait for the request");
+    tornado_http_request_free(r);
+    tornado_loop_run_once(loop, 0);
+    CHECK(counts.drops == 2, "each drop function ran once (%d)", counts.drops);
+
+    tap_section("chunked upload from a body producer");
+    r = tornado_http_request_new(url_of("/echo"));
+    tornado_http_request_set_method(r, "PUT");
+    CHECK_OK(tornado_http_request_set_body_producer(r, produce, NULL, NULL), "set_body_producer");
+    f = fetch_sync(c, r);
+    const uint8_t *body = tornado_http_response_body(response_of(f), &n);
+    CHECK(n >= 12 && memcmp(body, "PUT 3000 chunked", n < 16 ? n : 16) == 0, "3 chunks arrived (%.*s)", (int)n, body);
+    tornado_future_unref(f);
+    tornado_http_request_free(r);
+}
+
+static void test_errors(tornado_http_client *c, int closed_port) {
+    tap_section("errors: connect, invalid URL, invalid request, timeout");
+    char url[128];
+    snprintf(url, sizeof url, "http://127.0.0.1:%d/", closed_port);
+    tornado_http_request *r = tornado_http_request_new(url);
+    tornado_future *f = fetch_sync(c, r);
+    const char *msg = NULL;
+    CHECK(tornado_future_error(f, &msg) == TORNADO_ERR_CONNECT, "refused: TORNADO_ERR_CONNECT");
+    CHECK(msg && strncmp(msg, "connect: ", 9) == 0, "message starts with the kind (%s)", msg ? msg : "NULL");
+    tornado_future_unref(f);
+
+    cb_result_t res = {0};
+    CHECK_OK(tornado_http_client_fetch_cb(c, r, on_fetched, &res), "fetch_cb");
+    CHECK(res.calls == 0, "not called inside fetch_cb");
+    for (int i = 0; i < 200 && res.calls == 0; i++) tornado_loop_run_once(loop, 0.05);
+    CHECK(res.calls == 1 && res.code == 599, "callback once with 599 (%d, %d)", res.calls, res.code);
+    CHECK(strncmp(res.error, "connect: ", 9) == 0, "error string (%s)", res.error);
+    tornado_http_request_free(r);
+
+    r = tornado_http_request_new("ftp://127.0.0.1/file");
+    f = fetch_sync(c, r);
+    CHECK(tornado_future_error(f, NULL) == TORNADO_ERR_INVALID_URL, "ftp: TORNADO_ERR_INVALID_URL");
+    tornado_future_unref(f);
+    tornado_http_request_free(r);
+
+    r = tornado_http_request_new(url_of("/hello"));
+    tornado_http_request_add_header(r, "X-Evil", "a\r\nInjected: 1");
+    f = fetch_sync(c, r);
+    CHECK(tornado_future_error(f, &msg) == TORNADO_ERR_INVALID, "CR/LF in a header: invalid_request");
+    CHECK(msg && strncmp(msg, "invalid_request: ", 17) == 0, "kind invalid_request (%s)", msg ? msg : "NULL");
+    tornado_future_unref(f);
+    tornado_http_request_free(r);
+
+    r = tornado_http_request_new(url_of("/stall"));
+    CHECK_OK(tornado_http_request_set_request_timeout(r, 0.2), "set_request_timeout");
+    f = fetch_sync(c, r);
+    CHECK(tornado_future_error(f, &msg) == TORNADO_ERR_TIMEOUT, "stalled: TORNADO_ERR_TIMEOUT");
+    CHECK(msg && strstr(msg, "during request"), "which timeout (%s)", msg ? msg : "NULL");
+    tornado_future_unref(f);
+
+    tap_section("cancel a fetch; free a busy client");
+    CHECK_OK(tornado_http_request_set_request_timeout(r, 0), "no timeout");
+    f = tornado_http_client_fetch(c, r);
+    tornado_loop_run_once(loop, 0.05);
+    CHECK_OK(tornado_future_cancel(f), "cancel");
+    CHECK(tornado_future_error(f, NULL) == TORNADO_ERR_CANCELLED, "cancelled");
+    tornado_future_unref(f);
+
+    tornado_http_client *busy = tornado_http_client_new(loop, NULL);
+    cb_result_t late = {0};
+    CHECK_OK(tornado_http_client_fetch_cb(busy, r, on_fetched, &late), "fetch_cb on the busy client");
+    tornado_future *pending = tornado_http_client_fetch(busy, r);
+    tornado_loop_run_once(loop, 0.05);
+    CHECK_OK(tornado_http_client_free(busy), "free with fetches in flight");
+    for (int i = 0; i < 20 && late.calls == 0; i++) tornado_loop_run_once(loop, 0.01);
+    CHECK(late.calls == 1 && strncmp(late.error, "closed: ", 8) == 0, "callback once with closed (%s)", late.error);
+    CHECK(tornado_future_error(pending, NULL) == TORNADO_ERR_CLOSED, "future failed with CLOSED");
+    tornado_future_unref(pending);
+    tornado_http_request_free(r);
+}
+
+static void *other_thread(void *c) {
+    tornado_http_request *r = tornado_http_request_new("http://127.0.0.1/");
+    tornado_future *f = tornado_http_client_fetch(c, r);
+    tornado_http_request_free(r);
+    return f == NULL ? (void *)1 : NULL;
+}
+
+static void test_bad_input(tornado_http_client *c) {
+    tap_section("bad input");
+    tornado_http_request *r = tornado_http_request_new(url_of("/hello"));
+    CHECK(tornado_http_client_new(NULL, NULL) == NULL, "client on a NULL loop");
+    CHECK(tornado_http_request_new(NULL) == NULL, "request with a NULL url");
+    CHECK(tornado_http_client_fetch(NULL, r) == NULL && TAP_HAS_ERRMSG(), "fetch on a NULL client");
+    CHECK(tornado_http_client_fetch(c, NULL) == NULL, "fetch of a NULL request");
+    CHECK_FAIL(tornado_http_client_fetch_cb(c, r, NULL, NULL), TORNADO_ERR_INVALID, "NULL callback");
+    CHECK_FAIL(tornado_http_request_set_connect_timeout(r, -1), TORNADO_ERR_INVALID, "negative timeout");
+    CHECK_FAIL(tornado_http_request_set_max_redirects(r, -1), TORNADO_ERR_INVALID, "negative max_redirects");
+    CHECK_FAIL(tornado_http_request_set_method(NULL, "GET"), TORNADO_ERR_INVALID, "NULL request");
+    CHECK_FAIL(tornado_http_request_set_network_interface(r, "not an ip"), TORNADO_ERR_INVALID, "bad interface");
+    CHECK(tornado_http_response_code(NULL) == 0, "code of NULL");
+    CHECK(tornado_http_response_body(NULL, NULL) == NULL, "body of NULL");
+    tornado_http_client_options *o = tornado_http_client_options_new();
+    CHECK_FAIL(tornado_http_client_options_set_max_clients(o, 0), TORNADO_ERR_INVALID, "max_clients 0");
+    CHECK_FAIL(tornado_http_client_options_add_hostname_mapping(o, "a", "nope"), TORNADO_ERR_INVALID, "bad mapping");
+    tornado_http_client_options_free(o);
+    pthread_t t;
+    void *failed = NULL;
+    pthread_create(&t, NULL, other_thread, c);
+    pthread_join(t, &failed);
+    CHECK(failed == (void *)1, "fetch from another thread is refused");
+    tornado_http_request_free(r);
+    tornado_http_request_free(NULL);
+    tornado_http_client_options_free(NULL);
+}
+
+int main(void) {
+    tap_init("test_http");
+    base = getenv("TORNADO_TEST_HTTP");
+    const char *closed = getenv("TORNADO_TEST_CLOSED_PORT");
+    if (!base || !closed) {
+        printf("# run through tests/c_programs.rs, which starts the server\n");
+        return 2;
+    }
+    loop = tornado_loop_new();
+    tornado_http_client_options *o = tornado_http_client_options_new();
+    CHECK_OK(tornado_http_client_options_set_max_clients(o, 4), "max_clients");
+    CHECK_OK(tornado_http_client_options_add_hostname_mapping(o, "mapped.test", "127.0.0.1"), "mapping");
+    tornado_http_client *c = tornado_http_client_new(loop, o);
+    tornado_http_client_options_free(o);
+    CHECK(c != NULL, "client");
+
+    test_get(c);
+    test_post_and_redirect(c);
+    test_callbacks(c);
+    CHECK(tornado_http_client_idle_connections(c) >= 1, "keep-alive connections pooled");
+    test_errors(c, atoi(closed));
+    test_bad_input(c);
+    CHECK_OK(tornado_http_client_free(c), "client_free");
+    tornado_loop_run_once(loop, 0);
+    CHECK_OK(tornado_loop_free(loop), "loop_free");
+    return tap_done();
+}
