@@ -632,3 +632,52 @@ fn through_an_http_proxy() {
         r.error
     );
 }
+
+#[test]
+fn a_stall_after_the_headers_times_out_and_a_reset_mid_body_is_closed() {
+    let stall = ScriptServer::start(|mut conn: Conn| {
+        conn.read_request();
+        conn.write(b"HTTP/1.1 200 OK\r\nContent-Length: 1000\r\n\r\npartial");
+        std::thread::sleep(Duration::from_secs(3));
+    });
+    let lp = IOLoop::new().unwrap();
+    let c = client(&lp);
+    let mut request = HTTPRequest::new(stall.url("/"));
+    request.request_timeout = Some(Duration::from_millis(300));
+    let r = fetch(&lp, &c, request);
+    assert_eq!(kind(&r), Some(FetchErrorKind::Timeout), "{:?}", r.error);
+
+    let reset = ScriptServer::start(|mut conn: Conn| {
+        conn.read_request();
+        conn.write(b"HTTP/1.1 200 OK\r\nContent-Length: 100000\r\n\r\nsome of the body");
+        std::thread::sleep(Duration::from_millis(50));
+        // SO_LINGER 0: close sends a RST instead of a FIN.
+        let socket = socket2::SockRef::from(conn.reader.get_ref());
+        socket.set_linger(Some(Duration::ZERO)).unwrap();
+    });
+    let r = get(&lp, &c, &reset.url("/"));
+    assert_eq!(kind(&r), Some(FetchErrorKind::Closed), "{:?}", r.error);
+}
+
+#[test]
+fn an_endless_body_stops_at_max_body_size() {
+    let endless = ScriptServer::start(|mut conn: Conn| {
+        conn.read_request();
+        conn.write(b"HTTP/1.1 200 OK\r\n\r\n");
+        let block = vec![b'e'; 65536];
+        while conn.write(&block) {}
+    });
+    let lp = IOLoop::new().unwrap();
+    let options = ClientOptions {
+        max_body_size: 4 * 1024 * 1024,
+        ..Default::default()
+    };
+    let c = AsyncHTTPClient::new(&lp, options).unwrap();
+    let r = get(&lp, &c, &endless.url("/"));
+    assert_eq!(
+        kind(&r),
+        Some(FetchErrorKind::BodyTooLarge),
+        "{:?}",
+        r.error
+    );
+}
