@@ -1,11 +1,16 @@
 /* bench.c: tornado_rs's side of shared/bench/WORKLOADS.md, loop workloads.
  *
  * Usage: bench W1|W1x|W2|W3|W3b [N] [IDLE_FDS]
+ *        bench W4s-c1|W4s-c64|W4b-c4|W5 URL [N]
  *   W1   add_callback chain, N = 5,000,000
  *   W1x  add_callback from a second thread, N = 1,000,000
  *   W2   N = 1,000,000 timers at xorshift64 delays, odd ones removed, 500,000 fire
  *   W3   1-byte ping-pong over a socketpair with READ handlers, N = 200,000 round trips
  *   W3b  W3 beside IDLE_FDS = 10,000 idle registered fds (both ends of 5,000 socketpairs)
+ *   W4s-c1   N = 5,000 GETs of URL (/small, 200 bytes), one at a time
+ *   W4s-c64  N = 20,000 GETs, 64 in flight
+ *   W4b-c4   N = 200 GETs of /big (1 MiB), 4 in flight
+ *   W5       10,000 GETs all at once from the slow server (200 bytes after 2 s)
  * The third argument counts idle fds, as in the anchors (uv_bench, ev_bench,
  * tornado_bench.py). Prints one JSON line; exits non-zero unless the work was
  * done exactly. The measured phase is the same as the anchors': see bench_util.h.
@@ -217,13 +222,70 @@ static int run_w3(const char *name, long n, long idle) {
     return count == n ? 0 : 1;
 }
 
+/* ---- W4/W5: HTTP fetches with C in flight, through tornado_http_client_fetch_cb ---- */
+static tornado_http_client *http;
+static tornado_http_request *http_req;
+static long http_started, http_done, http_errors, http_inflight_target;
+static size_t http_expect_len;
+
+static void http_fetched(const tornado_http_response *r, void *ud);
+
+static void http_start_one(void) {
+    http_started++;
+    LIB(tornado_http_client_fetch_cb(http, http_req, http_fetched, NULL));
+}
+
+static void http_fetched(const tornado_http_response *r, void *ud) {
+    (void)ud;
+    size_t len = 0;
+    tornado_http_response_body(r, &len);
+    if (tornado_http_response_code(r) != 200 || len != http_expect_len) {
+        if (http_errors++ < 3) {
+            const char *e = tornado_http_response_error(r);
+            fprintf(stderr, "bench: fetch %d, %zu bytes: %s\n", tornado_http_response_code(r), len, e ? e : "");
+        }
+    }
+    http_done++;
+    if (http_started < target) http_start_one();
+    else if (http_done == target) tornado_loop_stop(loop);
+}
+
+static int run_http(const char *w, const char *url, long n, long conc, size_t expect_len) {
+    tornado_http_client_options *o = tornado_http_client_options_new();
+    LIB(tornado_http_client_options_set_max_clients(o, (size_t)conc));
+    LIB(tornado_http_client_options_set_max_idle_per_host(o, (size_t)conc));
+    http = tornado_http_client_new(loop, o);
+    tornado_http_client_options_free(o);
+    if (!http) die_lib("tornado_http_client_new", -1);
+    http_req = tornado_http_request_new(url);
+    if (!http_req) die_lib("tornado_http_request_new", -1);
+    /* 60 s, as the anchors (Tornado's 20 s default fails part of W5 on a busy machine) */
+    LIB(tornado_http_request_set_connect_timeout(http_req, 60));
+    LIB(tornado_http_request_set_request_timeout(http_req, 60));
+    target = n;
+    http_expect_len = expect_len;
+    http_inflight_target = conc < n ? conc : n;
+    bu_phase ph;
+    bu_start(&ph);
+    for (long i = 0; i < http_inflight_target; i++) http_start_one();
+    LIB(tornado_loop_start(loop));
+    bu_stop(&ph);
+    double mib = (double)expect_len * (double)n / (1024.0 * 1024.0);
+    bu_emit(w, n, &ph, 1, ",\"req_per_s\":%.1f,\"mb_per_s\":%.1f,\"errors\":%ld,\"concurrency\":%ld",
+            (double)n / ph.wall_s, mib / ph.wall_s, http_errors, conc);
+    tornado_http_request_free(http_req);
+    LIB(tornado_http_client_free(http));
+    free_loop();
+    return http_errors == 0 && http_done == n ? 0 : 1;
+}
+
 int main(int argc, char **argv) {
     if (argc < 2) {
         fprintf(stderr, "usage: %s W1|W1x|W2|W3|W3b [N] [IDLE_FDS]\n", argv[0]);
         return 2;
     }
     const char *w = argv[1];
-    long n = argc > 2 ? atol(argv[2]) : 0;
+    long n = argc > 2 && argv[1][1] != '4' && argv[1][1] != '5' ? atol(argv[2]) : 0;
     long idle = argc > 3 ? atol(argv[3]) : 10000;
     if (n < 0 || idle < 0) {
         fprintf(stderr, "bench: N and IDLE_FDS must not be negative\n");
@@ -237,6 +299,17 @@ int main(int argc, char **argv) {
     if (!strcmp(w, "W2")) return run_w2(n ? n : 1000000);
     if (!strcmp(w, "W3")) return run_w3("W3", n ? n : 200000, 0);
     if (!strcmp(w, "W3b")) return run_w3("W3b", n ? n : 200000, idle);
+    if (w[0] == 'W' && (w[1] == '4' || w[1] == '5')) {
+        if (argc < 3) {
+            fprintf(stderr, "usage: %s %s URL [N]\n", argv[0], w);
+            return 2;
+        }
+        long hn = argc > 3 ? atol(argv[3]) : 0;
+        if (!strcmp(w, "W4s-c1")) return run_http(w, argv[2], hn ? hn : 5000, 1, 200);
+        if (!strcmp(w, "W4s-c64")) return run_http(w, argv[2], hn ? hn : 20000, 64, 200);
+        if (!strcmp(w, "W4b-c4")) return run_http(w, argv[2], hn ? hn : 200, 4, 1048576);
+        if (!strcmp(w, "W5")) return run_http(w, argv[2], hn ? hn : 10000, hn ? hn : 10000, 200);
+    }
     fprintf(stderr, "bench: unsupported workload %s\n", w);
     free_loop();
     return 2;

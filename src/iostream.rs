@@ -28,8 +28,11 @@ use crate::tls::tls_error;
 
 /// Default `max_buffer_size`: 100 MiB, as Tornado.
 pub const DEFAULT_MAX_BUFFER_SIZE: usize = 100 * 1024 * 1024;
-/// How much one read syscall asks for.
-const READ_CHUNK: usize = 64 * 1024;
+/// How much the first read syscall asks for; each read that fills its
+/// space doubles the next, up to `MAX_READ`. Idle connections stay small
+/// (10,000 of them must not hold 64 KiB each), bulk transfers get big reads.
+const FIRST_READ: usize = 2 * 1024;
+const MAX_READ: usize = 256 * 1024;
 
 /// The fd under a stream. Sockets go through `send` with `MSG_NOSIGNAL`
 /// (std does that), so a peer that went away is an error, not a SIGPIPE.
@@ -96,31 +99,38 @@ fn is_tls_failure(error: &std::io::Error) -> bool {
         .is_some_and(|inner| inner.is::<rustls::Error>())
 }
 
-/// Bytes with a consumed prefix: consuming is O(1), the prefix is dropped
-/// when it is more than half the buffer.
+/// A byte queue over one initialized buffer: bytes live in `start..end`.
+/// Consuming is O(1); reading appends into `end..` without zero-filling
+/// each time (the buffer is initialized once, as it grows), and the live
+/// bytes move to the front only when the free tail is too short.
 #[derive(Default)]
 struct ByteQueue {
     data: Vec<u8>,
     start: usize,
+    end: usize,
 }
+
+/// An emptied buffer larger than this is released rather than kept.
+const KEEP_BUFFER: usize = 1024 * 1024;
 
 impl ByteQueue {
     fn bytes(&self) -> &[u8] {
-        &self.data[self.start..]
+        &self.data[self.start..self.end]
     }
 
     fn len(&self) -> usize {
-        self.data.len() - self.start
+        self.end - self.start
     }
 
     fn consume(&mut self, n: usize) {
         self.start += n;
-        if self.start == self.data.len() {
-            self.data.clear();
+        debug_assert!(self.start <= self.end);
+        if self.start == self.end {
             self.start = 0;
-        } else if self.start > self.data.len() / 2 {
-            self.data.drain(..self.start);
-            self.start = 0;
+            self.end = 0;
+            if self.data.len() > KEEP_BUFFER {
+                self.data = Vec::new();
+            }
         }
     }
 
@@ -128,6 +138,28 @@ impl ByteQueue {
         let taken = self.bytes()[..n].to_vec();
         self.consume(n);
         taken
+    }
+
+    /// Room for `want` more bytes after the live ones; `commit` what was used.
+    fn spare(&mut self, want: usize) -> &mut [u8] {
+        if self.data.len() - self.end < want && self.start > 0 {
+            self.data.copy_within(self.start..self.end, 0);
+            self.end -= self.start;
+            self.start = 0;
+        }
+        if self.data.len() - self.end < want {
+            self.data.resize(self.end + want, 0);
+        }
+        &mut self.data[self.end..self.end + want]
+    }
+
+    fn commit(&mut self, n: usize) {
+        self.end += n;
+    }
+
+    fn push(&mut self, bytes: &[u8]) {
+        self.spare(bytes.len()).copy_from_slice(bytes);
+        self.commit(bytes.len());
     }
 }
 
@@ -153,6 +185,8 @@ struct Inner {
     read_buffer: RefCell<ByteQueue>,
     max_buffer_size: Cell<usize>,
     reading: Cell<bool>,
+    /// The size of the next read (see `FIRST_READ`).
+    read_size: Cell<usize>,
     write: RefCell<WriteState>,
     error: RefCell<Option<Error>>,
     closed: Cell<bool>,
@@ -234,6 +268,7 @@ impl IOStream {
                 read_buffer: RefCell::new(ByteQueue::default()),
                 max_buffer_size: Cell::new(DEFAULT_MAX_BUFFER_SIZE),
                 reading: Cell::new(false),
+                read_size: Cell::new(FIRST_READ),
                 write: RefCell::new(WriteState::default()),
                 error: RefCell::new(None),
                 closed: Cell::new(false),
@@ -409,15 +444,19 @@ impl IOStream {
                 "reached the maximum read buffer size",
             ));
         }
-        let old_len = buffer.data.len();
-        let want = room.min(READ_CHUNK);
-        buffer.data.resize(old_len + want, 0);
+        let want = room.min(self.inner.read_size.get());
+        let spare = buffer.spare(want);
         let result = match self.inner.tls.borrow_mut().as_mut() {
-            Some(tls) => tls_read(io, tls, &mut buffer.data[old_len..]),
-            None => io.read(&mut buffer.data[old_len..]),
+            Some(tls) => tls_read(io, tls, spare),
+            None => io.read(spare),
         };
         let got = *result.as_ref().unwrap_or(&0);
-        buffer.data.truncate(old_len + got);
+        buffer.commit(got);
+        if got == want {
+            self.inner
+                .read_size
+                .set((want * 2).clamp(FIRST_READ, MAX_READ));
+        }
         result
     }
 
@@ -488,6 +527,32 @@ impl IOStream {
         }
     }
 
+    /// Waits for data, then lends `sink` up to `max` buffered bytes (no
+    /// copy) and consumes them; returns how many. For consumers that move
+    /// bytes straight on (an HTTP body). Fails once the stream ended with
+    /// nothing buffered.
+    pub async fn read_available<R>(
+        &self,
+        max: usize,
+        sink: impl FnOnce(&[u8]) -> R,
+    ) -> Result<(usize, R)> {
+        let _guard = self.begin_read()?;
+        loop {
+            {
+                let mut buffer = self.inner.read_buffer.borrow_mut();
+                let n = buffer.len().min(max);
+                if n > 0 || max == 0 {
+                    let out = sink(&buffer.bytes()[..n]);
+                    buffer.consume(n);
+                    return Ok((n, out));
+                }
+            }
+            if !self.fill_buffer().await? {
+                return Err(self.closed_error());
+            }
+        }
+    }
+
     /// Reads everything until the peer closes; the stream is closed after.
     pub async fn read_until_close(&self) -> Result<Vec<u8>> {
         let _guard = self.begin_read()?;
@@ -519,7 +584,7 @@ impl IOStream {
         let future = Future::new(&self.inner.lp);
         {
             let mut state = self.inner.write.borrow_mut();
-            state.buffer.data.extend_from_slice(data);
+            state.buffer.push(data);
             state.queued += data.len() as u64;
             let until = state.queued;
             state.pending.push_back(PendingWrite {

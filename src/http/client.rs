@@ -159,8 +159,10 @@ impl AsyncHTTPClient {
         self.inner.in_flight.borrow_mut().insert(id, result.clone());
         let client = Rc::downgrade(&self.inner);
         let watched = result.clone();
-        lp.spawn(async move {
-            let work = run_fetch(client.clone(), request);
+        let task = async move {
+            // Boxed so the task does not hold the fetch's state twice (a
+            // future moved into another is not overlapped by the compiler).
+            let work = Box::pin(run_fetch(client.clone(), request));
             let outcome = until_done(work, &watched).await;
             if let Some(response) = outcome {
                 let _ = watched.set_result(response);
@@ -168,7 +170,8 @@ impl AsyncHTTPClient {
             if let Some(inner) = client.upgrade() {
                 inner.in_flight.borrow_mut().remove(&id);
             }
-        })?;
+        };
+        lp.spawn(task)?;
         Ok(result)
     }
 
@@ -276,19 +279,21 @@ type FetchFailure = (Error, Option<HTTPResponse>);
 
 async fn fetch_in_slot(
     client: &Weak<Inner>,
-    request: HTTPRequest,
+    mut request: HTTPRequest,
     clock: &mut Clock,
 ) -> std::result::Result<HTTPResponse, FetchFailure> {
     validate_request(&request).map_err(|e| (e, None))?;
     parse_target(&request.url).map_err(|e| (e, None))?;
     let inner = client.upgrade().ok_or_else(|| (closed_client(), None))?;
-    let _slot = acquire_slot(&inner, &request)
-        .await
-        .map_err(|e| (e, None))?;
+    let _slot = match try_acquire_slot(&inner) {
+        Some(slot) => slot,
+        None => Box::pin(wait_for_slot(&inner, &request))
+            .await
+            .map_err(|e| (e, None))?,
+    };
     drop(inner);
     clock.dequeued = Some(Instant::now());
     clock.info.queue = clock.since_start();
-    let mut request = request;
     loop {
         let inner = client.upgrade().ok_or_else(|| (closed_client(), None))?;
         let response = fetch_hop(&inner, &request, clock)
@@ -451,14 +456,22 @@ fn release_slot(inner: &Inner) {
     }
 }
 
-async fn acquire_slot(inner: &Rc<Inner>, request: &HTTPRequest) -> Result<Slot> {
+/// A free slot now, if there is one.
+fn try_acquire_slot(inner: &Rc<Inner>) -> Option<Slot> {
+    if inner.active.get() >= inner.options.max_clients {
+        return None;
+    }
+    inner.active.set(inner.active.get() + 1);
+    Some(Slot {
+        inner: Rc::downgrade(inner),
+    })
+}
+
+/// Waits in the FIFO queue for a slot, at most min(connect, request) timeout.
+async fn wait_for_slot(inner: &Rc<Inner>, request: &HTTPRequest) -> Result<Slot> {
     let slot = Slot {
         inner: Rc::downgrade(inner),
     };
-    if inner.active.get() < inner.options.max_clients {
-        inner.active.set(inner.active.get() + 1);
-        return Ok(slot);
-    }
     let turn = Future::new(&inner.lp);
     inner.waiting.borrow_mut().push_back(turn.clone());
     let wait = Waiter {
@@ -591,7 +604,9 @@ async fn connect(
     target: &Target,
     clock: &mut Clock,
 ) -> Result<IOStream> {
-    let work = connect_unlimited(inner, request, target, clock);
+    // Boxed: the connect machinery (resolver, Happy Eyeballs, TLS) is big and
+    // only needed for new connections; inline it would sit in every fetch.
+    let work = Box::pin(connect_unlimited(inner, request, target, clock));
     let stream = match request.connect_timeout {
         None => work.await,
         Some(limit) => race_timeout(&inner.lp, work, limit)

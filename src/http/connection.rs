@@ -232,6 +232,15 @@ impl<'a> BodySink<'a> {
         }
     }
 
+    /// Sizes the buffer for a body of known length (within the limit, and
+    /// never more than 16 MiB up front: the length is the server's claim).
+    fn expect(&mut self, length: u64) {
+        if self.req.streaming_callback.is_none() && self.decoder.is_none() && !self.discard {
+            let up_front = length.min(self.max).min(16 * 1024 * 1024);
+            self.body.reserve(up_front as usize);
+        }
+    }
+
     fn too_large(&self) -> Error {
         fetch_error(
             FetchErrorKind::BodyTooLarge,
@@ -292,34 +301,39 @@ async fn read_body(stream: &IOStream, framing: BodyFraming, sink: &mut BodySink<
     match framing {
         BodyFraming::None => Ok(()),
         BodyFraming::Length(mut left) => {
+            sink.expect(left);
             while left > 0 {
                 let want = left.min(BODY_READ as u64) as usize;
-                let data = stream.read_bytes(want, true).await.map_err(ended_early)?;
-                left -= data.len() as u64;
-                sink.accept(&data)?;
+                let (n, accepted) = stream
+                    .read_available(want, |data| sink.accept(data))
+                    .await
+                    .map_err(ended_early)?;
+                accepted?;
+                left -= n as u64;
             }
             Ok(())
         }
         BodyFraming::Chunked => {
             let mut decoder = ChunkedDecoder::default();
-            let mut pending: Vec<u8> = Vec::new();
             let mut decoded = Vec::new();
             while !decoder.is_done() {
-                let data = stream
-                    .read_bytes(BODY_READ, true)
+                let (_, outcome) = stream
+                    .read_available(BODY_READ, |data| decoder.decode(data, &mut decoded))
                     .await
                     .map_err(ended_early)?;
-                pending.extend_from_slice(&data);
-                let consumed = decoder.decode(&pending, &mut decoded)?;
-                pending.drain(..consumed);
+                let consumed = outcome?;
+                let _ = consumed; // bytes after the last chunk: see `reusable`
                 sink.accept(&decoded)?;
                 decoded.clear();
             }
             Ok(())
         }
         BodyFraming::UntilClose => loop {
-            match stream.read_bytes(BODY_READ, true).await {
-                Ok(data) => sink.accept(&data)?,
+            match stream
+                .read_available(BODY_READ, |data| sink.accept(data))
+                .await
+            {
+                Ok((_, accepted)) => accepted?,
                 Err(_) if stream.closed() && stream.error().is_none() => return Ok(()),
                 Err(e) if e.code() == Code::CLOSED => return Ok(()),
                 Err(e) => return Err(e),
