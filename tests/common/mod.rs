@@ -1,2 +1,3 @@
+pub mod c_build;
 pub mod pki;
 pub mod script_server;

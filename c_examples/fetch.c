@@ -1,0 +1,384 @@
+/* fetch.c: `tornado-fetch`, a small curl-like program on the public C API.
+ * The interface is fixed by shared/FETCH_CLI.md:
+ *
+ *   tornado-fetch [OPTIONS] URL
+ *
+ * It prints the body (or, with --json, one JSON line describing the
+ * response), or with -n/-c runs a small load and prints a summary line.
+ * Exit status: 0 when a response was received, 1 on a fetch error, 2 on bad
+ * command-line arguments. */
+#include <errno.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "tornado_rs.h"
+
+/* ---- small output helpers: growable buffer, base64, JSON strings ---- */
+
+typedef struct {
+    uint8_t *data;
+    size_t len, cap;
+} buf_t;
+
+static void buf_add(buf_t *b, const void *data, size_t len) {
+    if (b->len + len > b->cap) {
+        size_t cap = b->cap ? b->cap * 2 : 4096;
+        while (cap < b->len + len) cap *= 2;
+        uint8_t *grown = realloc(b->data, cap);
+        if (!grown) {
+            fprintf(stderr, "tornado-fetch: out of memory\n");
+            exit(1);
+        }
+        b->data = grown;
+        b->cap = cap;
+    }
+    memcpy(b->data + b->len, data, len);
+    b->len += len;
+}
+
+static void print_base64(const uint8_t *data, size_t len) {
+    static const char alphabet[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+    for (size_t i = 0; i < len; i += 3) {
+        uint32_t n = (uint32_t)data[i] << 16;
+        if (i + 1 < len) n |= (uint32_t)data[i + 1] << 8;
+        if (i + 2 < len) n |= data[i + 2];
+        putchar(alphabet[(n >> 18) & 63]);
+        putchar(alphabet[(n >> 12) & 63]);
+        putchar(i + 1 < len ? alphabet[(n >> 6) & 63] : '=');
+        putchar(i + 2 < len ? alphabet[n & 63] : '=');
+    }
+}
+
+/* A JSON string: quotes, backslashes and control characters escaped; other
+ * bytes are passed through (header values arrive as UTF-8). */
+static void print_json_string(const char *s) {
+    putchar('"');
+    for (const unsigned char *p = (const unsigned char *)s; *p; p++) {
+        switch (*p) {
+        case '"': fputs("\\\"", stdout); break;
+        case '\\': fputs("\\\\", stdout); break;
+        case '\n': fputs("\\n", stdout); break;
+        case '\r': fputs("\\r", stdout); break;
+        case '\t': fputs("\\t", stdout); break;
+        default:
+            if (*p < 0x20) printf("\\u%04x", *p);
+            else putchar(*p);
+        }
+    }
+    putchar('"');
+}
+
+/* ---- command line ---- */
+
+typedef struct {
+    const char *url;
+    const char *method;
+    const char *headers[64];
+    int nheaders;
+    buf_t body;
+    int has_body;
+    double connect_timeout, request_timeout; /* < 0: the library's default */
+    int no_follow, max_redirects;            /* max_redirects < 0: default */
+    const char *user_agent, *user, *cacert;
+    int no_decompress, insecure, allow_nonstandard, stream, json;
+    unsigned long long max_body_size, max_header_size; /* 0: default */
+    long n, c;
+} options_t;
+
+static void usage(const char *why) {
+    fprintf(stderr,
+            "tornado-fetch: %s\n"
+            "usage: tornado-fetch [-X METHOD] [-H 'Name: value']... [-d DATA | --data-file PATH]\n"
+            "       [--connect-timeout S] [--request-timeout S] [--no-follow] [--max-redirects N]\n"
+            "       [--user-agent UA] [--user USER:PASS] [--no-decompress] [--insecure] [--cacert PATH]\n"
+            "       [--max-body-size BYTES] [--max-header-size BYTES] [--allow-nonstandard-methods]\n"
+            "       [--stream] [--json] [-n N -c C] URL\n",
+            why);
+    exit(2);
+}
+
+static double parse_seconds(const char *text, const char *option) {
+    char *end = NULL;
+    errno = 0;
+    double v = strtod(text, &end);
+    if (errno || end == text || *end || !(v >= 0)) {
+        fprintf(stderr, "tornado-fetch: %s needs seconds >= 0, got '%s'\n", option, text);
+        exit(2);
+    }
+    return v;
+}
+
+static unsigned long long parse_count(const char *text, const char *option) {
+    char *end = NULL;
+    errno = 0;
+    unsigned long long v = strtoull(text, &end, 10);
+    if (errno || end == text || *end || text[0] == '-') {
+        fprintf(stderr, "tornado-fetch: %s needs a whole number, got '%s'\n", option, text);
+        exit(2);
+    }
+    return v;
+}
+
+static void read_file_into(buf_t *b, const char *path) {
+    FILE *f = fopen(path, "rb");
+    if (!f) {
+        fprintf(stderr, "tornado-fetch: cannot read %s: %s\n", path, strerror(errno));
+        exit(2);
+    }
+    uint8_t chunk[65536];
+    size_t n;
+    while ((n = fread(chunk, 1, sizeof chunk, f)) > 0) buf_add(b, chunk, n);
+    fclose(f);
+}
+
+static void parse_args(int argc, char **argv, options_t *o) {
+    memset(o, 0, sizeof *o);
+    o->method = "GET";
+    o->connect_timeout = o->request_timeout = -1;
+    o->max_redirects = -1;
+    for (int i = 1; i < argc; i++) {
+        const char *a = argv[i];
+        /* options with a value take the next argument */
+#define VALUE() (i + 1 < argc ? argv[++i] : (usage("missing value after an option"), ""))
+        if (!strcmp(a, "-X")) o->method = VALUE();
+        else if (!strcmp(a, "-H")) {
+            if (o->nheaders == 64) usage("too many -H options");
+            o->headers[o->nheaders++] = VALUE();
+        } else if (!strcmp(a, "-d")) {
+            const char *d = VALUE();
+            o->body.len = 0;
+            buf_add(&o->body, d, strlen(d));
+            o->has_body = 1;
+        } else if (!strcmp(a, "--data-file")) {
+            o->body.len = 0;
+            read_file_into(&o->body, VALUE());
+            o->has_body = 1;
+        } else if (!strcmp(a, "--connect-timeout")) o->connect_timeout = parse_seconds(VALUE(), a);
+        else if (!strcmp(a, "--request-timeout")) o->request_timeout = parse_seconds(VALUE(), a);
+        else if (!strcmp(a, "--no-follow")) o->no_follow = 1;
+        else if (!strcmp(a, "--max-redirects")) o->max_redirects = (int)parse_count(VALUE(), a);
+        else if (!strcmp(a, "--user-agent")) o->user_agent = VALUE();
+        else if (!strcmp(a, "--user")) o->user = VALUE();
+        else if (!strcmp(a, "--no-decompress")) o->no_decompress = 1;
+        else if (!strcmp(a, "--insecure")) o->insecure = 1;
+        else if (!strcmp(a, "--cacert")) o->cacert = VALUE();
+        else if (!strcmp(a, "--max-body-size")) o->max_body_size = parse_count(VALUE(), a);
+        else if (!strcmp(a, "--max-header-size")) o->max_header_size = parse_count(VALUE(), a);
+        else if (!strcmp(a, "--allow-nonstandard-methods")) o->allow_nonstandard = 1;
+        else if (!strcmp(a, "--stream")) o->stream = 1;
+        else if (!strcmp(a, "--json")) o->json = 1;
+        else if (!strcmp(a, "-n")) o->n = (long)parse_count(VALUE(), a);
+        else if (!strcmp(a, "-c")) o->c = (long)parse_count(VALUE(), a);
+        else if (a[0] == '-' && a[1]) usage("unknown option");
+        else if (o->url) usage("more than one URL");
+        else o->url = a;
+#undef VALUE
+    }
+    if (!o->url) usage("no URL");
+    if ((o->n || o->c) && (o->n < 1 || o->c < 1)) usage("-n and -c need each other, both >= 1");
+    if (o->max_body_size == 0 && 0) usage("");
+}
+
+/* ---- building the request and the client ---- */
+
+static void check(tornado_code rc, const char *what) {
+    if (rc != TORNADO_OK) {
+        const char *e = tornado_last_error();
+        fprintf(stderr, "tornado-fetch: %s: %s\n", what, e ? e : tornado_code_name(rc));
+        exit(2);
+    }
+}
+
+typedef struct {
+    buf_t body;
+    long chunks;
+} stream_state_t;
+
+static void on_chunk(const uint8_t *data, size_t len, void *ud) {
+    stream_state_t *s = ud;
+    buf_add(&s->body, data, len);
+    s->chunks++;
+}
+
+static tornado_http_request *build_request(const options_t *o, stream_state_t *streamed) {
+    tornado_http_request *r = tornado_http_request_new(o->url);
+    if (!r) check(TORNADO_ERR_INVALID, "the URL");
+    check(tornado_http_request_set_method(r, o->method), "-X");
+    for (int i = 0; i < o->nheaders; i++) {
+        char name[256];
+        const char *colon = strchr(o->headers[i], ':');
+        size_t n = colon ? (size_t)(colon - o->headers[i]) : 0;
+        if (!colon || n == 0 || n >= sizeof name) usage("-H needs 'Name: value'");
+        memcpy(name, o->headers[i], n);
+        name[n] = '\0';
+        const char *value = colon + 1;
+        while (*value == ' ' || *value == '\t') value++;
+        check(tornado_http_request_add_header(r, name, value), "-H");
+    }
+    if (o->has_body) check(tornado_http_request_set_body(r, o->body.data, o->body.len), "the body");
+    if (o->connect_timeout >= 0) check(tornado_http_request_set_connect_timeout(r, o->connect_timeout), "--connect-timeout");
+    if (o->request_timeout >= 0) check(tornado_http_request_set_request_timeout(r, o->request_timeout), "--request-timeout");
+    if (o->no_follow) check(tornado_http_request_set_follow_redirects(r, false), "--no-follow");
+    if (o->max_redirects >= 0) check(tornado_http_request_set_max_redirects(r, o->max_redirects), "--max-redirects");
+    if (o->user_agent) check(tornado_http_request_set_user_agent(r, o->user_agent), "--user-agent");
+    if (o->user) {
+        char user[512];
+        const char *colon = strchr(o->user, ':');
+        size_t n = colon ? (size_t)(colon - o->user) : strlen(o->user);
+        if (n >= sizeof user) usage("--user is too long");
+        memcpy(user, o->user, n);
+        user[n] = '\0';
+        check(tornado_http_request_set_auth(r, user, colon ? colon + 1 : ""), "--user");
+    }
+    if (o->no_decompress) check(tornado_http_request_set_decompress_response(r, false), "--no-decompress");
+    if (o->insecure) check(tornado_http_request_set_validate_cert(r, false), "--insecure");
+    if (o->cacert) check(tornado_http_request_set_ca_certs(r, o->cacert), "--cacert");
+    if (o->allow_nonstandard) check(tornado_http_request_set_allow_nonstandard_methods(r, true), "--allow-nonstandard-methods");
+    if (streamed) check(tornado_http_request_set_streaming_callback(r, on_chunk, streamed, NULL), "--stream");
+    return r;
+}
+
+static tornado_http_client *build_client(tornado_loop *loop, const options_t *o, long concurrency) {
+    tornado_http_client_options *co = tornado_http_client_options_new();
+    if (concurrency > 0) {
+        check(tornado_http_client_options_set_max_clients(co, (size_t)concurrency), "-c");
+        check(tornado_http_client_options_set_max_idle_per_host(co, (size_t)concurrency), "-c");
+    }
+    if (o->max_body_size) check(tornado_http_client_options_set_max_body_size(co, o->max_body_size), "--max-body-size");
+    if (o->max_header_size) check(tornado_http_client_options_set_max_header_size(co, (size_t)o->max_header_size), "--max-header-size");
+    tornado_http_client *client = tornado_http_client_new(loop, co);
+    tornado_http_client_options_free(co);
+    if (!client) check(TORNADO_ERR_INVALID, "the client");
+    return client;
+}
+
+/* ---- one fetch ---- */
+
+typedef struct {
+    tornado_loop *loop;
+    const options_t *o;
+    stream_state_t *streamed;
+    int exit_status;
+} single_t;
+
+static void print_json(const tornado_http_response *r, const stream_state_t *streamed) {
+    const char *error = tornado_http_response_error(r);
+    printf("{\"code\":%d,\"reason\":", tornado_http_response_code(r));
+    print_json_string(tornado_http_response_reason(r));
+    printf(",\"headers\":[");
+    size_t count = tornado_http_response_header_count(r);
+    for (size_t i = 0; i < count; i++) {
+        const char *name = "", *value = "";
+        tornado_http_response_header_at(r, i, &name, &value);
+        printf(i ? ",[" : "[");
+        print_json_string(name);
+        putchar(',');
+        print_json_string(value);
+        putchar(']');
+    }
+    printf("],\"body_b64\":\"");
+    size_t len = 0;
+    const uint8_t *body = tornado_http_response_body(r, &len);
+    if (streamed) print_base64(streamed->body.data, streamed->body.len);
+    else print_base64(body, len);
+    printf("\",\"effective_url\":");
+    print_json_string(tornado_http_response_effective_url(r));
+    printf(",\"error\":");
+    if (error) print_json_string(error);
+    else printf("null");
+    printf(",\"request_time\":%.6f", tornado_http_response_request_time(r));
+    if (streamed) printf(",\"chunks\":%ld", streamed->chunks);
+    printf("}\n");
+}
+
+static void on_single(const tornado_http_response *r, void *ud) {
+    single_t *s = ud;
+    const char *error = tornado_http_response_error(r);
+    if (s->o->json) {
+        print_json(r, s->streamed);
+    } else {
+        size_t len = 0;
+        const uint8_t *body = tornado_http_response_body(r, &len);
+        if (s->streamed) fwrite(s->streamed->body.data, 1, s->streamed->body.len, stdout);
+        else fwrite(body, 1, len, stdout);
+        if (error) fprintf(stderr, "tornado-fetch: %s\n", error);
+    }
+    fflush(stdout);
+    s->exit_status = error ? 1 : 0;
+    tornado_loop_stop(s->loop);
+}
+
+static int fetch_once(tornado_loop *loop, const options_t *o) {
+    stream_state_t streamed = {{0}, 0};
+    single_t s = {loop, o, o->stream ? &streamed : NULL, 1};
+    tornado_http_client *client = build_client(loop, o, 0);
+    tornado_http_request *r = build_request(o, s.streamed);
+    check(tornado_http_client_fetch_cb(client, r, on_single, &s), "fetch");
+    tornado_http_request_free(r);
+    check(tornado_loop_start(loop), "the loop");
+    tornado_http_client_free(client);
+    free(streamed.body.data);
+    return s.exit_status;
+}
+
+/* ---- -n N -c C: a small load ---- */
+
+typedef struct {
+    tornado_loop *loop;
+    tornado_http_client *client;
+    tornado_http_request *request;
+    long n, started, done, ok, errors;
+} load_t;
+
+static void on_load(const tornado_http_response *r, void *ud);
+
+static void start_next(load_t *l) {
+    l->started++;
+    check(tornado_http_client_fetch_cb(l->client, l->request, on_load, l), "fetch");
+}
+
+static void on_load(const tornado_http_response *r, void *ud) {
+    load_t *l = ud;
+    if (tornado_http_response_error(r)) {
+        if (l->errors++ == 0) fprintf(stderr, "tornado-fetch: first error: %s\n", tornado_http_response_error(r));
+    } else {
+        l->ok++;
+    }
+    l->done++;
+    if (l->started < l->n) start_next(l);
+    else if (l->done == l->n) tornado_loop_stop(l->loop);
+}
+
+static double now_s(void) {
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
+static int fetch_load(tornado_loop *loop, const options_t *o) {
+    load_t l = {loop, build_client(loop, o, o->c), NULL, o->n, 0, 0, 0, 0};
+    l.request = build_request(o, NULL);
+    double start = now_s();
+    for (long i = 0; i < o->c && i < o->n; i++) start_next(&l);
+    check(tornado_loop_start(loop), "the loop");
+    double wall = now_s() - start;
+    printf("{\"n\":%ld,\"ok\":%ld,\"errors\":%ld,\"wall_s\":%.6f,\"req_per_s\":%.1f}\n", l.n, l.ok, l.errors, wall,
+           wall > 0 ? (double)l.n / wall : 0.0);
+    tornado_http_request_free(l.request);
+    tornado_http_client_free(l.client);
+    return l.errors ? 1 : 0;
+}
+
+int main(int argc, char **argv) {
+    options_t o;
+    parse_args(argc, argv, &o);
+    tornado_loop *loop = tornado_loop_new();
+    if (!loop) check(TORNADO_ERR_INVALID, "the loop");
+    int status = o.n ? fetch_load(loop, &o) : fetch_once(loop, &o);
+    tornado_loop_free(loop);
+    free(o.body.data);
+    return status;
+}
