@@ -63,14 +63,14 @@ static void example_safety_cb(void *loop) {
     tornado_loop_stop((tornado_loop *)loop);
 }
 
-static uint64_t example_arm_safety(tornado_loop *loop, double seconds) {
+static inline uint64_t example_arm_safety(tornado_loop *loop, double seconds) {
     uint64_t id = tornado_loop_call_later(loop, seconds, example_safety_cb, loop);
     CHECK_NEW(id);
     alarm((unsigned)seconds * 6 + 10); /* SIGALRM kills the process: never hang */
     return id;
 }
 
-static void example_disarm_safety(tornado_loop *loop, uint64_t id) {
+static inline void example_disarm_safety(tornado_loop *loop, uint64_t id) {
     CHECK(!example_safety_fired, "the safety timeout fired");
     CHECK_OK(tornado_loop_remove_timeout(loop, id));
     alarm(0);

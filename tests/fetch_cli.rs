@@ -300,3 +300,36 @@ fn clean_under_valgrind() {
         );
     }
 }
+
+/// c_examples/crawl.c: follows every same-origin link once, N at a time.
+#[test]
+fn crawl_visits_every_linked_page_once() {
+    let site = ScriptServer::start(keep_alive(|r| {
+        let page = match r.target.as_str() {
+            "/" => {
+                r#"<a href="/a">a</a> <a href="/b#top">b</a> <a href="http://elsewhere.test/x">out</a>"#
+            }
+            "/a" => r#"<a href="/">home</a> <a href="/c">c</a>"#,
+            "/b" => r#"<a href="/c">c</a> <a href="/a">a</a>"#,
+            "/c" => "no links",
+            _ => return ("404 Not Found".into(), vec![], b"missing".to_vec()),
+        };
+        ("200 OK".into(), vec![], page.as_bytes().to_vec())
+    }));
+    let exe = compile_source(&repo_dir().join("c_examples").join("crawl.c"), "crawl");
+    let out = Command::new(exe)
+        .args([&site.url("/"), "--concurrency", "2"])
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{stdout}\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(stdout.contains("crawled 4 pages, 0 errors"), "{stdout}");
+    let mut fetched: Vec<String> = site.requests().iter().map(|r| r.target.clone()).collect();
+    fetched.sort();
+    assert_eq!(fetched, ["/", "/a", "/b", "/c"], "each page once");
+}
