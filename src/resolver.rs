@@ -89,7 +89,7 @@ impl Resolver {
         }
         if addrs.is_empty() {
             return Err(Error::new(
-                Code::IO,
+                Code::RESOLVE,
                 format!("cannot resolve {host}: no {family:?} address"),
             ));
         }
@@ -225,7 +225,7 @@ impl StdFuture for Lookup {
         match slot.result.take() {
             Some(Ok(addrs)) => Poll::Ready(Ok(addrs)),
             Some(Err(reason)) => Poll::Ready(Err(Error::new(
-                Code::IO,
+                Code::RESOLVE,
                 format!("cannot resolve {}: {reason}", self.host),
             ))),
             None => {

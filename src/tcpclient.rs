@@ -191,7 +191,7 @@ pub async fn connect_addr(
     match socket.connect(&SockAddr::from(addr)) {
         Ok(()) => {}
         Err(e) if e.raw_os_error() == Some(libc::EINPROGRESS) => {}
-        Err(e) => return Err(Error::from_io(&format!("cannot connect to {addr}"), e)),
+        Err(e) => return Err(connect_error(addr, e)),
     }
     let stream = IOStream::from_tcp(lp, socket.into())?;
     let connected = wait_connected(&stream, addr);
@@ -212,8 +212,12 @@ async fn wait_connected(stream: &IOStream, addr: SocketAddr) -> Result<()> {
     stream.writable_for_connect().await;
     match stream.take_socket_error() {
         Ok(None) => Ok(()),
-        Ok(Some(e)) | Err(e) => Err(Error::from_io(&format!("cannot connect to {addr}"), e)),
+        Ok(Some(e)) | Err(e) => Err(connect_error(addr, e)),
     }
+}
+
+fn connect_error(addr: SocketAddr, e: std::io::Error) -> Error {
+    Error::new(Code::CONNECT, format!("cannot connect to {addr}: {e}"))
 }
 
 /// Runs `work` until it finishes or `limit` passes (`TIMEOUT`). The timer

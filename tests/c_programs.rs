@@ -26,13 +26,18 @@ const TIMEOUT: Duration = Duration::from_secs(60);
 struct Fixture {
     env: Vec<(String, String)>,
     _servers: Vec<common::script_server::ScriptServer>,
+    _pki: Option<common::pki::TestPki>,
 }
 
 fn fixture_for(name: &str) -> Fixture {
+    if name == "test_stream" {
+        return tls_fixture();
+    }
     if name != "test_http" {
         return Fixture {
             env: Vec::new(),
             _servers: Vec::new(),
+            _pki: None,
         };
     }
     let server = common::script_server::ScriptServer::start(http_routes);
@@ -49,6 +54,26 @@ fn fixture_for(name: &str) -> Fixture {
             ("TORNADO_TEST_CLOSED_PORT".into(), closed_port.to_string()),
         ],
         _servers: vec![server],
+        _pki: None,
+    }
+}
+
+/// A test CA and a certificate for "localhost", as PEM files.
+fn tls_fixture() -> Fixture {
+    let pki = common::pki::test_pki(&["localhost"]);
+    let cert = pki.dir.path().join("cert.pem");
+    let key = pki.dir.path().join("key.pem");
+    std::fs::write(&cert, &pki.cert_pem).expect("write cert.pem");
+    std::fs::write(&key, &pki.key_pem).expect("write key.pem");
+    let path = |p: &Path| p.display().to_string();
+    Fixture {
+        env: vec![
+            ("TORNADO_TEST_CERT".into(), path(&cert)),
+            ("TORNADO_TEST_KEY".into(), path(&key)),
+            ("TORNADO_TEST_CA".into(), path(&pki.ca_file)),
+        ],
+        _servers: Vec::new(),
+        _pki: Some(pki),
     }
 }
 
@@ -96,6 +121,10 @@ fn run(exe: &Path, env: &[(String, String)]) -> Run {
             "--leak-check=full",
             "--errors-for-leak-kinds=definite,indirect",
             "--error-exitcode=99",
+            &format!(
+                "--suppressions={}",
+                repo_dir().join("tests/valgrind.supp").display()
+            ),
             "-q",
         ])
         .arg(exe);
@@ -255,4 +284,5 @@ c_tests!(
     test_bad_input,
     test_free,
     test_http,
+    test_stream,
 );

@@ -257,6 +257,20 @@ fn bad_arguments_exit_2() {
     }
 }
 
+fn valgrind_args() -> Vec<String> {
+    let supp = repo_dir().join("tests/valgrind.supp");
+    [
+        "--leak-check=full",
+        "--errors-for-leak-kinds=definite,indirect",
+        "--error-exitcode=99",
+        "-q",
+    ]
+    .iter()
+    .map(|s| s.to_string())
+    .chain([format!("--suppressions={}", supp.display())])
+    .collect()
+}
+
 /// Under `TORNADO_VALGRIND=1` (as `make test` runs), a fetch, an error and
 /// a small load leak nothing and touch no invalid memory.
 #[test]
