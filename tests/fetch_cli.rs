@@ -296,12 +296,7 @@ fn clean_under_valgrind() {
         ],
     ] {
         let out = Command::new("valgrind")
-            .args([
-                "--leak-check=full",
-                "--errors-for-leak-kinds=definite,indirect",
-                "--error-exitcode=99",
-                "-q",
-            ])
+            .args(valgrind_args())
             .arg(fetch_binary())
             .args(&args)
             .output()
@@ -313,6 +308,19 @@ fn clean_under_valgrind() {
             String::from_utf8_lossy(&out.stderr)
         );
     }
+    let crawl = compile_source(&repo_dir().join("c_examples").join("crawl.c"), "crawl");
+    let out = Command::new("valgrind")
+        .args(valgrind_args())
+        .arg(crawl)
+        .arg(server.url("/cookies"))
+        .output()
+        .expect("valgrind");
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "crawl: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
 }
 
 /// c_examples/crawl.c: follows every same-origin link once, N at a time.
