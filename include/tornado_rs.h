@@ -564,6 +564,14 @@ tornado_code tornado_http_client_options_add_hostname_mapping(tornado_http_clien
                                                               const char *address);
 
 /**
+ * Default request values (Tornado's `defaults`): requests made with
+ * `tornado_http_client_request_new` start as a copy of `request` (copied
+ * now; its URL is ignored). NULL removes the defaults.
+ */
+tornado_code tornado_http_client_options_set_defaults(tornado_http_client_options *options,
+                                                      const tornado_http_request *request);
+
+/**
  * A client on `loop`; `options` may be NULL for the defaults (copied).
  * NULL on failure.
  */
@@ -593,6 +601,14 @@ size_t tornado_http_client_idle_connections(const tornado_http_client *client);
  * validated). The URL is checked when fetched. NULL on failure.
  */
 tornado_http_request *tornado_http_request_new(const char *url);
+
+/**
+ * A GET request for `url` that starts from the client's default request
+ * values (see `tornado_http_client_options_set_defaults`). Released by
+ * `tornado_http_request_free`. NULL on failure.
+ */
+tornado_http_request *tornado_http_client_request_new(const tornado_http_client *client,
+                                                      const char *url);
 
 /**
  * Frees a request (and, once no fetch uses them, its callbacks' userdata

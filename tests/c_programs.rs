@@ -92,6 +92,26 @@ fn http_routes(mut conn: common::script_server::Conn) {
                 conn.respond("200 OK", &[], reply.as_bytes())
             }
             "/redirect" => conn.respond("302 Found", &[("Location", "/hello")], b""),
+            "/gzip" => {
+                use std::io::Write as _;
+                let mut gz =
+                    flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
+                gz.write_all(b"decompressed!").expect("gzip");
+                let body = gz.finish().expect("gzip");
+                conn.respond("200 OK", &[("Content-Encoding", "gzip")], &body)
+            }
+            "/whoami" => {
+                let reply = format!(
+                    "{} {}",
+                    request.header("User-Agent").unwrap_or("-"),
+                    request.header("X-Default").unwrap_or("-")
+                );
+                conn.respond("200 OK", &[], reply.as_bytes())
+            }
+            target if target.starts_with("http://") => {
+                let reply = format!("proxied {target}");
+                conn.respond("200 OK", &[], reply.as_bytes())
+            }
             "/big" => conn.respond("200 OK", &[], &vec![b'b'; 200_000]),
             "/stall" => {
                 std::thread::sleep(Duration::from_secs(3));

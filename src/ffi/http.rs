@@ -163,6 +163,24 @@ pub extern "C" fn tornado_http_client_options_add_hostname_mapping(
     })
 }
 
+/// Default request values (Tornado's `defaults`): requests made with
+/// `tornado_http_client_request_new` start as a copy of `request` (copied
+/// now; its URL is ignored). NULL removes the defaults.
+#[no_mangle]
+pub extern "C" fn tornado_http_client_options_set_defaults(
+    options: *mut tornado_http_client_options,
+    request: *const tornado_http_request,
+) -> tornado_code {
+    with_options(options, |o| {
+        o.defaults = if request.is_null() {
+            None
+        } else {
+            Some(request_copy(request)?)
+        };
+        Ok(())
+    })
+}
+
 fn parse_ip(text: &str) -> Result<IpAddr> {
     text.trim_start_matches('[')
         .trim_end_matches(']')
@@ -261,6 +279,25 @@ pub extern "C" fn tornado_http_request_new(url: *const c_char) -> *mut tornado_h
         let url = unsafe { c_str(url, "url") }?;
         Ok(Box::into_raw(Box::new(tornado_http_request {
             request: HTTPRequest::new(url),
+        })))
+    })
+}
+
+/// A GET request for `url` that starts from the client's default request
+/// values (see `tornado_http_client_options_set_defaults`). Released by
+/// `tornado_http_request_free`. NULL on failure.
+#[no_mangle]
+pub extern "C" fn tornado_http_client_request_new(
+    client: *const tornado_http_client,
+    url: *const c_char,
+) -> *mut tornado_http_request {
+    guard_value(std::ptr::null_mut(), || {
+        // SAFETY: caller passes a live client or NULL.
+        let client = unsafe { client_ref(client) }?;
+        // SAFETY: caller passes a NUL-terminated string or NULL.
+        let url = unsafe { c_str(url, "url") }?;
+        Ok(Box::into_raw(Box::new(tornado_http_request {
+            request: client.request(url),
         })))
     })
 }

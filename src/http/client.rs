@@ -44,6 +44,10 @@ pub struct ClientOptions {
     pub max_idle_per_host: usize,
     /// Host → addresses used instead of DNS (Tornado's hostname_mapping).
     pub hostname_mapping: Vec<(String, Vec<IpAddr>)>,
+    /// Default request values (Tornado's `defaults`): requests made with
+    /// [`AsyncHTTPClient::request`] start as a copy of this one (its URL is
+    /// ignored).
+    pub defaults: Option<HTTPRequest>,
 }
 
 impl Default for ClientOptions {
@@ -56,6 +60,7 @@ impl Default for ClientOptions {
             idle_timeout: Duration::from_secs(60),
             max_idle_per_host: 10,
             hostname_mapping: Vec::new(),
+            defaults: None,
         }
     }
 }
@@ -140,6 +145,18 @@ impl AsyncHTTPClient {
 
     pub fn loop_ref(&self) -> &LoopRef {
         &self.inner.lp
+    }
+
+    /// A GET of `url` that starts from the client's default request values
+    /// (or Tornado's defaults when the client has none).
+    pub fn request(&self, url: impl Into<String>) -> HTTPRequest {
+        match &self.inner.options.defaults {
+            Some(template) => HTTPRequest {
+                url: url.into(),
+                ..template.clone()
+            },
+            None => HTTPRequest::new(url),
+        }
     }
 
     /// Fetches `request`. The future resolves with a response for every

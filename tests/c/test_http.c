@@ -248,6 +248,84 @@ static void test_errors(tornado_http_client *c, int closed_port) {
     tornado_http_request_free(r);
 }
 
+/* Fetches `url` on `c` and checks the body (or the error kind). */
+static void expect_fetch(tornado_http_client *c, tornado_http_request *r, const char *body, const char *error_kind,
+                         const char *what) {
+    tornado_future *f = fetch_sync(c, r);
+    const char *msg = NULL;
+    tornado_code rc = tornado_future_error(f, &msg);
+    if (error_kind) {
+        CHECK(rc != TORNADO_OK && msg && strncmp(msg, error_kind, strlen(error_kind)) == 0, "%s: error %s (%s)", what,
+              error_kind, msg ? msg : "none");
+    } else {
+        size_t n = 0;
+        const uint8_t *b = tornado_http_response_body(response_of(f), &n);
+        CHECK(rc == TORNADO_OK && n == strlen(body) && memcmp(b, body, n) == 0, "%s: body '%s' (%.*s)", what, body,
+              (int)n, b ? (const char *)b : "");
+    }
+    tornado_future_unref(f);
+}
+
+static void test_features(tornado_http_client *c) {
+    tap_section("gzip, hostname mapping, proxy, client defaults, limits");
+    tornado_http_request *r = tornado_http_request_new(url_of("/gzip"));
+    expect_fetch(c, r, "decompressed!", NULL, "gzip decoded");
+    tornado_http_request_free(r);
+
+    char mapped[128];
+    snprintf(mapped, sizeof mapped, "http://mapped.test:%s/hello", strrchr(base, ':') + 1);
+    r = tornado_http_request_new(mapped);
+    expect_fetch(c, r, "hello", NULL, "mapped host name");
+    tornado_http_request_free(r);
+
+    r = tornado_http_request_new("http://example.test/page");
+    char port_text[16];
+    snprintf(port_text, sizeof port_text, "%s", strrchr(base, ':') + 1);
+    CHECK_OK(tornado_http_request_set_proxy(r, "127.0.0.1", (uint16_t)atoi(port_text), NULL, NULL), "set_proxy");
+    expect_fetch(c, r, "proxied http://example.test/page", NULL, "through an HTTP proxy");
+    tornado_http_request_free(r);
+
+    tornado_http_request *defaults = tornado_http_request_new("http://ignored/");
+    CHECK_OK(tornado_http_request_set_user_agent(defaults, "c-defaults/1"), "default user agent");
+    CHECK_OK(tornado_http_request_add_header(defaults, "X-Default", "yes"), "default header");
+    tornado_http_client_options *o = tornado_http_client_options_new();
+    CHECK_OK(tornado_http_client_options_set_defaults(o, defaults), "set_defaults");
+    tornado_http_request_free(defaults); /* copied */
+    CHECK_OK(tornado_http_client_options_set_max_body_size(o, 1000), "max_body_size");
+    CHECK_OK(tornado_http_client_options_set_max_header_size(o, 20), "max_header_size");
+    tornado_http_client *limited = tornado_http_client_new(loop, o);
+    tornado_http_client_options_free(o);
+    r = tornado_http_client_request_new(limited, url_of("/whoami"));
+    CHECK(r != NULL, "client_request_new");
+    expect_fetch(limited, r, NULL, "header_too_large", "a head over 20 bytes");
+    tornado_http_request_free(r);
+    tornado_http_client_free(limited);
+
+    o = tornado_http_client_options_new();
+    tornado_http_client_options_set_max_body_size(o, 1000);
+    defaults = tornado_http_request_new("http://ignored/");
+    tornado_http_request_set_user_agent(defaults, "c-defaults/1");
+    tornado_http_request_add_header(defaults, "X-Default", "yes");
+    tornado_http_client_options_set_defaults(o, defaults);
+    tornado_http_request_free(defaults);
+    limited = tornado_http_client_new(loop, o);
+    tornado_http_client_options_free(o);
+    r = tornado_http_client_request_new(limited, url_of("/whoami"));
+    expect_fetch(limited, r, "c-defaults/1 yes", NULL, "requests start from the client's defaults");
+    tornado_http_request_free(r);
+    r = tornado_http_client_request_new(limited, url_of("/big"));
+    expect_fetch(limited, r, NULL, "body_too_large", "a body over 1000 bytes");
+    tornado_http_request_free(r);
+    r = tornado_http_request_new(url_of("/whoami"));
+    tornado_future *f = fetch_sync(limited, r);
+    size_t n = 0;
+    const uint8_t *b = tornado_http_response_body(response_of(f), &n);
+    CHECK(n >= 11 && memcmp(b, "tornado_rs/", 11) == 0, "plain requests keep the library defaults");
+    tornado_future_unref(f);
+    tornado_http_request_free(r);
+    tornado_http_client_free(limited);
+}
+
 static void *other_thread(void *c) {
     tornado_http_request *r = tornado_http_request_new("http://127.0.0.1/");
     tornado_future *f = tornado_http_client_fetch(c, r);
@@ -303,6 +381,7 @@ int main(void) {
     test_post_and_redirect(c);
     test_callbacks(c);
     CHECK(tornado_http_client_idle_connections(c) >= 1, "keep-alive connections pooled");
+    test_features(c);
     test_errors(c, atoi(closed));
     test_bad_input(c);
     CHECK_OK(tornado_http_client_free(c), "client_free");
