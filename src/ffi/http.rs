@@ -1,6 +1,7 @@
 //! `tornado_http_*`: the HTTP client, its requests and responses through
 //! the C ABI (Tornado's `AsyncHTTPClient`, `HTTPRequest`, `HTTPResponse`).
 
+use std::cell::OnceCell;
 use std::ffi::{c_char, c_int, c_void, CString};
 use std::net::IpAddr;
 use std::rc::Rc;
@@ -729,6 +730,12 @@ pub extern "C" fn tornado_http_request_set_body_producer(
 /// holds it, or borrowed for the duration of a fetch callback.
 pub struct tornado_http_response {
     response: HTTPResponse,
+    /// C strings made on first use (most callers read only code and body).
+    text: OnceCell<ResponseText>,
+}
+
+/// The response's strings as C strings, borrowed out by the accessors.
+struct ResponseText {
     reason: CString,
     effective_url: CString,
     error: Option<CString>,
@@ -736,22 +743,31 @@ pub struct tornado_http_response {
 }
 
 fn c_string(text: &str) -> CString {
-    CString::new(text.replace('\0', "")).unwrap_or_default()
+    CString::new(text).unwrap_or_else(|_| CString::new(text.replace('\0', "")).unwrap_or_default())
 }
 
 impl tornado_http_response {
     fn new(response: HTTPResponse) -> tornado_http_response {
         tornado_http_response {
-            reason: c_string(&response.reason),
-            effective_url: c_string(&response.effective_url),
-            error: response.error.as_ref().map(|e| c_string(e.message())),
-            headers: response
-                .headers
-                .iter()
-                .map(|(n, v)| (c_string(n), c_string(v)))
-                .collect(),
             response,
+            text: OnceCell::new(),
         }
+    }
+
+    fn text(&self) -> &ResponseText {
+        self.text.get_or_init(|| {
+            let r = &self.response;
+            ResponseText {
+                reason: c_string(&r.reason),
+                effective_url: c_string(&r.effective_url),
+                error: r.error.as_ref().map(|e| c_string(e.message())),
+                headers: r
+                    .headers
+                    .iter()
+                    .map(|(n, v)| (c_string(n), c_string(v)))
+                    .collect(),
+            }
+        })
     }
 }
 
@@ -887,7 +903,7 @@ pub extern "C" fn tornado_http_response_code(r: *const tornado_http_response) ->
 pub extern "C" fn tornado_http_response_reason(r: *const tornado_http_response) -> *const c_char {
     // SAFETY: caller passes a live response or NULL.
     guard_value(std::ptr::null(), || {
-        Ok(unsafe { response_ref(r) }?.reason.as_ptr())
+        Ok(unsafe { response_ref(r) }?.text().reason.as_ptr())
     })
 }
 
@@ -923,6 +939,7 @@ pub extern "C" fn tornado_http_response_header(
         // SAFETY: caller passes a NUL-terminated string or NULL.
         let name = unsafe { c_str(name, "name") }?;
         Ok(response
+            .text()
             .headers
             .iter()
             .find(|(n, _)| n.to_bytes().eq_ignore_ascii_case(name.as_bytes()))
@@ -934,7 +951,7 @@ pub extern "C" fn tornado_http_response_header(
 #[no_mangle]
 pub extern "C" fn tornado_http_response_header_count(r: *const tornado_http_response) -> usize {
     // SAFETY: caller passes a live response or NULL.
-    guard_value(0, || Ok(unsafe { response_ref(r) }?.headers.len()))
+    guard_value(0, || Ok(unsafe { response_ref(r) }?.response.headers.len()))
 }
 
 /// The `i`-th header in received order: name (as received) and value,
@@ -949,10 +966,10 @@ pub extern "C" fn tornado_http_response_header_at(
     guard_code(|| {
         // SAFETY: caller passes a live response or NULL.
         let response = unsafe { response_ref(r) }?;
-        let (n, v) = response
-            .headers
-            .get(i)
-            .ok_or_else(|| Error::new(crate::error::Code::NOT_FOUND, format!("no header #{i}")))?;
+        let (n, v) =
+            response.text().headers.get(i).ok_or_else(|| {
+                Error::new(crate::error::Code::NOT_FOUND, format!("no header #{i}"))
+            })?;
         if !name.is_null() {
             // SAFETY: the caller passes a writable pointer or NULL.
             unsafe { *name = n.as_ptr() };
@@ -972,7 +989,7 @@ pub extern "C" fn tornado_http_response_effective_url(
 ) -> *const c_char {
     guard_value(std::ptr::null(), || {
         // SAFETY: caller passes a live response or NULL.
-        Ok(unsafe { response_ref(r) }?.effective_url.as_ptr())
+        Ok(unsafe { response_ref(r) }?.text().effective_url.as_ptr())
     })
 }
 
@@ -1032,6 +1049,7 @@ pub extern "C" fn tornado_http_response_error(r: *const tornado_http_response) -
     guard_value(std::ptr::null(), || {
         // SAFETY: caller passes a live response or NULL.
         Ok(unsafe { response_ref(r) }?
+            .text()
             .error
             .as_ref()
             .map_or(std::ptr::null(), |e| e.as_ptr()))

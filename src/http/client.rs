@@ -84,6 +84,9 @@ struct Inner {
     /// The result futures of fetches not yet done (for cancel_all / close).
     in_flight: RefCell<HashMap<u64, Future<HTTPResponse>>>,
     next_id: Cell<u64>,
+    /// The last URL parsed: clients often fetch one URL many times, and
+    /// parsing (IDNA and all) costs more than the rest of a request's setup.
+    last_target: RefCell<Option<(String, Target)>>,
     closed: Cell<bool>,
 }
 
@@ -138,6 +141,7 @@ impl AsyncHTTPClient {
                 idle: RefCell::new(HashMap::new()),
                 in_flight: RefCell::new(HashMap::new()),
                 next_id: Cell::new(0),
+                last_target: RefCell::new(None),
                 closed: Cell::new(false),
             }),
         })
@@ -234,6 +238,17 @@ impl Drop for Inner {
 }
 
 impl Inner {
+    fn target_for(&self, url: &str) -> Result<Target> {
+        if let Some((last_url, target)) = &*self.last_target.borrow() {
+            if last_url == url {
+                return Ok(target.clone());
+            }
+        }
+        let target = parse_target(url)?;
+        *self.last_target.borrow_mut() = Some((url.to_string(), target.clone()));
+        Ok(target)
+    }
+
     fn close_idle(&self) {
         let pools: Vec<_> = self.idle.borrow_mut().drain().collect();
         for (_, connections) in pools {
@@ -300,8 +315,8 @@ async fn fetch_in_slot(
     clock: &mut Clock,
 ) -> std::result::Result<HTTPResponse, FetchFailure> {
     validate_request(&request).map_err(|e| (e, None))?;
-    parse_target(&request.url).map_err(|e| (e, None))?;
     let inner = client.upgrade().ok_or_else(|| (closed_client(), None))?;
+    let mut target = inner.target_for(&request.url).map_err(|e| (e, None))?;
     let _slot = match try_acquire_slot(&inner) {
         Some(slot) => slot,
         None => Box::pin(wait_for_slot(&inner, &request))
@@ -313,7 +328,8 @@ async fn fetch_in_slot(
     clock.info.queue = clock.since_start();
     loop {
         let inner = client.upgrade().ok_or_else(|| (closed_client(), None))?;
-        let response = fetch_hop(&inner, &request, clock)
+        // Boxed: a hop's state is only live during the hop.
+        let response = Box::pin(fetch_hop(&inner, &request, &target, clock))
             .await
             .map_err(|e| (e, None))?;
         drop(inner);
@@ -340,6 +356,7 @@ async fn fetch_in_slot(
             );
             return Err((error, Some(response)));
         }
+        target = parse_target(&next.url).map_err(|e| (e, None))?;
         request = next;
     }
 }
@@ -356,18 +373,18 @@ fn closed_client() -> Error {
 async fn fetch_hop(
     inner: &Rc<Inner>,
     request: &HTTPRequest,
+    target: &Target,
     clock: &mut Clock,
 ) -> Result<HTTPResponse> {
-    let target = parse_target(&request.url)?;
     let exchange_and_retry = async {
-        let (stream, pooled) = checkout_or_connect(inner, request, &target, clock).await?;
-        match exchange_on(inner, &stream, request, &target, clock).await {
+        let (stream, pooled) = checkout_or_connect(inner, request, target, clock).await?;
+        match exchange_on(inner, &stream, request, target, clock).await {
             Ok(done) => Ok((done, stream)),
             Err(failure) if pooled && failure.untouched && is_idempotent(request) => {
                 // The server closed the idle connection: retry once, fresh.
                 stream.close(None);
-                let stream = connect(inner, request, &target, clock).await?;
-                let done = exchange_on(inner, &stream, request, &target, clock)
+                let stream = connect(inner, request, target, clock).await?;
+                let done = exchange_on(inner, &stream, request, target, clock)
                     .await
                     .map_err(|f| f.error)?;
                 Ok((done, stream))
@@ -390,7 +407,7 @@ async fn fetch_hop(
     let mut response = HTTPResponse::from_head(done.head, done.body, &request.url);
     response.effective_url = request.url.clone();
     if done.reusable {
-        check_in(inner, pool_key(request, &target), stream);
+        check_in(inner, pool_key(request, target), stream);
     } else {
         stream.close(None);
     }

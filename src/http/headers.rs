@@ -1,10 +1,20 @@
 //! Ordered, repeatable HTTP header fields (Tornado's `HTTPHeaders`): names
 //! keep the case they were given or received in; lookups ignore case.
 
-/// Header fields in order; a name may repeat (e.g. `Set-Cookie`).
-#[derive(Clone, Default, Debug, PartialEq, Eq)]
+/// Header fields in order; a name may repeat (e.g. `Set-Cookie`). All
+/// names and values live in one string (two allocations for a whole
+/// response head, not two per field).
+#[derive(Clone, Default)]
 pub struct Headers {
-    fields: Vec<(String, String)>,
+    text: String,
+    fields: Vec<Field>,
+}
+
+/// Where one field's name and value are in `Headers::text`.
+#[derive(Clone, Copy)]
+struct Field {
+    name: (u32, u32),
+    value: (u32, u32),
 }
 
 impl Headers {
@@ -12,36 +22,57 @@ impl Headers {
         Headers::default()
     }
 
+    /// Room for `fields` fields holding `bytes` bytes of names and values.
+    pub fn with_capacity(fields: usize, bytes: usize) -> Headers {
+        Headers {
+            text: String::with_capacity(bytes),
+            fields: Vec::with_capacity(fields),
+        }
+    }
+
+    fn push_text(&mut self, part: &str) -> (u32, u32) {
+        let start = self.text.len() as u32;
+        self.text.push_str(part);
+        (start, self.text.len() as u32)
+    }
+
+    fn slice(&self, (start, end): (u32, u32)) -> &str {
+        &self.text[start as usize..end as usize]
+    }
+
     /// Appends a field (keeps any earlier ones of the same name).
-    pub fn add(&mut self, name: impl Into<String>, value: impl Into<String>) {
-        self.fields.push((name.into(), value.into()));
+    pub fn add(&mut self, name: impl AsRef<str>, value: impl AsRef<str>) {
+        let name = self.push_text(name.as_ref());
+        let value = self.push_text(value.as_ref());
+        self.fields.push(Field { name, value });
     }
 
     /// Replaces every field of this name with one.
-    pub fn set(&mut self, name: &str, value: impl Into<String>) {
+    pub fn set(&mut self, name: &str, value: impl AsRef<str>) {
         self.remove(name);
         self.add(name, value);
     }
 
     /// The first value of `name`.
     pub fn get(&self, name: &str) -> Option<&str> {
-        self.fields
-            .iter()
+        self.iter()
             .find(|(n, _)| n.eq_ignore_ascii_case(name))
-            .map(|(_, v)| v.as_str())
+            .map(|(_, v)| v)
     }
 
     /// Every value of `name`, in order.
     pub fn get_all<'a>(&'a self, name: &'a str) -> impl Iterator<Item = &'a str> + 'a {
-        self.fields
-            .iter()
+        self.iter()
             .filter(move |(n, _)| n.eq_ignore_ascii_case(name))
-            .map(|(_, v)| v.as_str())
+            .map(|(_, v)| v)
     }
 
-    /// Removes every field of this name.
+    /// Removes every field of this name (their text stays until the
+    /// headers are dropped: removal is rare and heads are small).
     pub fn remove(&mut self, name: &str) {
-        self.fields.retain(|(n, _)| !n.eq_ignore_ascii_case(name));
+        let text = &self.text;
+        self.fields
+            .retain(|f| !text[f.name.0 as usize..f.name.1 as usize].eq_ignore_ascii_case(name));
     }
 
     pub fn contains(&self, name: &str) -> bool {
@@ -50,7 +81,16 @@ impl Headers {
 
     /// (name, value) pairs in order.
     pub fn iter(&self) -> impl Iterator<Item = (&str, &str)> {
-        self.fields.iter().map(|(n, v)| (n.as_str(), v.as_str()))
+        self.fields
+            .iter()
+            .map(|f| (self.slice(f.name), self.slice(f.value)))
+    }
+
+    /// The `i`-th field.
+    pub fn get_index(&self, i: usize) -> Option<(&str, &str)> {
+        self.fields
+            .get(i)
+            .map(|f| (self.slice(f.name), self.slice(f.value)))
     }
 
     pub fn len(&self) -> usize {
@@ -59,6 +99,20 @@ impl Headers {
 
     pub fn is_empty(&self) -> bool {
         self.fields.is_empty()
+    }
+}
+
+impl PartialEq for Headers {
+    fn eq(&self, other: &Headers) -> bool {
+        self.len() == other.len() && self.iter().eq(other.iter())
+    }
+}
+
+impl Eq for Headers {}
+
+impl std::fmt::Debug for Headers {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_list().entries(self.iter()).finish()
     }
 }
 

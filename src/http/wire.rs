@@ -249,9 +249,16 @@ pub fn parse_response_head(
             format!("the response head exceeds {max_header_size} bytes"),
         )
     };
-    let mut fields = [httparse::EMPTY_HEADER; MAX_RESPONSE_HEADERS];
-    let mut response = httparse::Response::new(&mut fields);
-    let consumed = match response.parse(buf) {
+    // Uninitialized slots: zeroing 256 headers would cost more than parsing.
+    let mut fields =
+        [const { std::mem::MaybeUninit::<httparse::Header>::uninit() }; MAX_RESPONSE_HEADERS];
+    let mut response = httparse::Response::new(&mut []);
+    let parsed = httparse::ParserConfig::default().parse_response_with_uninit_headers(
+        &mut response,
+        buf,
+        &mut fields,
+    );
+    let consumed = match parsed {
         Ok(httparse::Status::Complete(n)) => n,
         Ok(httparse::Status::Partial) if buf.len() > max_header_size => return Err(too_large()),
         Ok(httparse::Status::Partial) => return Ok(None),
@@ -266,9 +273,17 @@ pub fn parse_response_head(
     if consumed > max_header_size {
         return Err(too_large());
     }
-    let mut headers = Headers::new();
+    let bytes = response
+        .headers
+        .iter()
+        .map(|f| f.name.len() + f.value.len())
+        .sum();
+    let mut headers = Headers::with_capacity(response.headers.len(), bytes);
     for field in response.headers.iter() {
-        headers.add(field.name, text_of(field.value));
+        match std::str::from_utf8(field.value) {
+            Ok(value) => headers.add(field.name, value),
+            Err(_) => headers.add(field.name, latin1(field.value)),
+        }
     }
     Ok(Some((
         ResponseHead {
@@ -281,12 +296,9 @@ pub fn parse_response_head(
     )))
 }
 
-/// Header bytes as text: UTF-8 when valid, else Latin-1 (lossless).
-fn text_of(bytes: &[u8]) -> String {
-    match std::str::from_utf8(bytes) {
-        Ok(text) => text.to_string(),
-        Err(_) => bytes.iter().map(|&b| b as char).collect(),
-    }
+/// Header bytes that are not UTF-8, read as Latin-1 (lossless).
+fn latin1(bytes: &[u8]) -> String {
+    bytes.iter().map(|&b| b as char).collect()
 }
 
 /// How a response body ends.
