@@ -4,8 +4,14 @@
 #   make test      every check CI runs: format, lint, header, Rust and C tests,
 #                  examples under valgrind
 #   make bench     build c_examples/build/bench (see benches/RESULTS.md)
+#   make install PREFIX=/usr/local   library (+ SONAME links), static library,
+#                  headers and pkg-config file (DESTDIR is honoured)
 
 CARGO ?= cargo
+PREFIX ?= /usr/local
+VERSION := $(shell sed -n 's/^version = "\(.*\)"/\1/p' Cargo.toml | head -1)
+SOMAJOR := $(firstword $(subst ., ,$(VERSION)))
+LIBDEST = $(DESTDIR)$(PREFIX)/lib
 
 example:
 	$(CARGO) build --release
@@ -23,9 +29,35 @@ test:
 	$(MAKE) -C c_examples c-header-check cxx-header-check
 	$(MAKE) -C c_examples run
 	$(MAKE) -C c_examples valgrind
+	$(MAKE) install-check
+	cd c_examples/python && python3 -m pytest -q test_tornado_rs.py
+
+install:
+	$(CARGO) build --release
+	install -d $(LIBDEST)/pkgconfig $(DESTDIR)$(PREFIX)/include
+	install -m 755 target/release/libtornado_rs.so $(LIBDEST)/libtornado_rs.so.$(VERSION)
+	ln -sfn libtornado_rs.so.$(VERSION) $(LIBDEST)/libtornado_rs.so.$(SOMAJOR)
+	ln -sfn libtornado_rs.so.$(SOMAJOR) $(LIBDEST)/libtornado_rs.so
+	install -m 644 target/release/libtornado_rs.a $(LIBDEST)/libtornado_rs.a
+	install -m 644 include/tornado_rs.h include/tornado_rs.hpp $(DESTDIR)$(PREFIX)/include/
+	sed -e 's|@PREFIX@|$(PREFIX)|' -e 's|@VERSION@|$(VERSION)|' tornado_rs.pc.in > $(LIBDEST)/pkgconfig/tornado_rs.pc
+
+# Installs into a scratch prefix and builds examples out of tree with
+# pkg-config only: what a user of the installed library does.
+install-check:
+	@rm -rf build/install-check && mkdir -p build/install-check
+	$(MAKE) install PREFIX=$(CURDIR)/build/install-check/prefix
+	cd build/install-check && \
+	export PKG_CONFIG_PATH=$(CURDIR)/build/install-check/prefix/lib/pkgconfig && \
+	cc -std=c99 -Wall -Werror -o hello $(CURDIR)/c_examples/hello.c $$(pkg-config --cflags --libs tornado_rs) \
+		-Wl,-rpath,$(CURDIR)/build/install-check/prefix/lib && ./hello && \
+	cc -std=c99 -Wall -Werror -o hello-static $(CURDIR)/c_examples/hello.c $$(pkg-config --static --cflags tornado_rs) \
+		$(CURDIR)/build/install-check/prefix/lib/libtornado_rs.a -lpthread -ldl -lm && ./hello-static && \
+	readelf -d prefix/lib/libtornado_rs.so | grep -q 'SONAME.*libtornado_rs.so.$(SOMAJOR)' && \
+	echo "install-check: OK (shared and static, via pkg-config)"
 
 bench:
 	$(CARGO) build --release
 	$(MAKE) -C c_examples bench
 
-.PHONY: example test bench
+.PHONY: example test bench install install-check

@@ -8,6 +8,23 @@
 #include <stdint.h>
 
 /**
+ * The library version these declarations come from (see
+ * `tornado_version` for the library actually loaded). The ABI promise:
+ * within one major version (one SONAME, `libtornado_rs.so.0`), functions,
+ * types and constants are only ever added, never changed or removed.
+ */
+#define TORNADO_VERSION_MAJOR 0
+
+#define TORNADO_VERSION_MINOR 1
+
+#define TORNADO_VERSION_PATCH 0
+
+/**
+ * MAJOR * 10000 + MINOR * 100 + PATCH, for `#if` comparisons.
+ */
+#define TORNADO_VERSION_NUMBER 100
+
+/**
  * Log levels passed to a `tornado_log_fn`.
  */
 #define TORNADO_LOG_ERROR 1
@@ -341,6 +358,17 @@ typedef void (*tornado_accept_fn)(tornado_iostream *stream, const char *peer, vo
 #ifdef __cplusplus
 extern "C" {
 #endif // __cplusplus
+
+/**
+ * The loaded library's version as text, e.g. "0.1.0" (static: never free it).
+ */
+const char *tornado_version(void);
+
+/**
+ * The loaded library's version as MAJOR * 10000 + MINOR * 100 + PATCH:
+ * compare with `TORNADO_VERSION_NUMBER` to detect a header/library mismatch.
+ */
+int32_t tornado_version_number(void);
 
 /**
  * The name of a code, e.g. `"TORNADO_ERR_TIMEOUT"`; `"TORNADO_ERR_USER"` for

@@ -74,6 +74,29 @@ pub const TORNADO_ERR_INVALID_URL: tornado_code = 20;
 /// The first code free for applications (`tornado_future_set_error` takes any non-zero code).
 pub const TORNADO_ERR_USER: tornado_code = 1000;
 
+/// The library version these declarations come from (see
+/// `tornado_version` for the library actually loaded). The ABI promise:
+/// within one major version (one SONAME, `libtornado_rs.so.0`), functions,
+/// types and constants are only ever added, never changed or removed.
+pub const TORNADO_VERSION_MAJOR: i32 = 0;
+pub const TORNADO_VERSION_MINOR: i32 = 1;
+pub const TORNADO_VERSION_PATCH: i32 = 0;
+/// MAJOR * 10000 + MINOR * 100 + PATCH, for `#if` comparisons.
+pub const TORNADO_VERSION_NUMBER: i32 = 100;
+
+/// The loaded library's version as text, e.g. "0.1.0" (static: never free it).
+#[no_mangle]
+pub extern "C" fn tornado_version() -> *const c_char {
+    concat!(env!("CARGO_PKG_VERSION"), "\0").as_ptr() as *const c_char
+}
+
+/// The loaded library's version as MAJOR * 10000 + MINOR * 100 + PATCH:
+/// compare with `TORNADO_VERSION_NUMBER` to detect a header/library mismatch.
+#[no_mangle]
+pub extern "C" fn tornado_version_number() -> i32 {
+    TORNADO_VERSION_NUMBER
+}
+
 /// Log levels passed to a `tornado_log_fn`.
 pub const TORNADO_LOG_ERROR: i32 = 1;
 pub const TORNADO_LOG_WARNING: i32 = 2;
@@ -247,4 +270,27 @@ pub extern "C" fn tornado_set_log_callback(
         log::set_sink(sink);
         Ok(())
     })
+}
+
+#[cfg(test)]
+mod version_tests {
+    #[test]
+    fn version_constants_match_the_crate() {
+        let parts: Vec<i32> = env!("CARGO_PKG_VERSION")
+            .split('.')
+            .map(|p| p.parse().unwrap())
+            .collect();
+        assert_eq!(
+            parts,
+            [
+                super::TORNADO_VERSION_MAJOR,
+                super::TORNADO_VERSION_MINOR,
+                super::TORNADO_VERSION_PATCH
+            ]
+        );
+        assert_eq!(
+            super::TORNADO_VERSION_NUMBER,
+            parts[0] * 10000 + parts[1] * 100 + parts[2]
+        );
+    }
 }

@@ -1,0 +1,126 @@
+"""pytest suite for the ctypes binding (c_examples/python/tornado_rs.py),
+against a threaded HTTP server on 127.0.0.1."""
+
+import gc
+import http.server
+import threading
+
+import pytest
+
+import tornado_rs
+from tornado_rs import AsyncHTTPClient, HTTPClientError, HTTPRequest, IOLoop
+
+
+class Handler(http.server.BaseHTTPRequestHandler):
+    protocol_version = "HTTP/1.1"
+
+    def do_GET(self):
+        body = b"hello from " + self.path.encode()
+        self.send_response(200 if self.path != "/missing" else 404)
+        self.send_header("Content-Length", str(len(body)))
+        self.send_header("X-Path", self.path)
+        self.end_headers()
+        self.wfile.write(body)
+
+    def do_POST(self):
+        data = self.rfile.read(int(self.headers["Content-Length"]))
+        self.send_response(200)
+        self.send_header("Content-Length", str(len(data)))
+        self.end_headers()
+        self.wfile.write(data)
+
+    def log_message(self, *args):
+        pass
+
+
+@pytest.fixture(scope="module")
+def server():
+    httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    thread = threading.Thread(target=httpd.serve_forever, daemon=True)
+    thread.start()
+    yield "http://127.0.0.1:%d" % httpd.server_address[1]
+    httpd.shutdown()
+
+
+@pytest.fixture
+def loop():
+    with IOLoop() as loop:
+        yield loop
+
+
+def test_version():
+    assert tornado_rs.__version__.count(".") == 2
+
+
+def test_callbacks_and_timers_run_in_order(loop):
+    seen = []
+    loop.call_later(0.02, lambda: (seen.append("timer"), loop.stop()))
+    loop.add_callback(seen.append, "callback")
+    handle = loop.call_later(5, seen.append, "never")
+    loop.remove_timeout(handle)
+    loop.start()
+    assert seen == ["callback", "timer"]
+
+
+def test_add_callback_from_another_thread(loop):
+    threading.Timer(0.05, lambda: loop.add_callback(loop.stop)).start()
+    loop.start()
+
+
+def test_callbacks_survive_garbage_collection(loop):
+    hits = []
+    for i in range(100):
+        loop.add_callback(lambda i=i: hits.append(i))
+    gc.collect()
+    loop.add_callback(loop.stop)
+    loop.start()
+    assert hits == list(range(100))
+
+
+def test_fetch(loop, server):
+    client = AsyncHTTPClient(loop)
+    response = loop.run_sync(client.fetch(server + "/hello"), timeout=10)
+    assert response.code == 200
+    assert response.body == b"hello from /hello"
+    assert response.header("x-path") == "/hello"
+    assert response.error is None
+    assert response.effective_url == server + "/hello"
+    post = HTTPRequest(server + "/echo", method="POST", body=b"payload")
+    assert loop.run_sync(client.fetch(post), timeout=10).body == b"payload"
+    assert loop.run_sync(client.fetch(server + "/missing"), timeout=10).code == 404
+    client.close()
+
+
+def test_many_fetches_at_once(loop, server):
+    client = AsyncHTTPClient(loop, max_clients=8)
+    futures = [client.fetch(server + "/n%d" % i) for i in range(40)]
+    done = tornado_rs.Future()
+    remaining = [len(futures)]
+
+    def one_done(_):
+        remaining[0] -= 1
+        if remaining[0] == 0:
+            done.set_result(None)
+
+    for f in futures:
+        f.add_done_callback(one_done)
+    loop.run_sync(done, timeout=20)
+    assert [f.result().body for f in futures] == [b"hello from /n%d" % i for i in range(40)]
+    client.close()
+
+
+def test_fetch_errors(loop):
+    client = AsyncHTTPClient(loop)
+    with pytest.raises(HTTPClientError) as info:
+        loop.run_sync(client.fetch("http://127.0.0.1:1/"), timeout=10)
+    assert info.value.response.code == 599
+    assert str(info.value).startswith("connect: ")
+    with pytest.raises(HTTPClientError) as info:
+        loop.run_sync(client.fetch("ftp://127.0.0.1/"), timeout=10)
+    assert str(info.value).startswith("invalid_url: ")
+    client.close()
+
+
+def test_bad_arguments_raise(loop):
+    with pytest.raises(tornado_rs.TornadoError):
+        loop.call_later(-1, lambda: None)
