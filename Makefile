@@ -30,7 +30,14 @@ test:
 	$(MAKE) -C c_examples run
 	$(MAKE) -C c_examples valgrind
 	$(MAKE) install-check
-	cd c_examples/python && python3 -m pytest -q test_tornado_rs.py
+	$(MAKE) bindings-test
+
+# Go (race detector), Ruby (minitest, GC.stress) and Python (pytest) bindings,
+# each with its example.
+bindings-test:
+	cd c_examples/python && python3 -m pytest -q test_tornado_rs.py && python3 example.py
+	cd c_examples/go && go vet ./... && go test -race -count=1 ./... && go run ./fetch100
+	cd c_examples/ruby && ruby test_tornado_rs.rb && ruby example.rb
 
 install:
 	$(CARGO) build --release
@@ -60,4 +67,4 @@ bench:
 	$(CARGO) build --release
 	$(MAKE) -C c_examples bench
 
-.PHONY: example test bench install install-check
+.PHONY: example test bench install install-check bindings-test

@@ -1,0 +1,3 @@
+module tornado_rs.example/go
+
+go 1.19

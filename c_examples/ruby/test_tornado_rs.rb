@@ -1,0 +1,145 @@
+# frozen_string_literal: true
+
+# minitest suite for the ffi binding, against WEBrick-free plain TCP servers
+# on 127.0.0.1 (a tiny threaded HTTP responder), with GC.stress on while
+# callbacks are registered and run.
+require "minitest/autorun"
+require "socket"
+require_relative "tornado_rs"
+
+# Answers each request line block with "METHOD PATH" (keep-alive).
+class TinyServer
+  attr_reader :port
+
+  def initialize
+    @server = TCPServer.new("127.0.0.1", 0)
+    @port = @server.addr[1]
+    @thread = Thread.new do
+      loop do
+        client = @server.accept
+        Thread.new(client) { |c| serve(c) }
+      rescue IOError
+        break
+      end
+    end
+  end
+
+  def serve(conn)
+    while (line = conn.gets)
+      method, path, = line.split
+      length = 0
+      while (header = conn.gets) && header != "\r\n"
+        length = header.split(":", 2)[1].to_i if header.downcase.start_with?("content-length")
+      end
+      conn.read(length) if length.positive?
+      body = "#{method} #{path}"
+      status = path == "/missing" ? "404 Not Found" : "200 OK"
+      conn.write("HTTP/1.1 #{status}\r\nContent-Length: #{body.bytesize}\r\nX-Path: #{path}\r\n\r\n#{body}")
+    end
+  rescue StandardError
+    nil
+  ensure
+    conn.close
+  end
+
+  def close
+    @server.close
+  end
+end
+
+class TestTornadoRS < Minitest::Test
+  def setup
+    @loop = TornadoRS::IOLoop.new
+  end
+
+  def teardown
+    @loop.close
+  end
+
+  def test_version
+    assert_match(/\A\d+\.\d+\.\d+\z/, TornadoRS.version)
+  end
+
+  def test_callbacks_and_timers_under_gc_stress
+    seen = []
+    GC.stress = true
+    begin
+      20.times { |i| @loop.add_callback { seen << i } }
+      id = @loop.call_later(10) { seen << :never }
+      @loop.remove_timeout(id)
+      @loop.call_later(0.02) do
+        seen << :timer
+        @loop.stop
+      end
+    ensure
+      GC.stress = false
+    end
+    GC.start
+    @loop.start
+    assert_equal((0...20).to_a + [:timer], seen)
+  end
+
+  def test_add_callback_from_another_thread
+    Thread.new do
+      sleep 0.05
+      @loop.add_callback { @loop.stop }
+    end
+    @loop.start
+    pass
+  end
+
+  def test_registry_is_emptied
+    before = TornadoRS::Registry.size
+    5.times { @loop.add_callback {} }
+    @loop.add_callback { @loop.stop }
+    @loop.start
+    assert_equal before, TornadoRS::Registry.size
+  end
+
+  def test_fetch
+    server = TinyServer.new
+    client = TornadoRS::HTTPClient.new(@loop)
+    responses = []
+    collect = lambda do |r|
+      responses << r
+      @loop.stop if responses.size == 3
+    end
+    GC.stress = true
+    begin
+      client.fetch("http://127.0.0.1:#{server.port}/hello", &collect)
+      client.fetch("http://127.0.0.1:#{server.port}/post", method: "POST", body: "abc", &collect)
+    ensure
+      GC.stress = false
+    end
+    client.fetch("http://127.0.0.1:#{server.port}/missing", &collect)
+    timeout = @loop.call_later(10) { @loop.stop }
+    @loop.start
+    @loop.remove_timeout(timeout)
+    assert_equal 3, responses.size
+    by_path = responses.to_h { |r| [r["x-path"], r] }
+    assert_equal "GET /hello", by_path["/hello"].body
+    assert_equal "POST /post", by_path["/post"].body
+    assert_equal 404, by_path["/missing"].code
+    assert_nil by_path["/hello"].error
+    client.close
+    server.close
+  end
+
+  def test_fetch_errors
+    client = TornadoRS::HTTPClient.new(@loop)
+    result = nil
+    client.fetch("http://127.0.0.1:1/") do |r|
+      result = r
+      @loop.stop
+    end
+    @loop.start
+    assert_equal 599, result.code
+    assert result.error.start_with?("connect: "), result.error
+    client.close
+  end
+
+  def test_bad_arguments
+    err = assert_raises(TornadoRS::Error) { @loop.call_later(-1) {} }
+    refute_equal 0, err.code
+  end
+end
