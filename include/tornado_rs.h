@@ -15,8 +15,14 @@
  */
 #define TORNADO_VERSION_MAJOR 0
 
+/**
+ * The minor version: new functions and constants (backward compatible).
+ */
 #define TORNADO_VERSION_MINOR 1
 
+/**
+ * The patch version: fixes only.
+ */
 #define TORNADO_VERSION_PATCH 0
 
 /**
@@ -29,10 +35,19 @@
  */
 #define TORNADO_LOG_ERROR 1
 
+/**
+ * Something went wrong but the library carried on (e.g. a failed TLS handshake of an accepted connection).
+ */
 #define TORNADO_LOG_WARNING 2
 
+/**
+ * Informational.
+ */
 #define TORNADO_LOG_INFO 3
 
+/**
+ * Detail for debugging.
+ */
 #define TORNADO_LOG_DEBUG 4
 
 /**

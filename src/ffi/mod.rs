@@ -79,7 +79,9 @@ pub const TORNADO_ERR_USER: tornado_code = 1000;
 /// within one major version (one SONAME, `libtornado_rs.so.0`), functions,
 /// types and constants are only ever added, never changed or removed.
 pub const TORNADO_VERSION_MAJOR: i32 = 0;
+/// The minor version: new functions and constants (backward compatible).
 pub const TORNADO_VERSION_MINOR: i32 = 1;
+/// The patch version: fixes only.
 pub const TORNADO_VERSION_PATCH: i32 = 0;
 /// MAJOR * 10000 + MINOR * 100 + PATCH, for `#if` comparisons.
 pub const TORNADO_VERSION_NUMBER: i32 = 100;
@@ -99,8 +101,11 @@ pub extern "C" fn tornado_version_number() -> i32 {
 
 /// Log levels passed to a `tornado_log_fn`.
 pub const TORNADO_LOG_ERROR: i32 = 1;
+/// Something went wrong but the library carried on (e.g. a failed TLS handshake of an accepted connection).
 pub const TORNADO_LOG_WARNING: i32 = 2;
+/// Informational.
 pub const TORNADO_LOG_INFO: i32 = 3;
+/// Detail for debugging.
 pub const TORNADO_LOG_DEBUG: i32 = 4;
 
 thread_local! {

@@ -1,0 +1,62 @@
+//! The documentation keeps up with the header: every function declared in
+//! include/tornado_rs.h has a doc comment there and a row in
+//! docs/reference.md.
+
+use std::path::Path;
+
+fn read(path: &str) -> String {
+    std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join(path)).expect(path)
+}
+
+/// Names of the functions the header declares.
+fn declared_functions(header: &str) -> Vec<String> {
+    let mut names = Vec::new();
+    for line in header.lines() {
+        let line = line.trim_start();
+        if line.starts_with('*')
+            || line.starts_with("/*")
+            || line.starts_with("typedef")
+            || line.starts_with('#')
+        {
+            continue;
+        }
+        for (at, _) in line.match_indices("tornado_") {
+            let rest = &line[at..];
+            let name: String = rest
+                .chars()
+                .take_while(|c| c.is_alphanumeric() || *c == '_')
+                .collect();
+            if rest[name.len()..].starts_with('(') {
+                names.push(name);
+                break;
+            }
+        }
+    }
+    names
+}
+
+#[test]
+fn every_function_is_documented_and_listed() {
+    let header = read("include/tornado_rs.h");
+    let reference = read("docs/reference.md");
+    let names = declared_functions(&header);
+    assert!(names.len() > 100, "found {} functions", names.len());
+    let unlisted: Vec<&String> = names
+        .iter()
+        .filter(|n| !reference.contains(&format!("`{n}`")))
+        .collect();
+    assert!(
+        unlisted.is_empty(),
+        "missing from docs/reference.md: {unlisted:?}"
+    );
+    for name in &names {
+        let at = header.find(&format!("{name}(")).unwrap();
+        let before = header[..at].trim_end();
+        let decl_start = before.rfind('\n').map_or(0, |i| i + 1);
+        let above = header[..decl_start].trim_end();
+        assert!(
+            above.ends_with("*/"),
+            "{name} has no doc comment in the header"
+        );
+    }
+}
