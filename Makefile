@@ -49,19 +49,25 @@ install:
 	install -m 644 include/tornado_rs.h include/tornado_rs.hpp $(DESTDIR)$(PREFIX)/include/
 	sed -e 's|@PREFIX@|$(PREFIX)|' -e 's|@VERSION@|$(VERSION)|' tornado_rs.pc.in > $(LIBDEST)/pkgconfig/tornado_rs.pc
 
-# Installs into a scratch prefix and builds examples out of tree with
-# pkg-config only: what a user of the installed library does.
+# Installs into a scratch prefix and builds every example out of tree with
+# pkg-config only (what a user of the installed library does), runs a few,
+# and links hello statically.
 install-check:
 	@rm -rf build/install-check && mkdir -p build/install-check
 	$(MAKE) install PREFIX=$(CURDIR)/build/install-check/prefix
 	cd build/install-check && \
 	export PKG_CONFIG_PATH=$(CURDIR)/build/install-check/prefix/lib/pkgconfig && \
-	cc -std=c99 -Wall -Werror -o hello $(CURDIR)/c_examples/hello.c $$(pkg-config --cflags --libs tornado_rs) \
-		-Wl,-rpath,$(CURDIR)/build/install-check/prefix/lib && ./hello && \
+	for src in $(filter-out %/header_check.c,$(wildcard $(CURDIR)/c_examples/*.c)); do \
+		cc -std=c99 -D_GNU_SOURCE -Wall -Werror -o $$(basename $$src .c) $$src $$(pkg-config --cflags --libs tornado_rs) \
+			-lpthread -lm -Wl,-rpath,$(CURDIR)/build/install-check/prefix/lib || exit 1; \
+	done && \
+	g++ -std=c++17 -Wall -Wextra -Werror -pthread -o cpp_hello $(CURDIR)/c_examples/cpp_hello.cpp \
+		$$(pkg-config --cflags --libs tornado_rs) -Wl,-rpath,$(CURDIR)/build/install-check/prefix/lib && \
+	./hello && ./cpp_hello && ./timers > /dev/null && \
 	cc -std=c99 -Wall -Werror -o hello-static $(CURDIR)/c_examples/hello.c $$(pkg-config --static --cflags tornado_rs) \
 		$(CURDIR)/build/install-check/prefix/lib/libtornado_rs.a -lpthread -ldl -lm && ./hello-static && \
 	readelf -d prefix/lib/libtornado_rs.so | grep -q 'SONAME.*libtornado_rs.so.$(SOMAJOR)' && \
-	echo "install-check: OK (shared and static, via pkg-config)"
+	echo "install-check: OK (every example built out of tree from pkg-config; shared and static)"
 
 bench:
 	$(CARGO) build --release
