@@ -31,6 +31,19 @@ test:
 	$(MAKE) -C c_examples valgrind
 	$(MAKE) install-check
 	$(MAKE) bindings-test
+	$(MAKE) sanitize
+	$(MAKE) fuzz
+
+# The C test programs and tornado-fetch built with AddressSanitizer and
+# UndefinedBehaviorSanitizer (LeakSanitizer included), against the library.
+SANITIZE_CC = cc -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=all
+sanitize:
+	TORNADO_TEST_CC="$(SANITIZE_CC)" $(CARGO) test --test c_programs --test fetch_cli
+
+# Every cargo-fuzz target for FUZZ_SECONDS each (see fuzz/run.sh).
+FUZZ_SECONDS ?= 60
+fuzz:
+	bash fuzz/run.sh $(FUZZ_SECONDS)
 
 # Go (race detector), Ruby (minitest, GC.stress) and Python (pytest) bindings,
 # each with its example.
@@ -73,4 +86,4 @@ bench:
 	$(CARGO) build --release
 	$(MAKE) -C c_examples bench
 
-.PHONY: example test bench install install-check bindings-test
+.PHONY: example test bench install install-check bindings-test fuzz sanitize

@@ -11,6 +11,8 @@
  *   W4s-c64  N = 20,000 GETs, 64 in flight
  *   W4b-c4   N = 200 GETs of /big (1 MiB), 4 in flight
  *   W5       10,000 GETs all at once from the slow server (200 bytes after 2 s)
+ *   SOAK     N = 1,000,000 keep-alive GETs of /small in a row: RSS sampled
+ *            every N/20 (must stay flat), open fds counted before and after
  * The third argument counts idle fds, as in the anchors (uv_bench, ev_bench,
  * tornado_bench.py). Prints one JSON line; exits non-zero unless the work was
  * done exactly. The measured phase is the same as the anchors': see bench_util.h.
@@ -229,6 +231,8 @@ static long http_started, http_done, http_errors, http_inflight_target;
 static size_t http_expect_len;
 
 static void http_fetched(const tornado_http_response *r, void *ud);
+static void soak_fetched(const tornado_http_response *r, void *ud);
+static long soak_every; /* SOAK only: sample RSS every this many fetches */
 
 static void http_start_one(void) {
     http_started++;
@@ -246,8 +250,72 @@ static void http_fetched(const tornado_http_response *r, void *ud) {
         }
     }
     http_done++;
-    if (http_started < target) http_start_one();
+    if (http_started < target && soak_every == 0) http_start_one();
+    else if (http_started < target) {
+        http_started++;
+        LIB(tornado_http_client_fetch_cb(http, http_req, soak_fetched, NULL));
+    }
     else if (http_done == target) tornado_loop_stop(loop);
+}
+
+/* ---- SOAK: N keep-alive fetches in a row; RSS sampled, fds counted ---- */
+static long rss_kb(void) {
+    long pages = 0, resident = 0;
+    FILE *f = fopen("/proc/self/statm", "r");
+    if (f) {
+        if (fscanf(f, "%ld %ld", &pages, &resident) != 2) resident = 0;
+        fclose(f);
+    }
+    return resident * (sysconf(_SC_PAGESIZE) / 1024);
+}
+
+static int count_fds(void) {
+    int n = 0;
+    char path[64];
+    for (int fd = 0; fd < 65536; fd++) {
+        snprintf(path, sizeof path, "/proc/self/fd/%d", fd);
+        if (access(path, F_OK) == 0) n++;
+    }
+    return n;
+}
+
+static long soak_min_rss = -1, soak_max_rss;
+
+static void soak_fetched(const tornado_http_response *r, void *ud) {
+    http_fetched(r, ud);
+    if (http_done % soak_every == 0) {
+        long rss = rss_kb();
+        if (http_done >= 2 * soak_every) { /* after warm-up */
+            if (soak_min_rss < 0 || rss < soak_min_rss) soak_min_rss = rss;
+            if (rss > soak_max_rss) soak_max_rss = rss;
+        }
+        fprintf(stderr, "soak: %ld fetches, rss %ld kB\n", http_done, rss);
+    }
+}
+
+static int run_soak(const char *url, long n) {
+    int fds_before = count_fds();
+    http = tornado_http_client_new(loop, NULL);
+    if (!http) die_lib("tornado_http_client_new", -1);
+    http_req = tornado_http_request_new(url);
+    target = n;
+    http_expect_len = 200;
+    soak_every = n / 20 > 0 ? n / 20 : 1;
+    bu_phase ph;
+    bu_start(&ph);
+    http_started++;
+    LIB(tornado_http_client_fetch_cb(http, http_req, soak_fetched, NULL));
+    LIB(tornado_loop_start(loop));
+    bu_stop(&ph);
+    tornado_http_request_free(http_req);
+    LIB(tornado_http_client_free(http));
+    for (int i = 0; i < 3; i++) tornado_loop_run_once(loop, 0);
+    free_loop();
+    int fds_after = count_fds();
+    bu_emit("SOAK", n, &ph, 1, ",\"errors\":%ld,\"rss_min_kb\":%ld,\"rss_max_kb\":%ld,\"fds_before\":%d,\"fds_after\":%d",
+            http_errors, soak_min_rss, soak_max_rss, fds_before, fds_after);
+    /* before: with the loop's own fds; after: the loop is freed too */
+    return http_errors == 0 && http_done == n && fds_after <= fds_before ? 0 : 1;
 }
 
 static int run_http(const char *w, const char *url, long n, long conc, size_t expect_len) {
@@ -285,7 +353,7 @@ int main(int argc, char **argv) {
         return 2;
     }
     const char *w = argv[1];
-    long n = argc > 2 && argv[1][1] != '4' && argv[1][1] != '5' ? atol(argv[2]) : 0;
+    long n = argc > 2 && argv[1][1] != '4' && argv[1][1] != '5' && strcmp(argv[1], "SOAK") ? atol(argv[2]) : 0;
     long idle = argc > 3 ? atol(argv[3]) : 10000;
     if (n < 0 || idle < 0) {
         fprintf(stderr, "bench: N and IDLE_FDS must not be negative\n");
@@ -309,6 +377,13 @@ int main(int argc, char **argv) {
         if (!strcmp(w, "W4s-c64")) return run_http(w, argv[2], hn ? hn : 20000, 64, 200);
         if (!strcmp(w, "W4b-c4")) return run_http(w, argv[2], hn ? hn : 200, 4, 1048576);
         if (!strcmp(w, "W5")) return run_http(w, argv[2], hn ? hn : 10000, hn ? hn : 10000, 200);
+    }
+    if (!strcmp(w, "SOAK")) {
+        if (argc < 3) {
+            fprintf(stderr, "usage: %s SOAK URL [N]\n", argv[0]);
+            return 2;
+        }
+        return run_soak(argv[2], argc > 3 ? atol(argv[3]) : 1000000);
     }
     fprintf(stderr, "bench: unsupported workload %s\n", w);
     free_loop();

@@ -5,7 +5,7 @@
 //! it passes when it exits 0 and that line reads `N passed, 0 failed` with
 //! N > 0.
 //!
-//! * `CC` overrides the compiler (default `cc`; may hold extra words, e.g.
+//! * `TORNADO_TEST_CC` overrides the compiler (default `cc`; may hold extra words, e.g.
 //!   `ccache gcc`).
 //! * `TORNADO_VALGRIND=1` runs each program under valgrind (leaks and invalid
 //!   accesses are failures).

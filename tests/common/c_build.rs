@@ -105,7 +105,7 @@ pub fn compile_source(src: &Path, name: &str) -> PathBuf {
     // running at the same time must never execute a half-written binary.
     let tmp = out_dir.join(format!(".{name}.{}.tmp", std::process::id()));
 
-    let cc = std::env::var("CC")
+    let cc = std::env::var("TORNADO_TEST_CC")
         .ok()
         .filter(|s| !s.trim().is_empty())
         .unwrap_or_else(|| "cc".into());

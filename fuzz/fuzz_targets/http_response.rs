@@ -1,0 +1,36 @@
+//! A response as a server might send it: head parsing, body framing, and
+//! the chunked decoder over whatever follows, fed in fuzz-chosen pieces.
+//! Nothing may panic, and the decoder never returns more than it was fed.
+#![no_main]
+
+use libfuzzer_sys::fuzz_target;
+use tornado_rs::http::wire::{body_framing, parse_response_head, BodyFraming, ChunkedDecoder};
+
+fuzz_target!(|data: &[u8]| {
+    let Some((&step, data)) = data.split_first() else { return };
+    let step = usize::from(step).max(1);
+    let Ok(Some((head, consumed))) = parse_response_head(data, 16 * 1024) else {
+        return;
+    };
+    assert!(consumed <= data.len());
+    for method in ["GET", "HEAD"] {
+        let Ok(framing) = body_framing(method, &head) else { continue };
+        if framing == BodyFraming::Chunked {
+            let mut decoder = ChunkedDecoder::new();
+            let mut out = Vec::new();
+            let mut offered = 0;
+            for piece in data[consumed..].chunks(step) {
+                offered += piece.len();
+                match decoder.decode(piece, &mut out) {
+                    Ok(n) => assert!(n <= piece.len()),
+                    Err(_) => break,
+                }
+                if decoder.is_done() {
+                    break;
+                }
+            }
+            // Decoded data is never more than the bytes it came from.
+            assert!(out.len() <= offered);
+        }
+    }
+});
