@@ -31,7 +31,7 @@ pub const DEFAULT_MAX_BUFFER_SIZE: usize = 100 * 1024 * 1024;
 /// How much the first read syscall asks for; each read that fills its
 /// space doubles the next, up to `MAX_READ`. Idle connections stay small
 /// (10,000 of them must not hold 64 KiB each), bulk transfers get big reads.
-const FIRST_READ: usize = 2 * 1024;
+const FIRST_READ: usize = 1024;
 const MAX_READ: usize = 256 * 1024;
 
 /// The fd under a stream. Sockets go through `send` with `MSG_NOSIGNAL`
@@ -193,7 +193,8 @@ struct Inner {
     close_callback: RefCell<Option<Box<dyn FnOnce()>>>,
     /// The TLS session once `start_tls_*` began; reads and writes then go
     /// through it (the buffers above hold plaintext).
-    tls: RefCell<Option<Connection>>,
+    /// Boxed: a session is large and most streams are plain.
+    tls: RefCell<Option<Box<Connection>>>,
 }
 
 /// A buffered non-blocking stream bound to a loop. Cheap to clone (shared).
@@ -721,13 +722,13 @@ impl IOStream {
         server_name: ServerName<'static>,
     ) -> Result<()> {
         let session = ClientConnection::new(config, server_name).map_err(tls_error)?;
-        self.start_tls(session.into()).await
+        self.start_tls(Box::new(session.into())).await
     }
 
     /// Starts TLS as a server on this accepted stream and completes the handshake.
     pub async fn start_tls_server(&self, config: std::sync::Arc<ServerConfig>) -> Result<()> {
         let session = ServerConnection::new(config).map_err(tls_error)?;
-        self.start_tls(session.into()).await
+        self.start_tls(Box::new(session.into())).await
     }
 
     /// True once TLS has started on this stream.
@@ -741,7 +742,9 @@ impl IOStream {
         tls.as_ref()?.alpn_protocol().map(<[u8]>::to_vec)
     }
 
-    async fn start_tls(&self, mut session: Connection) -> Result<()> {
+    /// The session comes boxed: it is large, and it would otherwise sit in
+    /// the state of every future that awaits a connect.
+    async fn start_tls(&self, mut session: Box<Connection>) -> Result<()> {
         if self.closed() {
             return Err(self.closed_error());
         }

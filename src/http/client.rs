@@ -183,7 +183,7 @@ impl AsyncHTTPClient {
         let task = async move {
             // Boxed so the task does not hold the fetch's state twice (a
             // future moved into another is not overlapped by the compiler).
-            let work = Box::pin(run_fetch(client.clone(), request));
+            let work = Box::pin(run_fetch(client.clone(), Box::new(request)));
             let outcome = until_done(work, &watched).await;
             if let Some(response) = outcome {
                 let _ = watched.set_result(response);
@@ -286,7 +286,8 @@ async fn until_done<T>(
 }
 
 /// The whole fetch: queue slot, then hops until a final response.
-async fn run_fetch(client: Weak<Inner>, request: HTTPRequest) -> HTTPResponse {
+/// `request` is boxed: it is large and lives in the fetch's state throughout.
+async fn run_fetch(client: Weak<Inner>, request: Box<HTTPRequest>) -> HTTPResponse {
     let mut clock = Clock::new();
     let url = request.url.clone();
     let outcome = fetch_in_slot(&client, request, &mut clock).await;
@@ -311,7 +312,7 @@ type FetchFailure = (Error, Option<HTTPResponse>);
 
 async fn fetch_in_slot(
     client: &Weak<Inner>,
-    mut request: HTTPRequest,
+    mut request: Box<HTTPRequest>,
     clock: &mut Clock,
 ) -> std::result::Result<HTTPResponse, FetchFailure> {
     validate_request(&request).map_err(|e| (e, None))?;
@@ -357,7 +358,7 @@ async fn fetch_in_slot(
             return Err((error, Some(response)));
         }
         target = parse_target(&next.url).map_err(|e| (e, None))?;
-        request = next;
+        *request = next;
     }
 }
 
@@ -376,7 +377,9 @@ async fn fetch_hop(
     target: &Target,
     clock: &mut Clock,
 ) -> Result<HTTPResponse> {
-    let exchange_and_retry = async {
+    // Boxed before race_timeout takes it: a future moved into another is
+    // otherwise held twice in the caller's state.
+    let exchange_and_retry = Box::pin(async {
         let (stream, pooled) = checkout_or_connect(inner, request, target, clock).await?;
         match exchange_on(inner, &stream, request, target, clock).await {
             Ok(done) => Ok((done, stream)),
@@ -394,7 +397,7 @@ async fn fetch_hop(
                 Err(failure.error)
             }
         }
-    };
+    });
     let (done, stream) = match request.request_timeout {
         None => exchange_and_retry.await?,
         Some(limit) => race_timeout(&inner.lp, exchange_and_retry, limit)
