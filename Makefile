@@ -32,6 +32,7 @@ test:
 	$(MAKE) install-check
 	$(MAKE) bindings-test
 	$(MAKE) sanitize
+	$(MAKE) tsan
 	$(MAKE) fuzz
 
 # The C test programs and tornado-fetch built with AddressSanitizer and
@@ -39,6 +40,14 @@ test:
 SANITIZE_CC = cc -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=all
 sanitize:
 	TORNADO_TEST_CC="$(SANITIZE_CC)" $(CARGO) test --test c_programs --test fetch_cli
+
+# tests/thread_safety.rs (8 threads calling add_callback and stop through the
+# C ABI while the loop runs) under ThreadSanitizer, with the standard library
+# and tornado_rs rebuilt instrumented (-Zbuild-std needs rust-src).
+tsan:
+	rustup component list --installed | grep -q '^rust-src' || rustup component add rust-src
+	cd tsan && RUSTC_BOOTSTRAP=1 RUSTFLAGS="-Zsanitizer=thread" TSAN_OPTIONS="halt_on_error=1" \
+		$(CARGO) test -Zbuild-std --target $$(rustc -vV | sed -n 's/^host: //p') --test thread_safety
 
 # Every cargo-fuzz target for FUZZ_SECONDS each (see fuzz/run.sh).
 FUZZ_SECONDS ?= 60
@@ -86,4 +95,4 @@ bench:
 	$(CARGO) build --release
 	$(MAKE) -C c_examples bench
 
-.PHONY: example test bench install install-check bindings-test fuzz sanitize
+.PHONY: example test bench install install-check bindings-test fuzz sanitize tsan

@@ -706,7 +706,7 @@ tornado_code tornado_http_request_set_max_redirects(tornado_http_request *r, int
 tornado_code tornado_http_request_set_user_agent(tornado_http_request *r, const char *user_agent);
 
 /**
- * Basic authentication (NULL username: none). Never sent to another
+ * Basic authentication (NULL username: none; NULL password: empty). Never sent to another
  * origin after a redirect.
  */
 tornado_code tornado_http_request_set_auth(tornado_http_request *r,
@@ -729,7 +729,8 @@ tornado_code tornado_http_request_set_validate_cert(tornado_http_request *r, boo
 tornado_code tornado_http_request_set_ca_certs(tornado_http_request *r, const char *path);
 
 /**
- * A client certificate chain and key (PEM files; NULL: none).
+ * A client certificate chain and key (PEM files, read when a connection
+ * starts; both NULL: none; one without the other: `TORNADO_ERR_INVALID`).
  */
 tornado_code tornado_http_request_set_client_cert(tornado_http_request *r,
                                                   const char *cert_file,
@@ -852,7 +853,8 @@ size_t tornado_http_response_header_count(const tornado_http_response *r);
 
 /**
  * The `i`-th header in received order: name (as received) and value,
- * borrowed from the response. `TORNADO_ERR_NOT_FOUND` past the end.
+ * borrowed from the response (either out pointer may be NULL).
+ * `TORNADO_ERR_NOT_FOUND` past the end.
  */
 tornado_code tornado_http_response_header_at(const tornado_http_response *r,
                                              size_t i,
@@ -865,12 +867,14 @@ tornado_code tornado_http_response_header_at(const tornado_http_response *r,
 const char *tornado_http_response_effective_url(const tornado_http_response *r);
 
 /**
- * Seconds the fetch took, not counting time queued (Tornado's request_time).
+ * Seconds the fetch took, not counting time queued (Tornado's
+ * request_time); -1 on a NULL response.
  */
 double tornado_http_response_request_time(const tornado_http_response *r);
 
 /**
- * When the fetch started, in seconds since the Unix epoch.
+ * When the fetch started, in seconds since the Unix epoch; -1 on a NULL
+ * response.
  */
 double tornado_http_response_start_time(const tornado_http_response *r);
 
@@ -1209,7 +1213,7 @@ tornado_future *tornado_iostream_write(tornado_iostream *stream, const uint8_t *
  * fails with `TORNADO_ERR_TIMEOUT` after `timeout_s` seconds (0: no limit;
  * it covers the lookup and the connect). The future's value is a
  * `tornado_iostream *` owned by the future: take your own reference with
- * `tornado_iostream_ref`. NULL on failure.
+ * `tornado_iostream_ref`. NULL on failure (also for port 0).
  */
 tornado_future *tornado_tcp_connect(tornado_loop *loop,
                                     const char *host,

@@ -464,6 +464,21 @@ impl IOStream {
     /// Reads up to and including `delimiter`. Fails (and closes the stream)
     /// if it is not found within `max_bytes`, or the stream closes first.
     pub async fn read_until(&self, delimiter: &[u8], max_bytes: Option<usize>) -> Result<Vec<u8>> {
+        self.read_until_checked(delimiter, max_bytes, |_| Ok(()))
+            .await
+    }
+
+    /// As [`read_until`](Self::read_until), showing `check` what is
+    /// buffered each time more arrives before the delimiter: an error from
+    /// it ends the read and closes the stream. A parser uses it to refuse a
+    /// malformed start at once instead of waiting for the delimiter, the
+    /// limit or the close.
+    pub async fn read_until_checked(
+        &self,
+        delimiter: &[u8],
+        max_bytes: Option<usize>,
+        check: impl Fn(&[u8]) -> Result<()>,
+    ) -> Result<Vec<u8>> {
         if delimiter.is_empty() {
             return Err(Error::invalid("the delimiter is empty"));
         }
@@ -483,6 +498,11 @@ impl IOStream {
                 if max_bytes.is_some_and(|max| buffer.len() >= max) {
                     drop(buffer);
                     return Err(self.unsatisfiable(max_bytes));
+                }
+                if let Err(refused) = check(buffer.bytes()) {
+                    drop(buffer);
+                    self.close(Some(refused.clone()));
+                    return Err(refused);
                 }
                 // A delimiter may straddle what is here and what comes next.
                 scanned = buffer.len().saturating_sub(delimiter.len() - 1);

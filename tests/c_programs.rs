@@ -302,6 +302,7 @@ c_tests!(
     test_future,
     test_coroutine,
     test_bad_input,
+    test_api_abuse,
     test_free,
     test_http,
     test_stream,

@@ -1,6 +1,6 @@
 //! The documentation keeps up with the header: every function declared in
 //! include/tornado_rs.h has a doc comment there and a row in
-//! docs/reference.md.
+//! docs/reference.md; and every one is abused by a C test.
 
 use std::path::Path;
 
@@ -59,4 +59,21 @@ fn every_function_is_documented_and_listed() {
             "{name} has no doc comment in the header"
         );
     }
+}
+
+/// Issue 6's "abuse of the API": every function of the header is called
+/// with bad arguments by one of the two C abuse tests. A new function fails
+/// this test until its misuse is tested too.
+#[test]
+fn every_function_is_abused_by_a_c_test() {
+    let header = read("include/tornado_rs.h");
+    let abuse = read("tests/c/test_bad_input.c") + &read("tests/c/test_api_abuse.c");
+    let untested: Vec<String> = declared_functions(&header)
+        .into_iter()
+        .filter(|name| !abuse.contains(&format!("{name}(")))
+        .collect();
+    assert!(
+        untested.is_empty(),
+        "not called by tests/c/test_bad_input.c or test_api_abuse.c: {untested:?}"
+    );
 }

@@ -126,7 +126,11 @@ pub extern "C" fn tornado_http_client_options_set_idle_timeout(
     seconds_: f64,
 ) -> tornado_code {
     with_options(options, |o| {
-        o.idle_timeout = seconds(seconds_, "idle_timeout")?;
+        let idle = seconds(seconds_, "idle_timeout")?;
+        if idle.is_zero() {
+            return Err(Error::invalid("idle_timeout must be > 0"));
+        }
+        o.idle_timeout = idle;
         Ok(())
     })
 }
@@ -454,7 +458,7 @@ pub extern "C" fn tornado_http_request_set_user_agent(
     })
 }
 
-/// Basic authentication (NULL username: none). Never sent to another
+/// Basic authentication (NULL username: none; NULL password: empty). Never sent to another
 /// origin after a redirect.
 #[no_mangle]
 pub extern "C" fn tornado_http_request_set_auth(
@@ -505,7 +509,8 @@ pub extern "C" fn tornado_http_request_set_ca_certs(
     })
 }
 
-/// A client certificate chain and key (PEM files; NULL: none).
+/// A client certificate chain and key (PEM files, read when a connection
+/// starts; both NULL: none; one without the other: `TORNADO_ERR_INVALID`).
 #[no_mangle]
 pub extern "C" fn tornado_http_request_set_client_cert(
     r: *mut tornado_http_request,
@@ -513,8 +518,15 @@ pub extern "C" fn tornado_http_request_set_client_cert(
     key_file: *const c_char,
 ) -> tornado_code {
     with_request(r, |req| {
-        req.client_cert = optional_str(cert_file, "cert_file")?.map(Into::into);
-        req.client_key = optional_str(key_file, "key_file")?.map(Into::into);
+        let cert = optional_str(cert_file, "cert_file")?;
+        let key = optional_str(key_file, "key_file")?;
+        if cert.is_some() != key.is_some() {
+            return Err(Error::invalid(
+                "a client certificate needs both cert_file and key_file (or neither)",
+            ));
+        }
+        req.client_cert = cert.map(Into::into);
+        req.client_key = key.map(Into::into);
         Ok(())
     })
 }
@@ -955,7 +967,8 @@ pub extern "C" fn tornado_http_response_header_count(r: *const tornado_http_resp
 }
 
 /// The `i`-th header in received order: name (as received) and value,
-/// borrowed from the response. `TORNADO_ERR_NOT_FOUND` past the end.
+/// borrowed from the response (either out pointer may be NULL).
+/// `TORNADO_ERR_NOT_FOUND` past the end.
 #[no_mangle]
 pub extern "C" fn tornado_http_response_header_at(
     r: *const tornado_http_response,
@@ -993,19 +1006,21 @@ pub extern "C" fn tornado_http_response_effective_url(
     })
 }
 
-/// Seconds the fetch took, not counting time queued (Tornado's request_time).
+/// Seconds the fetch took, not counting time queued (Tornado's
+/// request_time); -1 on a NULL response.
 #[no_mangle]
 pub extern "C" fn tornado_http_response_request_time(r: *const tornado_http_response) -> f64 {
     // SAFETY: caller passes a live response or NULL.
-    guard_value(0.0, || {
+    guard_value(-1.0, || {
         Ok(unsafe { response_ref(r) }?.response.request_time)
     })
 }
 
-/// When the fetch started, in seconds since the Unix epoch.
+/// When the fetch started, in seconds since the Unix epoch; -1 on a NULL
+/// response.
 #[no_mangle]
 pub extern "C" fn tornado_http_response_start_time(r: *const tornado_http_response) -> f64 {
-    guard_value(0.0, || {
+    guard_value(-1.0, || {
         // SAFETY: caller passes a live response or NULL.
         let start = unsafe { response_ref(r) }?.response.start_time;
         Ok(start

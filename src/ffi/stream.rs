@@ -367,7 +367,7 @@ pub(crate) async fn connect_host(lp: &LoopRef, host: &str, port: u16) -> Result<
 /// fails with `TORNADO_ERR_TIMEOUT` after `timeout_s` seconds (0: no limit;
 /// it covers the lookup and the connect). The future's value is a
 /// `tornado_iostream *` owned by the future: take your own reference with
-/// `tornado_iostream_ref`. NULL on failure.
+/// `tornado_iostream_ref`. NULL on failure (also for port 0).
 #[no_mangle]
 pub extern "C" fn tornado_tcp_connect(
     r#loop: *mut tornado_loop,
@@ -381,6 +381,7 @@ pub extern "C" fn tornado_tcp_connect(
         lp.check_thread()?;
         // SAFETY: caller passes a NUL-terminated string or NULL.
         let host = unsafe { c_str(host, "host") }?.to_string();
+        let port = destination_port(port)?;
         let timeout = seconds(timeout_s, "timeout_s")?;
         let options = ConnectOptions {
             timeout: (!timeout.is_zero()).then_some(timeout),
@@ -392,6 +393,14 @@ pub extern "C" fn tornado_tcp_connect(
             Ok(stream_value(stream))
         })
     })
+}
+
+/// Port 0 names no destination: refused at the call, as an invalid argument.
+pub(super) fn destination_port(port: u16) -> Result<u16> {
+    if port == 0 {
+        return Err(Error::invalid("port 0 is not a destination port"));
+    }
+    Ok(port)
 }
 
 /// Called for each accepted connection with a new stream handle that the

@@ -303,6 +303,7 @@ pub extern "C" fn tornado_tcp_connect_tls(
         lp.check_thread()?;
         // SAFETY: caller passes a NUL-terminated string or NULL.
         let host = unsafe { c_str(host, "host") }?.to_string();
+        let port = super::stream::destination_port(port)?;
         let name = server_name(&host)?;
         let timeout = seconds(timeout_s, "timeout_s")?;
         // SAFETY: caller passes live options or NULL.

@@ -6,8 +6,8 @@ use std::time::Instant;
 use super::request::HTTPRequest;
 use super::url::Target;
 use super::wire::{
-    body_framing, keep_alive, parse_response_head, request_head, BodyFraming, ChunkedDecoder,
-    Decompressor, ResponseHead,
+    body_framing, could_be_response_head, keep_alive, parse_response_head, request_head,
+    BodyFraming, ChunkedDecoder, Decompressor, ResponseHead,
 };
 use super::{fetch_error, kind_of, FetchErrorKind};
 use crate::error::{Code, Error, Result};
@@ -169,7 +169,16 @@ async fn read_head(
     progress: &mut Progress,
 ) -> Result<(ResponseHead, Vec<u8>)> {
     let raw = match stream
-        .read_until(b"\r\n\r\n", Some(limits.max_header_size))
+        .read_until_checked(b"\r\n\r\n", Some(limits.max_header_size), |start| {
+            if could_be_response_head(start) {
+                Ok(())
+            } else {
+                Err(fetch_error(
+                    FetchErrorKind::Protocol,
+                    "the server's reply does not start with an HTTP status line",
+                ))
+            }
+        })
         .await
     {
         Ok(raw) => raw,
@@ -234,11 +243,16 @@ impl<'a> BodySink<'a> {
 
     /// Sizes the buffer for a body of known length (within the limit, and
     /// never more than 16 MiB up front: the length is the server's claim).
-    fn expect(&mut self, length: u64) {
+    /// A length over the limit is refused before any of it is read.
+    fn expect(&mut self, length: u64) -> Result<()> {
+        if length > self.max {
+            return Err(self.too_large());
+        }
         if self.req.streaming_callback.is_none() && self.decoder.is_none() && !self.discard {
             let up_front = length.min(self.max).min(16 * 1024 * 1024);
             self.body.reserve(up_front as usize);
         }
+        Ok(())
     }
 
     fn too_large(&self) -> Error {
@@ -301,7 +315,7 @@ async fn read_body(stream: &IOStream, framing: BodyFraming, sink: &mut BodySink<
     match framing {
         BodyFraming::None => Ok(()),
         BodyFraming::Length(mut left) => {
-            sink.expect(left);
+            sink.expect(left)?;
             while left > 0 {
                 let want = left.min(BODY_READ as u64) as usize;
                 let (n, accepted) = stream
@@ -323,6 +337,11 @@ async fn read_body(stream: &IOStream, framing: BodyFraming, sink: &mut BodySink<
                     .map_err(ended_early)?;
                 let consumed = outcome?;
                 let _ = consumed; // bytes after the last chunk: see `reusable`
+                                  // Refuse a chunk that claims more than the limit allows
+                                  // before waiting for its data.
+                if decoder.declared_size() > sink.max {
+                    return Err(sink.too_large());
+                }
                 sink.accept(&decoded)?;
                 decoded.clear();
             }

@@ -380,6 +380,18 @@ pub fn keep_alive(_method: &str, head: &ResponseHead, framing: &BodyFraming) -> 
     head.version >= 1 || has_token("keep-alive")
 }
 
+/// False once `start` (the first bytes of a reply) can no longer become
+/// an HTTP/1.x status line: anything but "HTTP/" after optional blank lines.
+pub fn could_be_response_head(start: &[u8]) -> bool {
+    let first = start
+        .iter()
+        .position(|&b| b != b'\r' && b != b'\n')
+        .unwrap_or(start.len());
+    let start = &start[first..];
+    let n = start.len().min(5);
+    start[..n] == b"HTTP/"[..n]
+}
+
 // ---- chunked bodies ----
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -397,6 +409,7 @@ enum ChunkState {
 pub struct ChunkedDecoder {
     state: ChunkState,
     line: Vec<u8>,
+    declared: u64,
 }
 
 impl Default for ChunkedDecoder {
@@ -404,6 +417,7 @@ impl Default for ChunkedDecoder {
         ChunkedDecoder {
             state: ChunkState::Size,
             line: Vec::new(),
+            declared: 0,
         }
     }
 }
@@ -416,6 +430,12 @@ impl ChunkedDecoder {
     /// True once the last chunk and the trailers were read.
     pub fn is_done(&self) -> bool {
         self.state == ChunkState::Done
+    }
+
+    /// The sum of the chunk sizes announced so far (saturating): what the
+    /// body will amount to if the server keeps its word.
+    pub fn declared_size(&self) -> u64 {
+        self.declared
     }
 
     /// Decodes what it can of `input` into `out`; returns the bytes consumed
@@ -467,7 +487,10 @@ impl ChunkedDecoder {
         self.state = match self.state {
             ChunkState::Size => match parse_chunk_size(line)? {
                 0 => ChunkState::Trailer,
-                n => ChunkState::Data(n),
+                n => {
+                    self.declared = self.declared.saturating_add(n);
+                    ChunkState::Data(n)
+                }
             },
             ChunkState::DataEnd if line.is_empty() => ChunkState::Size,
             ChunkState::DataEnd => return Err(protocol("chunk data is not followed by CRLF")),
@@ -911,9 +934,38 @@ mod tests {
         d.decode(b"ffffffff\r\nab", &mut out).unwrap();
         assert_eq!(out, b"ab");
         assert!(out.capacity() < 1024);
+        // ... but the claim is known at once, for the caller's limit.
+        assert_eq!(d.declared_size(), 0xffff_ffff);
+        let mut d = ChunkedDecoder::new();
+        d.decode(b"1\r\na\r\nffffffffffffffff\r\n", &mut out)
+            .unwrap();
+        assert_eq!(d.declared_size(), u64::MAX, "saturates");
         // Bytes after the end are left for the caller.
         let mut d = ChunkedDecoder::new();
         assert_eq!(d.decode(b"0\r\n\r\nextra", &mut out).unwrap(), 5);
+    }
+
+    #[test]
+    fn replies_that_cannot_be_http_are_seen_early() {
+        for start in [
+            &b""[..],
+            b"H",
+            b"HTT",
+            b"HTTP/",
+            b"HTTP/1.1 200",
+            b"\r\nHTTP/1.1",
+        ] {
+            assert!(could_be_response_head(start), "{start:?}");
+        }
+        for start in [
+            &b"<html>"[..],
+            b"http/1.1",
+            b"X",
+            b"\r\nSSH-2.0",
+            b"\x16\x03\x01",
+        ] {
+            assert!(!could_be_response_head(start), "{start:?}");
+        }
     }
 
     fn compress(kind: &str, data: &[u8]) -> Vec<u8> {

@@ -7,11 +7,10 @@
 #include <fcntl.h>
 #include <limits.h>
 
-#include "tap.h"
+#include "fails.h"
 
 static tornado_loop *loop;
 static tornado_periodic *primer;
-static char primed[512];
 
 /* Make a distinctive failure, so that the next check can see that the call
  * under test replaced the message. */
@@ -19,44 +18,6 @@ static void prime(void) {
     tornado_periodic_set_jitter(primer, 7.5);
     snprintf(primed, sizeof primed, "%s", tornado_last_error() ? tornado_last_error() : "");
 }
-
-static int fresh_message(void) {
-    const char *m = tornado_last_error();
-    return m != NULL && m[0] != '\0' && strcmp(m, primed) != 0;
-}
-
-/* a call returning tornado_code */
-#define FAILS(expr, code, ...)                                                                     \
-    do {                                                                                           \
-        prime();                                                                                   \
-        tornado_code rc_ = (expr);                                                                 \
-        char extra_[700];                                                                          \
-        snprintf(extra_, sizeof extra_, "got %s (%d), expected %s; message: %s",                   \
-                 tornado_code_name(rc_), (int)rc_, tornado_code_name(code), tap_last_error_());    \
-        tap_check_(rc_ == (code) && fresh_message(), __FILE__, __LINE__, #expr, extra_, __VA_ARGS__); \
-    } while (0)
-
-/* a call returning a pointer or id: 0/NULL expected */
-#define FAILS_NULL(expr, ...)                                                                      \
-    do {                                                                                           \
-        prime();                                                                                   \
-        int null_ = (expr) == 0;                                                                   \
-        char extra_[700];                                                                          \
-        snprintf(extra_, sizeof extra_, "returned %s; message: %s", null_ ? "NULL/0" : "non-NULL", \
-                 tap_last_error_());                                                               \
-        tap_check_(null_ && fresh_message(), __FILE__, __LINE__, #expr, extra_, __VA_ARGS__);      \
-    } while (0)
-
-/* a call whose return value is a sentinel (-1, false): check it and the message */
-#define FAILS_AS(expr, sentinel, ...)                                                              \
-    do {                                                                                           \
-        prime();                                                                                   \
-        int same_ = (expr) == (sentinel);                                                          \
-        char extra_[700];                                                                          \
-        snprintf(extra_, sizeof extra_, "sentinel %s; message: %s", same_ ? "returned" : "NOT returned", \
-                 tap_last_error_());                                                               \
-        tap_check_(same_ && fresh_message(), __FILE__, __LINE__, #expr, extra_, __VA_ARGS__);      \
-    } while (0)
 
 static void noop_cb(void *ud) {
     (void)ud;
