@@ -35,11 +35,14 @@ test:
 	$(MAKE) tsan
 	$(MAKE) fuzz
 
-# The C test programs and tornado-fetch built with AddressSanitizer and
-# UndefinedBehaviorSanitizer (LeakSanitizer included), against the library.
-SANITIZE_CC = cc -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=all
+# The C test programs, tornado-fetch and every example built with
+# AddressSanitizer and UndefinedBehaviorSanitizer (LeakSanitizer included),
+# against the library.
+SANITIZE_FLAGS = -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=all
+SANITIZE_CC = cc $(SANITIZE_FLAGS)
 sanitize:
 	TORNADO_TEST_CC="$(SANITIZE_CC)" $(CARGO) test --test c_programs --test fetch_cli
+	$(MAKE) -C c_examples run BUILD=build-asan CC="$(SANITIZE_CC)" CXX="g++ $(SANITIZE_FLAGS)"
 
 # tests/thread_safety.rs (8 threads calling add_callback and stop through the
 # C ABI while the loop runs) under ThreadSanitizer, with the standard library
