@@ -86,7 +86,7 @@ struct Inner {
     next_id: Cell<u64>,
     /// The last URL parsed: clients often fetch one URL many times, and
     /// parsing (IDNA and all) costs more than the rest of a request's setup.
-    last_target: RefCell<Option<(String, Target)>>,
+    last_target: RefCell<Option<(String, Rc<Target>)>>,
     closed: Cell<bool>,
 }
 
@@ -220,7 +220,9 @@ impl AsyncHTTPClient {
 
     /// Idle pooled connections (for tests and monitoring).
     pub fn idle_connections(&self) -> usize {
-        self.inner.idle.borrow().values().map(Vec::len).sum()
+        let idle = self.inner.idle.borrow();
+        let open = idle.values().flatten().filter(|c| !c.stream.closed());
+        open.count()
     }
 }
 
@@ -238,13 +240,15 @@ impl Drop for Inner {
 }
 
 impl Inner {
-    fn target_for(&self, url: &str) -> Result<Target> {
+    /// The parsed URL, shared with the one-entry cache: a client that
+    /// fetches the same URL again parses and copies nothing.
+    fn target_for(&self, url: &str) -> Result<Rc<Target>> {
         if let Some((last_url, target)) = &*self.last_target.borrow() {
             if last_url == url {
                 return Ok(target.clone());
             }
         }
-        let target = parse_target(url)?;
+        let target = Rc::new(parse_target(url)?);
         *self.last_target.borrow_mut() = Some((url.to_string(), target.clone()));
         Ok(target)
     }
@@ -357,7 +361,7 @@ async fn fetch_in_slot(
             );
             return Err((error, Some(response)));
         }
-        target = parse_target(&next.url).map_err(|e| (e, None))?;
+        target = Rc::new(parse_target(&next.url).map_err(|e| (e, None))?);
         *request = next;
     }
 }
@@ -379,8 +383,9 @@ async fn fetch_hop(
 ) -> Result<HTTPResponse> {
     // Boxed before race_timeout takes it: a future moved into another is
     // otherwise held twice in the caller's state.
+    let key = pool_key(request, target);
     let exchange_and_retry = Box::pin(async {
-        let (stream, pooled) = checkout_or_connect(inner, request, target, clock).await?;
+        let (stream, pooled) = checkout_or_connect(inner, &key, request, target, clock).await?;
         match exchange_on(inner, &stream, request, target, clock).await {
             Ok(done) => Ok((done, stream)),
             Err(failure) if pooled && failure.untouched && is_idempotent(request) => {
@@ -407,10 +412,9 @@ async fn fetch_hop(
     if let Some(first_byte) = done.first_byte {
         clock.info.starttransfer = first_byte.duration_since(clock.start).as_secs_f64();
     }
-    let mut response = HTTPResponse::from_head(done.head, done.body, &request.url);
-    response.effective_url = request.url.clone();
+    let response = HTTPResponse::from_head(done.head, done.body, request.url.clone());
     if done.reusable {
-        check_in(inner, pool_key(request, target), stream);
+        check_in(inner, key, stream);
     } else {
         stream.close(None);
     }
@@ -564,7 +568,11 @@ impl Drop for Waiter {
 
 /// Pool connections by everything that makes one connection differ from another.
 fn pool_key(request: &HTTPRequest, target: &Target) -> String {
-    format!(
+    use std::fmt::Write as _;
+    // One allocation, sized for the common case (no proxy, no CA file).
+    let mut key = String::with_capacity(64 + target.host.len());
+    let _ = write!(
+        key,
         "{:?}|{}|{}|{}|{:?}|{:?}|{}|{:?}|{:?}:{:?}|{:?}",
         target.scheme,
         target.host,
@@ -577,16 +585,18 @@ fn pool_key(request: &HTTPRequest, target: &Target) -> String {
         request.proxy_host,
         request.proxy_port,
         request.proxy_username,
-    )
+    );
+    key
 }
 
 async fn checkout_or_connect(
     inner: &Rc<Inner>,
+    key: &str,
     request: &HTTPRequest,
     target: &Target,
     clock: &mut Clock,
 ) -> Result<(IOStream, bool)> {
-    if let Some(stream) = check_out(inner, &pool_key(request, target)) {
+    if let Some(stream) = check_out(inner, key) {
         return Ok((stream, true));
     }
     Ok((connect(inner, request, target, clock).await?, false))
@@ -612,21 +622,28 @@ fn check_in(inner: &Rc<Inner>, key: String, stream: IOStream) {
         return;
     }
     let mut idle = inner.idle.borrow_mut();
-    let connections = idle.entry(key.clone()).or_default();
+    // The key is stored once per origin, not once per check-in.
+    let connections = match idle.get_mut(&key) {
+        Some(connections) => connections,
+        None => idle.entry(key).or_default(),
+    };
+    // Connections that expired or were closed by the server while idle
+    // are dropped here (and skipped by check_out).
+    connections.retain(|c| {
+        let open = !c.stream.closed();
+        if !open {
+            let _ = inner.lp.remove_timeout(c.expiry);
+        }
+        open
+    });
     if connections.len() >= inner.options.max_idle_per_host {
         stream.close(None);
         return;
     }
-    let client = Rc::downgrade(inner);
     let expiring = stream.clone();
-    let expiry = inner.lp.call_later(inner.options.idle_timeout, move || {
-        expiring.close(None);
-        if let Some(inner) = client.upgrade() {
-            if let Some(list) = inner.idle.borrow_mut().get_mut(&key) {
-                list.retain(|c| !c.stream.closed());
-            }
-        }
-    });
+    let expiry = inner
+        .lp
+        .call_later(inner.options.idle_timeout, move || expiring.close(None));
     match expiry {
         Ok(expiry) => connections.push(IdleConnection { stream, expiry }),
         Err(_) => stream.close(None),

@@ -75,6 +75,12 @@ impl Headers {
             .retain(|f| !text[f.name.0 as usize..f.name.1 as usize].eq_ignore_ascii_case(name));
     }
 
+    /// Bytes of all names and values together (what a serialized head
+    /// needs, less the separators).
+    pub fn text_len(&self) -> usize {
+        self.text.len()
+    }
+
     pub fn contains(&self, name: &str) -> bool {
         self.get(name).is_some()
     }

@@ -51,7 +51,7 @@ impl HTTPResponse {
         }
     }
 
-    pub(crate) fn from_head(head: ResponseHead, body: Vec<u8>, url: &str) -> HTTPResponse {
+    pub(crate) fn from_head(head: ResponseHead, body: Vec<u8>, url: String) -> HTTPResponse {
         let reason = if head.reason.is_empty() {
             reason_for(head.code).to_string()
         } else {
@@ -62,7 +62,7 @@ impl HTTPResponse {
             reason,
             headers: head.headers,
             body,
-            effective_url: url.to_string(),
+            effective_url: url,
             error: None,
             request_time: 0.0,
             start_time: SystemTime::now(),

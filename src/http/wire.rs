@@ -3,6 +3,7 @@
 //! limits, and Tornado's redirect rules. Everything here works on bytes, so
 //! each rule has a unit test.
 
+use std::borrow::Cow;
 use std::io::Write;
 use std::time::{SystemTime, UNIX_EPOCH};
 
@@ -100,11 +101,24 @@ fn basic_auth(username: &str, password: &str) -> String {
 /// The request line and headers, ending with the blank line.
 pub fn request_head(req: &HTTPRequest, target: &Target, via_proxy: bool) -> Vec<u8> {
     let uri = if via_proxy {
-        target.absolute_uri()
+        Cow::Owned(target.absolute_uri())
     } else {
-        target.path_and_query.clone()
+        Cow::Borrowed(target.path_and_query.as_str())
     };
-    let mut head = format!("{} {} HTTP/1.1\r\n", req.method, uri);
+    // Sized once: the request line, Host, the caller's headers with their
+    // separators, and room for the few headers added below.
+    let mut head = String::with_capacity(
+        req.method.len()
+            + uri.len()
+            + target.host_header.len()
+            + req.headers.text_len()
+            + 4 * req.headers.len()
+            + 160,
+    );
+    head.push_str(&req.method);
+    head.push(' ');
+    head.push_str(&uri);
+    head.push_str(" HTTP/1.1\r\n");
     let mut line = |name: &str, value: &str| {
         head.push_str(name);
         head.push_str(": ");

@@ -18,6 +18,8 @@ pub(crate) enum Callback {
     /// Release a userdata (run its drop function) on a later callback, so a
     /// registration removed from inside its own callback is not freed under it.
     Release(UserData),
+    /// Drop a removed Rust closure, unrun, on a later callback (as Release).
+    Discard(Box<dyn FnOnce()>),
 }
 
 /// The cross-thread form of `Callback`: everything in it is `Send`.
@@ -76,7 +78,7 @@ impl Callback {
         match self {
             Callback::CDrop(call) => call.disarm(),
             Callback::Release(data) => data.disarm(),
-            Callback::C(_) | Callback::Boxed(_) | Callback::Task { .. } => {}
+            Callback::C(_) | Callback::Boxed(_) | Callback::Discard(_) | Callback::Task { .. } => {}
         }
     }
 }

@@ -382,10 +382,11 @@ impl LoopRef {
     /// a callback removing itself is not freed while it runs.
     fn release_later(&self, callback: Callback) {
         let deferred = match callback {
-            Callback::C(_) => return,
+            Callback::C(_) | Callback::Task { .. } => return,
             Callback::CDrop(call) => Callback::Release(call.into_userdata()),
             Callback::Release(data) if !data.has_drop() => return,
-            other => Callback::Boxed(Box::new(move || drop(other))),
+            Callback::Boxed(f) => Callback::Discard(f),
+            deferred @ (Callback::Release(_) | Callback::Discard(_)) => deferred,
         };
         if let Err((_, deferred)) = self.queue(deferred) {
             drop(deferred);
@@ -755,6 +756,11 @@ impl LoopRef {
             }
             Callback::Task { slot, generation } => self.poll_task(on, slot, generation),
             Callback::Release(data) => drop(data),
+            Callback::Discard(f) => {
+                // Its captures' destructors are the caller's code: contained
+                // like a call.
+                callback::run_contained(move || drop(f));
+            }
         }
     }
 
