@@ -129,6 +129,12 @@ impl<T: 'static> Future<T> {
         Ok(())
     }
 
+    /// Lends the outcome mutably, for a future's only consumer: it may move
+    /// the value out (leaving a placeholder) instead of cloning it.
+    pub fn with_outcome_mut<R>(&self, f: impl FnOnce(Option<&mut Result<T>>) -> R) -> R {
+        f(self.cell.state.borrow_mut().outcome.as_mut())
+    }
+
     /// Looks at the outcome without taking it.
     pub fn with_outcome<R>(&self, f: impl FnOnce(Option<&Result<T>>) -> R) -> R {
         f(self.cell.state.borrow().outcome.as_ref())

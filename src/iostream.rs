@@ -388,29 +388,38 @@ impl IOStream {
 
     /// Reads once more into the buffer: Ok(false) at end of stream.
     async fn fill_buffer(&self) -> Result<bool> {
+        if self.inner.read_buffer.borrow().len() >= self.inner.max_buffer_size.get() {
+            let error = Error::new(
+                Code::TOO_LARGE,
+                format!(
+                    "reached the maximum read buffer size ({} bytes)",
+                    self.inner.max_buffer_size.get()
+                ),
+            );
+            self.close(Some(error.clone()));
+            return Err(error);
+        }
+        Ok(self.read_with(|stream| stream.read_some()).await? > 0)
+    }
+
+    /// Runs `attempt` (one non-blocking read) until it reads something or
+    /// the stream ends (0), waiting for readability in between; a read
+    /// error closes the stream.
+    async fn read_with(
+        &self,
+        mut attempt: impl FnMut(&Self) -> std::io::Result<usize>,
+    ) -> Result<usize> {
         loop {
             let Some(registration) = self.registration() else {
                 return Err(self.closed_error());
             };
-            if self.inner.read_buffer.borrow().len() >= self.inner.max_buffer_size.get() {
-                let error = Error::new(
-                    Code::TOO_LARGE,
-                    format!(
-                        "reached the maximum read buffer size ({} bytes)",
-                        self.inner.max_buffer_size.get()
-                    ),
-                );
-                self.close(Some(error.clone()));
-                return Err(error);
-            }
-            let outcome = self.read_some();
+            let outcome = attempt(self);
             if self.tls_wants_write() {
                 self.flush();
                 let _ = self.ensure_flusher();
             }
             match outcome {
-                Ok(0) => return Ok(false),
-                Ok(_) => return Ok(true),
+                Ok(n) => return Ok(n),
                 Err(e) if e.kind() == ErrorKind::WouldBlock => {
                     registration.clear_read_ready();
                     registration.readable().await;
@@ -427,6 +436,28 @@ impl IOStream {
                 }
             }
         }
+    }
+
+    /// One read(2) from a plain stream straight into `dst`'s spare
+    /// capacity (up to `max` bytes): no intermediate buffer, no zeroing.
+    fn read_direct(&self, dst: &mut Vec<u8>, max: usize) -> std::io::Result<usize> {
+        let io = self.inner.io.borrow();
+        let Some(io) = io.as_ref() else {
+            return Ok(0);
+        };
+        dst.reserve(max);
+        let spare = &mut dst.spare_capacity_mut()[..max];
+        // SAFETY: read(2) writes at most `spare.len()` bytes into `spare`,
+        // memory the Vec owns and has reserved; nothing reads it before.
+        let got = unsafe { libc::read(io.raw_fd(), spare.as_mut_ptr().cast(), spare.len()) };
+        if got < 0 {
+            return Err(std::io::Error::last_os_error());
+        }
+        let filled = dst.len() + got as usize;
+        // SAFETY: the first `got` bytes of the spare capacity were just
+        // written by read(2), so `filled` bytes are initialised.
+        unsafe { dst.set_len(filled) };
+        Ok(got as usize)
     }
 
     fn read_some(&self) -> std::io::Result<usize> {
@@ -570,6 +601,39 @@ impl IOStream {
             }
             if !self.fill_buffer().await? {
                 return Err(self.closed_error());
+            }
+        }
+    }
+
+    /// Appends up to `max` bytes to `dst` (at least one; waits for them):
+    /// what is buffered first, else a read from the socket straight into
+    /// `dst` on a plain stream (a TLS stream decrypts through its buffer).
+    /// For a consumer that keeps the bytes, such as an HTTP body of known
+    /// length: they are copied once, by the kernel. Fails once the stream
+    /// ended with nothing read.
+    pub async fn read_append(&self, dst: &mut Vec<u8>, max: usize) -> Result<usize> {
+        let _guard = self.begin_read()?;
+        loop {
+            {
+                let mut buffer = self.inner.read_buffer.borrow_mut();
+                let n = buffer.len().min(max);
+                if n > 0 || max == 0 {
+                    dst.extend_from_slice(&buffer.bytes()[..n]);
+                    buffer.consume(n);
+                    return Ok(n);
+                }
+            }
+            let got = if self.inner.tls.borrow().is_some() {
+                self.fill_buffer().await.map(usize::from)?
+            } else {
+                self.read_with(|stream| stream.read_direct(dst, max))
+                    .await?
+            };
+            if got == 0 {
+                return Err(self.closed_error());
+            }
+            if self.inner.tls.borrow().is_none() {
+                return Ok(got);
             }
         }
     }

@@ -113,6 +113,7 @@ fn http_routes(mut conn: common::script_server::Conn) {
                 conn.respond("200 OK", &[], reply.as_bytes())
             }
             "/big" => conn.respond("200 OK", &[], &vec![b'b'; 200_000]),
+            "/big2" => conn.respond("200 OK", &[], &vec![b'c'; 150_000]),
             "/stall" => {
                 std::thread::sleep(Duration::from_secs(3));
                 return;

@@ -4,7 +4,7 @@
 use std::cell::OnceCell;
 use std::ffi::{c_char, c_int, c_void, CString};
 use std::net::IpAddr;
-use std::rc::Rc;
+use std::rc::{Rc, Weak};
 use std::time::{Duration, UNIX_EPOCH};
 
 use super::future::{into_raw, tornado_future, CValue};
@@ -13,6 +13,7 @@ use super::types::{tornado_drop_fn, UserData};
 use super::{c_str, guard_code, guard_value, non_null, seconds, tornado_code};
 use crate::error::{Error, Result};
 use crate::future::Future;
+use crate::http::body_pool::BodyPool;
 use crate::http::client::{AsyncHTTPClient, ClientOptions};
 use crate::http::request::HTTPRequest;
 use crate::http::response::HTTPResponse;
@@ -738,10 +739,31 @@ pub extern "C" fn tornado_http_request_set_body_producer(
 
 // ---- responses ----
 
+/// Moves the response out of a finished fetch's future, which nothing else
+/// reads: the body is not copied.
+impl Drop for tornado_http_response {
+    fn drop(&mut self) {
+        if let Some(pool) = self.body_pool.upgrade() {
+            pool.give_back(std::mem::take(&mut self.response.body));
+        }
+    }
+}
+
+fn take_response(done: &Future<HTTPResponse>) -> Option<Result<HTTPResponse>> {
+    done.with_outcome_mut(|outcome| {
+        outcome.map(|outcome| match outcome {
+            Ok(response) => Ok(std::mem::replace(response, HTTPResponse::taken())),
+            Err(e) => Err(e.clone()),
+        })
+    })
+}
+
 /// A response (Tornado's `HTTPResponse`): owned by the fetch future that
 /// holds it, or borrowed for the duration of a fetch callback.
 pub struct tornado_http_response {
     response: HTTPResponse,
+    /// Where the body's buffer goes back when the response is freed.
+    body_pool: Weak<BodyPool>,
     /// C strings made on first use (most callers read only code and body).
     text: OnceCell<ResponseText>,
 }
@@ -759,9 +781,10 @@ fn c_string(text: &str) -> CString {
 }
 
 impl tornado_http_response {
-    fn new(response: HTTPResponse) -> tornado_http_response {
+    fn new(response: HTTPResponse, body_pool: Weak<BodyPool>) -> tornado_http_response {
         tornado_http_response {
             response,
+            body_pool,
             text: OnceCell::new(),
         }
     }
@@ -825,15 +848,17 @@ pub extern "C" fn tornado_http_client_fetch(
         let client = unsafe { client_ref(client) }?;
         let request = request_copy(request)?;
         let fetched = client.fetch(request)?;
+        let body_pool = client.body_pool();
         let result: Future<CValue> = Future::new(client.loop_ref());
         let completing = result.clone();
         fetched.add_done_callback(move |done| {
-            let outcome = match done.result() {
+            let outcome = match take_response(&done) {
                 Some(Ok(response)) if response.code == 599 && response.error.is_some() => {
                     Err(response.error.clone().expect("checked"))
                 }
                 Some(Ok(response)) => {
-                    let raw = Box::into_raw(Box::new(tornado_http_response::new(response)));
+                    let response = tornado_http_response::new(response, body_pool);
+                    let raw = Box::into_raw(Box::new(response));
                     Ok(CValue::owned(raw as *mut c_void, Some(drop_response)))
                 }
                 Some(Err(e)) => Err(e),
@@ -879,13 +904,14 @@ pub extern "C" fn tornado_http_client_fetch_cb(
         let request = request_copy(request)?;
         let url = request.url.clone();
         let fetched = client.fetch(request)?;
+        let body_pool = client.body_pool();
         fetched.add_done_callback(move |done| {
-            let response = match done.result() {
+            let response = match take_response(&done) {
                 Some(Ok(response)) => response,
                 Some(Err(e)) => HTTPResponse::error_response(&url, e),
                 None => return,
             };
-            let response = tornado_http_response::new(response);
+            let response = tornado_http_response::new(response, body_pool);
             // SAFETY: registered together; the response is borrowed for the call.
             unsafe { cb(&response, userdata) };
         })?;

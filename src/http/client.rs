@@ -11,6 +11,7 @@ use std::rc::{Rc, Weak};
 use std::task::Poll;
 use std::time::{Duration, Instant, SystemTime};
 
+use super::body_pool::BodyPool;
 use super::connection::{classify, exchange, ExchangeFailure, Exchanged, Limits};
 use super::request::HTTPRequest;
 use super::response::{HTTPResponse, TimeInfo};
@@ -87,6 +88,8 @@ struct Inner {
     /// The last URL parsed: clients often fetch one URL many times, and
     /// parsing (IDNA and all) costs more than the rest of a request's setup.
     last_target: RefCell<Option<(String, Rc<Target>)>>,
+    /// Large body buffers given back by finished responses.
+    body_pool: Rc<BodyPool>,
     closed: Cell<bool>,
 }
 
@@ -142,6 +145,7 @@ impl AsyncHTTPClient {
                 in_flight: RefCell::new(HashMap::new()),
                 next_id: Cell::new(0),
                 last_target: RefCell::new(None),
+                body_pool: Rc::default(),
                 closed: Cell::new(false),
             }),
         })
@@ -216,6 +220,20 @@ impl AsyncHTTPClient {
         for (_, future) in futures {
             let _ = future.set_error(error());
         }
+    }
+
+    /// Gives a response body's buffer back for a later body of known length
+    /// to be read into (optional): a client fetching large bodies then
+    /// reuses memory instead of mapping fresh pages. Small buffers are
+    /// simply freed, and the client keeps at most 32 MiB.
+    pub fn recycle_body(&self, body: Vec<u8>) {
+        self.inner.body_pool.give_back(body);
+    }
+
+    /// The pool behind [`recycle_body`](Self::recycle_body), for holders of
+    /// responses that may outlive the client (it then frees them instead).
+    pub fn body_pool(&self) -> Weak<BodyPool> {
+        Rc::downgrade(&self.inner.body_pool)
     }
 
     /// Idle pooled connections (for tests and monitoring).
@@ -443,6 +461,7 @@ async fn exchange_on(
         via_proxy,
         inner.limits(),
         &will_follow,
+        &inner.body_pool,
     )
     .await
 }

@@ -3,6 +3,7 @@
 
 use std::time::Instant;
 
+use super::body_pool::BodyPool;
 use super::request::HTTPRequest;
 use super::url::Target;
 use super::wire::{
@@ -15,6 +16,8 @@ use crate::iostream::IOStream;
 
 /// How much one body read asks the stream for.
 const BODY_READ: usize = 64 * 1024;
+/// The most one read(2) may put straight into a body of known length.
+const DIRECT_READ: usize = 64 * 1024;
 
 /// Limits from the client's options.
 #[derive(Clone, Copy, Debug)]
@@ -54,6 +57,7 @@ pub(crate) async fn exchange(
     via_proxy: bool,
     limits: Limits,
     will_follow: FollowCheck<'_>,
+    body_pool: &BodyPool,
 ) -> std::result::Result<Exchanged, ExchangeFailure> {
     let mut progress = Progress::default();
     let outcome = run(
@@ -61,7 +65,7 @@ pub(crate) async fn exchange(
         req,
         target,
         via_proxy,
-        limits,
+        (limits, body_pool),
         will_follow,
         &mut progress,
     )
@@ -82,7 +86,7 @@ async fn run(
     req: &HTTPRequest,
     target: &Target,
     via_proxy: bool,
-    limits: Limits,
+    (limits, body_pool): (Limits, &BodyPool),
     will_follow: FollowCheck<'_>,
     progress: &mut Progress,
 ) -> Result<Exchanged> {
@@ -117,7 +121,7 @@ async fn run(
         }
     }
     let framing = body_framing(&req.method, &head)?;
-    let mut sink = BodySink::new(req, &head, limits, following);
+    let mut sink = BodySink::new(req, &head, limits, following, body_pool);
     read_body(stream, framing, &mut sink).await?;
     sink.finish()?;
     let reusable = body_sent && keep_alive(&req.method, &head, &framing) && !stream.closed();
@@ -211,6 +215,7 @@ fn header_lines(raw: &[u8]) -> impl Iterator<Item = &str> {
 /// max_body_size, then to the streaming callback or the buffer.
 struct BodySink<'a> {
     req: &'a HTTPRequest,
+    pool: &'a BodyPool,
     decoder: Option<Decompressor>,
     discard: bool,
     body: Vec<u8>,
@@ -221,7 +226,13 @@ struct BodySink<'a> {
 }
 
 impl<'a> BodySink<'a> {
-    fn new(req: &'a HTTPRequest, head: &ResponseHead, limits: Limits, discard: bool) -> Self {
+    fn new(
+        req: &'a HTTPRequest,
+        head: &ResponseHead,
+        limits: Limits,
+        discard: bool,
+        pool: &'a BodyPool,
+    ) -> Self {
         let decoder = if req.decompress_response {
             head.headers
                 .get("Content-Encoding")
@@ -231,6 +242,7 @@ impl<'a> BodySink<'a> {
         };
         BodySink {
             req,
+            pool,
             decoder,
             discard,
             body: Vec::new(),
@@ -249,10 +261,28 @@ impl<'a> BodySink<'a> {
             return Err(self.too_large());
         }
         if self.req.streaming_callback.is_none() && self.decoder.is_none() && !self.discard {
-            let up_front = length.min(self.max).min(16 * 1024 * 1024);
-            self.body.reserve(up_front as usize);
+            let up_front = length.min(self.max).min(16 * 1024 * 1024) as usize;
+            match self.pool.take(up_front) {
+                Some(buffer) => self.body = buffer,
+                None => self.body.reserve(up_front),
+            }
         }
         Ok(())
+    }
+
+    /// The body buffer, when bytes go there unchanged (no decoding, no
+    /// streaming callback, not discarded): a body of known length is then
+    /// read straight into it. Its length was checked by `expect`.
+    fn direct(&mut self) -> Option<&mut Vec<u8>> {
+        let unchanged =
+            self.req.streaming_callback.is_none() && self.decoder.is_none() && !self.discard;
+        unchanged.then_some(&mut self.body)
+    }
+
+    /// Accounts for `n` bytes read straight into the body.
+    fn count_direct(&mut self, n: usize) {
+        self.received += n as u64;
+        self.delivered += n as u64;
     }
 
     fn too_large(&self) -> Error {
@@ -317,12 +347,24 @@ async fn read_body(stream: &IOStream, framing: BodyFraming, sink: &mut BodySink<
         BodyFraming::Length(mut left) => {
             sink.expect(left)?;
             while left > 0 {
-                let want = left.min(BODY_READ as u64) as usize;
-                let (n, accepted) = stream
-                    .read_available(want, |data| sink.accept(data))
-                    .await
-                    .map_err(ended_early)?;
-                accepted?;
+                let n = match sink.direct() {
+                    // Kept as it arrives: read straight into the body.
+                    Some(body) => {
+                        let want = left.min(DIRECT_READ as u64) as usize;
+                        let n = stream.read_append(body, want).await.map_err(ended_early)?;
+                        sink.count_direct(n);
+                        n
+                    }
+                    None => {
+                        let want = left.min(BODY_READ as u64) as usize;
+                        let (n, accepted) = stream
+                            .read_available(want, |data| sink.accept(data))
+                            .await
+                            .map_err(ended_early)?;
+                        accepted?;
+                        n
+                    }
+                };
                 left -= n as u64;
             }
             Ok(())

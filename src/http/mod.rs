@@ -6,6 +6,7 @@
 //! - [`connection`]: one exchange on a stream; [`client`]: queueing,
 //!   connecting, keep-alive, redirects and timeouts.
 
+pub mod body_pool;
 pub mod client;
 pub(crate) mod connection;
 pub mod headers;

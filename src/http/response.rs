@@ -51,6 +51,22 @@ impl HTTPResponse {
         }
     }
 
+    /// What a response's owner leaves behind when it moves the response
+    /// out of a shared place (a done future): empty, allocation-free.
+    pub(crate) fn taken() -> HTTPResponse {
+        HTTPResponse {
+            code: 0,
+            reason: String::new(),
+            headers: Headers::new(),
+            body: Vec::new(),
+            effective_url: String::new(),
+            error: None,
+            request_time: 0.0,
+            start_time: SystemTime::UNIX_EPOCH,
+            time_info: TimeInfo::default(),
+        }
+    }
+
     pub(crate) fn from_head(head: ResponseHead, body: Vec<u8>, url: String) -> HTTPResponse {
         let reason = if head.reason.is_empty() {
             reason_for(head.code).to_string()

@@ -157,6 +157,27 @@ static void test_post_and_redirect(tornado_http_client *c) {
     tornado_http_request_free(r);
 }
 
+/* Bodies of known length are read straight into their buffer, and a freed
+ * response's buffer is reused by the next large body: each body must be
+ * exactly its own bytes, never a previous body's leftovers. */
+static void test_large_bodies(tornado_http_client *c) {
+    tap_section("large bodies: read in place, buffers reused");
+    static const char *const paths[] = {"/big", "/big2", "/big", "/big2"};
+    static const size_t lens[] = {200000, 150000, 200000, 150000};
+    static const char fills[] = {'b', 'c', 'b', 'c'};
+    for (int i = 0; i < 4; i++) {
+        tornado_http_request *r = tornado_http_request_new(url_of(paths[i]));
+        tornado_future *f = fetch_sync(c, r);
+        size_t n = 0;
+        const uint8_t *b = tornado_http_response_body(response_of(f), &n);
+        int exact = b != NULL && n == lens[i];
+        for (size_t k = 0; exact && k < n; k++) exact = b[k] == (uint8_t)fills[i];
+        CHECK(exact, "%s: %zu bytes of '%c' (got %zu)", paths[i], lens[i], fills[i], n);
+        tornado_future_unref(f);
+        tornado_http_request_free(r);
+    }
+}
+
 static void test_callbacks(tornado_http_client *c) {
     tap_section("streaming and header callbacks, drop functions");
     counters_t counts = {0};
@@ -380,6 +401,7 @@ int main(void) {
     test_get(c);
     test_post_and_redirect(c);
     test_callbacks(c);
+    test_large_bodies(c);
     CHECK(tornado_http_client_idle_connections(c) >= 1, "keep-alive connections pooled");
     test_features(c);
     test_errors(c, atoi(closed));
