@@ -453,6 +453,9 @@ impl IOStream {
         if got < 0 {
             return Err(std::io::Error::last_os_error());
         }
+        if (got as usize) < max && got > 0 {
+            self.note_drained();
+        }
         let filled = dst.len() + got as usize;
         // SAFETY: the first `got` bytes of the spare capacity were just
         // written by read(2), so `filled` bytes are initialised.
@@ -488,8 +491,19 @@ impl IOStream {
             self.inner
                 .read_size
                 .set((want * 2).clamp(FIRST_READ, MAX_READ));
+        } else if got > 0 && self.inner.tls.borrow().is_none() {
+            self.note_drained();
         }
         result
+    }
+
+    /// A short read from a plain stream socket means its receive buffer is
+    /// now empty: forget the readiness edge, so `is_quiet` can answer
+    /// without a syscall until the loop sees a new edge (data or FIN).
+    fn note_drained(&self) {
+        if let Some(registration) = self.registration() {
+            registration.clear_read_ready();
+        }
     }
 
     /// Reads up to and including `delimiter`. Fails (and closes the stream)
@@ -779,6 +793,11 @@ impl IOStream {
     pub fn is_quiet(&self) -> bool {
         if self.closed() || self.inner.reading.get() || self.inner.read_buffer.borrow().len() > 0 {
             return false;
+        }
+        let plain = self.inner.tls.borrow().is_none();
+        if plain && self.registration().is_some_and(|r| !r.read_ready()) {
+            // Drained by the last read and no edge since: nothing arrived.
+            return true;
         }
         match self.read_some() {
             Err(e) if e.kind() == ErrorKind::WouldBlock => {

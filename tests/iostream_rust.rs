@@ -320,3 +320,48 @@ fn close_callback_runs_and_writes_after_close_fail() {
     assert!(*called.borrow());
     assert!(stream.write(b"x").is_err());
 }
+
+#[test]
+fn is_quiet_sees_data_and_the_end_that_arrive_after_a_drained_read() {
+    // A keep-alive pool asks is_quiet before reusing a connection. After a
+    // short read drained the socket it answers without a syscall, so it
+    // must still notice what arrives later: more data, then the FIN.
+    let (to_peer, from_test) = std::sync::mpsc::channel::<&'static [u8]>();
+    let addr = peer_thread(move |mut s| {
+        s.set_nodelay(true).unwrap();
+        for bytes in from_test {
+            if bytes.is_empty() {
+                return; // closes: FIN
+            }
+            s.write_all(bytes).unwrap();
+        }
+    });
+    let lp = IOLoop::new().unwrap();
+    let h = lp.handle();
+    let connected = gen::spawn(
+        &lp,
+        async move { connect_addr(&h, addr, LIMIT, None).await },
+    )
+    .unwrap();
+    let stream = run(&lp, connected).unwrap();
+    let settle = |lp: &IOLoop| {
+        std::thread::sleep(Duration::from_millis(50));
+        lp.run_once(Some(Duration::from_millis(50))).unwrap();
+    };
+
+    to_peer.send(b"hello").unwrap();
+    let reader = stream.clone();
+    let first = gen::spawn(&lp, async move { reader.read_bytes(5, false).await }).unwrap();
+    assert_eq!(run(&lp, first).unwrap(), b"hello");
+    assert!(stream.is_quiet(), "drained, nothing new");
+    to_peer.send(b"late").unwrap();
+    settle(&lp);
+    assert!(!stream.is_quiet(), "data that arrived later is seen");
+    let reader = stream.clone();
+    let late = gen::spawn(&lp, async move { reader.read_bytes(4, false).await }).unwrap();
+    assert_eq!(run(&lp, late).unwrap(), b"late");
+    assert!(stream.is_quiet());
+    to_peer.send(b"").unwrap();
+    settle(&lp);
+    assert!(!stream.is_quiet(), "the peer's FIN is seen");
+}

@@ -170,7 +170,14 @@ impl Registration {
         Poll::Pending
     }
 
-    /// A read returned `WouldBlock`: wait for the next edge.
+    /// No read has found the fd drained since its last readiness edge.
+    pub fn read_ready(&self) -> bool {
+        let r = self.readiness.borrow();
+        r.readable || r.failed
+    }
+
+    /// A read returned `WouldBlock` (or, on a stream socket, fewer bytes
+    /// than asked: the kernel's buffer is empty): wait for the next edge.
     pub fn clear_read_ready(&self) {
         self.readiness.borrow_mut().readable = false;
     }
