@@ -10,7 +10,7 @@
 //! - `close` keeps its cause as the stream's error; pending reads and writes
 //!   fail with it, and the close callback runs from the loop.
 
-use std::cell::{Cell, RefCell};
+use std::cell::{Cell, OnceCell, RefCell};
 use std::fs::File;
 use std::io::{ErrorKind, Read, Write};
 use std::net::{Shutdown, TcpStream};
@@ -195,6 +195,9 @@ struct Inner {
     /// through it (the buffers above hold plaintext).
     /// Boxed: a session is large and most streams are plain.
     tls: RefCell<Option<Box<Connection>>>,
+    /// The done future every write sent in full at once returns (shared:
+    /// such writes allocate nothing).
+    sent: OnceCell<Future<()>>,
 }
 
 /// A buffered non-blocking stream bound to a loop. Cheap to clone (shared).
@@ -275,6 +278,7 @@ impl IOStream {
                 closed: Cell::new(false),
                 close_callback: RefCell::new(None),
                 tls: RefCell::new(None),
+                sent: OnceCell::new(),
             }),
         }
     }
@@ -680,11 +684,25 @@ impl IOStream {
         if self.closed() {
             return Err(self.closed_error());
         }
+        let rest = {
+            let mut state = self.inner.write.borrow_mut();
+            let sent = self.send_now(&state, data);
+            state.queued += data.len() as u64;
+            state.written += sent as u64;
+            &data[sent..]
+        };
+        if rest.is_empty() {
+            let lp = &self.inner.lp;
+            return Ok(self
+                .inner
+                .sent
+                .get_or_init(|| Future::ready(lp, ()))
+                .clone());
+        }
         let future = Future::new(&self.inner.lp);
         {
             let mut state = self.inner.write.borrow_mut();
-            state.buffer.push(data);
-            state.queued += data.len() as u64;
+            state.buffer.push(rest);
             let until = state.queued;
             state.pending.push_back(PendingWrite {
                 until,
@@ -694,6 +712,19 @@ impl IOStream {
         self.flush();
         self.ensure_flusher()?;
         Ok(future)
+    }
+
+    /// With nothing queued on a plain stream, offers `data` to the socket
+    /// at once (no copy into the write buffer); returns how much it took.
+    /// A failure takes nothing here: the buffered path retries and reports.
+    fn send_now(&self, state: &WriteState, data: &[u8]) -> usize {
+        if state.buffer.len() > 0 || self.inner.tls.borrow().is_some() {
+            return 0;
+        }
+        match self.inner.io.borrow().as_ref().map(|io| io.write(data)) {
+            Some(Ok(n)) => n,
+            _ => 0,
+        }
     }
 
     /// Sends what the socket takes now; completes the writes that are out.
@@ -723,17 +754,20 @@ impl IOStream {
         if self.tls_wants_write() {
             return;
         }
-        let done: Vec<Future<()>> = {
-            let mut state = self.inner.write.borrow_mut();
-            let written = state.written;
-            let mut done = Vec::new();
-            while state.pending.front().is_some_and(|w| w.until <= written) {
-                done.push(state.pending.pop_front().expect("checked").future);
+        // One at a time, without holding the borrow while completing.
+        loop {
+            let done = {
+                let mut state = self.inner.write.borrow_mut();
+                let written = state.written;
+                match state.pending.front() {
+                    Some(w) if w.until <= written => state.pending.pop_front(),
+                    _ => None,
+                }
+            };
+            match done {
+                Some(write) => drop(write.future.set_result(())),
+                None => break,
             }
-            done
-        };
-        for future in done {
-            let _ = future.set_result(());
         }
     }
 
