@@ -30,7 +30,44 @@ pub(crate) struct FutureCell<T> {
 
 struct State<T> {
     outcome: Option<Result<T>>,
-    waiters: Vec<Waiter<T>>,
+    waiters: Waiters<T>,
+}
+
+/// Who waits on a future, in registration order. Most futures have one
+/// waiter (the task awaiting it): that one is kept inline, and only a
+/// second one allocates.
+struct Waiters<T> {
+    first: Option<Waiter<T>>,
+    rest: Vec<Waiter<T>>,
+}
+
+impl<T> Default for Waiters<T> {
+    fn default() -> Self {
+        Waiters {
+            first: None,
+            rest: Vec::new(),
+        }
+    }
+}
+
+impl<T> Waiters<T> {
+    fn push(&mut self, waiter: Waiter<T>) {
+        if self.first.is_none() && self.rest.is_empty() {
+            self.first = Some(waiter);
+        } else {
+            self.rest.push(waiter);
+        }
+    }
+
+    fn iter(&self) -> impl Iterator<Item = &Waiter<T>> {
+        self.first.iter().chain(&self.rest)
+    }
+
+    /// Removes them all, in order.
+    fn take(&mut self) -> impl Iterator<Item = Waiter<T>> {
+        let first = self.first.take();
+        first.into_iter().chain(std::mem::take(&mut self.rest))
+    }
 }
 
 type DoneCallback<T> = Box<dyn FnOnce(Future<T>)>;
@@ -48,7 +85,7 @@ impl<T: 'static> Future<T> {
                 lp: lp.clone(),
                 state: RefCell::new(State {
                     outcome: None,
-                    waiters: Vec::new(),
+                    waiters: Waiters::default(),
                 }),
             }),
         }
@@ -90,7 +127,7 @@ impl<T: 'static> Future<T> {
                 return Err(Error::new(Code::ALREADY_DONE, "the future is already done"));
             }
             state.outcome = Some(outcome);
-            std::mem::take(&mut state.waiters)
+            state.waiters.take()
         };
         for waiter in waiters {
             self.schedule(waiter);
