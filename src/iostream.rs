@@ -457,9 +457,7 @@ impl IOStream {
         if got < 0 {
             return Err(std::io::Error::last_os_error());
         }
-        if (got as usize) < max && got > 0 {
-            self.note_drained();
-        }
+        self.note_read(got as usize, max);
         let filled = dst.len() + got as usize;
         // SAFETY: the first `got` bytes of the spare capacity were just
         // written by read(2), so `filled` bytes are initialised.
@@ -495,16 +493,20 @@ impl IOStream {
             self.inner
                 .read_size
                 .set((want * 2).clamp(FIRST_READ, MAX_READ));
-        } else if got > 0 && self.inner.tls.borrow().is_none() {
-            self.note_drained();
+        } else {
+            self.note_read(got, want);
         }
         result
     }
 
-    /// A short read from a plain stream socket means its receive buffer is
-    /// now empty: forget the readiness edge, so `is_quiet` can answer
-    /// without a syscall until the loop sees a new edge (data or FIN).
-    fn note_drained(&self) {
+    /// A short read (0 < got < want) from a plain stream means the kernel's
+    /// buffer is now empty: forget the readiness edge, so `is_quiet` can
+    /// answer without a syscall until the loop sees a new edge (data or
+    /// FIN). Under TLS a short read says nothing about the socket.
+    fn note_read(&self, got: usize, want: usize) {
+        if got == 0 || got >= want || self.inner.tls.borrow().is_some() {
+            return;
+        }
         if let Some(registration) = self.registration() {
             registration.clear_read_ready();
         }
@@ -641,18 +643,20 @@ impl IOStream {
                     return Ok(n);
                 }
             }
-            let got = if self.inner.tls.borrow().is_some() {
-                self.fill_buffer().await.map(usize::from)?
-            } else {
-                self.read_with(|stream| stream.read_direct(dst, max))
-                    .await?
+            if self.inner.tls.borrow().is_some() {
+                // Decrypted into the buffer, then taken from it above.
+                if !self.fill_buffer().await? {
+                    return Err(self.closed_error());
+                }
+                continue;
+            }
+            return match self
+                .read_with(|stream| stream.read_direct(dst, max))
+                .await?
+            {
+                0 => Err(self.closed_error()),
+                got => Ok(got),
             };
-            if got == 0 {
-                return Err(self.closed_error());
-            }
-            if self.inner.tls.borrow().is_none() {
-                return Ok(got);
-            }
         }
     }
 

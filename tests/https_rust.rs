@@ -7,47 +7,14 @@ use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpStream};
 use std::time::Duration;
 
-use common::pki::{test_pki, TestPki};
+use common::https_server::https_server;
+use common::pki::test_pki;
 use common::script_server::{Conn, ScriptServer};
 use tornado_rs::http::client::{AsyncHTTPClient, ClientOptions};
 use tornado_rs::http::request::HTTPRequest;
 use tornado_rs::http::response::HTTPResponse;
 use tornado_rs::http::{kind_of, FetchErrorKind};
-use tornado_rs::tcpserver::DEFAULT_BACKLOG;
-use tornado_rs::tls::server_config_from_pem;
-use tornado_rs::{IOLoop, TCPServer};
-
-/// An HTTPS server on the loop: answers each request with its path, keeping
-/// the connection alive.
-fn https_server(lp: &IOLoop, pki: &TestPki) -> TCPServer {
-    let config =
-        server_config_from_pem(pki.cert_pem.as_bytes(), pki.key_pem.as_bytes(), &[]).unwrap();
-    let server = TCPServer::bind(lp, "127.0.0.1:0".parse().unwrap(), DEFAULT_BACKLOG).unwrap();
-    let h = lp.handle();
-    server
-        .start(move |stream, _| {
-            let config = config.clone();
-            h.spawn(async move {
-                if stream.start_tls_server(config).await.is_err() {
-                    return;
-                }
-                while let Ok(head) = stream.read_until(b"\r\n\r\n", Some(65536)).await {
-                    let text = String::from_utf8_lossy(&head).to_string();
-                    let path = text.split(' ').nth(1).unwrap_or("?").to_string();
-                    let reply = format!(
-                        "HTTP/1.1 200 OK\r\nContent-Length: {}\r\n\r\n{path}",
-                        path.len()
-                    );
-                    if stream.write(reply.as_bytes()).is_err() {
-                        break;
-                    }
-                }
-            })
-            .unwrap();
-        })
-        .unwrap();
-    server
-}
+use tornado_rs::IOLoop;
 
 fn fetch(lp: &IOLoop, client: &AsyncHTTPClient, request: HTTPRequest) -> HTTPResponse {
     let f = client.fetch(request).unwrap();
@@ -68,7 +35,7 @@ fn client_for(lp: &IOLoop, host: &str) -> AsyncHTTPClient {
 fn https_with_a_trusted_ca_and_keep_alive() {
     let lp = IOLoop::new().unwrap();
     let pki = test_pki(&["secure.test"]);
-    let server = https_server(&lp, &pki);
+    let server = https_server(&lp, &pki.cert_pem, &pki.key_pem);
     let client = client_for(&lp, "secure.test");
     for path in ["/one", "/two"] {
         let mut request = HTTPRequest::new(format!(
@@ -92,7 +59,7 @@ fn https_with_a_trusted_ca_and_keep_alive() {
 fn an_untrusted_certificate_fails_with_tls_unless_validation_is_off() {
     let lp = IOLoop::new().unwrap();
     let pki = test_pki(&["secure.test"]);
-    let server = https_server(&lp, &pki);
+    let server = https_server(&lp, &pki.cert_pem, &pki.key_pem);
     let client = client_for(&lp, "secure.test");
     let url = format!("https://secure.test:{}/x", server.local_addr().port());
     let r = fetch(&lp, &client, HTTPRequest::new(&url));
@@ -175,7 +142,7 @@ fn pipe_both_ways(a: TcpStream, b: TcpStream) {
 fn https_through_a_connect_tunnel() {
     let lp = IOLoop::new().unwrap();
     let pki = test_pki(&["127.0.0.1"]);
-    let server = https_server(&lp, &pki);
+    let server = https_server(&lp, &pki.cert_pem, &pki.key_pem);
     let proxy = connect_proxy();
     let client = AsyncHTTPClient::new(&lp, ClientOptions::default()).unwrap();
     let mut request = HTTPRequest::new(format!(

@@ -739,8 +739,7 @@ pub extern "C" fn tornado_http_request_set_body_producer(
 
 // ---- responses ----
 
-/// Moves the response out of a finished fetch's future, which nothing else
-/// reads: the body is not copied.
+/// A freed response gives its body's buffer back to its client's pool.
 impl Drop for tornado_http_response {
     fn drop(&mut self) {
         if let Some(pool) = self.body_pool.upgrade() {
@@ -749,6 +748,8 @@ impl Drop for tornado_http_response {
     }
 }
 
+/// Moves the response out of a finished fetch's future, which nothing else
+/// reads: the body is not copied.
 fn take_response(done: &Future<HTTPResponse>) -> Option<Result<HTTPResponse>> {
     done.with_outcome_mut(|outcome| {
         outcome.map(|outcome| match outcome {

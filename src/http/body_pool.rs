@@ -20,11 +20,14 @@ impl BodyPool {
     /// to be worth keeping and the pool has room; otherwise frees it.
     pub fn give_back(&self, mut body: Vec<u8>) {
         let capacity = body.capacity();
+        if capacity < MIN_KEPT {
+            return; // most responses: nothing to look at
+        }
         let Ok(mut spare) = self.spare.try_borrow_mut() else {
             return;
         };
         let held: usize = spare.iter().map(Vec::capacity).sum();
-        if capacity >= MIN_KEPT && held + capacity <= MAX_KEPT_BYTES {
+        if held + capacity <= MAX_KEPT_BYTES {
             body.clear();
             spare.push(body);
         }

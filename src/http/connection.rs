@@ -260,8 +260,8 @@ impl<'a> BodySink<'a> {
         if length > self.max {
             return Err(self.too_large());
         }
-        if self.req.streaming_callback.is_none() && self.decoder.is_none() && !self.discard {
-            let up_front = length.min(self.max).min(16 * 1024 * 1024) as usize;
+        if self.keeps_bytes_unchanged() {
+            let up_front = length.min(16 * 1024 * 1024) as usize;
             match self.pool.take(up_front) {
                 Some(buffer) => self.body = buffer,
                 None => self.body.reserve(up_front),
@@ -274,9 +274,12 @@ impl<'a> BodySink<'a> {
     /// streaming callback, not discarded): a body of known length is then
     /// read straight into it. Its length was checked by `expect`.
     fn direct(&mut self) -> Option<&mut Vec<u8>> {
-        let unchanged =
-            self.req.streaming_callback.is_none() && self.decoder.is_none() && !self.discard;
-        unchanged.then_some(&mut self.body)
+        self.keeps_bytes_unchanged().then_some(&mut self.body)
+    }
+
+    /// Bytes go to the body buffer as they arrive.
+    fn keeps_bytes_unchanged(&self) -> bool {
+        self.req.streaming_callback.is_none() && self.decoder.is_none() && !self.discard
     }
 
     /// Accounts for `n` bytes read straight into the body.
@@ -379,8 +382,9 @@ async fn read_body(stream: &IOStream, framing: BodyFraming, sink: &mut BodySink<
                     .map_err(ended_early)?;
                 let consumed = outcome?;
                 let _ = consumed; // bytes after the last chunk: see `reusable`
-                                  // Refuse a chunk that claims more than the limit allows
-                                  // before waiting for its data.
+
+                // Refuse a chunk that claims more than the limit allows
+                // before waiting for its data.
                 if decoder.declared_size() > sink.max {
                     return Err(sink.too_large());
                 }

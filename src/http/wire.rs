@@ -961,24 +961,21 @@ mod tests {
 
     #[test]
     fn replies_that_cannot_be_http_are_seen_early() {
-        for start in [
-            &b""[..],
-            b"H",
-            b"HTT",
-            b"HTTP/",
-            b"HTTP/1.1 200",
-            b"\r\nHTTP/1.1",
-        ] {
-            assert!(could_be_response_head(start), "{start:?}");
-        }
-        for start in [
-            &b"<html>"[..],
-            b"http/1.1",
-            b"X",
-            b"\r\nSSH-2.0",
-            b"\x16\x03\x01",
-        ] {
-            assert!(!could_be_response_head(start), "{start:?}");
+        let cases: [(&[u8], bool); 11] = [
+            (b"", true),
+            (b"H", true),
+            (b"HTT", true),
+            (b"HTTP/", true),
+            (b"HTTP/1.1 200", true),
+            (b"\r\nHTTP/1.1", true),
+            (b"<html>", false),
+            (b"http/1.1", false),
+            (b"X", false),
+            (b"\r\nSSH-2.0", false),
+            (b"\x16\x03\x01", false),
+        ];
+        for (start, could_be) in cases {
+            assert_eq!(could_be_response_head(start), could_be, "{start:?}");
         }
     }
 

@@ -1,3 +1,4 @@
 pub mod c_build;
+pub mod https_server;
 pub mod pki;
 pub mod script_server;
