@@ -3,9 +3,9 @@
 use std::ffi::{c_int, c_void};
 
 use super::types::{
-    c_callback, tornado_callback, tornado_drop_fn, tornado_fd_callback, CFdCall, UserData,
+    c_callback, tornado_callback, tornado_drop_fn, tornado_fd_callback, CCall, CFdCall, UserData,
 };
-use super::{guard_code, guard_value, non_null, seconds, tornado_code};
+use super::{guard_code, guard_value, non_null, seconds, tornado_code, TORNADO_OK};
 use crate::error::{Error, Result};
 use crate::ioloop::{Callback, Handler, IOLoop, LoopRef, TimeoutId};
 
@@ -156,7 +156,38 @@ pub extern "C" fn tornado_loop_add_callback(
     cb: tornado_callback,
     userdata: *mut c_void,
 ) -> tornado_code {
+    if queue_fast(r#loop, cb, userdata) {
+        return TORNADO_OK;
+    }
+    add_callback_guarded(r#loop, cb, userdata)
+}
+
+/// The rest of `tornado_loop_add_callback`, out of line so the fast path
+/// above needs no stack frame.
+#[cold]
+#[inline(never)]
+fn add_callback_guarded(
+    r#loop: *mut tornado_loop,
+    cb: tornado_callback,
+    userdata: *mut c_void,
+) -> tornado_code {
     add_callback(r#loop, cb, userdata, None)
+}
+
+/// The hot path of a callback chain, taken outside the panic guard because
+/// nothing in it can panic: NULL checks, a thread compare, a borrow that is
+/// tried, a push into a queue with room (no allocation). Whatever it does
+/// not take (another thread, an error to report, a full queue, a loop that
+/// is not running) goes to the guarded path, which sees the same arguments.
+#[inline(always)]
+fn queue_fast(r#loop: *mut tornado_loop, cb: tornado_callback, userdata: *mut c_void) -> bool {
+    let Some(cb) = cb else { return false };
+    // SAFETY: caller passes a live loop or NULL; only its (thread-checked)
+    // owner state is touched.
+    let Some(handle) = (unsafe { r#loop.as_ref() }) else {
+        return false;
+    };
+    handle.lp.try_queue_running(CCall::new(cb, userdata))
 }
 
 /// As `tornado_loop_add_callback`; `drop(userdata)` (may be NULL) runs once on

@@ -66,6 +66,10 @@ pub(crate) struct CCall {
 }
 
 impl CCall {
+    pub fn new(cb: unsafe extern "C" fn(*mut c_void), ptr: *mut c_void) -> Self {
+        CCall { cb, ptr }
+    }
+
     /// Calls the callback once.
     #[inline]
     pub fn call(self) {
@@ -114,7 +118,7 @@ pub(crate) fn c_callback(
     drop_fn: tornado_drop_fn,
 ) -> crate::ioloop::Callback {
     match drop_fn {
-        None => crate::ioloop::Callback::C(CCall { cb, ptr }),
+        None => crate::ioloop::Callback::C(CCall::new(cb, ptr)),
         Some(_) => crate::ioloop::Callback::CDrop(Box::new(CCallDrop::new(
             cb,
             UserData::new(ptr, drop_fn),

@@ -14,11 +14,11 @@ mod callback;
 mod handlers;
 mod owner_cell;
 mod periodic;
+mod ready;
 mod source;
 mod task;
 mod timers;
 
-use std::collections::VecDeque;
 use std::marker::PhantomData;
 use std::os::unix::io::{AsRawFd, RawFd};
 use std::rc::Rc;
@@ -39,6 +39,7 @@ pub use source::Registration;
 pub use timers::TimeoutId;
 
 use crate::error::{Code, Error, Result};
+use crate::ffi::types::CCall;
 use crate::util::{current_thread_id, monotonic_ns};
 
 /// How many callback batches `start` runs between two polls while callbacks
@@ -49,7 +50,7 @@ const EVENTS_CAPACITY: usize = 1024;
 
 /// State only the owner thread touches.
 struct Local {
-    ready: VecDeque<Callback>,
+    ready: ready::ReadyQueue,
     timers: timers::Timers,
     handlers: handlers::Handlers,
     tasks: task::Tasks,
@@ -150,7 +151,7 @@ impl IOLoop {
             local: OwnerCell::new(
                 owner,
                 Local {
-                    ready: VecDeque::new(),
+                    ready: ready::ReadyQueue::new(),
                     timers: Default::default(),
                     handlers: Default::default(),
                     tasks: Default::default(),
@@ -322,7 +323,7 @@ impl LoopRef {
             Err(e) => return Err((e, callback)),
         };
         let was_idle = local.ready.is_empty();
-        local.ready.push_back(callback);
+        local.ready.push(callback);
         let wake_host = was_idle && !local.running;
         drop(local);
         if wake_host {
@@ -330,6 +331,20 @@ impl LoopRef {
             self.inner.wake();
         }
         Ok(())
+    }
+
+    /// `queue` for the hot path of a callback chain: only on the owner
+    /// thread of a running, open loop whose queue has room, so it needs no
+    /// wake-up, allocates nothing and cannot fail or panic. False: use `queue`.
+    #[inline(always)]
+    pub(crate) fn try_queue_running(&self, call: CCall) -> bool {
+        let Some(on) = self.try_owner_token() else {
+            return false;
+        };
+        let Some(mut local) = self.inner.local.try_borrow_on(on) else {
+            return false;
+        };
+        local.running && !local.closed && local.ready.try_push_with(|| Callback::C(call))
     }
 
     /// Runs `f` on the next iteration.
@@ -485,17 +500,38 @@ impl LoopRef {
     }
 
     /// Runs callback batches until none is ready or BATCHES_PER_POLL ran;
-    /// true if a stop was requested meanwhile (and consumed).
+    /// true if a stop was requested meanwhile (and consumed). Each pop is
+    /// one borrow of the loop's state, and a batch begins in the borrow of
+    /// its first pop: a chain of one callback per batch pays nothing more.
     fn run_batches(&self, on: OnOwner) -> bool {
-        for _ in 0..BATCHES_PER_POLL {
-            if !self.run_ready_batch(on) {
-                return false;
-            }
-            if self.take_stop_request() {
-                return true;
+        let mut batches = 0;
+        let mut left_in_batch = 0;
+        loop {
+            let next = {
+                let Some(mut local) = self.inner.local.try_borrow_on(on) else {
+                    return false;
+                };
+                if left_in_batch == 0 {
+                    if batches > 0 && self.take_stop_request() {
+                        return true;
+                    }
+                    if batches == BATCHES_PER_POLL {
+                        return false;
+                    }
+                    batches += 1;
+                    left_in_batch = self.begin_batch(&mut local);
+                    if left_in_batch == 0 {
+                        return false;
+                    }
+                }
+                left_in_batch -= 1;
+                local.ready.pop()
+            };
+            match next {
+                Some(callback) => self.run_callback(on, callback),
+                None => return false,
             }
         }
-        false
     }
 
     /// Consumes a pending stop request (a plain load in the common case).
@@ -711,31 +747,34 @@ impl LoopRef {
     fn drain_remote(&self, local: &mut Local) {
         for _ in 0..self.inner.remote.len() {
             match self.inner.remote.pop() {
-                Some(callback) => local.ready.push_back(callback.into()),
+                Some(callback) => local.ready.push(callback.into()),
                 None => break,
             }
         }
     }
 
-    /// Runs the callbacks queued before this batch began (callbacks queued
-    /// meanwhile wait for the next batch). Returns false when there was
-    /// nothing to run. Callbacks queued from other threads join the batch.
+    /// Starts a batch: callbacks queued from other threads join the ready
+    /// queue, and the batch is what the queue holds now (callbacks queued
+    /// while it runs wait for the next batch). Returns its length.
     #[inline(always)]
-    fn run_ready_batch(&self, on: OnOwner) -> bool {
+    fn begin_batch(&self, local: &mut Local) -> usize {
+        if self.inner.remote_pending.load(Ordering::Relaxed)
+            && self.inner.remote_pending.swap(false, Ordering::AcqRel)
+        {
+            self.drain_remote(local);
+        }
+        local.ready.len()
+    }
+
+    /// Runs one batch (see `begin_batch`) in a full iteration.
+    fn run_ready_batch(&self, on: OnOwner) {
         let count = match self.local_on(on) {
-            Ok(mut local) => {
-                if self.inner.remote_pending.load(Ordering::Relaxed)
-                    && self.inner.remote_pending.swap(false, Ordering::AcqRel)
-                {
-                    self.drain_remote(&mut local);
-                }
-                local.ready.len()
-            }
-            Err(_) => return false,
+            Ok(mut local) => self.begin_batch(&mut local),
+            Err(_) => return,
         };
         for _ in 0..count {
             let next = match self.local_on(on) {
-                Ok(mut local) => local.ready.pop_front(),
+                Ok(mut local) => local.ready.pop(),
                 Err(_) => None,
             };
             match next {
@@ -743,7 +782,6 @@ impl LoopRef {
                 None => break,
             }
         }
-        count > 0
     }
 
     #[inline(always)]
@@ -798,7 +836,7 @@ impl LoopRef {
         };
         let remote = std::iter::from_fn(|| self.inner.remote.pop()).collect();
         Released {
-            callbacks: std::mem::take(&mut local.ready).into_iter().collect(),
+            callbacks: local.ready.take_all(),
             timers: local.timers.take_all(),
             handlers: local.handlers.take_all(),
             tasks: local.tasks.take_all(),

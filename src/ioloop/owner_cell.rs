@@ -62,6 +62,15 @@ impl<T> OwnerCell<T> {
             .map_err(|_| Error::new(crate::error::Code::RUNNING, "loop state is busy"))
     }
 
+    /// `borrow_on` for hot paths that have another way out: no error built.
+    #[inline(always)]
+    pub fn try_borrow_on(&self, token: OnOwner) -> Option<RefMut<'_, T>> {
+        if token.owner != self.owner {
+            return None;
+        }
+        self.cell.try_borrow_mut().ok()
+    }
+
     pub fn new(owner: u64, value: T) -> Self {
         OwnerCell {
             owner,

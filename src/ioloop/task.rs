@@ -108,7 +108,7 @@ impl Wake for TaskWaker {
         if let Ok(mut local) = self.inner.local.borrow_mut() {
             if !local.closed {
                 let wake_host = local.ready.is_empty() && !local.running;
-                local.ready.push_back(callback);
+                local.ready.push(callback);
                 drop(local);
                 if wake_host {
                     self.inner.wake();

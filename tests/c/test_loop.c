@@ -22,6 +22,26 @@ static void adder_cb(void *ud) {
     CHECK_OK(rc, "add_callback from inside a callback");
 }
 
+/* ---- a burst larger than the ready queue's first allocation ---- */
+#define BURST 1000
+static int burst_seen[BURST];
+static int burst_count, burst_in_order = 1;
+
+static void burst_cb(void *ud) {
+    int i = (int)(intptr_t)ud;
+    if (i != burst_count) burst_in_order = 0;
+    burst_seen[i]++;
+    if (++burst_count == BURST) tornado_loop_stop(loop);
+}
+
+static void burst_adder_cb(void *ud) {
+    (void)ud;
+    /* from inside the running loop: the fast path, then growth */
+    for (int i = 0; i < BURST; i++)
+        if (tornado_loop_add_callback(loop, burst_cb, (void *)(intptr_t)i) != TORNADO_OK) burst_in_order = 0;
+    CHECK(burst_count == 0, "none of the burst ran inside the callback that queued it");
+}
+
 /* ---- start/stop ---- */
 static int stop_and_add_ran;
 static void stop_cb(void *ud) {
@@ -139,6 +159,16 @@ int main(void) {
     CHECK(stop_and_add_ran == 1, "stop callback ran once");
     CHECK(norder == 2 && order[0] == 1 && order[1] == 2, "callbacks of the stopping iteration all ran");
     CHECK(tap_now() - t0 < 1.0, "start returned promptly");
+
+    tap_section("1000 callbacks queued by one callback run once each, in order");
+    CHECK_OK(tornado_loop_add_callback(loop, burst_adder_cb, NULL), "add the burst adder");
+    CHECK_OK(tornado_loop_start(loop), "start");
+    {
+        int once_each = 1;
+        for (int i = 0; i < BURST; i++) once_each &= burst_seen[i] == 1;
+        CHECK(burst_count == BURST && once_each, "each ran exactly once (%d ran)", burst_count);
+        CHECK(burst_in_order, "in the order they were queued");
+    }
 
     tap_section("stop before start");
     {
