@@ -1056,23 +1056,16 @@ fn tls_read(io: &Io, tls: &mut Connection, buf: &mut [u8]) -> std::io::Result<us
     }
 }
 
-/// The first position of `needle` in `haystack`: a byte scan for the first
-/// byte (vectorized by the compiler), then a compare there, so a delimiter
-/// like CRLFCRLF costs no call per position.
+/// The first position of `needle` in `haystack`: memchr (SIMD) finds each
+/// place the needle's last byte occurs, then the bytes before it are
+/// compared. For a short delimiter in a short head (CRLFCRLF after a few
+/// lines) this beats building a substring searcher per call.
 fn find(haystack: &[u8], needle: &[u8]) -> Option<usize> {
-    let (&first, rest) = needle.split_first()?;
-    let mut from = 0;
-    while from + needle.len() <= haystack.len() {
-        let at = from
-            + haystack[from..=haystack.len() - needle.len()]
-                .iter()
-                .position(|&b| b == first)?;
-        if &haystack[at + 1..at + needle.len()] == rest {
-            return Some(at);
-        }
-        from = at + 1;
-    }
-    None
+    let (&last, _) = needle.split_last()?;
+    let before = needle.len() - 1;
+    // A hit at `i` in haystack[before..] is a candidate match starting at `i`.
+    memchr::memchr_iter(last, haystack.get(before..)?)
+        .find(|&start| haystack[start..start + before] == needle[..before])
 }
 
 fn set_nonblocking(fd: RawFd) -> Result<()> {
@@ -1086,4 +1079,31 @@ fn set_nonblocking(fd: RawFd) -> Result<()> {
         ));
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::find;
+
+    #[test]
+    fn find_returns_the_first_match() {
+        let cases: &[(&[u8], &[u8], Option<usize>)] = &[
+            (b"\r\n\r\n", b"\r\n\r\n", Some(0)),
+            (
+                b"HTTP/1.1 200 OK\r\nA: 1\r\n\r\nbody",
+                b"\r\n\r\n",
+                Some(21),
+            ),
+            (b"a\r\n\r\r\n\r\n", b"\r\n\r\n", Some(4)),
+            (b"a\r\n\r\n\r\n", b"\r\n\r\n", Some(1)),
+            (b"a\r\n\r", b"\r\n\r\n", None),
+            (b"\n", b"\r\n\r\n", None),
+            (b"", b"\r\n\r\n", None),
+            (b"xyz", b"z", Some(2)),
+            (b"xyz", b"", None),
+        ];
+        for &(haystack, needle, expected) in cases {
+            assert_eq!(find(haystack, needle), expected, "{haystack:?} {needle:?}");
+        }
+    }
 }

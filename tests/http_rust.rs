@@ -88,6 +88,41 @@ fn keep_alive_reuses_one_connection() {
     assert_eq!(c.idle_connections(), 1);
 }
 
+/// Runs the loop for `d` (nothing to wait for: the time passing is the point).
+fn run_for(lp: &IOLoop, d: Duration) {
+    let _ = lp.run_until(|| false, Some(d));
+}
+
+#[test]
+fn idle_connections_close_when_their_own_idle_timeout_passes() {
+    let server = ScriptServer::start(keep_alive(|r| text("200 OK", &r.target)));
+    let lp = IOLoop::new().unwrap();
+    let options = ClientOptions {
+        idle_timeout: Duration::from_secs(1),
+        ..ClientOptions::default()
+    };
+    let c = AsyncHTTPClient::new(&lp, options).unwrap();
+    // Two connections at once, idle from t = 0.
+    let first = c.fetch(HTTPRequest::new(server.url("/1"))).unwrap();
+    let second = c.fetch(HTTPRequest::new(server.url("/2"))).unwrap();
+    wait(&lp, &first);
+    wait(&lp, &second);
+    assert_eq!(server.connections(), 2);
+    assert_eq!(c.idle_connections(), 2);
+    // At t = 0.5 one is used again: idle afresh, until t = 1.5.
+    run_for(&lp, Duration::from_millis(500));
+    assert_eq!(get(&lp, &c, &server.url("/3")).code, 200);
+    assert_eq!(server.connections(), 2, "a pooled connection was reused");
+    // At t = 1.25 the other one (idle since t = 0) has been closed unasked.
+    run_for(&lp, Duration::from_millis(750));
+    assert_eq!(c.idle_connections(), 1, "the expired one closed, the reused one kept");
+    // At t = 2 both are gone, and a fetch opens a new connection.
+    run_for(&lp, Duration::from_millis(750));
+    assert_eq!(c.idle_connections(), 0, "every idle connection expired");
+    assert_eq!(get(&lp, &c, &server.url("/4")).code, 200);
+    assert_eq!(server.connections(), 3);
+}
+
 #[test]
 fn a_pooled_connection_closed_by_the_server_is_retried_once() {
     // The server answers one request per connection, then closes it

@@ -5,7 +5,9 @@
 use std::cell::{Cell, RefCell};
 use std::collections::{HashMap, VecDeque};
 use std::future::Future as _;
+use std::hash::{Hash, Hasher};
 use std::net::IpAddr;
+use std::path::PathBuf;
 use std::pin::pin;
 use std::rc::{Rc, Weak};
 use std::task::Poll;
@@ -27,6 +29,7 @@ use crate::iostream::IOStream;
 use crate::resolver::{AddressFamily, Resolver};
 use crate::tcpclient::{connect_resolved, race_timeout, ConnectOptions};
 use crate::tls::{client_config, server_name, TlsClientOptions};
+use crate::util::monotonic_ns;
 
 /// Client-wide settings (Tornado's `AsyncHTTPClient.initialize` arguments).
 #[derive(Clone, Debug)]
@@ -81,7 +84,10 @@ struct Inner {
     /// Fetches waiting for a slot, in arrival order.
     waiting: RefCell<VecDeque<Future<()>>>,
     /// Idle keep-alive connections per pool key.
-    idle: RefCell<HashMap<String, Vec<IdleConnection>>>,
+    idle: RefCell<HashMap<PoolKey, Vec<IdleConnection>, foldhash::fast::RandomState>>,
+    /// The one timeout that closes expired idle connections, armed while
+    /// any are pooled (one timer per client, not one per check-in).
+    idle_sweep: Cell<Option<TimeoutId>>,
     /// The result futures of fetches not yet done (for cancel_all / close).
     in_flight: RefCell<HashMap<u64, Future<HTTPResponse>>>,
     next_id: Cell<u64>,
@@ -95,7 +101,8 @@ struct Inner {
 
 struct IdleConnection {
     stream: IOStream,
-    expiry: TimeoutId,
+    /// When it went idle (monotonic ns): it expires idle_timeout later.
+    since_ns: u64,
 }
 
 /// A fetch's timestamps, for `time_info` (curl's meanings).
@@ -141,7 +148,8 @@ impl AsyncHTTPClient {
                 resolver,
                 active: Cell::new(0),
                 waiting: RefCell::new(VecDeque::new()),
-                idle: RefCell::new(HashMap::new()),
+                idle: RefCell::new(HashMap::default()),
+                idle_sweep: Cell::new(None),
                 in_flight: RefCell::new(HashMap::new()),
                 next_id: Cell::new(0),
                 last_target: RefCell::new(None),
@@ -272,13 +280,23 @@ impl Inner {
     }
 
     fn close_idle(&self) {
+        if let Some(sweep) = self.idle_sweep.take() {
+            let _ = self.lp.remove_timeout(sweep);
+        }
         let pools: Vec<_> = self.idle.borrow_mut().drain().collect();
         for (_, connections) in pools {
             for idle in connections {
-                let _ = self.lp.remove_timeout(idle.expiry);
                 idle.stream.close(None);
             }
         }
+    }
+
+    fn is_expired(&self, connection: &IdleConnection, now_ns: u64) -> bool {
+        now_ns.saturating_sub(connection.since_ns) >= self.idle_timeout_ns()
+    }
+
+    fn idle_timeout_ns(&self) -> u64 {
+        self.options.idle_timeout.as_nanos().min(u64::MAX as u128) as u64
     }
 
     fn limits(&self) -> Limits {
@@ -396,12 +414,12 @@ fn closed_client() -> Error {
 async fn fetch_hop(
     inner: &Rc<Inner>,
     request: &HTTPRequest,
-    target: &Target,
+    target: &Rc<Target>,
     clock: &mut Clock,
 ) -> Result<HTTPResponse> {
     // Boxed before race_timeout takes it: a future moved into another is
     // otherwise held twice in the caller's state.
-    let key = pool_key(request, target);
+    let key = PoolKey::new(request, target);
     let exchange_and_retry = Box::pin(async {
         let (stream, pooled) = checkout_or_connect(inner, &key, request, target, clock).await?;
         match exchange_on(inner, &stream, request, target, clock).await {
@@ -585,32 +603,66 @@ impl Drop for Waiter {
 
 // ---- connections ----
 
-/// Pool connections by everything that makes one connection differ from another.
-fn pool_key(request: &HTTPRequest, target: &Target) -> String {
-    use std::fmt::Write as _;
-    // One allocation, sized for the common case (no proxy, no CA file).
-    let mut key = String::with_capacity(64 + target.host.len());
-    let _ = write!(
-        key,
-        "{:?}|{}|{}|{}|{:?}|{:?}|{}|{:?}|{:?}:{:?}|{:?}",
-        target.scheme,
-        target.host,
-        target.port,
-        request.validate_cert,
-        request.ca_certs,
-        request.client_cert,
-        request.allow_ipv6,
-        request.network_interface,
-        request.proxy_host,
-        request.proxy_port,
-        request.proxy_username,
-    );
-    key
+/// What makes one pooled connection differ from another: the origin and
+/// every request setting that shapes the connection. Building one clones
+/// an `Rc` and settings that are usually `None`: no allocation per fetch.
+struct PoolKey {
+    target: Rc<Target>,
+    settings: ConnectionSettings,
+}
+
+#[derive(PartialEq, Eq, Hash)]
+struct ConnectionSettings {
+    validate_cert: bool,
+    ca_certs: Option<PathBuf>,
+    client_cert: Option<PathBuf>,
+    client_key: Option<PathBuf>,
+    allow_ipv6: bool,
+    network_interface: Option<IpAddr>,
+    proxy_host: Option<String>,
+    proxy_port: Option<u16>,
+    proxy_username: Option<String>,
+}
+
+impl PoolKey {
+    fn new(request: &HTTPRequest, target: &Rc<Target>) -> PoolKey {
+        PoolKey {
+            target: target.clone(),
+            settings: ConnectionSettings {
+                validate_cert: request.validate_cert,
+                ca_certs: request.ca_certs.clone(),
+                client_cert: request.client_cert.clone(),
+                client_key: request.client_key.clone(),
+                allow_ipv6: request.allow_ipv6,
+                network_interface: request.network_interface,
+                proxy_host: request.proxy_host.clone(),
+                proxy_port: request.proxy_port,
+                proxy_username: request.proxy_username.clone(),
+            },
+        }
+    }
+}
+
+/// Two URLs of one origin share connections: only the origin of the
+/// target counts, not its path.
+impl PartialEq for PoolKey {
+    fn eq(&self, other: &PoolKey) -> bool {
+        self.target.origin() == other.target.origin() && self.settings == other.settings
+    }
+}
+
+impl Eq for PoolKey {}
+
+impl Hash for PoolKey {
+    fn hash<H: Hasher>(&self, state: &mut H) {
+        self.target.origin().hash(state);
+        self.settings.hash(state);
+    }
 }
 
 async fn checkout_or_connect(
     inner: &Rc<Inner>,
-    key: &str,
+    key: &PoolKey,
     request: &HTTPRequest,
     target: &Target,
     clock: &mut Clock,
@@ -621,12 +673,16 @@ async fn checkout_or_connect(
     Ok((connect(inner, request, target, clock).await?, false))
 }
 
-fn check_out(inner: &Inner, key: &str) -> Option<IOStream> {
+fn check_out(inner: &Inner, key: &PoolKey) -> Option<IOStream> {
     let mut idle = inner.idle.borrow_mut();
     let connections = idle.get_mut(key)?;
+    let now_ns = monotonic_ns();
+    // The most recently used first: the likeliest to be still open.
     while let Some(connection) = connections.pop() {
-        let _ = inner.lp.remove_timeout(connection.expiry);
-        if connection.stream.closed() || !connection.stream.is_quiet() {
+        if inner.is_expired(&connection, now_ns)
+            || connection.stream.closed()
+            || !connection.stream.is_quiet()
+        {
             connection.stream.close(None);
             continue;
         }
@@ -635,7 +691,7 @@ fn check_out(inner: &Inner, key: &str) -> Option<IOStream> {
     None
 }
 
-fn check_in(inner: &Rc<Inner>, key: String, stream: IOStream) {
+fn check_in(inner: &Rc<Inner>, key: PoolKey, stream: IOStream) {
     if inner.closed.get() {
         stream.close(None);
         return;
@@ -646,26 +702,62 @@ fn check_in(inner: &Rc<Inner>, key: String, stream: IOStream) {
         Some(connections) => connections,
         None => idle.entry(key).or_default(),
     };
-    // Connections that expired or were closed by the server while idle
-    // are dropped here (and skipped by check_out).
-    connections.retain(|c| {
-        let open = !c.stream.closed();
-        if !open {
-            let _ = inner.lp.remove_timeout(c.expiry);
-        }
-        open
-    });
+    // Connections the server closed while idle are dropped here (and
+    // skipped by check_out).
+    connections.retain(|c| !c.stream.closed());
     if connections.len() >= inner.options.max_idle_per_host {
         stream.close(None);
         return;
     }
-    let expiring = stream.clone();
-    let expiry = inner
-        .lp
-        .call_later(inner.options.idle_timeout, move || expiring.close(None));
-    match expiry {
-        Ok(expiry) => connections.push(IdleConnection { stream, expiry }),
-        Err(_) => stream.close(None),
+    let since_ns = monotonic_ns();
+    connections.push(IdleConnection { stream, since_ns });
+    drop(idle);
+    if inner.idle_sweep.get().is_none() {
+        arm_idle_sweep(inner, since_ns);
+    }
+}
+
+/// Schedules the sweep for when the connection idle since `oldest_ns`
+/// expires.
+fn arm_idle_sweep(inner: &Rc<Inner>, oldest_ns: u64) {
+    let deadline_ns = oldest_ns.saturating_add(inner.idle_timeout_ns());
+    let delay = Duration::from_nanos(deadline_ns.saturating_sub(monotonic_ns()));
+    let client = Rc::downgrade(inner);
+    let sweep = inner.lp.call_later(delay, move || {
+        if let Some(inner) = client.upgrade() {
+            sweep_idle(&inner);
+        }
+    });
+    // Without a timer (a closed loop) idle connections still expire at
+    // check-out.
+    inner.idle_sweep.set(sweep.ok());
+}
+
+/// Closes the idle connections that expired, and re-arms for the oldest
+/// of the rest.
+fn sweep_idle(inner: &Rc<Inner>) {
+    inner.idle_sweep.set(None);
+    let now_ns = monotonic_ns();
+    let mut expired = Vec::new();
+    let mut oldest_ns = None::<u64>;
+    inner.idle.borrow_mut().retain(|_, connections| {
+        connections.retain_mut(|c| {
+            let keep = !inner.is_expired(c, now_ns) && !c.stream.closed();
+            if keep {
+                oldest_ns = Some(oldest_ns.map_or(c.since_ns, |o| o.min(c.since_ns)));
+            } else {
+                expired.push(c.stream.clone());
+            }
+            keep
+        });
+        !connections.is_empty()
+    });
+    // Closed with the pool released: closing runs callbacks.
+    for stream in expired {
+        stream.close(None);
+    }
+    if let Some(oldest_ns) = oldest_ns {
+        arm_idle_sweep(inner, oldest_ns);
     }
 }
 

@@ -90,16 +90,18 @@ async fn run(
     will_follow: FollowCheck<'_>,
     progress: &mut Progress,
 ) -> Result<Exchanged> {
-    let head_bytes = request_head(req, target, via_proxy);
+    // Locals are scoped so that nothing dead is kept across an await: the
+    // future's size decides whether its allocation is a cheap one.
+    {
+        let head_bytes = request_head(req, target, via_proxy);
+        stream.write(&head_bytes)?;
+    }
     let mut body_sent = false;
-    if req.expect_100_continue && has_body(req) {
-        stream.write(&head_bytes)?;
-    } else {
-        stream.write(&head_bytes)?;
+    if !(req.expect_100_continue && has_body(req)) {
         send_body(stream, req).await?;
         body_sent = true;
     }
-    let (head, raw_head, first_byte) = loop {
+    let (head, first_byte, following) = loop {
         let (head, raw) = read_head(stream, limits, progress).await?;
         let first_byte = Some(Instant::now());
         if head.code == 100 && !body_sent {
@@ -110,16 +112,16 @@ async fn run(
         if (100..200).contains(&head.code) {
             continue; // 1xx informational responses are skipped
         }
-        break (head, raw, first_byte);
-    };
-    let following = will_follow(&head);
-    if !following {
-        if let Some(callback) = &req.header_callback {
-            for line in header_lines(&raw_head) {
-                callback(line);
+        let following = will_follow(&head);
+        if !following {
+            if let Some(callback) = &req.header_callback {
+                for line in header_lines(&raw) {
+                    callback(line);
+                }
             }
         }
-    }
+        break (head, first_byte, following);
+    };
     let framing = body_framing(&req.method, &head)?;
     let mut sink = BodySink::new(req, &head, limits, following, body_pool);
     read_body(stream, framing, &mut sink).await?;
@@ -216,7 +218,9 @@ fn header_lines(raw: &[u8]) -> impl Iterator<Item = &str> {
 struct BodySink<'a> {
     req: &'a HTTPRequest,
     pool: &'a BodyPool,
-    decoder: Option<Decompressor>,
+    /// Boxed: a decoder's state is large and most responses have none;
+    /// inline, it would weigh on every exchange's future.
+    decoder: Option<Box<Decompressor>>,
     discard: bool,
     body: Vec<u8>,
     received: u64,
@@ -237,6 +241,7 @@ impl<'a> BodySink<'a> {
             head.headers
                 .get("Content-Encoding")
                 .and_then(|coding| Decompressor::new(coding, limits.max_body_size))
+                .map(Box::new)
         } else {
             None
         };

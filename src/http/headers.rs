@@ -55,24 +55,37 @@ impl Headers {
 
     /// The first value of `name`.
     pub fn get(&self, name: &str) -> Option<&str> {
-        self.iter()
-            .find(|(n, _)| n.eq_ignore_ascii_case(name))
-            .map(|(_, v)| v)
+        self.fields
+            .iter()
+            .find(|f| self.name_is(f, name))
+            .map(|f| self.slice(f.value))
     }
 
     /// Every value of `name`, in order.
     pub fn get_all<'a>(&'a self, name: &'a str) -> impl Iterator<Item = &'a str> + 'a {
-        self.iter()
-            .filter(move |(n, _)| n.eq_ignore_ascii_case(name))
-            .map(|(_, v)| v)
+        self.fields
+            .iter()
+            .filter(move |f| self.name_is(f, name))
+            .map(|f| self.slice(f.value))
+    }
+
+    /// Compares bytes, lengths first: a lookup over a head touches only
+    /// the names it could match.
+    #[inline]
+    fn name_is(&self, field: &Field, name: &str) -> bool {
+        let (start, end) = field.name;
+        (end - start) as usize == name.len()
+            && self.text.as_bytes()[start as usize..end as usize]
+                .eq_ignore_ascii_case(name.as_bytes())
     }
 
     /// Removes every field of this name (their text stays until the
     /// headers are dropped: removal is rare and heads are small).
     pub fn remove(&mut self, name: &str) {
-        let text = &self.text;
-        self.fields
-            .retain(|f| !text[f.name.0 as usize..f.name.1 as usize].eq_ignore_ascii_case(name));
+        let text = self.text.as_bytes();
+        self.fields.retain(|f| {
+            !text[f.name.0 as usize..f.name.1 as usize].eq_ignore_ascii_case(name.as_bytes())
+        });
     }
 
     /// Bytes of all names and values together (what a serialized head

@@ -293,10 +293,17 @@ pub fn parse_response_head(
         .map(|f| f.name.len() + f.value.len())
         .sum();
     let mut headers = Headers::with_capacity(response.headers.len(), bytes);
+    // One UTF-8 check for the whole head, whose values are then slices of
+    // it; in a head that is not UTF-8, each value is checked on its own.
+    let head_text = std::str::from_utf8(&buf[..consumed]).ok();
     for field in response.headers.iter() {
-        match std::str::from_utf8(field.value) {
-            Ok(value) => headers.add(field.name, value),
-            Err(_) => headers.add(field.name, latin1(field.value)),
+        let value = match head_text {
+            Some(text) => slice_of(text, buf, field.value),
+            None => std::str::from_utf8(field.value).ok(),
+        };
+        match value {
+            Some(value) => headers.add(field.name, value),
+            None => headers.add(field.name, latin1(field.value)),
         }
     }
     Ok(Some((
@@ -308,6 +315,12 @@ pub fn parse_response_head(
         },
         consumed,
     )))
+}
+
+/// `part` (a slice of `buf`) as a slice of `text`, which is `buf` checked as UTF-8.
+fn slice_of<'a>(text: &'a str, buf: &[u8], part: &[u8]) -> Option<&'a str> {
+    let start = (part.as_ptr() as usize).checked_sub(buf.as_ptr() as usize)?;
+    text.get(start..start.checked_add(part.len())?)
 }
 
 /// Header bytes that are not UTF-8, read as Latin-1 (lossless).
