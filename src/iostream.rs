@@ -417,6 +417,13 @@ impl IOStream {
             let Some(registration) = self.registration() else {
                 return Err(self.closed_error());
             };
+            // A plain socket that a read found drained since its last edge
+            // has nothing: wait for the next edge instead of a read that
+            // would fail (TLS may hold decrypted bytes: always try it).
+            if !registration.read_ready() && !self.is_tls() {
+                registration.readable().await;
+                continue;
+            }
             let outcome = attempt(self);
             if self.tls_wants_write() {
                 self.flush();

@@ -21,6 +21,9 @@ pub const WRITE: u32 = 0x004;
 pub const ERROR: u32 = 0x008;
 /// Every flag a caller may pass.
 pub const ALL_EVENTS: u32 = READ | WRITE | ERROR;
+/// Internal, for streams only: the peer shut down its sending side
+/// (`EPOLLRDHUP`), so a read will not block again. Never given to C handlers.
+pub(crate) const PEER_CLOSED: u32 = 0x100;
 
 /// Tokens with this bit name a handler slot; mio sources use the others.
 pub(crate) const HANDLER_TOKEN_BIT: usize = 1 << 63;

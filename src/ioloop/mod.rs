@@ -31,7 +31,7 @@ use std::time::Duration;
 use mio::{Events, Poll, Token, Waker};
 
 pub(crate) use callback::{Callback, RemoteCallback};
-pub(crate) use handlers::{Handler, HANDLER_TOKEN_BIT};
+pub(crate) use handlers::{Handler, HANDLER_TOKEN_BIT, PEER_CLOSED};
 pub use handlers::{ERROR, READ, WRITE};
 use owner_cell::{OnOwner, OwnerCell};
 pub use periodic::PeriodicCallback;
@@ -706,7 +706,7 @@ impl LoopRef {
                     Err(_) => None,
                 };
                 if let Some((fd, handler)) = found {
-                    handler.call(fd, events);
+                    handler.call(fd, events & handlers::ALL_EVENTS);
                 }
             } else if token & source::SOURCE_TOKEN_BIT != 0 {
                 let found = match self.local_on(on) {
@@ -879,6 +879,9 @@ fn event_flags(event: &mio::event::Event) -> u32 {
     }
     if event.is_error() || event.is_read_closed() && event.is_write_closed() {
         flags |= ERROR;
+    }
+    if event.is_read_closed() {
+        flags |= PEER_CLOSED;
     }
     flags
 }

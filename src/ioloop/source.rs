@@ -10,7 +10,7 @@ use std::task::{Context, Poll, Waker};
 use mio::unix::SourceFd;
 use mio::{Interest, Token};
 
-use super::{LoopRef, ERROR, READ, WRITE};
+use super::{LoopRef, ERROR, PEER_CLOSED, READ, WRITE};
 use crate::error::{Error, Result};
 
 /// Tokens with this bit (and not the handler bit) name a source slot.
@@ -22,6 +22,9 @@ pub(crate) struct Readiness {
     writable: bool,
     /// Error or hang-up: wakes both sides; the next syscall reports it.
     failed: bool,
+    /// The peer sent its FIN: reads never block again (they end in 0), even
+    /// after a short read found the buffer drained.
+    peer_closed: bool,
     read_waker: Option<Waker>,
     write_waker: Option<Waker>,
 }
@@ -32,13 +35,16 @@ impl Readiness {
         if events & ERROR != 0 {
             self.failed = true;
         }
+        if events & PEER_CLOSED != 0 {
+            self.peer_closed = true;
+        }
         if events & (READ | ERROR) != 0 {
             self.readable = true;
         }
         if events & (WRITE | ERROR) != 0 {
             self.writable = true;
         }
-        let read = if self.readable {
+        let read = if self.readable || self.peer_closed {
             self.read_waker.take()
         } else {
             None
@@ -154,7 +160,7 @@ impl Registration {
     /// Ready to read (or failed); else remembers the task to wake.
     pub fn poll_read_ready(&self, cx: &mut Context<'_>) -> Poll<()> {
         let mut r = self.readiness.borrow_mut();
-        if r.readable || r.failed {
+        if r.readable || r.failed || r.peer_closed {
             return Poll::Ready(());
         }
         r.read_waker = Some(cx.waker().clone());
@@ -170,10 +176,12 @@ impl Registration {
         Poll::Pending
     }
 
-    /// No read has found the fd drained since its last readiness edge.
+    /// A read may return something (data, the end, an error): no read has
+    /// found the fd drained since its last readiness edge, or the peer
+    /// closed its side.
     pub fn read_ready(&self) -> bool {
         let r = self.readiness.borrow();
-        r.readable || r.failed
+        r.readable || r.failed || r.peer_closed
     }
 
     /// A read returned `WouldBlock` (or, on a stream socket, fewer bytes
