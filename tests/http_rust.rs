@@ -115,7 +115,11 @@ fn idle_connections_close_when_their_own_idle_timeout_passes() {
     assert_eq!(server.connections(), 2, "a pooled connection was reused");
     // At t = 1.25 the other one (idle since t = 0) has been closed unasked.
     run_for(&lp, Duration::from_millis(750));
-    assert_eq!(c.idle_connections(), 1, "the expired one closed, the reused one kept");
+    assert_eq!(
+        c.idle_connections(),
+        1,
+        "the expired one closed, the reused one kept"
+    );
     // At t = 2 both are gone, and a fetch opens a new connection.
     run_for(&lp, Duration::from_millis(750));
     assert_eq!(c.idle_connections(), 0, "every idle connection expired");

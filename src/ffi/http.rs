@@ -181,7 +181,8 @@ pub extern "C" fn tornado_http_client_options_set_defaults(
         o.defaults = if request.is_null() {
             None
         } else {
-            Some(request_copy(request)?)
+            let shared = request_copy(request)?;
+            Some(HTTPRequest::clone(&shared))
         };
         Ok(())
     })
@@ -272,7 +273,10 @@ pub extern "C" fn tornado_http_client_idle_connections(
 /// `tornado_http_request_new`, released by `tornado_http_request_free`. A
 /// fetch copies it, so it may be freed or changed right after the call.
 pub struct tornado_http_request {
-    request: HTTPRequest,
+    /// Shared with the fetches made from it; a setter called while one is
+    /// in flight changes a copy (copy on write), so a fetch sees the
+    /// request as it was when fetched, without a copy per fetch.
+    request: Rc<HTTPRequest>,
 }
 
 /// A GET request for `url` with the defaults (connect and request timeouts
@@ -284,7 +288,7 @@ pub extern "C" fn tornado_http_request_new(url: *const c_char) -> *mut tornado_h
         // SAFETY: caller passes a NUL-terminated string or NULL.
         let url = unsafe { c_str(url, "url") }?;
         Ok(Box::into_raw(Box::new(tornado_http_request {
-            request: HTTPRequest::new(url),
+            request: Rc::new(HTTPRequest::new(url)),
         })))
     })
 }
@@ -303,7 +307,7 @@ pub extern "C" fn tornado_http_client_request_new(
         // SAFETY: caller passes a NUL-terminated string or NULL.
         let url = unsafe { c_str(url, "url") }?;
         Ok(Box::into_raw(Box::new(tornado_http_request {
-            request: client.request(url),
+            request: Rc::new(client.request(url)),
         })))
     })
 }
@@ -328,7 +332,7 @@ fn with_request(
     guard_code(|| {
         non_null(request, "request")?;
         // SAFETY: non-NULL and live per the contract.
-        f(unsafe { &mut (*request).request })
+        f(Rc::make_mut(unsafe { &mut (*request).request }))
     })
 }
 
@@ -848,7 +852,7 @@ pub extern "C" fn tornado_http_client_fetch(
         // SAFETY: caller passes a live client or NULL.
         let client = unsafe { client_ref(client) }?;
         let request = request_copy(request)?;
-        let fetched = client.fetch(request)?;
+        let fetched = client.fetch_shared(request)?;
         let body_pool = client.body_pool();
         let result: Future<CValue> = Future::new(client.loop_ref());
         let completing = result.clone();
@@ -875,7 +879,8 @@ pub extern "C" fn tornado_http_client_fetch(
     })
 }
 
-fn request_copy(request: *const tornado_http_request) -> Result<HTTPRequest> {
+/// The request as it is now, shared (see `tornado_http_request`).
+fn request_copy(request: *const tornado_http_request) -> Result<Rc<HTTPRequest>> {
     non_null(request, "request")?;
     // SAFETY: non-NULL and live per the contract.
     Ok(unsafe { (*request).request.clone() })
@@ -904,7 +909,7 @@ pub extern "C" fn tornado_http_client_fetch_cb(
         let cb = cb.ok_or_else(|| Error::invalid("callback is NULL"))?;
         let request = request_copy(request)?;
         let url = request.url.clone();
-        let fetched = client.fetch(request)?;
+        let fetched = client.fetch_shared(request)?;
         let body_pool = client.body_pool();
         fetched.add_done_callback(move |done| {
             let response = match take_response(&done) {

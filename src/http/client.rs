@@ -181,6 +181,13 @@ impl AsyncHTTPClient {
     /// closed); `cancel_all` and `close` fail it with a `cancelled` or
     /// `closed` fetch error.
     pub fn fetch(&self, request: HTTPRequest) -> Result<Future<HTTPResponse>> {
+        self.fetch_shared(Rc::new(request))
+    }
+
+    /// As [`fetch`](Self::fetch), for a request the caller keeps: the
+    /// client only reads it (a redirect makes a new one), so many fetches
+    /// may share one request without copying it.
+    pub fn fetch_shared(&self, request: Rc<HTTPRequest>) -> Result<Future<HTTPResponse>> {
         let lp = &self.inner.lp;
         lp.check_thread()?;
         if self.inner.closed.get() {
@@ -195,7 +202,7 @@ impl AsyncHTTPClient {
         let task = async move {
             // Boxed so the task does not hold the fetch's state twice (a
             // future moved into another is not overlapped by the compiler).
-            let work = Box::pin(run_fetch(client.clone(), Box::new(request)));
+            let work = Box::pin(run_fetch(client.clone(), request));
             let outcome = until_done(work, &watched).await;
             if let Some(response) = outcome {
                 let _ = watched.set_result(response);
@@ -326,8 +333,8 @@ async fn until_done<T>(
 }
 
 /// The whole fetch: queue slot, then hops until a final response.
-/// `request` is boxed: it is large and lives in the fetch's state throughout.
-async fn run_fetch(client: Weak<Inner>, request: Box<HTTPRequest>) -> HTTPResponse {
+/// `request` is shared (an `Rc`): it is large and lives in the fetch's state throughout.
+async fn run_fetch(client: Weak<Inner>, request: Rc<HTTPRequest>) -> HTTPResponse {
     let mut clock = Clock::new();
     let url = request.url.clone();
     let outcome = fetch_in_slot(&client, request, &mut clock).await;
@@ -352,7 +359,7 @@ type FetchFailure = (Error, Option<HTTPResponse>);
 
 async fn fetch_in_slot(
     client: &Weak<Inner>,
-    mut request: Box<HTTPRequest>,
+    mut request: Rc<HTTPRequest>,
     clock: &mut Clock,
 ) -> std::result::Result<HTTPResponse, FetchFailure> {
     validate_request(&request).map_err(|e| (e, None))?;
@@ -398,7 +405,7 @@ async fn fetch_in_slot(
             return Err((error, Some(response)));
         }
         target = Rc::new(parse_target(&next.url).map_err(|e| (e, None))?);
-        *request = next;
+        request = Rc::new(next);
     }
 }
 

@@ -126,6 +126,25 @@ static void test_get(tornado_http_client *c) {
     tornado_http_request_free(r);
 }
 
+/* A fetch takes the request as it is when fetched: changing the request
+ * afterwards (or freeing it) changes later fetches only. */
+static void test_request_changed_after_fetch(tornado_http_client *c) {
+    tap_section("a request changed or freed after fetch: the fetch keeps what it was given");
+    tornado_http_request *r = tornado_http_request_new(url_of("/whoami"));
+    cb_result_t first = {0}, second = {0}, third = {0};
+    CHECK_OK(tornado_http_request_set_user_agent(r, "first"), "user agent 'first'");
+    CHECK_OK(tornado_http_client_fetch_cb(c, r, on_fetched, &first), "fetch_cb #1");
+    CHECK_OK(tornado_http_request_set_user_agent(r, "second"), "user agent 'second' while #1 is in flight");
+    CHECK_OK(tornado_http_client_fetch_cb(c, r, on_fetched, &second), "fetch_cb #2");
+    CHECK_OK(tornado_http_client_fetch_cb(c, r, on_fetched, &third), "fetch_cb #3");
+    tornado_http_request_free(r); /* while all three are in flight */
+    for (int i = 0; i < 400 && third.calls + second.calls + first.calls < 3; i++) tornado_loop_run_once(loop, 0.05);
+    CHECK(first.calls == 1 && strcmp(first.body, "first -") == 0, "#1 sent the first value (%s)", first.body);
+    CHECK(second.calls == 1 && strcmp(second.body, "second -") == 0, "#2 sent the second (%s)", second.body);
+    CHECK(third.calls == 1 && strcmp(third.body, "second -") == 0, "#3 too, the request freed meanwhile (%s)",
+          third.body);
+}
+
 static void test_post_and_redirect(tornado_http_client *c) {
     tap_section("POST body, redirects, 404 is a response");
     tornado_http_request *r = tornado_http_request_new(url_of("/echo"));
@@ -399,6 +418,7 @@ int main(void) {
     CHECK(c != NULL, "client");
 
     test_get(c);
+    test_request_changed_after_fetch(c);
     test_post_and_redirect(c);
     test_callbacks(c);
     test_large_bodies(c);
