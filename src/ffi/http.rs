@@ -908,13 +908,12 @@ pub extern "C" fn tornado_http_client_fetch_cb(
         let client = unsafe { client_ref(client) }?;
         let cb = cb.ok_or_else(|| Error::invalid("callback is NULL"))?;
         let request = request_copy(request)?;
-        let url = request.url.clone();
-        let fetched = client.fetch_shared(request)?;
+        let fetched = client.fetch_shared(request.clone())?;
         let body_pool = client.body_pool();
         fetched.add_done_callback(move |done| {
             let response = match take_response(&done) {
                 Some(Ok(response)) => response,
-                Some(Err(e)) => HTTPResponse::error_response(&url, e),
+                Some(Err(e)) => HTTPResponse::error_response(&request.url, e),
                 None => return,
             };
             let response = tornado_http_response::new(response, body_pool);

@@ -336,7 +336,8 @@ async fn until_done<T>(
 /// `request` is shared (an `Rc`): it is large and lives in the fetch's state throughout.
 async fn run_fetch(client: Weak<Inner>, request: Rc<HTTPRequest>) -> HTTPResponse {
     let mut clock = Clock::new();
-    let url = request.url.clone();
+    // For an error response's URL (a reference, not a copy of the URL).
+    let original = Rc::clone(&request);
     let outcome = fetch_in_slot(&client, request, &mut clock).await;
     let mut response = match outcome {
         Ok(response) => response,
@@ -345,7 +346,7 @@ async fn run_fetch(client: Weak<Inner>, request: Rc<HTTPRequest>) -> HTTPRespons
                 response.error = Some(error);
                 response
             }
-            None => HTTPResponse::error_response(&url, error),
+            None => HTTPResponse::error_response(&original.url, error),
         },
     };
     clock.info.total = clock.since_start();
