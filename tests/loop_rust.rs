@@ -383,3 +383,83 @@ fn closing_drops_pending_work_uncalled() {
     assert_eq!(lp.add_callback(|| {}).unwrap_err().code(), Code::CLOSED);
     assert!(f.set_result(()).is_ok(), "a future outlives its loop");
 }
+
+/// A callback that queues itself again until `stop` is set (through
+/// `start`, which runs callback batches back to back between polls).
+fn endless_chain(lp: tornado_rs::LoopRef, ran: Rc<Cell<u64>>, stop: Rc<Cell<bool>>) {
+    ran.set(ran.get() + 1);
+    if !stop.get() {
+        let next = lp.clone();
+        lp.add_callback(move || endless_chain(next, ran, stop))
+            .unwrap();
+    }
+}
+
+#[test]
+fn fd_events_and_timers_are_served_during_an_endless_callback_chain() {
+    use std::io::Write;
+    let lp = IOLoop::new().unwrap();
+    let (mut a, b) = pair();
+    let ran = Rc::new(Cell::new(0u64));
+    let stop = Rc::new(Cell::new(false));
+    let fd_seen_after = Rc::new(Cell::new(None::<u64>));
+    let timer_seen_after = Rc::new(Cell::new(None::<u64>));
+    let stop_when_both_seen = {
+        let (lp, stop) = (lp.handle(), stop.clone());
+        let (fd_seen, timer_seen) = (fd_seen_after.clone(), timer_seen_after.clone());
+        move || {
+            if fd_seen.get().is_some() && timer_seen.get().is_some() {
+                stop.set(true);
+                lp.stop();
+            }
+        }
+    };
+    let check = stop_when_both_seen.clone();
+    let (r, seen) = (ran.clone(), fd_seen_after.clone());
+    lp.add_handler(b.as_raw_fd(), READ, move |_, _| {
+        seen.get().is_none().then(|| seen.set(Some(r.get())));
+        check();
+    })
+    .unwrap();
+    let (r, seen, check) = (ran.clone(), timer_seen_after.clone(), stop_when_both_seen);
+    lp.call_later(Duration::from_millis(20), move || {
+        seen.set(Some(r.get()));
+        check();
+    })
+    .unwrap();
+    endless_chain(lp.handle(), ran.clone(), stop.clone());
+    // The byte arrives while the chain runs; a watchdog ends a starved loop.
+    let writer = std::thread::spawn(move || {
+        std::thread::sleep(Duration::from_millis(5));
+        a.write_all(b"x").unwrap();
+        a
+    });
+    let (finished, wait_for_finish) = std::sync::mpsc::channel::<()>();
+    let handle = lp.thread_handle();
+    let watchdog = std::thread::spawn(move || {
+        if wait_for_finish
+            .recv_timeout(Duration::from_secs(20))
+            .is_err()
+        {
+            handle.stop();
+        }
+    });
+    lp.start().unwrap();
+    let _ = finished.send(()); // the watchdog may have given up already
+    watchdog.join().unwrap();
+    let _a = writer.join().unwrap();
+    let fd_at = fd_seen_after
+        .get()
+        .expect("the fd event was delivered during the chain");
+    let timer_at = timer_seen_after
+        .get()
+        .expect("the timer fired during the chain");
+    assert!(
+        fd_at > 0 && timer_at > 0,
+        "the chain ran first ({fd_at}, {timer_at})"
+    );
+    assert!(
+        stop.get(),
+        "stopped by the handler and timer, not the watchdog"
+    );
+}
