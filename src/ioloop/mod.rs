@@ -506,11 +506,8 @@ impl LoopRef {
     /// true if a stop was requested meanwhile (and consumed). Each pop is
     /// one borrow of the loop's state, and a batch begins in the borrow of
     /// its first pop: a chain of one callback per batch pays nothing more.
-    /// The clock is read only once the first `BATCHES_PER_CLOCK_READ`
-    /// batches ran, so an iteration with a few callbacks never reads it.
     fn run_batches(&self, on: OnOwner) -> bool {
-        let mut batches = 0;
-        let mut slice_end_ns = None;
+        let mut slice = Slice::default();
         let mut left_in_batch = 0;
         loop {
             let next = {
@@ -518,21 +515,10 @@ impl LoopRef {
                     return false;
                 };
                 if left_in_batch == 0 {
-                    if batches > 0 && self.take_stop_request() {
-                        return true;
-                    }
-                    if batches == BATCHES_PER_CLOCK_READ {
-                        let now = monotonic_ns();
-                        let end = *slice_end_ns.get_or_insert(now + CALLBACK_SLICE_NS);
-                        if now >= end {
-                            return false;
-                        }
-                        batches = 0;
-                    }
-                    batches += 1;
-                    left_in_batch = self.begin_batch(&mut local);
-                    if left_in_batch == 0 {
-                        return false;
+                    match self.next_batch(&mut local, &mut slice) {
+                        NextBatch::Run(len) => left_in_batch = len,
+                        NextBatch::Stop => return true,
+                        NextBatch::Poll => return false,
                     }
                 }
                 left_in_batch -= 1;
@@ -542,6 +528,22 @@ impl LoopRef {
                 Some(callback) => self.run_callback(on, callback),
                 None => return false,
             }
+        }
+    }
+
+    /// At a batch boundary of `run_batches`: leave for a stop request, or
+    /// to poll (slice over, nothing ready), or begin the next batch.
+    #[inline(always)]
+    fn next_batch(&self, local: &mut Local, slice: &mut Slice) -> NextBatch {
+        if slice.batches > 0 && self.take_stop_request() {
+            return NextBatch::Stop;
+        }
+        if slice.over() {
+            return NextBatch::Poll;
+        }
+        match self.begin_batch(local) {
+            0 => NextBatch::Poll,
+            len => NextBatch::Run(len),
         }
     }
 
@@ -855,6 +857,40 @@ impl LoopRef {
             remote,
         }
     }
+}
+
+/// The time slice of back-to-back callback batches in `start`.
+#[derive(Default)]
+struct Slice {
+    /// Batches begun since the clock was last read.
+    batches: u32,
+    /// When the slice ends; set at the first clock read, so an iteration
+    /// with a few batches never reads the clock.
+    end_ns: Option<u64>,
+}
+
+impl Slice {
+    /// Counts a batch about to begin; true when the slice is over (the
+    /// clock is read once per `BATCHES_PER_CLOCK_READ` batches).
+    #[inline(always)]
+    fn over(&mut self) -> bool {
+        if self.batches == BATCHES_PER_CLOCK_READ {
+            let now = monotonic_ns();
+            if now >= *self.end_ns.get_or_insert(now + CALLBACK_SLICE_NS) {
+                return true;
+            }
+            self.batches = 0;
+        }
+        self.batches += 1;
+        false
+    }
+}
+
+/// What `run_batches` does at a batch boundary.
+enum NextBatch {
+    Run(usize),
+    Stop,
+    Poll,
 }
 
 /// What closing takes out of the loop, dropped with the loop released.
