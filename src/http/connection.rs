@@ -16,8 +16,10 @@ use crate::iostream::IOStream;
 
 /// How much one body read asks the stream for.
 const BODY_READ: usize = 64 * 1024;
-/// The most one read(2) may put straight into a body of known length.
-const DIRECT_READ: usize = 64 * 1024;
+/// The most one read(2) may put straight into a body of known length
+/// (room the body buffer already has): large, so a big body costs few
+/// syscalls (W4b-c4: 5% less CPU than with 64 KiB reads).
+const DIRECT_READ: usize = 1024 * 1024;
 
 /// Limits from the client's options.
 #[derive(Clone, Copy, Debug)]
