@@ -181,7 +181,7 @@ pub extern "C" fn tornado_http_client_options_set_defaults(
         o.defaults = if request.is_null() {
             None
         } else {
-            let shared = request_copy(request)?;
+            let shared = request_snapshot(request)?;
             Some(HTTPRequest::clone(&shared))
         };
         Ok(())
@@ -851,7 +851,7 @@ pub extern "C" fn tornado_http_client_fetch(
     guard_value(std::ptr::null_mut(), || {
         // SAFETY: caller passes a live client or NULL.
         let client = unsafe { client_ref(client) }?;
-        let request = request_copy(request)?;
+        let request = request_snapshot(request)?;
         let fetched = client.fetch_shared(request)?;
         let body_pool = client.body_pool();
         let result: Future<CValue> = Future::new(client.loop_ref());
@@ -879,8 +879,9 @@ pub extern "C" fn tornado_http_client_fetch(
     })
 }
 
-/// The request as it is now, shared (see `tornado_http_request`).
-fn request_copy(request: *const tornado_http_request) -> Result<Rc<HTTPRequest>> {
+/// The request as it is now: shared with the handle until either side is
+/// changed (see `tornado_http_request`), which is what "copied" means to C.
+fn request_snapshot(request: *const tornado_http_request) -> Result<Rc<HTTPRequest>> {
     non_null(request, "request")?;
     // SAFETY: non-NULL and live per the contract.
     Ok(unsafe { (*request).request.clone() })
@@ -907,7 +908,7 @@ pub extern "C" fn tornado_http_client_fetch_cb(
         // SAFETY: caller passes a live client or NULL.
         let client = unsafe { client_ref(client) }?;
         let cb = cb.ok_or_else(|| Error::invalid("callback is NULL"))?;
-        let request = request_copy(request)?;
+        let request = request_snapshot(request)?;
         let fetched = client.fetch_shared(request.clone())?;
         let body_pool = client.body_pool();
         fetched.add_done_callback(move |done| {
