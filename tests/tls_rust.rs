@@ -2,6 +2,7 @@
 
 mod common;
 
+use common::https_server::tls_server;
 use common::pki::{test_pki, TestPki};
 
 use std::sync::Arc;
@@ -21,28 +22,13 @@ fn run<T: Clone + 'static>(lp: &IOLoop, f: Future<T>) -> Result<T> {
 
 /// A TLS line-echo server on 127.0.0.1 with the PKI's server certificate.
 fn tls_echo_server(lp: &IOLoop, pki: &TestPki, alpn: &[&[u8]]) -> TCPServer {
-    let alpn: Vec<Vec<u8>> = alpn.iter().map(|p| p.to_vec()).collect();
-    let config =
-        server_config_from_pem(pki.cert_pem.as_bytes(), pki.key_pem.as_bytes(), &alpn).unwrap();
-    let server = TCPServer::bind(lp, "127.0.0.1:0".parse().unwrap(), DEFAULT_BACKLOG).unwrap();
-    let h = lp.handle();
-    server
-        .start(move |stream, _peer| {
-            let config = config.clone();
-            h.spawn(async move {
-                if stream.start_tls_server(config).await.is_err() {
-                    return;
-                }
-                while let Ok(line) = stream.read_until(b"\n", None).await {
-                    if stream.write(&line).is_err() {
-                        break;
-                    }
-                }
-            })
-            .unwrap();
-        })
-        .unwrap();
-    server
+    tls_server(lp, &pki.cert_pem, &pki.key_pem, alpn, |stream| async move {
+        while let Ok(line) = stream.read_until(b"\n", None).await {
+            if stream.write(&line).is_err() {
+                break;
+            }
+        }
+    })
 }
 
 /// Connects to `server`, starts TLS as `host`, and returns the stream.
