@@ -465,6 +465,11 @@ impl IOStream {
             return Err(std::io::Error::last_os_error());
         }
         self.note_read(got as usize, max);
+        // The bulk now bypasses the buffer: the buffer's next read (say,
+        // the next response head) starts small again, so that it does not
+        // pull a large part of the following body through the buffer and
+        // copy it a second time.
+        self.inner.read_size.set(FIRST_READ);
         let filled = dst.len() + got as usize;
         // SAFETY: the first `got` bytes of the spare capacity were just
         // written by read(2), so `filled` bytes are initialised.

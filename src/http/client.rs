@@ -13,6 +13,7 @@ use std::rc::{Rc, Weak};
 use std::task::Poll;
 use std::time::{Duration, Instant, SystemTime};
 
+use super::body::Body;
 use super::body_pool::BodyPool;
 use super::connection::{classify, exchange, ExchangeFailure, Exchanged, Limits};
 use super::request::HTTPRequest;
@@ -241,8 +242,8 @@ impl AsyncHTTPClient {
     /// to be read into (optional): a client fetching large bodies then
     /// reuses memory instead of mapping fresh pages. Small buffers are
     /// simply freed, and the client keeps at most 32 MiB.
-    pub fn recycle_body(&self, body: Vec<u8>) {
-        self.inner.body_pool.give_back(body);
+    pub fn recycle_body(&self, body: Body) {
+        self.inner.body_pool.give_back(body.into_buffer());
     }
 
     /// The pool behind [`recycle_body`](Self::recycle_body), for holders of

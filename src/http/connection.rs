@@ -3,6 +3,7 @@
 
 use std::time::Instant;
 
+use super::body::Body;
 use super::body_pool::BodyPool;
 use super::request::HTTPRequest;
 use super::url::Target;
@@ -32,7 +33,7 @@ pub(crate) struct Limits {
 pub(crate) struct Exchanged {
     pub head: ResponseHead,
     /// The body (empty when it went to the streaming callback).
-    pub body: Vec<u8>,
+    pub body: Body,
     /// The connection may carry another request.
     pub reusable: bool,
     /// When the first byte of the response arrived.
@@ -224,7 +225,7 @@ struct BodySink<'a> {
     /// inline, it would weigh on every exchange's future.
     decoder: Option<Box<Decompressor>>,
     discard: bool,
-    body: Vec<u8>,
+    body: Body,
     received: u64,
     delivered: u64,
     max: u64,
@@ -252,7 +253,7 @@ impl<'a> BodySink<'a> {
             pool,
             decoder,
             discard,
-            body: Vec::new(),
+            body: Body::default(),
             received: 0,
             delivered: 0,
             max: limits.max_body_size,
@@ -269,10 +270,8 @@ impl<'a> BodySink<'a> {
         }
         if self.keeps_bytes_unchanged() {
             let up_front = length.min(16 * 1024 * 1024) as usize;
-            match self.pool.take(up_front) {
-                Some(buffer) => self.body = buffer,
-                None => self.body.reserve(up_front),
-            }
+            let reused = self.pool.take(Body::capacity_for(up_front));
+            self.body = Body::aligned_in(reused.unwrap_or_default(), up_front);
         }
         Ok(())
     }
@@ -281,7 +280,8 @@ impl<'a> BodySink<'a> {
     /// streaming callback, not discarded): a body of known length is then
     /// read straight into it. Its length was checked by `expect`.
     fn direct(&mut self) -> Option<&mut Vec<u8>> {
-        self.keeps_bytes_unchanged().then_some(&mut self.body)
+        self.keeps_bytes_unchanged()
+            .then_some(self.body.buffer_mut())
     }
 
     /// Bytes go to the body buffer as they arrive.
@@ -333,7 +333,7 @@ impl<'a> BodySink<'a> {
         }
         match &self.req.streaming_callback {
             Some(callback) => callback(data),
-            None => self.body.extend_from_slice(data),
+            None => self.body.buffer_mut().extend_from_slice(data),
         }
         Ok(())
     }

@@ -6,6 +6,7 @@
 //! - [`connection`]: one exchange on a stream; [`client`]: queueing,
 //!   connecting, keep-alive, redirects and timeouts.
 
+pub mod body;
 pub mod body_pool;
 pub mod client;
 pub(crate) mod connection;
@@ -19,6 +20,7 @@ use std::fmt;
 
 use crate::error::{Code, Error};
 
+pub use body::Body;
 pub use client::{AsyncHTTPClient, ClientOptions};
 pub use headers::Headers;
 pub use request::HTTPRequest;

@@ -2,6 +2,7 @@
 
 use std::time::SystemTime;
 
+use super::body::Body;
 use super::headers::Headers;
 use super::wire::ResponseHead;
 use crate::error::Error;
@@ -24,7 +25,8 @@ pub struct HTTPResponse {
     pub code: u16,
     pub reason: String,
     pub headers: Headers,
-    pub body: Vec<u8>,
+    /// The body (empty when a streaming callback took it).
+    pub body: Body,
     /// The URL of this response, after redirects.
     pub effective_url: String,
     /// Why the fetch failed (with code 599, or a kept last redirect).
@@ -42,7 +44,7 @@ impl HTTPResponse {
             code: 599,
             reason: "Unknown".into(),
             headers: Headers::new(),
-            body: Vec::new(),
+            body: Body::default(),
             effective_url: url.to_string(),
             error: Some(error),
             request_time: 0.0,
@@ -58,7 +60,7 @@ impl HTTPResponse {
             code: 0,
             reason: String::new(),
             headers: Headers::new(),
-            body: Vec::new(),
+            body: Body::default(),
             effective_url: String::new(),
             error: None,
             request_time: 0.0,
@@ -67,7 +69,7 @@ impl HTTPResponse {
         }
     }
 
-    pub(crate) fn from_head(head: ResponseHead, body: Vec<u8>, url: String) -> HTTPResponse {
+    pub(crate) fn from_head(head: ResponseHead, body: Body, url: String) -> HTTPResponse {
         let reason = if head.reason.is_empty() {
             reason_for(head.code).to_string()
         } else {

@@ -192,6 +192,7 @@ static void test_large_bodies(tornado_http_client *c) {
         int exact = b != NULL && n == lens[i];
         for (size_t k = 0; exact && k < n; k++) exact = b[k] == (uint8_t)fills[i];
         CHECK(exact, "%s: %zu bytes of '%c' (got %zu)", paths[i], lens[i], fills[i], n);
+        CHECK(((uintptr_t)b & 63) == 0, "%s: read in 64-byte aligned (%p)", paths[i], (const void *)b);
         tornado_future_unref(f);
         tornado_http_request_free(r);
     }
