@@ -33,6 +33,8 @@ pub const DEFAULT_MAX_BUFFER_SIZE: usize = 100 * 1024 * 1024;
 /// (10,000 of them must not hold 64 KiB each), bulk transfers get big reads.
 const FIRST_READ: usize = 1024;
 const MAX_READ: usize = 256 * 1024;
+/// See `Io::after_read`.
+const QUICK_ACK_AFTER: usize = 64 * 1024;
 
 /// The fd under a stream. Sockets go through `send` with `MSG_NOSIGNAL`
 /// (std does that), so a peer that went away is an error, not a SIGPIPE.
@@ -43,6 +45,35 @@ enum Io {
 }
 
 impl Io {
+    /// After a read(2) that took more than `QUICK_ACK_AFTER` bytes at once,
+    /// asks the kernel (Linux `TCP_QUICKACK`) to send the ACK it is holding
+    /// back. After such a read the kernel may leave the window update to
+    /// the delayed-ACK timer, and a server that filled the window then waits
+    /// 40 ms before it sends the rest (seen on loopback with 1 MiB bodies:
+    /// one fetch in three stalled; none with this, nor with reads of 64 KiB).
+    fn after_read(&self, got: usize) {
+        #[cfg(target_os = "linux")]
+        if got > QUICK_ACK_AFTER {
+            if let Io::Tcp(s) = self {
+                let on: libc::c_int = 1;
+                // SAFETY: setsockopt reads `size_of::<c_int>()` bytes from
+                // a live c_int, on the stream's own fd. Its result is not
+                // needed: at worst the ACK waits, as without the call.
+                unsafe {
+                    libc::setsockopt(
+                        s.as_raw_fd(),
+                        libc::IPPROTO_TCP,
+                        libc::TCP_QUICKACK,
+                        (&on as *const libc::c_int).cast(),
+                        std::mem::size_of::<libc::c_int>() as libc::socklen_t,
+                    );
+                }
+            }
+        }
+        #[cfg(not(target_os = "linux"))]
+        let _ = got;
+    }
+
     fn raw_fd(&self) -> RawFd {
         match self {
             Io::Tcp(s) => s.as_raw_fd(),
@@ -464,6 +495,7 @@ impl IOStream {
         if got < 0 {
             return Err(std::io::Error::last_os_error());
         }
+        io.after_read(got as usize);
         self.note_read(got as usize, max);
         // The bulk now bypasses the buffer: the buffer's next read (say,
         // the next response head) starts small again, so that it does not
@@ -500,6 +532,7 @@ impl IOStream {
             None => io.read(spare),
         };
         let got = *result.as_ref().unwrap_or(&0);
+        io.after_read(got);
         buffer.commit(got);
         if got == want {
             self.inner
