@@ -836,9 +836,9 @@ const char *tornado_http_response_reason(const tornado_http_response *r);
 
 /**
  * The body (borrowed from the response); `len` receives its length.
- * Empty when a streaming callback took it. A body of known length that
- * was neither decoded nor streamed starts 64-byte aligned (read in place:
- * the kernel copies into it faster).
+ * Empty when a streaming callback took it. A non-empty body of known
+ * length that was neither decoded nor streamed starts 64-byte aligned
+ * (read in place: the kernel copies into it faster).
  */
 const uint8_t *tornado_http_response_body(const tornado_http_response *r, size_t *len);
 

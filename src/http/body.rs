@@ -26,9 +26,13 @@ pub struct Body {
 
 impl Body {
     /// An empty body in `buffer` (emptied) with room for `capacity` bytes,
-    /// whose first byte will be 64-byte aligned.
+    /// whose first byte will be 64-byte aligned (an empty body needs no
+    /// room and gets none).
     pub(crate) fn aligned_in(mut buffer: Vec<u8>, capacity: usize) -> Body {
         buffer.clear();
+        if capacity == 0 {
+            return Body::from(buffer);
+        }
         buffer.reserve(capacity + ALIGN - 1);
         let misalignment = buffer.as_ptr() as usize % ALIGN;
         let start = (ALIGN - misalignment) % ALIGN;
@@ -36,7 +40,8 @@ impl Body {
         Body { buffer, start }
     }
 
-    /// The buffer, for appending body bytes at its end.
+    /// The buffer, for appending body bytes at its end (only appending:
+    /// the padding before `start` must stay).
     pub(crate) fn buffer_mut(&mut self) -> &mut Vec<u8> {
         &mut self.buffer
     }
@@ -51,6 +56,7 @@ impl Body {
         len + ALIGN - 1
     }
 
+    /// The body's bytes.
     pub fn as_slice(&self) -> &[u8] {
         &self.buffer[self.start..]
     }
@@ -157,6 +163,12 @@ mod tests {
                 "the padding goes back too"
             );
         }
+    }
+
+    #[test]
+    fn an_empty_body_allocates_nothing() {
+        let body = Body::aligned_in(Vec::new(), 0);
+        assert!(body.is_empty() && body.into_buffer().capacity() == 0);
     }
 
     #[test]

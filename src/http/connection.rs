@@ -356,7 +356,6 @@ async fn read_body(stream: &IOStream, framing: BodyFraming, sink: &mut BodySink<
         BodyFraming::None => Ok(()),
         BodyFraming::Length(mut left) => {
             sink.expect(left)?;
-
             while left > 0 {
                 let n = match sink.direct() {
                     // Kept as it arrives: read straight into the body.
