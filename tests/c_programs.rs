@@ -45,6 +45,9 @@ fn fixture_for(name: &str) -> Fixture {
         .and_then(|l| l.local_addr())
         .expect("a free port")
         .port();
+    let pki = common::pki::test_pki(&["mtls.test"]);
+    let mtls = common::mtls_server::start(&pki);
+    let path = |p: &Path| p.display().to_string();
     Fixture {
         env: vec![
             (
@@ -52,9 +55,19 @@ fn fixture_for(name: &str) -> Fixture {
                 format!("http://{}", server.addr),
             ),
             ("TORNADO_TEST_CLOSED_PORT".into(), closed_port.to_string()),
+            (
+                "TORNADO_TEST_MTLS_PORT".into(),
+                mtls.addr.port().to_string(),
+            ),
+            ("TORNADO_TEST_CA".into(), path(&pki.ca_file)),
+            (
+                "TORNADO_TEST_CLIENT_CERT".into(),
+                path(&pki.client_cert_file),
+            ),
+            ("TORNADO_TEST_CLIENT_KEY".into(), path(&pki.client_key_file)),
         ],
         _servers: vec![server],
-        _pki: None,
+        _pki: Some(pki),
     }
 }
 
@@ -92,6 +105,31 @@ fn http_routes(mut conn: common::script_server::Conn) {
                 conn.respond("200 OK", &[], reply.as_bytes())
             }
             "/redirect" => conn.respond("302 Found", &[("Location", "/hello")], b""),
+            "/ims" => conn.respond(
+                "200 OK",
+                &[],
+                request
+                    .header("If-Modified-Since")
+                    .unwrap_or("-")
+                    .as_bytes(),
+            ),
+            "/expect" => {
+                let Some(expect) = request.header("Expect") else {
+                    return;
+                };
+                conn.write(b"HTTP/1.1 100 Continue\r\n\r\n");
+                let len: usize = request
+                    .header("Content-Length")
+                    .unwrap_or("0")
+                    .parse()
+                    .unwrap_or(0);
+                let mut body = vec![0; len];
+                if std::io::Read::read_exact(&mut conn.reader, &mut body).is_err() {
+                    return;
+                }
+                let reply = format!("{expect} {len}");
+                conn.respond("200 OK", &[], reply.as_bytes())
+            }
             "/gzip" => {
                 use std::io::Write as _;
                 let mut gz =

@@ -750,3 +750,68 @@ fn large_bodies_arrive_intact_into_recycled_buffers() {
     }
     assert_eq!(server.connections(), 1, "all on one keep-alive connection");
 }
+
+#[test]
+fn if_modified_since_is_sent_as_an_http_date() {
+    let server = ScriptServer::start(keep_alive(|r| {
+        text("200 OK", r.header("If-Modified-Since").unwrap_or("-"))
+    }));
+    let lp = IOLoop::new().unwrap();
+    let c = client(&lp);
+    let mut request = HTTPRequest::new(server.url("/"));
+    request.if_modified_since = Some(std::time::UNIX_EPOCH + Duration::from_secs(784_111_777));
+    let r = fetch(&lp, &c, request);
+    assert_eq!(r.body, b"Sun, 06 Nov 1994 08:49:37 GMT", "{:?}", r.error);
+    assert_eq!(get(&lp, &c, &server.url("/")).body, b"-", "only when set");
+}
+
+#[test]
+fn network_interface_is_the_source_address() {
+    let server = ScriptServer::start(|mut conn: Conn| {
+        let peer = conn.reader.get_ref().peer_addr().unwrap().ip().to_string();
+        while conn.read_request().is_some() {
+            if !conn.respond("200 OK", &[], peer.as_bytes()) {
+                return;
+            }
+        }
+    });
+    let lp = IOLoop::new().unwrap();
+    let c = client(&lp);
+    for source in ["127.0.0.2", "127.0.0.3"] {
+        let mut request = HTTPRequest::new(server.url("/"));
+        request.network_interface = Some(source.parse().unwrap());
+        let r = fetch(&lp, &c, request);
+        assert_eq!(r.body, source.as_bytes(), "{:?}", r.error);
+    }
+    assert_eq!(get(&lp, &c, &server.url("/")).body, b"127.0.0.1");
+}
+
+#[test]
+fn allow_ipv6_off_keeps_to_ipv4_addresses() {
+    let server = ScriptServer::start(keep_alive(|_| text("200 OK", "over IPv4")));
+    let port = server.addr.port();
+    let options = ClientOptions {
+        hostname_mapping: vec![
+            ("v6only.test".into(), vec!["::1".parse().unwrap()]),
+            (
+                "dual.test".into(),
+                vec!["::1".parse().unwrap(), "127.0.0.1".parse().unwrap()],
+            ),
+        ],
+        ..Default::default()
+    };
+    let lp = IOLoop::new().unwrap();
+    let c = AsyncHTTPClient::new(&lp, options).unwrap();
+    let ipv4_only = |url: String| {
+        let mut request = HTTPRequest::new(url);
+        request.allow_ipv6 = false;
+        request
+    };
+    let r = fetch(&lp, &c, ipv4_only(format!("http://v6only.test:{port}/")));
+    assert_eq!(r.code, 599);
+    assert_eq!(kind(&r), Some(FetchErrorKind::Resolve), "{:?}", r.error);
+    let r = fetch(&lp, &c, ipv4_only(format!("http://dual.test:{port}/")));
+    assert_eq!(r.body, b"over IPv4", "{:?}", r.error);
+    let r = fetch(&lp, &c, ipv4_only(format!("http://[::1]:{port}/")));
+    assert_eq!(kind(&r), Some(FetchErrorKind::Resolve), "{:?}", r.error);
+}

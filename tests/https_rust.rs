@@ -8,6 +8,7 @@ use std::net::{SocketAddr, TcpStream};
 use std::time::Duration;
 
 use common::https_server::https_server;
+use common::mtls_server;
 use common::pki::test_pki;
 use common::script_server::{Conn, ScriptServer};
 use tornado_rs::http::client::{AsyncHTTPClient, ClientOptions};
@@ -52,6 +53,34 @@ fn https_with_a_trusted_ca_and_keep_alive() {
         client.idle_connections(),
         1,
         "the TLS connection was reused"
+    );
+}
+
+#[test]
+fn a_client_certificate_is_shown_when_given_and_the_server_refuses_none() {
+    let pki = test_pki(&["mtls.test"]);
+    let server = mtls_server::start(&pki);
+    let lp = IOLoop::new().unwrap();
+    let client = client_for(&lp, "mtls.test");
+    let url = format!("https://mtls.test:{}/", server.addr.port());
+    let mut request = HTTPRequest::new(url.clone());
+    request.ca_certs = Some(pki.ca_file.clone());
+    request.client_cert = Some(pki.client_cert_file.clone());
+    request.client_key = Some(pki.client_key_file.clone());
+    let r = fetch(&lp, &client, request);
+    assert_eq!(r.code, 200, "{:?}", r.error);
+    assert_eq!(r.body, mtls_server::ANSWER);
+
+    // Not the pooled connection: the client certificate is part of its key.
+    let mut without = HTTPRequest::new(url);
+    without.ca_certs = Some(pki.ca_file.clone());
+    let r = fetch(&lp, &client, without);
+    assert_eq!(r.code, 599, "refused without a client certificate");
+    assert_eq!(
+        kind_of(r.error.as_ref().unwrap()),
+        Some(FetchErrorKind::Tls),
+        "{:?}",
+        r.error
     );
 }
 

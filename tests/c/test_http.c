@@ -1,8 +1,10 @@
 /* test_http.c: the HTTP client through the C API, against the scripted
  * server that tests/c_programs.rs starts (its URL in TORNADO_TEST_HTTP):
  * both fetch forms, headers, bodies, redirects, callbacks and their drop
- * functions, errors by kind, cancellation, freeing a busy client, and bad
- * input. */
+ * functions, request options, errors by kind, cancellation, freeing a busy
+ * client, and bad input; and against its HTTPS server that asks for a
+ * client certificate (TORNADO_TEST_MTLS_PORT, with the test CA and a client
+ * certificate it signed in TORNADO_TEST_CA, _CLIENT_CERT, _CLIENT_KEY). */
 #include <stdlib.h>
 #include <string.h>
 
@@ -307,6 +309,56 @@ static void expect_fetch(tornado_http_client *c, tornado_http_request *r, const 
     tornado_future_unref(f);
 }
 
+static const char *port_of_base(void) {
+    return strrchr(base, ':') + 1;
+}
+
+static void test_request_options(tornado_http_client *c) {
+    tap_section("if_modified_since, expect_100_continue, allow_ipv6");
+    tornado_http_request *r = tornado_http_request_new(url_of("/ims"));
+    CHECK_OK(tornado_http_request_set_if_modified_since(r, 784111777.0), "set_if_modified_since");
+    expect_fetch(c, r, "Sun, 06 Nov 1994 08:49:37 GMT", NULL, "If-Modified-Since, an HTTP date");
+    tornado_http_request_free(r);
+
+    r = tornado_http_request_new(url_of("/expect"));
+    CHECK_OK(tornado_http_request_set_method(r, "POST"), "POST");
+    CHECK_OK(tornado_http_request_set_body(r, (const uint8_t *)"12345", 5), "set_body");
+    CHECK_OK(tornado_http_request_set_expect_100_continue(r, true), "set_expect_100_continue");
+    expect_fetch(c, r, "100-continue 5", NULL, "the body sent after 100 Continue");
+    tornado_http_request_free(r);
+
+    /* The client maps v6only.test to ::1 alone, dual.test to ::1 and
+     * 127.0.0.1 (where the server is). */
+    char url[128];
+    snprintf(url, sizeof url, "http://v6only.test:%s/hello", port_of_base());
+    r = tornado_http_request_new(url);
+    CHECK_OK(tornado_http_request_set_allow_ipv6(r, false), "set_allow_ipv6(false)");
+    expect_fetch(c, r, NULL, "resolve", "IPv4 only, a host with no IPv4 address");
+    tornado_http_request_free(r);
+    snprintf(url, sizeof url, "http://dual.test:%s/hello", port_of_base());
+    r = tornado_http_request_new(url);
+    CHECK_OK(tornado_http_request_set_allow_ipv6(r, false), "set_allow_ipv6(false)");
+    expect_fetch(c, r, "hello", NULL, "IPv4 only, a host with both");
+    tornado_http_request_free(r);
+}
+
+static void test_client_certificate(tornado_http_client *c) {
+    tap_section("a client certificate for a server that asks for one");
+    const char *port = getenv("TORNADO_TEST_MTLS_PORT"), *ca = getenv("TORNADO_TEST_CA");
+    const char *cert = getenv("TORNADO_TEST_CLIENT_CERT"), *key = getenv("TORNADO_TEST_CLIENT_KEY");
+    CHECK(port && ca && cert && key, "the HTTPS server's port and the test PKI's files are given");
+    if (!(port && ca && cert && key)) return;
+    char url[128];
+    snprintf(url, sizeof url, "https://mtls.test:%s/", port); /* mapped to 127.0.0.1 */
+    tornado_http_request *r = tornado_http_request_new(url);
+    CHECK_OK(tornado_http_request_set_ca_certs(r, ca), "set_ca_certs");
+    CHECK_OK(tornado_http_request_set_client_cert(r, cert, key), "set_client_cert");
+    expect_fetch(c, r, "client certificate accepted", NULL, "with the certificate");
+    CHECK_OK(tornado_http_request_set_client_cert(r, NULL, NULL), "client_cert(NULL, NULL): none");
+    expect_fetch(c, r, NULL, "tls", "refused without one");
+    tornado_http_request_free(r);
+}
+
 static void test_features(tornado_http_client *c) {
     tap_section("gzip, hostname mapping, proxy, client defaults, limits");
     tornado_http_request *r = tornado_http_request_new(url_of("/gzip"));
@@ -414,6 +466,10 @@ int main(void) {
     tornado_http_client_options *o = tornado_http_client_options_new();
     CHECK_OK(tornado_http_client_options_set_max_clients(o, 4), "max_clients");
     CHECK_OK(tornado_http_client_options_add_hostname_mapping(o, "mapped.test", "127.0.0.1"), "mapping");
+    CHECK_OK(tornado_http_client_options_add_hostname_mapping(o, "mtls.test", "127.0.0.1"), "mapping");
+    CHECK_OK(tornado_http_client_options_add_hostname_mapping(o, "v6only.test", "::1"), "mapping");
+    CHECK_OK(tornado_http_client_options_add_hostname_mapping(o, "dual.test", "::1"), "mapping");
+    CHECK_OK(tornado_http_client_options_add_hostname_mapping(o, "dual.test", "127.0.0.1"), "a second address");
     tornado_http_client *c = tornado_http_client_new(loop, o);
     tornado_http_client_options_free(o);
     CHECK(c != NULL, "client");
@@ -425,6 +481,8 @@ int main(void) {
     test_large_bodies(c);
     CHECK(tornado_http_client_idle_connections(c) >= 1, "keep-alive connections pooled");
     test_features(c);
+    test_request_options(c);
+    test_client_certificate(c);
     test_errors(c, atoi(closed));
     test_bad_input(c);
     CHECK_OK(tornado_http_client_free(c), "client_free");
