@@ -210,7 +210,10 @@ typedef int64_t (*tornado_http_body_producer_fn)(uint8_t *buf, size_t cap, void 
 typedef void (*tornado_http_fetch_fn)(const tornado_http_response *response, void *userdata);
 
 /**
- * Curl's timings of a fetch, in seconds from its start.
+ * Curl's timings of a fetch, in seconds from its start. Each stage ends
+ * no earlier than the one before; on a reused keep-alive connection
+ * namelookup, connect (and appconnect for https) end with the queue, and
+ * appconnect is 0 for plain http, as curl reports them.
  */
 typedef struct {
   /**

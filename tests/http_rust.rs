@@ -815,3 +815,302 @@ fn allow_ipv6_off_keeps_to_ipv4_addresses() {
     let r = fetch(&lp, &c, ipv4_only(format!("http://[::1]:{port}/")));
     assert_eq!(kind(&r), Some(FetchErrorKind::Resolve), "{:?}", r.error);
 }
+
+#[test]
+fn connect_timeout_fires_while_connecting_and_zero_means_none() {
+    let full = common::full_listener::full_listener();
+    let lp = IOLoop::new().unwrap();
+    let c = client(&lp);
+    let mut request = HTTPRequest::new(format!("http://{}/", full.addr));
+    request.connect_timeout = Some(Duration::from_millis(300));
+    let r = fetch(&lp, &c, request);
+    assert_eq!(kind(&r), Some(FetchErrorKind::Timeout), "{:?}", r.error);
+    let message = r.error.as_ref().unwrap().message().to_string();
+    assert!(message.contains("while connecting"), "{message}");
+
+    // Zero is no limit (Tornado's 0), not a limit of zero.
+    let slow = ScriptServer::start(keep_alive(|_| {
+        std::thread::sleep(Duration::from_millis(300));
+        text("200 OK", "late")
+    }));
+    let mut request = HTTPRequest::new(slow.url("/"));
+    request.connect_timeout = Some(Duration::ZERO);
+    request.request_timeout = Some(Duration::ZERO);
+    let r = fetch(&lp, &c, request);
+    assert_eq!(r.body, b"late", "{:?}", r.error);
+}
+
+#[test]
+fn max_buffer_size_bounds_a_head_but_not_a_body() {
+    let server = ScriptServer::start(keep_alive(|r| match r.target.as_str() {
+        "/long-head" => (
+            "200 OK".into(),
+            vec![("X-Long".into(), "h".repeat(3000))],
+            b"short".to_vec(),
+        ),
+        _ => ("200 OK".into(), vec![], vec![b'b'; 100_000]),
+    }));
+    let lp = IOLoop::new().unwrap();
+    let options = ClientOptions {
+        max_buffer_size: 1000,
+        ..Default::default()
+    };
+    let c = AsyncHTTPClient::new(&lp, options).unwrap();
+    let r = get(&lp, &c, &server.url("/long-head"));
+    assert_eq!(r.code, 599);
+    assert_eq!(
+        kind(&r),
+        Some(FetchErrorKind::HeaderTooLarge),
+        "{:?}",
+        r.error
+    );
+    let r = get(&lp, &c, &server.url("/big"));
+    assert_eq!(
+        r.body.len(),
+        100_000,
+        "a body passes in bounded reads: {:?}",
+        r.error
+    );
+}
+
+#[test]
+fn idle_connections_are_capped_per_host() {
+    let server = ScriptServer::start(keep_alive(|_| {
+        std::thread::sleep(Duration::from_millis(100));
+        text("200 OK", "ok")
+    }));
+    let lp = IOLoop::new().unwrap();
+    let options = ClientOptions {
+        max_clients: 3,
+        max_idle_per_host: 1,
+        ..Default::default()
+    };
+    let c = AsyncHTTPClient::new(&lp, options).unwrap();
+    let futures: Vec<_> = (0..3)
+        .map(|_| c.fetch(HTTPRequest::new(server.url("/"))).unwrap())
+        .collect();
+    for f in &futures {
+        assert_eq!(wait(&lp, f).body, b"ok");
+    }
+    assert_eq!(server.connections(), 3, "three at once");
+    assert_eq!(c.idle_connections(), 1, "one kept for the host");
+}
+
+#[test]
+fn queued_fetches_start_in_the_order_they_were_made() {
+    let server = ScriptServer::start(keep_alive(|r| text("200 OK", &r.target)));
+    let lp = IOLoop::new().unwrap();
+    let options = ClientOptions {
+        max_clients: 1,
+        ..Default::default()
+    };
+    let c = AsyncHTTPClient::new(&lp, options).unwrap();
+    let futures: Vec<_> = (0..6)
+        .map(|i| {
+            c.fetch(HTTPRequest::new(server.url(&format!("/{i}"))))
+                .unwrap()
+        })
+        .collect();
+    for f in &futures {
+        wait(&lp, f);
+    }
+    let order: Vec<String> = server.requests().into_iter().map(|r| r.target).collect();
+    assert_eq!(order, ["/0", "/1", "/2", "/3", "/4", "/5"]);
+}
+
+#[test]
+fn a_cross_origin_redirect_drops_credentials_from_the_url() {
+    let other = ScriptServer::start(keep_alive(|_| text("200 OK", "other")));
+    let target = other.url("/landing");
+    let first = ScriptServer::start(keep_alive(move |_| {
+        (
+            "302 Found".into(),
+            vec![("Location".into(), target.clone())],
+            vec![],
+        )
+    }));
+    let lp = IOLoop::new().unwrap();
+    let url = format!("http://user:secret@{}/start", first.addr);
+    let r = get(&lp, &client(&lp), &url);
+    assert_eq!(r.body, b"other", "{:?}", r.error);
+    assert_eq!(
+        first.requests()[0].header("Authorization"),
+        Some("Basic dXNlcjpzZWNyZXQ="),
+        "the URL's credentials, as basic auth"
+    );
+    assert_eq!(other.requests()[0].header("Authorization"), None);
+}
+
+#[test]
+fn a_cr_or_lf_in_a_header_name_is_refused_before_sending() {
+    let server = ScriptServer::start(keep_alive(|_| text("200 OK", "sent")));
+    let lp = IOLoop::new().unwrap();
+    let c = client(&lp);
+    for name in ["X-Bad\r\nInjected", "X-Bad\nInjected", "X-Bad\rInjected"] {
+        let mut request = HTTPRequest::new(server.url("/"));
+        request.headers.add(name, "1");
+        let r = fetch(&lp, &c, request);
+        assert_eq!(kind(&r), Some(FetchErrorKind::InvalidRequest), "{name:?}");
+    }
+    assert!(server.requests().is_empty(), "nothing was sent");
+}
+
+#[test]
+fn time_info_stages_are_in_order_and_start_time_is_the_fetch_start() {
+    let server = ScriptServer::start(keep_alive(|r| {
+        if r.target == "/slow" {
+            std::thread::sleep(Duration::from_millis(200));
+        }
+        text("200 OK", "timed")
+    }));
+    let lp = IOLoop::new().unwrap();
+    let options = ClientOptions {
+        max_clients: 1,
+        ..Default::default()
+    };
+    let c = AsyncHTTPClient::new(&lp, options).unwrap();
+    let before = std::time::SystemTime::now();
+    let slow = c.fetch(HTTPRequest::new(server.url("/slow"))).unwrap();
+    let queued = c.fetch(HTTPRequest::new(server.url("/"))).unwrap();
+    let first = wait(&lp, &slow);
+    let second = wait(&lp, &queued);
+    let after = std::time::SystemTime::now();
+    for r in [&first, &second] {
+        let t = r.time_info;
+        assert!(
+            0.0 <= t.queue
+                && t.queue <= t.namelookup
+                && t.namelookup <= t.connect
+                && t.connect <= t.pretransfer
+                && t.pretransfer <= t.starttransfer
+                && t.starttransfer <= t.total
+                && t.total > 0.0,
+            "{t:?}"
+        );
+        assert!(before <= r.start_time && r.start_time <= after);
+    }
+    assert!(
+        first.time_info.starttransfer >= 0.15,
+        "{:?}",
+        first.time_info
+    );
+    assert!(
+        second.time_info.queue >= 0.15,
+        "waited for the slot: {:?}",
+        second.time_info
+    );
+    assert!(
+        second.request_time < second.time_info.total,
+        "request_time leaves out the queue"
+    );
+}
+
+#[test]
+fn client_defaults_fill_what_a_request_leaves_unset() {
+    let server = ScriptServer::start(keep_alive(|r| {
+        let reply = format!(
+            "{} {}",
+            r.header("User-Agent").unwrap_or("-"),
+            r.header("X-Default").unwrap_or("-")
+        );
+        text("200 OK", &reply)
+    }));
+    let lp = IOLoop::new().unwrap();
+    let mut defaults = HTTPRequest::new("http://ignored/");
+    defaults.user_agent = Some("defaults/1".into());
+    defaults.headers.add("X-Default", "yes");
+    let options = ClientOptions {
+        defaults: Some(defaults),
+        ..Default::default()
+    };
+    let c = AsyncHTTPClient::new(&lp, options).unwrap();
+    let r = fetch(&lp, &c, c.request(server.url("/")));
+    assert_eq!(r.body, b"defaults/1 yes", "{:?}", r.error);
+    let mut own = c.request(server.url("/"));
+    own.user_agent = Some("mine/2".into());
+    assert_eq!(fetch(&lp, &c, own).body, b"mine/2 yes");
+}
+
+#[test]
+fn wire_details_deflate_304_repeated_headers_encoding_and_method_rules() {
+    let server = ScriptServer::start(keep_alive(|r| match r.target.as_str() {
+        "/deflate" => {
+            let mut z = flate2::write::ZlibEncoder::new(Vec::new(), flate2::Compression::default());
+            z.write_all(b"inflated!").unwrap();
+            (
+                "200 OK".into(),
+                vec![("Content-Encoding".into(), "deflate".into())],
+                z.finish().unwrap(),
+            )
+        }
+        "/304" => (
+            "304 Not Modified".into(),
+            vec![("Content-Length".into(), "10".into())],
+            vec![],
+        ),
+        "/repeated" => {
+            let values: Vec<&str> = r
+                .headers
+                .iter()
+                .filter(|(n, _)| n.eq_ignore_ascii_case("X-Rep"))
+                .map(|(_, v)| v.as_str())
+                .collect();
+            text("200 OK", &values.join(","))
+        }
+        target => text(
+            "200 OK",
+            &format!("{} {} {}", r.method, target, r.body.len()),
+        ),
+    }));
+    let lp = IOLoop::new().unwrap();
+    let c = client(&lp);
+    assert_eq!(get(&lp, &c, &server.url("/deflate")).body, b"inflated!");
+
+    // A 304 with a Content-Length has no body: the next request on the
+    // connection is answered, not taken for its body.
+    let r = get(&lp, &c, &server.url("/304"));
+    assert_eq!((r.code, r.body.len()), (304, 0), "{:?}", r.error);
+    assert_eq!(get(&lp, &c, &server.url("/after")).body, b"GET /after 0");
+
+    let mut request = HTTPRequest::new(server.url("/repeated"));
+    request.headers.add("X-Rep", "1");
+    request.headers.add("X-Rep", "2");
+    assert_eq!(fetch(&lp, &c, request).body, b"1,2", "both, in order");
+
+    let r = get(&lp, &c, &server.url("/a b/caf\u{e9}?q=a b"));
+    assert_eq!(r.body, b"GET /a%20b/caf%C3%A9?q=a%20b 0", "{:?}", r.error);
+
+    for method in ["POST", "PUT", "PATCH"] {
+        let mut request = HTTPRequest::new(server.url("/m"));
+        request.method = method.into();
+        let r = fetch(&lp, &c, request);
+        assert_eq!(
+            kind(&r),
+            Some(FetchErrorKind::InvalidRequest),
+            "{method} without a body"
+        );
+    }
+    for method in ["GET", "HEAD"] {
+        let mut request = HTTPRequest::new(server.url("/m"));
+        request.method = method.into();
+        request.body = Some(b"x".to_vec());
+        let r = fetch(&lp, &c, request);
+        assert_eq!(
+            kind(&r),
+            Some(FetchErrorKind::InvalidRequest),
+            "{method} with a body"
+        );
+    }
+    let mut request = HTTPRequest::new(server.url("/m"));
+    request.method = "BREW".into();
+    request.allow_nonstandard_methods = true;
+    assert_eq!(fetch(&lp, &c, request).body, b"BREW /m 0");
+    let mut request = HTTPRequest::new(server.url("/m"));
+    request.body = Some(b"abc".to_vec());
+    request.allow_nonstandard_methods = true;
+    assert_eq!(
+        fetch(&lp, &c, request).body,
+        b"GET /m 3",
+        "a GET body, allowed"
+    );
+}

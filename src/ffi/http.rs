@@ -811,7 +811,10 @@ impl tornado_http_response {
     }
 }
 
-/// Curl's timings of a fetch, in seconds from its start.
+/// Curl's timings of a fetch, in seconds from its start. Each stage ends
+/// no earlier than the one before; on a reused keep-alive connection
+/// namelookup, connect (and appconnect for https) end with the queue, and
+/// appconnect is 0 for plain http, as curl reports them.
 #[repr(C)]
 #[derive(Clone, Copy, Debug, Default)]
 pub struct tornado_http_time_info {

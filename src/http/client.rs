@@ -419,6 +419,11 @@ fn closed_client() -> Error {
     fetch_error(FetchErrorKind::Closed, "the HTTP client was closed")
 }
 
+/// A timeout as a limit: none for None or zero, as Tornado's 0.
+fn limit_of(timeout: Option<Duration>) -> Option<Duration> {
+    timeout.filter(|limit| !limit.is_zero())
+}
+
 /// One request/response on one connection, within request_timeout.
 async fn fetch_hop(
     inner: &Rc<Inner>,
@@ -448,7 +453,7 @@ async fn fetch_hop(
             }
         }
     });
-    let (done, stream) = match request.request_timeout {
+    let (done, stream) = match limit_of(request.request_timeout) {
         None => exchange_and_retry.await?,
         Some(limit) => race_timeout(&inner.lp, exchange_and_retry, limit)
             .await
@@ -566,7 +571,10 @@ async fn wait_for_slot(inner: &Rc<Inner>, request: &HTTPRequest) -> Result<Slot>
         inner: Rc::downgrade(inner),
     };
     // Tornado: a queued fetch times out after min(connect, request) timeout.
-    let limit = match (request.connect_timeout, request.request_timeout) {
+    let limit = match (
+        limit_of(request.connect_timeout),
+        limit_of(request.request_timeout),
+    ) {
         (Some(a), Some(b)) => Some(a.min(b)),
         (a, b) => a.or(b),
     };
@@ -677,6 +685,14 @@ async fn checkout_or_connect(
     clock: &mut Clock,
 ) -> Result<(IOStream, bool)> {
     if let Some(stream) = check_out(inner, key) {
+        // Nothing to look up, connect or handshake: those stages end where
+        // the wait for a slot did (as curl reports a reused connection).
+        let at = clock.info.queue;
+        clock.info.namelookup = at;
+        clock.info.connect = at;
+        if target.scheme == Scheme::Https {
+            clock.info.appconnect = at;
+        }
         return Ok((stream, true));
     }
     Ok((connect(inner, request, target, clock).await?, false))
@@ -781,7 +797,7 @@ async fn connect(
     // Boxed: the connect machinery (resolver, Happy Eyeballs, TLS) is big and
     // only needed for new connections; inline it would sit in every fetch.
     let work = Box::pin(connect_unlimited(inner, request, target, clock));
-    let stream = match request.connect_timeout {
+    let stream = match limit_of(request.connect_timeout) {
         None => work.await,
         Some(limit) => race_timeout(&inner.lp, work, limit)
             .await

@@ -28,9 +28,9 @@ pub struct HTTPRequest {
     pub headers: Headers,
     pub body: Option<Vec<u8>>,
     pub body_producer: Option<BodyProducer>,
-    /// Resolve + connect + TLS handshake.
+    /// Resolve + connect + TLS handshake. None or zero: no limit (Tornado's 0).
     pub connect_timeout: Option<Duration>,
-    /// The whole exchange, per hop.
+    /// The whole exchange, per hop. None or zero: no limit (Tornado's 0).
     pub request_timeout: Option<Duration>,
     pub follow_redirects: bool,
     pub max_redirects: u32,

@@ -8,6 +8,9 @@ use super::wire::ResponseHead;
 use crate::error::Error;
 
 /// Seconds from the start of a fetch to each stage (curl's `time_*`).
+/// Each ends no earlier than the one before; on a reused connection
+/// namelookup, connect (and appconnect for https) end with the queue, and
+/// appconnect is 0 for plain http.
 #[derive(Clone, Copy, Debug, Default, PartialEq)]
 pub struct TimeInfo {
     pub queue: f64,
