@@ -27,6 +27,7 @@ struct Fixture {
     env: Vec<(String, String)>,
     _servers: Vec<common::script_server::ScriptServer>,
     _pki: Option<common::pki::TestPki>,
+    _full: Option<common::full_listener::FullListener>,
 }
 
 fn fixture_for(name: &str) -> Fixture {
@@ -38,6 +39,7 @@ fn fixture_for(name: &str) -> Fixture {
             env: Vec::new(),
             _servers: Vec::new(),
             _pki: None,
+            _full: None,
         };
     }
     let server = common::script_server::ScriptServer::start(http_routes);
@@ -45,8 +47,10 @@ fn fixture_for(name: &str) -> Fixture {
         .and_then(|l| l.local_addr())
         .expect("a free port")
         .port();
-    let pki = common::pki::test_pki(&["mtls.test"]);
+    let pki = common::pki::test_pki(&["mtls.test", "127.0.0.1"]);
     let mtls = common::mtls_server::start(&pki);
+    let connect_proxy = common::connect_proxy::connect_proxy();
+    let full = common::full_listener::full_listener();
     let path = |p: &Path| p.display().to_string();
     Fixture {
         env: vec![
@@ -65,9 +69,18 @@ fn fixture_for(name: &str) -> Fixture {
                 path(&pki.client_cert_file),
             ),
             ("TORNADO_TEST_CLIENT_KEY".into(), path(&pki.client_key_file)),
+            (
+                "TORNADO_TEST_CONNECT_PROXY_PORT".into(),
+                connect_proxy.addr.port().to_string(),
+            ),
+            (
+                "TORNADO_TEST_FULL_PORT".into(),
+                full.addr.port().to_string(),
+            ),
         ],
-        _servers: vec![server],
+        _servers: vec![server, connect_proxy],
         _pki: Some(pki),
+        _full: Some(full),
     }
 }
 
@@ -87,6 +100,7 @@ fn tls_fixture() -> Fixture {
         ],
         _servers: Vec::new(),
         _pki: Some(pki),
+        _full: None,
     }
 }
 
@@ -147,7 +161,10 @@ fn http_routes(mut conn: common::script_server::Conn) {
                 conn.respond("200 OK", &[], reply.as_bytes())
             }
             target if target.starts_with("http://") => {
-                let reply = format!("proxied {target}");
+                let reply = match request.header("Proxy-Authorization") {
+                    Some(auth) => format!("proxied {target} {auth}"),
+                    None => format!("proxied {target}"),
+                };
                 conn.respond("200 OK", &[], reply.as_bytes())
             }
             "/big" => conn.respond("200 OK", &[], &vec![b'b'; 200_000]),
@@ -156,12 +173,142 @@ fn http_routes(mut conn: common::script_server::Conn) {
                 std::thread::sleep(Duration::from_secs(3));
                 return;
             }
-            _ => conn.respond("404 Not Found", &[], b"no such page"),
+            _ => match more_routes(&mut conn, &request) {
+                Some(keep_open) => keep_open,
+                None => conn.respond("404 Not Found", &[], b"no such page"),
+            },
         };
         if !ok {
             return;
         }
     }
+}
+
+/// The routes of test_http.c's request options, wire details, redirects
+/// and hostile answers. Some(false): the connection is to be closed.
+fn more_routes(
+    conn: &mut common::script_server::Conn,
+    request: &common::script_server::Received,
+) -> Option<bool> {
+    let header = |name: &str| request.header(name).unwrap_or("-").to_string();
+    let own_port = conn.reader.get_ref().local_addr().ok()?.port();
+    let redirect = |status: &str| Some((status.to_string(), "/method".to_string()));
+    let redirect_to = match request.target.as_str() {
+        "/r301" => redirect("301 Moved Permanently"),
+        "/r302" => redirect("302 Found"),
+        "/r303" => redirect("303 See Other"),
+        "/r307" => redirect("307 Temporary Redirect"),
+        "/r308" => redirect("308 Permanent Redirect"),
+        "/loop" => Some(("302 Found".into(), "/loop".into())),
+        "/cross" => Some((
+            "302 Found".into(),
+            format!("http://mapped.test:{own_port}/auth"),
+        )),
+        _ => None,
+    };
+    if let Some((status, location)) = redirect_to {
+        return Some(conn.respond(&status, &[("Location", &location)], b""));
+    }
+    let reply = match request.target.as_str() {
+        "/method" => format!(
+            "{} {} {}",
+            request.method,
+            request.body.len(),
+            header("Content-Type")
+        ),
+        "/auth" => format!("{} {}", header("Authorization"), header("Cookie")),
+        "/host" => header("Host"),
+        "/ae" => header("Accept-Encoding"),
+        "/peer" => conn.reader.get_ref().peer_addr().ok()?.ip().to_string(),
+        "/rep" => request
+            .headers
+            .iter()
+            .filter(|(name, _)| name.eq_ignore_ascii_case("X-Rep"))
+            .map(|(_, value)| value.as_str())
+            .collect::<Vec<_>>()
+            .join(","),
+        "/slow" => {
+            std::thread::sleep(Duration::from_millis(300));
+            "slow".into()
+        }
+        "/close-after" => {
+            // Answers, then closes without saying so (no Connection: close).
+            let reply = format!("connection {}", conn.index);
+            conn.respond("200 OK", &[], reply.as_bytes());
+            return Some(false);
+        }
+        target if target.starts_with("/seq/") || target.starts_with("/pct") => target.into(),
+        _ => return raw_routes(conn, request),
+    };
+    Some(conn.respond("200 OK", &[], reply.as_bytes()))
+}
+
+/// Answers written byte for byte: wire details and hostile servers.
+fn raw_routes(
+    conn: &mut common::script_server::Conn,
+    request: &common::script_server::Received,
+) -> Option<bool> {
+    let canned: &[u8] = match request.target.as_str() {
+        "/chunked" => b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n7\r\nchunked\r\n6\r\n reply\r\n0\r\n\r\n",
+        "/103" => b"HTTP/1.1 103 Early Hints\r\nLink: </a>\r\n\r\nHTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok",
+        "/204" => b"HTTP/1.1 204 No Content\r\nContent-Length: 10\r\n\r\n",
+        "/304" => b"HTTP/1.1 304 Not Modified\r\nContent-Length: 10\r\n\r\n",
+        "/head" => b"HTTP/1.1 200 OK\r\nContent-Length: 5\r\n\r\n",
+        "/r301-noloc" => b"HTTP/1.1 301 Moved Permanently\r\nContent-Length: 11\r\n\r\nno location",
+        "/http10" => {
+            conn.write(b"HTTP/1.0 200 OK\r\n\r\nuntil the end");
+            return Some(false);
+        }
+        "/garbage" => {
+            conn.write(b"NOT HTTP AT ALL\r\n\r\n");
+            return Some(false);
+        }
+        "/badchunk" => {
+            conn.write(b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\nzz\r\nhello\r\n0\r\n\r\n");
+            return Some(false);
+        }
+        "/twolengths" => {
+            conn.write(b"HTTP/1.1 200 OK\r\nContent-Length: 5\r\nContent-Length: 6\r\n\r\nhello!");
+            return Some(false);
+        }
+        "/te-and-cl" => {
+            conn.write(b"HTTP/1.1 200 OK\r\nContent-Length: 5\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nhello\r\n0\r\n\r\n");
+            return Some(false);
+        }
+        "/stall-after-head" => {
+            conn.write(b"HTTP/1.1 200 OK\r\nContent-Length: 100\r\n\r\n0123456789");
+            std::thread::sleep(Duration::from_secs(3));
+            return Some(false);
+        }
+        "/reset-mid-body" => {
+            conn.write(b"HTTP/1.1 200 OK\r\nContent-Length: 100000\r\n\r\n");
+            conn.write(&[b'r'; 1000]);
+            std::thread::sleep(Duration::from_millis(50));
+            // A zero linger turns the close into a reset.
+            let _ = socket2::SockRef::from(conn.reader.get_ref()).set_linger(Some(Duration::ZERO));
+            return Some(false);
+        }
+        "/gzip-bomb" => {
+            use std::io::Write as _;
+            let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::best());
+            gz.write_all(&vec![0; 10 << 20]).ok()?;
+            let body = gz.finish().ok()?;
+            return Some(conn.respond("200 OK", &[("Content-Encoding", "gzip")], &body));
+        }
+        "/deflate" => {
+            use std::io::Write as _;
+            let mut z = flate2::write::ZlibEncoder::new(Vec::new(), flate2::Compression::default());
+            z.write_all(b"inflated!").ok()?;
+            let body = z.finish().ok()?;
+            return Some(conn.respond("200 OK", &[("Content-Encoding", "deflate")], &body));
+        }
+        "/long-head" => {
+            let long = "h".repeat(3000);
+            return Some(conn.respond("200 OK", &[("X-Long", &long)], b"short"));
+        }
+        _ => return None,
+    };
+    Some(conn.write(canned))
 }
 
 struct Run {

@@ -1114,3 +1114,38 @@ fn wire_details_deflate_304_repeated_headers_encoding_and_method_rules() {
         "a GET body, allowed"
     );
 }
+
+#[test]
+fn a_fetch_cancelled_in_the_queue_gives_no_slot_away() {
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    use std::sync::Arc;
+    let (now, most) = (Arc::new(AtomicUsize::new(0)), Arc::new(AtomicUsize::new(0)));
+    let (n, m) = (now.clone(), most.clone());
+    let server = ScriptServer::start(keep_alive(move |_| {
+        let at_once = n.fetch_add(1, Ordering::SeqCst) + 1;
+        m.fetch_max(at_once, Ordering::SeqCst);
+        std::thread::sleep(Duration::from_millis(150));
+        n.fetch_sub(1, Ordering::SeqCst);
+        text("200 OK", "ok")
+    }));
+    let lp = IOLoop::new().unwrap();
+    let options = ClientOptions {
+        max_clients: 1,
+        ..Default::default()
+    };
+    let c = AsyncHTTPClient::new(&lp, options).unwrap();
+    let first = c.fetch(HTTPRequest::new(server.url("/1"))).unwrap();
+    let cancelled = c.fetch(HTTPRequest::new(server.url("/2"))).unwrap();
+    let third = c.fetch(HTTPRequest::new(server.url("/3"))).unwrap();
+    lp.run_until(|| false, Some(Duration::from_millis(30))).ok();
+    cancelled.cancel().unwrap();
+    assert_eq!(wait(&lp, &first).body, b"ok");
+    assert_eq!(wait(&lp, &third).body, b"ok");
+    assert_eq!(
+        most.load(Ordering::SeqCst),
+        1,
+        "never two at once with max_clients 1"
+    );
+    let targets: Vec<String> = server.requests().into_iter().map(|r| r.target).collect();
+    assert_eq!(targets, ["/1", "/3"]);
+}

@@ -3,14 +3,11 @@
 
 mod common;
 
-use std::io::{Read, Write};
-use std::net::{SocketAddr, TcpStream};
 use std::time::Duration;
 
 use common::https_server::https_server;
 use common::mtls_server;
 use common::pki::test_pki;
-use common::script_server::{Conn, ScriptServer};
 use tornado_rs::http::client::{AsyncHTTPClient, ClientOptions};
 use tornado_rs::http::request::HTTPRequest;
 use tornado_rs::http::response::HTTPResponse;
@@ -120,59 +117,12 @@ fn an_untrusted_certificate_fails_with_tls_unless_validation_is_off() {
     assert_eq!(r.body, b"/x", "{:?}", r.error);
 }
 
-/// A CONNECT proxy: opens the tunnel to the requested address, then copies
-/// bytes both ways until either side closes.
-fn connect_proxy() -> ScriptServer {
-    ScriptServer::start(|mut conn: Conn| {
-        let Some(request) = conn.read_request() else {
-            return;
-        };
-        assert_eq!(request.method, "CONNECT");
-        let target: SocketAddr = match request.target.parse() {
-            Ok(addr) => addr,
-            Err(_) => {
-                conn.write(b"HTTP/1.1 400 Bad Request\r\nContent-Length: 0\r\n\r\n");
-                return;
-            }
-        };
-        let Ok(upstream) = TcpStream::connect(target) else {
-            conn.write(b"HTTP/1.1 502 Bad Gateway\r\nContent-Length: 0\r\n\r\n");
-            return;
-        };
-        conn.write(b"HTTP/1.1 200 Connection established\r\n\r\n");
-        let client = conn.reader.get_ref().try_clone().unwrap();
-        pipe_both_ways(client, upstream);
-    })
-}
-
-fn pipe_both_ways(a: TcpStream, b: TcpStream) {
-    let (mut a_read, mut b_write) = (a.try_clone().unwrap(), b.try_clone().unwrap());
-    let forward = std::thread::spawn(move || {
-        let mut buf = [0u8; 16384];
-        while let Ok(n) = a_read.read(&mut buf) {
-            if n == 0 || b_write.write_all(&buf[..n]).is_err() {
-                break;
-            }
-        }
-        let _ = b_write.shutdown(std::net::Shutdown::Write);
-    });
-    let (mut b_read, mut a_write) = (b, a);
-    let mut buf = [0u8; 16384];
-    while let Ok(n) = b_read.read(&mut buf) {
-        if n == 0 || a_write.write_all(&buf[..n]).is_err() {
-            break;
-        }
-    }
-    let _ = a_write.shutdown(std::net::Shutdown::Write);
-    let _ = forward.join();
-}
-
 #[test]
 fn https_through_a_connect_tunnel() {
     let lp = IOLoop::new().unwrap();
     let pki = test_pki(&["127.0.0.1"]);
     let server = https_server(&lp, &pki.cert_pem, &pki.key_pem);
-    let proxy = connect_proxy();
+    let proxy = common::connect_proxy::connect_proxy();
     let client = AsyncHTTPClient::new(&lp, ClientOptions::default()).unwrap();
     let mut request = HTTPRequest::new(format!(
         "https://127.0.0.1:{}/tunnelled",

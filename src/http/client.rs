@@ -309,7 +309,11 @@ impl Inner {
 
     fn limits(&self) -> Limits {
         Limits {
-            max_header_size: self.options.max_header_size,
+            // A head is buffered whole: the buffer's bound is the head's too.
+            max_header_size: self
+                .options
+                .max_header_size
+                .min(self.options.max_buffer_size),
             max_body_size: self.options.max_body_size,
         }
     }
@@ -560,14 +564,13 @@ fn try_acquire_slot(inner: &Rc<Inner>) -> Option<Slot> {
 }
 
 /// Waits in the FIFO queue for a slot, at most min(connect, request) timeout.
+/// Dropped while waiting (the fetch cancelled), it leaves the queue; a turn
+/// that came meanwhile passes on to the next waiter.
 async fn wait_for_slot(inner: &Rc<Inner>, request: &HTTPRequest) -> Result<Slot> {
-    let slot = Slot {
-        inner: Rc::downgrade(inner),
-    };
     let turn = Future::new(&inner.lp);
     inner.waiting.borrow_mut().push_back(turn.clone());
     let wait = Waiter {
-        turn: turn.clone(),
+        turn: Some(turn.clone()),
         inner: Rc::downgrade(inner),
     };
     // Tornado: a queued fetch times out after min(connect, request) timeout.
@@ -583,34 +586,35 @@ async fn wait_for_slot(inner: &Rc<Inner>, request: &HTTPRequest) -> Result<Slot>
         Some(limit) => race_timeout(&inner.lp, turn.value(), limit).await,
     };
     match waited {
-        Ok(()) => {
-            wait.granted();
-            Ok(slot)
-        }
-        Err(e) => {
-            std::mem::forget(slot); // never held
-            Err(timeout_as(e, "Timeout in request queue"))
-        }
+        Ok(()) => Ok(wait.into_slot()),
+        Err(e) => Err(timeout_as(e, "Timeout in request queue")),
     }
 }
 
-/// Gives the slot back if the waiting fetch goes away after being handed
-/// the slot but before taking it; otherwise marks its turn as abandoned.
+/// A fetch's place in the queue until its turn comes.
 struct Waiter {
-    turn: Future<()>,
+    /// None once the turn became a slot.
+    turn: Option<Future<()>>,
     inner: Weak<Inner>,
 }
 
 impl Waiter {
-    fn granted(self) {
-        std::mem::forget(self);
+    /// The turn came: the slot is the fetch's now, to release when done.
+    fn into_slot(mut self) -> Slot {
+        self.turn = None;
+        Slot {
+            inner: std::mem::take(&mut self.inner),
+        }
     }
 }
 
 impl Drop for Waiter {
     fn drop(&mut self) {
-        let abandoned = self.turn.cancel().is_ok();
-        if !abandoned {
+        let Some(turn) = self.turn.take() else {
+            return;
+        };
+        let granted_meanwhile = turn.cancel().is_err();
+        if granted_meanwhile {
             if let Some(inner) = self.inner.upgrade() {
                 release_slot(&inner);
             }
@@ -848,8 +852,8 @@ async fn connect_unlimited(
             .start_tls_client(config, name)
             .await
             .map_err(|e| classify(e, FetchErrorKind::Tls))?;
+        clock.info.appconnect = clock.since_start();
     }
-    clock.info.appconnect = clock.since_start();
     Ok(stream)
 }
 

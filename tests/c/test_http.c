@@ -7,6 +7,7 @@
  * certificate it signed in TORNADO_TEST_CA, _CLIENT_CERT, _CLIENT_KEY). */
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "tap.h"
 
@@ -121,8 +122,11 @@ static void test_get(tornado_http_client *c) {
         CHECK(tornado_http_response_start_time(resp) > 1.7e9, "start_time is a Unix time");
         tornado_http_time_info t;
         CHECK_OK(tornado_http_response_time_info(resp, &t), "time_info");
-        CHECK(t.total >= t.starttransfer && t.starttransfer >= t.connect && t.connect >= t.namelookup,
-              "timings in order");
+        CHECK(t.queue >= 0 && t.namelookup >= t.queue && t.connect >= t.namelookup && t.pretransfer >= t.connect &&
+                  t.starttransfer >= t.pretransfer && t.total >= t.starttransfer && t.total > 0,
+              "timings in order (queue %g, namelookup %g, connect %g, pretransfer %g, starttransfer %g, total %g)",
+              t.queue, t.namelookup, t.connect, t.pretransfer, t.starttransfer, t.total);
+        CHECK(t.appconnect == 0, "no TLS, no appconnect");
     }
     tornado_future_unref(f);
     tornado_http_request_free(r);
@@ -354,8 +358,334 @@ static void test_client_certificate(tornado_http_client *c) {
     CHECK_OK(tornado_http_request_set_ca_certs(r, ca), "set_ca_certs");
     CHECK_OK(tornado_http_request_set_client_cert(r, cert, key), "set_client_cert");
     expect_fetch(c, r, "client certificate accepted", NULL, "with the certificate");
+    tornado_future *f = fetch_sync(c, r);
+    tornado_http_time_info t = {0};
+    CHECK_OK(tornado_http_response_time_info(response_of(f), &t), "time_info");
+    CHECK(t.appconnect > 0 && t.appconnect >= t.connect && t.pretransfer >= t.appconnect,
+          "appconnect: the TLS handshake, after connect (reused here: %g >= %g)", t.appconnect, t.connect);
+    tornado_future_unref(f);
     CHECK_OK(tornado_http_request_set_client_cert(r, NULL, NULL), "client_cert(NULL, NULL): none");
     expect_fetch(c, r, NULL, "tls", "refused without one");
+    tornado_http_request_free(r);
+}
+
+/* A fetch by callback, run until its callback ran: code, error and body. */
+static void fetch_cb_sync(tornado_http_client *c, tornado_http_request *r, cb_result_t *out) {
+    memset(out, 0, sizeof *out);
+    CHECK_OK(tornado_http_client_fetch_cb(c, r, on_fetched, out), "fetch_cb");
+    for (int i = 0; i < 400 && out->calls == 0; i++) tornado_loop_run_once(loop, 0.05);
+}
+
+/* GETs `path` on the test server and checks the body. */
+static void expect_get(tornado_http_client *c, const char *path, const char *body, const char *what) {
+    tornado_http_request *r = tornado_http_request_new(url_of(path));
+    expect_fetch(c, r, body, NULL, what);
+    tornado_http_request_free(r);
+}
+
+static void expect_get_error(tornado_http_client *c, const char *path, const char *kind, const char *what) {
+    tornado_http_request *r = tornado_http_request_new(url_of(path));
+    expect_fetch(c, r, NULL, kind, what);
+    tornado_http_request_free(r);
+}
+
+static void test_wire(tornado_http_client *c) {
+    tap_section("the wire: chunked, HTTP/1.0, 1xx, HEAD/204/304, Host, URLs, repeated headers");
+    expect_get(c, "/chunked", "chunked reply", "a chunked body decoded");
+    expect_get(c, "/http10", "until the end", "an HTTP/1.0 body read until close");
+    expect_get(c, "/103", "ok", "a 103 skipped");
+
+    const char *const no_body[] = {"/head", "/204", "/304"};
+    const int codes[] = {200, 204, 304};
+    for (int i = 0; i < 3; i++) {
+        tornado_http_request *r = tornado_http_request_new(url_of(no_body[i]));
+        if (i == 0) CHECK_OK(tornado_http_request_set_method(r, "HEAD"), "HEAD");
+        cb_result_t res;
+        fetch_cb_sync(c, r, &res);
+        CHECK(res.calls == 1 && res.code == codes[i] && res.body[0] == 0,
+              "%s: code %d, no body, though Content-Length is set (%d '%s' %s)", no_body[i], codes[i], res.code,
+              res.body, res.error);
+        tornado_http_request_free(r);
+        expect_get(c, "/hello", "hello", "the next response on the connection");
+    }
+
+    char expected[160], url[200];
+    snprintf(expected, sizeof expected, "127.0.0.1:%s", port_of_base());
+    expect_get(c, "/host", expected, "Host: the URL's host and port");
+    snprintf(url, sizeof url, "http://u:p@127.0.0.1:%s/auth", port_of_base());
+    tornado_http_request *r = tornado_http_request_new(url);
+    expect_fetch(c, r, "Basic dTpw -", NULL, "URL userinfo as basic auth, not in Host");
+    tornado_http_request_free(r);
+
+    r = tornado_http_request_new("http://example.test:80/p");
+    CHECK_OK(tornado_http_request_set_proxy(r, "127.0.0.1", (uint16_t)atoi(port_of_base()), NULL, NULL), "proxy");
+    expect_fetch(c, r, "proxied http://example.test/p", NULL, "the default port left out");
+    tornado_http_request_free(r);
+
+    expect_get(c, "/pct/a b?q=\xc3\xa9", "/pct/a%20b?q=%C3%A9", "path and query percent-encoded");
+
+    snprintf(url, sizeof url, "http://[::1]:%s/hello", port_of_base());
+    r = tornado_http_request_new(url);
+    CHECK_OK(tornado_http_request_set_allow_ipv6(r, false), "IPv4 only");
+    expect_fetch(c, r, NULL, "resolve", "an IPv6 literal is an IPv6 address");
+    tornado_http_request_free(r);
+
+    r = tornado_http_request_new(url_of("/rep"));
+    CHECK_OK(tornado_http_request_add_header(r, "X-Rep", "1"), "add_header");
+    CHECK_OK(tornado_http_request_add_header(r, "X-Rep", "2"), "add_header again");
+    expect_fetch(c, r, "1,2", NULL, "a repeated request header, in order");
+    tornado_http_request_free(r);
+
+    snprintf(url, sizeof url, "http://127.0.0.1:%s/a\r\nX-Injected: 1", port_of_base());
+    r = tornado_http_request_new(url);
+    expect_fetch(c, r, NULL, "invalid_", "CR/LF in the URL refused");
+    tornado_http_request_free(r);
+    r = tornado_http_request_new(url_of("/method"));
+    if (tornado_http_request_set_method(r, "GET\r\nX-Injected: 1") == TORNADO_OK)
+        expect_fetch(c, r, NULL, "invalid_request", "CR/LF in the method refused");
+    else
+        CHECK(1, "CR/LF in the method refused by set_method");
+    tornado_http_request_free(r);
+}
+
+static void test_request_fields(tornado_http_client *c) {
+    tap_section("decoding, network_interface, proxy auth, body rules, timeouts");
+    expect_get(c, "/deflate", "inflated!", "a deflate body decoded");
+    expect_get(c, "/ae", "gzip", "Accept-Encoding: gzip sent");
+    tornado_http_request *r = tornado_http_request_new(url_of("/ae"));
+    CHECK_OK(tornado_http_request_set_decompress_response(r, false), "decompress_response(false)");
+    expect_fetch(c, r, "-", NULL, "no Accept-Encoding without decompression");
+    tornado_http_request_free(r);
+    r = tornado_http_request_new(url_of("/gzip"));
+    CHECK_OK(tornado_http_request_set_decompress_response(r, false), "decompress_response(false)");
+    tornado_future *f = fetch_sync(c, r);
+    size_t n = 0;
+    const uint8_t *b = tornado_http_response_body(response_of(f), &n);
+    CHECK(n > 2 && b[0] == 0x1f && b[1] == 0x8b, "the gzip bytes as sent (%zu bytes)", n);
+    tornado_future_unref(f);
+    tornado_http_request_free(r);
+
+    r = tornado_http_request_new(url_of("/peer"));
+    CHECK_OK(tornado_http_request_set_network_interface(r, "127.0.0.2"), "set_network_interface");
+    expect_fetch(c, r, "127.0.0.2", NULL, "the source address");
+    tornado_http_request_free(r);
+
+    r = tornado_http_request_new("http://example.test/page");
+    CHECK_OK(tornado_http_request_set_proxy(r, "127.0.0.1", (uint16_t)atoi(port_of_base()), "u", "p"), "proxy auth");
+    expect_fetch(c, r, "proxied http://example.test/page Basic dTpw", NULL, "Proxy-Authorization sent");
+    tornado_http_request_free(r);
+
+    const char *const needs_body[] = {"POST", "PUT", "PATCH"};
+    for (int i = 0; i < 3; i++) {
+        r = tornado_http_request_new(url_of("/method"));
+        CHECK_OK(tornado_http_request_set_method(r, needs_body[i]), "method");
+        expect_fetch(c, r, NULL, "invalid_request", needs_body[i]);
+        tornado_http_request_free(r);
+    }
+    r = tornado_http_request_new(url_of("/method"));
+    CHECK_OK(tornado_http_request_set_body(r, (const uint8_t *)"abc", 3), "a GET body");
+    expect_fetch(c, r, NULL, "invalid_request", "GET with a body");
+    CHECK_OK(tornado_http_request_set_allow_nonstandard_methods(r, true), "allow_nonstandard_methods");
+    expect_fetch(c, r, "GET 3 -", NULL, "GET with a body, allowed");
+    CHECK_OK(tornado_http_request_set_method(r, "BREW"), "BREW");
+    expect_fetch(c, r, "BREW 3 -", NULL, "a nonstandard method, allowed");
+    tornado_http_request_free(r);
+
+    r = tornado_http_request_new(url_of("/slow"));
+    CHECK_OK(tornado_http_request_set_connect_timeout(r, 0), "connect_timeout 0");
+    CHECK_OK(tornado_http_request_set_request_timeout(r, 0), "request_timeout 0");
+    expect_fetch(c, r, "slow", NULL, "timeouts of 0 are none");
+    tornado_http_request_free(r);
+
+    const char *full = getenv("TORNADO_TEST_FULL_PORT");
+    CHECK(full != NULL, "a port that never completes a connect");
+    if (full) {
+        char url[128];
+        snprintf(url, sizeof url, "http://127.0.0.1:%s/", full);
+        r = tornado_http_request_new(url);
+        CHECK_OK(tornado_http_request_set_connect_timeout(r, 0.3), "connect_timeout");
+        f = fetch_sync(c, r);
+        const char *msg = NULL;
+        tornado_code rc = tornado_future_error(f, &msg);
+        CHECK(rc == TORNADO_ERR_TIMEOUT && msg && strstr(msg, "while connecting"), "Timeout while connecting (%s)",
+              msg ? msg : "none");
+        tornado_future_unref(f);
+        tornado_http_request_free(r);
+    }
+}
+
+static void test_redirect_rules(tornado_http_client *c) {
+    tap_section("redirects: methods, bodies, credentials, callbacks, limits");
+    const char *const paths[] = {"/r301", "/r302", "/r303", "/r307", "/r308"};
+    const char *const after[] = {"GET 0 -", "GET 0 -", "GET 0 -", "POST 4 text/plain", "POST 4 text/plain"};
+    for (int i = 0; i < 5; i++) {
+        tornado_http_request *r = tornado_http_request_new(url_of(paths[i]));
+        CHECK_OK(tornado_http_request_set_method(r, "POST"), "POST");
+        CHECK_OK(tornado_http_request_set_body(r, (const uint8_t *)"data", 4), "body");
+        CHECK_OK(tornado_http_request_add_header(r, "Content-Type", "text/plain"), "Content-Type");
+        expect_fetch(c, r, after[i], NULL, paths[i]);
+        tornado_http_request_free(r);
+    }
+    tornado_http_request *r = tornado_http_request_new(url_of("/r301-noloc"));
+    cb_result_t res;
+    fetch_cb_sync(c, r, &res);
+    CHECK(res.code == 301 && strcmp(res.body, "no location") == 0 && res.error[0] == 0,
+          "a 301 without Location is the response (%d '%s')", res.code, res.body);
+    tornado_http_request_free(r);
+
+    r = tornado_http_request_new(url_of("/cross"));
+    CHECK_OK(tornado_http_request_set_auth(r, "u", "p"), "auth");
+    CHECK_OK(tornado_http_request_add_header(r, "Cookie", "session=1"), "Cookie");
+    expect_fetch(c, r, "- -", NULL, "a cross-origin redirect drops Authorization and Cookie");
+    tornado_http_request_free(r);
+    r = tornado_http_request_new(url_of("/auth"));
+    CHECK_OK(tornado_http_request_set_auth(r, "u", "p"), "auth");
+    CHECK_OK(tornado_http_request_add_header(r, "Cookie", "session=1"), "Cookie");
+    expect_fetch(c, r, "Basic dTpw session=1", NULL, "(both sent to the first origin)");
+    tornado_http_request_free(r);
+    char url[160];
+    snprintf(url, sizeof url, "http://u:p@127.0.0.1:%s/cross", port_of_base());
+    r = tornado_http_request_new(url);
+    expect_fetch(c, r, "- -", NULL, "and the URL's credentials");
+    tornado_http_request_free(r);
+
+    counters_t counts = {0};
+    r = tornado_http_request_new(url_of("/r302"));
+    CHECK_OK(tornado_http_request_set_header_callback(r, on_header, &counts, NULL), "header callback");
+    CHECK_OK(tornado_http_request_set_streaming_callback(r, on_chunk, &counts, NULL), "streaming callback");
+    tornado_future *f = fetch_sync(c, r);
+    CHECK(counts.saw_status_line && counts.bytes == strlen("GET 0 -"),
+          "the callbacks saw the final response only (%zu bytes)", counts.bytes);
+    tornado_future_unref(f);
+    tornado_http_request_free(r);
+
+    r = tornado_http_request_new(url_of("/loop"));
+    CHECK_OK(tornado_http_request_set_max_redirects(r, 2), "max_redirects 2");
+    fetch_cb_sync(c, r, &res);
+    CHECK(res.code == 302 && strncmp(res.error, "too_many_redirects", 18) == 0,
+          "too many redirects keeps the last response (%d, %s)", res.code, res.error);
+    tornado_http_request_free(r);
+}
+
+static tornado_http_client *client_with(size_t max_clients, size_t max_idle, double idle_timeout) {
+    tornado_http_client_options *o = tornado_http_client_options_new();
+    CHECK_OK(tornado_http_client_options_set_max_clients(o, max_clients), "max_clients");
+    if (max_idle) CHECK_OK(tornado_http_client_options_set_max_idle_per_host(o, max_idle), "max_idle_per_host");
+    if (idle_timeout > 0) CHECK_OK(tornado_http_client_options_set_idle_timeout(o, idle_timeout), "idle_timeout");
+    tornado_http_client *c = tornado_http_client_new(loop, o);
+    tornado_http_client_options_free(o);
+    return c;
+}
+
+static char seq_order[16];
+static void on_seq(const tornado_http_response *r, void *ud) {
+    (void)r;
+    size_t len = strlen(seq_order);
+    if (len + 1 < sizeof seq_order) seq_order[len] = (char)('0' + (int)(intptr_t)ud);
+}
+
+static void test_client_rules(void) {
+    tap_section("the queue, idle connections, retries, cancel_all, limits");
+    tornado_http_client *one = client_with(1, 0, 0);
+    tornado_http_request *r = tornado_http_request_new(url_of("/slow"));
+    cb_result_t slow;
+    memset(&slow, 0, sizeof slow);
+    CHECK_OK(tornado_http_client_fetch_cb(one, r, on_fetched, &slow), "a fetch takes the only slot");
+    tornado_http_request *queued = tornado_http_request_new(url_of("/hello"));
+    CHECK_OK(tornado_http_request_set_connect_timeout(queued, 0.1), "connect_timeout 0.1");
+    tornado_future *f = fetch_sync(one, queued);
+    const char *msg = NULL;
+    tornado_code rc = tornado_future_error(f, &msg);
+    CHECK(rc == TORNADO_ERR_TIMEOUT && msg && strstr(msg, "in request queue"), "Timeout in request queue (%s)",
+          msg ? msg : "none");
+    tornado_future_unref(f);
+    for (int i = 0; i < 100 && slow.calls == 0; i++) tornado_loop_run_once(loop, 0.05);
+    tornado_http_request_free(queued);
+    tornado_http_request_free(r);
+
+    seq_order[0] = 0;
+    char path[32];
+    tornado_http_request *seq[5];
+    for (int i = 0; i < 5; i++) {
+        snprintf(path, sizeof path, "/seq/%d", i);
+        seq[i] = tornado_http_request_new(url_of(path));
+        CHECK_OK(tornado_http_client_fetch_cb(one, seq[i], on_seq, (void *)(intptr_t)i), "queued");
+    }
+    for (int i = 0; i < 200 && strlen(seq_order) < 5; i++) tornado_loop_run_once(loop, 0.05);
+    CHECK(strcmp(seq_order, "01234") == 0, "queued fetches ran in order (%s)", seq_order);
+    for (int i = 0; i < 5; i++) tornado_http_request_free(seq[i]);
+
+    cb_result_t redirected[3];
+    r = tornado_http_request_new(url_of("/r302"));
+    for (int i = 0; i < 3; i++) {
+        memset(&redirected[i], 0, sizeof redirected[i]);
+        CHECK_OK(tornado_http_client_fetch_cb(one, r, on_fetched, &redirected[i]), "a redirecting fetch");
+    }
+    for (int i = 0; i < 200 && redirected[2].calls == 0; i++) tornado_loop_run_once(loop, 0.05);
+    int all = 1;
+    for (int i = 0; i < 3; i++) all &= redirected[i].calls == 1 && strcmp(redirected[i].body, "GET 0 -") == 0;
+    CHECK(all, "max_clients 1 with redirects: every fetch done");
+    tornado_http_request_free(r);
+
+    /* The server answers, then closes without a word: the next fetch
+     * finds the pooled connection dead and is retried once, on a new one. */
+    r = tornado_http_request_new(url_of("/close-after"));
+    cb_result_t first, second;
+    fetch_cb_sync(one, r, &first);
+    usleep(50 * 1000); /* the close arrives; the loop has not seen it */
+    fetch_cb_sync(one, r, &second);
+    CHECK(first.code == 200 && second.code == 200 && strcmp(first.body, second.body) != 0,
+          "retried on a fresh connection (%s / %s %s)", first.body, second.body, second.error);
+    tornado_http_request_free(r);
+
+    r = tornado_http_request_new(url_of("/stall"));
+    cb_result_t cancelled;
+    memset(&cancelled, 0, sizeof cancelled);
+    CHECK_OK(tornado_http_client_fetch_cb(one, r, on_fetched, &cancelled), "a stalled fetch");
+    tornado_loop_run_once(loop, 0.05);
+    CHECK_OK(tornado_http_client_cancel_all(one), "cancel_all");
+    for (int i = 0; i < 20 && cancelled.calls == 0; i++) tornado_loop_run_once(loop, 0.01);
+    CHECK(cancelled.calls == 1 && strncmp(cancelled.error, "cancelled", 9) == 0, "cancelled (%s)", cancelled.error);
+    tornado_http_request_free(r);
+    CHECK_OK(tornado_http_client_free(one), "free");
+
+    tornado_http_client *three = client_with(3, 1, 0.3);
+    r = tornado_http_request_new(url_of("/slow"));
+    cb_result_t at_once[3];
+    for (int i = 0; i < 3; i++) {
+        memset(&at_once[i], 0, sizeof at_once[i]);
+        CHECK_OK(tornado_http_client_fetch_cb(three, r, on_fetched, &at_once[i]), "three at once");
+    }
+    for (int i = 0; i < 100 && !(at_once[0].calls && at_once[1].calls && at_once[2].calls); i++)
+        tornado_loop_run_once(loop, 0.05);
+    CHECK(tornado_http_client_idle_connections(three) == 1, "one idle connection kept per host (%zu)",
+          tornado_http_client_idle_connections(three));
+    for (int i = 0; i < 20; i++) tornado_loop_run_once(loop, 0.05);
+    CHECK(tornado_http_client_idle_connections(three) == 0, "closed after its idle timeout");
+    tornado_http_request_free(r);
+    CHECK_OK(tornado_http_client_free(three), "free");
+
+    tornado_http_client_options *o = tornado_http_client_options_new();
+    CHECK_OK(tornado_http_client_options_set_max_body_size(o, 100000), "max_body_size");
+    CHECK_OK(tornado_http_client_options_set_max_buffer_size(o, 1000), "max_buffer_size");
+    tornado_http_client *small = tornado_http_client_new(loop, o);
+    tornado_http_client_options_free(o);
+    expect_get_error(small, "/gzip-bomb", "body_too_large", "a gzip bomb stops at max_body_size");
+    expect_get_error(small, "/long-head", "header_too_large", "a head over max_buffer_size");
+    expect_get(small, "/hello", "hello", "a small response within both");
+    CHECK_OK(tornado_http_client_free(small), "free");
+}
+
+static void test_hostile(tornado_http_client *c) {
+    tap_section("hostile servers: each ends the fetch with an error");
+    expect_get_error(c, "/garbage", "protocol", "garbage instead of a status line");
+    expect_get_error(c, "/badchunk", "protocol", "a bad chunk size");
+    expect_get_error(c, "/twolengths", "protocol", "two different Content-Length");
+    expect_get_error(c, "/te-and-cl", "protocol", "Transfer-Encoding and Content-Length");
+    expect_get_error(c, "/reset-mid-body", "closed", "a reset mid-body");
+    tornado_http_request *r = tornado_http_request_new(url_of("/stall-after-head"));
+    CHECK_OK(tornado_http_request_set_request_timeout(r, 0.3), "request_timeout");
+    expect_fetch(c, r, NULL, "timeout", "a stall after the head");
     tornado_http_request_free(r);
 }
 
@@ -483,6 +813,11 @@ int main(void) {
     test_features(c);
     test_request_options(c);
     test_client_certificate(c);
+    test_wire(c);
+    test_request_fields(c);
+    test_redirect_rules(c);
+    test_client_rules();
+    test_hostile(c);
     test_errors(c, atoi(closed));
     test_bad_input(c);
     CHECK_OK(tornado_http_client_free(c), "client_free");

@@ -1,4 +1,5 @@
 pub mod c_build;
+pub mod connect_proxy;
 pub mod full_listener;
 pub mod https_server;
 pub mod mtls_server;
