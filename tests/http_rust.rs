@@ -371,6 +371,16 @@ fn redirects_follow_tornado_rules() {
     assert_eq!(r.code, 302, "the last response is kept");
 
     let mut request = HTTPRequest::new(server.url("/302"));
+    request.max_redirects = 0;
+    let r = fetch(&lp, &c, request);
+    assert_eq!(
+        kind(&r),
+        Some(FetchErrorKind::TooManyRedirects),
+        "max_redirects 0"
+    );
+    assert_eq!(r.code, 302);
+
+    let mut request = HTTPRequest::new(server.url("/302"));
     request.follow_redirects = false;
     let r = fetch(&lp, &c, request);
     assert_eq!(r.code, 302);

@@ -367,6 +367,18 @@ static void test_client_certificate(tornado_http_client *c) {
     CHECK_OK(tornado_http_request_set_client_cert(r, NULL, NULL), "client_cert(NULL, NULL): none");
     expect_fetch(c, r, NULL, "tls", "refused without one");
     tornado_http_request_free(r);
+
+    /* Through a CONNECT proxy: the TLS session runs inside the tunnel. */
+    const char *proxy = getenv("TORNADO_TEST_CONNECT_PROXY_PORT");
+    CHECK(proxy != NULL, "a CONNECT proxy's port is given");
+    if (!proxy) return;
+    snprintf(url, sizeof url, "https://127.0.0.1:%s/", port);
+    r = tornado_http_request_new(url);
+    CHECK_OK(tornado_http_request_set_ca_certs(r, ca), "set_ca_certs");
+    CHECK_OK(tornado_http_request_set_client_cert(r, cert, key), "set_client_cert");
+    CHECK_OK(tornado_http_request_set_proxy(r, "127.0.0.1", (uint16_t)atoi(proxy), NULL, NULL), "set_proxy");
+    expect_fetch(c, r, "client certificate accepted", NULL, "https through a CONNECT tunnel");
+    tornado_http_request_free(r);
 }
 
 /* A fetch by callback, run until its callback ran: code, error and body. */
