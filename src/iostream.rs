@@ -55,19 +55,9 @@ impl Io {
         #[cfg(target_os = "linux")]
         if got > QUICK_ACK_AFTER {
             if let Io::Tcp(s) = self {
-                let on: libc::c_int = 1;
-                // SAFETY: setsockopt reads `size_of::<c_int>()` bytes from
-                // a live c_int, on the stream's own fd. Its result is not
-                // needed: at worst the ACK waits, as without the call.
-                unsafe {
-                    libc::setsockopt(
-                        s.as_raw_fd(),
-                        libc::IPPROTO_TCP,
-                        libc::TCP_QUICKACK,
-                        (&on as *const libc::c_int).cast(),
-                        std::mem::size_of::<libc::c_int>() as libc::socklen_t,
-                    );
-                }
+                // Its result is not needed: at worst the ACK waits, as
+                // without the call.
+                let _ = socket2::SockRef::from(s).set_tcp_quickack(true);
             }
         }
         #[cfg(not(target_os = "linux"))]

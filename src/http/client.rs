@@ -428,6 +428,22 @@ fn limit_of(timeout: Option<Duration>) -> Option<Duration> {
     timeout.filter(|limit| !limit.is_zero())
 }
 
+/// Runs `work` within `timeout` (see `limit_of`); running out of time is a
+/// `timeout` fetch error that says which (`what`).
+async fn within<T>(
+    lp: &LoopRef,
+    work: impl std::future::Future<Output = Result<T>>,
+    timeout: Option<Duration>,
+    what: &str,
+) -> Result<T> {
+    match limit_of(timeout) {
+        None => work.await,
+        Some(limit) => race_timeout(lp, work, limit)
+            .await
+            .map_err(|e| timeout_as(e, what)),
+    }
+}
+
 /// One request/response on one connection, within request_timeout.
 async fn fetch_hop(
     inner: &Rc<Inner>,
@@ -457,12 +473,13 @@ async fn fetch_hop(
             }
         }
     });
-    let (done, stream) = match limit_of(request.request_timeout) {
-        None => exchange_and_retry.await?,
-        Some(limit) => race_timeout(&inner.lp, exchange_and_retry, limit)
-            .await
-            .map_err(|e| timeout_as(e, "Timeout during request"))?,
-    };
+    let (done, stream) = within(
+        &inner.lp,
+        exchange_and_retry,
+        request.request_timeout,
+        "Timeout during request",
+    )
+    .await?;
     if let Some(first_byte) = done.first_byte {
         clock.info.starttransfer = first_byte.duration_since(clock.start).as_secs_f64();
     }
@@ -581,14 +598,8 @@ async fn wait_for_slot(inner: &Rc<Inner>, request: &HTTPRequest) -> Result<Slot>
         (Some(a), Some(b)) => Some(a.min(b)),
         (a, b) => a.or(b),
     };
-    let waited = match limit {
-        None => turn.value().await,
-        Some(limit) => race_timeout(&inner.lp, turn.value(), limit).await,
-    };
-    match waited {
-        Ok(()) => Ok(wait.into_slot()),
-        Err(e) => Err(timeout_as(e, "Timeout in request queue")),
-    }
+    within(&inner.lp, turn.value(), limit, "Timeout in request queue").await?;
+    Ok(wait.into_slot())
 }
 
 /// A fetch's place in the queue until its turn comes.
@@ -801,12 +812,13 @@ async fn connect(
     // Boxed: the connect machinery (resolver, Happy Eyeballs, TLS) is big and
     // only needed for new connections; inline it would sit in every fetch.
     let work = Box::pin(connect_unlimited(inner, request, target, clock));
-    let stream = match limit_of(request.connect_timeout) {
-        None => work.await,
-        Some(limit) => race_timeout(&inner.lp, work, limit)
-            .await
-            .map_err(|e| timeout_as(e, "Timeout while connecting")),
-    }?;
+    let stream = within(
+        &inner.lp,
+        work,
+        request.connect_timeout,
+        "Timeout while connecting",
+    )
+    .await?;
     stream.set_max_buffer_size(inner.options.max_buffer_size)?;
     let _ = stream.set_nodelay(true);
     Ok(stream)
