@@ -145,11 +145,7 @@ fn http_routes(mut conn: common::script_server::Conn) {
                 conn.respond("200 OK", &[], reply.as_bytes())
             }
             "/gzip" => {
-                use std::io::Write as _;
-                let mut gz =
-                    flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
-                gz.write_all(b"decompressed!").expect("gzip");
-                let body = gz.finish().expect("gzip");
+                let body = encoded("gzip", b"decompressed!");
                 conn.respond("200 OK", &[("Content-Encoding", "gzip")], &body)
             }
             "/whoami" => {
@@ -248,37 +244,14 @@ fn raw_routes(
     conn: &mut common::script_server::Conn,
     request: &common::script_server::Received,
 ) -> Option<bool> {
-    let canned: &[u8] = match request.target.as_str() {
-        "/chunked" => b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n7\r\nchunked\r\n6\r\n reply\r\n0\r\n\r\n",
-        "/103" => b"HTTP/1.1 103 Early Hints\r\nLink: </a>\r\n\r\nHTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok",
-        "/204" => b"HTTP/1.1 204 No Content\r\nContent-Length: 10\r\n\r\n",
-        "/304" => b"HTTP/1.1 304 Not Modified\r\nContent-Length: 10\r\n\r\n",
-        "/head" => b"HTTP/1.1 200 OK\r\nContent-Length: 5\r\n\r\n",
-        "/r301-noloc" => b"HTTP/1.1 301 Moved Permanently\r\nContent-Length: 11\r\n\r\nno location",
-        "/http10" => {
-            conn.write(b"HTTP/1.0 200 OK\r\n\r\nuntil the end");
-            return Some(false);
-        }
-        "/garbage" => {
-            conn.write(b"NOT HTTP AT ALL\r\n\r\n");
-            return Some(false);
-        }
-        "/badchunk" => {
-            conn.write(b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\nzz\r\nhello\r\n0\r\n\r\n");
-            return Some(false);
-        }
-        "/twolengths" => {
-            conn.write(b"HTTP/1.1 200 OK\r\nContent-Length: 5\r\nContent-Length: 6\r\n\r\nhello!");
-            return Some(false);
-        }
-        "/te-and-cl" => {
-            conn.write(b"HTTP/1.1 200 OK\r\nContent-Length: 5\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nhello\r\n0\r\n\r\n");
-            return Some(false);
-        }
+    if let Some((bytes, then_close)) = canned(&request.target) {
+        return Some(conn.write(bytes) && !then_close);
+    }
+    match request.target.as_str() {
         "/stall-after-head" => {
             conn.write(b"HTTP/1.1 200 OK\r\nContent-Length: 100\r\n\r\n0123456789");
             std::thread::sleep(Duration::from_secs(3));
-            return Some(false);
+            Some(false)
         }
         "/reset-mid-body" => {
             conn.write(b"HTTP/1.1 200 OK\r\nContent-Length: 100000\r\n\r\n");
@@ -286,29 +259,56 @@ fn raw_routes(
             std::thread::sleep(Duration::from_millis(50));
             // A zero linger turns the close into a reset.
             let _ = socket2::SockRef::from(conn.reader.get_ref()).set_linger(Some(Duration::ZERO));
-            return Some(false);
+            Some(false)
         }
         "/gzip-bomb" => {
-            use std::io::Write as _;
-            let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::best());
-            gz.write_all(&vec![0; 10 << 20]).ok()?;
-            let body = gz.finish().ok()?;
-            return Some(conn.respond("200 OK", &[("Content-Encoding", "gzip")], &body));
+            let body = encoded("gzip", &vec![0; 10 << 20]);
+            Some(conn.respond("200 OK", &[("Content-Encoding", "gzip")], &body))
         }
         "/deflate" => {
-            use std::io::Write as _;
-            let mut z = flate2::write::ZlibEncoder::new(Vec::new(), flate2::Compression::default());
-            z.write_all(b"inflated!").ok()?;
-            let body = z.finish().ok()?;
-            return Some(conn.respond("200 OK", &[("Content-Encoding", "deflate")], &body));
+            let body = encoded("deflate", b"inflated!");
+            Some(conn.respond("200 OK", &[("Content-Encoding", "deflate")], &body))
         }
-        "/long-head" => {
-            let long = "h".repeat(3000);
-            return Some(conn.respond("200 OK", &[("X-Long", &long)], b"short"));
-        }
+        "/long-head" => Some(conn.respond("200 OK", &[("X-Long", &"h".repeat(3000))], b"short")),
+        _ => None,
+    }
+}
+
+/// A canned answer for `target`, and whether the connection closes after it.
+fn canned(target: &str) -> Option<(&'static [u8], bool)> {
+    Some(match target {
+        "/chunked" => (&b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n7\r\nchunked\r\n6\r\n reply\r\n0\r\n\r\n"[..], false),
+        "/103" => (b"HTTP/1.1 103 Early Hints\r\nLink: </a>\r\n\r\nHTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok", false),
+        "/204" => (b"HTTP/1.1 204 No Content\r\nContent-Length: 10\r\n\r\n", false),
+        "/304" => (b"HTTP/1.1 304 Not Modified\r\nContent-Length: 10\r\n\r\n", false),
+        "/head" => (b"HTTP/1.1 200 OK\r\nContent-Length: 5\r\n\r\n", false),
+        "/r301-noloc" => (b"HTTP/1.1 301 Moved Permanently\r\nContent-Length: 11\r\n\r\nno location", false),
+        "/http10" => (b"HTTP/1.0 200 OK\r\n\r\nuntil the end", true),
+        "/garbage" => (b"NOT HTTP AT ALL\r\n\r\n", true),
+        "/badchunk" => (b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\nzz\r\nhello\r\n0\r\n\r\n", true),
+        "/twolengths" => (b"HTTP/1.1 200 OK\r\nContent-Length: 5\r\nContent-Length: 6\r\n\r\nhello!", true),
+        "/te-and-cl" => (b"HTTP/1.1 200 OK\r\nContent-Length: 5\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nhello\r\n0\r\n\r\n", true),
         _ => return None,
-    };
-    Some(conn.write(canned))
+    })
+}
+
+/// `bytes` compressed with `coding` ("gzip" or "deflate").
+fn encoded(coding: &str, bytes: &[u8]) -> Vec<u8> {
+    use std::io::Write as _;
+    let level = flate2::Compression::best();
+    match coding {
+        "gzip" => {
+            let mut gz = flate2::write::GzEncoder::new(Vec::new(), level);
+            gz.write_all(bytes).expect("gzip");
+            gz.finish()
+        }
+        _ => {
+            let mut z = flate2::write::ZlibEncoder::new(Vec::new(), level);
+            z.write_all(bytes).expect("deflate");
+            z.finish()
+        }
+    }
+    .expect("compressed")
 }
 
 struct Run {
