@@ -838,8 +838,9 @@ int tornado_http_response_code(const tornado_http_response *r);
 const char *tornado_http_response_reason(const tornado_http_response *r);
 
 /**
- * The body (borrowed from the response); `len` receives its length.
- * Empty when a streaming callback took it. A non-empty body of known
+ * The body, borrowed from the response: valid while the response is
+ * (until its future is released, or until the fetch callback returns).
+ * `len` receives its length. Empty when a streaming callback took it. A non-empty body of known
  * length that was neither decoded nor streamed starts 64-byte aligned
  * (read in place: the kernel copies into it faster).
  */
