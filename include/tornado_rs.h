@@ -66,6 +66,12 @@
 #define TORNADO_ERROR 8
 
 /**
+ * The most decoded bytes handed to a streaming callback at once
+ * (Tornado's chunk size): memory stays bounded whatever the ratio.
+ */
+#define MAX_STREAMED_CHUNK (64 * 1024)
+
+/**
  * Bytes read from a stream: the value of a read future, owned by it.
  */
 typedef struct tornado_buffer tornado_buffer;
@@ -193,7 +199,10 @@ typedef void (*tornado_http_chunk_fn)(const uint8_t *data, size_t len, void *use
 
 /**
  * Receives each response header line (status line first, then each header,
- * then the empty line; each with its CRLF; NUL-terminated, borrowed for the call).
+ * then the empty line), `len` bytes exactly as received: with its line end
+ * (CRLF, or LF where the server sent a bare LF), and bytes that are not
+ * UTF-8 (a Latin-1 value) unchanged. A NUL follows the `len` bytes; the
+ * line is borrowed for the call.
  */
 typedef void (*tornado_http_header_fn)(const char *line, size_t len, void *userdata);
 

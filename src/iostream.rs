@@ -568,30 +568,51 @@ impl IOStream {
         if delimiter.is_empty() {
             return Err(Error::invalid("the delimiter is empty"));
         }
-        let _guard = self.begin_read()?;
         let mut scanned = 0;
+        self.read_until_end(max_bytes, |buffered| {
+            if let Some(pos) = find(&buffered[scanned..], delimiter) {
+                return Ok(Some(scanned + pos + delimiter.len()));
+            }
+            check(buffered)?;
+            // A delimiter may straddle what is here and what comes next.
+            scanned = buffered.len().saturating_sub(delimiter.len() - 1);
+            Ok(None)
+        })
+        .await
+    }
+
+    /// Reads one message whose end `find_end` recognises: it is shown
+    /// everything buffered each time more arrives, and returns the
+    /// message's length once the message is complete (`Ok(None)` until
+    /// then). An error from it ends the read and closes the stream, as does
+    /// a message longer than `max_bytes`. For ends that are not one fixed
+    /// delimiter, such as an HTTP head's empty line (CRLF or bare LF).
+    pub async fn read_until_end(
+        &self,
+        max_bytes: Option<usize>,
+        mut find_end: impl FnMut(&[u8]) -> Result<Option<usize>>,
+    ) -> Result<Vec<u8>> {
+        let _guard = self.begin_read()?;
         loop {
             {
                 let mut buffer = self.inner.read_buffer.borrow_mut();
-                if let Some(pos) = find(&buffer.bytes()[scanned..], delimiter) {
-                    let end = scanned + pos + delimiter.len();
-                    if max_bytes.is_some_and(|max| end > max) {
+                match find_end(buffer.bytes()) {
+                    Ok(Some(end)) if max_bytes.is_some_and(|max| end > max) => {
                         drop(buffer);
                         return Err(self.unsatisfiable(max_bytes));
                     }
-                    return Ok(buffer.take(end));
+                    Ok(Some(end)) => return Ok(buffer.take(end)),
+                    Ok(None) if max_bytes.is_some_and(|max| buffer.len() >= max) => {
+                        drop(buffer);
+                        return Err(self.unsatisfiable(max_bytes));
+                    }
+                    Ok(None) => {}
+                    Err(refused) => {
+                        drop(buffer);
+                        self.close(Some(refused.clone()));
+                        return Err(refused);
+                    }
                 }
-                if max_bytes.is_some_and(|max| buffer.len() >= max) {
-                    drop(buffer);
-                    return Err(self.unsatisfiable(max_bytes));
-                }
-                if let Err(refused) = check(buffer.bytes()) {
-                    drop(buffer);
-                    self.close(Some(refused.clone()));
-                    return Err(refused);
-                }
-                // A delimiter may straddle what is here and what comes next.
-                scanned = buffer.len().saturating_sub(delimiter.len() - 1);
             }
             if !self.fill_buffer().await? {
                 return Err(self.closed_error());

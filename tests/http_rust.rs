@@ -589,8 +589,9 @@ fn streaming_and_header_callbacks_see_the_final_response() {
         sink.borrow_mut().push(chunk.len())
     }));
     let sink = lines.clone();
-    request.header_callback = Some(Rc::new(move |line: &str| {
-        sink.borrow_mut().push(line.to_string())
+    request.header_callback = Some(Rc::new(move |line: &[u8]| {
+        sink.borrow_mut()
+            .push(String::from_utf8(line.to_vec()).unwrap())
     }));
     let r = fetch(&lp, &client(&lp), request);
     assert_eq!(r.code, 200, "{:?}", r.error);

@@ -628,7 +628,10 @@ pub type tornado_http_chunk_fn =
     Option<unsafe extern "C" fn(data: *const u8, len: usize, userdata: *mut c_void)>;
 
 /// Receives each response header line (status line first, then each header,
-/// then the empty line; each with its CRLF; NUL-terminated, borrowed for the call).
+/// then the empty line), `len` bytes exactly as received: with its line end
+/// (CRLF, or LF where the server sent a bare LF), and bytes that are not
+/// UTF-8 (a Latin-1 value) unchanged. A NUL follows the `len` bytes; the
+/// line is borrowed for the call.
 pub type tornado_http_header_fn =
     Option<unsafe extern "C" fn(line: *const c_char, len: usize, userdata: *mut c_void)>;
 
@@ -692,10 +695,14 @@ pub extern "C" fn tornado_http_request_set_header_callback(
             f,
             data: UserData::new(userdata, drop),
         };
-        req.header_callback = Some(Rc::new(move |line: &str| {
-            let text = CString::new(line.replace('\0', "")).unwrap_or_default();
+        req.header_callback = Some(Rc::new(move |line: &[u8]| {
+            // The line's bytes unchanged, plus a NUL for C string functions
+            // (a head holds no NUL: httparse refuses it).
+            let mut text = Vec::with_capacity(line.len() + 1);
+            text.extend_from_slice(line);
+            text.push(0);
             // SAFETY: registered together; the line is borrowed for the call.
-            unsafe { (hook.f)(text.as_ptr(), line.len(), hook.data.ptr()) }
+            unsafe { (hook.f)(text.as_ptr().cast(), line.len(), hook.data.ptr()) }
         }));
         Ok(())
     })

@@ -15,7 +15,7 @@ use std::time::{Duration, Instant, SystemTime};
 
 use super::body::Body;
 use super::body_pool::BodyPool;
-use super::connection::{classify, exchange, ExchangeFailure, Exchanged, Limits};
+use super::connection::{classify, exchange, read_raw_head, ExchangeFailure, Exchanged, Limits};
 use super::request::HTTPRequest;
 use super::response::{HTTPResponse, TimeInfo};
 use super::url::{parse_target, Scheme, Target};
@@ -896,8 +896,7 @@ async fn open_tunnel(
         request.proxy_password.as_deref(),
     );
     stream.write(&head)?;
-    let raw = stream
-        .read_until(b"\r\n\r\n", Some(inner.options.max_header_size))
+    let raw = read_raw_head(stream, inner.options.max_header_size)
         .await
         .map_err(|e| classify(e, FetchErrorKind::Connect))?;
     let Some((reply, _)) = parse_response_head(&raw, inner.options.max_header_size)? else {

@@ -8,8 +8,8 @@ use super::body_pool::BodyPool;
 use super::request::HTTPRequest;
 use super::url::Target;
 use super::wire::{
-    body_framing, could_be_response_head, keep_alive, parse_response_head, request_head,
-    BodyFraming, ChunkedDecoder, Decompressor, ResponseHead,
+    body_framing, could_be_response_head, declared_length, find_head_end, keep_alive,
+    parse_response_head, request_head, BodyFraming, ChunkedDecoder, Decompressor, ResponseHead,
 };
 use super::{fetch_error, kind_of, FetchErrorKind};
 use crate::error::{Code, Error, Result};
@@ -21,6 +21,11 @@ const BODY_READ: usize = 64 * 1024;
 /// (room the body buffer already has): large, so a big body costs few
 /// syscalls (W4b-c4: 5% less CPU than with 64 KiB reads).
 const DIRECT_READ: usize = 1024 * 1024;
+
+/// Most informational (1xx) responses accepted before the final one
+/// (Tornado's limit); past it the exchange is a protocol error, so a
+/// server cannot keep a fetch waiting with an endless stream of them.
+pub(crate) const MAX_INFORMATIONAL: usize = 10;
 
 /// Limits from the client's options.
 #[derive(Clone, Copy, Debug)]
@@ -104,8 +109,18 @@ async fn run(
         send_body(stream, req).await?;
         body_sent = true;
     }
+    let mut informational = 0;
     let (head, first_byte, following) = loop {
         let (head, raw) = read_head(stream, limits, progress).await?;
+        if (100..200).contains(&head.code) {
+            informational += 1;
+            if informational > MAX_INFORMATIONAL {
+                return Err(fetch_error(
+                    FetchErrorKind::Protocol,
+                    format!("more than {MAX_INFORMATIONAL} informational (1xx) responses"),
+                ));
+            }
+        }
         let first_byte = Some(Instant::now());
         if head.code == 100 && !body_sent {
             send_body(stream, req).await?;
@@ -126,7 +141,7 @@ async fn run(
         break (head, first_byte, following);
     };
     let framing = body_framing(&req.method, &head)?;
-    let mut sink = BodySink::new(req, &head, limits, following, body_pool);
+    let mut sink = BodySink::new(req, &head, framing, limits, following, body_pool);
     read_body(stream, framing, &mut sink).await?;
     sink.finish()?;
     let reusable = body_sent && keep_alive(&req.method, &head, &framing) && !stream.closed();
@@ -152,22 +167,39 @@ async fn send_body(stream: &IOStream, req: &HTTPRequest) -> Result<()> {
     let Some(producer) = &req.body_producer else {
         return Ok(());
     };
-    // Chunked upload: each chunk waits for the one before to leave, so a
-    // fast producer cannot grow the write buffer without bound.
+    // Each chunk waits for the one before to leave, so a fast producer
+    // cannot grow the write buffer without bound. With a Content-Length
+    // from the caller the bytes go as they are, else chunk-framed.
+    let declared = declared_length(req)?;
+    let mut sent: u64 = 0;
     loop {
-        match producer()? {
+        let chunk = match producer()? {
             Some(chunk) if chunk.is_empty() => continue,
-            Some(chunk) => {
+            Some(chunk) => chunk,
+            None => break,
+        };
+        sent += chunk.len() as u64;
+        match declared {
+            Some(length) if sent > length => {
+                return Err(invalid_request(format!(
+                    "the body producer gave more than the {length} bytes of its Content-Length"
+                )))
+            }
+            Some(_) => stream.write(&chunk)?.value().await?,
+            None => {
                 let mut framed = format!("{:x}\r\n", chunk.len()).into_bytes();
                 framed.extend_from_slice(&chunk);
                 framed.extend_from_slice(b"\r\n");
                 stream.write(&framed)?.value().await?;
             }
-            None => {
-                stream.write(b"0\r\n\r\n")?.value().await?;
-                return Ok(());
-            }
         }
+    }
+    match declared {
+        Some(length) if sent < length => Err(invalid_request(format!(
+            "the body producer gave {sent} of the {length} bytes of its Content-Length"
+        ))),
+        Some(_) => Ok(()),
+        None => stream.write(b"0\r\n\r\n")?.value().await,
     }
 }
 
@@ -177,19 +209,7 @@ async fn read_head(
     limits: Limits,
     progress: &mut Progress,
 ) -> Result<(ResponseHead, Vec<u8>)> {
-    let raw = match stream
-        .read_until_checked(b"\r\n\r\n", Some(limits.max_header_size), |start| {
-            if could_be_response_head(start) {
-                Ok(())
-            } else {
-                Err(fetch_error(
-                    FetchErrorKind::Protocol,
-                    "the server's reply does not start with an HTTP status line",
-                ))
-            }
-        })
-        .await
-    {
+    let raw = match read_raw_head(stream, limits.max_header_size).await {
         Ok(raw) => raw,
         Err(e) if e.code() == Code::TOO_LARGE => {
             return Err(fetch_error(
@@ -209,11 +229,34 @@ async fn read_head(
     }
 }
 
+/// The bytes of one response head, through its empty line (CRLF or bare
+/// LF), read as soon as they are buffered. A reply that cannot be HTTP is
+/// refused at once; a head over `max_bytes` is `TOO_LARGE`.
+pub(crate) async fn read_raw_head(stream: &IOStream, max_bytes: usize) -> Result<Vec<u8>> {
+    let mut scanned = 0;
+    stream
+        .read_until_end(Some(max_bytes), |buffered| {
+            match find_head_end(buffered, scanned) {
+                Ok(end) => return Ok(Some(end)),
+                Err(resume) => scanned = resume,
+            }
+            if could_be_response_head(buffered) {
+                Ok(None)
+            } else {
+                Err(fetch_error(
+                    FetchErrorKind::Protocol,
+                    "the server's reply does not start with an HTTP status line",
+                ))
+            }
+        })
+        .await
+}
+
 /// The head's lines as Tornado's header_callback gets them: the status
-/// line, each header line, then the empty line, each ending in CRLF.
-fn header_lines(raw: &[u8]) -> impl Iterator<Item = &str> {
+/// line, each header line, then the empty line, each with its line end,
+/// byte for byte (a Latin-1 value stays as it came).
+fn header_lines(raw: &[u8]) -> impl Iterator<Item = &[u8]> {
     raw.split_inclusive(|&b| b == b'\n')
-        .map(|line| std::str::from_utf8(line).unwrap_or(""))
 }
 
 /// Where body bytes go: decoded (gzip/deflate) when asked, counted against
@@ -236,14 +279,20 @@ impl<'a> BodySink<'a> {
     fn new(
         req: &'a HTTPRequest,
         head: &ResponseHead,
+        framing: BodyFraming,
         limits: Limits,
         discard: bool,
         pool: &'a BodyPool,
     ) -> Self {
-        let decoder = if req.decompress_response {
+        // No body, no decoder: a HEAD, 204 or 304 that names its coding is
+        // simply returned.
+        let decoder = if req.decompress_response && framing != BodyFraming::None && !discard {
             head.headers
                 .get("Content-Encoding")
-                .and_then(|coding| Decompressor::new(coding, limits.max_body_size))
+                .and_then(|coding| {
+                    let stream = req.streaming_callback.clone();
+                    Decompressor::new(coding, limits.max_body_size, stream)
+                })
                 .map(Box::new)
         } else {
             None
@@ -412,6 +461,10 @@ async fn read_body(stream: &IOStream, framing: BodyFraming, sink: &mut BodySink<
             }
         },
     }
+}
+
+fn invalid_request(detail: String) -> Error {
+    fetch_error(FetchErrorKind::InvalidRequest, detail)
 }
 
 fn ended_early(error: Error) -> Error {

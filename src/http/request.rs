@@ -14,8 +14,9 @@ use crate::error::Result;
 pub type BodyProducer = Rc<dyn Fn() -> Result<Option<Vec<u8>>>>;
 /// Receives body chunks as they arrive (the body is then not buffered).
 pub type StreamingCallback = Rc<dyn Fn(&[u8])>;
-/// Receives each header line: the status line first, each with its CRLF.
-pub type HeaderCallback = Rc<dyn Fn(&str)>;
+/// Receives each header line as received (bytes, not necessarily UTF-8):
+/// the status line first, each with its line end, then the empty line.
+pub type HeaderCallback = Rc<dyn Fn(&[u8])>;
 
 /// Tornado's defaults for both timeouts.
 const DEFAULT_TIMEOUT: Duration = Duration::from_secs(20);

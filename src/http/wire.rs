@@ -8,10 +8,11 @@ use std::io::Write;
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use base64::Engine as _;
-use flate2::write::{DeflateDecoder, GzDecoder, ZlibDecoder};
+use flate2::write::{DeflateDecoder, MultiGzDecoder, ZlibDecoder};
+use unicode_normalization::UnicodeNormalization as _;
 
 use super::headers::Headers;
-use super::request::HTTPRequest;
+use super::request::{HTTPRequest, StreamingCallback};
 use super::url::{parse_target, Target};
 use super::{fetch_error, FetchErrorKind};
 use crate::error::{Error, Result};
@@ -65,6 +66,9 @@ pub fn validate_request(req: &HTTPRequest) -> Result<()> {
             format!("a body is not allowed for {}", req.method)
         }));
     }
+    if req.body_producer.is_some() {
+        declared_length(req)?;
+    }
     for (name, value) in req.headers.iter() {
         if !is_token(name) {
             return Err(invalid_request(format!("bad header name {name:?}")));
@@ -90,8 +94,33 @@ pub fn validate_request(req: &HTTPRequest) -> Result<()> {
     Ok(())
 }
 
+/// `Basic` credentials. The pair is NFC-normalised before it is encoded
+/// (RFC 7617 §2.1, Tornado's `encode_username_password`): a decomposed
+/// "josé" is sent as the composed one.
+/// The Content-Length the caller set for a streamed upload, if any: the
+/// producer's bytes are then sent as they are, not chunk-framed, and must
+/// add up to it.
+pub fn declared_length(req: &HTTPRequest) -> Result<Option<u64>> {
+    let mut values = req.headers.get_all("Content-Length");
+    let Some(value) = values.next() else {
+        return Ok(None);
+    };
+    let value = value.trim();
+    let parsed = value
+        .bytes()
+        .all(|b| b.is_ascii_digit())
+        .then(|| value.parse::<u64>().ok())
+        .flatten();
+    match (parsed, values.next()) {
+        (Some(length), None) => Ok(Some(length)),
+        _ => Err(invalid_request(format!(
+            "bad Content-Length {value:?} for a streamed body"
+        ))),
+    }
+}
+
 fn basic_auth(username: &str, password: &str) -> String {
-    let pair = format!("{username}:{password}");
+    let pair: String = format!("{username}:{password}").nfc().collect();
     format!(
         "Basic {}",
         base64::engine::general_purpose::STANDARD.encode(pair)
@@ -129,8 +158,11 @@ pub fn request_head(req: &HTTPRequest, target: &Target, via_proxy: bool) -> Vec<
         line("Host", &target.host_header);
     }
     for (name, value) in req.headers.iter() {
+        // A fixed body's length is the body's (Tornado sets it so), whatever
+        // the caller put in Content-Length.
         let replaced = (name.eq_ignore_ascii_case("User-Agent") && req.user_agent.is_some())
-            || (name.eq_ignore_ascii_case("Authorization") && req.auth_username.is_some());
+            || (name.eq_ignore_ascii_case("Authorization") && req.auth_username.is_some())
+            || (name.eq_ignore_ascii_case("Content-Length") && req.body.is_some());
         if !replaced {
             line(name, value);
         }
@@ -166,10 +198,14 @@ pub fn request_head(req: &HTTPRequest, target: &Target, via_proxy: bool) -> Vec<
     if let Some(when) = req.if_modified_since {
         line("If-Modified-Since", &http_date(when));
     }
-    if let Some(body) = &req.body {
-        if !req.headers.contains("Content-Length") {
-            line("Content-Length", &body.len().to_string());
+    if req.body.is_some() || req.body_producer.is_some() {
+        // As Tornado's clients and curl: a form unless the caller says.
+        if req.method == "POST" && !req.headers.contains("Content-Type") {
+            line("Content-Type", "application/x-www-form-urlencoded");
         }
+    }
+    if let Some(body) = &req.body {
+        line("Content-Length", &body.len().to_string());
     } else if req.body_producer.is_some() && !req.headers.contains("Content-Length") {
         line("Transfer-Encoding", "chunked");
     }
@@ -419,6 +455,31 @@ pub fn could_be_response_head(start: &[u8]) -> bool {
     start[..n] == b"HTTP/"[..n]
 }
 
+/// Where a response head ends in `buf`: just past its empty line, which
+/// may end in CRLF or a bare LF (`\r?\n\r?\n`, Tornado's rule; RFC 9112
+/// §2.2 lets a recipient accept LF alone), skipping blank lines before the
+/// status line as httparse does. `Err(resume)` while no end is buffered:
+/// the next call may start scanning at `resume` (`from` must be 0 or a
+/// `resume` of the same, grown buffer), so a head that trickles in is
+/// scanned once, not once per read.
+pub fn find_head_end(buf: &[u8], from: usize) -> std::result::Result<usize, usize> {
+    let leading = buf
+        .iter()
+        .position(|&b| b != b'\r' && b != b'\n')
+        .unwrap_or(buf.len());
+    let start = from.max(leading);
+    for lf in memchr::memchr_iter(b'\n', &buf[start..]) {
+        let at = start + lf;
+        match (buf.get(at + 1), buf.get(at + 2)) {
+            (Some(b'\n'), _) => return Ok(at + 2),
+            (Some(b'\r'), Some(b'\n')) => return Ok(at + 3),
+            (None, _) | (Some(b'\r'), None) => return Err(at),
+            _ => {}
+        }
+    }
+    Err(buf.len())
+}
+
 // ---- chunked bodies ----
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -502,9 +563,9 @@ impl ChunkedDecoder {
         }
         if complete {
             let line = std::mem::take(&mut self.line);
-            let line = line
-                .strip_suffix(b"\r\n")
-                .ok_or_else(|| protocol("a chunked line does not end in CRLF"))?;
+            // CRLF, or a bare LF as in a head (RFC 9112 §2.2).
+            let line = line.strip_suffix(b"\n").unwrap_or(&line);
+            let line = line.strip_suffix(b"\r").unwrap_or(line);
             self.on_line(line)?;
         }
         Ok(taken)
@@ -542,10 +603,21 @@ fn parse_chunk_size(line: &[u8]) -> Result<u64> {
 
 // ---- compressed bodies ----
 
-/// A `Write` that keeps what a decoder produces and refuses to hold more
-/// than `max` bytes in all: a gzip bomb stops here, not in memory.
+/// The most decoded bytes handed to a streaming callback at once
+/// (Tornado's chunk size): memory stays bounded whatever the ratio.
+pub const MAX_STREAMED_CHUNK: usize = 64 * 1024;
+
+/// Where decoded bytes go: kept for the caller, or straight on to a
+/// streaming callback as the decoder produces them.
+enum Output {
+    Keep(Vec<u8>),
+    Stream(StreamingCallback),
+}
+
+/// A `Write` that takes what a decoder produces and refuses more than
+/// `max` bytes in all: a gzip bomb stops here, not in memory.
 struct CappedSink {
-    out: Vec<u8>,
+    out: Output,
     total: u64,
     max: u64,
 }
@@ -559,7 +631,10 @@ impl Write for CappedSink {
             ));
         }
         self.total += buf.len() as u64;
-        self.out.extend_from_slice(buf);
+        match &mut self.out {
+            Output::Keep(kept) => kept.extend_from_slice(buf),
+            Output::Stream(callback) => buf.chunks(MAX_STREAMED_CHUNK).for_each(|c| callback(c)),
+        }
         Ok(buf.len())
     }
 
@@ -568,40 +643,60 @@ impl Write for CappedSink {
     }
 }
 
+impl CappedSink {
+    /// Moves what was kept to `out` (nothing when streaming).
+    fn hand_over(&mut self, out: &mut Vec<u8>) {
+        if let Output::Keep(kept) = &mut self.out {
+            out.append(kept);
+        }
+    }
+}
+
 enum Decoder {
-    Gzip(GzDecoder<CappedSink>),
+    /// Every member of the stream (RFC 1952 §2.2), as Python and curl.
+    Gzip(MultiGzDecoder<CappedSink>),
     Zlib(ZlibDecoder<CappedSink>),
     Raw(DeflateDecoder<CappedSink>),
-    /// Deflate before its first byte says whether it is zlib-wrapped.
-    Undecided(u64),
+    /// Deflate before its first bytes say whether it is zlib-wrapped.
+    Undecided(CappedSink),
+    /// Between the two: only while deciding.
+    Taken,
 }
 
 /// Decodes a gzip or deflate body incrementally, at most `max_output` bytes.
+/// Decoded bytes are handed on as soon as they can be decoded: a stream
+/// whose server waits for the client's reaction to its first part works.
 pub struct Decompressor {
     decoder: Decoder,
     max_output: u64,
-}
-
-fn sink(max: u64) -> CappedSink {
-    CappedSink {
-        out: Vec::new(),
-        total: 0,
-        max,
-    }
+    /// Whether any input came: a body-less response needs no decoding.
+    fed: bool,
 }
 
 impl Decompressor {
     /// A decoder for `content_encoding` ("gzip", "x-gzip", "deflate"); None
-    /// for anything else (the body is then passed through as it is).
-    pub fn new(content_encoding: &str, max_output: u64) -> Option<Decompressor> {
+    /// for anything else (the body is then passed through as it is). With
+    /// `stream`, decoded bytes go to it in pieces of at most
+    /// [`MAX_STREAMED_CHUNK`] instead of to `feed`'s `out`.
+    pub fn new(
+        content_encoding: &str,
+        max_output: u64,
+        stream: Option<StreamingCallback>,
+    ) -> Option<Decompressor> {
+        let sink = CappedSink {
+            out: stream.map_or(Output::Keep(Vec::new()), Output::Stream),
+            total: 0,
+            max: max_output,
+        };
         let decoder = match content_encoding.trim().to_ascii_lowercase().as_str() {
-            "gzip" | "x-gzip" => Decoder::Gzip(GzDecoder::new(sink(max_output))),
-            "deflate" => Decoder::Undecided(max_output),
+            "gzip" | "x-gzip" => Decoder::Gzip(MultiGzDecoder::new(sink)),
+            "deflate" => Decoder::Undecided(sink),
             _ => return None,
         };
         Some(Decompressor {
             decoder,
             max_output,
+            fed: false,
         })
     }
 
@@ -616,52 +711,63 @@ impl Decompressor {
         }
     }
 
-    /// Decodes `input`, appending the output to `out`.
+    /// Picks zlib or raw deflate from the first two bytes.
+    fn decide(&mut self, input: &[u8]) {
+        if !matches!(self.decoder, Decoder::Undecided(_)) {
+            return;
+        }
+        let Decoder::Undecided(sink) = std::mem::replace(&mut self.decoder, Decoder::Taken) else {
+            unreachable!("checked above");
+        };
+        // zlib: CMF says deflate (low nibble 8) and CMF*256+FLG is a multiple of 31.
+        let zlib = input.len() >= 2
+            && input[0] & 0x0f == 8
+            && (u16::from(input[0]) << 8 | u16::from(input[1])) % 31 == 0;
+        self.decoder = if zlib {
+            Decoder::Zlib(ZlibDecoder::new(sink))
+        } else {
+            Decoder::Raw(DeflateDecoder::new(sink))
+        };
+    }
+
+    /// Decodes `input`, appending all that it decodes to (when not
+    /// streaming) `out`.
     pub fn feed(&mut self, input: &[u8], out: &mut Vec<u8>) -> Result<()> {
         if input.is_empty() {
             return Ok(());
         }
-        if let Decoder::Undecided(max) = self.decoder {
-            // zlib: CMF says deflate (low nibble 8) and CMF*256+FLG is a multiple of 31.
-            let zlib = input.len() >= 2
-                && input[0] & 0x0f == 8
-                && (u16::from(input[0]) << 8 | u16::from(input[1])) % 31 == 0;
-            self.decoder = if zlib {
-                Decoder::Zlib(ZlibDecoder::new(sink(max)))
-            } else {
-                Decoder::Raw(DeflateDecoder::new(sink(max)))
-            };
-        }
-        let (written, produced) = match &mut self.decoder {
-            Decoder::Gzip(d) => (d.write_all(input), &mut d.get_mut().out),
-            Decoder::Zlib(d) => (d.write_all(input), &mut d.get_mut().out),
-            Decoder::Raw(d) => (d.write_all(input), &mut d.get_mut().out),
-            Decoder::Undecided(_) => return Ok(()),
+        self.fed = true;
+        self.decide(input);
+        // The flush passes on what the decoder still holds of this input
+        // (flate2 otherwise keeps it until the next write).
+        let (written, sink) = match &mut self.decoder {
+            Decoder::Gzip(d) => (d.write_all(input).and_then(|_| d.flush()), d.get_mut()),
+            Decoder::Zlib(d) => (d.write_all(input).and_then(|_| d.flush()), d.get_mut()),
+            Decoder::Raw(d) => (d.write_all(input).and_then(|_| d.flush()), d.get_mut()),
+            Decoder::Undecided(_) | Decoder::Taken => return Ok(()),
         };
-        out.append(produced);
+        sink.hand_over(out);
         written.map_err(|e| self.failure(e))
     }
 
     /// Ends the stream: flushes the rest into `out`; a truncated stream is
-    /// a protocol error.
+    /// a protocol error. A stream that got no input at all is an empty
+    /// body (a HEAD, 204, 304 or empty response that names its coding).
     pub fn finish_into(&mut self, out: &mut Vec<u8>) -> Result<()> {
-        let (finished, produced, complete) = match &mut self.decoder {
-            Decoder::Gzip(d) => {
-                let r = d.try_finish();
-                (r, &mut d.get_mut().out, true)
-            }
+        if !self.fed {
+            return Ok(());
+        }
+        let (finished, sink, complete) = match &mut self.decoder {
+            Decoder::Gzip(d) => (d.try_finish(), d.get_mut(), true),
             Decoder::Zlib(d) => {
                 let r = d.try_finish();
                 let complete = d.total_in() > 0;
-                (r, &mut d.get_mut().out, complete)
+                (r, d.get_mut(), complete)
             }
-            Decoder::Raw(d) => {
-                let r = d.try_finish();
-                (r, &mut d.get_mut().out, true)
-            }
-            Decoder::Undecided(_) => return Ok(()),
+            Decoder::Raw(d) => (d.try_finish(), d.get_mut(), true),
+            Decoder::Undecided(_) | Decoder::Taken => return Ok(()),
         };
-        out.append(produced);
+        sink.hand_over(out);
         finished.map_err(|e| self.failure(e))?;
         if !complete {
             return Err(protocol("truncated compressed body"));
@@ -1016,7 +1122,7 @@ mod tests {
     }
 
     fn decompress(coding: &str, input: &[u8], max: u64, step: usize) -> Result<Vec<u8>> {
-        let mut d = Decompressor::new(coding, max).unwrap();
+        let mut d = Decompressor::new(coding, max, None).unwrap();
         let mut out = Vec::new();
         for piece in input.chunks(step) {
             d.feed(piece, &mut out)?;
@@ -1040,8 +1146,8 @@ mod tests {
             decompress("deflate", &compress("raw", &data), 1 << 20, 7).unwrap(),
             data
         );
-        assert!(Decompressor::new("br", 10).is_none());
-        assert!(Decompressor::new("identity", 10).is_none());
+        assert!(Decompressor::new("br", 10, None).is_none());
+        assert!(Decompressor::new("identity", 10, None).is_none());
         assert_eq!(
             kind(decompress("gzip", b"this is not gzip at all", 1 << 20, 100)),
             Some(Protocol)
@@ -1057,7 +1163,7 @@ mod tests {
     #[test]
     fn a_gzip_bomb_stops_at_the_cap() {
         let bomb = compress("gzip", &vec![0u8; 20 << 20]);
-        let mut d = Decompressor::new("gzip", 1 << 20).unwrap();
+        let mut d = Decompressor::new("gzip", 1 << 20, None).unwrap();
         let mut out = Vec::new();
         let mut result = Ok(());
         for piece in bomb.chunks(4096) {
@@ -1068,6 +1174,154 @@ mod tests {
         }
         assert_eq!(kind(result), Some(BodyTooLarge));
         assert!(out.len() <= 1 << 20);
+    }
+
+    #[test]
+    fn a_head_ends_at_its_empty_line_with_crlf_or_bare_lf() {
+        let cases: [(&[u8], std::result::Result<usize, usize>); 9] = [
+            (b"HTTP/1.1 200 OK\r\nA: 1\r\n\r\nbody", Ok(25)),
+            (b"HTTP/1.1 200 OK\nA: 1\n\nbody", Ok(22)),
+            (b"HTTP/1.1 200 OK\nA: 1\r\n\nbody", Ok(23)),
+            (b"HTTP/1.1 200 OK\r\nA: 1\n\r\nbody", Ok(24)),
+            (b"\r\n\r\nHTTP/1.1 204 No\n\n", Ok(21)),
+            (b"HTTP/1.1 200 OK\r\nA: 1\r\n", Err(22)),
+            (b"HTTP/1.1 200 OK\r\nA: 1\r\n\r", Err(22)),
+            (b"HTTP/1.1 200 OK\r\nA: 1", Err(21)),
+            (b"\r\n", Err(2)),
+        ];
+        for (buf, end) in cases {
+            assert_eq!(
+                find_head_end(buf, 0),
+                end,
+                "{:?}",
+                String::from_utf8_lossy(buf)
+            );
+        }
+        // Resuming where the last scan stopped finds the same end.
+        let whole = b"HTTP/1.1 200 OK\nA: 1\n\n";
+        let mut from = 0;
+        for n in 1..whole.len() {
+            from = find_head_end(&whole[..n], from).expect_err("incomplete");
+        }
+        assert_eq!(find_head_end(whole, from), Ok(whole.len()));
+        let (h, n) = parse_response_head(b"HTTP/1.1 201 Made\nX: y\n\n", 1024)
+            .unwrap()
+            .unwrap();
+        assert_eq!((h.code, h.headers.get("X"), n), (201, Some("y"), 24));
+    }
+
+    #[test]
+    fn chunked_lines_may_end_in_a_bare_lf() {
+        let body = b"5\nhello\n6;x=1\r\n world\n0\nT: t\n\n";
+        for step in [1, 2, body.len()] {
+            assert_eq!(
+                dechunk(body, step).unwrap(),
+                (b"hello world".to_vec(), true)
+            );
+        }
+    }
+
+    #[test]
+    fn every_gzip_member_is_decoded() {
+        let mut two = compress("gzip", b"first member, ");
+        two.extend(compress("gzip", b"second member"));
+        for step in [1, 5, two.len()] {
+            assert_eq!(
+                decompress("gzip", &two, 1 << 20, step).unwrap(),
+                b"first member, second member"
+            );
+        }
+    }
+
+    #[test]
+    fn a_stream_that_got_no_bytes_is_an_empty_body() {
+        for coding in ["gzip", "deflate"] {
+            assert_eq!(decompress(coding, b"", 1 << 20, 1).unwrap(), b"");
+        }
+    }
+
+    #[test]
+    fn decoded_bytes_are_handed_on_with_their_input() {
+        use flate2::write::GzEncoder;
+        // The first part of a stream, flushed as a server does before it
+        // waits: all of it decodes now, not at the next write.
+        let mut e = GzEncoder::new(Vec::new(), flate2::Compression::default());
+        e.write_all(b"part one").unwrap();
+        e.flush().unwrap();
+        let first = e.get_ref().clone();
+        let mut d = Decompressor::new("gzip", 1 << 20, None).unwrap();
+        let mut out = Vec::new();
+        d.feed(&first, &mut out).unwrap();
+        assert_eq!(out, b"part one");
+    }
+
+    #[test]
+    fn streamed_decoded_chunks_are_bounded() {
+        let bomb = compress("gzip", &vec![0u8; 8 << 20]);
+        let sizes = std::rc::Rc::new(std::cell::RefCell::new(Vec::new()));
+        let seen = sizes.clone();
+        let stream: StreamingCallback =
+            std::rc::Rc::new(move |c: &[u8]| seen.borrow_mut().push(c.len()));
+        let mut d = Decompressor::new("gzip", 1 << 30, Some(stream)).unwrap();
+        let mut out = Vec::new();
+        d.feed(&bomb, &mut out).unwrap();
+        d.finish_into(&mut out).unwrap();
+        assert!(out.is_empty(), "streamed, not kept");
+        let sizes = sizes.borrow();
+        assert_eq!(sizes.iter().sum::<usize>(), 8 << 20);
+        assert!(
+            sizes.iter().all(|&n| n <= MAX_STREAMED_CHUNK),
+            "max {:?}",
+            sizes.iter().max()
+        );
+    }
+
+    #[test]
+    fn request_heads_for_bodies_and_credentials() {
+        let target = parse_target("http://127.0.0.1:1/p").unwrap();
+        let text =
+            |req: &HTTPRequest| String::from_utf8(request_head(req, &target, false)).unwrap();
+        let mut post = HTTPRequest::new("http://127.0.0.1:1/p");
+        post.method = "POST".into();
+        post.body = Some(b"a=1".to_vec());
+        post.headers.add("Content-Length", "99");
+        let head = text(&post);
+        assert!(
+            head.contains("Content-Type: application/x-www-form-urlencoded\r\n"),
+            "{head}"
+        );
+        assert!(
+            head.contains("Content-Length: 3\r\n") && !head.contains("99"),
+            "{head}"
+        );
+        post.headers.add("Content-Type", "text/plain");
+        assert!(!text(&post).contains("x-www-form-urlencoded"));
+        let mut put = HTTPRequest::new("http://127.0.0.1:1/p");
+        put.method = "PUT".into();
+        put.body = Some(b"x".to_vec());
+        assert!(
+            !text(&put).contains("Content-Type"),
+            "only POST gets a default type"
+        );
+        let mut streamed = put.clone();
+        streamed.body = None;
+        streamed.body_producer = Some(std::rc::Rc::new(|| Ok(None)));
+        streamed.headers.add("Content-Length", "5");
+        let head = text(&streamed);
+        assert!(
+            head.contains("Content-Length: 5\r\n") && !head.contains("chunked"),
+            "{head}"
+        );
+        assert_eq!(declared_length(&streamed).unwrap(), Some(5));
+        streamed.headers.set("Content-Length", "5x");
+        assert_eq!(kind(validate_request(&streamed)), Some(InvalidRequest));
+        // NFC: "jose" + combining acute is sent as the composed "josé".
+        let mut auth = HTTPRequest::new("http://127.0.0.1:1/p");
+        auth.auth_username = Some("jose\u{301}".into());
+        auth.auth_password = Some("pw".into());
+        let composed = basic_auth("jos\u{e9}", "pw");
+        assert!(text(&auth).contains(&format!("Authorization: {composed}\r\n")));
+        assert_eq!(composed, "Basic am9zw6k6cHc=");
     }
 
     fn redirect(method: &str, code: u16, location: &str) -> Option<HTTPRequest> {
