@@ -34,6 +34,18 @@ fn fixture_for(name: &str) -> Fixture {
     if name == "test_stream" {
         return tls_fixture();
     }
+    if name == "test_http_wire" {
+        let server = common::script_server::ScriptServer::start(wire_routes);
+        return Fixture {
+            env: vec![(
+                "TORNADO_TEST_HTTP".into(),
+                format!("http://{}", server.addr),
+            )],
+            _servers: vec![server],
+            _pki: None,
+            _full: None,
+        };
+    }
     if name != "test_http" {
         return Fixture {
             env: Vec::new(),
@@ -292,6 +304,87 @@ fn canned(target: &str) -> Option<(&'static [u8], bool)> {
     })
 }
 
+/// The routes test_http_wire.c fetches: what real servers send that the
+/// common case does not (bare LF, codings on empty bodies, gzip members,
+/// streams that wait, many 1xx, Latin-1 headers), and echoes of what the
+/// client sent.
+fn wire_routes(mut conn: common::script_server::Conn) {
+    while let Some(request) = conn.read_request() {
+        let ok = match request.target.as_str() {
+            "/method" => {
+                let reply = format!(
+                    "{} {} {}",
+                    request.method,
+                    request.body.len(),
+                    request.header("Content-Type").unwrap_or("-")
+                );
+                conn.respond("200 OK", &[], reply.as_bytes())
+            }
+            "/body" => conn.respond("200 OK", &[], &request.body),
+            "/auth" => {
+                let reply = request.header("Authorization").unwrap_or("-").to_string();
+                conn.respond("200 OK", &[], reply.as_bytes())
+            }
+            "/gzip-members" => {
+                let mut body = encoded("gzip", b"first member, ");
+                body.extend(encoded("gzip", b"second member"));
+                conn.respond("200 OK", &[("Content-Encoding", "gzip")], &body)
+            }
+            "/gzip-bomb" => {
+                let body = encoded("gzip", &vec![0; 10 << 20]);
+                conn.respond("200 OK", &[("Content-Encoding", "gzip")], &body)
+            }
+            "/gzip-then-wait" => {
+                // The first part of a gzip stream, flushed, as one chunk; then
+                // nothing until the client gives up.
+                let mut gz =
+                    flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
+                std::io::Write::write_all(&mut gz, b"part one").expect("gzip");
+                std::io::Write::flush(&mut gz).expect("flush");
+                let part = gz.get_ref().clone();
+                let mut bytes = b"HTTP/1.1 200 OK\r\nContent-Encoding: gzip\r\nTransfer-Encoding: chunked\r\n\r\n".to_vec();
+                bytes.extend(format!("{:x}\r\n", part.len()).into_bytes());
+                bytes.extend(part);
+                bytes.extend(b"\r\n");
+                conn.write(&bytes);
+                std::thread::sleep(Duration::from_secs(3));
+                false
+            }
+            target if target.starts_with("/informational/") => {
+                let count: usize = target["/informational/".len()..].parse().unwrap_or(0);
+                let mut bytes = b"HTTP/1.1 102 Processing\r\n\r\n".repeat(count);
+                bytes.extend(b"HTTP/1.1 200 OK\r\nContent-Length: 5\r\n\r\nfinal");
+                conn.write(&bytes)
+            }
+            "/loop-body" => conn.respond("302 Found", &[("Location", "/loop-body")], b"again"),
+            target => match wire_canned(target) {
+                Some(bytes) => conn.write(bytes),
+                None => conn.respond("404 Not Found", &[], b"no such page"),
+            },
+        };
+        if !ok {
+            return;
+        }
+    }
+}
+
+/// Answers of test_http_wire.c written byte for byte (the connection stays open).
+fn wire_canned(target: &str) -> Option<&'static [u8]> {
+    Some(match target {
+        "/lf-head" => b"HTTP/1.1 200 OK\nContent-Length: 2\nX-Lf: yes\n\nok",
+        "/lf-chunked" => b"HTTP/1.1 200 OK\nTransfer-Encoding: chunked\n\n3\nbar\n2;x=y\ne \n2\nlf\n0\n\n",
+        "/gzip-head" => b"HTTP/1.1 200 OK\r\nContent-Encoding: gzip\r\nContent-Length: 30\r\n\r\n",
+        "/gzip-204" => b"HTTP/1.1 204 No Content\r\nContent-Encoding: gzip\r\n\r\n",
+        "/gzip-304" => b"HTTP/1.1 304 Not Modified\r\nContent-Encoding: gzip\r\nContent-Length: 30\r\n\r\n",
+        "/gzip-empty" => b"HTTP/1.1 200 OK\r\nContent-Encoding: gzip\r\nContent-Length: 0\r\n\r\n",
+        "/gzip-empty-chunked" => b"HTTP/1.1 200 OK\r\nContent-Encoding: gzip\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\n",
+        "/gzip-302" => b"HTTP/1.1 302 Found\r\nLocation: /lf-head\r\nContent-Encoding: gzip\r\nContent-Length: 0\r\n\r\n",
+        "/gzip-103" => b"HTTP/1.1 103 Early Hints\r\nContent-Encoding: gzip\r\n\r\nHTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok",
+        "/latin1" => b"HTTP/1.1 200 OK\r\nFoo: caf\xe9\r\nContent-Length: 2\r\n\r\nok",
+        _ => return None,
+    })
+}
+
 /// `bytes` compressed with `coding` ("gzip" or "deflate").
 fn encoded(coding: &str, bytes: &[u8]) -> Vec<u8> {
     use std::io::Write as _;
@@ -491,5 +584,6 @@ c_tests!(
     test_api_abuse,
     test_free,
     test_http,
+    test_http_wire,
     test_stream,
 );

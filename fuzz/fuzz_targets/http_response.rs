@@ -1,14 +1,29 @@
 //! A response as a server might send it: head parsing, body framing, and
 //! the chunked decoder over whatever follows, fed in fuzz-chosen pieces.
 //! Nothing may panic, and the decoder never returns more than it was fed.
+//! The head's end, found as the bytes trickle in, is where a scan of the
+//! whole finds it.
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
-use tornado_rs::http::wire::{body_framing, parse_response_head, BodyFraming, ChunkedDecoder};
+use tornado_rs::http::wire::{
+    body_framing, find_head_end, parse_response_head, BodyFraming, ChunkedDecoder,
+};
 
 fuzz_target!(|data: &[u8]| {
     let Some((&step, data)) = data.split_first() else { return };
     let step = usize::from(step).max(1);
+    let whole = find_head_end(data, 0);
+    let mut resume = 0;
+    let mut trickled = Err(0);
+    for end in (step..data.len()).step_by(step).chain([data.len()]) {
+        trickled = find_head_end(&data[..end], resume);
+        match trickled {
+            Ok(_) => break,
+            Err(at) => resume = at,
+        }
+    }
+    assert_eq!(trickled, whole);
     let Ok(Some((head, consumed))) = parse_response_head(data, 16 * 1024) else {
         return;
     };
