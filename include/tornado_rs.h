@@ -818,8 +818,12 @@ tornado_code tornado_http_request_set_body_producer(tornado_http_request *r,
  * Fetches `request` (copied: it may be freed right after). The future's
  * value is a `tornado_http_response *` owned by the future; it resolves
  * for every HTTP status, and fails (with the error's code and
- * "kind: detail" message) only when no response was received. Cancelling
- * the future aborts the fetch. NULL when the call itself is invalid.
+ * "kind: detail" message) only when no response was received. When
+ * max_redirects runs out it resolves with the last 3xx response (its code,
+ * headers, body and effective URL), whose `tornado_http_response_error` is
+ * "too_many_redirects: ..." (`TORNADO_ERR_TOO_MANY_REDIRECTS`): a binding
+ * can return or raise it as Tornado's clients do. Cancelling the future
+ * aborts the fetch. NULL when the call itself is invalid.
  */
 tornado_future *tornado_http_client_fetch(tornado_http_client *client,
                                           const tornado_http_request *request);
@@ -903,7 +907,8 @@ tornado_code tornado_http_response_time_info(const tornado_http_response *r,
  * The error ("kind: detail", the kind being one of resolve, connect,
  * timeout, tls, protocol, closed, body_too_large, header_too_large,
  * too_many_redirects, invalid_url, invalid_request, cancelled), borrowed;
- * NULL when a response was received without error.
+ * NULL when a response was received without error. A response can carry
+ * one: the last 3xx when max_redirects ran out (too_many_redirects).
  */
 const char *tornado_http_response_error(const tornado_http_response *r);
 

@@ -32,7 +32,10 @@ pub struct HTTPResponse {
     pub body: Body,
     /// The URL of this response, after redirects.
     pub effective_url: String,
-    /// Why the fetch failed (with code 599, or a kept last redirect).
+    /// Why the fetch failed: with code 599 when no response was received;
+    /// beside a real response when max_redirects ran out (this is then the
+    /// last 3xx, with its code, headers, body and URL, as Tornado's simple
+    /// client returns it, and the error is too_many_redirects).
     pub error: Option<Error>,
     /// Seconds, not counting time queued.
     pub request_time: f64,
