@@ -1,0 +1,267 @@
+//! The HTTP client against servers it meets in the world, each started on
+//! 127.0.0.1 for the test: nginx with `gzip on` (apt package nginx),
+//! httpbin under gunicorn, aiohttp, and Python's http.server (`.ci/run`
+//! installs them). A missing server fails the test with the reason; it is
+//! never skipped. These are the places where bodiless gzip responses, form
+//! POSTs, redirect limits and compressed streams were seen to go wrong.
+
+use std::net::{TcpListener, TcpStream};
+use std::path::Path;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use tornado_rs::http::client::{AsyncHTTPClient, ClientOptions};
+use tornado_rs::http::request::HTTPRequest;
+use tornado_rs::http::response::HTTPResponse;
+use tornado_rs::http::{kind_of, FetchErrorKind};
+use tornado_rs::IOLoop;
+
+/// A server process on a port of its own; killed when dropped.
+struct Server {
+    child: Child,
+    port: u16,
+    _dir: tempfile::TempDir,
+}
+
+impl Server {
+    /// Runs `command` (given the port and a scratch dir) and waits until
+    /// the port accepts connections.
+    fn start(what: &str, command: impl FnOnce(u16, &Path) -> Command) -> Server {
+        let port = TcpListener::bind("127.0.0.1:0")
+            .and_then(|l| l.local_addr())
+            .expect("a free port")
+            .port();
+        let dir = tempfile::tempdir().expect("a temp dir");
+        let mut command = command(port, dir.path());
+        let child = command
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .spawn()
+            .unwrap_or_else(|e| panic!("{what} could not start ({e}); .ci/run installs it"));
+        let mut server = Server {
+            child,
+            port,
+            _dir: dir,
+        };
+        let start = Instant::now();
+        while TcpStream::connect(("127.0.0.1", port)).is_err() {
+            if let Ok(Some(status)) = server.child.try_wait() {
+                panic!("{what} exited at start ({status}); is it installed? .ci/run installs it");
+            }
+            assert!(
+                start.elapsed() < Duration::from_secs(20),
+                "{what} did not listen on 127.0.0.1:{port} within 20 s"
+            );
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        server
+    }
+
+    fn url(&self, path: &str) -> String {
+        format!("http://127.0.0.1:{}{}", self.port, path)
+    }
+}
+
+impl Drop for Server {
+    /// SIGTERM first, so a server with workers (gunicorn) stops them too;
+    /// SIGKILL if it has not exited within 5 s.
+    fn drop(&mut self) {
+        // SAFETY: signalling our own child by its pid.
+        unsafe { libc::kill(self.child.id() as libc::pid_t, libc::SIGTERM) };
+        let start = Instant::now();
+        while let Ok(None) = self.child.try_wait() {
+            if start.elapsed() > Duration::from_secs(5) {
+                let _ = self.child.kill();
+                break;
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        let _ = self.child.wait();
+    }
+}
+
+const PAGE: &str = "<html><body>hello from nginx, compressed</body></html>\n";
+
+/// nginx with gzip on for every type and size, as a site might run it.
+fn nginx() -> Server {
+    Server::start("nginx", |port, dir| {
+        std::fs::create_dir_all(dir.join("html")).unwrap();
+        std::fs::write(dir.join("html/index.html"), PAGE.repeat(50)).unwrap();
+        let conf = format!(
+            "daemon off; master_process off; worker_processes 1; error_log {d}/error.log; pid {d}/nginx.pid;
+             events {{ worker_connections 64; }}
+             http {{
+               access_log off; client_body_temp_path {d}; proxy_temp_path {d};
+               fastcgi_temp_path {d}; uwsgi_temp_path {d}; scgi_temp_path {d};
+               gzip on; gzip_types *; gzip_min_length 0;
+               server {{
+                 listen 127.0.0.1:{port}; root {d}/html;
+                 location = /moved {{ return 301 /index.html; }}
+                 location = /empty {{ return 204; }}
+               }}
+             }}",
+            d = dir.display()
+        );
+        std::fs::write(dir.join("nginx.conf"), conf).unwrap();
+        let nginx = ["/usr/sbin/nginx", "nginx"]
+            .into_iter()
+            .find(|p| !p.starts_with('/') || Path::new(p).exists())
+            .unwrap();
+        let mut command = Command::new(nginx);
+        command
+            .arg("-p")
+            .arg(dir)
+            .arg("-c")
+            .arg(dir.join("nginx.conf"));
+        command
+    })
+}
+
+fn fetch(request: HTTPRequest) -> HTTPResponse {
+    let lp = IOLoop::new().unwrap();
+    let client = AsyncHTTPClient::new(&lp, ClientOptions::default()).unwrap();
+    let f = client.fetch(request).unwrap();
+    lp.run_until(|| f.done(), Some(Duration::from_secs(20)))
+        .expect("done in time");
+    f.result().expect("done").expect("fetch futures resolve")
+}
+
+fn request(url: String, method: &str) -> HTTPRequest {
+    let mut request = HTTPRequest::new(url);
+    request.method = method.into();
+    request.request_timeout = Some(Duration::from_secs(5));
+    request
+}
+
+fn text(response: &HTTPResponse) -> String {
+    String::from_utf8_lossy(&response.body).into_owned()
+}
+
+#[test]
+fn nginx_with_gzip_on() {
+    let server = nginx();
+    let r = fetch(request(server.url("/index.html"), "HEAD"));
+    assert_eq!((r.code, r.body.len()), (200, 0), "HEAD: {:?}", r.error);
+    assert!(r.error.is_none());
+    assert_eq!(r.headers.get("Content-Encoding"), Some("gzip"));
+
+    let r = fetch(request(server.url("/index.html"), "GET"));
+    assert_eq!(text(&r), PAGE.repeat(50), "GET: {:?}", r.error);
+
+    let r = fetch(request(server.url("/empty"), "GET"));
+    assert_eq!((r.code, r.body.len()), (204, 0), "204: {:?}", r.error);
+
+    let mut unfollowed = request(server.url("/moved"), "GET");
+    unfollowed.follow_redirects = false;
+    let r = fetch(unfollowed);
+    assert_eq!(r.code, 301, "{:?}", r.error);
+    assert!(text(&r).contains("301 Moved Permanently"), "{}", text(&r));
+    let mut head = request(server.url("/moved"), "HEAD");
+    head.follow_redirects = false;
+    let r = fetch(head);
+    assert_eq!((r.code, r.body.len()), (301, 0), "HEAD 301: {:?}", r.error);
+    let r = fetch(request(server.url("/moved"), "GET"));
+    assert_eq!(
+        (r.code, text(&r)),
+        (200, PAGE.repeat(50)),
+        "followed: {:?}",
+        r.error
+    );
+}
+
+fn httpbin() -> Server {
+    Server::start(
+        "httpbin under gunicorn (python3 -m gunicorn httpbin:app)",
+        |port, _| {
+            let mut command = Command::new("python3");
+            command.args(["-m", "gunicorn", "-w", "1", "-b"]);
+            command.arg(format!("127.0.0.1:{port}")).arg("httpbin:app");
+            command.stderr(Stdio::null());
+            command
+        },
+    )
+}
+
+#[test]
+fn httpbin_under_gunicorn() {
+    let server = httpbin();
+    let r = fetch(request(server.url("/gzip"), "HEAD"));
+    assert_eq!(
+        (r.code, r.body.len()),
+        (200, 0),
+        "HEAD /gzip: {:?}",
+        r.error
+    );
+    assert!(r.error.is_none());
+    let r = fetch(request(server.url("/gzip"), "GET"));
+    let json: serde_json::Value = serde_json::from_slice(&r.body).expect("JSON");
+    assert_eq!(json["gzipped"], true);
+
+    let mut post = request(server.url("/post"), "POST");
+    post.body = Some(b"a=1&b=two".to_vec());
+    let r = fetch(post);
+    let json: serde_json::Value = serde_json::from_slice(&r.body).expect("JSON");
+    assert_eq!(
+        json["form"],
+        serde_json::json!({"a": "1", "b": "two"}),
+        "{json}"
+    );
+
+    let mut limited = request(server.url("/redirect/3"), "GET");
+    limited.max_redirects = 1;
+    let r = fetch(limited);
+    assert_eq!(r.code, 302);
+    assert_eq!(
+        r.error.as_ref().and_then(kind_of),
+        Some(FetchErrorKind::TooManyRedirects)
+    );
+    assert_eq!(r.headers.get("Location"), Some("/relative-redirect/1"));
+    assert!(
+        r.effective_url.ends_with("/relative-redirect/2"),
+        "{}",
+        r.effective_url
+    );
+
+    let r = fetch(request(server.url("/status/204"), "GET"));
+    assert_eq!((r.code, r.body.len()), (204, 0), "{:?}", r.error);
+    let r = fetch(request(server.url("/stream/3"), "GET"));
+    assert_eq!(text(&r).lines().count(), 3, "{}", text(&r));
+}
+
+#[test]
+fn aiohttp_with_compression() {
+    let server = Server::start("aiohttp (tests/servers/aiohttp_app.py)", |port, _| {
+        let script = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/servers/aiohttp_app.py");
+        let mut command = Command::new("python3");
+        command.arg(script).arg(port.to_string());
+        command
+    });
+    let r = fetch(request(server.url("/page"), "HEAD"));
+    assert_eq!((r.code, r.body.len()), (200, 0), "HEAD: {:?}", r.error);
+    assert!(r.error.is_none());
+    assert_eq!(r.headers.get("Content-Encoding"), Some("gzip"));
+    let r = fetch(request(server.url("/page"), "GET"));
+    assert_eq!(text(&r), "hello aiohttp ".repeat(200), "{:?}", r.error);
+    let r = fetch(request(server.url("/stream"), "GET"));
+    assert_eq!(text(&r), "first second", "{:?}", r.error);
+}
+
+#[test]
+fn pythons_http_server() {
+    let server = Server::start("python3 -m http.server", |port, dir| {
+        std::fs::write(dir.join("file.txt"), "served by http.server\n").unwrap();
+        let mut command = Command::new("python3");
+        command
+            .args(["-m", "http.server", "--bind", "127.0.0.1", "--directory"])
+            .arg(dir)
+            .arg(port.to_string());
+        command.stderr(Stdio::null());
+        command
+    });
+    let r = fetch(request(server.url("/file.txt"), "GET"));
+    assert_eq!(text(&r), "served by http.server\n", "{:?}", r.error);
+    let r = fetch(request(server.url("/file.txt"), "HEAD"));
+    assert_eq!((r.code, r.body.len()), (200, 0), "{:?}", r.error);
+    let r = fetch(request(server.url("/missing"), "GET"));
+    assert_eq!(r.code, 404);
+}
