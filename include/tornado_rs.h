@@ -881,6 +881,21 @@ tornado_code tornado_http_response_header_at(const tornado_http_response *r,
                                              const char **value);
 
 /**
+ * The `i`-th header's value as the server sent it, byte for byte: `*value`
+ * gets its bytes (borrowed from the response; a NUL follows them) and
+ * `*len` their count. `tornado_http_response_header_at` gives the same
+ * value as UTF-8 text, where bytes that are not UTF-8 were read as
+ * Latin-1 ("caf\xe9" becomes "café"); this gives "caf\xe9" back.
+ * `name` may be NULL. `TORNADO_ERR_NOT_FOUND` past the end,
+ * `TORNADO_ERR_INVALID` for a NULL response, `value` or `len`.
+ */
+tornado_code tornado_http_response_header_bytes_at(const tornado_http_response *r,
+                                                   size_t i,
+                                                   const char **name,
+                                                   const uint8_t **value,
+                                                   size_t *len);
+
+/**
  * The URL of the final response, after redirects (borrowed).
  */
 const char *tornado_http_response_effective_url(const tornado_http_response *r);

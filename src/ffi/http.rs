@@ -786,6 +786,9 @@ struct ResponseText {
     effective_url: CString,
     error: Option<CString>,
     headers: Vec<(CString, CString)>,
+    /// The received bytes (and a NUL) of each value that was not UTF-8,
+    /// by header index; the others' bytes are their C strings'.
+    raw_values: Vec<(usize, Vec<u8>)>,
 }
 
 fn c_string(text: &str) -> CString {
@@ -812,6 +815,15 @@ impl tornado_http_response {
                     .headers
                     .iter()
                     .map(|(n, v)| (c_string(n), c_string(v)))
+                    .collect(),
+                raw_values: (0..r.headers.len())
+                    .filter_map(|i| match r.headers.value_bytes_at(i)? {
+                        std::borrow::Cow::Owned(mut raw) => {
+                            raw.push(0);
+                            Some((i, raw))
+                        }
+                        std::borrow::Cow::Borrowed(_) => None,
+                    })
                     .collect(),
             }
         })
@@ -1039,6 +1051,48 @@ pub extern "C" fn tornado_http_response_header_at(
         if !value.is_null() {
             // SAFETY: as above.
             unsafe { *value = v.as_ptr() };
+        }
+        Ok(())
+    })
+}
+
+/// The `i`-th header's value as the server sent it, byte for byte: `*value`
+/// gets its bytes (borrowed from the response; a NUL follows them) and
+/// `*len` their count. `tornado_http_response_header_at` gives the same
+/// value as UTF-8 text, where bytes that are not UTF-8 were read as
+/// Latin-1 ("caf\xe9" becomes "café"); this gives "caf\xe9" back.
+/// `name` may be NULL. `TORNADO_ERR_NOT_FOUND` past the end,
+/// `TORNADO_ERR_INVALID` for a NULL response, `value` or `len`.
+#[no_mangle]
+pub extern "C" fn tornado_http_response_header_bytes_at(
+    r: *const tornado_http_response,
+    i: usize,
+    name: *mut *const c_char,
+    value: *mut *const u8,
+    len: *mut usize,
+) -> tornado_code {
+    guard_code(|| {
+        // SAFETY: caller passes a live response or NULL.
+        let response = unsafe { response_ref(r) }?;
+        non_null(value, "value")?;
+        non_null(len, "len")?;
+        let text = response.text();
+        let (n, v) = text
+            .headers
+            .get(i)
+            .ok_or_else(|| Error::new(crate::error::Code::NOT_FOUND, format!("no header #{i}")))?;
+        let bytes = match text.raw_values.iter().find(|(at, _)| *at == i) {
+            Some((_, raw)) => &raw[..raw.len() - 1],
+            None => v.to_bytes(),
+        };
+        if !name.is_null() {
+            // SAFETY: the caller passes a writable pointer or NULL.
+            unsafe { *name = n.as_ptr() };
+        }
+        // SAFETY: both checked non-NULL; the caller passes writable pointers.
+        unsafe {
+            *value = bytes.as_ptr();
+            *len = bytes.len();
         }
         Ok(())
     })

@@ -15,6 +15,9 @@ pub struct Headers {
 struct Field {
     name: (u32, u32),
     value: (u32, u32),
+    /// The value arrived as bytes that are not UTF-8 and is kept decoded
+    /// as Latin-1 (each byte one char), so its bytes can be given back.
+    latin1: bool,
 }
 
 impl Headers {
@@ -44,7 +47,38 @@ impl Headers {
     pub fn add(&mut self, name: impl AsRef<str>, value: impl AsRef<str>) {
         let name = self.push_text(name.as_ref());
         let value = self.push_text(value.as_ref());
-        self.fields.push(Field { name, value });
+        self.fields.push(Field {
+            name,
+            value,
+            latin1: false,
+        });
+    }
+
+    /// Appends a field whose value arrived as `raw` bytes that are not
+    /// UTF-8: kept as Latin-1 text, and as those bytes by
+    /// [`value_bytes_at`](Self::value_bytes_at).
+    pub fn add_latin1(&mut self, name: &str, raw: &[u8]) {
+        let name = self.push_text(name);
+        let start = self.text.len() as u32;
+        self.text.extend(raw.iter().map(|&b| char::from(b)));
+        let value = (start, self.text.len() as u32);
+        self.fields.push(Field {
+            name,
+            value,
+            latin1: true,
+        });
+    }
+
+    /// The `i`-th value's bytes as they were received: the UTF-8 text, or
+    /// for a value that was not UTF-8, its original (Latin-1) bytes.
+    pub fn value_bytes_at(&self, i: usize) -> Option<std::borrow::Cow<'_, [u8]>> {
+        let field = self.fields.get(i)?;
+        let text = self.slice(field.value);
+        Some(if field.latin1 {
+            std::borrow::Cow::Owned(text.chars().map(|c| c as u8).collect())
+        } else {
+            std::borrow::Cow::Borrowed(text.as_bytes())
+        })
     }
 
     /// Replaces every field of this name with one.
@@ -154,5 +188,19 @@ mod tests {
         h.remove("content-type");
         assert!(!h.contains("Content-Type"));
         assert_eq!(h.len(), 1);
+    }
+
+    #[test]
+    fn latin1_values_give_their_bytes_back() {
+        let mut h = Headers::new();
+        h.add("A", "caf\u{e9}");
+        h.add_latin1("B", b"caf\xe9");
+        assert_eq!(h.get("B"), Some("caf\u{e9}"));
+        assert_eq!(
+            h.value_bytes_at(0).unwrap().as_ref(),
+            "caf\u{e9}".as_bytes()
+        );
+        assert_eq!(h.value_bytes_at(1).unwrap().as_ref(), b"caf\xe9");
+        assert!(h.value_bytes_at(2).is_none());
     }
 }

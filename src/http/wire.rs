@@ -339,7 +339,7 @@ pub fn parse_response_head(
         };
         match value {
             Some(value) => headers.add(field.name, value),
-            None => headers.add(field.name, latin1(field.value)),
+            None => headers.add_latin1(field.name, field.value),
         }
     }
     Ok(Some((
@@ -357,11 +357,6 @@ pub fn parse_response_head(
 fn slice_of<'a>(text: &'a str, buf: &[u8], part: &[u8]) -> Option<&'a str> {
     let start = (part.as_ptr() as usize).checked_sub(buf.as_ptr() as usize)?;
     text.get(start..start.checked_add(part.len())?)
-}
-
-/// Header bytes that are not UTF-8, read as Latin-1 (lossless).
-fn latin1(bytes: &[u8]) -> String {
-    bytes.iter().map(|&b| b as char).collect()
 }
 
 /// How a response body ends.

@@ -179,6 +179,14 @@ static void on_fetch(const tornado_http_response *resp, void *ud) {
         const char *name = NULL, *value = NULL;
         FAILS(tornado_http_response_header_at(resp, 1000, &name, &value), TORNADO_ERR_NOT_FOUND,
               "header_at past the end");
+        const uint8_t *bytes = NULL;
+        size_t n = 0;
+        FAILS(tornado_http_response_header_bytes_at(resp, 0, &name, &bytes, &n), TORNADO_ERR_NOT_FOUND,
+              "header_bytes_at past the end");
+        FAILS(tornado_http_response_header_bytes_at(resp, 0, NULL, NULL, &n), TORNADO_ERR_INVALID,
+              "header_bytes_at with a NULL value pointer");
+        FAILS(tornado_http_response_header_bytes_at(resp, 0, NULL, &bytes, NULL), TORNADO_ERR_INVALID,
+              "header_bytes_at with a NULL length pointer");
     }
     FAILS_NULL(tornado_http_response_header(resp, NULL), "header(NULL name)");
     FAILS(tornado_http_response_time_info(resp, NULL), TORNADO_ERR_INVALID, "time_info(NULL out)");
@@ -200,6 +208,9 @@ static void abuse_responses_with_null(void) {
     FAILS_NULL(tornado_http_response_header(NULL, "A"), "header(NULL)");
     FAILS_AS(tornado_http_response_header_count(NULL), 0, "header_count(NULL) == 0");
     FAILS(tornado_http_response_header_at(NULL, 0, &name, &value), TORNADO_ERR_INVALID, "header_at(NULL)");
+    const uint8_t *bytes = NULL;
+    FAILS(tornado_http_response_header_bytes_at(NULL, 0, &name, &bytes, &len), TORNADO_ERR_INVALID,
+          "header_bytes_at(NULL)");
     FAILS_NULL(tornado_http_response_effective_url(NULL), "effective_url(NULL)");
     FAILS_AS(tornado_http_response_request_time(NULL), -1.0, "request_time(NULL) == -1");
     FAILS_AS(tornado_http_response_start_time(NULL), -1.0, "start_time(NULL) == -1");

@@ -216,6 +216,19 @@ static void test_informational_and_header_bytes(void) {
     expect(r, 200, "ok", NULL, "a Latin-1 header value");
     CHECK(l.lines == 4 && l.latin1_seen, "the line reached the callback byte for byte (%d lines, seen %d)", l.lines,
           l.latin1_seen);
+    tornado_future *f = fetch_sync(r);
+    const tornado_http_response *resp = response_of(f);
+    const char *name = NULL, *text = NULL;
+    const uint8_t *bytes = NULL;
+    size_t n = 0;
+    CHECK_OK(tornado_http_response_header_at(resp, 0, &name, &text), "header_at");
+    CHECK(text && strcmp(text, "caf\xc3\xa9") == 0, "as text: Latin-1 read into UTF-8 (%s)", text ? text : "NULL");
+    CHECK_OK(tornado_http_response_header_bytes_at(resp, 0, &name, &bytes, &n), "header_bytes_at");
+    CHECK(name && strcmp(name, "Foo") == 0 && n == 4 && memcmp(bytes, "caf\xe9", 4) == 0 && bytes[4] == 0,
+          "as bytes: unchanged (%zu bytes)", n);
+    CHECK_OK(tornado_http_response_header_bytes_at(resp, 1, NULL, &bytes, &n), "header_bytes_at(1)");
+    CHECK(n == 1 && bytes[0] == '2', "a UTF-8 value's bytes are its text (Content-Length: %.*s)", (int)n, bytes);
+    tornado_future_unref(f);
     tornado_http_request_free(r);
 }
 
