@@ -143,7 +143,7 @@ pub extern "C" fn tornado_http_client_options_set_max_idle_per_host(
     count: usize,
 ) -> tornado_code {
     with_options(options, |o| {
-        o.max_idle_per_host = count;
+        o.max_idle_per_host = Some(count);
         Ok(())
     })
 }
