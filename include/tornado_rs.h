@@ -107,6 +107,9 @@ typedef struct tornado_http_client_options tornado_http_client_options;
  * A request (Tornado's `HTTPRequest`) with Tornado's defaults. Made by
  * `tornado_http_request_new`, released by `tornado_http_request_free`. A
  * fetch copies it, so it may be freed or changed right after the call.
+ * It belongs to the thread that made it: its setters, fetches of it and
+ * `tornado_http_client_options_set_defaults` from any other thread return
+ * `TORNADO_ERR_WRONG_THREAD`, and its free there only logs an error.
  */
 typedef struct tornado_http_request tornado_http_request;
 
@@ -544,11 +547,26 @@ tornado_code tornado_future_error(const tornado_future *future, const char **mes
  * Calls `cb(future, userdata)` from the loop once the future is done — on
  * the next iteration if it already is, never inside this call — exactly
  * once, in registration order with the other done callbacks. If the loop is
- * freed first it is dropped uncalled. `userdata` stays the caller's.
+ * freed first it is dropped uncalled. `userdata` stays the caller's (see
+ * `tornado_future_add_done_callback_full` to have it released).
  */
 tornado_code tornado_future_add_done_callback(tornado_future *future,
                                               tornado_future_callback cb,
                                               void *userdata);
+
+/**
+ * As `tornado_future_add_done_callback`, and the library owns `userdata`
+ * from a successful call on: `drop_userdata(userdata)` (may be NULL) is
+ * called exactly once, on the loop's thread — right after `cb` returns, or,
+ * when `cb` never runs, when the callback is released: the future freed
+ * while pending (its last reference released), or the loop freed first.
+ * On an error code neither `cb` nor `drop_userdata` is called: `userdata`
+ * stays the caller's.
+ */
+tornado_code tornado_future_add_done_callback_full(tornado_future *future,
+                                                   tornado_future_callback cb,
+                                                   void *userdata,
+                                                   tornado_drop_fn drop_userdata);
 
 /**
  * Runs the loop until `future` is done, or `timeout_s` seconds pass (0: no
@@ -563,7 +581,7 @@ tornado_code tornado_loop_run_sync(tornado_loop *loop, tornado_future *future, d
 /**
  * New options with the defaults: max_clients 10, max_buffer_size and
  * max_body_size 100 MiB, max_header_size 64 KiB, idle connections kept
- * 60 s, 10 per origin.
+ * 60 s, as many per origin as max_clients (whatever it is set to).
  */
 tornado_http_client_options *tornado_http_client_options_new(void);
 
@@ -605,7 +623,9 @@ tornado_code tornado_http_client_options_set_idle_timeout(tornado_http_client_op
                                                           double seconds_);
 
 /**
- * Idle connections kept per origin (0: no keep-alive pooling).
+ * Idle connections kept per origin (0: no keep-alive pooling). Default:
+ * max_clients, so fetches to one keep-alive origin never open more than
+ * max_clients connections; a smaller value closes the surplus of a burst.
  */
 tornado_code tornado_http_client_options_set_max_idle_per_host(tornado_http_client_options *options,
                                                                size_t count);
@@ -667,7 +687,9 @@ tornado_http_request *tornado_http_client_request_new(const tornado_http_client 
 
 /**
  * Frees a request (and, once no fetch uses them, its callbacks' userdata
- * through their drop functions). NULL is a no-op.
+ * through their drop functions). NULL is a no-op. From a thread other than
+ * the one that made it, it does nothing but log an error (the request
+ * leaks): its share with fetches in flight is not thread-safe.
  */
 void tornado_http_request_free(tornado_http_request *request);
 
@@ -833,12 +855,28 @@ tornado_future *tornado_http_client_fetch(tornado_http_client *client,
  * with the response: for every HTTP status, and with code 599 and an error
  * when no response was received (also when the client is freed first).
  * Not called if the loop is freed first. `TORNADO_OK`, or an error code
- * when the call itself is invalid (then `cb` is never called).
+ * when the call itself is invalid (then `cb` is never called). `userdata`
+ * stays the caller's (see `tornado_http_client_fetch_cb_full`).
  */
 tornado_code tornado_http_client_fetch_cb(tornado_http_client *client,
                                           const tornado_http_request *request,
                                           tornado_http_fetch_fn cb,
                                           void *userdata);
+
+/**
+ * As `tornado_http_client_fetch_cb`, and the library owns `userdata` from
+ * a successful call on: `drop_userdata(userdata)` (may be NULL) is called
+ * exactly once, on the loop's thread — right after `cb` returns, or, when
+ * `cb` never runs, when the fetch is released: the loop freed before the
+ * callback ran (then at the latest by `tornado_http_client_free`, or by
+ * `tornado_loop_free` if the client was freed first). On an error code
+ * neither `cb` nor `drop_userdata` is called: `userdata` stays the caller's.
+ */
+tornado_code tornado_http_client_fetch_cb_full(tornado_http_client *client,
+                                               const tornado_http_request *request,
+                                               tornado_http_fetch_fn cb,
+                                               void *userdata,
+                                               tornado_drop_fn drop_userdata);
 
 /**
  * The status code (599 when no response was received; 0 on a NULL response).

@@ -85,17 +85,18 @@ public:
     void *result() const noexcept { return tornado_future_result(f_); }
     void cancel() { detail::check(tornado_future_cancel(f_), "tornado_future_cancel"); }
     /// Calls `cb(*this)` from the loop once done (or on the next iteration if done).
+    /// `cb` is deleted once the library drops it: after the call, or uncalled
+    /// when the future is freed pending or the loop is freed first.
     void then(std::function<void(Future &)> cb) {
-        auto *held = new std::function<void(Future &)>(std::move(cb));
-        tornado_code rc = tornado_future_add_done_callback(
+        using Fn = std::function<void(Future &)>;
+        auto *held = new Fn(std::move(cb));
+        tornado_code rc = tornado_future_add_done_callback_full(
             f_,
             [](tornado_future *f, void *ud) {
-                auto *fn = static_cast<std::function<void(Future &)> *>(ud);
                 Future view(tornado_future_ref(f));
-                (*fn)(view);
-                delete fn;  // a done callback is called exactly once
+                (*static_cast<Fn *>(ud))(view);
             },
-            held);
+            held, [](void *ud) { delete static_cast<Fn *>(ud); });
         if (rc != TORNADO_OK) {
             delete held;
             detail::check(rc, "tornado_future_add_done_callback");
@@ -243,17 +244,16 @@ public:
         return Future(detail::check_ptr(tornado_http_client_fetch(c_, r.get()), "tornado_http_client_fetch"));
     }
 
-    /// The callback form: `cb` is called exactly once, from the loop.
+    /// The callback form: `cb` is called exactly once, from the loop (not if
+    /// the loop is freed first). It is deleted once the library drops it:
+    /// after the call, or uncalled when the client is freed after the loop.
     void fetch(const Request &r, std::function<void(const ResponseView &)> cb) {
-        auto *held = new std::function<void(const ResponseView &)>(std::move(cb));
-        tornado_code rc = tornado_http_client_fetch_cb(
+        using Fn = std::function<void(const ResponseView &)>;
+        auto *held = new Fn(std::move(cb));
+        tornado_code rc = tornado_http_client_fetch_cb_full(
             c_, r.get(),
-            [](const tornado_http_response *resp, void *ud) {
-                auto *fn = static_cast<std::function<void(const ResponseView &)> *>(ud);
-                (*fn)(ResponseView(resp));
-                delete fn;
-            },
-            held);
+            [](const tornado_http_response *resp, void *ud) { (*static_cast<Fn *>(ud))(ResponseView(resp)); },
+            held, [](void *ud) { delete static_cast<Fn *>(ud); });
         if (rc != TORNADO_OK) {
             delete held;
             detail::check(rc, "tornado_http_client_fetch_cb");

@@ -46,6 +46,9 @@ fn fixture_for(name: &str) -> Fixture {
             _full: None,
         };
     }
+    if name == "test_keepalive" {
+        return keep_alive_fixture();
+    }
     if name != "test_http" {
         return Fixture {
             env: Vec::new(),
@@ -112,6 +115,39 @@ fn tls_fixture() -> Fixture {
         ],
         _servers: Vec::new(),
         _pki: Some(pki),
+        _full: None,
+    }
+}
+
+/// A keep-alive origin for test_keepalive.c: "ok" to every request, and
+/// to /connections how many connections it has accepted.
+fn keep_alive_fixture() -> Fixture {
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    use std::sync::Arc;
+    let accepted = Arc::new(AtomicUsize::new(0));
+    let server = common::script_server::ScriptServer::start(move |mut conn| {
+        accepted.fetch_add(1, Ordering::SeqCst);
+        while let Some(request) = conn.read_request() {
+            let body = match request.target.as_str() {
+                "/connections" => accepted.load(Ordering::SeqCst).to_string(),
+                _ => "ok".to_string(),
+            };
+            if !conn.respond("200 OK", &[], body.as_bytes()) {
+                return;
+            }
+        }
+    });
+    Fixture {
+        env: vec![
+            (
+                "TORNADO_TEST_KEEPALIVE".into(),
+                format!("http://{}", server.addr),
+            ),
+            // 1,200 fetches take longer under valgrind.
+            ("TAP_WATCHDOG_S".into(), "120".into()),
+        ],
+        _servers: vec![server],
+        _pki: None,
         _full: None,
     }
 }
@@ -586,4 +622,5 @@ c_tests!(
     test_http,
     test_http_wire,
     test_stream,
+    test_keepalive,
 );

@@ -904,7 +904,7 @@ fn idle_connections_are_capped_per_host() {
     let lp = IOLoop::new().unwrap();
     let options = ClientOptions {
         max_clients: 3,
-        max_idle_per_host: 1,
+        max_idle_per_host: Some(1),
         ..Default::default()
     };
     let c = AsyncHTTPClient::new(&lp, options).unwrap();
@@ -916,6 +916,41 @@ fn idle_connections_are_capped_per_host() {
     }
     assert_eq!(server.connections(), 3, "three at once");
     assert_eq!(c.idle_connections(), 1, "one kept for the host");
+}
+
+/// Connections a keep-alive origin accepted for `n` fetches queued at once.
+fn connections_for_burst(n: usize, max_clients: usize, max_idle: Option<usize>) -> usize {
+    let server = ScriptServer::start(keep_alive(|_| text("200 OK", "ok")));
+    let lp = IOLoop::new().unwrap();
+    let options = ClientOptions {
+        max_clients,
+        max_idle_per_host: max_idle,
+        ..Default::default()
+    };
+    let c = AsyncHTTPClient::new(&lp, options).unwrap();
+    let request = Rc::new(HTTPRequest::new(server.url("/")));
+    let futures: Vec<_> = (0..n)
+        .map(|_| c.fetch_shared(request.clone()).unwrap())
+        .collect();
+    for f in &futures {
+        let r = wait(&lp, f);
+        assert_eq!(r.body, b"ok", "{:?}", r.error);
+    }
+    server.connections()
+}
+
+#[test]
+fn a_burst_to_one_keep_alive_origin_opens_at_most_max_clients_connections() {
+    // Issue 12 #13: at max_clients 16 and 64 with the idle limit left at
+    // its default, every wave of finished fetches closed the connections
+    // beyond 10 and the next wave connected again.
+    for max_clients in [16, 64] {
+        let opened = connections_for_burst(600, max_clients, None);
+        assert!(
+            opened <= max_clients,
+            "600 fetches at max_clients {max_clients} opened {opened} connections"
+        );
+    }
 }
 
 #[test]

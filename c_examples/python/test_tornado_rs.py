@@ -124,3 +124,31 @@ def test_fetch_errors(loop):
 def test_bad_arguments_raise(loop):
     with pytest.raises(tornado_rs.TornadoError):
         loop.call_later(-1, lambda: None)
+
+
+def test_freeing_the_loop_with_a_pending_fetch_releases_its_future():
+    """Issue 12 #15: a fetch still pending when its loop is freed is never
+    called back; closing its client then releases what the binding held
+    for it (the Future), which the garbage collector can then free."""
+    import socket
+    import weakref
+
+    silent = socket.socket()  # accepted by the kernel, never answered
+    silent.bind(("127.0.0.1", 0))
+    silent.listen(4)
+    loop = IOLoop()
+    client = AsyncHTTPClient(loop)
+    held_before = len(tornado_rs._registry._held)
+    future = client.fetch("http://127.0.0.1:%d/never" % silent.getsockname()[1])
+    released = []
+    watch = weakref.ref(future, lambda _: released.append(True))
+    del future
+    loop.call_later(0.05, loop.stop)
+    loop.start()
+    assert len(tornado_rs._registry._held) == held_before + 1, "the pending fetch holds its future"
+    loop.close()
+    client.close()
+    gc.collect()
+    assert len(tornado_rs._registry._held) == held_before, "the fetch's registry entry was released"
+    assert released and watch() is None, "the future was freed"
+    silent.close()

@@ -68,6 +68,7 @@ _sig("tornado_future_result", _vp, _vp)
 _sig("tornado_future_error", _code, _vp, ctypes.POINTER(ctypes.c_char_p))
 _sig("tornado_future_set_result", _code, _vp, _vp, _DROP)
 _sig("tornado_future_add_done_callback", _code, _vp, _DONE_CB, _vp)
+_sig("tornado_future_add_done_callback_full", _code, _vp, _DONE_CB, _vp, _DROP)
 _sig("tornado_sleep", _vp, _vp, ctypes.c_double)
 _sig("tornado_http_client_new", _vp, _vp, _vp)
 _sig("tornado_http_client_free", _code, _vp)
@@ -75,6 +76,7 @@ _sig("tornado_http_client_options_new", _vp)
 _sig("tornado_http_client_options_free", None, _vp)
 _sig("tornado_http_client_options_set_max_clients", _code, _vp, ctypes.c_size_t)
 _sig("tornado_http_client_fetch_cb", _code, _vp, _vp, _FETCH_CB, _vp)
+_sig("tornado_http_client_fetch_cb_full", _code, _vp, _vp, _FETCH_CB, _vp, _DROP)
 _sig("tornado_http_request_new", _vp, ctypes.c_char_p)
 _sig("tornado_http_request_free", None, _vp)
 _sig("tornado_http_request_set_method", _code, _vp, ctypes.c_char_p)
@@ -331,8 +333,9 @@ class HTTPClientError(TornadoError):
 
 @_FETCH_CB
 def _on_fetched(response_ptr, ud):
+    # The registry entry is released by _drop_callback, right after this
+    # call, or alone if the fetch is released uncalled (its loop freed first).
     future = _registry.get(ud)
-    _registry.release(ud)  # a fetch callback is called exactly once
     if future is None:
         return
     response = HTTPResponse(response_ptr)
@@ -363,7 +366,7 @@ class AsyncHTTPClient:
         future = Future()
         key = _registry.hold(future)
         try:
-            code = _lib.tornado_http_client_fetch_cb(self._ptr, r, _on_fetched, key)
+            code = _lib.tornado_http_client_fetch_cb_full(self._ptr, r, _on_fetched, key, _drop_callback)
         finally:
             _lib.tornado_http_request_free(r)
         if code != 0:

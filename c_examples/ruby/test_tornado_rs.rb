@@ -96,6 +96,26 @@ class TestTornadoRS < Minitest::Test
     assert_equal before, TornadoRS::Registry.size
   end
 
+  # Issue 12 #15: a fetch still pending when its loop is freed is never
+  # called back; closing its client then releases its block.
+  def test_freeing_with_a_pending_fetch_releases_its_block
+    silent = TCPServer.new("127.0.0.1", 0) # accepted by the kernel, never answered
+    lp = TornadoRS::IOLoop.new
+    client = TornadoRS::HTTPClient.new(lp)
+    before = TornadoRS::Registry.size
+    called = false
+    client.fetch("http://127.0.0.1:#{silent.addr[1]}/never") { called = true }
+    lp.call_later(0.05) { lp.stop }
+    lp.start
+    assert_equal before + 1, TornadoRS::Registry.size, "the pending fetch holds its block"
+    lp.close
+    client.close
+    refute called, "no callback without a loop"
+    assert_equal before, TornadoRS::Registry.size, "the block was released"
+  ensure
+    silent&.close
+  end
+
   def test_fetch
     server = TinyServer.new
     client = TornadoRS::HTTPClient.new(@loop)

@@ -44,7 +44,7 @@ module TornadoRS
     attach_function :tornado_http_client_options_set_max_clients, %i[pointer size_t], :int32
     attach_function :tornado_http_client_new, %i[pointer pointer], :pointer
     attach_function :tornado_http_client_free, [:pointer], :int32
-    attach_function :tornado_http_client_fetch_cb, %i[pointer pointer fetch_fn pointer], :int32
+    attach_function :tornado_http_client_fetch_cb_full, %i[pointer pointer fetch_fn pointer drop_fn], :int32
     attach_function :tornado_http_request_new, [:string], :pointer
     attach_function :tornado_http_request_free, [:pointer], :void
     attach_function :tornado_http_request_set_method, %i[pointer string], :int32
@@ -109,9 +109,10 @@ module TornadoRS
   # The C trampolines: constants, so they live as long as the process.
   RUN = proc { |ud| Registry.get(ud)&.call }
   DROP = proc { |ud| Registry.release(ud) }
+  # At most once; the block is released by DROP right after, or alone when
+  # the fetch is released uncalled (its loop freed first).
   FETCHED = proc do |response, ud|
-    block = Registry.release(ud) # called exactly once
-    block&.call(HTTPResponse.new(response))
+    Registry.get(ud)&.call(HTTPResponse.new(response))
   end
 
   # Tornado's IOLoop. Only #add_callback and #stop may be used from other threads.
@@ -217,7 +218,7 @@ module TornadoRS
         end
         TornadoRS.check(Lib.tornado_http_request_set_request_timeout(request, request_timeout.to_f), "timeout") if request_timeout
         key = Registry.hold(block)
-        code = Lib.tornado_http_client_fetch_cb(@ptr, request, FETCHED, key)
+        code = Lib.tornado_http_client_fetch_cb_full(@ptr, request, FETCHED, key, DROP)
         unless code.zero?
           Registry.release(key)
           TornadoRS.check(code, "fetch")

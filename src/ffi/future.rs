@@ -270,21 +270,45 @@ pub type tornado_future_callback =
 /// Calls `cb(future, userdata)` from the loop once the future is done — on
 /// the next iteration if it already is, never inside this call — exactly
 /// once, in registration order with the other done callbacks. If the loop is
-/// freed first it is dropped uncalled. `userdata` stays the caller's.
+/// freed first it is dropped uncalled. `userdata` stays the caller's (see
+/// `tornado_future_add_done_callback_full` to have it released).
 #[no_mangle]
 pub extern "C" fn tornado_future_add_done_callback(
     future: *mut tornado_future,
     cb: tornado_future_callback,
     userdata: *mut c_void,
 ) -> tornado_code {
+    tornado_future_add_done_callback_full(future, cb, userdata, None)
+}
+
+/// As `tornado_future_add_done_callback`, and the library owns `userdata`
+/// from a successful call on: `drop_userdata(userdata)` (may be NULL) is
+/// called exactly once, on the loop's thread — right after `cb` returns, or,
+/// when `cb` never runs, when the callback is released: the future freed
+/// while pending (its last reference released), or the loop freed first.
+/// On an error code neither `cb` nor `drop_userdata` is called: `userdata`
+/// stays the caller's.
+#[no_mangle]
+pub extern "C" fn tornado_future_add_done_callback_full(
+    future: *mut tornado_future,
+    cb: tornado_future_callback,
+    userdata: *mut c_void,
+    drop_userdata: tornado_drop_fn,
+) -> tornado_code {
     guard_code(|| {
         // SAFETY: caller passes a live future or NULL.
         let future = unsafe { borrow(future) }?;
         let cb = cb.ok_or_else(|| Error::invalid("callback is NULL"))?;
-        let data = UserData::new(userdata, None);
+        if future.loop_ref().is_closed() {
+            // Checked before `userdata` is taken: the registration below
+            // fails only for a closed loop, and drops what it was given.
+            return Err(Error::closed());
+        }
+        let data = UserData::new(userdata, drop_userdata);
         future.add_done_callback(move |done| {
             // SAFETY: the caller registered `cb` for this userdata; the future
-            // is kept alive by `done` for the duration of the call.
+            // is kept alive by `done` for the duration of the call. `data`
+            // (and its drop function) goes when this closure returns.
             unsafe { cb(as_raw(&done), data.ptr()) };
         })
     })

@@ -17,6 +17,7 @@ use crate::http::body_pool::BodyPool;
 use crate::http::client::{AsyncHTTPClient, ClientOptions};
 use crate::http::request::HTTPRequest;
 use crate::http::response::HTTPResponse;
+use crate::util::current_thread_id;
 
 // ---- client options ----
 
@@ -30,7 +31,7 @@ pub struct tornado_http_client_options {
 
 /// New options with the defaults: max_clients 10, max_buffer_size and
 /// max_body_size 100 MiB, max_header_size 64 KiB, idle connections kept
-/// 60 s, 10 per origin.
+/// 60 s, as many per origin as max_clients (whatever it is set to).
 #[no_mangle]
 pub extern "C" fn tornado_http_client_options_new() -> *mut tornado_http_client_options {
     guard_value(std::ptr::null_mut(), || {
@@ -136,14 +137,16 @@ pub extern "C" fn tornado_http_client_options_set_idle_timeout(
     })
 }
 
-/// Idle connections kept per origin (0: no keep-alive pooling).
+/// Idle connections kept per origin (0: no keep-alive pooling). Default:
+/// max_clients, so fetches to one keep-alive origin never open more than
+/// max_clients connections; a smaller value closes the surplus of a burst.
 #[no_mangle]
 pub extern "C" fn tornado_http_client_options_set_max_idle_per_host(
     options: *mut tornado_http_client_options,
     count: usize,
 ) -> tornado_code {
     with_options(options, |o| {
-        o.max_idle_per_host = count;
+        o.max_idle_per_host = Some(count);
         Ok(())
     })
 }
@@ -272,11 +275,42 @@ pub extern "C" fn tornado_http_client_idle_connections(
 /// A request (Tornado's `HTTPRequest`) with Tornado's defaults. Made by
 /// `tornado_http_request_new`, released by `tornado_http_request_free`. A
 /// fetch copies it, so it may be freed or changed right after the call.
+/// It belongs to the thread that made it: its setters, fetches of it and
+/// `tornado_http_client_options_set_defaults` from any other thread return
+/// `TORNADO_ERR_WRONG_THREAD`, and its free there only logs an error.
 pub struct tornado_http_request {
     /// Shared with the fetches made from it; a setter called while one is
     /// in flight changes a copy (copy on write), so a fetch sees the
-    /// request as it was when fetched, without a copy per fetch.
+    /// request as it was when fetched, without a copy per fetch. The share
+    /// (and the callbacks' own `Rc`s) is counted without atomics: only the
+    /// `owner` thread may touch it (issue 12 #14).
     request: Rc<HTTPRequest>,
+    /// `current_thread_id()` of the thread that made the handle.
+    owner: u64,
+}
+
+fn new_request_handle(request: HTTPRequest) -> *mut tornado_http_request {
+    Box::into_raw(Box::new(tornado_http_request {
+        request: Rc::new(request),
+        owner: current_thread_id(),
+    }))
+}
+
+/// Checks `ptr` is a request and that this is its owner thread.
+///
+/// # Safety
+/// `ptr` must be NULL or a live request.
+unsafe fn check_request(ptr: *const tornado_http_request) -> Result<()> {
+    non_null(ptr, "request")?;
+    // SAFETY: non-NULL and live per the contract; `owner` is written once,
+    // before the pointer is handed out, so any thread may read it.
+    if unsafe { (*ptr).owner } != current_thread_id() {
+        return Err(Error::new(
+            crate::error::Code::WRONG_THREAD,
+            "a request belongs to the thread that made it",
+        ));
+    }
+    Ok(())
 }
 
 /// A GET request for `url` with the defaults (connect and request timeouts
@@ -287,9 +321,7 @@ pub extern "C" fn tornado_http_request_new(url: *const c_char) -> *mut tornado_h
     guard_value(std::ptr::null_mut(), || {
         // SAFETY: caller passes a NUL-terminated string or NULL.
         let url = unsafe { c_str(url, "url") }?;
-        Ok(Box::into_raw(Box::new(tornado_http_request {
-            request: Rc::new(HTTPRequest::new(url)),
-        })))
+        Ok(new_request_handle(HTTPRequest::new(url)))
     })
 }
 
@@ -306,19 +338,26 @@ pub extern "C" fn tornado_http_client_request_new(
         let client = unsafe { client_ref(client) }?;
         // SAFETY: caller passes a NUL-terminated string or NULL.
         let url = unsafe { c_str(url, "url") }?;
-        Ok(Box::into_raw(Box::new(tornado_http_request {
-            request: Rc::new(client.request(url)),
-        })))
+        Ok(new_request_handle(client.request(url)))
     })
 }
 
 /// Frees a request (and, once no fetch uses them, its callbacks' userdata
-/// through their drop functions). NULL is a no-op.
+/// through their drop functions). NULL is a no-op. From a thread other than
+/// the one that made it, it does nothing but log an error (the request
+/// leaks): its share with fetches in flight is not thread-safe.
 #[no_mangle]
 pub extern "C" fn tornado_http_request_free(request: *mut tornado_http_request) {
     guard_value((), || {
         if !request.is_null() {
-            // SAFETY: from `Box::into_raw` in `tornado_http_request_new`; freed once.
+            // SAFETY: caller passes a live request.
+            if let Err(e) = unsafe { check_request(request) } {
+                crate::log::error(&format!(
+                    "tornado_http_request_free: {e}; the request leaks"
+                ));
+                return Err(e);
+            }
+            // SAFETY: from `Box::into_raw` in `new_request_handle`; freed once.
             drop(unsafe { Box::from_raw(request) });
         }
         Ok(())
@@ -330,8 +369,9 @@ fn with_request(
     f: impl FnOnce(&mut HTTPRequest) -> Result<()>,
 ) -> tornado_code {
     guard_code(|| {
-        non_null(request, "request")?;
-        // SAFETY: non-NULL and live per the contract.
+        // SAFETY: caller passes a live request or NULL.
+        unsafe { check_request(request) }?;
+        // SAFETY: live, and on its owner thread (checked).
         f(Rc::make_mut(unsafe { &mut (*request).request }))
     })
 }
@@ -908,8 +948,9 @@ pub extern "C" fn tornado_http_client_fetch(
 /// The request as it is now: shared with the handle until either side is
 /// changed (see `tornado_http_request`), which is what "copied" means to C.
 fn request_snapshot(request: *const tornado_http_request) -> Result<Rc<HTTPRequest>> {
-    non_null(request, "request")?;
-    // SAFETY: non-NULL and live per the contract.
+    // SAFETY: caller passes a live request or NULL.
+    unsafe { check_request(request) }?;
+    // SAFETY: live, and on its owner thread (checked).
     Ok(unsafe { (*request).request.clone() })
 }
 
@@ -922,13 +963,32 @@ pub type tornado_http_fetch_fn =
 /// with the response: for every HTTP status, and with code 599 and an error
 /// when no response was received (also when the client is freed first).
 /// Not called if the loop is freed first. `TORNADO_OK`, or an error code
-/// when the call itself is invalid (then `cb` is never called).
+/// when the call itself is invalid (then `cb` is never called). `userdata`
+/// stays the caller's (see `tornado_http_client_fetch_cb_full`).
 #[no_mangle]
 pub extern "C" fn tornado_http_client_fetch_cb(
     client: *mut tornado_http_client,
     request: *const tornado_http_request,
     cb: tornado_http_fetch_fn,
     userdata: *mut c_void,
+) -> tornado_code {
+    tornado_http_client_fetch_cb_full(client, request, cb, userdata, None)
+}
+
+/// As `tornado_http_client_fetch_cb`, and the library owns `userdata` from
+/// a successful call on: `drop_userdata(userdata)` (may be NULL) is called
+/// exactly once, on the loop's thread — right after `cb` returns, or, when
+/// `cb` never runs, when the fetch is released: the loop freed before the
+/// callback ran (then at the latest by `tornado_http_client_free`, or by
+/// `tornado_loop_free` if the client was freed first). On an error code
+/// neither `cb` nor `drop_userdata` is called: `userdata` stays the caller's.
+#[no_mangle]
+pub extern "C" fn tornado_http_client_fetch_cb_full(
+    client: *mut tornado_http_client,
+    request: *const tornado_http_request,
+    cb: tornado_http_fetch_fn,
+    userdata: *mut c_void,
+    drop_userdata: tornado_drop_fn,
 ) -> tornado_code {
     guard_code(|| {
         // SAFETY: caller passes a live client or NULL.
@@ -937,6 +997,9 @@ pub extern "C" fn tornado_http_client_fetch_cb(
         let request = request_snapshot(request)?;
         let fetched = client.fetch_shared(request.clone())?;
         let body_pool = client.body_pool();
+        // Taken only now: nothing below fails on this thread (the fetch
+        // started, so the loop is open and the callback registers).
+        let data = UserData::new(userdata, drop_userdata);
         fetched.add_done_callback(move |done| {
             let response = match take_response(&done) {
                 Some(Ok(response)) => response,
@@ -944,8 +1007,9 @@ pub extern "C" fn tornado_http_client_fetch_cb(
                 None => return,
             };
             let response = tornado_http_response::new(response, body_pool);
-            // SAFETY: registered together; the response is borrowed for the call.
-            unsafe { cb(&response, userdata) };
+            // SAFETY: registered together; the response is borrowed for the
+            // call. `data` (and its drop function) goes when this returns.
+            unsafe { cb(&response, data.ptr()) };
         })?;
         Ok(())
     })

@@ -45,8 +45,11 @@ pub struct ClientOptions {
     pub max_body_size: u64,
     /// How long a pooled connection may stay idle (60 s).
     pub idle_timeout: Duration,
-    /// Idle connections kept per origin (the rest are closed).
-    pub max_idle_per_host: usize,
+    /// Idle connections kept per origin (the rest are closed). `None` (the
+    /// default) keeps up to `max_clients`: fetches at that concurrency to
+    /// one keep-alive origin then never open more than `max_clients`
+    /// connections, however many are queued. `Some(0)` turns pooling off.
+    pub max_idle_per_host: Option<usize>,
     /// Host → addresses used instead of DNS (Tornado's hostname_mapping).
     pub hostname_mapping: Vec<(String, Vec<IpAddr>)>,
     /// Default request values (Tornado's `defaults`): requests made with
@@ -63,7 +66,7 @@ impl Default for ClientOptions {
             max_header_size: 64 * 1024,
             max_body_size: 100 * 1024 * 1024,
             idle_timeout: Duration::from_secs(60),
-            max_idle_per_host: 10,
+            max_idle_per_host: None,
             hostname_mapping: Vec::new(),
             defaults: None,
         }
@@ -301,6 +304,11 @@ impl Inner {
 
     fn is_expired(&self, connection: &IdleConnection, now_ns: u64) -> bool {
         now_ns.saturating_sub(connection.since_ns) >= self.idle_timeout_ns()
+    }
+
+    fn max_idle_per_host(&self) -> usize {
+        let options = &self.options;
+        options.max_idle_per_host.unwrap_or(options.max_clients)
     }
 
     fn idle_timeout_ns(&self) -> u64 {
@@ -745,7 +753,7 @@ fn check_in(inner: &Rc<Inner>, key: PoolKey, stream: IOStream) {
     // Connections the server closed while idle are dropped here (and
     // skipped by check_out).
     connections.retain(|c| !c.stream.closed());
-    if connections.len() >= inner.options.max_idle_per_host {
+    if connections.len() >= inner.max_idle_per_host() {
         stream.close(None);
         return;
     }

@@ -235,6 +235,15 @@ static void *wrong_thread(void *arg) {
     ok &= tornado_http_client_new(loop, NULL) == NULL;
     ok &= tornado_http_client_fetch(a->client, a->request) == NULL;
     ok &= tornado_http_client_fetch_cb(a->client, a->request, on_fetch, NULL) == TORNADO_ERR_WRONG_THREAD;
+    ok &= tornado_http_client_fetch_cb_full(a->client, a->request, on_fetch, &drops, tap_count_drop) ==
+          TORNADO_ERR_WRONG_THREAD;
+    /* the request belongs to the thread that made it (issue 12 #14) */
+    ok &= tornado_http_request_set_method(a->request, "POST") == TORNADO_ERR_WRONG_THREAD;
+    ok &= tornado_http_request_add_header(a->request, "X-A", "1") == TORNADO_ERR_WRONG_THREAD;
+    ok &= tornado_http_request_set_streaming_callback(a->request, NULL, &drops, tap_count_drop) ==
+          TORNADO_ERR_WRONG_THREAD;
+    tornado_http_request_free(a->request); /* refused: logs, frees nothing */
+    ok &= TAP_HAS_ERRMSG();
     ok &= tornado_http_client_cancel_all(a->client) == TORNADO_ERR_WRONG_THREAD;
     ok &= tornado_http_client_free(a->client) == TORNADO_ERR_WRONG_THREAD;
     ok &= tornado_http_client_request_new(a->client, "http://127.0.0.1/") == NULL;
@@ -273,6 +282,16 @@ static void abuse_client(void) {
     FAILS(tornado_http_client_fetch_cb(NULL, primer, on_fetch, NULL), TORNADO_ERR_INVALID, "fetch_cb(NULL client)");
     FAILS(tornado_http_client_fetch_cb(client, NULL, on_fetch, NULL), TORNADO_ERR_INVALID, "fetch_cb(NULL request)");
     FAILS(tornado_http_client_fetch_cb(client, primer, NULL, NULL), TORNADO_ERR_INVALID, "fetch_cb(NULL callback)");
+    {
+        int drops = 0;
+        FAILS(tornado_http_client_fetch_cb_full(NULL, primer, on_fetch, &drops, tap_count_drop), TORNADO_ERR_INVALID,
+              "fetch_cb_full(NULL client)");
+        FAILS(tornado_http_client_fetch_cb_full(client, NULL, on_fetch, &drops, tap_count_drop), TORNADO_ERR_INVALID,
+              "fetch_cb_full(NULL request)");
+        FAILS(tornado_http_client_fetch_cb_full(client, primer, NULL, &drops, tap_count_drop), TORNADO_ERR_INVALID,
+              "fetch_cb_full(NULL callback)");
+        CHECK(drops == 0, "refused fetch_cb_full calls drop nothing");
+    }
 
     /* A fetch to a port where nothing listens gives a real response object
      * (599, connect error) to abuse the accessors with. */

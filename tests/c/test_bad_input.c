@@ -208,6 +208,12 @@ int main(void) {
     {
         tornado_future *f = tornado_future_new(loop);
         FAILS(tornado_future_add_done_callback(f, NULL, NULL), TORNADO_ERR_INVALID, "add_done_callback(NULL cb)");
+        int full_drops = 0;
+        FAILS(tornado_future_add_done_callback_full(f, NULL, &full_drops, tap_count_drop), TORNADO_ERR_INVALID,
+              "add_done_callback_full(NULL cb)");
+        FAILS(tornado_future_add_done_callback_full(NULL, noop_done_cb, &full_drops, tap_count_drop),
+              TORNADO_ERR_INVALID, "add_done_callback_full(NULL future)");
+        CHECK(full_drops == 0, "refused add_done_callback_full calls drop nothing");
         tornado_future_unref(f);
     }
 

@@ -3,9 +3,14 @@
  * _full registration called exactly once, the caller's fds not closed;
  * loop_free from inside the running loop -> TORNADO_ERR_RUNNING; drop
  * functions that call back into the library; objects that outlive their
- * loop; no fd leaks over many loops. */
+ * loop; no fd leaks over many loops; the _full forms of done and fetch
+ * callbacks: drop_userdata called exactly once, after the callback or when
+ * it is released uncalled (future freed pending, client or loop freed). */
+#include <arpa/inet.h>
 #include <dirent.h>
 #include <fcntl.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
 
 #include "tap.h"
 
@@ -139,6 +144,127 @@ static void waiter_drop(void *ud) {
     w->st.drops++;
     tornado_future_unref(w->never);
     w->never = NULL;
+}
+
+/* ---- _full done and fetch callbacks (issue 12 #15) ---- */
+typedef struct {
+    int calls;
+    int drops;
+    int calls_at_drop; /* calls seen when drop ran: the callback ran first */
+    int code;          /* the fetch callback's response code */
+} owned;
+
+static void owned_drop(void *ud) {
+    owned *o = ud;
+    o->calls_at_drop = o->calls;
+    o->drops++;
+}
+static void owned_done_cb(tornado_future *f, void *ud) {
+    (void)f;
+    owned *o = ud;
+    if (o->drops == 0) o->calls++; /* a call after the drop would not count */
+}
+static void owned_fetch_cb(const tornado_http_response *r, void *ud) {
+    owned *o = ud;
+    o->code = tornado_http_response_code(r);
+    if (o->drops == 0) o->calls++;
+}
+
+/* A listener on 127.0.0.1 that accepts (in the kernel) and never answers:
+ * a fetch to it stays pending. */
+static int silent_listener(char *url, size_t cap) {
+    int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    struct sockaddr_in a;
+    memset(&a, 0, sizeof a);
+    a.sin_family = AF_INET;
+    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    socklen_t len = sizeof a;
+    if (fd < 0 || bind(fd, (struct sockaddr *)&a, sizeof a) != 0 || listen(fd, 16) != 0 ||
+        getsockname(fd, (struct sockaddr *)&a, &len) != 0)
+        return -1;
+    snprintf(url, cap, "http://127.0.0.1:%d/never", ntohs(a.sin_port));
+    return fd;
+}
+
+static void test_full_callbacks(void) {
+    tap_section("tornado_future_add_done_callback_full: drop exactly once");
+    {
+        tornado_loop *loop = tornado_loop_new();
+        owned ran = {0}, pending = {0}, scheduled = {0}, kept = {0}, refused = {0};
+        tornado_future *f = tornado_future_new(loop);
+        CHECK_OK(tornado_future_add_done_callback_full(f, owned_done_cb, &ran, owned_drop), "add_done_callback_full");
+        CHECK_OK(tornado_future_set_result(f, NULL, NULL), "set_result");
+        CHECK(ran.drops == 0, "not dropped before the callback runs");
+        for (int i = 0; i < 10 && ran.calls == 0; i++) tornado_loop_run_once(loop, 0.01);
+        CHECK(ran.calls == 1 && ran.drops == 1 && ran.calls_at_drop == 1,
+              "callback ran, then drop once (calls %d, drops %d, calls at drop %d)", ran.calls, ran.drops,
+              ran.calls_at_drop);
+        tornado_future_unref(f);
+        CHECK(ran.drops == 1, "releasing the future drops nothing more");
+
+        f = tornado_future_new(loop);
+        CHECK_OK(tornado_future_add_done_callback_full(f, owned_done_cb, &pending, owned_drop), "on a pending future");
+        tornado_future_unref(f);
+        CHECK(pending.calls == 0 && pending.drops == 1, "future freed pending: never called, dropped once (%d)",
+              pending.drops);
+
+        f = tornado_future_new(loop);
+        CHECK_OK(tornado_future_add_done_callback_full(f, owned_done_cb, &scheduled, owned_drop), "another");
+        CHECK_OK(tornado_future_set_result(f, NULL, NULL), "set_result (callback scheduled)");
+        tornado_future_unref(f);
+        tornado_future *held = tornado_future_new(loop);
+        CHECK_OK(tornado_future_add_done_callback_full(held, owned_done_cb, &kept, owned_drop), "on a held future");
+        CHECK_OK(tornado_loop_free(loop), "loop_free with both pending");
+        CHECK(scheduled.calls == 0 && scheduled.drops == 1, "scheduled at loop_free: never called, dropped once (%d)",
+              scheduled.drops);
+        CHECK(kept.calls == 0 && kept.drops == 0, "a future still referenced keeps its callback");
+        CHECK_FAIL(tornado_future_add_done_callback_full(held, owned_done_cb, &refused, owned_drop), TORNADO_ERR_CLOSED,
+                   "add_done_callback_full after loop_free -> CLOSED");
+        CHECK(refused.drops == 0, "a refused registration is not dropped: the userdata stays the caller's");
+        tornado_future_unref(held);
+        CHECK(kept.calls == 0 && kept.drops == 1, "its last unref after loop_free drops it once (%d)", kept.drops);
+    }
+
+    tap_section("tornado_http_client_fetch_cb_full: drop exactly once");
+    {
+        char url[64];
+        int lfd = silent_listener(url, sizeof url);
+        CHECK(lfd >= 0, "a silent listener on 127.0.0.1");
+        tornado_loop *loop = tornado_loop_new();
+        tornado_http_request *r = tornado_http_request_new(url);
+        owned ran = {0}, unrun = {0}, orphan = {0}, refused = {0};
+
+        tornado_http_client *c = tornado_http_client_new(loop, NULL);
+        CHECK_OK(tornado_http_client_fetch_cb_full(c, r, owned_fetch_cb, &ran, owned_drop), "fetch_cb_full");
+        for (int i = 0; i < 5; i++) tornado_loop_run_once(loop, 0.01); /* connected, request sent */
+        CHECK(ran.calls == 0 && ran.drops == 0, "pending: neither called nor dropped");
+        CHECK_OK(tornado_http_client_free(c), "client_free with the fetch pending");
+        for (int i = 0; i < 10 && ran.calls == 0; i++) tornado_loop_run_once(loop, 0.01);
+        CHECK(ran.calls == 1 && ran.code == 599 && ran.drops == 1 && ran.calls_at_drop == 1,
+              "the callback ran (code %d), then drop once (drops %d)", ran.code, ran.drops);
+
+        c = tornado_http_client_new(loop, NULL);
+        CHECK_FAIL(tornado_http_client_fetch_cb_full(c, r, NULL, &refused, owned_drop), TORNADO_ERR_INVALID,
+                   "fetch_cb_full with a NULL callback -> INVALID");
+        CHECK_FAIL(tornado_http_client_fetch_cb_full(c, NULL, owned_fetch_cb, &refused, owned_drop), TORNADO_ERR_INVALID,
+                   "fetch_cb_full with a NULL request -> INVALID");
+        CHECK(refused.drops == 0 && refused.calls == 0, "refused calls neither call nor drop");
+        CHECK_OK(tornado_http_client_fetch_cb_full(c, r, owned_fetch_cb, &unrun, owned_drop), "fetch_cb_full");
+        tornado_http_client *c2 = tornado_http_client_new(loop, NULL);
+        CHECK_OK(tornado_http_client_fetch_cb_full(c2, r, owned_fetch_cb, &orphan, owned_drop), "a fetch on another client");
+        tornado_loop_run_once(loop, 0.01);
+        CHECK_OK(tornado_http_client_free(c), "client_free: the callback is scheduled");
+        CHECK(unrun.drops == 0, "not dropped before it could run");
+        CHECK_OK(tornado_loop_free(loop), "loop_free with both pending");
+        CHECK(unrun.calls == 0 && unrun.drops == 1, "client freed, then loop freed: never called, dropped once (%d)",
+              unrun.drops);
+        CHECK(orphan.calls == 0, "the live client's callback does not run without a loop");
+        CHECK_OK(tornado_http_client_free(c2), "client_free after loop_free");
+        CHECK(orphan.calls == 0 && orphan.drops == 1, "loop freed, then client freed: never called, dropped once (%d)",
+              orphan.drops);
+        tornado_http_request_free(r);
+        close(lfd);
+    }
 }
 
 int main(void) {
@@ -376,6 +502,8 @@ int main(void) {
         int after = count_open_fds();
         CHECK(after == before, "no fd leaked (%d -> %d open fds)", before, after);
     }
+
+    test_full_callbacks();
 
     CHECK(count_open_fds() == fds_at_start, "every fd opened by the library was closed (%d vs %d at start)", count_open_fds(),
           fds_at_start);

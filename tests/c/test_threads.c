@@ -1,10 +1,14 @@
 /* test_threads.c: add_callback from other threads wakes a sleeping loop
  * (start() and an embedding host's poll()) within milliseconds; stop from
  * another thread; many threads adding callbacks; every call that is not
- * thread-safe refused with TORNADO_ERR_WRONG_THREAD; tornado_last_error is
- * thread-local. */
+ * thread-safe refused with TORNADO_ERR_WRONG_THREAD; an HTTP request
+ * handle refused on other threads while fetches of it are in flight;
+ * tornado_last_error is thread-local. */
+#include <arpa/inet.h>
 #include <fcntl.h>
+#include <netinet/in.h>
 #include <poll.h>
+#include <sys/socket.h>
 
 #include "tap.h"
 
@@ -239,6 +243,43 @@ static void *wrong_while_running_thread(void *arg) {
     return NULL;
 }
 
+/* ---------------- request handles (issue 12 #14) ---------------- */
+typedef struct {
+    tornado_http_request *theirs; /* made by the loop thread, fetched there */
+    const char *url;
+    tornado_http_request *own;    /* made here, for the loop thread to try */
+    int refused, accepted;
+    pthread_barrier_t made, tried; /* `own` made; the loop thread tried it */
+} request_ctx;
+
+static void count_code(request_ctx *c, tornado_code rc) {
+    if (rc == TORNADO_ERR_WRONG_THREAD)
+        c->refused++;
+    else
+        c->accepted++;
+}
+
+static void *request_thread(void *arg) {
+    request_ctx *c = arg;
+    count_code(c, tornado_http_request_set_method(c->theirs, "HEAD"));
+    count_code(c, tornado_http_request_add_header(c->theirs, "X-A", "1"));
+    count_code(c, tornado_http_request_set_body(c->theirs, (const uint8_t *)"x", 1));
+    count_code(c, tornado_http_request_set_request_timeout(c->theirs, 1.0));
+    tornado_http_request_free(c->theirs); /* refused: logged, nothing freed */
+    c->own = tornado_http_request_new(c->url);
+    pthread_barrier_wait(&c->made);
+    pthread_barrier_wait(&c->tried);
+    tornado_http_request_free(c->own); /* by its owner */
+    return NULL;
+}
+
+static int fetch_calls;
+static void count_fetch(const tornado_http_response *r, void *ud) {
+    (void)r;
+    (void)ud;
+    fetch_calls++;
+}
+
 static void *errmsg_thread(void *arg) {
     const char **out = arg;
     out[0] = tornado_last_error(); /* NULL: nothing failed on this thread */
@@ -392,6 +433,51 @@ int main(void) {
         int *v = tornado_future_result(f);
         CHECK(v && *v == 5, "the coroutine's result is the loop thread's");
         tornado_future_unref(f);
+    }
+
+    tap_section("a request handle from other threads, fetches of it in flight -> WRONG_THREAD");
+    {
+        /* accepted by the kernel, never answered: the fetches stay in flight */
+        int silent = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+        struct sockaddr_in a;
+        memset(&a, 0, sizeof a);
+        a.sin_family = AF_INET;
+        a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+        socklen_t len = sizeof a;
+        CHECK(silent >= 0 && bind(silent, (struct sockaddr *)&a, sizeof a) == 0 && listen(silent, 8) == 0 &&
+                  getsockname(silent, (struct sockaddr *)&a, &len) == 0,
+              "a silent listener on 127.0.0.1");
+        char url[64];
+        snprintf(url, sizeof url, "http://127.0.0.1:%d/", ntohs(a.sin_port));
+        tornado_http_client *client = tornado_http_client_new(loop, NULL);
+        request_ctx c;
+        memset(&c, 0, sizeof c);
+        c.url = url;
+        c.theirs = tornado_http_request_new(url);
+        pthread_barrier_init(&c.made, NULL, 2);
+        pthread_barrier_init(&c.tried, NULL, 2);
+        fetch_calls = 0;
+        for (int i = 0; i < 4; i++)
+            CHECK_OK(tornado_http_client_fetch_cb(client, c.theirs, count_fetch, NULL), "fetch #%d", i);
+        tornado_loop_run_once(loop, 0.01);
+        pthread_t th;
+        CHECK(pthread_create(&th, NULL, request_thread, &c) == 0, "pthread_create");
+        pthread_barrier_wait(&c.made);
+        CHECK(c.refused == 4 && c.accepted == 0, "every setter refused on the other thread (%d refused, %d accepted)",
+              c.refused, c.accepted);
+        CHECK_OK(tornado_http_request_set_method(c.theirs, "GET"), "the loop thread still owns it");
+        CHECK(c.own != NULL, "the other thread made its own request");
+        CHECK_FAIL(tornado_http_client_fetch_cb(client, c.own, count_fetch, NULL), TORNADO_ERR_WRONG_THREAD,
+                   "the loop thread cannot fetch another thread's request");
+        pthread_barrier_wait(&c.tried);
+        pthread_join(th, NULL); /* its owner freed it */
+        pthread_barrier_destroy(&c.made);
+        pthread_barrier_destroy(&c.tried);
+        tornado_http_request_free(c.theirs);
+        CHECK_OK(tornado_http_client_free(client), "client_free ends the fetches");
+        for (int i = 0; i < 20 && fetch_calls < 4; i++) tornado_loop_run_once(loop, 0.01);
+        CHECK(fetch_calls == 4, "each fetch called back once (%d)", fetch_calls);
+        close(silent);
     }
 
     tap_section("tornado_last_error is thread-local");

@@ -2,6 +2,11 @@
 // timers and callbacks as lambdas (each freed exactly once), futures,
 // errors as exceptions, and an HTTP fetch (both forms) from a server on
 // the same loop. Prints "N passed, M failed" like the C tests.
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
 #include <atomic>
 #include <cstdio>
 #include <cstring>
@@ -120,6 +125,43 @@ int main() {
         for (int i = 0; i < 3; i++) tornado_loop_run_once(loop.get(), 0);
     }
     EXPECT(live_captures == 0, "every lambda capture was freed");
+
+    // Issue 12 #15: callbacks still pending when their loop or client goes
+    // are deleted (their captures destroyed) without being called.
+    {
+        bool called = false;
+        {
+            tornado::Loop loop;
+            tornado::Future never(tornado_future_new(loop.get()));
+            Tracked tracked;
+            never.then([&called, tracked](tornado::Future &) { called = true; });
+            EXPECT(live_captures == 2, "a pending then() holds its capture");
+        }
+        EXPECT(!called && live_captures == 0, "future and loop freed: the pending then() lambda was deleted uncalled");
+
+        // Accepted by the kernel, never answered: the fetch stays pending.
+        int silent = socket(AF_INET, SOCK_STREAM, 0);
+        sockaddr_in addr{};
+        addr.sin_family = AF_INET;
+        addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+        socklen_t len = sizeof addr;
+        bool listening = silent >= 0 && bind(silent, (sockaddr *)&addr, sizeof addr) == 0 && listen(silent, 4) == 0 &&
+                         getsockname(silent, (sockaddr *)&addr, &len) == 0;
+        EXPECT(listening, "a silent listener on 127.0.0.1");
+        auto *loop = new tornado::Loop;
+        auto *http = new tornado::HttpClient(*loop);
+        {
+            Tracked tracked;
+            tornado::Request req("http://127.0.0.1:" + std::to_string(ntohs(addr.sin_port)) + "/never");
+            http->fetch(req, [&called, tracked](const tornado::ResponseView &) { called = true; });
+        }
+        for (int i = 0; i < 3; i++) tornado_loop_run_once(loop->get(), 0.01);
+        EXPECT(live_captures == 1, "a pending fetch holds its capture");
+        delete loop;  // the loop goes first: the fetch can never call back
+        delete http;
+        EXPECT(!called && live_captures == 0, "loop then client freed: the pending fetch lambda was deleted uncalled");
+        close(silent);
+    }
     std::printf("%d passed, %d failed\n", passed, failed);
     return failed ? 1 : 0;
 }

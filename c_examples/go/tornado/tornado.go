@@ -8,7 +8,7 @@
 //
 // Go values are never handed to C: each callback is a runtime/cgo.Handle
 // stored in C memory, deleted exactly once, when the library calls the
-// callback's drop function (or the one-shot callback itself).
+// callback's drop function.
 package tornado
 
 /*
@@ -29,7 +29,8 @@ static uint64_t call_later(tornado_loop *l, double delay, void *ud) {
     return tornado_loop_call_later_full(l, delay, goRunCallback, ud, goDropCallback);
 }
 static tornado_code fetch_cb(tornado_http_client *c, tornado_http_request *r, void *ud) {
-    return tornado_http_client_fetch_cb(c, r, (void (*)(const tornado_http_response *, void *))goFetchDone, ud);
+    return tornado_http_client_fetch_cb_full(c, r, (void (*)(const tornado_http_response *, void *))goFetchDone, ud,
+                                             goDropCallback);
 }
 */
 import "C"
@@ -39,6 +40,7 @@ import (
 	"fmt"
 	"runtime"
 	"runtime/cgo"
+	"sync/atomic"
 	"time"
 	"unsafe"
 )
@@ -63,10 +65,14 @@ func lastError(what string, code C.tornado_code) error {
 // Version is the loaded library's version.
 func Version() string { return C.GoString(C.tornado_version()) }
 
+// liveSlots counts handles not yet released (for the tests).
+var liveSlots int64
+
 // handleSlot puts a cgo.Handle in C memory, so that C holds no Go pointer.
 func handleSlot(v any) unsafe.Pointer {
 	slot := (*C.uintptr_t)(C.malloc(C.size_t(unsafe.Sizeof(C.uintptr_t(0)))))
 	*slot = C.uintptr_t(cgo.NewHandle(v))
+	atomic.AddInt64(&liveSlots, 1)
 	return unsafe.Pointer(slot)
 }
 
@@ -76,6 +82,7 @@ func slotHandle(ud unsafe.Pointer) cgo.Handle { return cgo.Handle(*(*C.uintptr_t
 func releaseSlot(ud unsafe.Pointer) {
 	slotHandle(ud).Delete()
 	C.free(ud)
+	atomic.AddInt64(&liveSlots, -1)
 }
 
 //export goRunCallback
@@ -214,11 +221,13 @@ func copyResponse(r *C.tornado_http_response) *Response {
 	return out
 }
 
+// goFetchDone is called at most once; the slot is released by the drop
+// function (goDropCallback) right after, or alone when the fetch is
+// released uncalled (the loop freed first).
+//
 //export goFetchDone
 func goFetchDone(r *C.tornado_http_response, ud unsafe.Pointer) {
-	done := slotHandle(ud).Value().(func(*Response))
-	releaseSlot(ud) // a fetch callback is called exactly once
-	done(copyResponse(r))
+	slotHandle(ud).Value().(func(*Response))(copyResponse(r))
 }
 
 // Client is an HTTP client (Tornado's AsyncHTTPClient) with keep-alive.
@@ -270,7 +279,9 @@ func (c *Client) Fetch(req Request) (<-chan *Response, error) {
 }
 
 // FetchFunc starts a fetch (loop thread only); done is called exactly
-// once, on the loop thread, with the response (Err set when none came).
+// once, on the loop thread, with the response (Err set when none came) —
+// unless the loop is freed first: then done is released uncalled when the
+// client is closed (or right away if it was closed already).
 func (c *Client) FetchFunc(req Request, done func(*Response)) error {
 	url := C.CString(req.URL)
 	defer C.free(unsafe.Pointer(url))

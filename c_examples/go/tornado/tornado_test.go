@@ -2,14 +2,62 @@ package tornado
 
 import (
 	"fmt"
+	"net"
 	"net/http"
 	"net/http/httptest"
+	"runtime"
 	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
 )
+
+// Issue 12 #15: a fetch still pending when the loop is freed is never
+// called back; closing its client then releases the callback's handle
+// (the closure) instead of leaking it.
+func TestLoopFreedWithAPendingFetchReleasesItsCallback(t *testing.T) {
+	// Accepted by the kernel and never answered: the fetch stays pending.
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	// Stay on the loop's OS thread after Run, to close the client there.
+	runtime.LockOSThread()
+	defer runtime.UnlockOSThread()
+	before := atomic.LoadInt64(&liveSlots)
+	called := false
+	var client *Client
+	err = Run(func(l *Loop) {
+		c, err := l.NewClient(1)
+		if err != nil {
+			t.Error(err)
+			l.Stop()
+			return
+		}
+		client = c
+		if err := c.FetchFunc(Request{URL: "http://" + ln.Addr().String() + "/never"}, func(*Response) { called = true }); err != nil {
+			t.Error(err)
+		}
+		if _, err := l.CallLater(50*time.Millisecond, l.Stop); err != nil {
+			t.Error(err)
+		}
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if live := atomic.LoadInt64(&liveSlots); live != before+1 {
+		t.Fatalf("after the loop was freed: %d live handles, want the fetch's one (%d)", live, before+1)
+	}
+	client.Close()
+	if called {
+		t.Fatal("the fetch callback ran without a loop")
+	}
+	if live := atomic.LoadInt64(&liveSlots); live != before {
+		t.Fatalf("%d handles still live after Close, want %d: the fetch callback leaked", live, before)
+	}
+}
 
 func server() *httptest.Server {
 	return httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
