@@ -666,6 +666,19 @@ tornado_code tornado_http_client_free(tornado_http_client *client);
 tornado_code tornado_http_client_cancel_all(tornado_http_client *client);
 
 /**
+ * Fetches waiting for a slot among max_clients now, as Tornado's
+ * `len(client.queue)` (0 on error).
+ */
+size_t tornado_http_client_queued(const tornado_http_client *client);
+
+/**
+ * Fetches holding one of the max_clients slots now (connecting,
+ * exchanging, following redirects), as Tornado's `len(client.active)`
+ * (0 on error).
+ */
+size_t tornado_http_client_active(const tornado_http_client *client);
+
+/**
  * Idle keep-alive connections the client holds now (0 on error).
  */
 size_t tornado_http_client_idle_connections(const tornado_http_client *client);
@@ -708,6 +721,18 @@ tornado_code tornado_http_request_add_header(tornado_http_request *r,
                                              const char *value);
 
 /**
+ * Adds a header whose value is `len` bytes (copied), sent exactly as
+ * given: a value that is not UTF-8 (Latin-1, as Tornado encodes header
+ * values) is allowed. The name is a NUL-terminated token. A CR, LF or NUL
+ * in the value is refused here (`TORNADO_ERR_INVALID`): it could inject a
+ * header. `value` may be NULL when `len` is 0.
+ */
+tornado_code tornado_http_request_add_header_bytes(tornado_http_request *r,
+                                                   const char *name,
+                                                   const uint8_t *value,
+                                                   size_t len);
+
+/**
  * The body (copied). `data` may be NULL when `len` is 0 (an empty body).
  */
 tornado_code tornado_http_request_set_body(tornado_http_request *r,
@@ -746,6 +771,17 @@ tornado_code tornado_http_request_set_user_agent(tornado_http_request *r, const 
 tornado_code tornado_http_request_set_auth(tornado_http_request *r,
                                            const char *username,
                                            const char *password);
+
+/**
+ * How the credentials of `tornado_http_request_set_auth` are sent, as
+ * Tornado's `auth_mode`: "basic" (the default: `Authorization: Basic` on
+ * every request) or "digest" (RFC 7616, MD5 or SHA-256: the request goes
+ * without credentials, and once more answering the server's 401
+ * challenge; the challenge response is not shown to the callbacks). A
+ * request with a body producer is not sent twice: its 401 is the
+ * response. Anything else is `TORNADO_ERR_INVALID`.
+ */
+tornado_code tornado_http_request_set_auth_mode(tornado_http_request *r, const char *mode);
 
 /**
  * Ask for and decode gzip/deflate bodies (default true).

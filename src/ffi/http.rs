@@ -15,7 +15,7 @@ use crate::error::{Error, Result};
 use crate::future::Future;
 use crate::http::body_pool::BodyPool;
 use crate::http::client::{AsyncHTTPClient, ClientOptions};
-use crate::http::request::HTTPRequest;
+use crate::http::request::{AuthMode, HTTPRequest};
 use crate::http::response::HTTPResponse;
 use crate::util::current_thread_id;
 
@@ -261,6 +261,23 @@ pub extern "C" fn tornado_http_client_cancel_all(client: *mut tornado_http_clien
     })
 }
 
+/// Fetches waiting for a slot among max_clients now, as Tornado's
+/// `len(client.queue)` (0 on error).
+#[no_mangle]
+pub extern "C" fn tornado_http_client_queued(client: *const tornado_http_client) -> usize {
+    // SAFETY: caller passes a live client or NULL.
+    guard_value(0, || Ok(unsafe { client_ref(client) }?.queued()))
+}
+
+/// Fetches holding one of the max_clients slots now (connecting,
+/// exchanging, following redirects), as Tornado's `len(client.active)`
+/// (0 on error).
+#[no_mangle]
+pub extern "C" fn tornado_http_client_active(client: *const tornado_http_client) -> usize {
+    // SAFETY: caller passes a live client or NULL.
+    guard_value(0, || Ok(unsafe { client_ref(client) }?.active()))
+}
+
 /// Idle keep-alive connections the client holds now (0 on error).
 #[no_mangle]
 pub extern "C" fn tornado_http_client_idle_connections(
@@ -417,6 +434,41 @@ pub extern "C" fn tornado_http_request_add_header(
     })
 }
 
+/// Adds a header whose value is `len` bytes (copied), sent exactly as
+/// given: a value that is not UTF-8 (Latin-1, as Tornado encodes header
+/// values) is allowed. The name is a NUL-terminated token. A CR, LF or NUL
+/// in the value is refused here (`TORNADO_ERR_INVALID`): it could inject a
+/// header. `value` may be NULL when `len` is 0.
+#[no_mangle]
+pub extern "C" fn tornado_http_request_add_header_bytes(
+    r: *mut tornado_http_request,
+    name: *const c_char,
+    value: *const u8,
+    len: usize,
+) -> tornado_code {
+    with_request(r, |req| {
+        // SAFETY: caller passes a NUL-terminated string or NULL.
+        let name = unsafe { c_str(name, "name") }?;
+        let value: &[u8] = if len == 0 {
+            &[]
+        } else {
+            non_null(value, "value")?;
+            // SAFETY: the caller passes `len` readable bytes.
+            unsafe { std::slice::from_raw_parts(value, len) }
+        };
+        if value.iter().any(|b| matches!(b, b'\r' | b'\n' | b'\0')) {
+            return Err(Error::invalid(format!(
+                "CR, LF or NUL in the value of {name}"
+            )));
+        }
+        match std::str::from_utf8(value) {
+            Ok(text) => req.headers.add(name, text),
+            Err(_) => req.headers.add_latin1(name, value),
+        }
+        Ok(())
+    })
+}
+
 /// The body (copied). `data` may be NULL when `len` is 0 (an empty body).
 #[no_mangle]
 pub extern "C" fn tornado_http_request_set_body(
@@ -514,6 +566,30 @@ pub extern "C" fn tornado_http_request_set_auth(
     with_request(r, |req| {
         req.auth_username = optional_str(username, "username")?;
         req.auth_password = optional_str(password, "password")?;
+        Ok(())
+    })
+}
+
+/// How the credentials of `tornado_http_request_set_auth` are sent, as
+/// Tornado's `auth_mode`: "basic" (the default: `Authorization: Basic` on
+/// every request) or "digest" (RFC 7616, MD5 or SHA-256: the request goes
+/// without credentials, and once more answering the server's 401
+/// challenge; the challenge response is not shown to the callbacks). A
+/// request with a body producer is not sent twice: its 401 is the
+/// response. Anything else is `TORNADO_ERR_INVALID`.
+#[no_mangle]
+pub extern "C" fn tornado_http_request_set_auth_mode(
+    r: *mut tornado_http_request,
+    mode: *const c_char,
+) -> tornado_code {
+    with_request(r, |req| {
+        // SAFETY: caller passes a NUL-terminated string or NULL.
+        let mode = unsafe { c_str(mode, "mode") }?;
+        req.auth_mode = match mode {
+            "basic" => AuthMode::Basic,
+            "digest" => AuthMode::Digest,
+            other => return Err(Error::invalid(format!("unknown auth_mode {other:?}"))),
+        };
         Ok(())
     })
 }

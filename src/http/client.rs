@@ -20,7 +20,8 @@ use super::request::HTTPRequest;
 use super::response::{HTTPResponse, TimeInfo};
 use super::url::{parse_target, Scheme, Target};
 use super::wire::{
-    connect_tunnel_head, parse_response_head, redirect_request, validate_request, ResponseHead,
+    answers_digest_challenge, connect_tunnel_head, digest_retry, parse_response_head,
+    redirect_request, validate_request, ResponseHead,
 };
 use super::{fetch_error, FetchErrorKind};
 use crate::error::{Code, Error, Result};
@@ -255,6 +256,19 @@ impl AsyncHTTPClient {
         Rc::downgrade(&self.inner.body_pool)
     }
 
+    /// Fetches waiting for a slot among `max_clients` (Tornado's
+    /// `len(client.queue)`): not those cancelled or timed out meanwhile.
+    pub fn queued(&self) -> usize {
+        let waiting = self.inner.waiting.borrow();
+        waiting.iter().filter(|turn| !turn.done()).count()
+    }
+
+    /// Fetches holding a slot now: connecting, exchanging or following
+    /// redirects (at most `max_clients`; Tornado's `len(client.active)`).
+    pub fn active(&self) -> usize {
+        self.inner.active.get()
+    }
+
     /// Idle pooled connections (for tests and monitoring).
     pub fn idle_connections(&self) -> usize {
         let idle = self.inner.idle.borrow();
@@ -395,6 +409,10 @@ async fn fetch_in_slot(
             .await
             .map_err(|e| (e, None))?;
         drop(inner);
+        if let Some(answered) = digest_retry(&request, &target, response.code, &response.headers) {
+            request = Rc::new(answered);
+            continue;
+        }
         if !request.follow_redirects || !is_redirect(response.code) {
             return Ok(response);
         }
@@ -509,11 +527,13 @@ async fn exchange_on(
 ) -> std::result::Result<Exchanged, ExchangeFailure> {
     clock.info.pretransfer = clock.since_start();
     let via_proxy = request.proxy_host.is_some() && target.scheme == Scheme::Http;
+    // Responses answered by another send: the callbacks see none of them.
     let will_follow = |head: &ResponseHead| {
-        request.follow_redirects
+        (request.follow_redirects
             && request.max_redirects > 0
             && is_redirect(head.code)
-            && head.headers.contains("Location")
+            && head.headers.contains("Location"))
+            || answers_digest_challenge(request, head.code, &head.headers)
     };
     exchange(
         stream,

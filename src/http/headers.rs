@@ -139,6 +139,14 @@ impl Headers {
             .map(|f| (self.slice(f.name), self.slice(f.value)))
     }
 
+    /// (name, value bytes) pairs in order, each value as
+    /// [`value_bytes_at`](Self::value_bytes_at) gives it: what goes on the
+    /// wire (a Latin-1 value as its original bytes).
+    pub fn iter_bytes(&self) -> impl Iterator<Item = (&str, std::borrow::Cow<'_, [u8]>)> {
+        (0..self.fields.len())
+            .filter_map(|i| Some((self.slice(self.fields[i].name), self.value_bytes_at(i)?)))
+    }
+
     /// The `i`-th field.
     pub fn get_index(&self, i: usize) -> Option<(&str, &str)> {
         self.fields

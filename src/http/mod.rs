@@ -10,6 +10,7 @@ pub mod body;
 pub mod body_pool;
 pub mod client;
 pub(crate) mod connection;
+pub mod digest;
 pub mod headers;
 pub mod request;
 pub mod response;

@@ -18,6 +18,17 @@ pub type StreamingCallback = Rc<dyn Fn(&[u8])>;
 /// the status line first, each with its line end, then the empty line.
 pub type HeaderCallback = Rc<dyn Fn(&[u8])>;
 
+/// How `auth_username` / `auth_password` are sent (Tornado's `auth_mode`).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum AuthMode {
+    /// `Authorization: Basic` on every request (the default).
+    #[default]
+    Basic,
+    /// RFC 7616 Digest: sent without credentials first, then once more
+    /// answering the server's 401 challenge (see [`super::digest`]).
+    Digest,
+}
+
 /// Tornado's defaults for both timeouts.
 const DEFAULT_TIMEOUT: Duration = Duration::from_secs(20);
 
@@ -38,6 +49,7 @@ pub struct HTTPRequest {
     pub user_agent: Option<String>,
     pub auth_username: Option<String>,
     pub auth_password: Option<String>,
+    pub auth_mode: AuthMode,
     pub decompress_response: bool,
     pub validate_cert: bool,
     pub ca_certs: Option<PathBuf>,
@@ -73,6 +85,7 @@ impl HTTPRequest {
             user_agent: None,
             auth_username: None,
             auth_password: None,
+            auth_mode: AuthMode::Basic,
             decompress_response: true,
             validate_cert: true,
             ca_certs: None,

@@ -12,7 +12,7 @@ use flate2::write::{DeflateDecoder, MultiGzDecoder, ZlibDecoder};
 use unicode_normalization::UnicodeNormalization as _;
 
 use super::headers::Headers;
-use super::request::{HTTPRequest, StreamingCallback};
+use super::request::{AuthMode, HTTPRequest, StreamingCallback};
 use super::url::{parse_target, Target};
 use super::{fetch_error, FetchErrorKind};
 use crate::error::{Error, Result};
@@ -127,6 +127,11 @@ fn basic_auth(username: &str, password: &str) -> String {
     )
 }
 
+/// The request's own credentials go as `Basic` on every send.
+fn sends_basic_auth(req: &HTTPRequest) -> bool {
+    req.auth_username.is_some() && req.auth_mode == AuthMode::Basic
+}
+
 /// The request line and headers, ending with the blank line.
 pub fn request_head(req: &HTTPRequest, target: &Target, via_proxy: bool) -> Vec<u8> {
     let uri = if via_proxy {
@@ -135,8 +140,9 @@ pub fn request_head(req: &HTTPRequest, target: &Target, via_proxy: bool) -> Vec<
         Cow::Borrowed(target.path_and_query.as_str())
     };
     // Sized once: the request line, Host, the caller's headers with their
-    // separators, and room for the few headers added below.
-    let mut head = String::with_capacity(
+    // separators, and room for the few headers added below. Bytes, not
+    // text: a header value may be Latin-1, sent as its bytes.
+    let mut head = Vec::with_capacity(
         req.method.len()
             + uri.len()
             + target.host_header.len()
@@ -144,76 +150,81 @@ pub fn request_head(req: &HTTPRequest, target: &Target, via_proxy: bool) -> Vec<
             + 4 * req.headers.len()
             + 160,
     );
-    head.push_str(&req.method);
-    head.push(' ');
-    head.push_str(&uri);
-    head.push_str(" HTTP/1.1\r\n");
-    let mut line = |name: &str, value: &str| {
-        head.push_str(name);
-        head.push_str(": ");
-        head.push_str(value);
-        head.push_str("\r\n");
+    head.extend_from_slice(req.method.as_bytes());
+    head.push(b' ');
+    head.extend_from_slice(uri.as_bytes());
+    head.extend_from_slice(b" HTTP/1.1\r\n");
+    let mut line = |name: &str, value: &[u8]| {
+        head.extend_from_slice(name.as_bytes());
+        head.extend_from_slice(b": ");
+        head.extend_from_slice(value);
+        head.extend_from_slice(b"\r\n");
     };
     if !req.headers.contains("Host") {
-        line("Host", &target.host_header);
+        line("Host", target.host_header.as_bytes());
     }
-    for (name, value) in req.headers.iter() {
+    for (name, value) in req.headers.iter_bytes() {
         // A fixed body's length is the body's (Tornado sets it so), whatever
         // the caller put in Content-Length.
         let replaced = (name.eq_ignore_ascii_case("User-Agent") && req.user_agent.is_some())
-            || (name.eq_ignore_ascii_case("Authorization") && req.auth_username.is_some())
+            || (name.eq_ignore_ascii_case("Authorization") && sends_basic_auth(req))
             || (name.eq_ignore_ascii_case("Content-Length") && req.body.is_some());
         if !replaced {
-            line(name, value);
+            line(name, &value);
         }
     }
     match &req.user_agent {
-        Some(agent) => line("User-Agent", agent),
+        Some(agent) => line("User-Agent", agent.as_bytes()),
         None if !req.headers.contains("User-Agent") => line(
             "User-Agent",
-            concat!("tornado_rs/", env!("CARGO_PKG_VERSION")),
+            concat!("tornado_rs/", env!("CARGO_PKG_VERSION")).as_bytes(),
         ),
         None => {}
     }
     if req.decompress_response && !req.headers.contains("Accept-Encoding") {
-        line("Accept-Encoding", "gzip");
+        line("Accept-Encoding", b"gzip");
     }
-    if let Some(user) = &req.auth_username {
-        line(
+    match (&req.auth_username, req.auth_mode) {
+        (Some(user), AuthMode::Basic) => line(
             "Authorization",
-            &basic_auth(user, req.auth_password.as_deref().unwrap_or("")),
-        );
-    } else if let (Some(user), false) = (&target.username, req.headers.contains("Authorization")) {
-        line(
-            "Authorization",
-            &basic_auth(user, target.password.as_deref().unwrap_or("")),
-        );
+            basic_auth(user, req.auth_password.as_deref().unwrap_or("")).as_bytes(),
+        ),
+        // Digest credentials answer the server's challenge (a second send).
+        (Some(_), AuthMode::Digest) => {}
+        (None, _) => {
+            if let (Some(user), false) = (&target.username, req.headers.contains("Authorization")) {
+                line(
+                    "Authorization",
+                    basic_auth(user, target.password.as_deref().unwrap_or("")).as_bytes(),
+                );
+            }
+        }
     }
     if let (true, Some(user)) = (via_proxy, &req.proxy_username) {
         line(
             "Proxy-Authorization",
-            &basic_auth(user, req.proxy_password.as_deref().unwrap_or("")),
+            basic_auth(user, req.proxy_password.as_deref().unwrap_or("")).as_bytes(),
         );
     }
     if let Some(when) = req.if_modified_since {
-        line("If-Modified-Since", &http_date(when));
+        line("If-Modified-Since", http_date(when).as_bytes());
     }
     if req.body.is_some() || req.body_producer.is_some() {
         // As Tornado's clients and curl: a form unless the caller says.
         if req.method == "POST" && !req.headers.contains("Content-Type") {
-            line("Content-Type", "application/x-www-form-urlencoded");
+            line("Content-Type", b"application/x-www-form-urlencoded");
         }
     }
     if let Some(body) = &req.body {
-        line("Content-Length", &body.len().to_string());
+        line("Content-Length", body.len().to_string().as_bytes());
     } else if req.body_producer.is_some() && !req.headers.contains("Content-Length") {
-        line("Transfer-Encoding", "chunked");
+        line("Transfer-Encoding", b"chunked");
     }
     if req.expect_100_continue && !req.headers.contains("Expect") {
-        line("Expect", "100-continue");
+        line("Expect", b"100-continue");
     }
-    head.push_str("\r\n");
-    head.into_bytes()
+    head.extend_from_slice(b"\r\n");
+    head
 }
 
 /// `CONNECT host:port` for a tunnel through an HTTP proxy.
@@ -817,6 +828,10 @@ pub fn redirect_request(
             next.headers.remove(name);
         }
     }
+    if original.auth_mode == AuthMode::Digest {
+        // A digest answer is for one URI: the next one is challenged anew.
+        next.headers.remove("Authorization");
+    }
     if next_target.origin() != current_target.origin() {
         // Credentials are for the origin they were given for.
         next.headers.remove("Authorization");
@@ -825,6 +840,44 @@ pub fn redirect_request(
         next.auth_password = None;
     }
     Ok(Some(next))
+}
+
+// ---- digest authentication ----
+
+/// Whether a response is a Digest challenge that `req` will answer (once:
+/// a request that already carries `Authorization` is not retried).
+pub fn answers_digest_challenge(req: &HTTPRequest, code: u16, headers: &Headers) -> bool {
+    code == 401
+        && req.auth_mode == AuthMode::Digest
+        && req.auth_username.is_some()
+        && req.body_producer.is_none()
+        && !req.headers.contains("Authorization")
+        && super::digest::challenge(headers).is_some()
+}
+
+/// The request again, with an `Authorization` answering the 401's Digest
+/// challenge; None when it is not one `req` answers.
+pub fn digest_retry(
+    req: &HTTPRequest,
+    target: &Target,
+    code: u16,
+    headers: &Headers,
+) -> Option<HTTPRequest> {
+    if !answers_digest_challenge(req, code, headers) {
+        return None;
+    }
+    let challenge = super::digest::challenge(headers)?;
+    let answer = super::digest::authorization(
+        &challenge,
+        req.auth_username.as_deref()?,
+        req.auth_password.as_deref().unwrap_or(""),
+        &req.method,
+        &target.path_and_query,
+        &super::digest::new_cnonce(),
+    );
+    let mut next = req.clone();
+    next.headers.set("Authorization", answer);
+    Some(next)
 }
 
 #[cfg(test)]

@@ -272,6 +272,8 @@ static void abuse_client(void) {
     FAILS(tornado_http_client_free(NULL), TORNADO_ERR_INVALID, "client_free(NULL)");
     FAILS(tornado_http_client_cancel_all(NULL), TORNADO_ERR_INVALID, "cancel_all(NULL)");
     FAILS_AS(tornado_http_client_idle_connections(NULL), 0, "idle_connections(NULL) == 0");
+    FAILS_AS(tornado_http_client_queued(NULL), 0, "queued(NULL) == 0");
+    FAILS_AS(tornado_http_client_active(NULL), 0, "active(NULL) == 0");
     FAILS_NULL(tornado_http_client_request_new(NULL, "http://127.0.0.1/"), "client_request_new(NULL client)");
 
     tornado_http_client *client = tornado_http_client_new(loop, NULL);
