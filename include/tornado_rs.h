@@ -1351,6 +1351,30 @@ tornado_future *tornado_iostream_start_tls_server(tornado_iostream *stream,
 size_t tornado_iostream_alpn_protocol(const tornado_iostream *stream, char *buf, size_t cap);
 
 /**
+ * Copies the TLS version the handshake agreed ("TLSv1.2" or "TLSv1.3")
+ * into `buf` (`cap` bytes, NUL-terminated, truncated if needed) and
+ * returns its full length; 0 before the handshake is done, on a plain
+ * stream, or on error (a NULL stream).
+ */
+size_t tornado_iostream_tls_version(const tornado_iostream *stream, char *buf, size_t cap);
+
+/**
+ * Copies the cipher suite the handshake agreed, by its IANA name (e.g.
+ * "TLS13_AES_256_GCM_SHA384", "TLS_ECDHE_ECDSA_WITH_AES_256_GCM_SHA384"),
+ * into `buf` (`cap` bytes, NUL-terminated, truncated if needed) and
+ * returns its full length; 0 before the handshake is done, on a plain
+ * stream, or on error (a NULL stream).
+ */
+size_t tornado_iostream_tls_cipher(const tornado_iostream *stream, char *buf, size_t cap);
+
+/**
+ * 1 when the stream's TLS handshake resumed an earlier session, 0 when it
+ * was a full handshake, -1 before the handshake is done, on a plain
+ * stream, or on error (a NULL stream).
+ */
+int32_t tornado_iostream_tls_resumed(const tornado_iostream *stream);
+
+/**
  * True when TLS has started on the stream (false on error).
  */
 bool tornado_iostream_is_tls(const tornado_iostream *stream);

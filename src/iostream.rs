@@ -918,6 +918,33 @@ impl IOStream {
         tls.as_ref()?.alpn_protocol().map(<[u8]>::to_vec)
     }
 
+    /// The TLS version the handshake agreed ("TLSv1.2", "TLSv1.3"); None
+    /// before the handshake is done or on a plain stream.
+    pub fn tls_version(&self) -> Option<&'static str> {
+        let tls = self.inner.tls.borrow();
+        match tls.as_ref()?.protocol_version()? {
+            rustls::ProtocolVersion::TLSv1_2 => Some("TLSv1.2"),
+            rustls::ProtocolVersion::TLSv1_3 => Some("TLSv1.3"),
+            other => other.as_str(),
+        }
+    }
+
+    /// The cipher suite the handshake agreed, by its IANA name (e.g.
+    /// "TLS13_AES_256_GCM_SHA384"); None before the handshake is done or
+    /// on a plain stream.
+    pub fn tls_cipher(&self) -> Option<&'static str> {
+        let tls = self.inner.tls.borrow();
+        tls.as_ref()?.negotiated_cipher_suite()?.suite().as_str()
+    }
+
+    /// Whether the handshake resumed an earlier session (Some(false): a
+    /// full handshake); None before the handshake is done or on a plain stream.
+    pub fn tls_resumed(&self) -> Option<bool> {
+        let tls = self.inner.tls.borrow();
+        let kind = tls.as_ref()?.handshake_kind()?;
+        Some(kind == rustls::HandshakeKind::Resumed)
+    }
+
     /// The session comes boxed: it is large, and it would otherwise sit in
     /// the state of every future that awaits a connect.
     async fn start_tls(&self, mut session: Box<Connection>) -> Result<()> {

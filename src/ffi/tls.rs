@@ -264,15 +264,78 @@ pub extern "C" fn tornado_iostream_alpn_protocol(
         // SAFETY: caller passes a live stream or NULL.
         let s = unsafe { stream_ref(stream) }?;
         let protocol = s.alpn_protocol().unwrap_or_default();
-        if !buf.is_null() && cap > 0 {
-            let n = protocol.len().min(cap - 1);
-            // SAFETY: the caller passes `cap` writable bytes at `buf`.
-            unsafe {
-                std::ptr::copy_nonoverlapping(protocol.as_ptr(), buf as *mut u8, n);
-                *buf.add(n) = 0;
-            }
+        // SAFETY: the caller passes `cap` writable bytes at `buf` (or NULL).
+        Ok(unsafe { copy_out(&protocol, buf, cap) })
+    })
+}
+
+/// Copies `bytes` into `buf` (`cap` bytes, NUL-terminated, truncated if
+/// needed; nothing when `buf` is NULL or `cap` is 0) and returns their full
+/// length.
+///
+/// # Safety
+/// `buf` must be NULL or point to `cap` writable bytes.
+unsafe fn copy_out(bytes: &[u8], buf: *mut c_char, cap: usize) -> usize {
+    if !buf.is_null() && cap > 0 {
+        let n = bytes.len().min(cap - 1);
+        // SAFETY: the caller passes `cap` writable bytes at `buf`.
+        unsafe {
+            std::ptr::copy_nonoverlapping(bytes.as_ptr(), buf as *mut u8, n);
+            *buf.add(n) = 0;
         }
-        Ok(protocol.len())
+    }
+    bytes.len()
+}
+
+/// Copies the TLS version the handshake agreed ("TLSv1.2" or "TLSv1.3")
+/// into `buf` (`cap` bytes, NUL-terminated, truncated if needed) and
+/// returns its full length; 0 before the handshake is done, on a plain
+/// stream, or on error (a NULL stream).
+#[no_mangle]
+pub extern "C" fn tornado_iostream_tls_version(
+    stream: *const tornado_iostream,
+    buf: *mut c_char,
+    cap: usize,
+) -> usize {
+    guard_value(0, || {
+        // SAFETY: caller passes a live stream or NULL.
+        let version = unsafe { stream_ref(stream) }?.tls_version().unwrap_or("");
+        // SAFETY: the caller passes `cap` writable bytes at `buf` (or NULL).
+        Ok(unsafe { copy_out(version.as_bytes(), buf, cap) })
+    })
+}
+
+/// Copies the cipher suite the handshake agreed, by its IANA name (e.g.
+/// "TLS13_AES_256_GCM_SHA384", "TLS_ECDHE_ECDSA_WITH_AES_256_GCM_SHA384"),
+/// into `buf` (`cap` bytes, NUL-terminated, truncated if needed) and
+/// returns its full length; 0 before the handshake is done, on a plain
+/// stream, or on error (a NULL stream).
+#[no_mangle]
+pub extern "C" fn tornado_iostream_tls_cipher(
+    stream: *const tornado_iostream,
+    buf: *mut c_char,
+    cap: usize,
+) -> usize {
+    guard_value(0, || {
+        // SAFETY: caller passes a live stream or NULL.
+        let cipher = unsafe { stream_ref(stream) }?.tls_cipher().unwrap_or("");
+        // SAFETY: the caller passes `cap` writable bytes at `buf` (or NULL).
+        Ok(unsafe { copy_out(cipher.as_bytes(), buf, cap) })
+    })
+}
+
+/// 1 when the stream's TLS handshake resumed an earlier session, 0 when it
+/// was a full handshake, -1 before the handshake is done, on a plain
+/// stream, or on error (a NULL stream).
+#[no_mangle]
+pub extern "C" fn tornado_iostream_tls_resumed(stream: *const tornado_iostream) -> i32 {
+    guard_value(-1, || {
+        // SAFETY: caller passes a live stream or NULL.
+        Ok(match unsafe { stream_ref(stream) }?.tls_resumed() {
+            Some(true) => 1,
+            Some(false) => 0,
+            None => -1,
+        })
     })
 }
 

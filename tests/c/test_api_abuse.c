@@ -362,6 +362,9 @@ static void abuse_streams(void) {
     FAILS_NULL(tornado_iostream_start_tls_server(NULL, NULL), "start_tls_server(NULL)");
     FAILS_AS(tornado_iostream_alpn_protocol(NULL, buf, sizeof buf), 0, "alpn_protocol(NULL) == 0");
     FAILS_AS(tornado_iostream_is_tls(NULL), false, "is_tls(NULL) is false");
+    FAILS_AS(tornado_iostream_tls_version(NULL, buf, sizeof buf), 0, "tls_version(NULL) == 0");
+    FAILS_AS(tornado_iostream_tls_cipher(NULL, buf, sizeof buf), 0, "tls_cipher(NULL) == 0");
+    FAILS_AS(tornado_iostream_tls_resumed(NULL), -1, "tls_resumed(NULL) == -1");
     {
         size_t n = 99;
         CHECK(tornado_buffer_data(NULL, &n) == NULL && n == 0, "buffer_data(NULL) is NULL, length 0 (%zu)", n);
@@ -384,6 +387,9 @@ static void abuse_streams(void) {
     FAILS_NULL(tornado_iostream_start_tls_server(s, NULL), "start_tls_server(NULL config)");
     CHECK(drops == 0, "no drop function ran for refused callbacks (%d)", drops);
     CHECK(tornado_iostream_alpn_protocol(s, NULL, 0) == 0, "alpn_protocol of a plain stream is empty");
+    CHECK(tornado_iostream_tls_version(s, NULL, 0) == 0, "tls_version of a plain stream is empty");
+    CHECK(tornado_iostream_tls_cipher(s, NULL, 0) == 0, "tls_cipher of a plain stream is empty");
+    CHECK(tornado_iostream_tls_resumed(s) == -1, "tls_resumed of a plain stream is -1");
 
     tap_section("a closed stream");
     CHECK_OK(tornado_iostream_close(s), "close");
