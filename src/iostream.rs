@@ -12,7 +12,7 @@
 
 use std::cell::{Cell, OnceCell, RefCell};
 use std::fs::File;
-use std::io::{ErrorKind, Read, Write};
+use std::io::{ErrorKind, IoSlice, Read, Write};
 use std::net::{Shutdown, TcpStream};
 use std::os::unix::io::{AsRawFd, OwnedFd, RawFd};
 use std::os::unix::net::UnixStream;
@@ -87,6 +87,15 @@ impl Io {
             Io::Fd(f) => (&*f).write(buf),
         }
     }
+
+    /// One writev(2) of all of `bufs` (std's sockets and files do that).
+    fn write_vectored(&self, bufs: &[IoSlice<'_>]) -> std::io::Result<usize> {
+        match self {
+            Io::Tcp(s) => (&*s).write_vectored(bufs),
+            Io::Unix(s) => (&*s).write_vectored(bufs),
+            Io::Fd(f) => (&*f).write_vectored(bufs),
+        }
+    }
 }
 
 /// `Read`/`Write` over a shared `Io`, for rustls' `read_tls`/`write_tls`.
@@ -101,6 +110,15 @@ impl Read for IoRef<'_> {
 impl Write for IoRef<'_> {
     fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
         self.0.write(buf)
+    }
+
+    /// rustls' `write_tls` hands over every record it has ready as one
+    /// slice each: they go out in one writev(2), so a handshake flight
+    /// (TLS 1.2's ClientKeyExchange, ChangeCipherSpec and Finished) is one
+    /// segment, not three small writes that Nagle's algorithm holds back
+    /// until the peer's delayed ACK (40 ms).
+    fn write_vectored(&mut self, bufs: &[IoSlice<'_>]) -> std::io::Result<usize> {
+        self.0.write_vectored(bufs)
     }
 
     fn flush(&mut self) -> std::io::Result<()> {
