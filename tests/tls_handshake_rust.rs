@@ -104,7 +104,7 @@ fn one_connection_server(
         }
         write_all_tls(&mut conn, &mut tcp);
         // Until the client closes.
-        while tcp.read(&mut buf).map_or(false, |n| n > 0) {}
+        while tcp.read(&mut buf).is_ok_and(|n| n > 0) {}
     });
     (addr, rx)
 }
@@ -200,8 +200,13 @@ fn tls13_handshake_reports_its_version_and_cipher() {
     // The client's Finished, after the ChangeCipherSpec rustls sends for
     // middleboxes (when it sends one), in one write: as two writes with
     // Nagle on, the read held the ChangeCipherSpec alone.
+    // (A TLS 1.3 client is done once its Finished is out, so its
+    // close_notify, one more record, may be in the same read.)
     let types = record_types(&first_read);
-    assert!(types == [23] || types == [20, 23], "{types:?}");
+    assert!(
+        types.starts_with(&[20, 23]) || types.starts_with(&[23]),
+        "{types:?}"
+    );
     assert_eq!(got.version, Some("TLSv1.3"));
     let cipher = got.cipher.unwrap();
     assert!(cipher.starts_with("TLS13_"), "{cipher}");
