@@ -722,12 +722,14 @@ tornado_code tornado_http_request_set_auth(tornado_http_request *r,
 tornado_code tornado_http_request_set_decompress_response(tornado_http_request *r, bool decompress);
 
 /**
- * Validate the server's TLS certificate (default true).
+ * Validate the server's TLS certificate (default true), against `ca_certs`
+ * or else the system's trust store.
  */
 tornado_code tornado_http_request_set_validate_cert(tornado_http_request *r, bool validate);
 
 /**
- * Trust the CAs in this PEM file instead of the built-in roots (NULL: built-in).
+ * Trust the CAs in this PEM file instead of the system's trust store
+ * (NULL: the system's store; see `tornado_tls_options_set_ca_file`).
  */
 tornado_code tornado_http_request_set_ca_certs(tornado_http_request *r, const char *path);
 
@@ -1268,7 +1270,8 @@ tornado_code tornado_tcp_server_free(tornado_tcp_server *server);
 
 /**
  * New client options with the defaults: validate certificates against the
- * built-in (Mozilla) roots, no client certificate, no ALPN.
+ * system's trust store (see `tornado_tls_options_set_ca_file`), no client
+ * certificate, no ALPN.
  */
 tornado_tls_options *tornado_tls_options_new(void);
 
@@ -1278,7 +1281,8 @@ tornado_tls_options *tornado_tls_options_new(void);
 void tornado_tls_options_free(tornado_tls_options *options);
 
 /**
- * Turns certificate validation on (the default) or off. Off accepts any
+ * Turns certificate validation on (the default: against the system's trust
+ * store, see `tornado_tls_options_set_ca_file`) or off. Off accepts any
  * certificate, so the connection is encrypted but not authenticated: for
  * tests and self-signed servers only.
  */
@@ -1286,7 +1290,15 @@ tornado_code tornado_tls_options_set_validate_cert(tornado_tls_options *options,
 
 /**
  * Trusts the CA certificates in the PEM file `path` instead of the
- * built-in roots (read when a connection starts). NULL restores the built-in roots.
+ * system's trust store (read when a connection starts). NULL restores the
+ * default, the system's store, as curl and Python's `ssl` read it: the
+ * file `SSL_CERT_FILE` and the hashed directories in `SSL_CERT_DIR`
+ * (colon-separated) when either is set, and then only those; otherwise
+ * the platform's store (on Linux /etc/ssl/certs, what
+ * `update-ca-certificates` installs). Mozilla's roots built into the
+ * library are used only where the variables are unset and the system
+ * store yields no certificate. The store is read once, at the first
+ * connection that needs it, and kept for the life of the process.
  */
 tornado_code tornado_tls_options_set_ca_file(tornado_tls_options *options, const char *path);
 

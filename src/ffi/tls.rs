@@ -32,7 +32,8 @@ pub struct tornado_tls_server_config {
 }
 
 /// New client options with the defaults: validate certificates against the
-/// built-in (Mozilla) roots, no client certificate, no ALPN.
+/// system's trust store (see `tornado_tls_options_set_ca_file`), no client
+/// certificate, no ALPN.
 #[no_mangle]
 pub extern "C" fn tornado_tls_options_new() -> *mut tornado_tls_options {
     guard_value(std::ptr::null_mut(), || {
@@ -62,7 +63,8 @@ unsafe fn options_mut<'a>(ptr: *mut tornado_tls_options) -> Result<&'a mut TlsCl
     Ok(unsafe { &mut (*ptr).options })
 }
 
-/// Turns certificate validation on (the default) or off. Off accepts any
+/// Turns certificate validation on (the default: against the system's trust
+/// store, see `tornado_tls_options_set_ca_file`) or off. Off accepts any
 /// certificate, so the connection is encrypted but not authenticated: for
 /// tests and self-signed servers only.
 #[no_mangle]
@@ -78,7 +80,15 @@ pub extern "C" fn tornado_tls_options_set_validate_cert(
 }
 
 /// Trusts the CA certificates in the PEM file `path` instead of the
-/// built-in roots (read when a connection starts). NULL restores the built-in roots.
+/// system's trust store (read when a connection starts). NULL restores the
+/// default, the system's store, as curl and Python's `ssl` read it: the
+/// file `SSL_CERT_FILE` and the hashed directories in `SSL_CERT_DIR`
+/// (colon-separated) when either is set, and then only those; otherwise
+/// the platform's store (on Linux /etc/ssl/certs, what
+/// `update-ca-certificates` installs). Mozilla's roots built into the
+/// library are used only where the variables are unset and the system
+/// store yields no certificate. The store is read once, at the first
+/// connection that needs it, and kept for the life of the process.
 #[no_mangle]
 pub extern "C" fn tornado_tls_options_set_ca_file(
     options: *mut tornado_tls_options,

@@ -161,7 +161,7 @@ static void abuse_requests(void) {
     FAILS(tornado_http_request_set_if_modified_since(r, INFINITY), TORNADO_ERR_INVALID, "if_modified_since(inf)");
     FAILS(tornado_http_request_set_proxy(r, bad_utf8, 1, NULL, NULL), TORNADO_ERR_INVALID, "proxy(invalid UTF-8)");
     CHECK_OK(tornado_http_request_set_user_agent(r, NULL), "user_agent(NULL) restores the default");
-    CHECK_OK(tornado_http_request_set_ca_certs(r, NULL), "ca_certs(NULL) restores the built-in roots");
+    CHECK_OK(tornado_http_request_set_ca_certs(r, NULL), "ca_certs(NULL) restores the default roots");
     CHECK_OK(tornado_http_request_set_proxy(r, NULL, 0, NULL, NULL), "proxy(NULL) means none");
     CHECK_OK(tornado_http_request_set_streaming_callback(r, NULL, NULL, NULL), "streaming_callback(NULL) buffers");
     tornado_http_request_free(r);
@@ -453,7 +453,7 @@ static void abuse_tcp(void) {
         CHECK(strstr(tap_last_error_(), "/nonexistent.pem") != NULL, "naming the file (%s)", tap_last_error_());
         CHECK_OK(tornado_tls_options_set_ca_file(o, "/etc/hostname"), "set_ca_file(not PEM) is stored");
         FAILS_NULL(tornado_tcp_connect_tls(loop, "127.0.0.1", port, 5, o), "connect_tls then fails at once");
-        CHECK_OK(tornado_tls_options_set_ca_file(o, NULL), "ca_file(NULL): built-in roots");
+        CHECK_OK(tornado_tls_options_set_ca_file(o, NULL), "ca_file(NULL): the default roots");
         CHECK_OK(tornado_tls_options_set_client_cert(o, "/nonexistent.pem", "/nonexistent.key"), "client_cert stored");
         FAILS_NULL(tornado_tcp_connect_tls(loop, "127.0.0.1", port, 5, o), "connect_tls with missing client cert");
         tornado_tls_options_free(o);
