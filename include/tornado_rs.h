@@ -1170,7 +1170,8 @@ int tornado_iostream_fd(const tornado_iostream *stream);
 tornado_code tornado_iostream_set_max_buffer_size(tornado_iostream *stream, size_t bytes);
 
 /**
- * Sets `TCP_NODELAY` (TCP streams only).
+ * Sets `TCP_NODELAY` (TCP streams only). Unless this was called,
+ * `tornado_iostream_start_tls_client` turns it on before the handshake.
  */
 tornado_code tornado_iostream_set_nodelay(tornado_iostream *stream, bool nodelay);
 
@@ -1339,7 +1340,9 @@ void tornado_tls_server_config_free(tornado_tls_server_config *config);
  * `server_name` is checked against the certificate and sent as SNI (an IP
  * address is checked against the certificate's IP entries); `options` may
  * be NULL for the defaults (validation on). No read may be pending and no
- * write queued. The future (value NULL) is done when the handshake is;
+ * write queued. Turns `TCP_NODELAY` on before the handshake, as curl does,
+ * unless `tornado_iostream_set_nodelay` was called on the stream. The
+ * future (value NULL) is done when the handshake is;
  * on failure the stream is closed and the future fails with
  * `TORNADO_ERR_TLS`. NULL when the call itself is invalid.
  */
@@ -1395,6 +1398,8 @@ bool tornado_iostream_is_tls(const tornado_iostream *stream);
  * Connects to `host`:`port` and starts TLS as a client, all within
  * `timeout_s` seconds (0: no limit; the timeout covers the connect and the
  * handshake). `host` is also the name checked against the certificate.
+ * The stream has `TCP_NODELAY` on (set before the handshake, as curl
+ * does; `tornado_iostream_set_nodelay` turns it off again).
  * `options` may be NULL (validation on). The future's value is a
  * `tornado_iostream *` owned by the future (take your own reference with
  * `tornado_iostream_ref`). NULL when the call itself is invalid.

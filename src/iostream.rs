@@ -237,6 +237,9 @@ struct Inner {
     /// The done future every write sent in full at once returns (shared:
     /// such writes allocate nothing).
     sent: OnceCell<Future<()>>,
+    /// The caller set TCP_NODELAY one way or the other (`set_nodelay`):
+    /// `start_tls_client` then leaves it as it is.
+    nodelay_chosen: Cell<bool>,
 }
 
 /// A buffered non-blocking stream bound to a loop. Cheap to clone (shared).
@@ -318,6 +321,7 @@ impl IOStream {
                 close_callback: RefCell::new(None),
                 tls: RefCell::new(None),
                 sent: OnceCell::new(),
+                nodelay_chosen: Cell::new(false),
             }),
         }
     }
@@ -349,12 +353,16 @@ impl IOStream {
         Ok(())
     }
 
-    /// Disables Nagle's algorithm on a TCP stream.
+    /// Disables Nagle's algorithm on a TCP stream (or enables it again).
+    /// Unless this was called, `start_tls_client` turns TCP_NODELAY on.
     pub fn set_nodelay(&self, nodelay: bool) -> Result<()> {
         match self.inner.io.borrow().as_ref() {
-            Some(Io::Tcp(s)) => s
-                .set_nodelay(nodelay)
-                .map_err(|e| Error::from_io("set_nodelay failed", e)),
+            Some(Io::Tcp(s)) => {
+                s.set_nodelay(nodelay)
+                    .map_err(|e| Error::from_io("set_nodelay failed", e))?;
+                self.inner.nodelay_chosen.set(true);
+                Ok(())
+            }
             Some(_) => Err(Error::invalid("set_nodelay needs a TCP stream")),
             None => Err(stream_closed()),
         }
@@ -909,13 +917,24 @@ impl IOStream {
     /// Starts TLS as a client on this connected stream (Tornado's
     /// `start_tls(server_side=False)`) and completes the handshake. No read
     /// may be pending and no write queued. Fails, closing the stream, if the
-    /// handshake fails (a bad certificate, a peer that is not TLS).
+    /// handshake fails (a bad certificate, a peer that is not TLS). Turns
+    /// TCP_NODELAY on first, unless `set_nodelay` chose already.
     pub async fn start_tls_client(
         &self,
         config: std::sync::Arc<ClientConfig>,
         server_name: ServerName<'static>,
     ) -> Result<()> {
         let session = ClientConnection::new(config, server_name).map_err(tls_error)?;
+        if !self.inner.nodelay_chosen.get() {
+            // As curl: TCP_NODELAY before the handshake (unless the caller
+            // chose), so the first write after it does not wait behind
+            // Nagle's algorithm for the ACK of the client's Finished, which
+            // the server may hold back for its delayed-ACK timer (40 ms).
+            if let Some(Io::Tcp(s)) = self.inner.io.borrow().as_ref() {
+                // Its result is not needed: at worst writes wait, as before.
+                let _ = s.set_nodelay(true);
+            }
+        }
         self.start_tls(Box::new(session.into())).await
     }
 

@@ -1,8 +1,8 @@
 //! What a new TLS connection puts on the wire (issue 12: a TLS 1.2
 //! handshake stalled 40 ms behind the server's delayed ACK): the client's
-//! second flight leaves in one write, the HTTP client sets TCP_NODELAY
-//! before the handshake, and the stream reports the version, cipher and
-//! kind of handshake it got. Servers are rustls on blocking loopback
+//! second flight leaves in one write, TCP_NODELAY is on before the
+//! handshake (HTTP client; start_tls_client unless the caller chose), and
+//! the stream reports the version, cipher and kind of handshake it got. Servers are rustls on blocking loopback
 //! sockets in a thread, driven by hand so the test sees each read.
 
 mod common;
@@ -71,6 +71,14 @@ fn record_types(mut bytes: &[u8]) -> Vec<u8> {
     types
 }
 
+/// What the server of [`one_connection_server`] saw.
+struct Seen {
+    /// TCP_NODELAY on the client's socket when the ClientHello was in.
+    nodelay_at_hello: Option<bool>,
+    /// What the server's first read(2) after its own flight returned.
+    first_read: Vec<u8>,
+}
+
 /// A TLS server for one connection that answers the ClientHello, then
 /// sends back (on the channel) what its very next read(2) returned: the
 /// client's second flight, as far as it had arrived. It then finishes
@@ -78,19 +86,24 @@ fn record_types(mut bytes: &[u8]) -> Vec<u8> {
 fn one_connection_server(
     pki: &TestPki,
     version: &'static SupportedProtocolVersion,
-) -> (SocketAddr, mpsc::Receiver<Vec<u8>>) {
+) -> (SocketAddr, mpsc::Receiver<Seen>) {
     let listener = TcpListener::bind("127.0.0.1:0").unwrap();
     let addr = listener.local_addr().unwrap();
     let config = server_config(pki, version);
     let (tx, rx) = mpsc::channel();
     thread::spawn(move || {
-        let (mut tcp, _) = listener.accept().unwrap();
+        let (mut tcp, client) = listener.accept().unwrap();
         let mut conn = ServerConnection::new(config).unwrap();
         read_until_wants_write(&mut conn, &mut tcp);
+        let nodelay_at_hello = find_socket(client, addr).map(nodelay_of);
         write_all_tls(&mut conn, &mut tcp);
         let mut buf = vec![0; 64 * 1024];
         let n = tcp.read(&mut buf).unwrap();
-        tx.send(buf[..n].to_vec()).unwrap();
+        tx.send(Seen {
+            nodelay_at_hello,
+            first_read: buf[..n].to_vec(),
+        })
+        .unwrap();
         let mut first = &buf[..n];
         while !first.is_empty() {
             conn.read_tls(&mut first).unwrap();
@@ -117,9 +130,10 @@ struct Handshake {
     nodelay: bool,
 }
 
-/// Connects a plain stream (TCP_NODELAY off, as a new socket has it) to
-/// `addr` and completes a TLS handshake as a client trusting `pki`.
-fn handshake(addr: SocketAddr, pki: &TestPki) -> Handshake {
+/// Connects a plain stream to `addr` and completes a TLS handshake as a
+/// client trusting `pki`; `nodelay`: what the caller sets first (None:
+/// nothing, the stream's default).
+fn handshake(addr: SocketAddr, pki: &TestPki, nodelay: Option<bool>) -> Handshake {
     let lp = IOLoop::new().unwrap();
     let options = TlsClientOptions {
         ca_file: Some(pki.ca_file.clone()),
@@ -128,6 +142,9 @@ fn handshake(addr: SocketAddr, pki: &TestPki) -> Handshake {
     let h = lp.handle();
     let f = gen::spawn(&lp, async move {
         let stream = connect_addr(&h, addr, Some(Duration::from_secs(5)), None).await?;
+        if let Some(on) = nodelay {
+            stream.set_nodelay(on)?;
+        }
         stream
             .start_tls_client(client_config(&options)?, server_name("localhost")?)
             .await?;
@@ -169,15 +186,17 @@ fn nodelay_of(fd: i32) -> bool {
 #[test]
 fn tls12_client_second_flight_leaves_in_one_write() {
     let pki = test_pki(&["localhost"]);
-    let (addr, second_flight) = one_connection_server(&pki, &rustls::version::TLS12);
-    let got = handshake(addr, &pki);
-    let first_read = second_flight.recv_timeout(LIMIT.unwrap()).unwrap();
+    let (addr, seen) = one_connection_server(&pki, &rustls::version::TLS12);
+    // The caller turns TCP_NODELAY off: start_tls_client leaves it so.
+    let got = handshake(addr, &pki, Some(false));
+    let seen = seen.recv_timeout(LIMIT.unwrap()).unwrap();
+    let first_read = seen.first_read;
     // ClientKeyExchange (handshake, 22), ChangeCipherSpec (20), Finished
     // (22, encrypted) in the server's first read: written together. As
-    // three writes with Nagle on (the stream left TCP_NODELAY off), the
-    // last two would wait for the ACK of the first, and the read would
-    // hold the ClientKeyExchange alone.
-    assert!(!got.nodelay, "the stream must test the Nagle case");
+    // three writes with Nagle on, the last two would wait for the ACK of
+    // the first, and the read would hold the ClientKeyExchange alone.
+    assert_eq!(seen.nodelay_at_hello, Some(false));
+    assert!(!got.nodelay, "the caller's choice stands");
     assert_eq!(
         record_types(&first_read),
         [22, 20, 22],
@@ -194,9 +213,9 @@ fn tls12_client_second_flight_leaves_in_one_write() {
 #[test]
 fn tls13_handshake_reports_its_version_and_cipher() {
     let pki = test_pki(&["localhost"]);
-    let (addr, second_flight) = one_connection_server(&pki, &rustls::version::TLS13);
-    let got = handshake(addr, &pki);
-    let first_read = second_flight.recv_timeout(LIMIT.unwrap()).unwrap();
+    let (addr, seen) = one_connection_server(&pki, &rustls::version::TLS13);
+    let got = handshake(addr, &pki, Some(false));
+    let first_read = seen.recv_timeout(LIMIT.unwrap()).unwrap().first_read;
     // The client's Finished, after the ChangeCipherSpec rustls sends for
     // middleboxes (when it sends one), in one write: as two writes with
     // Nagle on, the read held the ChangeCipherSpec alone.
@@ -211,6 +230,28 @@ fn tls13_handshake_reports_its_version_and_cipher() {
     let cipher = got.cipher.unwrap();
     assert!(cipher.starts_with("TLS13_"), "{cipher}");
     assert_eq!(got.resumed, Some(false));
+}
+
+#[test]
+fn start_tls_client_turns_nodelay_on_before_the_handshake_unless_the_caller_chose() {
+    let pki = test_pki(&["localhost"]);
+    let (addr, seen) = one_connection_server(&pki, &rustls::version::TLS13);
+    let got = handshake(addr, &pki, None);
+    let seen = seen.recv_timeout(LIMIT.unwrap()).unwrap();
+    assert_eq!(
+        seen.nodelay_at_hello,
+        Some(true),
+        "on when the ClientHello left"
+    );
+    assert!(got.nodelay);
+    // Chosen on, it stays on too.
+    let (addr, seen) = one_connection_server(&pki, &rustls::version::TLS12);
+    let got = handshake(addr, &pki, Some(true));
+    assert_eq!(
+        seen.recv_timeout(LIMIT.unwrap()).unwrap().nodelay_at_hello,
+        Some(true)
+    );
+    assert!(got.nodelay);
 }
 
 #[test]

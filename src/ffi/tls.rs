@@ -215,7 +215,9 @@ pub(crate) unsafe fn options_or_default(ptr: *const tornado_tls_options) -> TlsC
 /// `server_name` is checked against the certificate and sent as SNI (an IP
 /// address is checked against the certificate's IP entries); `options` may
 /// be NULL for the defaults (validation on). No read may be pending and no
-/// write queued. The future (value NULL) is done when the handshake is;
+/// write queued. Turns `TCP_NODELAY` on before the handshake, as curl does,
+/// unless `tornado_iostream_set_nodelay` was called on the stream. The
+/// future (value NULL) is done when the handshake is;
 /// on failure the stream is closed and the future fails with
 /// `TORNADO_ERR_TLS`. NULL when the call itself is invalid.
 #[no_mangle]
@@ -359,6 +361,8 @@ pub extern "C" fn tornado_iostream_is_tls(stream: *const tornado_iostream) -> bo
 /// Connects to `host`:`port` and starts TLS as a client, all within
 /// `timeout_s` seconds (0: no limit; the timeout covers the connect and the
 /// handshake). `host` is also the name checked against the certificate.
+/// The stream has `TCP_NODELAY` on (set before the handshake, as curl
+/// does; `tornado_iostream_set_nodelay` turns it off again).
 /// `options` may be NULL (validation on). The future's value is a
 /// `tornado_iostream *` owned by the future (take your own reference with
 /// `tornado_iostream_ref`). NULL when the call itself is invalid.
