@@ -1,7 +1,7 @@
 /* bench.c: tornado_rs's side of shared/bench/WORKLOADS.md, loop workloads.
  *
  * Usage: bench W1|W1x|W2|W3|W3b [N] [IDLE_FDS]
- *        bench W4s-c1|W4s-c64|W4b-c4|W5 URL [N]
+ *        bench W4s-c1|W4s-c64|W4b-c4|W5|W8-tls12|W8-tls13 URL [N]
  *   W1   add_callback chain, N = 5,000,000
  *   W1x  add_callback from a second thread, N = 1,000,000
  *   W2   N = 1,000,000 timers at xorshift64 delays, odd ones removed, 500,000 fire
@@ -11,6 +11,9 @@
  *   W4s-c64  N = 20,000 GETs, 64 in flight
  *   W4b-c4   N = 200 GETs of /big (1 MiB), 4 in flight
  *   W5       10,000 GETs all at once from the slow server (200 bytes after 2 s)
+ *   W8-tls12, W8-tls13  N = 500 GETs of URL (/small), one at a time, each on a
+ *            fresh connection with a full TLS handshake verified against
+ *            the CA in $BENCH_CA_FILE alone
  *   SOAK     N = 1,000,000 keep-alive GETs of /small in a row: RSS sampled
  *            every N/20 (must stay flat), open fds counted before and after
  * The third argument counts idle fds, as in the anchors (uv_bench, ev_bench,
@@ -231,6 +234,7 @@ static long http_started, http_done, http_errors, http_inflight_target;
 static size_t http_expect_len;
 
 static void http_fetched(const tornado_http_response *r, void *ud);
+static tornado_http_fetch_fn http_done_cb = http_fetched; /* W8 counts handshakes first */
 static void soak_fetched(const tornado_http_response *r, void *ud);
 static long soak_every; /* SOAK only: sample RSS every this many fetches */
 
@@ -251,7 +255,7 @@ static void http_start_one(void) {
     size_t *counter = &http_counted[http_started % 1024];
     http_started++;
     if (!http_streaming) {
-        LIB(tornado_http_client_fetch_cb(http, http_req, http_fetched, NULL));
+        LIB(tornado_http_client_fetch_cb(http, http_req, http_done_cb, NULL));
         return;
     }
     *counter = 0;
@@ -369,6 +373,108 @@ static int run_http(const char *w, const char *url, long n, long conc, size_t ex
     return http_errors == 0 && http_done == n ? 0 : 1;
 }
 
+/* ---- W8: a full TLS handshake per GET ----
+ * The HTTP client with no idle connections kept (max_idle_per_host 0), so
+ * every fetch connects afresh; the request trusts $BENCH_CA_FILE only.
+ * `connects` counts the fetches whose time_info shows a handshake of their
+ * own (appconnect after connect; a reused connection has both at the end of
+ * the queue wait). The HTTP response does not carry the TLS version and
+ * cipher, so they, and `resumed`, come from one probe connection made
+ * before the clock with the same settings (tornado_tcp_connect_tls with the
+ * CA and ALPN http/1.1, the HTTP client's TLS options) and must be the
+ * listener's version, a full handshake. */
+static long w8_connects;
+
+static void w8_fetched(const tornado_http_response *r, void *ud) {
+    tornado_http_time_info ti;
+    if (tornado_http_response_time_info(r, &ti) == TORNADO_OK && ti.appconnect > ti.connect) w8_connects++;
+    http_fetched(r, ud);
+}
+
+static void w8_probe(const char *url, const char *ca, char *version, size_t vcap, char *cipher, size_t ccap,
+                     int *resumed) {
+    char host[256];
+    const char *p = strstr(url, "://");
+    p = p ? p + 3 : url;
+    size_t hl;
+    const char *port_at;
+    if (*p == '[') { /* [v6]:port */
+        const char *end = strchr(p, ']');
+        if (!end) die_lib("W8: bad URL", -1);
+        hl = (size_t)(end - p - 1);
+        memcpy(host, p + 1, hl < sizeof host ? hl : 0);
+        port_at = end + 1;
+    } else {
+        hl = strcspn(p, ":/");
+        memcpy(host, p, hl < sizeof host ? hl : 0);
+        port_at = p + hl;
+    }
+    if (hl == 0 || hl >= sizeof host) die_lib("W8: bad URL host", -1);
+    host[hl] = 0;
+    long port = *port_at == ':' ? atol(port_at + 1) : 443;
+    tornado_tls_options *o = tornado_tls_options_new();
+    if (!o) die_lib("tornado_tls_options_new", -1);
+    LIB(tornado_tls_options_set_ca_file(o, ca));
+    LIB(tornado_tls_options_add_alpn(o, "http/1.1"));
+    tornado_future *f = tornado_tcp_connect_tls(loop, host, (uint16_t)port, 60, o);
+    tornado_tls_options_free(o);
+    if (!f) die_lib("tornado_tcp_connect_tls", -1);
+    LIB(tornado_loop_run_sync(loop, f, 60));
+    tornado_iostream *s = tornado_iostream_ref(tornado_future_result(f));
+    tornado_future_unref(f);
+    tornado_iostream_tls_version(s, version, vcap);
+    tornado_iostream_tls_cipher(s, cipher, ccap);
+    *resumed = tornado_iostream_tls_resumed(s);
+    tornado_iostream_unref(s);
+    for (int i = 0; i < 3; i++) tornado_loop_run_once(loop, 0);
+}
+
+static int run_w8(const char *w, const char *url, long n) {
+    const char *ca = getenv("BENCH_CA_FILE");
+    if (!ca || !*ca) {
+        fprintf(stderr, "bench: %s needs BENCH_CA_FILE (the CA that signed the server's certificate)\n", w);
+        return 2;
+    }
+    const char *want = strcmp(w, "W8-tls12") == 0 ? "TLSv1.2" : "TLSv1.3";
+    char version[32] = "", cipher[96] = "";
+    int resumed = -1;
+    w8_probe(url, ca, version, sizeof version, cipher, sizeof cipher, &resumed);
+    int tls_ok = strcmp(version, want) == 0 && resumed == 0;
+    if (!tls_ok) fprintf(stderr, "bench: %s: the probe got %s (want %s), resumed %d\n", w, version, want, resumed);
+
+    tornado_http_client_options *o = tornado_http_client_options_new();
+    LIB(tornado_http_client_options_set_max_clients(o, 1));
+    LIB(tornado_http_client_options_set_max_idle_per_host(o, 0)); /* no reuse: a fresh connection each */
+    http = tornado_http_client_new(loop, o);
+    tornado_http_client_options_free(o);
+    if (!http) die_lib("tornado_http_client_new", -1);
+    http_req = tornado_http_request_new(url);
+    if (!http_req) die_lib("tornado_http_request_new", -1);
+    LIB(tornado_http_request_set_ca_certs(http_req, ca));
+    LIB(tornado_http_request_set_validate_cert(http_req, true));
+    LIB(tornado_http_request_set_connect_timeout(http_req, 60));
+    LIB(tornado_http_request_set_request_timeout(http_req, 60));
+    target = n;
+    http_expect_len = 200;
+    bu_phase ph;
+    bu_start(&ph);
+    http_done_cb = w8_fetched;
+    http_start_one();
+    LIB(tornado_loop_start(loop));
+    bu_stop(&ph);
+    int conn_ok = w8_connects == n;
+    if (!conn_ok) fprintf(stderr, "bench: %s: %ld fresh handshakes for %ld fetches\n", w, w8_connects, n);
+    long errors = http_errors + (n - http_done) + !conn_ok + !tls_ok;
+    bu_emit(w, n, &ph, 1,
+            ",\"req_per_s\":%.1f,\"errors\":%ld,\"concurrency\":1,\"connects\":%ld,\"http\":\"1.1\","
+            "\"tls\":\"%s\",\"cipher\":\"%s\",\"resumed\":%d,\"tls_seen_by\":\"probe\"",
+            (double)n / ph.wall_s, errors, w8_connects, version, cipher, resumed < 0 ? 0 : resumed);
+    tornado_http_request_free(http_req);
+    LIB(tornado_http_client_free(http));
+    free_loop();
+    return errors == 0 ? 0 : 1;
+}
+
 int main(int argc, char **argv) {
     if (argc < 2) {
         fprintf(stderr, "usage: %s W1|W1x|W2|W3|W3b [N] [IDLE_FDS]\n", argv[0]);
@@ -399,6 +505,14 @@ int main(int argc, char **argv) {
         if (!strcmp(w, "W4s-c64")) return run_http(w, argv[2], hn ? hn : 20000, 64, 200);
         if (!strcmp(w, "W4b-c4")) return run_http(w, argv[2], hn ? hn : 200, 4, 1048576);
         if (!strcmp(w, "W5")) return run_http(w, argv[2], hn ? hn : 10000, hn ? hn : 10000, 200);
+    }
+    if (!strcmp(w, "W8-tls12") || !strcmp(w, "W8-tls13")) {
+        if (argc < 3) {
+            fprintf(stderr, "usage: %s %s URL [N]\n", argv[0], w);
+            return 2;
+        }
+        long hn = argc > 3 ? atol(argv[3]) : 0;
+        return run_w8(w, argv[2], hn > 0 ? hn : 500);
     }
     if (!strcmp(w, "SOAK")) {
         if (argc < 3) {

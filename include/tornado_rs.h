@@ -789,12 +789,14 @@ tornado_code tornado_http_request_set_auth_mode(tornado_http_request *r, const c
 tornado_code tornado_http_request_set_decompress_response(tornado_http_request *r, bool decompress);
 
 /**
- * Validate the server's TLS certificate (default true).
+ * Validate the server's TLS certificate (default true), against `ca_certs`
+ * or else the system's trust store.
  */
 tornado_code tornado_http_request_set_validate_cert(tornado_http_request *r, bool validate);
 
 /**
- * Trust the CAs in this PEM file instead of the built-in roots (NULL: built-in).
+ * Trust the CAs in this PEM file instead of the system's trust store
+ * (NULL: the system's store; see `tornado_tls_options_set_ca_file`).
  */
 tornado_code tornado_http_request_set_ca_certs(tornado_http_request *r, const char *path);
 
@@ -1271,7 +1273,8 @@ int tornado_iostream_fd(const tornado_iostream *stream);
 tornado_code tornado_iostream_set_max_buffer_size(tornado_iostream *stream, size_t bytes);
 
 /**
- * Sets `TCP_NODELAY` (TCP streams only).
+ * Sets `TCP_NODELAY` (TCP streams only). Unless this was called,
+ * `tornado_iostream_start_tls_client` turns it on before the handshake.
  */
 tornado_code tornado_iostream_set_nodelay(tornado_iostream *stream, bool nodelay);
 
@@ -1371,7 +1374,8 @@ tornado_code tornado_tcp_server_free(tornado_tcp_server *server);
 
 /**
  * New client options with the defaults: validate certificates against the
- * built-in (Mozilla) roots, no client certificate, no ALPN.
+ * system's trust store (see `tornado_tls_options_set_ca_file`), no client
+ * certificate, no ALPN.
  */
 tornado_tls_options *tornado_tls_options_new(void);
 
@@ -1381,7 +1385,8 @@ tornado_tls_options *tornado_tls_options_new(void);
 void tornado_tls_options_free(tornado_tls_options *options);
 
 /**
- * Turns certificate validation on (the default) or off. Off accepts any
+ * Turns certificate validation on (the default: against the system's trust
+ * store, see `tornado_tls_options_set_ca_file`) or off. Off accepts any
  * certificate, so the connection is encrypted but not authenticated: for
  * tests and self-signed servers only.
  */
@@ -1389,7 +1394,15 @@ tornado_code tornado_tls_options_set_validate_cert(tornado_tls_options *options,
 
 /**
  * Trusts the CA certificates in the PEM file `path` instead of the
- * built-in roots (read when a connection starts). NULL restores the built-in roots.
+ * system's trust store (read when a connection starts). NULL restores the
+ * default, the system's store, as curl and Python's `ssl` read it: the
+ * file `SSL_CERT_FILE` and the hashed directories in `SSL_CERT_DIR`
+ * (colon-separated) when either is set, and then only those; otherwise
+ * the platform's store (on Linux /etc/ssl/certs, what
+ * `update-ca-certificates` installs). Mozilla's roots built into the
+ * library are used only where the variables are unset and the system
+ * store yields no certificate. The store is read once, at the first
+ * connection that needs it, and kept for the life of the process.
  */
 tornado_code tornado_tls_options_set_ca_file(tornado_tls_options *options, const char *path);
 
@@ -1430,7 +1443,9 @@ void tornado_tls_server_config_free(tornado_tls_server_config *config);
  * `server_name` is checked against the certificate and sent as SNI (an IP
  * address is checked against the certificate's IP entries); `options` may
  * be NULL for the defaults (validation on). No read may be pending and no
- * write queued. The future (value NULL) is done when the handshake is;
+ * write queued. Turns `TCP_NODELAY` on before the handshake, as curl does,
+ * unless `tornado_iostream_set_nodelay` was called on the stream. The
+ * future (value NULL) is done when the handshake is;
  * on failure the stream is closed and the future fails with
  * `TORNADO_ERR_TLS`. NULL when the call itself is invalid.
  */
@@ -1454,6 +1469,30 @@ tornado_future *tornado_iostream_start_tls_server(tornado_iostream *stream,
 size_t tornado_iostream_alpn_protocol(const tornado_iostream *stream, char *buf, size_t cap);
 
 /**
+ * Copies the TLS version the handshake agreed ("TLSv1.2" or "TLSv1.3")
+ * into `buf` (`cap` bytes, NUL-terminated, truncated if needed) and
+ * returns its full length; 0 before the handshake is done, on a plain
+ * stream, or on error (a NULL stream).
+ */
+size_t tornado_iostream_tls_version(const tornado_iostream *stream, char *buf, size_t cap);
+
+/**
+ * Copies the cipher suite the handshake agreed, by its IANA name (e.g.
+ * "TLS13_AES_256_GCM_SHA384", "TLS_ECDHE_ECDSA_WITH_AES_256_GCM_SHA384"),
+ * into `buf` (`cap` bytes, NUL-terminated, truncated if needed) and
+ * returns its full length; 0 before the handshake is done, on a plain
+ * stream, or on error (a NULL stream).
+ */
+size_t tornado_iostream_tls_cipher(const tornado_iostream *stream, char *buf, size_t cap);
+
+/**
+ * 1 when the stream's TLS handshake resumed an earlier session, 0 when it
+ * was a full handshake, -1 before the handshake is done, on a plain
+ * stream, or on error (a NULL stream).
+ */
+int32_t tornado_iostream_tls_resumed(const tornado_iostream *stream);
+
+/**
  * True when TLS has started on the stream (false on error).
  */
 bool tornado_iostream_is_tls(const tornado_iostream *stream);
@@ -1462,6 +1501,8 @@ bool tornado_iostream_is_tls(const tornado_iostream *stream);
  * Connects to `host`:`port` and starts TLS as a client, all within
  * `timeout_s` seconds (0: no limit; the timeout covers the connect and the
  * handshake). `host` is also the name checked against the certificate.
+ * The stream has `TCP_NODELAY` on (set before the handshake, as curl
+ * does; `tornado_iostream_set_nodelay` turns it off again).
  * `options` may be NULL (validation on). The future's value is a
  * `tornado_iostream *` owned by the future (take your own reference with
  * `tornado_iostream_ref`). NULL when the call itself is invalid.

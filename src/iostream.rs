@@ -12,7 +12,7 @@
 
 use std::cell::{Cell, OnceCell, RefCell};
 use std::fs::File;
-use std::io::{ErrorKind, Read, Write};
+use std::io::{ErrorKind, IoSlice, Read, Write};
 use std::net::{Shutdown, TcpStream};
 use std::os::unix::io::{AsRawFd, OwnedFd, RawFd};
 use std::os::unix::net::UnixStream;
@@ -87,6 +87,15 @@ impl Io {
             Io::Fd(f) => (&*f).write(buf),
         }
     }
+
+    /// One writev(2) of all of `bufs` (std's sockets and files do that).
+    fn write_vectored(&self, bufs: &[IoSlice<'_>]) -> std::io::Result<usize> {
+        match self {
+            Io::Tcp(s) => (&*s).write_vectored(bufs),
+            Io::Unix(s) => (&*s).write_vectored(bufs),
+            Io::Fd(f) => (&*f).write_vectored(bufs),
+        }
+    }
 }
 
 /// `Read`/`Write` over a shared `Io`, for rustls' `read_tls`/`write_tls`.
@@ -101,6 +110,15 @@ impl Read for IoRef<'_> {
 impl Write for IoRef<'_> {
     fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
         self.0.write(buf)
+    }
+
+    /// rustls' `write_tls` hands over every record it has ready as one
+    /// slice each: they go out in one writev(2), so a handshake flight
+    /// (TLS 1.2's ClientKeyExchange, ChangeCipherSpec and Finished) is one
+    /// segment, not three small writes that Nagle's algorithm holds back
+    /// until the peer's delayed ACK (40 ms).
+    fn write_vectored(&mut self, bufs: &[IoSlice<'_>]) -> std::io::Result<usize> {
+        self.0.write_vectored(bufs)
     }
 
     fn flush(&mut self) -> std::io::Result<()> {
@@ -219,6 +237,9 @@ struct Inner {
     /// The done future every write sent in full at once returns (shared:
     /// such writes allocate nothing).
     sent: OnceCell<Future<()>>,
+    /// The caller set TCP_NODELAY one way or the other (`set_nodelay`):
+    /// `start_tls_client` then leaves it as it is.
+    nodelay_chosen: Cell<bool>,
 }
 
 /// A buffered non-blocking stream bound to a loop. Cheap to clone (shared).
@@ -300,6 +321,7 @@ impl IOStream {
                 close_callback: RefCell::new(None),
                 tls: RefCell::new(None),
                 sent: OnceCell::new(),
+                nodelay_chosen: Cell::new(false),
             }),
         }
     }
@@ -331,12 +353,16 @@ impl IOStream {
         Ok(())
     }
 
-    /// Disables Nagle's algorithm on a TCP stream.
+    /// Disables Nagle's algorithm on a TCP stream (or enables it again).
+    /// Unless this was called, `start_tls_client` turns TCP_NODELAY on.
     pub fn set_nodelay(&self, nodelay: bool) -> Result<()> {
         match self.inner.io.borrow().as_ref() {
-            Some(Io::Tcp(s)) => s
-                .set_nodelay(nodelay)
-                .map_err(|e| Error::from_io("set_nodelay failed", e)),
+            Some(Io::Tcp(s)) => {
+                s.set_nodelay(nodelay)
+                    .map_err(|e| Error::from_io("set_nodelay failed", e))?;
+                self.inner.nodelay_chosen.set(true);
+                Ok(())
+            }
             Some(_) => Err(Error::invalid("set_nodelay needs a TCP stream")),
             None => Err(stream_closed()),
         }
@@ -912,13 +938,24 @@ impl IOStream {
     /// Starts TLS as a client on this connected stream (Tornado's
     /// `start_tls(server_side=False)`) and completes the handshake. No read
     /// may be pending and no write queued. Fails, closing the stream, if the
-    /// handshake fails (a bad certificate, a peer that is not TLS).
+    /// handshake fails (a bad certificate, a peer that is not TLS). Turns
+    /// TCP_NODELAY on first, unless `set_nodelay` chose already.
     pub async fn start_tls_client(
         &self,
         config: std::sync::Arc<ClientConfig>,
         server_name: ServerName<'static>,
     ) -> Result<()> {
         let session = ClientConnection::new(config, server_name).map_err(tls_error)?;
+        if !self.inner.nodelay_chosen.get() {
+            // As curl: TCP_NODELAY before the handshake (unless the caller
+            // chose), so the first write after it does not wait behind
+            // Nagle's algorithm for the ACK of the client's Finished, which
+            // the server may hold back for its delayed-ACK timer (40 ms).
+            if let Some(Io::Tcp(s)) = self.inner.io.borrow().as_ref() {
+                // Its result is not needed: at worst writes wait, as before.
+                let _ = s.set_nodelay(true);
+            }
+        }
         self.start_tls(Box::new(session.into())).await
     }
 
@@ -937,6 +974,33 @@ impl IOStream {
     pub fn alpn_protocol(&self) -> Option<Vec<u8>> {
         let tls = self.inner.tls.borrow();
         tls.as_ref()?.alpn_protocol().map(<[u8]>::to_vec)
+    }
+
+    /// The TLS version the handshake agreed ("TLSv1.2", "TLSv1.3"); None
+    /// before the handshake is done or on a plain stream.
+    pub fn tls_version(&self) -> Option<&'static str> {
+        let tls = self.inner.tls.borrow();
+        match tls.as_ref()?.protocol_version()? {
+            rustls::ProtocolVersion::TLSv1_2 => Some("TLSv1.2"),
+            rustls::ProtocolVersion::TLSv1_3 => Some("TLSv1.3"),
+            other => other.as_str(),
+        }
+    }
+
+    /// The cipher suite the handshake agreed, by its IANA name (e.g.
+    /// "TLS13_AES_256_GCM_SHA384"); None before the handshake is done or
+    /// on a plain stream.
+    pub fn tls_cipher(&self) -> Option<&'static str> {
+        let tls = self.inner.tls.borrow();
+        tls.as_ref()?.negotiated_cipher_suite()?.suite().as_str()
+    }
+
+    /// Whether the handshake resumed an earlier session (Some(false): a
+    /// full handshake); None before the handshake is done or on a plain stream.
+    pub fn tls_resumed(&self) -> Option<bool> {
+        let tls = self.inner.tls.borrow();
+        let kind = tls.as_ref()?.handshake_kind()?;
+        Some(kind == rustls::HandshakeKind::Resumed)
     }
 
     /// The session comes boxed: it is large, and it would otherwise sit in

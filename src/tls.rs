@@ -1,9 +1,10 @@
 //! TLS settings for streams: rustls client and server configurations.
 //!
-//! Certificate validation is on by default (Mozilla's roots from
-//! `webpki-roots`, or the CAs of a PEM file instead); turning it off is an
-//! explicit option. Configurations are built once and shared (`Arc`), since
-//! building one parses every root certificate.
+//! Certificate validation is on by default, against the system's trust
+//! store (see [`system_roots`]), or the CAs of a PEM file instead; turning
+//! it off is an explicit option. Configurations are built once and shared
+//! (`Arc`), and the system's roots are read once per process, since
+//! reading them parses every root certificate.
 
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex, OnceLock};
@@ -21,7 +22,7 @@ use crate::error::{Code, Error, Result};
 pub struct TlsClientOptions {
     /// Check the server's certificate chain and name (default: true).
     pub validate_cert: bool,
-    /// Trust the CAs in this PEM file instead of the built-in roots.
+    /// Trust the CAs in this PEM file instead of the system's trust store.
     pub ca_file: Option<PathBuf>,
     /// A client certificate chain and its key (PEM files), for servers
     /// that ask for one.
@@ -94,22 +95,99 @@ fn build_client_config(options: &TlsClientOptions) -> Result<ClientConfig> {
     Ok(config)
 }
 
-fn root_store(ca_file: Option<&Path>) -> Result<RootCertStore> {
+fn root_store(ca_file: Option<&Path>) -> Result<Arc<RootCertStore>> {
+    let Some(path) = ca_file else {
+        return Ok(system_roots().clone());
+    };
     let mut roots = RootCertStore::empty();
-    match ca_file {
-        None => roots.extend(webpki_roots::TLS_SERVER_ROOTS.iter().cloned()),
-        Some(path) => {
-            for cert in load_certs(path)? {
-                roots.add(cert).map_err(|e| {
-                    tls_error(format_args!(
-                        "bad CA certificate in {}: {e}",
-                        path.display()
-                    ))
-                })?;
-            }
-        }
+    for cert in load_certs(path)? {
+        roots.add(cert).map_err(|e| {
+            tls_error(format_args!(
+                "bad CA certificate in {}: {e}",
+                path.display()
+            ))
+        })?;
     }
-    Ok(roots)
+    Ok(Arc::new(roots))
+}
+
+/// Where the default roots came from (see [`system_roots`]).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum RootsSource {
+    /// `SSL_CERT_FILE` and/or `SSL_CERT_DIR`.
+    Environment,
+    /// The system's store (on Linux the OpenSSL locations, e.g.
+    /// /etc/ssl/certs/ca-certificates.crt and /etc/ssl/certs).
+    System,
+    /// Mozilla's roots compiled into the library (`webpki-roots`): the
+    /// system has no store, or none that yields a certificate.
+    Bundled,
+}
+
+/// The roots a client trusts when validation is on and no CA file is
+/// given, as curl and Python's `ssl` (Tornado) do: the certificates in
+/// `SSL_CERT_FILE` and the directories of `SSL_CERT_DIR` (colon-separated,
+/// OpenSSL's hashed directories) when either variable is set, and only
+/// those; otherwise the system's trust store (what the administrator
+/// installed with `update-ca-certificates`; the keychain on macOS, the
+/// system store on Windows), read with `rustls-native-certs`. Only where
+/// the variables are unset and the system yields no certificate at all are
+/// Mozilla's roots built into the library used instead.
+///
+/// Read on first use and kept for the life of the process (the variables
+/// and the store are read then, once: a change later is not seen), so no
+/// connection pays for reading it.
+pub fn system_roots() -> &'static Arc<RootCertStore> {
+    default_roots().0
+}
+
+/// Where [`system_roots`] came from, and how many certificates it holds.
+pub fn system_roots_source() -> (RootsSource, usize) {
+    let (roots, source) = default_roots();
+    (source, roots.len())
+}
+
+fn default_roots() -> (&'static Arc<RootCertStore>, RootsSource) {
+    static ROOTS: OnceLock<(Arc<RootCertStore>, RootsSource)> = OnceLock::new();
+    let (roots, source) = ROOTS.get_or_init(load_default_roots);
+    (roots, *source)
+}
+
+fn load_default_roots() -> (Arc<RootCertStore>, RootsSource) {
+    // As rustls-native-certs decides it: SSL_CERT_FILE set at all, or an
+    // SSL_CERT_DIR with a directory in it.
+    let from_env = std::env::var_os("SSL_CERT_FILE").is_some()
+        || std::env::var_os("SSL_CERT_DIR")
+            .is_some_and(|dirs| std::env::split_paths(&dirs).any(|d| !d.as_os_str().is_empty()));
+    let found = rustls_native_certs::load_native_certs();
+    for error in &found.errors {
+        crate::log::warn(&format!("tls: reading the trust store: {error}"));
+    }
+    let mut roots = RootCertStore::empty();
+    // Stores hold certificates webpki cannot use (old encodings): skipped.
+    let (_added, ignored) = roots.add_parsable_certificates(found.certs);
+    if ignored > 0 {
+        crate::log::warn(&format!(
+            "tls: {ignored} certificates of the trust store could not be used"
+        ));
+    }
+    if from_env {
+        // The variables name the trust store: nothing else is trusted,
+        // even when they yield nothing (as OpenSSL, curl and Python do).
+        if roots.is_empty() {
+            crate::log::warn(
+                "tls: SSL_CERT_FILE / SSL_CERT_DIR hold no usable certificate: \
+                 no server certificate will validate",
+            );
+        }
+        return (Arc::new(roots), RootsSource::Environment);
+    }
+    if roots.is_empty() {
+        let mut bundled = RootCertStore::empty();
+        bundled.extend(webpki_roots::TLS_SERVER_ROOTS.iter().cloned());
+        return (Arc::new(bundled), RootsSource::Bundled);
+    }
+    (Arc::new(roots), RootsSource::System)
 }
 
 /// A server configuration from a PEM certificate chain and a PEM private key.

@@ -408,3 +408,31 @@ fn https_with_cacert_insecure_and_validation_failure() {
     let (code, v) = run_json(&["--insecure", &url]);
     assert_eq!((code, body(&v)), (0, b"/".to_vec()), "{v}");
 }
+
+#[test]
+fn https_trusts_ssl_cert_file_without_cacert() {
+    // The C library's default trust store (issue 16): the CA named by
+    // SSL_CERT_FILE is trusted with validation on and no --cacert, as by
+    // curl; without the variable the private CA is not.
+    let site = https_site();
+    let url = format!("https://localhost:{}/", site.port);
+    let fetch = |env: Option<&std::path::Path>| {
+        let mut command = Command::new(fetch_binary());
+        command
+            .args(["--json", &url])
+            .env_remove("SSL_CERT_FILE")
+            .env_remove("SSL_CERT_DIR");
+        if let Some(file) = env {
+            command.env("SSL_CERT_FILE", file);
+        }
+        let out = command.output().expect("run tornado-fetch");
+        let stdout = String::from_utf8_lossy(&out.stdout).to_string();
+        let v: Value = serde_json::from_str(stdout.lines().next().unwrap_or(""))
+            .unwrap_or_else(|e| panic!("not JSON ({e}): {stdout}"));
+        (out.status.code().unwrap_or(-1), v)
+    };
+    let (code, v) = fetch(Some(&site.pki.ca_file));
+    assert_eq!((code, body(&v)), (0, b"/".to_vec()), "{v}");
+    let (code, v) = fetch(None);
+    assert_eq!((code, error_kind(&v).as_str()), (1, "tls"), "{v}");
+}

@@ -550,7 +550,7 @@ fn a_redirect_to_another_scheme_is_refused() {
 // TLS: certificates the client must refuse
 
 /// A request for https://good.test/ on `server`, trusting the CA in
-/// `ca_file` (None: the built-in roots).
+/// `ca_file` (None: the system's trust store).
 fn tls_request(server: &TCPServer, ca_file: Option<&std::path::Path>) -> HTTPRequest {
     let mut tls = request(format!("https://good.test:{}/", server.local_addr().port()));
     tls.ca_certs = ca_file.map(Into::into);

@@ -149,7 +149,8 @@ fn expect_handshake_failure(
 
 #[test]
 fn an_untrusted_certificate_is_refused_by_default() {
-    // Default options: Mozilla's roots, which do not include the test CA.
+    // Default options: the system's trust store, which does not include
+    // the test CA.
     let message =
         expect_handshake_failure(&["localhost"], "localhost", |_| TlsClientOptions::default());
     assert!(message.starts_with("tls: "), "{message}");

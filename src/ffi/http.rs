@@ -606,7 +606,8 @@ pub extern "C" fn tornado_http_request_set_decompress_response(
     })
 }
 
-/// Validate the server's TLS certificate (default true).
+/// Validate the server's TLS certificate (default true), against `ca_certs`
+/// or else the system's trust store.
 #[no_mangle]
 pub extern "C" fn tornado_http_request_set_validate_cert(
     r: *mut tornado_http_request,
@@ -618,7 +619,8 @@ pub extern "C" fn tornado_http_request_set_validate_cert(
     })
 }
 
-/// Trust the CAs in this PEM file instead of the built-in roots (NULL: built-in).
+/// Trust the CAs in this PEM file instead of the system's trust store
+/// (NULL: the system's store; see `tornado_tls_options_set_ca_file`).
 #[no_mangle]
 pub extern "C" fn tornado_http_request_set_ca_certs(
     r: *mut tornado_http_request,

@@ -227,7 +227,8 @@ pub extern "C" fn tornado_iostream_set_max_buffer_size(
     guard_code(|| unsafe { stream_ref(stream) }?.set_max_buffer_size(bytes))
 }
 
-/// Sets `TCP_NODELAY` (TCP streams only).
+/// Sets `TCP_NODELAY` (TCP streams only). Unless this was called,
+/// `tornado_iostream_start_tls_client` turns it on before the handshake.
 #[no_mangle]
 pub extern "C" fn tornado_iostream_set_nodelay(
     stream: *mut tornado_iostream,

@@ -32,7 +32,8 @@ pub struct tornado_tls_server_config {
 }
 
 /// New client options with the defaults: validate certificates against the
-/// built-in (Mozilla) roots, no client certificate, no ALPN.
+/// system's trust store (see `tornado_tls_options_set_ca_file`), no client
+/// certificate, no ALPN.
 #[no_mangle]
 pub extern "C" fn tornado_tls_options_new() -> *mut tornado_tls_options {
     guard_value(std::ptr::null_mut(), || {
@@ -62,7 +63,8 @@ unsafe fn options_mut<'a>(ptr: *mut tornado_tls_options) -> Result<&'a mut TlsCl
     Ok(unsafe { &mut (*ptr).options })
 }
 
-/// Turns certificate validation on (the default) or off. Off accepts any
+/// Turns certificate validation on (the default: against the system's trust
+/// store, see `tornado_tls_options_set_ca_file`) or off. Off accepts any
 /// certificate, so the connection is encrypted but not authenticated: for
 /// tests and self-signed servers only.
 #[no_mangle]
@@ -78,7 +80,15 @@ pub extern "C" fn tornado_tls_options_set_validate_cert(
 }
 
 /// Trusts the CA certificates in the PEM file `path` instead of the
-/// built-in roots (read when a connection starts). NULL restores the built-in roots.
+/// system's trust store (read when a connection starts). NULL restores the
+/// default, the system's store, as curl and Python's `ssl` read it: the
+/// file `SSL_CERT_FILE` and the hashed directories in `SSL_CERT_DIR`
+/// (colon-separated) when either is set, and then only those; otherwise
+/// the platform's store (on Linux /etc/ssl/certs, what
+/// `update-ca-certificates` installs). Mozilla's roots built into the
+/// library are used only where the variables are unset and the system
+/// store yields no certificate. The store is read once, at the first
+/// connection that needs it, and kept for the life of the process.
 #[no_mangle]
 pub extern "C" fn tornado_tls_options_set_ca_file(
     options: *mut tornado_tls_options,
@@ -205,7 +215,9 @@ pub(crate) unsafe fn options_or_default(ptr: *const tornado_tls_options) -> TlsC
 /// `server_name` is checked against the certificate and sent as SNI (an IP
 /// address is checked against the certificate's IP entries); `options` may
 /// be NULL for the defaults (validation on). No read may be pending and no
-/// write queued. The future (value NULL) is done when the handshake is;
+/// write queued. Turns `TCP_NODELAY` on before the handshake, as curl does,
+/// unless `tornado_iostream_set_nodelay` was called on the stream. The
+/// future (value NULL) is done when the handshake is;
 /// on failure the stream is closed and the future fails with
 /// `TORNADO_ERR_TLS`. NULL when the call itself is invalid.
 #[no_mangle]
@@ -264,15 +276,78 @@ pub extern "C" fn tornado_iostream_alpn_protocol(
         // SAFETY: caller passes a live stream or NULL.
         let s = unsafe { stream_ref(stream) }?;
         let protocol = s.alpn_protocol().unwrap_or_default();
-        if !buf.is_null() && cap > 0 {
-            let n = protocol.len().min(cap - 1);
-            // SAFETY: the caller passes `cap` writable bytes at `buf`.
-            unsafe {
-                std::ptr::copy_nonoverlapping(protocol.as_ptr(), buf as *mut u8, n);
-                *buf.add(n) = 0;
-            }
+        // SAFETY: the caller passes `cap` writable bytes at `buf` (or NULL).
+        Ok(unsafe { copy_out(&protocol, buf, cap) })
+    })
+}
+
+/// Copies `bytes` into `buf` (`cap` bytes, NUL-terminated, truncated if
+/// needed; nothing when `buf` is NULL or `cap` is 0) and returns their full
+/// length.
+///
+/// # Safety
+/// `buf` must be NULL or point to `cap` writable bytes.
+unsafe fn copy_out(bytes: &[u8], buf: *mut c_char, cap: usize) -> usize {
+    if !buf.is_null() && cap > 0 {
+        let n = bytes.len().min(cap - 1);
+        // SAFETY: the caller passes `cap` writable bytes at `buf`.
+        unsafe {
+            std::ptr::copy_nonoverlapping(bytes.as_ptr(), buf as *mut u8, n);
+            *buf.add(n) = 0;
         }
-        Ok(protocol.len())
+    }
+    bytes.len()
+}
+
+/// Copies the TLS version the handshake agreed ("TLSv1.2" or "TLSv1.3")
+/// into `buf` (`cap` bytes, NUL-terminated, truncated if needed) and
+/// returns its full length; 0 before the handshake is done, on a plain
+/// stream, or on error (a NULL stream).
+#[no_mangle]
+pub extern "C" fn tornado_iostream_tls_version(
+    stream: *const tornado_iostream,
+    buf: *mut c_char,
+    cap: usize,
+) -> usize {
+    guard_value(0, || {
+        // SAFETY: caller passes a live stream or NULL.
+        let version = unsafe { stream_ref(stream) }?.tls_version().unwrap_or("");
+        // SAFETY: the caller passes `cap` writable bytes at `buf` (or NULL).
+        Ok(unsafe { copy_out(version.as_bytes(), buf, cap) })
+    })
+}
+
+/// Copies the cipher suite the handshake agreed, by its IANA name (e.g.
+/// "TLS13_AES_256_GCM_SHA384", "TLS_ECDHE_ECDSA_WITH_AES_256_GCM_SHA384"),
+/// into `buf` (`cap` bytes, NUL-terminated, truncated if needed) and
+/// returns its full length; 0 before the handshake is done, on a plain
+/// stream, or on error (a NULL stream).
+#[no_mangle]
+pub extern "C" fn tornado_iostream_tls_cipher(
+    stream: *const tornado_iostream,
+    buf: *mut c_char,
+    cap: usize,
+) -> usize {
+    guard_value(0, || {
+        // SAFETY: caller passes a live stream or NULL.
+        let cipher = unsafe { stream_ref(stream) }?.tls_cipher().unwrap_or("");
+        // SAFETY: the caller passes `cap` writable bytes at `buf` (or NULL).
+        Ok(unsafe { copy_out(cipher.as_bytes(), buf, cap) })
+    })
+}
+
+/// 1 when the stream's TLS handshake resumed an earlier session, 0 when it
+/// was a full handshake, -1 before the handshake is done, on a plain
+/// stream, or on error (a NULL stream).
+#[no_mangle]
+pub extern "C" fn tornado_iostream_tls_resumed(stream: *const tornado_iostream) -> i32 {
+    guard_value(-1, || {
+        // SAFETY: caller passes a live stream or NULL.
+        Ok(match unsafe { stream_ref(stream) }?.tls_resumed() {
+            Some(true) => 1,
+            Some(false) => 0,
+            None => -1,
+        })
     })
 }
 
@@ -286,6 +361,8 @@ pub extern "C" fn tornado_iostream_is_tls(stream: *const tornado_iostream) -> bo
 /// Connects to `host`:`port` and starts TLS as a client, all within
 /// `timeout_s` seconds (0: no limit; the timeout covers the connect and the
 /// handshake). `host` is also the name checked against the certificate.
+/// The stream has `TCP_NODELAY` on (set before the handshake, as curl
+/// does; `tornado_iostream_set_nodelay` turns it off again).
 /// `options` may be NULL (validation on). The future's value is a
 /// `tornado_iostream *` owned by the future (take your own reference with
 /// `tornado_iostream_ref`). NULL when the call itself is invalid.

@@ -848,7 +848,6 @@ async fn connect(
     )
     .await?;
     stream.set_max_buffer_size(inner.options.max_buffer_size)?;
-    let _ = stream.set_nodelay(true);
     Ok(stream)
 }
 
@@ -881,6 +880,10 @@ async fn connect_unlimited(
         .await
         .map_err(|e| classify(e, FetchErrorKind::Connect))?;
     clock.info.connect = clock.since_start();
+    // TCP_NODELAY from the start, as curl: the proxy's CONNECT, the TLS
+    // handshake's last flight and the request then go out without waiting
+    // for the peer's delayed ACK (a 40 ms stall per new TLS connection).
+    let _ = stream.set_nodelay(true);
     if request.proxy_host.is_some() && target.scheme == Scheme::Https {
         open_tunnel(inner, &stream, request, target).await?;
     }

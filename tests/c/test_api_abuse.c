@@ -161,7 +161,7 @@ static void abuse_requests(void) {
     FAILS(tornado_http_request_set_if_modified_since(r, INFINITY), TORNADO_ERR_INVALID, "if_modified_since(inf)");
     FAILS(tornado_http_request_set_proxy(r, bad_utf8, 1, NULL, NULL), TORNADO_ERR_INVALID, "proxy(invalid UTF-8)");
     CHECK_OK(tornado_http_request_set_user_agent(r, NULL), "user_agent(NULL) restores the default");
-    CHECK_OK(tornado_http_request_set_ca_certs(r, NULL), "ca_certs(NULL) restores the built-in roots");
+    CHECK_OK(tornado_http_request_set_ca_certs(r, NULL), "ca_certs(NULL) restores the default roots");
     CHECK_OK(tornado_http_request_set_proxy(r, NULL, 0, NULL, NULL), "proxy(NULL) means none");
     CHECK_OK(tornado_http_request_set_streaming_callback(r, NULL, NULL, NULL), "streaming_callback(NULL) buffers");
     tornado_http_request_free(r);
@@ -394,6 +394,9 @@ static void abuse_streams(void) {
     FAILS_NULL(tornado_iostream_start_tls_server(NULL, NULL), "start_tls_server(NULL)");
     FAILS_AS(tornado_iostream_alpn_protocol(NULL, buf, sizeof buf), 0, "alpn_protocol(NULL) == 0");
     FAILS_AS(tornado_iostream_is_tls(NULL), false, "is_tls(NULL) is false");
+    FAILS_AS(tornado_iostream_tls_version(NULL, buf, sizeof buf), 0, "tls_version(NULL) == 0");
+    FAILS_AS(tornado_iostream_tls_cipher(NULL, buf, sizeof buf), 0, "tls_cipher(NULL) == 0");
+    FAILS_AS(tornado_iostream_tls_resumed(NULL), -1, "tls_resumed(NULL) == -1");
     {
         size_t n = 99;
         CHECK(tornado_buffer_data(NULL, &n) == NULL && n == 0, "buffer_data(NULL) is NULL, length 0 (%zu)", n);
@@ -416,6 +419,9 @@ static void abuse_streams(void) {
     FAILS_NULL(tornado_iostream_start_tls_server(s, NULL), "start_tls_server(NULL config)");
     CHECK(drops == 0, "no drop function ran for refused callbacks (%d)", drops);
     CHECK(tornado_iostream_alpn_protocol(s, NULL, 0) == 0, "alpn_protocol of a plain stream is empty");
+    CHECK(tornado_iostream_tls_version(s, NULL, 0) == 0, "tls_version of a plain stream is empty");
+    CHECK(tornado_iostream_tls_cipher(s, NULL, 0) == 0, "tls_cipher of a plain stream is empty");
+    CHECK(tornado_iostream_tls_resumed(s) == -1, "tls_resumed of a plain stream is -1");
 
     tap_section("a closed stream");
     CHECK_OK(tornado_iostream_close(s), "close");
@@ -479,7 +485,7 @@ static void abuse_tcp(void) {
         CHECK(strstr(tap_last_error_(), "/nonexistent.pem") != NULL, "naming the file (%s)", tap_last_error_());
         CHECK_OK(tornado_tls_options_set_ca_file(o, "/etc/hostname"), "set_ca_file(not PEM) is stored");
         FAILS_NULL(tornado_tcp_connect_tls(loop, "127.0.0.1", port, 5, o), "connect_tls then fails at once");
-        CHECK_OK(tornado_tls_options_set_ca_file(o, NULL), "ca_file(NULL): built-in roots");
+        CHECK_OK(tornado_tls_options_set_ca_file(o, NULL), "ca_file(NULL): the default roots");
         CHECK_OK(tornado_tls_options_set_client_cert(o, "/nonexistent.pem", "/nonexistent.key"), "client_cert stored");
         FAILS_NULL(tornado_tcp_connect_tls(loop, "127.0.0.1", port, 5, o), "connect_tls with missing client cert");
         tornado_tls_options_free(o);

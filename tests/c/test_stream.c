@@ -7,6 +7,7 @@
 #include <string.h>
 #include <arpa/inet.h>
 #include <netinet/in.h>
+#include <netinet/tcp.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
@@ -258,6 +259,18 @@ static void test_tls(tornado_tcp_server *plain_server) {
         char proto[16];
         size_t n = tornado_iostream_alpn_protocol(s, proto, sizeof proto);
         CHECK(n == 8 && strcmp(proto, "http/1.1") == 0, "ALPN agreed (%s)", proto);
+        char version[16], cipher[64], cut[4];
+        n = tornado_iostream_tls_version(s, version, sizeof version);
+        CHECK(n == 7 && strcmp(version, "TLSv1.3") == 0, "TLS version (%s)", version);
+        CHECK(tornado_iostream_tls_version(s, cut, sizeof cut) == 7 && strcmp(cut, "TLS") == 0,
+              "a short buffer gets the start, NUL-terminated, and the full length (%s)", cut);
+        n = tornado_iostream_tls_cipher(s, cipher, sizeof cipher);
+        CHECK(n > 6 && n < sizeof cipher && strncmp(cipher, "TLS13_", 6) == 0, "cipher suite (%s)", cipher);
+        CHECK(tornado_iostream_tls_resumed(s) == 0, "a full handshake, not resumed");
+        int nodelay = 0;
+        socklen_t len = sizeof nodelay;
+        CHECK(getsockopt(tornado_iostream_fd(s), IPPROTO_TCP, TCP_NODELAY, &nodelay, &len) == 0 && nodelay,
+              "TCP_NODELAY on after connect_tls (set before the handshake)");
         echo_round_trip(s, "TLS");
         tornado_iostream_unref(s);
     }
