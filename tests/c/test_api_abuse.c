@@ -103,6 +103,9 @@ static void abuse_requests(void) {
     FAILS(tornado_http_request_set_max_redirects(NULL, 1), TORNADO_ERR_INVALID, "max_redirects(NULL)");
     FAILS(tornado_http_request_set_user_agent(NULL, "x"), TORNADO_ERR_INVALID, "user_agent(NULL)");
     FAILS(tornado_http_request_set_auth(NULL, "u", "p"), TORNADO_ERR_INVALID, "auth(NULL)");
+    FAILS(tornado_http_request_set_auth_mode(NULL, "digest"), TORNADO_ERR_INVALID, "auth_mode(NULL)");
+    FAILS(tornado_http_request_add_header_bytes(NULL, "A", (const uint8_t *)"b", 1), TORNADO_ERR_INVALID,
+          "add_header_bytes(NULL request)");
     FAILS(tornado_http_request_set_decompress_response(NULL, true), TORNADO_ERR_INVALID, "decompress(NULL)");
     FAILS(tornado_http_request_set_validate_cert(NULL, true), TORNADO_ERR_INVALID, "validate_cert(NULL)");
     FAILS(tornado_http_request_set_ca_certs(NULL, "/x"), TORNADO_ERR_INVALID, "ca_certs(NULL)");
@@ -149,6 +152,19 @@ static void abuse_requests(void) {
     FAILS(tornado_http_request_set_max_redirects(r, -1), TORNADO_ERR_INVALID, "max_redirects(-1)");
     CHECK_OK(tornado_http_request_set_auth(r, "user", NULL), "auth with a NULL password: an empty one");
     FAILS(tornado_http_request_set_auth(r, bad_utf8, "p"), TORNADO_ERR_INVALID, "auth(invalid UTF-8)");
+    FAILS(tornado_http_request_set_auth_mode(r, "ntlm"), TORNADO_ERR_INVALID, "auth_mode(an unknown mode)");
+    FAILS(tornado_http_request_set_auth_mode(r, NULL), TORNADO_ERR_INVALID, "auth_mode(NULL)");
+    CHECK_OK(tornado_http_request_set_auth_mode(r, "digest"), "auth_mode digest");
+    CHECK_OK(tornado_http_request_set_auth_mode(r, "basic"), "auth_mode basic");
+    FAILS(tornado_http_request_add_header_bytes(r, "A", NULL, 3), TORNADO_ERR_INVALID, "add_header_bytes(NULL, 3)");
+    FAILS(tornado_http_request_add_header_bytes(r, NULL, (const uint8_t *)"v", 1), TORNADO_ERR_INVALID,
+          "add_header_bytes(NULL name)");
+    FAILS(tornado_http_request_add_header_bytes(r, "A", (const uint8_t *)"a\r\nX: y", 8), TORNADO_ERR_INVALID,
+          "add_header_bytes with CR LF");
+    FAILS(tornado_http_request_add_header_bytes(r, "A", (const uint8_t *)"a\0b", 3), TORNADO_ERR_INVALID,
+          "add_header_bytes with NUL");
+    CHECK_OK(tornado_http_request_add_header_bytes(r, "A", (const uint8_t *)"caf\xe9", 4), "a Latin-1 value");
+    CHECK_OK(tornado_http_request_add_header_bytes(r, "B", NULL, 0), "an empty value");
     FAILS(tornado_http_request_set_ca_certs(r, bad_utf8), TORNADO_ERR_INVALID, "ca_certs(invalid UTF-8)");
     FAILS(tornado_http_request_set_client_cert(r, "/cert.pem", NULL), TORNADO_ERR_INVALID,
           "client_cert without a key");
