@@ -11,7 +11,7 @@ use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use tornado_rs::http::client::{AsyncHTTPClient, ClientOptions};
-use tornado_rs::http::request::HTTPRequest;
+use tornado_rs::http::request::{AuthMode, HTTPRequest};
 use tornado_rs::http::response::HTTPResponse;
 use tornado_rs::http::{kind_of, FetchErrorKind};
 use tornado_rs::IOLoop;
@@ -224,6 +224,31 @@ fn httpbin_under_gunicorn() {
 
     let r = fetch(request(server.url("/status/204"), "GET"));
     assert_eq!((r.code, r.body.len()), (204, 0), "{:?}", r.error);
+
+    // Digest authentication (RFC 7616), as curl's --digest: both hashes.
+    for algorithm in ["MD5", "SHA-256"] {
+        let digest = |password: &str| {
+            let path = format!("/digest-auth/auth/user/passwd/{algorithm}");
+            let mut r = request(server.url(&path), "GET");
+            r.auth_username = Some("user".into());
+            r.auth_password = Some(password.into());
+            r.auth_mode = AuthMode::Digest;
+            fetch(r)
+        };
+        let r = digest("passwd");
+        assert_eq!(r.code, 200, "{algorithm}: {:?} {}", r.error, text(&r));
+        let json: serde_json::Value = serde_json::from_slice(&r.body).expect("JSON");
+        assert_eq!(json["authenticated"], true);
+        assert_eq!(digest("wrong").code, 401, "{algorithm}: a wrong password");
+    }
+    let mut basic = request(server.url("/digest-auth/auth/user/passwd/MD5"), "GET");
+    basic.auth_username = Some("user".into());
+    basic.auth_password = Some("passwd".into());
+    assert_eq!(
+        fetch(basic).code,
+        401,
+        "basic credentials do not answer a digest challenge"
+    );
     let r = fetch(request(server.url("/stream/3"), "GET"));
     assert_eq!(text(&r).lines().count(), 3, "{}", text(&r));
 }
