@@ -90,6 +90,13 @@ typedef struct tornado_coroutine tornado_coroutine;
 typedef struct tornado_future tornado_future;
 
 /**
+ * The writer a `tornado_http_body_write_fn` producer writes the upload
+ * with. Released with `tornado_http_body_writer_free` (it stays valid until
+ * then; writes fail once the upload is over).
+ */
+typedef struct tornado_http_body_writer tornado_http_body_writer;
+
+/**
  * An HTTP client (Tornado's `AsyncHTTPClient`) with keep-alive. Made by
  * `tornado_http_client_new`, released by `tornado_http_client_free`.
  */
@@ -214,6 +221,28 @@ typedef void (*tornado_http_header_fn)(const char *line, size_t len, void *userd
  * (0: the body is complete; < 0: fail the fetch).
  */
 typedef int64_t (*tornado_http_body_producer_fn)(uint8_t *buf, size_t cap, void *userdata);
+
+/**
+ * Receives a body chunk (borrowed for the call) and may pause the body
+ * read: NULL goes on at once; a future (one reference, which passes to the
+ * library) holds reading back until it is done, and its error fails the
+ * fetch. As Tornado's coroutine `streaming_callback`.
+ */
+typedef tornado_future *(*tornado_http_chunk_async_fn)(const uint8_t *data,
+                                                       size_t len,
+                                                       void *userdata);
+
+/**
+ * Tornado's `body_producer(write)`: called once per send of the request
+ * with a writer (owned by the producer: release it with
+ * `tornado_http_body_writer_free`). It writes with
+ * `tornado_http_body_writer_write`, now or from later callbacks, and
+ * returns a future (one reference, which passes to the library) that is
+ * done when the body is complete (its error fails the fetch), or NULL when
+ * the body is complete on return.
+ */
+typedef tornado_future *(*tornado_http_body_write_fn)(tornado_http_body_writer *writer,
+                                                      void *userdata);
 
 /**
  * Called once per `tornado_http_client_fetch_cb` with the response,
@@ -873,6 +902,52 @@ tornado_code tornado_http_request_set_body_producer(tornado_http_request *r,
                                                     tornado_http_body_producer_fn cb,
                                                     void *userdata,
                                                     tornado_drop_fn drop);
+
+/**
+ * Delivers the body in chunks (decoded, at most 64 KiB each) to `cb`,
+ * which may pause the read by returning a future: the client reads no
+ * more from the server until that future is done, so a slow consumer
+ * bounds memory (the server is held back by TCP). Replaces a streaming
+ * callback set before; NULL cb: buffer again. `drop(userdata)` (may be
+ * NULL) runs once when the request and every fetch of it are done with
+ * it. A paused read still counts against request_timeout.
+ */
+tornado_code tornado_http_request_set_streaming_callback_async(tornado_http_request *r,
+                                                               tornado_http_chunk_async_fn cb,
+                                                               void *userdata,
+                                                               tornado_drop_fn drop);
+
+/**
+ * Streams the upload from an asynchronous producer (replaces a body or
+ * producer set before; NULL cb: none). With a Content-Length header the
+ * bytes go unframed and must add up to it, else chunk-framed. A request
+ * with a producer is not retried or replayed. `drop(userdata)` as for the
+ * streaming callback.
+ */
+tornado_code tornado_http_request_set_body_producer_async(tornado_http_request *r,
+                                                          tornado_http_body_write_fn cb,
+                                                          void *userdata,
+                                                          tornado_drop_fn drop);
+
+/**
+ * Writes `len` bytes (copied) of the upload. Returns a new future (the
+ * caller's reference) that is done once the bytes reached the socket,
+ * which is when a producer that respects flow control writes the next
+ * part; it fails when the upload is over (the producer's future is done
+ * or the fetch ended: then it is done on return, with
+ * `TORNADO_ERR_CLOSED`), for bytes past the request's Content-Length (that
+ * also fails the fetch), or when the connection failed. NULL when the call
+ * itself is invalid (NULL writer, NULL data with a length, wrong thread).
+ */
+tornado_future *tornado_http_body_writer_write(tornado_http_body_writer *writer,
+                                               const uint8_t *data,
+                                               size_t len);
+
+/**
+ * Releases a writer handed to a producer. NULL is a no-op. The upload is
+ * not ended by this (the producer's future says when it is).
+ */
+void tornado_http_body_writer_free(tornado_http_body_writer *writer);
 
 /**
  * Fetches `request` (copied: it may be freed right after). The future's

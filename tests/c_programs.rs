@@ -28,6 +28,10 @@ struct Fixture {
     _servers: Vec<common::script_server::ScriptServer>,
     _pki: Option<common::pki::TestPki>,
     _full: Option<common::full_listener::FullListener>,
+    _processes: (
+        Option<common::tornado_server::TornadoServer>,
+        Option<common::process_server::Server>,
+    ),
 }
 
 fn fixture_for(name: &str) -> Fixture {
@@ -44,7 +48,11 @@ fn fixture_for(name: &str) -> Fixture {
             _servers: vec![server],
             _pki: None,
             _full: None,
+            _processes: (None, None),
         };
+    }
+    if name == "test_http_features" {
+        return features_fixture();
     }
     if name == "test_keepalive" {
         return keep_alive_fixture();
@@ -55,6 +63,7 @@ fn fixture_for(name: &str) -> Fixture {
             _servers: Vec::new(),
             _pki: None,
             _full: None,
+            _processes: (None, None),
         };
     }
     let server = common::script_server::ScriptServer::start(http_routes);
@@ -96,6 +105,7 @@ fn fixture_for(name: &str) -> Fixture {
         _servers: vec![server, connect_proxy],
         _pki: Some(pki),
         _full: Some(full),
+        _processes: (None, None),
     }
 }
 
@@ -116,6 +126,7 @@ fn tls_fixture() -> Fixture {
         _servers: Vec::new(),
         _pki: Some(pki),
         _full: None,
+        _processes: (None, None),
     }
 }
 
@@ -149,6 +160,7 @@ fn keep_alive_fixture() -> Fixture {
         _servers: vec![server],
         _pki: None,
         _full: None,
+        _processes: (None, None),
     }
 }
 
@@ -338,6 +350,50 @@ fn canned(target: &str) -> Option<(&'static [u8], bool)> {
         "/te-and-cl" => (b"HTTP/1.1 200 OK\r\nContent-Length: 5\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nhello\r\n0\r\n\r\n", true),
         _ => return None,
     })
+}
+
+/// test_http_features.c's servers: Tornado's HTTPServer (uploads and
+/// streamed bodies), httpbin (digest authentication) and a scripted one
+/// that echoes a request's raw head, or answers /slow after 200 ms.
+fn features_fixture() -> Fixture {
+    let tornado = common::tornado_server::TornadoServer::start();
+    let httpbin = common::process_server::httpbin();
+    let raw = common::script_server::ScriptServer::start(echo_raw_head);
+    Fixture {
+        env: vec![
+            ("TORNADO_TEST_TORNADO".into(), tornado.url("")),
+            ("TORNADO_TEST_HTTPBIN".into(), httpbin.url("")),
+            ("TORNADO_TEST_HTTP".into(), format!("http://{}", raw.addr)),
+        ],
+        _servers: vec![raw],
+        _pki: None,
+        _full: None,
+        _processes: (Some(tornado), Some(httpbin)),
+    }
+}
+
+/// Answers each request with its head as received, byte for byte (or
+/// "slow" after 200 ms for /slow), keeping the connection open.
+fn echo_raw_head(mut conn: common::script_server::Conn) {
+    loop {
+        let mut head = Vec::new();
+        while !head.ends_with(b"\r\n\r\n") {
+            let mut byte = [0u8];
+            if std::io::Read::read_exact(&mut conn.reader, &mut byte).is_err() {
+                return;
+            }
+            head.push(byte[0]);
+        }
+        let reply = if head.starts_with(b"GET /slow ") {
+            std::thread::sleep(Duration::from_millis(200));
+            b"slow".to_vec()
+        } else {
+            head
+        };
+        if !conn.respond("200 OK", &[], &reply) {
+            return;
+        }
+    }
 }
 
 /// The routes test_http_wire.c fetches: what real servers send that the
@@ -621,6 +677,7 @@ c_tests!(
     test_free,
     test_http,
     test_http_wire,
+    test_http_features,
     test_stream,
     test_keepalive,
 );

@@ -1,7 +1,9 @@
 //! Tornado's request and client features that C needed a way to say
 //! (issue 13), from the Rust API against scripted servers on 127.0.0.1:
 //! queue and active counts, header values as bytes, Digest
-//! authentication's single retry. (httpbin's digest endpoints are in
+//! authentication's single retry; and against Tornado's HTTPServer: an
+//! asynchronous body producer with flow control, and a streaming callback
+//! that pauses the read. (httpbin's digest endpoints are in
 //! tests/real_servers.rs; C in tests/c/test_http_features.c.)
 
 mod common;
@@ -9,9 +11,12 @@ mod common;
 use std::time::Duration;
 
 use common::script_server::{Conn, ScriptServer};
+use common::tornado_server::TornadoServer;
 use tornado_rs::http::client::{AsyncHTTPClient, ClientOptions};
-use tornado_rs::http::request::{AuthMode, HTTPRequest};
-use tornado_rs::IOLoop;
+use tornado_rs::http::request::{
+    AuthMode, BodyProducer, BodyWriter, HTTPRequest, StreamingCallback,
+};
+use tornado_rs::{Future, IOLoop};
 
 const LIMIT: Option<Duration> = Some(Duration::from_secs(20));
 
@@ -124,4 +129,148 @@ fn a_digest_challenge_is_answered_once_and_hidden_from_the_callbacks() {
     );
     assert_eq!(server.requests().len(), 2, "one challenge, one answer");
     assert!(server.requests()[0].header("Authorization").is_none());
+}
+
+/// A producer that writes `parts` pieces of 1000 bytes, each once the one
+/// before reached the socket, and then resolves its future.
+fn paced_producer(lp: &IOLoop, parts: usize) -> BodyProducer {
+    let lp = lp.handle();
+    BodyProducer::writer(move |writer: BodyWriter| {
+        let done = Future::new(&lp);
+        fn write_next(writer: BodyWriter, left: usize, done: Future<()>) {
+            if left == 0 {
+                let _ = done.set_result(());
+                return;
+            }
+            let written = writer.write(&vec![b'0' + left as u8; 1000]);
+            written
+                .add_done_callback(move |w| match w.error() {
+                    Some(e) => {
+                        let _ = done.set_error(e);
+                    }
+                    None => write_next(writer, left - 1, done),
+                })
+                .unwrap();
+        }
+        write_next(writer, parts, done.clone());
+        done
+    })
+}
+
+fn expected_upload(parts: usize) -> Vec<u8> {
+    (1..=parts)
+        .rev()
+        .flat_map(|left| vec![b'0' + left as u8; 1000])
+        .collect()
+}
+
+#[test]
+fn an_asynchronous_body_producer_writes_with_flow_control() {
+    let server = TornadoServer::start();
+    let lp = IOLoop::new().unwrap();
+    let client = AsyncHTTPClient::new(&lp, ClientOptions::default()).unwrap();
+    for declared in [None, Some("3000")] {
+        let mut request = HTTPRequest::new(server.url("/body"));
+        request.method = "PUT".into();
+        if let Some(length) = declared {
+            request.headers.add("Content-Length", length);
+        }
+        request.body_producer = Some(paced_producer(&lp, 3));
+        let f = client.fetch(request).unwrap();
+        lp.run_until(|| f.done(), LIMIT).unwrap();
+        let r = f.result().unwrap().unwrap();
+        assert_eq!(r.code, 200, "{declared:?}: {:?}", r.error);
+        assert_eq!(&r.body[..], &expected_upload(3)[..], "{declared:?}");
+    }
+}
+
+#[test]
+fn a_producer_that_fails_or_writes_too_late_ends_the_fetch_clearly() {
+    let server = TornadoServer::start();
+    let lp = IOLoop::new().unwrap();
+    let client = AsyncHTTPClient::new(&lp, ClientOptions::default()).unwrap();
+    let handle = lp.handle();
+    let kept = std::rc::Rc::new(std::cell::RefCell::new(None::<BodyWriter>));
+    let keep = kept.clone();
+    let mut request = HTTPRequest::new(server.url("/body"));
+    request.method = "PUT".into();
+    request.body_producer = Some(BodyProducer::writer(move |writer: BodyWriter| {
+        *keep.borrow_mut() = Some(writer);
+        let failed = Future::new(&handle);
+        let _ = failed.set_error(tornado_rs::Error::new(
+            tornado_rs::Code::USER,
+            "no more data",
+        ));
+        failed
+    }));
+    let f = client.fetch(request).unwrap();
+    lp.run_until(|| f.done(), LIMIT).unwrap();
+    let r = f.result().unwrap().unwrap();
+    assert_eq!(r.code, 599);
+    assert!(
+        r.error.as_ref().unwrap().message().contains("no more data"),
+        "{:?}",
+        r.error
+    );
+    let late = kept.borrow().clone().unwrap();
+    assert!(!late.is_open());
+    let write = late.write(b"late");
+    lp.run_until(|| write.done(), LIMIT).unwrap();
+    assert_eq!(
+        write.error().map(|e| e.code()),
+        Some(tornado_rs::Code::CLOSED)
+    );
+}
+
+/// GETs `n` bytes from Tornado's /big (gzipped unless `decompress` is off)
+/// with a callback that pauses the read after its first chunk until the
+/// test lets it go on.
+fn paused_read(decompress: bool) {
+    let server = TornadoServer::start();
+    let lp = IOLoop::new().unwrap();
+    let client = AsyncHTTPClient::new(&lp, ClientOptions::default()).unwrap();
+    let received = std::rc::Rc::new(std::cell::Cell::new(0usize));
+    let calls = std::rc::Rc::new(std::cell::Cell::new(0usize));
+    let gate: Future<()> = Future::new(&lp.handle());
+    let (seen, count, hold) = (received.clone(), calls.clone(), gate.clone());
+    let mut request = HTTPRequest::new(server.url("/big?n=4000000"));
+    request.decompress_response = decompress;
+    request.streaming_callback = Some(StreamingCallback::pausing(move |chunk: &[u8]| {
+        seen.set(seen.get() + chunk.len());
+        count.set(count.get() + 1);
+        Ok((count.get() == 1).then(|| hold.clone()))
+    }));
+    let f = client.fetch(request).unwrap();
+    lp.run_until(|| calls.get() > 0, LIMIT).unwrap();
+    // Paused: nothing more arrives however long the loop runs.
+    let paused_at = (calls.get(), received.get());
+    let until = std::time::Instant::now() + Duration::from_millis(300);
+    while std::time::Instant::now() < until {
+        lp.run_once(Some(Duration::from_millis(20))).unwrap();
+    }
+    assert_eq!(
+        (calls.get(), received.get()),
+        paused_at,
+        "decompress {decompress}: paused"
+    );
+    assert!(!f.done());
+    gate.set_result(()).unwrap();
+    lp.run_until(|| f.done(), LIMIT).unwrap();
+    let r = f.result().unwrap().unwrap();
+    assert_eq!(r.code, 200, "{:?}", r.error);
+    if decompress {
+        assert_eq!(r.headers.get("Content-Encoding"), Some("gzip"));
+        assert_eq!(received.get(), 4_000_000);
+    }
+    assert!(calls.get() > 1);
+}
+
+#[test]
+fn a_pausing_streaming_callback_holds_the_read_back() {
+    paused_read(false);
+}
+
+#[test]
+fn a_pausing_streaming_callback_holds_a_gzipped_read_back() {
+    paused_read(true);
 }

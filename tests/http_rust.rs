@@ -10,7 +10,7 @@ use std::time::{Duration, Instant};
 
 use common::script_server::{keep_alive, Conn, ScriptServer};
 use tornado_rs::http::client::{AsyncHTTPClient, ClientOptions};
-use tornado_rs::http::request::HTTPRequest;
+use tornado_rs::http::request::{BodyProducer, HTTPRequest, StreamingCallback};
 use tornado_rs::http::response::HTTPResponse;
 use tornado_rs::http::{kind_of, FetchErrorKind};
 use tornado_rs::{Future, IOLoop};
@@ -585,7 +585,7 @@ fn streaming_and_header_callbacks_see_the_final_response() {
     let lines = Rc::new(RefCell::new(Vec::<String>::new()));
     let mut request = HTTPRequest::new(server.url("/start"));
     let sink = chunks.clone();
-    request.streaming_callback = Some(Rc::new(move |chunk: &[u8]| {
+    request.streaming_callback = Some(StreamingCallback::new(move |chunk: &[u8]| {
         sink.borrow_mut().push(chunk.len())
     }));
     let sink = lines.clone();
@@ -627,7 +627,7 @@ fn chunked_uploads_and_expect_continue() {
     let parts = Rc::new(RefCell::new(vec![vec![b'a'; 1000], vec![b'b'; 70_000]]));
     let mut request = HTTPRequest::new(server.url("/upload"));
     request.method = "PUT".into();
-    request.body_producer = Some(Rc::new(move || Ok(parts.borrow_mut().pop())));
+    request.body_producer = Some(BodyProducer::pull(move || Ok(parts.borrow_mut().pop())));
     assert_eq!(fetch(&lp, &c, request).body, b"chunked 71000");
 
     let mut request = HTTPRequest::new(server.url("/expect"));

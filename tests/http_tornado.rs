@@ -2,56 +2,16 @@
 //! (tests/servers/tornado_app.py, Python 3 with the `tornado` package,
 //! which `.ci/run` installs) on 127.0.0.1.
 
-use std::io::{BufRead, BufReader};
-use std::process::{Child, Command, Stdio};
+mod common;
+
 use std::time::Duration;
+
+use common::tornado_server::TornadoServer;
 
 use tornado_rs::http::client::{AsyncHTTPClient, ClientOptions};
 use tornado_rs::http::request::HTTPRequest;
 use tornado_rs::http::response::HTTPResponse;
 use tornado_rs::IOLoop;
-
-/// The server process; it exits when its stdin closes (when this drops).
-struct TornadoServer {
-    child: Child,
-    port: u16,
-}
-
-impl TornadoServer {
-    fn start() -> TornadoServer {
-        let script = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/servers/tornado_app.py");
-        let mut child = Command::new("python3")
-            .arg(script)
-            .stdin(Stdio::piped())
-            .stdout(Stdio::piped())
-            .spawn()
-            .expect("python3 must be installed (see .ci/run)");
-        let mut line = String::new();
-        BufReader::new(child.stdout.take().unwrap())
-            .read_line(&mut line)
-            .unwrap();
-        let port = line
-            .trim()
-            .strip_prefix("PORT ")
-            .unwrap_or_else(|| {
-                panic!("tornado_app.py did not start (is the tornado package installed?): {line:?}")
-            })
-            .parse()
-            .unwrap();
-        TornadoServer { child, port }
-    }
-
-    fn url(&self, path: &str) -> String {
-        format!("http://127.0.0.1:{}{}", self.port, path)
-    }
-}
-
-impl Drop for TornadoServer {
-    fn drop(&mut self) {
-        drop(self.child.stdin.take());
-        let _ = self.child.wait();
-    }
-}
 
 fn fetch_all(
     lp: &IOLoop,

@@ -14,7 +14,7 @@ use std::time::Duration;
 
 use common::script_server::{Conn, ScriptServer};
 use tornado_rs::http::client::{AsyncHTTPClient, ClientOptions};
-use tornado_rs::http::request::HTTPRequest;
+use tornado_rs::http::request::{BodyProducer, HTTPRequest, StreamingCallback};
 use tornado_rs::http::response::HTTPResponse;
 use tornado_rs::http::{kind_of, FetchErrorKind};
 use tornado_rs::IOLoop;
@@ -144,7 +144,9 @@ fn decoded_bytes_reach_the_streaming_callback_before_the_server_sends_more() {
     let sink = seen.clone();
     let mut request = HTTPRequest::new(server.url("/"));
     request.request_timeout = Some(Duration::from_millis(500));
-    request.streaming_callback = Some(Rc::new(move |c: &[u8]| sink.borrow_mut().extend(c)));
+    request.streaming_callback = Some(StreamingCallback::new(move |c: &[u8]| {
+        sink.borrow_mut().extend(c)
+    }));
     let r = fetch(request);
     assert_eq!(kind(&r), Some(FetchErrorKind::Timeout));
     assert_eq!(&seen.borrow()[..], b"first part");
@@ -175,7 +177,7 @@ fn produced_upload(url: String, declared: &str) -> HTTPRequest {
     request.method = "PUT".into();
     request.headers.add("Content-Length", declared);
     let left = Rc::new(RefCell::new(3));
-    request.body_producer = Some(Rc::new(move || {
+    request.body_producer = Some(BodyProducer::pull(move || {
         let mut left = left.borrow_mut();
         Ok((*left > 0).then(|| {
             *left -= 1;

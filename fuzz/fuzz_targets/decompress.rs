@@ -20,7 +20,7 @@ fuzz_target!(|data: &[u8]| {
         Rc::new(move |piece: &[u8]| {
             assert!(piece.len() <= MAX_STREAMED_CHUNK);
             streamed.set(streamed.get() + piece.len() as u64);
-        }) as Rc<dyn Fn(&[u8])>
+        }) as Rc<tornado_rs::http::request::ChunkCallback>
     });
     let mut decoder = Decompressor::new(coding, CAP, stream).expect("a known coding");
     let mut out = Vec::new();

@@ -7,7 +7,7 @@ use std::net::IpAddr;
 use std::rc::{Rc, Weak};
 use std::time::{Duration, UNIX_EPOCH};
 
-use super::future::{into_raw, tornado_future, CValue};
+use super::future::{from_raw, into_raw, tornado_future, CFuture, CValue};
 use super::loop_api::{loop_ref, tornado_loop};
 use super::types::{tornado_drop_fn, UserData};
 use super::{c_str, guard_code, guard_value, non_null, seconds, tornado_code};
@@ -15,7 +15,7 @@ use crate::error::{Error, Result};
 use crate::future::Future;
 use crate::http::body_pool::BodyPool;
 use crate::http::client::{AsyncHTTPClient, ClientOptions};
-use crate::http::request::{AuthMode, HTTPRequest};
+use crate::http::request::{AuthMode, BodyProducer, BodyWriter, HTTPRequest, StreamingCallback};
 use crate::http::response::HTTPResponse;
 use crate::util::current_thread_id;
 
@@ -785,7 +785,7 @@ pub extern "C" fn tornado_http_request_set_streaming_callback(
             f,
             data: UserData::new(userdata, drop),
         };
-        req.streaming_callback = Some(Rc::new(move |chunk: &[u8]| {
+        req.streaming_callback = Some(StreamingCallback::new(move |chunk: &[u8]| {
             // SAFETY: the callback and userdata were registered together; the
             // chunk is borrowed for the call.
             unsafe { (hook.f)(chunk.as_ptr(), chunk.len(), hook.data.ptr()) }
@@ -846,7 +846,7 @@ pub extern "C" fn tornado_http_request_set_body_producer(
             data: UserData::new(userdata, drop),
         };
         req.body = None;
-        req.body_producer = Some(Rc::new(move || {
+        req.body_producer = Some(BodyProducer::pull(move || {
             let mut buf = vec![0u8; 64 * 1024];
             // SAFETY: registered together; `buf` has `len` writable bytes.
             let n = unsafe { (hook.f)(buf.as_mut_ptr(), buf.len(), hook.data.ptr()) };
@@ -862,6 +862,217 @@ pub extern "C" fn tornado_http_request_set_body_producer(
                 }
             }
         }));
+        Ok(())
+    })
+}
+
+// ---- asynchronous producers and consumers ----
+
+/// A future a C callback handed back (its reference is ours now), as the
+/// `Future<()>` the HTTP client waits on: done when it is, failed with its
+/// error. NULL: nothing to wait for. A future of another thread's loop is
+/// refused (and leaked: its count is not ours to touch).
+///
+/// # Safety
+/// `ptr` must be NULL or a future reference the caller gives up.
+unsafe fn wait_on_c_future(ptr: *mut tornado_future) -> Result<Option<Future<()>>> {
+    if ptr.is_null() {
+        return Ok(None);
+    }
+    // SAFETY: per the contract, one reference passes to us.
+    let c_future: CFuture = unsafe { from_raw(ptr) }?;
+    if let Err(e) = c_future.loop_ref().check_thread() {
+        std::mem::forget(c_future);
+        return Err(e);
+    }
+    let waited = Future::new(c_future.loop_ref());
+    let completing = waited.clone();
+    c_future.add_done_callback(move |done| {
+        let outcome = done.with_outcome(|o| match o {
+            Some(Ok(_)) => Ok(()),
+            Some(Err(e)) => Err(e.clone()),
+            None => Err(Error::invalid("a done future without an outcome")),
+        });
+        let _ = completing.complete(outcome);
+    })?;
+    Ok(Some(waited))
+}
+
+/// Receives a body chunk (borrowed for the call) and may pause the body
+/// read: NULL goes on at once; a future (one reference, which passes to the
+/// library) holds reading back until it is done, and its error fails the
+/// fetch. As Tornado's coroutine `streaming_callback`.
+pub type tornado_http_chunk_async_fn = Option<
+    unsafe extern "C" fn(data: *const u8, len: usize, userdata: *mut c_void) -> *mut tornado_future,
+>;
+
+/// Delivers the body in chunks (decoded, at most 64 KiB each) to `cb`,
+/// which may pause the read by returning a future: the client reads no
+/// more from the server until that future is done, so a slow consumer
+/// bounds memory (the server is held back by TCP). Replaces a streaming
+/// callback set before; NULL cb: buffer again. `drop(userdata)` (may be
+/// NULL) runs once when the request and every fetch of it are done with
+/// it. A paused read still counts against request_timeout.
+#[no_mangle]
+pub extern "C" fn tornado_http_request_set_streaming_callback_async(
+    r: *mut tornado_http_request,
+    cb: tornado_http_chunk_async_fn,
+    userdata: *mut c_void,
+    drop: tornado_drop_fn,
+) -> tornado_code {
+    with_request(r, |req| {
+        let Some(f) = cb else {
+            UserData::new(userdata, drop).disarm();
+            req.streaming_callback = None;
+            return Ok(());
+        };
+        let hook = CHook {
+            f,
+            data: UserData::new(userdata, drop),
+        };
+        req.streaming_callback = Some(StreamingCallback::pausing(move |chunk: &[u8]| {
+            // SAFETY: registered together; the chunk is borrowed for the call.
+            let returned = unsafe { (hook.f)(chunk.as_ptr(), chunk.len(), hook.data.ptr()) };
+            // SAFETY: the callback hands over a reference or NULL.
+            unsafe { wait_on_c_future(returned) }
+        }));
+        Ok(())
+    })
+}
+
+/// The writer a `tornado_http_body_write_fn` producer writes the upload
+/// with. Released with `tornado_http_body_writer_free` (it stays valid until
+/// then; writes fail once the upload is over).
+pub struct tornado_http_body_writer {
+    writer: BodyWriter,
+}
+
+/// Tornado's `body_producer(write)`: called once per send of the request
+/// with a writer (owned by the producer: release it with
+/// `tornado_http_body_writer_free`). It writes with
+/// `tornado_http_body_writer_write`, now or from later callbacks, and
+/// returns a future (one reference, which passes to the library) that is
+/// done when the body is complete (its error fails the fetch), or NULL when
+/// the body is complete on return.
+pub type tornado_http_body_write_fn = Option<
+    unsafe extern "C" fn(
+        writer: *mut tornado_http_body_writer,
+        userdata: *mut c_void,
+    ) -> *mut tornado_future,
+>;
+
+/// Streams the upload from an asynchronous producer (replaces a body or
+/// producer set before; NULL cb: none). With a Content-Length header the
+/// bytes go unframed and must add up to it, else chunk-framed. A request
+/// with a producer is not retried or replayed. `drop(userdata)` as for the
+/// streaming callback.
+#[no_mangle]
+pub extern "C" fn tornado_http_request_set_body_producer_async(
+    r: *mut tornado_http_request,
+    cb: tornado_http_body_write_fn,
+    userdata: *mut c_void,
+    drop: tornado_drop_fn,
+) -> tornado_code {
+    with_request(r, |req| {
+        let Some(f) = cb else {
+            UserData::new(userdata, drop).disarm();
+            req.body_producer = None;
+            return Ok(());
+        };
+        let hook = CHook {
+            f,
+            data: UserData::new(userdata, drop),
+        };
+        req.body = None;
+        req.body_producer = Some(BodyProducer::writer(move |writer: BodyWriter| {
+            let lp = writer.loop_ref().clone();
+            let handle = Box::into_raw(Box::new(tornado_http_body_writer { writer }));
+            // SAFETY: registered together; the writer handle is the producer's now.
+            let returned = unsafe { (hook.f)(handle, hook.data.ptr()) };
+            // SAFETY: the producer hands over a reference or NULL.
+            match unsafe { wait_on_c_future(returned) } {
+                Ok(Some(produced)) => produced,
+                Ok(None) => Future::ready(&lp, ()),
+                Err(e) => {
+                    let failed = Future::new(&lp);
+                    let _ = failed.set_error(e);
+                    failed
+                }
+            }
+        }));
+        Ok(())
+    })
+}
+
+/// Writes `len` bytes (copied) of the upload. Returns a new future (the
+/// caller's reference) that is done once the bytes reached the socket,
+/// which is when a producer that respects flow control writes the next
+/// part; it fails when the upload is over (the producer's future is done
+/// or the fetch ended: then it is done on return, with
+/// `TORNADO_ERR_CLOSED`), for bytes past the request's Content-Length (that
+/// also fails the fetch), or when the connection failed. NULL when the call
+/// itself is invalid (NULL writer, NULL data with a length, wrong thread).
+#[no_mangle]
+pub extern "C" fn tornado_http_body_writer_write(
+    writer: *mut tornado_http_body_writer,
+    data: *const u8,
+    len: usize,
+) -> *mut tornado_future {
+    guard_value(std::ptr::null_mut(), || {
+        non_null(writer, "writer")?;
+        let bytes: &[u8] = if len == 0 {
+            &[]
+        } else {
+            non_null(data, "data")?;
+            // SAFETY: the caller passes `len` readable bytes.
+            unsafe { std::slice::from_raw_parts(data, len) }
+        };
+        // SAFETY: non-NULL and live per the contract.
+        let writer = unsafe { &(*writer).writer };
+        let lp = writer.loop_ref();
+        lp.check_thread()?;
+        let written = writer.write(bytes);
+        let result: CFuture = Future::new(lp);
+        let outcome_of = |done: &Future<()>| {
+            done.with_outcome(|o| {
+                o.map(|outcome| match outcome {
+                    Ok(()) => Ok(CValue::null()),
+                    Err(e) => Err(e.clone()),
+                })
+            })
+        };
+        // Refused at once (the upload is over): done on return.
+        match outcome_of(&written) {
+            Some(outcome) => {
+                let _ = result.complete(outcome);
+            }
+            None => {
+                let completing = result.clone();
+                written.add_done_callback(move |done| {
+                    if let Some(outcome) = outcome_of(&done) {
+                        let _ = completing.complete(outcome);
+                    }
+                })?;
+            }
+        }
+        Ok(into_raw(result))
+    })
+}
+
+/// Releases a writer handed to a producer. NULL is a no-op. The upload is
+/// not ended by this (the producer's future says when it is).
+#[no_mangle]
+pub extern "C" fn tornado_http_body_writer_free(writer: *mut tornado_http_body_writer) {
+    guard_value((), || {
+        if !writer.is_null() {
+            // SAFETY: from `Box::into_raw` when the producer was called; freed once.
+            let writer = unsafe { Box::from_raw(writer) };
+            if let Err(e) = writer.writer.loop_ref().check_thread() {
+                // Its counts are not atomic: leak it rather than race.
+                std::mem::forget(writer);
+                return Err(e);
+            }
+        }
         Ok(())
     })
 }

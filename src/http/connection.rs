@@ -1,15 +1,18 @@
 //! One HTTP/1.1 request/response exchange on a connected stream: the client
 //! side of Tornado's `HTTP1Connection`.
 
+use std::rc::Rc;
 use std::time::Instant;
 
 use super::body::Body;
 use super::body_pool::BodyPool;
-use super::request::HTTPRequest;
+use super::request::{HTTPRequest, StreamingCallback};
+use super::upload::send_body;
 use super::url::Target;
+use super::wire::MAX_STREAMED_CHUNK;
 use super::wire::{
-    body_framing, could_be_response_head, declared_length, find_head_end, keep_alive,
-    parse_response_head, request_head, BodyFraming, ChunkedDecoder, Decompressor, ResponseHead,
+    body_framing, could_be_response_head, find_head_end, keep_alive, parse_response_head,
+    request_head, BodyFraming, ChunkedDecoder, Decompressor, ResponseHead,
 };
 use super::{fetch_error, kind_of, FetchErrorKind};
 use crate::error::{Code, Error, Result};
@@ -144,6 +147,9 @@ async fn run(
     let mut sink = BodySink::new(req, &head, framing, limits, following, body_pool);
     read_body(stream, framing, &mut sink).await?;
     sink.finish()?;
+    if sink.must_wait() {
+        sink.wait_for_consumer().await?;
+    }
     let reusable = body_sent && keep_alive(&req.method, &head, &framing) && !stream.closed();
     Ok(Exchanged {
         head,
@@ -155,52 +161,6 @@ async fn run(
 
 fn has_body(req: &HTTPRequest) -> bool {
     req.body.is_some() || req.body_producer.is_some()
-}
-
-async fn send_body(stream: &IOStream, req: &HTTPRequest) -> Result<()> {
-    if let Some(body) = &req.body {
-        if !body.is_empty() {
-            stream.write(body)?.value().await?;
-        }
-        return Ok(());
-    }
-    let Some(producer) = &req.body_producer else {
-        return Ok(());
-    };
-    // Each chunk waits for the one before to leave, so a fast producer
-    // cannot grow the write buffer without bound. With a Content-Length
-    // from the caller the bytes go as they are, else chunk-framed.
-    let declared = declared_length(req)?;
-    let mut sent: u64 = 0;
-    loop {
-        let chunk = match producer()? {
-            Some(chunk) if chunk.is_empty() => continue,
-            Some(chunk) => chunk,
-            None => break,
-        };
-        sent += chunk.len() as u64;
-        match declared {
-            Some(length) if sent > length => {
-                return Err(invalid_request(format!(
-                    "the body producer gave more than the {length} bytes of its Content-Length"
-                )))
-            }
-            Some(_) => stream.write(&chunk)?.value().await?,
-            None => {
-                let mut framed = format!("{:x}\r\n", chunk.len()).into_bytes();
-                framed.extend_from_slice(&chunk);
-                framed.extend_from_slice(b"\r\n");
-                stream.write(&framed)?.value().await?;
-            }
-        }
-    }
-    match declared {
-        Some(length) if sent < length => Err(invalid_request(format!(
-            "the body producer gave {sent} of the {length} bytes of its Content-Length"
-        ))),
-        Some(_) => Ok(()),
-        None => stream.write(b"0\r\n\r\n")?.value().await,
-    }
 }
 
 /// Reads one response head (up to the blank line) and parses it.
@@ -273,7 +233,15 @@ struct BodySink<'a> {
     delivered: u64,
     max: u64,
     scratch: Vec<u8>,
+    /// Bytes for a pausing streaming callback, handed on by
+    /// `wait_for_consumer` a piece at a time, waiting whenever it pauses.
+    held: Vec<u8>,
 }
+
+/// The compressed bytes fed at once while a pausing streaming callback
+/// holds reading back: what one step can decode to stays small (a deflate
+/// stream expands at most ~1000-fold) before the reader waits again.
+const PAUSED_DECODE_STEP: usize = 1024;
 
 impl<'a> BodySink<'a> {
     fn new(
@@ -290,7 +258,13 @@ impl<'a> BodySink<'a> {
             head.headers
                 .get("Content-Encoding")
                 .and_then(|coding| {
-                    let stream = req.streaming_callback.clone();
+                    // A pausing callback gets decoded bytes from the sink
+                    // (which waits between pieces), a plain one straight
+                    // from the decoder.
+                    let stream = match &req.streaming_callback {
+                        Some(StreamingCallback::Plain(f)) => Some(Rc::clone(f)),
+                        _ => None,
+                    };
                     Decompressor::new(coding, limits.max_body_size, stream)
                 })
                 .map(Box::new)
@@ -307,7 +281,48 @@ impl<'a> BodySink<'a> {
             delivered: 0,
             max: limits.max_body_size,
             scratch: Vec::new(),
+            held: Vec::new(),
         }
+    }
+
+    fn pausing(&self) -> bool {
+        matches!(
+            self.req.streaming_callback,
+            Some(StreamingCallback::Pausing(_))
+        )
+    }
+
+    /// How much to read at once (at most `max`): little while a pausing
+    /// callback gets decoded bytes, so that what one read decodes to (held
+    /// until the callback takes it) stays small.
+    fn read_size(&self, max: usize) -> usize {
+        if self.pausing() && self.decoder.is_some() {
+            max.min(PAUSED_DECODE_STEP)
+        } else {
+            max
+        }
+    }
+
+    /// Whether bytes wait for a pausing callback.
+    fn must_wait(&self) -> bool {
+        !self.held.is_empty()
+    }
+
+    /// Hands the held bytes to the pausing callback in pieces of at most
+    /// 64 KiB, waiting for each future it returns before the next piece;
+    /// the first error fails the fetch. No callback runs while one waits.
+    async fn wait_for_consumer(&mut self) -> Result<()> {
+        let held = std::mem::take(&mut self.held);
+        if let Some(callback) = &self.req.streaming_callback {
+            for piece in held.chunks(MAX_STREAMED_CHUNK) {
+                if let Some(pause) = callback.call(piece)? {
+                    pause.value().await?;
+                }
+            }
+        }
+        self.held = held;
+        self.held.clear();
+        Ok(())
     }
 
     /// Sizes the buffer for a body of known length (within the limit, and
@@ -381,7 +396,8 @@ impl<'a> BodySink<'a> {
             return Err(self.too_large());
         }
         match &self.req.streaming_callback {
-            Some(callback) => callback(data),
+            Some(StreamingCallback::Plain(callback)) => callback(data),
+            Some(StreamingCallback::Pausing(_)) => self.held.extend_from_slice(data),
             None => self.body.buffer_mut().extend_from_slice(data),
         }
         Ok(())
@@ -415,12 +431,15 @@ async fn read_body(stream: &IOStream, framing: BodyFraming, sink: &mut BodySink<
                         n
                     }
                     None => {
-                        let want = left.min(BODY_READ as u64) as usize;
+                        let want = left.min(sink.read_size(BODY_READ) as u64) as usize;
                         let (n, accepted) = stream
                             .read_available(want, |data| sink.accept(data))
                             .await
                             .map_err(ended_early)?;
                         accepted?;
+                        if sink.must_wait() {
+                            sink.wait_for_consumer().await?;
+                        }
                         n
                     }
                 };
@@ -433,7 +452,9 @@ async fn read_body(stream: &IOStream, framing: BodyFraming, sink: &mut BodySink<
             let mut decoded = Vec::new();
             while !decoder.is_done() {
                 let (_, outcome) = stream
-                    .read_available(BODY_READ, |data| decoder.decode(data, &mut decoded))
+                    .read_available(sink.read_size(BODY_READ), |data| {
+                        decoder.decode(data, &mut decoded)
+                    })
                     .await
                     .map_err(ended_early)?;
                 let consumed = outcome?;
@@ -446,25 +467,29 @@ async fn read_body(stream: &IOStream, framing: BodyFraming, sink: &mut BodySink<
                 }
                 sink.accept(&decoded)?;
                 decoded.clear();
+                if sink.must_wait() {
+                    sink.wait_for_consumer().await?;
+                }
             }
             Ok(())
         }
         BodyFraming::UntilClose => loop {
             match stream
-                .read_available(BODY_READ, |data| sink.accept(data))
+                .read_available(sink.read_size(BODY_READ), |data| sink.accept(data))
                 .await
             {
-                Ok((_, accepted)) => accepted?,
+                Ok((_, accepted)) => {
+                    accepted?;
+                    if sink.must_wait() {
+                        sink.wait_for_consumer().await?;
+                    }
+                }
                 Err(_) if stream.closed() && stream.error().is_none() => return Ok(()),
                 Err(e) if e.code() == Code::CLOSED => return Ok(()),
                 Err(e) => return Err(e),
             }
         },
     }
-}
-
-fn invalid_request(detail: String) -> Error {
-    fetch_error(FetchErrorKind::InvalidRequest, detail)
 }
 
 fn ended_early(error: Error) -> Error {
@@ -480,7 +505,9 @@ fn is_connection_end(error: &Error) -> bool {
 
 /// Gives an error from the layers below a fetch error kind, unless it has one.
 pub(crate) fn classify(error: Error, default: FetchErrorKind) -> Error {
-    if kind_of(&error).is_some() {
+    // An application's own error (from a body producer or a streaming
+    // callback) ends the fetch as it is.
+    if kind_of(&error).is_some() || error.code().0 >= Code::USER.0 {
         return error;
     }
     let kind = match error.code() {

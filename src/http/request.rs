@@ -8,12 +8,48 @@ use std::time::{Duration, SystemTime};
 
 use super::headers::Headers;
 use crate::error::Result;
+use crate::future::Future;
 
-/// Pulls the next chunk of a streamed upload: `Ok(None)` ends the body.
-/// The client sends it with chunked transfer encoding.
-pub type BodyProducer = Rc<dyn Fn() -> Result<Option<Vec<u8>>>>;
-/// Receives body chunks as they arrive (the body is then not buffered).
-pub type StreamingCallback = Rc<dyn Fn(&[u8])>;
+pub use super::upload::{BodyProducer, BodyWriter};
+
+/// A streaming callback that takes each chunk and goes on.
+pub type ChunkCallback = dyn Fn(&[u8]);
+/// A streaming callback that may pause the read (see [`StreamingCallback`]).
+pub type PausingCallback = dyn Fn(&[u8]) -> Result<Option<Future<()>>>;
+
+/// Receives the body in chunks as it arrives (it is then not buffered):
+/// decoded, at most 64 KiB each.
+#[derive(Clone)]
+pub enum StreamingCallback {
+    /// Called with each chunk; reading goes on at once.
+    Plain(Rc<ChunkCallback>),
+    /// Tornado's coroutine streaming_callback: a returned future pauses the
+    /// body read until it is done (its error, or an error returned here,
+    /// fails the fetch), so a slow consumer holds the server back instead
+    /// of filling memory.
+    Pausing(Rc<PausingCallback>),
+}
+
+impl StreamingCallback {
+    pub fn new(f: impl Fn(&[u8]) + 'static) -> StreamingCallback {
+        StreamingCallback::Plain(Rc::new(f))
+    }
+
+    pub fn pausing(f: impl Fn(&[u8]) -> Result<Option<Future<()>>> + 'static) -> StreamingCallback {
+        StreamingCallback::Pausing(Rc::new(f))
+    }
+
+    /// Hands on one chunk; a future to wait for before reading more.
+    pub(crate) fn call(&self, chunk: &[u8]) -> Result<Option<Future<()>>> {
+        match self {
+            StreamingCallback::Plain(f) => {
+                f(chunk);
+                Ok(None)
+            }
+            StreamingCallback::Pausing(f) => f(chunk),
+        }
+    }
+}
 /// Receives each header line as received (bytes, not necessarily UTF-8):
 /// the status line first, each with its line end, then the empty line.
 pub type HeaderCallback = Rc<dyn Fn(&[u8])>;

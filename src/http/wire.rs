@@ -5,6 +5,7 @@
 
 use std::borrow::Cow;
 use std::io::Write;
+use std::rc::Rc;
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use base64::Engine as _;
@@ -12,7 +13,7 @@ use flate2::write::{DeflateDecoder, MultiGzDecoder, ZlibDecoder};
 use unicode_normalization::UnicodeNormalization as _;
 
 use super::headers::Headers;
-use super::request::{AuthMode, HTTPRequest, StreamingCallback};
+use super::request::{AuthMode, ChunkCallback, HTTPRequest};
 use super::url::{parse_target, Target};
 use super::{fetch_error, FetchErrorKind};
 use crate::error::{Error, Result};
@@ -614,10 +615,10 @@ fn parse_chunk_size(line: &[u8]) -> Result<u64> {
 pub const MAX_STREAMED_CHUNK: usize = 64 * 1024;
 
 /// Where decoded bytes go: kept for the caller, or straight on to a
-/// streaming callback as the decoder produces them.
+/// streaming callback (one that never pauses) as the decoder produces them.
 enum Output {
     Keep(Vec<u8>),
-    Stream(StreamingCallback),
+    Stream(Rc<ChunkCallback>),
 }
 
 /// A `Write` that takes what a decoder produces and refuses more than
@@ -687,7 +688,7 @@ impl Decompressor {
     pub fn new(
         content_encoding: &str,
         max_output: u64,
-        stream: Option<StreamingCallback>,
+        stream: Option<Rc<ChunkCallback>>,
     ) -> Option<Decompressor> {
         let sink = CappedSink {
             out: stream.map_or(Output::Keep(Vec::new()), Output::Stream),
@@ -1308,8 +1309,7 @@ mod tests {
         let bomb = compress("gzip", &vec![0u8; 8 << 20]);
         let sizes = std::rc::Rc::new(std::cell::RefCell::new(Vec::new()));
         let seen = sizes.clone();
-        let stream: StreamingCallback =
-            std::rc::Rc::new(move |c: &[u8]| seen.borrow_mut().push(c.len()));
+        let stream: Rc<ChunkCallback> = Rc::new(move |c: &[u8]| seen.borrow_mut().push(c.len()));
         let mut d = Decompressor::new("gzip", 1 << 30, Some(stream)).unwrap();
         let mut out = Vec::new();
         d.feed(&bomb, &mut out).unwrap();
@@ -1353,7 +1353,7 @@ mod tests {
         );
         let mut streamed = put.clone();
         streamed.body = None;
-        streamed.body_producer = Some(std::rc::Rc::new(|| Ok(None)));
+        streamed.body_producer = Some(crate::http::upload::BodyProducer::pull(|| Ok(None)));
         streamed.headers.add("Content-Length", "5");
         let head = text(&streamed);
         assert!(

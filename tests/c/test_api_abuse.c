@@ -128,6 +128,12 @@ static void abuse_requests(void) {
               "header_callback(NULL request)");
         FAILS(tornado_http_request_set_body_producer(NULL, NULL, &drops, tap_count_drop), TORNADO_ERR_INVALID,
               "body_producer(NULL request)");
+        FAILS(tornado_http_request_set_body_producer_async(NULL, NULL, &drops, tap_count_drop), TORNADO_ERR_INVALID,
+              "body_producer_async(NULL request)");
+        FAILS(tornado_http_request_set_streaming_callback_async(NULL, NULL, &drops, tap_count_drop),
+              TORNADO_ERR_INVALID, "streaming_callback_async(NULL request)");
+        FAILS_NULL(tornado_http_body_writer_write(NULL, (const uint8_t *)"x", 1), "body_writer_write(NULL)");
+        tornado_http_body_writer_free(NULL); /* documented no-op */
         CHECK(drops == 0, "no drop function ran for refused callbacks (%d)", drops);
     }
 

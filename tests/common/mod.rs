@@ -4,4 +4,6 @@ pub mod full_listener;
 pub mod https_server;
 pub mod mtls_server;
 pub mod pki;
+pub mod process_server;
 pub mod script_server;
+pub mod tornado_server;

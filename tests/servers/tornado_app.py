@@ -22,6 +22,16 @@ class Echo(tornado.web.RequestHandler):
     put = post
 
 
+class Body(tornado.web.RequestHandler):
+    """Answers with the request body as received (after any chunked framing)."""
+
+    def post(self):
+        self.set_header("Content-Type", "application/octet-stream")
+        self.write(self.request.body)
+
+    put = post
+
+
 class Big(tornado.web.RequestHandler):
     def get(self):
         n = int(self.get_argument("n", "1000000"))
@@ -52,6 +62,7 @@ def main():
     app = tornado.web.Application(
         [
             (r"/echo", Echo),
+            (r"/body", Body),
             (r"/big", Big),
             (r"/chunked", Chunked),
             (r"/redirect", Redirect),
