@@ -146,6 +146,17 @@ typedef struct tornado_loop tornado_loop;
 typedef struct tornado_periodic tornado_periodic;
 
 /**
+ * One name lookup the library asked a `tornado_http_resolve_fn` for. The
+ * resolver owns it until it completes it, exactly once, with
+ * `tornado_resolve_reply_done` or `tornado_resolve_reply_fail` (which
+ * release it); before that it adds addresses with
+ * `tornado_resolve_reply_add`. It may be completed later, from any
+ * callback on the loop's thread; a reply completed after its fetch ended
+ * is simply released.
+ */
+typedef struct tornado_resolve_reply tornado_resolve_reply;
+
+/**
  * A listening TCP server. Made by `tornado_tcp_server_new`, released by
  * `tornado_tcp_server_free`.
  */
@@ -296,6 +307,17 @@ typedef void (*tornado_callback)(void *userdata);
  * An fd handler: `void (*)(int fd, uint32_t events, void *userdata)`.
  */
 typedef void (*tornado_fd_callback)(int fd, uint32_t events, void *userdata);
+
+/**
+ * Resolves `host` (a name: IP literals and mapped hosts never come here)
+ * for `port` in `family` (AF_UNSPEC, AF_INET or AF_INET6), and answers
+ * through `reply`, now or later. `host` is borrowed for the call.
+ */
+typedef void (*tornado_http_resolve_fn)(const char *host,
+                                        uint16_t port,
+                                        int family,
+                                        tornado_resolve_reply *reply,
+                                        void *userdata);
 
 /**
  * Called for each accepted connection with a new stream handle that the
@@ -563,6 +585,14 @@ tornado_code tornado_future_cancel(tornado_future *future);
  * or wrong-thread argument).
  */
 void *tornado_future_result(const tornado_future *future);
+
+/**
+ * The operating system's error number behind a failed future's error (as
+ * ECONNREFUSED for a fetch whose connect was refused), so a binding can
+ * raise its native error; 0 when it has none, is pending, succeeded, or
+ * on a bad argument.
+ */
+int tornado_future_os_error(const tornado_future *future);
 
 /**
  * The future's outcome: `TORNADO_OK` when it succeeded, its error code when
@@ -1079,6 +1109,14 @@ tornado_code tornado_http_response_time_info(const tornado_http_response *r,
 const char *tornado_http_response_error(const tornado_http_response *r);
 
 /**
+ * The operating system's error number behind the response's error
+ * (ECONNREFUSED for a refused connect, ECONNRESET for a reset, ...), so a
+ * binding can raise its native error; 0 when there is none (no error, a
+ * timeout, a protocol error) or on a NULL response.
+ */
+int tornado_http_response_os_error(const tornado_http_response *r);
+
+/**
  * The error's code (`TORNADO_OK` when there is none).
  */
 tornado_code tornado_http_response_error_code(const tornado_http_response *r);
@@ -1293,6 +1331,57 @@ bool tornado_periodic_is_running(const tornado_periodic *periodic);
  * freed. NULL is `TORNADO_ERR_INVALID`.
  */
 tornado_code tornado_periodic_free(tornado_periodic *periodic);
+
+/**
+ * Resolves names with `cb` instead of the library's threaded resolver
+ * (Tornado's `resolver=`); hostname and endpoint mappings still apply
+ * first. Addresses of another family than asked for are dropped, as are
+ * repeats; no address at all is a `resolve` error, as is a failed reply.
+ * A reply that never comes ends in the connect timeout. NULL cb: the
+ * threaded resolver again. `drop(userdata)` (may be NULL) runs once, when
+ * the options and every client made from them are freed.
+ */
+tornado_code tornado_http_client_options_set_resolver(tornado_http_client_options *options,
+                                                      tornado_http_resolve_fn cb,
+                                                      void *userdata,
+                                                      tornado_drop_fn drop);
+
+/**
+ * Adds one address (an IP literal, IPv6 with or without brackets) and
+ * port to the answer. `TORNADO_ERR_INVALID` for a NULL reply or an
+ * address that is not an IP literal (the reply stays open).
+ */
+tornado_code tornado_resolve_reply_add(tornado_resolve_reply *reply,
+                                       const char *address,
+                                       uint16_t port);
+
+/**
+ * Completes the lookup with the addresses added (none: a `resolve` error)
+ * and releases `reply`.
+ */
+tornado_code tornado_resolve_reply_done(tornado_resolve_reply *reply);
+
+/**
+ * Fails the lookup (the fetch fails with a `resolve` error carrying
+ * `message`, which may be NULL) and releases `reply` (also when `message`
+ * is not UTF-8: it is then replaced by the code's name).
+ */
+tornado_code tornado_resolve_reply_fail(tornado_resolve_reply *reply,
+                                        tornado_code code,
+                                        const char *message);
+
+/**
+ * Resolves (`host`, `port`) as (`to_host`, `to_port`) (an IP literal or a
+ * name, then resolved as usual), as Tornado's OverrideResolver with a
+ * (host, port) key and curl's `--connect-to`: the request keeps its URL,
+ * Host header and TLS server name. Host names are case-insensitive; a
+ * later mapping of the same (host, port) replaces the earlier one.
+ */
+tornado_code tornado_http_client_options_add_endpoint_mapping(tornado_http_client_options *options,
+                                                              const char *host,
+                                                              uint16_t port,
+                                                              const char *to_host,
+                                                              uint16_t to_port);
 
 /**
  * The bytes of a buffer (borrowed: valid while the future that holds it

@@ -74,6 +74,9 @@ impl Code {
 pub struct Error {
     code: Code,
     message: CString,
+    /// The operating system's error number behind it (ECONNREFUSED, ...),
+    /// kept so a binding can raise its language's native error.
+    os_error: Option<i32>,
 }
 
 impl Error {
@@ -82,7 +85,23 @@ impl Error {
         let mut bytes = message.into().into_bytes();
         bytes.retain(|&b| b != 0);
         let message = CString::new(bytes).expect("NUL bytes were removed");
-        Error { code, message }
+        Error {
+            code,
+            message,
+            os_error: None,
+        }
+    }
+
+    /// The same error, recording the OS error number behind it.
+    pub fn with_os_error(mut self, errno: Option<i32>) -> Error {
+        self.os_error = errno;
+        self
+    }
+
+    /// The OS error number behind this error (`errno`), if it came from
+    /// a system call.
+    pub fn os_error(&self) -> Option<i32> {
+        self.os_error
     }
 
     pub fn invalid(message: impl Into<String>) -> Error {
@@ -110,7 +129,7 @@ impl Error {
             Some(libc::EBADF) | Some(libc::EPERM) => Code::BAD_FD,
             _ => Code::IO,
         };
-        Error::new(code, format!("{context}: {err}"))
+        Error::new(code, format!("{context}: {err}")).with_os_error(err.raw_os_error())
     }
 
     pub fn code(&self) -> Code {

@@ -1,5 +1,7 @@
 //! Name resolution off the loop thread (Tornado's `ThreadedResolver`), with
-//! a host → addresses override (Tornado's `OverrideResolver`).
+//! overrides (Tornado's `OverrideResolver`): host → addresses, and
+//! (host, port) → (host, port); or, in place of the threads, a resolver the
+//! caller supplies (Tornado's `resolver=`), asynchronous through a future.
 //!
 //! `getaddrinfo` blocks, so it runs on a small shared pool of threads fed by
 //! a bounded queue; a result comes back by waking the waiting task, which
@@ -41,15 +43,61 @@ const POOL_THREADS: usize = 4;
 /// Lookups waiting for a thread, at most; more fail at once.
 const QUEUE_CAPACITY: usize = 1024;
 
-/// A resolver. Cheap to clone; clones share the mapping.
+/// A caller's resolver: (host, port, family) → addresses, through a
+/// future (Tornado's `Resolver.resolve`). It sees names only: IP literals
+/// and mapped hosts never reach it.
+#[derive(Clone)]
+pub struct ResolveHook(pub Rc<ResolveFn>);
+
+/// What a [`ResolveHook`] calls: the loop the lookup is for, then the name,
+/// port and family.
+pub type ResolveFn = dyn Fn(
+    &crate::ioloop::LoopRef,
+    &str,
+    u16,
+    AddressFamily,
+) -> crate::future::Future<Vec<SocketAddr>>;
+
+impl std::fmt::Debug for ResolveHook {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("ResolveHook")
+    }
+}
+
+/// A (host, port) pair.
+type Endpoint = (String, u16);
+
+/// A resolver. Cheap to clone; clones share the mappings.
 #[derive(Clone, Default)]
 pub struct Resolver {
     mapping: Rc<RefCell<HashMap<String, Vec<IpAddr>>>>,
+    /// (host, port) → (host, port), applied before anything else.
+    endpoints: Rc<RefCell<HashMap<Endpoint, Endpoint>>>,
+    hook: Option<(crate::ioloop::LoopRef, ResolveHook)>,
 }
 
 impl Resolver {
     pub fn new() -> Resolver {
         Resolver::default()
+    }
+
+    /// A resolver that asks `hook` for names instead of the thread pool,
+    /// for lookups on `lp`.
+    pub fn with_hook(lp: &crate::ioloop::LoopRef, hook: ResolveHook) -> Resolver {
+        Resolver {
+            hook: Some((lp.clone(), hook)),
+            ..Resolver::default()
+        }
+    }
+
+    /// Makes (`host`, `port`) resolve as (`to_host`, `to_port`) would, as
+    /// Tornado's OverrideResolver with a (host, port) key and curl's
+    /// `--connect-to`: the request keeps its URL (Host header, TLS name).
+    pub fn add_endpoint_mapping(&self, host: &str, port: u16, to_host: &str, to_port: u16) {
+        self.endpoints.borrow_mut().insert(
+            (host.to_ascii_lowercase(), port),
+            (to_host.to_string(), to_port),
+        );
     }
 
     /// Makes `host` resolve to exactly `addrs`, without DNS (for tests and
@@ -68,6 +116,15 @@ impl Resolver {
         port: u16,
         family: AddressFamily,
     ) -> Result<Vec<SocketAddr>> {
+        let endpoint = self
+            .endpoints
+            .borrow()
+            .get(&(host.to_ascii_lowercase(), port))
+            .cloned();
+        let (host, port) = match &endpoint {
+            Some((to_host, to_port)) => (to_host.as_str(), *to_port),
+            None => (host, port),
+        };
         let bare = host.trim_start_matches('[').trim_end_matches(']');
         let mapped = self
             .mapping
@@ -78,6 +135,16 @@ impl Resolver {
             vec![SocketAddr::new(ip, port)]
         } else if let Some(addrs) = mapped {
             addrs
+        } else if let Some((lp, hook)) = &self.hook {
+            (hook.0)(lp, bare, port, family)
+                .value()
+                .await
+                .map_err(|e| {
+                    Error::new(
+                        Code::RESOLVE,
+                        format!("cannot resolve {host}: {}", e.message()),
+                    )
+                })?
         } else {
             Lookup::start(bare, port)?.await?
         };

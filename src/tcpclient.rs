@@ -218,6 +218,7 @@ async fn wait_connected(stream: &IOStream, addr: SocketAddr) -> Result<()> {
 
 fn connect_error(addr: SocketAddr, e: std::io::Error) -> Error {
     Error::new(Code::CONNECT, format!("cannot connect to {addr}: {e}"))
+        .with_os_error(e.raw_os_error())
 }
 
 /// Runs `work` until it finishes or `limit` passes (`TIMEOUT`). The timer

@@ -1,7 +1,8 @@
 //! Tornado's request and client features that C needed a way to say
 //! (issue 13), from the Rust API against scripted servers on 127.0.0.1:
 //! queue and active counts, header values as bytes, Digest
-//! authentication's single retry; and against Tornado's HTTPServer: an
+//! authentication's single retry, OS error numbers, a resolver hook and
+//! endpoint mappings; and against Tornado's HTTPServer: an
 //! asynchronous body producer with flow control, and a streaming callback
 //! that pauses the read. (httpbin's digest endpoints are in
 //! tests/real_servers.rs; C in tests/c/test_http_features.c.)
@@ -16,7 +17,8 @@ use tornado_rs::http::client::{AsyncHTTPClient, ClientOptions};
 use tornado_rs::http::request::{
     AuthMode, BodyProducer, BodyWriter, HTTPRequest, StreamingCallback,
 };
-use tornado_rs::{Future, IOLoop};
+use tornado_rs::resolver::{AddressFamily, ResolveHook};
+use tornado_rs::{Future, IOLoop, LoopRef};
 
 const LIMIT: Option<Duration> = Some(Duration::from_secs(20));
 
@@ -273,4 +275,133 @@ fn a_pausing_streaming_callback_holds_the_read_back() {
 #[test]
 fn a_pausing_streaming_callback_holds_a_gzipped_read_back() {
     paused_read(true);
+}
+
+#[test]
+fn the_os_error_of_a_refused_connect_and_a_reset_is_kept() {
+    let closed = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = closed.local_addr().unwrap().port();
+    drop(closed);
+    let lp = IOLoop::new().unwrap();
+    let client = AsyncHTTPClient::new(&lp, ClientOptions::default()).unwrap();
+    let fetch = |url: String| {
+        let f = client.fetch(HTTPRequest::new(url)).unwrap();
+        lp.run_until(|| f.done(), LIMIT).unwrap();
+        f.result().unwrap().unwrap()
+    };
+    let r = fetch(format!("http://127.0.0.1:{port}/"));
+    assert_eq!(
+        r.error.as_ref().and_then(|e| e.os_error()),
+        Some(libc::ECONNREFUSED),
+        "{:?}",
+        r.error
+    );
+    let server = ScriptServer::start(|mut conn: Conn| {
+        conn.read_request();
+        conn.write(b"HTTP/1.1 200 OK\r\nContent-Length: 100000\r\n\r\npartial");
+        std::thread::sleep(Duration::from_millis(50));
+        let _ = socket2::SockRef::from(conn.reader.get_ref()).set_linger(Some(Duration::ZERO));
+    });
+    let r = fetch(server.url("/"));
+    assert_eq!(
+        r.error.as_ref().and_then(|e| e.os_error()),
+        Some(libc::ECONNRESET),
+        "{:?}",
+        r.error
+    );
+    let r = fetch(format!("http://127.0.0.1:{}/", server.addr.port()));
+    assert!(r.error.is_some());
+}
+
+#[test]
+fn a_resolver_hook_answers_later_and_endpoint_mappings_apply_first() {
+    let server = ScriptServer::start(|mut conn: Conn| {
+        while let Some(request) = conn.read_request() {
+            let host = request.header("Host").unwrap_or("-").to_string();
+            if !conn.respond("200 OK", &[], host.as_bytes()) {
+                return;
+            }
+        }
+    });
+    let port = server.addr.port();
+    let lp = IOLoop::new().unwrap();
+    let asked = std::rc::Rc::new(std::cell::RefCell::new(Vec::new()));
+    let log = asked.clone();
+    let hook = ResolveHook(std::rc::Rc::new(
+        move |lp: &LoopRef, host: &str, port: u16, family| {
+            log.borrow_mut().push((host.to_string(), port, family));
+            let answer = Future::new(lp);
+            let later = answer.clone();
+            let host = host.to_string();
+            // Answered from a timer: the resolver is asynchronous.
+            lp.call_later(Duration::from_millis(20), move || {
+                let _ = match host.as_str() {
+                    "svc.test" => later.set_result(vec![
+                        "[::1]:1".parse().unwrap(),
+                        std::net::SocketAddr::from(([127, 0, 0, 1], port)),
+                    ]),
+                    "empty.test" => later.set_result(Vec::new()),
+                    _ => later.set_error(tornado_rs::Error::new(
+                        tornado_rs::Code::USER,
+                        "unknown to the hook",
+                    )),
+                };
+            })
+            .unwrap();
+            answer
+        },
+    ));
+    let options = ClientOptions {
+        resolver: Some(hook),
+        endpoint_mapping: vec![(("mapped.test".into(), 80), ("svc.test".into(), port))],
+        ..ClientOptions::default()
+    };
+    let client = AsyncHTTPClient::new(&lp, options).unwrap();
+    let fetch = |url: String, ipv6: bool| {
+        let mut request = HTTPRequest::new(url);
+        request.allow_ipv6 = ipv6;
+        let f = client.fetch(request).unwrap();
+        lp.run_until(|| f.done(), LIMIT).unwrap();
+        f.result().unwrap().unwrap()
+    };
+    let r = fetch(format!("http://svc.test:{port}/"), false);
+    assert_eq!(
+        &r.body[..],
+        format!("svc.test:{port}").as_bytes(),
+        "{:?}",
+        r.error
+    );
+    assert_eq!(
+        asked.borrow()[0],
+        ("svc.test".into(), port, AddressFamily::V4)
+    );
+    let r = fetch("http://mapped.test/".into(), false);
+    assert_eq!(
+        &r.body[..],
+        b"mapped.test",
+        "the URL's Host is kept: {:?}",
+        r.error
+    );
+    assert_eq!(
+        asked.borrow()[1].0,
+        "svc.test",
+        "the mapped name is what gets resolved"
+    );
+    for host in ["empty.test", "nowhere.test"] {
+        let r = fetch(format!("http://{host}/"), true);
+        assert_eq!(
+            r.error.as_ref().map(|e| e.code()),
+            Some(tornado_rs::Code::RESOLVE),
+            "{host}: {:?}",
+            r.error
+        );
+    }
+    let before = asked.borrow().len();
+    let r = fetch(format!("http://127.0.0.1:{port}/"), true);
+    assert_eq!(r.code, 200);
+    assert_eq!(
+        asked.borrow().len(),
+        before,
+        "IP literals never reach the hook"
+    );
 }

@@ -231,6 +231,22 @@ pub extern "C" fn tornado_future_result(future: *const tornado_future) -> *mut c
     })
 }
 
+/// The operating system's error number behind a failed future's error (as
+/// ECONNREFUSED for a fetch whose connect was refused), so a binding can
+/// raise its native error; 0 when it has none, is pending, succeeded, or
+/// on a bad argument.
+#[no_mangle]
+pub extern "C" fn tornado_future_os_error(future: *const tornado_future) -> std::ffi::c_int {
+    guard_value(0, || {
+        // SAFETY: caller passes a live future or NULL.
+        let future = unsafe { borrow(future) }?;
+        Ok(future.with_outcome(|o| match o {
+            Some(Err(e)) => e.os_error().unwrap_or(0),
+            _ => 0,
+        }))
+    })
+}
+
 /// The future's outcome: `TORNADO_OK` when it succeeded, its error code when
 /// it failed (`TORNADO_ERR_CANCELLED` if cancelled), `TORNADO_ERR_NOT_DONE`
 /// while pending. If `message` is not NULL it receives the error message

@@ -53,7 +53,7 @@ pub extern "C" fn tornado_http_client_options_free(options: *mut tornado_http_cl
     })
 }
 
-fn with_options(
+pub(crate) fn with_options(
     options: *mut tornado_http_client_options,
     f: impl FnOnce(&mut ClientOptions) -> Result<()>,
 ) -> tornado_code {
@@ -760,9 +760,9 @@ pub type tornado_http_body_producer_fn =
 
 /// A C function pointer with its userdata, shared by the request and its
 /// copies; `drop(userdata)` runs when the last one goes.
-struct CHook<F> {
-    f: F,
-    data: UserData,
+pub(crate) struct CHook<F> {
+    pub(crate) f: F,
+    pub(crate) data: UserData,
 }
 
 /// Delivers the body in chunks to `cb` instead of buffering it (NULL cb:
@@ -1525,6 +1525,24 @@ pub extern "C" fn tornado_http_response_error(r: *const tornado_http_response) -
             .error
             .as_ref()
             .map_or(std::ptr::null(), |e| e.as_ptr()))
+    })
+}
+
+/// The operating system's error number behind the response's error
+/// (ECONNREFUSED for a refused connect, ECONNRESET for a reset, ...), so a
+/// binding can raise its native error; 0 when there is none (no error, a
+/// timeout, a protocol error) or on a NULL response.
+#[no_mangle]
+pub extern "C" fn tornado_http_response_os_error(r: *const tornado_http_response) -> c_int {
+    guard_value(0, || {
+        // SAFETY: caller passes a live response or NULL.
+        let response = unsafe { response_ref(r) }?;
+        Ok(response
+            .response
+            .error
+            .as_ref()
+            .and_then(|e| e.os_error())
+            .unwrap_or(0))
     })
 }
 

@@ -13,6 +13,7 @@ pub mod future;
 pub mod http;
 pub mod loop_api;
 pub mod periodic;
+pub mod resolve;
 pub mod stream;
 pub mod tls;
 pub mod types;

@@ -28,7 +28,7 @@ use crate::error::{Code, Error, Result};
 use crate::future::Future;
 use crate::ioloop::{LoopRef, TimeoutId};
 use crate::iostream::IOStream;
-use crate::resolver::{AddressFamily, Resolver};
+use crate::resolver::{AddressFamily, ResolveHook, Resolver};
 use crate::tcpclient::{connect_resolved, race_timeout, ConnectOptions};
 use crate::tls::{client_config, server_name, TlsClientOptions};
 use crate::util::monotonic_ns;
@@ -53,6 +53,13 @@ pub struct ClientOptions {
     pub max_idle_per_host: Option<usize>,
     /// Host → addresses used instead of DNS (Tornado's hostname_mapping).
     pub hostname_mapping: Vec<(String, Vec<IpAddr>)>,
+    /// (host, port) → (host, port), resolved in its place (Tornado's
+    /// OverrideResolver keyed by (host, port); curl's `--connect-to`). The
+    /// request keeps its URL: Host header and TLS name are the original's.
+    pub endpoint_mapping: Vec<((String, u16), (String, u16))>,
+    /// Resolves names instead of the threaded resolver (Tornado's
+    /// `resolver=`); the mappings above apply first.
+    pub resolver: Option<ResolveHook>,
     /// Default request values (Tornado's `defaults`): requests made with
     /// [`AsyncHTTPClient::request`] start as a copy of this one (its URL is
     /// ignored).
@@ -69,6 +76,8 @@ impl Default for ClientOptions {
             idle_timeout: Duration::from_secs(60),
             max_idle_per_host: None,
             hostname_mapping: Vec::new(),
+            endpoint_mapping: Vec::new(),
+            resolver: None,
             defaults: None,
         }
     }
@@ -142,9 +151,15 @@ impl AsyncHTTPClient {
         if options.max_header_size == 0 || options.max_buffer_size == 0 {
             return Err(Error::invalid("buffer and header limits must be positive"));
         }
-        let resolver = Resolver::new();
+        let resolver = match &options.resolver {
+            Some(hook) => Resolver::with_hook(lp, hook.clone()),
+            None => Resolver::new(),
+        };
         for (host, addrs) in &options.hostname_mapping {
             resolver.add_mapping(host, addrs.clone());
+        }
+        for ((host, port), (to_host, to_port)) in &options.endpoint_mapping {
+            resolver.add_endpoint_mapping(host, *port, to_host, *to_port);
         }
         Ok(AsyncHTTPClient {
             inner: Rc::new(Inner {

@@ -516,5 +516,5 @@ pub(crate) fn classify(error: Error, default: FetchErrorKind) -> Error {
         Code::TOO_LARGE => FetchErrorKind::BodyTooLarge,
         _ => default,
     };
-    fetch_error(kind, error.message())
+    fetch_error(kind, error.message()).with_os_error(error.os_error())
 }

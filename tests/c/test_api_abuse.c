@@ -239,6 +239,7 @@ static void abuse_responses_with_null(void) {
     FAILS(tornado_http_response_time_info(NULL, &info), TORNADO_ERR_INVALID, "time_info(NULL)");
     FAILS_NULL(tornado_http_response_error(NULL), "error(NULL)");
     FAILS(tornado_http_response_error_code(NULL), TORNADO_ERR_INVALID, "error_code(NULL)");
+    FAILS_AS(tornado_http_response_os_error(NULL), 0, "os_error(NULL) == 0");
 }
 
 typedef struct {
@@ -295,6 +296,23 @@ static void abuse_client(void) {
     FAILS(tornado_http_client_cancel_all(NULL), TORNADO_ERR_INVALID, "cancel_all(NULL)");
     FAILS_AS(tornado_http_client_idle_connections(NULL), 0, "idle_connections(NULL) == 0");
     FAILS_AS(tornado_http_client_queued(NULL), 0, "queued(NULL) == 0");
+    FAILS(tornado_http_client_options_set_resolver(NULL, NULL, NULL, NULL), TORNADO_ERR_INVALID,
+          "set_resolver(NULL options)");
+    FAILS(tornado_http_client_options_add_endpoint_mapping(NULL, "a", 80, "b", 81), TORNADO_ERR_INVALID,
+          "add_endpoint_mapping(NULL options)");
+    {
+        tornado_http_client_options *o = tornado_http_client_options_new();
+        FAILS(tornado_http_client_options_add_endpoint_mapping(o, NULL, 80, "b", 81), TORNADO_ERR_INVALID,
+              "add_endpoint_mapping(NULL host)");
+        FAILS(tornado_http_client_options_add_endpoint_mapping(o, "a", 80, "", 81), TORNADO_ERR_INVALID,
+              "add_endpoint_mapping(empty to_host)");
+        CHECK_OK(tornado_http_client_options_set_resolver(o, NULL, NULL, NULL), "set_resolver(NULL cb): the default");
+        tornado_http_client_options_free(o);
+    }
+    FAILS(tornado_resolve_reply_add(NULL, "127.0.0.1", 80), TORNADO_ERR_INVALID, "resolve_reply_add(NULL)");
+    FAILS(tornado_resolve_reply_done(NULL), TORNADO_ERR_INVALID, "resolve_reply_done(NULL)");
+    FAILS(tornado_resolve_reply_fail(NULL, TORNADO_ERR_USER, "x"), TORNADO_ERR_INVALID, "resolve_reply_fail(NULL)");
+    FAILS_AS(tornado_future_os_error(NULL), 0, "future_os_error(NULL) == 0");
     FAILS_AS(tornado_http_client_active(NULL), 0, "active(NULL) == 0");
     FAILS_NULL(tornado_http_client_request_new(NULL, "http://127.0.0.1/"), "client_request_new(NULL client)");
 

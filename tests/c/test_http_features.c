@@ -4,8 +4,13 @@
  * that pauses the read (Tornado's HTTPServer, TORNADO_TEST_TORNADO),
  * Digest authentication (httpbin, TORNADO_TEST_HTTPBIN), header values as
  * bytes and the queue/active counts (a scripted server, TORNADO_TEST_HTTP). */
+#include <arpa/inet.h>
+#include <errno.h>
+#include <netinet/in.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
+#include <unistd.h>
 
 #include "tap.h"
 
@@ -278,6 +283,108 @@ static void test_header_bytes_and_counts(void) {
     CHECK_OK(tornado_http_client_free(c), "client_free");
 }
 
+/* ---- a resolver of the caller's, endpoint mappings, OS error numbers ---- */
+
+typedef struct {
+    tornado_resolve_reply *reply;
+    char host[64];
+    int family, calls, drops;
+    uint16_t server_port;
+} resolver_t;
+
+static void answer_later(void *ud) {
+    resolver_t *res = ud;
+    if (strcmp(res->host, "svc.test") == 0) {
+        CHECK_OK(tornado_resolve_reply_add(res->reply, "::1", 1), "add ::1 (dropped: IPv4 was asked for)");
+        CHECK_FAIL(tornado_resolve_reply_add(res->reply, "not-an-ip", 1), TORNADO_ERR_INVALID, "add(not an IP)");
+        CHECK_OK(tornado_resolve_reply_add(res->reply, "127.0.0.1", res->server_port), "add 127.0.0.1");
+        CHECK_OK(tornado_resolve_reply_done(res->reply), "done");
+    } else {
+        CHECK_OK(tornado_resolve_reply_fail(res->reply, TORNADO_ERR_USER, "unknown to this resolver"), "fail");
+    }
+}
+
+static void resolve(const char *host, uint16_t port, int family, tornado_resolve_reply *reply, void *ud) {
+    (void)port;
+    resolver_t *res = ud;
+    res->calls++;
+    res->family = family;
+    res->reply = reply;
+    snprintf(res->host, sizeof res->host, "%s", host);
+    tornado_loop_call_later(loop, 0.02, answer_later, res); /* answered later: asynchronous */
+}
+
+static void count_resolver_drop(void *ud) {
+    ((resolver_t *)ud)->drops++;
+}
+
+static void test_resolver_and_mappings(void) {
+    tap_section("a resolver of the caller's; (host, port) mappings; OS error numbers");
+    const char *base = getenv("TORNADO_TEST_HTTP");
+    resolver_t res = {0};
+    res.server_port = (uint16_t)atoi(strrchr(base, ':') + 1);
+    tornado_http_client_options *o = tornado_http_client_options_new();
+    CHECK_OK(tornado_http_client_options_set_resolver(o, resolve, &res, count_resolver_drop), "set_resolver");
+    char to[16];
+    snprintf(to, sizeof to, "%u", res.server_port);
+    CHECK_OK(tornado_http_client_options_add_endpoint_mapping(o, "mapped.test", 80, "svc.test", res.server_port),
+             "add_endpoint_mapping");
+    tornado_http_client *c = tornado_http_client_new(loop, o);
+    tornado_http_client_options_free(o);
+    CHECK(res.drops == 0, "the resolver is kept by the client");
+
+    char u[128];
+    snprintf(u, sizeof u, "http://svc.test:%u/raw", res.server_port);
+    tornado_http_request *r = tornado_http_request_new(u);
+    CHECK_OK(tornado_http_request_set_allow_ipv6(r, false), "IPv4 only");
+    tornado_future *f = tornado_http_client_fetch(c, r);
+    tornado_loop_run_sync(loop, f, 20);
+    CHECK(tornado_http_response_code(response_of(f)) == 200 && res.calls == 1 && res.family == AF_INET,
+          "resolved by the callback, later (%d, %d calls, family %d)", tornado_http_response_code(response_of(f)),
+          res.calls, res.family);
+    tornado_future_unref(f);
+    tornado_http_request_free(r);
+
+    r = tornado_http_request_new("http://mapped.test/raw");
+    f = tornado_http_client_fetch(c, r);
+    tornado_loop_run_sync(loop, f, 20);
+    size_t n = 0;
+    const uint8_t *b = tornado_http_response_body(response_of(f), &n);
+    CHECK(b && memmem(b, n, "\r\nHost: mapped.test\r\n", 21) && strcmp(res.host, "svc.test") == 0,
+          "mapped to svc.test, which the callback resolved; the Host stays (%s)", res.host);
+    tornado_future_unref(f);
+    tornado_http_request_free(r);
+
+    r = tornado_http_request_new("http://nowhere.test/");
+    f = tornado_http_client_fetch(c, r);
+    tornado_loop_run_sync(loop, f, 20);
+    const char *msg = NULL;
+    CHECK(tornado_future_error(f, &msg) == TORNADO_ERR_RESOLVE && msg && strstr(msg, "unknown to this resolver"),
+          "a failed reply is a resolve error (%s)", msg ? msg : "none");
+    CHECK(tornado_future_os_error(f) == 0, "with no OS error number");
+    tornado_future_unref(f);
+    tornado_http_request_free(r);
+    CHECK_OK(tornado_http_client_free(c), "client_free");
+    tornado_loop_run_once(loop, 0);
+    CHECK(res.drops == 1, "the resolver's userdata dropped with the client (%d)", res.drops);
+
+    /* A port nothing listens on: ECONNREFUSED, in both fetch forms. */
+    int s = socket(AF_INET, SOCK_STREAM, 0);
+    struct sockaddr_in a = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
+    socklen_t alen = sizeof a;
+    bind(s, (struct sockaddr *)&a, sizeof a);
+    getsockname(s, (struct sockaddr *)&a, &alen);
+    close(s);
+    snprintf(u, sizeof u, "http://127.0.0.1:%u/", ntohs(a.sin_port));
+    r = tornado_http_request_new(u);
+    f = fetch_sync(r);
+    CHECK(tornado_future_error(f, NULL) == TORNADO_ERR_CONNECT && tornado_future_os_error(f) == ECONNREFUSED,
+          "a refused connect carries ECONNREFUSED (%d)", tornado_future_os_error(f));
+    tornado_future_unref(f);
+    tornado_http_request_free(r);
+    CHECK(tornado_future_os_error(NULL) == 0, "os_error(NULL) is 0");
+}
+
 int main(void) {
     tap_init("test_http_features");
     if (!getenv("TORNADO_TEST_TORNADO") || !getenv("TORNADO_TEST_HTTPBIN") || !getenv("TORNADO_TEST_HTTP")) {
@@ -293,6 +400,7 @@ int main(void) {
     test_consumer_error();
     test_digest();
     test_header_bytes_and_counts();
+    test_resolver_and_mappings();
     CHECK_OK(tornado_http_client_free(client), "client_free");
     tornado_loop_run_once(loop, 0);
     CHECK_OK(tornado_loop_free(loop), "loop_free");
