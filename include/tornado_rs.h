@@ -309,9 +309,10 @@ typedef void (*tornado_callback)(void *userdata);
 typedef void (*tornado_fd_callback)(int fd, uint32_t events, void *userdata);
 
 /**
- * Resolves `host` (a name: IP literals and mapped hosts never come here)
- * for `port` in `family` (AF_UNSPEC, AF_INET or AF_INET6), and answers
- * through `reply`, now or later. `host` is borrowed for the call.
+ * Resolves `host` (a name or an IP literal, as Tornado's resolvers get
+ * them; hosts of the hostname mapping never come here) for `port` in
+ * `family` (AF_UNSPEC, AF_INET or AF_INET6), and answers through `reply`,
+ * now or later. `host` is borrowed for the call.
  */
 typedef void (*tornado_http_resolve_fn)(const char *host,
                                         uint16_t port,
@@ -782,9 +783,10 @@ tornado_code tornado_http_request_add_header(tornado_http_request *r,
 /**
  * Adds a header whose value is `len` bytes (copied), sent exactly as
  * given: a value that is not UTF-8 (Latin-1, as Tornado encodes header
- * values) is allowed. The name is a NUL-terminated token. A CR, LF or NUL
- * in the value is refused here (`TORNADO_ERR_INVALID`): it could inject a
- * header. `value` may be NULL when `len` is 0.
+ * values) is allowed. The name is a NUL-terminated token. A name that is
+ * not a token, or a CR, LF or NUL in the value, is refused here
+ * (`TORNADO_ERR_INVALID`): it could inject a header. `value` may be NULL
+ * when `len` is 0.
  */
 tornado_code tornado_http_request_add_header_bytes(tornado_http_request *r,
                                                    const char *name,

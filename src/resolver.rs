@@ -44,8 +44,9 @@ const POOL_THREADS: usize = 4;
 const QUEUE_CAPACITY: usize = 1024;
 
 /// A caller's resolver: (host, port, family) → addresses, through a
-/// future (Tornado's `Resolver.resolve`). It sees names only: IP literals
-/// and mapped hosts never reach it.
+/// future (Tornado's `Resolver.resolve`). It sees every host, IP literals
+/// included (as Tornado's does); hosts of the hostname mapping never reach
+/// it.
 #[derive(Clone)]
 pub struct ResolveHook(pub Rc<ResolveFn>);
 
@@ -131,11 +132,10 @@ impl Resolver {
             .borrow()
             .get(&bare.to_ascii_lowercase())
             .map(|ips| ips.iter().map(|ip| SocketAddr::new(*ip, port)).collect());
-        let found = if let Ok(ip) = bare.parse::<IpAddr>() {
-            vec![SocketAddr::new(ip, port)]
-        } else if let Some(addrs) = mapped {
+        let found = if let Some(addrs) = mapped {
             addrs
         } else if let Some((lp, hook)) = &self.hook {
+            // As Tornado's resolver=, the hook sees IP literals too.
             (hook.0)(lp, bare, port, family)
                 .value()
                 .await
@@ -145,6 +145,8 @@ impl Resolver {
                         format!("cannot resolve {host}: {}", e.message()),
                     )
                 })?
+        } else if let Ok(ip) = bare.parse::<IpAddr>() {
+            vec![SocketAddr::new(ip, port)]
         } else {
             Lookup::start(bare, port)?.await?
         };

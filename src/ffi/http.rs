@@ -436,9 +436,10 @@ pub extern "C" fn tornado_http_request_add_header(
 
 /// Adds a header whose value is `len` bytes (copied), sent exactly as
 /// given: a value that is not UTF-8 (Latin-1, as Tornado encodes header
-/// values) is allowed. The name is a NUL-terminated token. A CR, LF or NUL
-/// in the value is refused here (`TORNADO_ERR_INVALID`): it could inject a
-/// header. `value` may be NULL when `len` is 0.
+/// values) is allowed. The name is a NUL-terminated token. A name that is
+/// not a token, or a CR, LF or NUL in the value, is refused here
+/// (`TORNADO_ERR_INVALID`): it could inject a header. `value` may be NULL
+/// when `len` is 0.
 #[no_mangle]
 pub extern "C" fn tornado_http_request_add_header_bytes(
     r: *mut tornado_http_request,
@@ -456,6 +457,9 @@ pub extern "C" fn tornado_http_request_add_header_bytes(
             // SAFETY: the caller passes `len` readable bytes.
             unsafe { std::slice::from_raw_parts(value, len) }
         };
+        if !crate::http::wire::is_token(name) {
+            return Err(Error::invalid(format!("bad header name {name:?}")));
+        }
         if value.iter().any(|b| matches!(b, b'\r' | b'\n' | b'\0')) {
             return Err(Error::invalid(format!(
                 "CR, LF or NUL in the value of {name}"

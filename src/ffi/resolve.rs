@@ -25,9 +25,10 @@ pub struct tornado_resolve_reply {
     addrs: Vec<SocketAddr>,
 }
 
-/// Resolves `host` (a name: IP literals and mapped hosts never come here)
-/// for `port` in `family` (AF_UNSPEC, AF_INET or AF_INET6), and answers
-/// through `reply`, now or later. `host` is borrowed for the call.
+/// Resolves `host` (a name or an IP literal, as Tornado's resolvers get
+/// them; hosts of the hostname mapping never come here) for `port` in
+/// `family` (AF_UNSPEC, AF_INET or AF_INET6), and answers through `reply`,
+/// now or later. `host` is borrowed for the call.
 pub type tornado_http_resolve_fn = Option<
     unsafe extern "C" fn(
         host: *const c_char,

@@ -36,7 +36,7 @@ fn protocol(detail: impl std::fmt::Display) -> Error {
 // ---- requests ----
 
 /// RFC 9110 token characters (methods, header names).
-fn is_token(text: &str) -> bool {
+pub(crate) fn is_token(text: &str) -> bool {
     !text.is_empty()
         && text
             .bytes()
@@ -61,10 +61,17 @@ pub fn validate_request(req: &HTTPRequest) -> Result<()> {
     let body_expected = matches!(req.method.as_str(), "POST" | "PATCH" | "PUT");
     let body_present = req.body.is_some() || req.body_producer.is_some();
     if !req.allow_nonstandard_methods && body_expected != body_present {
+        // Tornado's words, which its callers look for.
         return Err(invalid_request(if body_expected {
-            format!("a body is required for {}", req.method)
+            format!(
+                "Body must not be None for method {} (unless allow_nonstandard_methods is true)",
+                req.method
+            )
         } else {
-            format!("a body is not allowed for {}", req.method)
+            format!(
+                "Body must be None for method {} (unless allow_nonstandard_methods is true)",
+                req.method
+            )
         }));
     }
     if req.body_producer.is_some() {

@@ -1,0 +1,439 @@
+"""`RsAsyncHTTPClient`: Tornado's `AsyncHTTPClient` on libtornado_rs.
+
+    AsyncHTTPClient.configure("tornado_rs.httpclient.RsAsyncHTTPClient")
+
+The library's loop runs inside the current Tornado (asyncio) loop: its
+backend fd is watched with `add_handler` and its next timer with
+`call_later`, and each wake-up runs one `tornado_loop_run_once(loop, 0)`.
+No thread, no polling; an idle client uses no CPU. One library client per
+`RsAsyncHTTPClient` (Tornado keeps one of those per IOLoop).
+"""
+
+import ctypes
+import io
+import os
+import time
+
+from tornado import httputil
+from tornado.concurrent import Future as TornadoFuture
+from tornado.escape import utf8
+from tornado.httpclient import AsyncHTTPClient, HTTPClientError, HTTPRequest, HTTPResponse
+from tornado.ioloop import IOLoop
+from tornado.log import app_log
+from tornado.simple_httpclient import HTTPStreamClosedError, HTTPTimeoutError
+
+from . import _lib
+from ._lib import check, lib, registry
+
+_MISSING = object()
+
+
+class _LoopBridge:
+    """The library's loop, driven from a Tornado IOLoop."""
+
+    def __init__(self, io_loop):
+        self.io_loop = io_loop
+        self.ptr = lib.tornado_loop_new()
+        if not self.ptr:
+            check(1, "tornado_loop_new")
+        self.fd = lib.tornado_loop_backend_fd(self.ptr)
+        self._timer = None
+        self._running = False
+        io_loop.add_handler(self.fd, self._on_fd, IOLoop.READ)
+        self.kick()
+
+    def _on_fd(self, fd, events):
+        self.run()
+
+    def run(self):
+        """One iteration of the library's loop, then the next wake-up."""
+        if self.ptr is None or self._running:
+            return
+        self._running = True
+        try:
+            lib.tornado_loop_run_once(self.ptr, 0.0)
+        finally:
+            self._running = False
+        self.kick()
+
+    def kick(self):
+        """Arms the timer for the library's next due work."""
+        if self.ptr is None:
+            return
+        if self._timer is not None:
+            self.io_loop.remove_timeout(self._timer)
+            self._timer = None
+        due = lib.tornado_loop_backend_timeout(self.ptr)
+        if due >= 0:
+            self._timer = self.io_loop.call_later(due, self._on_timer)
+
+    def _on_timer(self):
+        self._timer = None
+        self.run()
+
+    def close(self):
+        if self.ptr is None:
+            return
+        self.io_loop.remove_handler(self.fd)
+        if self._timer is not None:
+            self.io_loop.remove_timeout(self._timer)
+        lib.tornado_loop_run_once(self.ptr, 0.0)
+        lib.tornado_loop_free(self.ptr)
+        self.ptr = None
+
+
+def _error_for(kind_message, code, os_error, response_code):
+    """The exception Tornado's simple client raises for a failed fetch."""
+    kind, _, detail = kind_message.partition(": ")
+    if os_error:
+        return OSError(os_error, os.strerror(os_error))
+    if kind == "timeout":
+        return HTTPTimeoutError(detail or "Timeout")
+    if kind == "closed":
+        return HTTPStreamClosedError("Stream closed")
+    if kind in ("invalid_request", "invalid_url"):
+        return ValueError(detail)
+    if code >= _lib.ERR_USER:
+        return HTTPClientError(599, message=detail or kind_message)
+    return HTTPClientError(response_code or 599, message=kind_message)
+
+
+def _headers_of(ptr):
+    headers = httputil.HTTPHeaders()
+    for i in range(lib.tornado_http_response_header_count(ptr)):
+        name, value, n = ctypes.c_char_p(), _lib.u8p(), _lib.size(0)
+        if lib.tornado_http_response_header_bytes_at(ptr, i, ctypes.byref(name), ctypes.byref(value),
+                                                     ctypes.byref(n)) == 0:
+            headers.add(name.value.decode("latin-1"), ctypes.string_at(value, n.value).decode("latin-1"))
+    return headers
+
+
+class RsAsyncHTTPClient(AsyncHTTPClient):
+    """Tornado's AsyncHTTPClient interface on libtornado_rs."""
+
+    def initialize(self, max_clients=10, hostname_mapping=None, max_buffer_size=104857600, resolver=None,
+                   defaults=None, max_header_size=None, max_body_size=None):
+        super().initialize(defaults=defaults)
+        self._bridge = _LoopBridge(self.io_loop)
+        options = lib.tornado_http_client_options_new()
+        try:
+            check(lib.tornado_http_client_options_set_max_clients(options, max_clients), "max_clients")
+            check(lib.tornado_http_client_options_set_max_buffer_size(options, max_buffer_size), "max_buffer_size")
+            if max_header_size is not None:
+                check(lib.tornado_http_client_options_set_max_header_size(options, max_header_size), "max_header_size")
+            check(lib.tornado_http_client_options_set_max_body_size(options, max_body_size or max_buffer_size),
+                  "max_body_size")
+            for key, value in (hostname_mapping or {}).items():
+                self._map(options, key, value)
+            if resolver is not None:
+                self._resolver_key = registry.hold((self, resolver))
+                check(lib.tornado_http_client_options_set_resolver(options, _resolve, self._resolver_key,
+                                                                   _lib.release), "resolver")
+            self._client = lib.tornado_http_client_new(self._bridge.ptr, options)
+            if not self._client:
+                check(1, "tornado_http_client_new")
+        finally:
+            lib.tornado_http_client_options_free(options)
+        self._pending = {}
+
+    @staticmethod
+    def _map(options, key, value):
+        if isinstance(key, tuple):
+            (host, port), (to_host, to_port) = key[:2], value[:2]
+            check(lib.tornado_http_client_options_add_endpoint_mapping(options, utf8(host), port, utf8(to_host),
+                                                                       to_port), "hostname_mapping")
+        else:
+            check(lib.tornado_http_client_options_add_hostname_mapping(options, utf8(key), utf8(value)),
+                  "hostname_mapping")
+
+    @property
+    def queue(self):
+        return range(lib.tornado_http_client_queued(self._client)) if self._client else range(0)
+
+    def close(self):
+        if getattr(self, "_client", None):
+            lib.tornado_http_client_free(self._client)
+            self._client = None
+            self._bridge.run()
+            self._bridge.close()
+        super().close()
+
+    def fetch_impl(self, request, callback):
+        fetch = _Fetch(self, request, callback)
+        fetch.start()
+
+
+class _Fetch:
+    """One fetch_impl call: the C request, its callbacks, the response."""
+
+    def __init__(self, client, request, callback):
+        self.client = client
+        self.request = request
+        self.callback = callback
+        self.start_wall = time.time()
+        self.error = None  # an exception raised by a Python callback
+
+    def start(self):
+        req = self._c_request()
+        try:
+            key = registry.hold(self)
+            rc = lib.tornado_http_client_fetch_cb_full(self.client._client, req, _fetched, key, _lib.release)
+            if rc != 0:
+                registry.release(key)
+                check(rc, "fetch")
+        finally:
+            lib.tornado_http_request_free(req)
+        self.client._bridge.kick()
+
+    def _c_request(self):
+        r = self.request
+        req = lib.tornado_http_request_new(utf8(r.url))
+        if not req:
+            raise ValueError((lib.tornado_last_error() or b"bad URL").decode())
+        try:
+            self._fill(req, r)
+        except _lib.TornadoRsError as e:
+            lib.tornado_http_request_free(req)
+            if e.code == _lib.ERR_INVALID:
+                raise ValueError(str(e)) from None
+            raise
+        except BaseException:
+            lib.tornado_http_request_free(req)
+            raise
+        return req
+
+    def _fill(self, req, r):
+        def set_(fn, *args):
+            check(getattr(lib, "tornado_http_request_set_" + fn)(req, *args), fn)
+
+        set_("method", utf8(r.method))
+        for name, value in r.headers.get_all():
+            value = value.encode("latin-1") if isinstance(value, str) else bytes(value)
+            check(lib.tornado_http_request_add_header_bytes(req, utf8(name), value, len(value)), "header")
+        if r.body is not None:
+            body = utf8(r.body)
+            set_("body", body, len(body))
+        set_("connect_timeout", float(r.connect_timeout or 0))
+        set_("request_timeout", float(r.request_timeout or 0))
+        set_("follow_redirects", bool(r.follow_redirects))
+        set_("max_redirects", int(r.max_redirects if r.max_redirects is not None else 5))
+        if r.user_agent:
+            set_("user_agent", utf8(r.user_agent))
+        if r.auth_username is not None:
+            set_("auth", utf8(r.auth_username), utf8(r.auth_password or ""))
+            if r.auth_mode not in (None, "basic", "digest"):
+                raise ValueError("unsupported auth_mode %s" % r.auth_mode)
+            set_("auth_mode", utf8(r.auth_mode or "basic"))
+        set_("decompress_response", bool(r.decompress_response))
+        set_("validate_cert", bool(r.validate_cert))
+        if r.ca_certs:
+            set_("ca_certs", utf8(r.ca_certs))
+        if r.client_cert:
+            set_("client_cert", utf8(r.client_cert), utf8(r.client_key) if r.client_key else None)
+        set_("allow_ipv6", bool(r.allow_ipv6))
+        if r.network_interface:
+            set_("network_interface", utf8(r.network_interface))
+        if r.proxy_host:
+            set_("proxy", utf8(r.proxy_host), int(r.proxy_port or 0),
+                 utf8(r.proxy_username) if r.proxy_username else None,
+                 utf8(r.proxy_password) if r.proxy_password else None)
+        set_("allow_nonstandard_methods", bool(r.allow_nonstandard_methods))
+        set_("expect_100_continue", bool(r.expect_100_continue))
+        if r.header_callback is not None:
+            set_("header_callback", _header_line, registry.hold(self), _lib.release)
+        if r.streaming_callback is not None:
+            set_("streaming_callback_async", _chunk, registry.hold(self), _lib.release)
+        if r.body_producer is not None:
+            set_("body_producer_async", _produce, registry.hold(self), _lib.release)
+
+    # ---- callbacks from the library (inside tornado_loop_run_once) ----
+
+    def guarded(self, fn, *args):
+        """Runs a Python callback; an exception fails the fetch (kept, not
+        dropped by ctypes) and is raised to the caller."""
+        try:
+            return fn(*args)
+        except BaseException as e:  # noqa: B902 - delivered, not swallowed
+            if self.error is None:
+                self.error = e
+            return _MISSING
+
+    def future_for(self, awaitable):
+        """A C future done when `awaitable` is (NULL when there is none)."""
+        if awaitable is None or awaitable is _MISSING:
+            return None if awaitable is None else self._failed_c_future()
+        py_future = _as_future(awaitable)
+        c_future = lib.tornado_future_new(self.client._bridge.ptr)
+        bridge = self.client._bridge
+
+        def done(f):
+            if f.exception() is not None:
+                if self.error is None:
+                    self.error = f.exception()
+                lib.tornado_future_set_error(c_future, _lib.ERR_USER, b"a callback raised")
+            else:
+                lib.tornado_future_set_result(c_future, None, _lib.DROP())
+            lib.tornado_future_unref(c_future)
+            bridge.run()
+
+        keep = lib.tornado_future_ref(c_future)
+        py_future.add_done_callback(done)
+        return keep
+
+    def _failed_c_future(self):
+        c_future = lib.tornado_future_new(self.client._bridge.ptr)
+        lib.tornado_future_set_error(c_future, _lib.ERR_USER, b"a callback raised")
+        return c_future
+
+    def finish(self, ptr):
+        code = lib.tornado_http_response_code(ptr)
+        message = lib.tornado_http_response_error(ptr)
+        info = _lib.TimeInfo()
+        lib.tornado_http_response_time_info(ptr, ctypes.byref(info))
+        time_info = {name: getattr(info, name) for name, _ in _lib.TimeInfo._fields_}
+        request_time = lib.tornado_http_response_request_time(ptr)
+        if self.error is not None:
+            error, code = self.error, 599
+        elif code == 599 and message is not None:
+            error = _error_for(message.decode("utf-8", "replace"), lib.tornado_http_response_error_code(ptr),
+                               lib.tornado_http_response_os_error(ptr), code)
+        else:
+            error = None  # Tornado makes HTTPClientError(code) for non-2xx itself
+        if code == 599:
+            response = HTTPResponse(self.request, 599, error=error, request_time=request_time,
+                                    start_time=self.start_wall, time_info=time_info,
+                                    effective_url=self.request.url)
+        else:
+            n = _lib.size(0)
+            data = lib.tornado_http_response_body(ptr, ctypes.byref(n))
+            body = ctypes.string_at(data, n.value) if n.value else b""
+            response = HTTPResponse(
+                self.request, code, headers=_headers_of(ptr), buffer=io.BytesIO(body),
+                effective_url=lib.tornado_http_response_effective_url(ptr).decode("utf-8", "replace"),
+                error=error, request_time=request_time, time_info=time_info,
+                reason=(lib.tornado_http_response_reason(ptr) or b"").decode("latin-1") or None,
+                start_time=lib.tornado_http_response_start_time(ptr))
+        self.client.io_loop.add_callback(self.callback, response)
+
+
+def _as_future(awaitable):
+    from tornado.gen import convert_yielded
+    return convert_yielded(awaitable)
+
+
+@_lib.FETCH_CB
+def _fetched(ptr, key):
+    fetch = registry.get(key)
+    if fetch is not None:
+        try:
+            fetch.finish(ptr)
+        except BaseException:
+            app_log.exception("tornado_rs: handing on a response failed")
+
+
+@_lib.HEADER_CB
+def _header_line(line, n, key):
+    fetch = registry.get(key)
+    if fetch is not None and fetch.error is None:
+        fetch.guarded(fetch.request.header_callback, ctypes.string_at(line, n).decode("latin-1"))
+
+
+@_lib.CHUNK_ASYNC
+def _chunk(data, n, key):
+    fetch = registry.get(key)
+    if fetch is None:
+        return None
+    if fetch.error is not None:
+        return fetch._failed_c_future()
+    result = fetch.guarded(fetch.request.streaming_callback, ctypes.string_at(data, n))
+    return fetch.future_for(result)
+
+
+class _Writer:
+    """The `write` Tornado's body_producer gets: returns a Future done when
+    the bytes reached the socket."""
+
+    def __init__(self, fetch, writer):
+        self.fetch = fetch
+        self.writer = writer
+
+    def __call__(self, data):
+        data = utf8(data)
+        c_future = lib.tornado_http_body_writer_write(self.writer, data, len(data))
+        future = TornadoFuture()
+        if not c_future:
+            future.set_exception(IOError((lib.tornado_last_error() or b"write failed").decode()))
+            return future
+        key = registry.hold(future)
+        lib.tornado_future_add_done_callback_full(c_future, _written, key, _lib.release)
+        lib.tornado_future_unref(c_future)
+        self.fetch.client._bridge.kick()
+        return future
+
+    def close(self):
+        if self.writer:
+            lib.tornado_http_body_writer_free(self.writer)
+            self.writer = None
+
+
+@_lib.DONE_CB
+def _written(c_future, key):
+    future = registry.get(key)
+    if future is None or future.done():
+        return
+    message = ctypes.c_char_p()
+    rc = lib.tornado_future_error(c_future, ctypes.byref(message))
+    if rc == 0:
+        future.set_result(None)
+    else:
+        future.set_exception(HTTPStreamClosedError((message.value or b"").decode() or "Stream closed"))
+
+
+@_lib.BODY_WRITE
+def _produce(writer, key):
+    fetch = registry.get(key)
+    if fetch is None:
+        lib.tornado_http_body_writer_free(writer)
+        return None
+    write = _Writer(fetch, writer)
+    result = fetch.guarded(fetch.request.body_producer, write)
+    if result is None:
+        write.close()
+        return None
+    if result is _MISSING:
+        write.close()
+        return fetch._failed_c_future()
+    py_future = _as_future(result)
+    py_future.add_done_callback(lambda f: write.close())
+    return fetch.future_for(py_future)
+
+
+@_lib.RESOLVE_CB
+def _resolve(host, port, family, reply, key):
+    held = registry.get(key)
+    if held is None:
+        lib.tornado_resolve_reply_fail(reply, _lib.ERR_USER, b"the client is gone")
+        return
+    client, resolver = held
+    import socket
+
+    fam = {0: socket.AF_UNSPEC, 2: socket.AF_INET, 10: socket.AF_INET6}.get(family, socket.AF_UNSPEC)
+
+    def answered(f):
+        if f.exception() is not None:
+            lib.tornado_resolve_reply_fail(reply, _lib.ERR_USER, utf8(str(f.exception())))
+        else:
+            for _family, address in f.result():
+                lib.tornado_resolve_reply_add(reply, utf8(address[0]), address[1])
+            lib.tornado_resolve_reply_done(reply)
+        client._bridge.run()
+
+    try:
+        future = _as_future(resolver.resolve(host.decode(), port, fam))
+    except BaseException as e:
+        lib.tornado_resolve_reply_fail(reply, _lib.ERR_USER, utf8(str(e)))
+        return
+    future.add_done_callback(answered)
+
+
+__all__ = ["RsAsyncHTTPClient"]
