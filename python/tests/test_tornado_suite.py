@@ -15,3 +15,45 @@ class RsHTTPClientCommonTestCase(httpclient_test.HTTPClientCommonTestCase):
 
 if __name__ == "__main__":
     unittest.main()
+
+
+# ---- the client-behaviour tests of tornado.test.simple_httpclient_test ----
+
+from tornado.test import simple_httpclient_test as simple  # noqa: E402
+from tornado.testing import AsyncHTTPTestCase  # noqa: E402
+
+
+def create_client(**kwargs):
+    return RsAsyncHTTPClient(force_instance=True, **kwargs)
+
+
+class RsHTTPClientTestCase(AsyncHTTPTestCase, simple.SimpleHTTPClientTestMixin):
+    def setUp(self):
+        super().setUp()
+        self.http_client = self.create_client()
+
+    def get_app(self):
+        return self.mixin_get_app()
+
+    def create_client(self, **kwargs):
+        return create_client(**kwargs)
+
+
+class RsGzipResponseTestCase(simple.GzipResponseTestCase):
+    def get_http_client(self):
+        return create_client()
+
+
+class RsHTTP1xxLimitTestCase(simple.HTTP1xxLimitTestCase):
+    def get_http_client(self):
+        return create_client()
+
+
+class RsHTTP204NoContentTestCase(simple.HTTP204NoContentTestCase):
+    def get_http_client(self):
+        return create_client()
+
+
+class RsHTTP100ContinueTestCase(simple.HTTP100ContinueTestCase):
+    def get_http_client(self):
+        return create_client()

@@ -14,12 +14,14 @@ import io
 import os
 import time
 
+import tornado
+
 from tornado import httputil
 from tornado.concurrent import Future as TornadoFuture
 from tornado.escape import utf8
 from tornado.httpclient import AsyncHTTPClient, HTTPClientError, HTTPRequest, HTTPResponse
 from tornado.ioloop import IOLoop
-from tornado.log import app_log
+from tornado.log import app_log, gen_log
 from tornado.simple_httpclient import HTTPStreamClosedError, HTTPTimeoutError
 
 from . import _lib
@@ -83,12 +85,18 @@ class _LoopBridge:
 
 
 def _error_for(kind_message, code, os_error, response_code):
-    """The exception Tornado's simple client raises for a failed fetch."""
+    """The exception Tornado's simple client raises for a failed fetch (and
+    the INFO line it logs for a malformed response)."""
     kind, _, detail = kind_message.partition(": ")
     if os_error:
         return OSError(os_error, os.strerror(os_error))
     if kind == "timeout":
         return HTTPTimeoutError(detail or "Timeout")
+    if kind == "protocol":
+        gen_log.info("Malformed HTTP message from None: %s", detail)
+        return HTTPStreamClosedError("Stream closed")
+    if kind in ("header_too_large", "body_too_large"):
+        return HTTPStreamClosedError("Stream closed")
     if kind == "closed":
         return HTTPStreamClosedError("Stream closed")
     if kind in ("invalid_request", "invalid_url"):
@@ -114,6 +122,7 @@ class RsAsyncHTTPClient(AsyncHTTPClient):
     def initialize(self, max_clients=10, hostname_mapping=None, max_buffer_size=104857600, resolver=None,
                    defaults=None, max_header_size=None, max_body_size=None):
         super().initialize(defaults=defaults)
+        self.max_clients = max_clients
         self._bridge = _LoopBridge(self.io_loop)
         options = lib.tornado_http_client_options_new()
         try:
@@ -217,8 +226,11 @@ class _Fetch:
         set_("request_timeout", float(r.request_timeout or 0))
         set_("follow_redirects", bool(r.follow_redirects))
         set_("max_redirects", int(r.max_redirects if r.max_redirects is not None else 5))
+        # Tornado's default User-Agent, as its own clients send it.
         if r.user_agent:
             set_("user_agent", utf8(r.user_agent))
+        elif "User-Agent" not in r.headers:
+            set_("user_agent", utf8("Tornado/%s" % tornado.version))
         if r.auth_username is not None:
             set_("auth", utf8(r.auth_username), utf8(r.auth_password or ""))
             if r.auth_mode not in (None, "basic", "digest"):
@@ -230,7 +242,7 @@ class _Fetch:
             set_("ca_certs", utf8(r.ca_certs))
         if r.client_cert:
             set_("client_cert", utf8(r.client_cert), utf8(r.client_key) if r.client_key else None)
-        set_("allow_ipv6", bool(r.allow_ipv6))
+        set_("allow_ipv6", r.allow_ipv6 is None or bool(r.allow_ipv6))  # None: Tornado's default, True
         if r.network_interface:
             set_("network_interface", utf8(r.network_interface))
         if r.proxy_host:
@@ -267,7 +279,9 @@ class _Fetch:
         bridge = self.client._bridge
 
         def done(f):
-            if f.exception() is not None:
+            if f.cancelled() and self.error is None:
+                self.error = HTTPStreamClosedError("the streaming callback was cancelled")
+            if f.cancelled() or f.exception() is not None:
                 if self.error is None:
                     self.error = f.exception()
                 lib.tornado_future_set_error(c_future, _lib.ERR_USER, b"a callback raised")
@@ -293,7 +307,9 @@ class _Fetch:
         time_info = {name: getattr(info, name) for name, _ in _lib.TimeInfo._fields_}
         request_time = lib.tornado_http_response_request_time(ptr)
         if self.error is not None:
-            error, code = self.error, 599
+            # Tornado logs a callback's exception and fails the fetch.
+            app_log.error("Uncaught exception", exc_info=self.error)
+            error, code = HTTPStreamClosedError("Stream closed"), 599
         elif code == 599 and message is not None:
             error = _error_for(message.decode("utf-8", "replace"), lib.tornado_http_response_error_code(ptr),
                                lib.tornado_http_response_os_error(ptr), code)
@@ -420,7 +436,9 @@ def _resolve(host, port, family, reply, key):
     fam = {0: socket.AF_UNSPEC, 2: socket.AF_INET, 10: socket.AF_INET6}.get(family, socket.AF_UNSPEC)
 
     def answered(f):
-        if f.exception() is not None:
+        if f.cancelled():
+            lib.tornado_resolve_reply_fail(reply, _lib.ERR_CANCELLED, b"the lookup was cancelled")
+        elif f.exception() is not None:
             lib.tornado_resolve_reply_fail(reply, _lib.ERR_USER, utf8(str(f.exception())))
         else:
             for _family, address in f.result():

@@ -120,7 +120,7 @@ async fn run(
             if informational > MAX_INFORMATIONAL {
                 return Err(fetch_error(
                     FetchErrorKind::Protocol,
-                    format!("more than {MAX_INFORMATIONAL} informational (1xx) responses"),
+                    format!("Too many 1xx responses (more than {MAX_INFORMATIONAL})"),
                 ));
             }
         }

@@ -56,10 +56,10 @@ pub fn parse_target(url: &str) -> Result<Target> {
     let scheme = match parsed.scheme() {
         "http" => Scheme::Http,
         "https" => Scheme::Https,
-        other => {
+        _ => {
             return Err(fetch_error(
                 FetchErrorKind::InvalidUrl,
-                format!("unsupported scheme {other:?} in {url:?}"),
+                format!("Unsupported url scheme: {url}"),
             ))
         }
     };

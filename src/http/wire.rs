@@ -322,11 +322,11 @@ pub fn parse_response_head(
     let mut fields =
         [const { std::mem::MaybeUninit::<httparse::Header>::uninit() }; MAX_RESPONSE_HEADERS];
     let mut response = httparse::Response::new(&mut []);
-    let parsed = httparse::ParserConfig::default().parse_response_with_uninit_headers(
-        &mut response,
-        buf,
-        &mut fields,
-    );
+    // Obsolete line folding is accepted and unfolded (RFC 9112 §5.2: a user
+    // agent replaces each fold with a space), as curl does.
+    let parsed = httparse::ParserConfig::default()
+        .allow_obsolete_multiline_headers_in_responses(true)
+        .parse_response_with_uninit_headers(&mut response, buf, &mut fields);
     let consumed = match parsed {
         Ok(httparse::Status::Complete(n)) => n,
         Ok(httparse::Status::Partial) if buf.len() > max_header_size => return Err(too_large()),
@@ -357,7 +357,15 @@ pub fn parse_response_head(
             None => std::str::from_utf8(field.value).ok(),
         };
         match value {
+            Some(value) if value.contains('\n') => headers.add(field.name, unfold(value)),
             Some(value) => headers.add(field.name, value),
+            None if field.value.contains(&b'\n') => {
+                let unfolded = unfold(&latin1_text(field.value));
+                headers.add_latin1(
+                    field.name,
+                    &unfolded.chars().map(|c| c as u8).collect::<Vec<_>>(),
+                )
+            }
             None => headers.add_latin1(field.name, field.value),
         }
     }
@@ -370,6 +378,23 @@ pub fn parse_response_head(
         },
         consumed,
     )))
+}
+
+/// Bytes read as Latin-1 (each byte one char).
+fn latin1_text(bytes: &[u8]) -> String {
+    bytes.iter().map(|&b| char::from(b)).collect()
+}
+
+/// A folded header value with each line break and the whitespace around it
+/// replaced by one space.
+fn unfold(value: &str) -> String {
+    let lines = value
+        .split('\n')
+        .map(|line| line.trim_matches([' ', '\t', '\r']));
+    lines
+        .filter(|line| !line.is_empty())
+        .collect::<Vec<_>>()
+        .join(" ")
 }
 
 /// `part` (a slice of `buf`) as a slice of `text`, which is `buf` checked as UTF-8.
@@ -432,8 +457,11 @@ fn content_length(headers: &Headers) -> Result<Option<u64>> {
         let n: u64 = value
             .parse()
             .map_err(|_| protocol(format!("Content-Length {value} overflows")))?;
-        if length.is_some_and(|earlier| earlier != n) {
-            return Err(protocol("differing Content-Length values"));
+        if let Some(earlier) = length.filter(|&earlier| earlier != n) {
+            // Tornado's words.
+            return Err(protocol(format!(
+                "Multiple unequal Content-Lengths: {earlier} and {n}"
+            )));
         }
         length = Some(n);
     }
@@ -721,7 +749,14 @@ impl Decompressor {
                 format!("the decompressed body exceeds {} bytes", self.max_output),
             )
         } else {
-            protocol(format!("bad compressed body: {error}"))
+            {
+                // Tornado's words ("invalid gzip data"), for deflate likewise.
+                let coding = match self.decoder {
+                    Decoder::Gzip(_) => "gzip",
+                    _ => "deflate",
+                };
+                protocol(format!("invalid {coding} data: {error}"))
+            }
         }
     }
 
@@ -1009,6 +1044,10 @@ mod tests {
             kind(parse_response_head(many.as_bytes(), 1 << 20)),
             Some(HeaderTooLarge)
         );
+        let folded = b"HTTP/1.1 200 OK\r\nX-XSS-Protection: 1;\r\n\tmode=block\r\nB: 2\r\n\r\n";
+        let (h, _) = parse_response_head(folded, 1024).unwrap().unwrap();
+        assert_eq!(h.headers.get("X-XSS-Protection"), Some("1; mode=block"));
+        assert_eq!(h.headers.get("B"), Some("2"));
         let latin1 = b"HTTP/1.1 200 OK\r\nX: caf\xe9\r\n\r\n";
         let (h, _) = parse_response_head(latin1, 1024).unwrap().unwrap();
         assert_eq!(h.headers.get("X"), Some("caf\u{e9}"));
