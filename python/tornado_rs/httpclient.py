@@ -41,6 +41,10 @@ class _LoopBridge:
         self.fd = lib.tornado_loop_backend_fd(self.ptr)
         self._timer = None
         self._running = False
+        # A KeyboardInterrupt or SystemExit raised in a Python callback
+        # inside the library: raised again once the library returns, so
+        # Ctrl-C stops the program at once instead of being swallowed.
+        self.interrupt = None
         io_loop.add_handler(self.fd, self._on_fd, IOLoop.READ)
         self.kick()
 
@@ -57,6 +61,9 @@ class _LoopBridge:
         finally:
             self._running = False
         self.kick()
+        interrupt, self.interrupt = self.interrupt, None
+        if interrupt is not None:
+            raise interrupt
 
     def kick(self):
         """Arms the timer for the library's next due work."""
@@ -265,6 +272,11 @@ class _Fetch:
         dropped by ctypes) and is raised to the caller."""
         try:
             return fn(*args)
+        except (KeyboardInterrupt, SystemExit) as e:
+            self.client._bridge.interrupt = e
+            if self.error is None:
+                self.error = e
+            return _MISSING
         except BaseException as e:  # noqa: B902 - delivered, not swallowed
             if self.error is None:
                 self.error = e
@@ -306,7 +318,9 @@ class _Fetch:
         lib.tornado_http_response_time_info(ptr, ctypes.byref(info))
         time_info = {name: getattr(info, name) for name, _ in _lib.TimeInfo._fields_}
         request_time = lib.tornado_http_response_request_time(ptr)
-        if self.error is not None:
+        if isinstance(self.error, (KeyboardInterrupt, SystemExit)):
+            error, code = HTTPStreamClosedError("interrupted"), 599
+        elif self.error is not None:
             # Tornado logs a callback's exception and fails the fetch.
             app_log.error("Uncaught exception", exc_info=self.error)
             error, code = HTTPStreamClosedError("Stream closed"), 599

@@ -1,0 +1,103 @@
+"""The package as a Tornado or asyncio program uses it: configured as
+Tornado's AsyncHTTPClient, awaited on asyncio's own loop, exceptions in
+callbacks delivered (never dropped), Ctrl-C (KeyboardInterrupt) raised at
+once. A Tornado HTTPServer on 127.0.0.1 answers."""
+
+import asyncio
+import logging
+import socket
+
+import pytest
+import tornado.web
+from tornado.httpclient import AsyncHTTPClient, HTTPRequest
+from tornado.httpserver import HTTPServer
+from tornado.ioloop import IOLoop
+from tornado.simple_httpclient import HTTPStreamClosedError
+
+import tornado_rs
+from tornado_rs.httpclient import RsAsyncHTTPClient
+
+
+class Hello(tornado.web.RequestHandler):
+    def get(self):
+        self.write("hello " * 1000)
+
+
+def serve():
+    sock = socket.socket()
+    sock.bind(("127.0.0.1", 0))
+    sock.listen(128)
+    sock.setblocking(False)
+    server = HTTPServer(tornado.web.Application([(r"/", Hello)]))
+    server.add_sockets([sock])
+    return server, "http://127.0.0.1:%d/" % sock.getsockname()[1]
+
+
+def test_awaited_on_asyncio_loop():
+    async def main():
+        server, url = serve()
+        try:
+            response = await tornado_rs.fetch(url)
+            assert response.code == 200
+            assert response.body == b"hello " * 1000
+            assert response.headers["Content-Type"].startswith("text/html")
+            assert response.request_time > 0
+        finally:
+            server.stop()
+
+    asyncio.run(main())
+
+
+def test_configured_as_tornados_client():
+    saved = AsyncHTTPClient._save_configuration()
+    try:
+        AsyncHTTPClient.configure("tornado_rs.httpclient.RsAsyncHTTPClient")
+
+        async def main():
+            server, url = serve()
+            client = AsyncHTTPClient()
+            assert isinstance(client, RsAsyncHTTPClient)
+            responses = await asyncio.gather(*[client.fetch(url) for _ in range(50)])
+            assert {r.code for r in responses} == {200}
+            server.stop()
+
+        IOLoop.current().run_sync(main)
+    finally:
+        AsyncHTTPClient._restore_configuration(saved)
+
+
+def test_a_callback_exception_is_logged_and_fails_the_fetch(caplog):
+    async def main():
+        server, url = serve()
+
+        def streaming_callback(chunk):
+            raise RuntimeError("the consumer broke")
+
+        client = RsAsyncHTTPClient(force_instance=True)
+        with pytest.raises(HTTPStreamClosedError):
+            await client.fetch(url, streaming_callback=streaming_callback)
+        # The client goes on working after it.
+        assert (await client.fetch(url)).code == 200
+        client.close()
+        server.stop()
+
+    with caplog.at_level(logging.ERROR, logger="tornado.application"):
+        asyncio.run(main())
+    assert any("Uncaught exception" in r.getMessage() and r.exc_info for r in caplog.records)
+
+
+def test_keyboard_interrupt_in_a_callback_stops_the_run():
+    async def main():
+        server, url = serve()
+
+        def streaming_callback(chunk):
+            raise KeyboardInterrupt
+
+        client = RsAsyncHTTPClient(force_instance=True)
+        try:
+            await client.fetch(HTTPRequest(url, streaming_callback=streaming_callback))
+        finally:
+            server.stop()
+
+    with pytest.raises(KeyboardInterrupt):
+        asyncio.run(main())
