@@ -874,7 +874,7 @@ async fn connect(
     ));
     let stream = match limit_of(request.connect_timeout) {
         None => work.await?,
-        // Tornado's distinct message once TCP is up and TLS is under way.
+        // A distinct message once TCP is up and the TLS handshake under way.
         Some(limit) => race_timeout(&inner.lp, work, limit).await.map_err(|e| {
             let what = match handshaking.get() {
                 true => "Timeout during TLS handshake",

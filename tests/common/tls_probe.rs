@@ -11,6 +11,7 @@
 
 #![allow(dead_code)]
 
+use std::cell::RefCell;
 use std::io::{BufRead, BufReader, Write};
 use std::net::{SocketAddr, TcpListener, TcpStream};
 use std::sync::{Arc, Mutex};
@@ -53,6 +54,12 @@ impl ProbeServer {
     }
 }
 
+thread_local! {
+    /// The ClientHello of the connection this thread serves (the handshake
+    /// runs on the connection's own thread).
+    static THIS_HELLO: RefCell<Hello> = RefCell::default();
+}
+
 /// Records each ClientHello, then hands out the one certificate.
 #[derive(Debug)]
 struct Recorder {
@@ -69,6 +76,7 @@ impl ResolvesServerCert for Recorder {
                 .map(|protocols| protocols.map(<[u8]>::to_vec).collect())
                 .unwrap_or_default(),
         };
+        THIS_HELLO.with(|this| *this.borrow_mut() = seen.clone());
         self.hellos.lock().unwrap().push(seen);
         Some(self.key.clone())
     }
@@ -80,12 +88,11 @@ pub fn start(pki: &TestPki, options: ProbeOptions) -> ProbeServer {
     let config = server_config(pki, &options, hellos.clone());
     let listener = TcpListener::bind("127.0.0.1:0").unwrap();
     let addr = listener.local_addr().unwrap();
-    let seen = hellos.clone();
     thread::spawn(move || {
         for tcp in listener.incoming() {
             let Ok(tcp) = tcp else { return };
-            let (config, seen) = (config.clone(), seen.clone());
-            thread::spawn(move || serve(config, tcp, seen));
+            let config = config.clone();
+            thread::spawn(move || serve(config, tcp));
         }
     });
     ProbeServer { addr, hellos }
@@ -140,7 +147,7 @@ fn text(protocols: &[Vec<u8>]) -> String {
 
 /// Answers each request (a head; these tests send no bodies) until the
 /// client closes or the handshake fails.
-fn serve(config: Arc<ServerConfig>, tcp: TcpStream, hellos: Arc<Mutex<Vec<Hello>>>) {
+fn serve(config: Arc<ServerConfig>, tcp: TcpStream) {
     let Ok(tls) = ServerConnection::new(config) else {
         return;
     };
@@ -162,7 +169,7 @@ fn serve(config: Arc<ServerConfig>, tcp: TcpStream, hellos: Arc<Mutex<Vec<Hello>
             _ => "?",
         };
         let chosen = conn.alpn_protocol().map(<[u8]>::to_vec);
-        let hello = hellos.lock().unwrap().last().cloned().unwrap_or_default();
+        let hello = THIS_HELLO.with(|this| this.borrow().clone());
         let body = format!(
             "sni={} alpn={} chosen={} version={version}",
             hello.sni.as_deref().unwrap_or("-"),
