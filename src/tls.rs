@@ -35,10 +35,13 @@ pub struct TlsClientOptions {
     pub ca_pem: Option<Arc<[u8]>>,
     /// A client certificate chain and its key as PEM bytes, (chain, key);
     /// used instead of `client_cert` when both are set.
-    pub client_cert_pem: Option<(Arc<[u8]>, Arc<[u8]>)>,
+    pub client_cert_pem: Option<CertKeyPem>,
     /// The lowest TLS version accepted (None: 1.2, rustls's lowest).
     pub min_version: Option<TlsVersion>,
 }
+
+/// A certificate chain and its private key, as PEM bytes (chain, key).
+pub type CertKeyPem = (Arc<[u8]>, Arc<[u8]>);
 
 /// A TLS protocol version (rustls speaks 1.2 and 1.3 only).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]

@@ -31,7 +31,7 @@ use crate::ioloop::{LoopRef, TimeoutId};
 use crate::iostream::IOStream;
 use crate::resolver::{AddressFamily, Resolver};
 use crate::tcpclient::{connect_resolved, race_timeout, ConnectOptions};
-use crate::tls::{client_config, server_name, TlsClientOptions, TlsVersion};
+use crate::tls::{client_config, server_name, CertKeyPem, TlsClientOptions, TlsVersion};
 use crate::util::monotonic_ns;
 
 /// Client-wide settings (Tornado's `AsyncHTTPClient.initialize` arguments).
@@ -690,7 +690,7 @@ struct ConnectionSettings {
 #[derive(PartialEq, Eq, Hash)]
 struct TlsSettings {
     ca_pem: Option<Arc<[u8]>>,
-    client_cert_pem: Option<(Arc<[u8]>, Arc<[u8]>)>,
+    client_cert_pem: Option<CertKeyPem>,
     min_tls_version: Option<TlsVersion>,
     alpn_protocols: Option<Arc<[Vec<u8>]>>,
     tls_server_name: Option<Arc<str>>,

@@ -10,7 +10,7 @@ use std::time::{Duration, SystemTime};
 use super::headers::Headers;
 use crate::error::Result;
 use crate::future::Future;
-pub use crate::tls::TlsVersion;
+pub use crate::tls::{CertKeyPem, TlsVersion};
 
 pub use super::upload::{BodyProducer, BodyWriter};
 
@@ -104,7 +104,7 @@ pub struct HTTPRequest {
     pub ca_pem: Option<Arc<[u8]>>,
     /// A client certificate chain and its key as PEM bytes, (chain, key);
     /// used instead of `client_cert`/`client_key` when set.
-    pub client_cert_pem: Option<(Arc<[u8]>, Arc<[u8]>)>,
+    pub client_cert_pem: Option<CertKeyPem>,
     /// The lowest TLS version accepted (None: 1.2).
     pub min_tls_version: Option<TlsVersion>,
     /// The ALPN protocols offered, in order (None: `http/1.1` alone; an
