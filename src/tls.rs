@@ -51,8 +51,8 @@ pub enum TlsVersion {
 }
 
 impl TlsVersion {
-    /// "1.2" or "1.3" (what curl's `--tls-max` and Python's
-    /// `TLSVersion.TLSv1_2` name); anything else is `invalid`.
+    /// "1.2" or "1.3" (Python's `TLSVersion.TLSv1_2` / `TLSv1_3`, curl's
+    /// `--tlsv1.2` / `--tlsv1.3`); anything else is `invalid`.
     pub fn parse(text: &str) -> Result<TlsVersion> {
         match text {
             "1.2" => Ok(TlsVersion::Tls12),
