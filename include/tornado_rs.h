@@ -802,6 +802,8 @@ tornado_code tornado_http_request_set_body(tornado_http_request *r,
 
 /**
  * Seconds allowed for resolve + connect + TLS handshake (default 20; 0: none).
+ * Running out fails the fetch with `TORNADO_ERR_TIMEOUT`: "timeout: Timeout
+ * while connecting", or "timeout: Timeout during TLS handshake" once TCP is up.
  */
 tornado_code tornado_http_request_set_connect_timeout(tornado_http_request *r, double seconds_);
 
@@ -868,6 +870,63 @@ tornado_code tornado_http_request_set_ca_certs(tornado_http_request *r, const ch
 tornado_code tornado_http_request_set_client_cert(tornado_http_request *r,
                                                   const char *cert_file,
                                                   const char *key_file);
+
+/**
+ * Trusts the CA certificates in `len` bytes of PEM at `pem` (copied; the
+ * caller keeps its buffer) instead of the system's trust store, together
+ * with those of `tornado_http_request_set_ca_certs`' file if one is set
+ * (Python's `load_verify_locations(cadata=...)`). PEM with no certificate
+ * or a malformed one is `TORNADO_ERR_INVALID` here, the request unchanged.
+ * NULL with `len` 0 removes it.
+ */
+tornado_code tornado_http_request_set_ca_pem(tornado_http_request *r,
+                                             const uint8_t *pem,
+                                             size_t len);
+
+/**
+ * A client certificate chain and its private key as PEM bytes (both
+ * copied; the caller keeps its buffers), shown to servers that ask for
+ * one; it replaces files given to `tornado_http_request_set_client_cert`
+ * (one client certificate per request: the last set). Malformed PEM, no
+ * certificate, no key, or one without the other is `TORNADO_ERR_INVALID`
+ * here, the request unchanged; a key that does not match the certificate
+ * fails the fetch with a `tls` error. Both NULL with lengths 0: none.
+ */
+tornado_code tornado_http_request_set_client_cert_pem(tornado_http_request *r,
+                                                      const uint8_t *cert,
+                                                      size_t cert_len,
+                                                      const uint8_t *key,
+                                                      size_t key_len);
+
+/**
+ * The lowest TLS version accepted: "1.2" (the default) or "1.3" (Python's
+ * `minimum_version`, curl's `--tlsv1.3`); a server that cannot speak it
+ * fails the fetch with a `tls` error. Anything else is
+ * `TORNADO_ERR_INVALID`; NULL restores the default. The string is copied.
+ */
+tornado_code tornado_http_request_set_min_tls_version(tornado_http_request *r, const char *version);
+
+/**
+ * The ALPN protocols offered, in order of preference: `count`
+ * NUL-terminated names (each 1 to 255 bytes; the array and the names are
+ * copied). The client speaks HTTP/1.1 only: a server that picks another
+ * protocol (say "h2") fails the fetch with a `protocol` error; one that
+ * picks none is spoken to in HTTP/1.1. NULL with `count` 0 restores the
+ * default ("http/1.1" alone); a non-NULL array with `count` 0 offers none.
+ */
+tornado_code tornado_http_request_set_alpn(tornado_http_request *r,
+                                           const char *const *protocols,
+                                           size_t count);
+
+/**
+ * The name sent as SNI and checked against the server's certificate
+ * instead of the URL's host (Python's `server_hostname`): fetch
+ * https://127.0.0.1:PORT/ from a server whose certificate names
+ * "mtls.test". The address connected to and the Host header still come
+ * from the URL. A name that is neither a DNS name nor an IP address is
+ * `TORNADO_ERR_INVALID`; NULL restores the URL's host. The string is copied.
+ */
+tornado_code tornado_http_request_set_server_name(tornado_http_request *r, const char *name);
 
 /**
  * Allow IPv6 addresses (default true; false: IPv4 only).

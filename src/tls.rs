@@ -17,8 +17,9 @@ use rustls::{ClientConfig, DigitallySignedStruct, RootCertStore, ServerConfig, S
 
 use crate::error::{Code, Error, Result};
 
-/// What a TLS client checks and offers.
-#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+/// What a TLS client checks and offers (Python's `ssl.SSLContext` for a
+/// client, as Tornado's `ssl_options` make one).
+#[derive(Clone, PartialEq, Eq, Hash)]
 pub struct TlsClientOptions {
     /// Check the server's certificate chain and name (default: true).
     pub validate_cert: bool,
@@ -29,6 +30,57 @@ pub struct TlsClientOptions {
     pub client_cert: Option<(PathBuf, PathBuf)>,
     /// ALPN protocols to offer, in order of preference (e.g. `b"http/1.1"`).
     pub alpn: Vec<Vec<u8>>,
+    /// CA certificates as PEM bytes (Python's `cadata`): trusted instead of
+    /// the system's store, together with `ca_file`'s when both are given.
+    pub ca_pem: Option<Arc<[u8]>>,
+    /// A client certificate chain and its key as PEM bytes, (chain, key);
+    /// used instead of `client_cert` when both are set.
+    pub client_cert_pem: Option<CertKeyPem>,
+    /// The lowest TLS version accepted (None: 1.2, rustls's lowest).
+    pub min_version: Option<TlsVersion>,
+}
+
+/// A certificate chain and its private key, as PEM bytes (chain, key).
+pub type CertKeyPem = (Arc<[u8]>, Arc<[u8]>);
+
+/// A TLS protocol version (rustls speaks 1.2 and 1.3 only).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum TlsVersion {
+    Tls12,
+    Tls13,
+}
+
+impl TlsVersion {
+    /// "1.2" or "1.3" (Python's `TLSVersion.TLSv1_2` / `TLSv1_3`, curl's
+    /// `--tlsv1.2` / `--tlsv1.3`); anything else is `invalid`.
+    pub fn parse(text: &str) -> Result<TlsVersion> {
+        match text {
+            "1.2" => Ok(TlsVersion::Tls12),
+            "1.3" => Ok(TlsVersion::Tls13),
+            other => Err(Error::invalid(format!(
+                "unsupported TLS version {other:?} (\"1.2\" or \"1.3\")"
+            ))),
+        }
+    }
+}
+
+/// Key material stays out of logs: PEM fields show their lengths only.
+impl std::fmt::Debug for TlsClientOptions {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let len = |pem: &Option<Arc<[u8]>>| pem.as_ref().map(|p| p.len());
+        f.debug_struct("TlsClientOptions")
+            .field("validate_cert", &self.validate_cert)
+            .field("ca_file", &self.ca_file)
+            .field("client_cert", &self.client_cert)
+            .field("alpn", &self.alpn)
+            .field("ca_pem_len", &len(&self.ca_pem))
+            .field(
+                "client_cert_pem_len",
+                &self.client_cert_pem.as_ref().map(|(c, _)| c.len()),
+            )
+            .field("min_version", &self.min_version)
+            .finish()
+    }
 }
 
 impl Default for TlsClientOptions {
@@ -38,6 +90,9 @@ impl Default for TlsClientOptions {
             ca_file: None,
             client_cert: None,
             alpn: Vec::new(),
+            ca_pem: None,
+            client_cert_pem: None,
+            min_version: None,
         }
     }
 }
@@ -54,8 +109,12 @@ fn provider() -> Arc<CryptoProvider> {
         .clone()
 }
 
+/// Configurations kept by [`client_config`]; past this the oldest goes.
+const CONFIG_CACHE_SIZE: usize = 32;
+
 /// The client configuration for `options`, built once per distinct options
-/// and cached for the life of the process (there are few distinct ones).
+/// and cached for the life of the process (there are few distinct ones;
+/// at most 32 are kept, the oldest dropped first).
 pub fn client_config(options: &TlsClientOptions) -> Result<Arc<ClientConfig>> {
     type Cache = Mutex<Vec<(TlsClientOptions, Arc<ClientConfig>)>>;
     static CACHE: OnceLock<Cache> = OnceLock::new();
@@ -69,46 +128,91 @@ pub fn client_config(options: &TlsClientOptions) -> Result<Arc<ClientConfig>> {
     let config = Arc::new(build_client_config(options)?);
     // Files may change between calls; only the file-free configs are kept.
     if options.ca_file.is_none() && options.client_cert.is_none() {
+        if cached.len() >= CONFIG_CACHE_SIZE {
+            cached.remove(0);
+        }
         cached.push((options.clone(), config.clone()));
     }
     Ok(config)
 }
 
 fn build_client_config(options: &TlsClientOptions) -> Result<ClientConfig> {
+    let versions: &[&rustls::SupportedProtocolVersion] = match options.min_version {
+        Some(TlsVersion::Tls13) => &[&rustls::version::TLS13],
+        Some(TlsVersion::Tls12) | None => rustls::DEFAULT_VERSIONS,
+    };
     let builder = ClientConfig::builder_with_provider(provider())
-        .with_safe_default_protocol_versions()
+        .with_protocol_versions(versions)
         .map_err(tls_error)?;
     let builder = if options.validate_cert {
-        builder.with_root_certificates(root_store(options.ca_file.as_deref())?)
+        builder.with_root_certificates(root_store(
+            options.ca_file.as_deref(),
+            options.ca_pem.as_deref(),
+        )?)
     } else {
         builder
             .dangerous()
             .with_custom_certificate_verifier(Arc::new(AcceptAnyCertificate(provider())))
     };
-    let mut config = match &options.client_cert {
-        Some((cert, key)) => builder
+    let mut config = match (&options.client_cert_pem, &options.client_cert) {
+        (Some((cert, key)), _) => builder
+            .with_client_auth_cert(
+                certs_from_pem(cert, "client certificate")?,
+                key_from_pem(key)?,
+            )
+            .map_err(tls_error)?,
+        (None, Some((cert, key))) => builder
             .with_client_auth_cert(load_certs(cert)?, load_key(key)?)
             .map_err(tls_error)?,
-        None => builder.with_no_client_auth(),
+        (None, None) => builder.with_no_client_auth(),
     };
     config.alpn_protocols = options.alpn.clone();
     Ok(config)
 }
 
-fn root_store(ca_file: Option<&Path>) -> Result<Arc<RootCertStore>> {
-    let Some(path) = ca_file else {
+fn root_store(ca_file: Option<&Path>, ca_pem: Option<&[u8]>) -> Result<Arc<RootCertStore>> {
+    if ca_file.is_none() && ca_pem.is_none() {
         return Ok(system_roots().clone());
-    };
+    }
     let mut roots = RootCertStore::empty();
-    for cert in load_certs(path)? {
-        roots.add(cert).map_err(|e| {
-            tls_error(format_args!(
-                "bad CA certificate in {}: {e}",
-                path.display()
-            ))
-        })?;
+    if let Some(path) = ca_file {
+        for cert in load_certs(path)? {
+            roots.add(cert).map_err(|e| {
+                tls_error(format_args!(
+                    "bad CA certificate in {}: {e}",
+                    path.display()
+                ))
+            })?;
+        }
+    }
+    if let Some(pem) = ca_pem {
+        for cert in certs_from_pem(pem, "CA")? {
+            roots
+                .add(cert)
+                .map_err(|e| tls_error(format_args!("bad CA certificate in the PEM data: {e}")))?;
+        }
     }
     Ok(Arc::new(roots))
+}
+
+/// The certificates of PEM bytes: at least one, all well-formed, else a
+/// `tls` error naming `what` they were for.
+pub fn certs_from_pem(pem: &[u8], what: &str) -> Result<Vec<CertificateDer<'static>>> {
+    let certs = CertificateDer::pem_slice_iter(pem)
+        .collect::<std::result::Result<Vec<_>, _>>()
+        .map_err(|e| tls_error(format_args!("bad {what} PEM: {e}")))?;
+    if certs.is_empty() {
+        return Err(tls_error(format_args!(
+            "no certificate in the {what} PEM data"
+        )));
+    }
+    Ok(certs)
+}
+
+/// The private key of PEM bytes (PKCS#8, PKCS#1 or SEC1), else a `tls` error.
+pub fn key_from_pem(pem: &[u8]) -> Result<PrivateKeyDer<'static>> {
+    PrivateKeyDer::from_pem_slice(pem)
+        .map_err(|e| tls_error(format_args!("bad private key PEM: {e}")))
 }
 
 /// Where the default roots came from (see [`system_roots`]).
@@ -205,15 +309,11 @@ pub fn server_config_from_pem(
     key_pem: &[u8],
     alpn: &[Vec<u8>],
 ) -> Result<Arc<ServerConfig>> {
-    let certs = CertificateDer::pem_slice_iter(cert_pem)
-        .collect::<std::result::Result<Vec<_>, _>>()
-        .map_err(|e| tls_error(format_args!("bad certificate PEM: {e}")))?;
-    if certs.is_empty() {
-        return Err(tls_error("no certificate in the PEM data"));
-    }
-    let key = PrivateKeyDer::from_pem_slice(key_pem)
-        .map_err(|e| tls_error(format_args!("bad private key PEM: {e}")))?;
-    server_config(certs, key, alpn)
+    server_config(
+        certs_from_pem(cert_pem, "certificate")?,
+        key_from_pem(key_pem)?,
+        alpn,
+    )
 }
 
 fn server_config(

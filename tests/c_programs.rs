@@ -35,6 +35,9 @@ struct Fixture {
 }
 
 fn fixture_for(name: &str) -> Fixture {
+    if name == "test_http_tls" {
+        return http_tls_fixture();
+    }
     if name == "test_stream" {
         return tls_fixture();
     }
@@ -680,4 +683,55 @@ c_tests!(
     test_http_features,
     test_stream,
     test_keepalive,
+    test_http_tls,
 );
+
+/// The TLS servers test_http_tls.c fetches from (tests/common/tls_probe.rs),
+/// all with a certificate for mtls.test from one test CA.
+fn http_tls_fixture() -> Fixture {
+    use common::tls_probe::{self, ProbeOptions};
+    let pki = common::pki::test_pki(&["mtls.test"]);
+    let probe = |options: ProbeOptions| tls_probe::start(&pki, options).addr.port().to_string();
+    let plain = probe(ProbeOptions {
+        alpn: vec![b"http/1.1".to_vec()],
+        ..Default::default()
+    });
+    let tls12 = probe(ProbeOptions {
+        tls12_only: true,
+        ..Default::default()
+    });
+    let h2 = probe(ProbeOptions {
+        alpn: vec![b"h2".to_vec()],
+        ..Default::default()
+    });
+    let mtls = probe(ProbeOptions {
+        require_client_cert: true,
+        ..Default::default()
+    });
+    let silent = tls_probe::silent_server().addr.port().to_string();
+    let full = common::full_listener::full_listener();
+    let path = |p: &Path| p.display().to_string();
+    Fixture {
+        env: vec![
+            ("TORNADO_TEST_TLS_PORT".into(), plain),
+            ("TORNADO_TEST_TLS12_PORT".into(), tls12),
+            ("TORNADO_TEST_H2_PORT".into(), h2),
+            ("TORNADO_TEST_MTLS_PORT".into(), mtls),
+            ("TORNADO_TEST_SILENT_PORT".into(), silent),
+            (
+                "TORNADO_TEST_FULL_PORT".into(),
+                full.addr.port().to_string(),
+            ),
+            ("TORNADO_TEST_CA".into(), path(&pki.ca_file)),
+            (
+                "TORNADO_TEST_CLIENT_CERT".into(),
+                path(&pki.client_cert_file),
+            ),
+            ("TORNADO_TEST_CLIENT_KEY".into(), path(&pki.client_key_file)),
+        ],
+        _servers: Vec::new(),
+        _pki: Some(pki),
+        _full: Some(full),
+        _processes: (None, None),
+    }
+}

@@ -499,6 +499,8 @@ fn timeout_secs(value: f64, what: &str) -> Result<Option<Duration>> {
 }
 
 /// Seconds allowed for resolve + connect + TLS handshake (default 20; 0: none).
+/// Running out fails the fetch with `TORNADO_ERR_TIMEOUT`: "timeout: Timeout
+/// while connecting", or "timeout: Timeout during TLS handshake" once TCP is up.
 #[no_mangle]
 pub extern "C" fn tornado_http_request_set_connect_timeout(
     r: *mut tornado_http_request,
@@ -652,8 +654,166 @@ pub extern "C" fn tornado_http_request_set_client_cert(
                 "a client certificate needs both cert_file and key_file (or neither)",
             ));
         }
+        if cert.is_some() {
+            req.client_cert_pem = None; // one client certificate: the last set
+        }
         req.client_cert = cert.map(Into::into);
         req.client_key = key.map(Into::into);
+        Ok(())
+    })
+}
+
+// ---- TLS options beyond Tornado's fields (its ssl_options) ----
+
+/// `len` bytes at `data` (NULL with `len` 0: none), borrowed for the call.
+///
+/// # Safety
+/// `data` must be NULL or point to `len` readable bytes.
+unsafe fn pem_arg<'a>(data: *const u8, len: usize, what: &str) -> Result<Option<&'a [u8]>> {
+    if data.is_null() && len == 0 {
+        return Ok(None);
+    }
+    non_null(data, what)?;
+    // SAFETY: non-NULL, and the caller passes `len` readable bytes.
+    Ok(Some(unsafe { std::slice::from_raw_parts(data, len) }))
+}
+
+/// Checked here, so a C caller learns of malformed PEM when setting it.
+fn invalid_pem(e: Error) -> Error {
+    Error::invalid(e.message().trim_start_matches("tls: "))
+}
+
+/// Trusts the CA certificates in `len` bytes of PEM at `pem` (copied; the
+/// caller keeps its buffer) instead of the system's trust store, together
+/// with those of `tornado_http_request_set_ca_certs`' file if one is set
+/// (Python's `load_verify_locations(cadata=...)`). PEM with no certificate
+/// or a malformed one is `TORNADO_ERR_INVALID` here, the request unchanged.
+/// NULL with `len` 0 removes it.
+#[no_mangle]
+pub extern "C" fn tornado_http_request_set_ca_pem(
+    r: *mut tornado_http_request,
+    pem: *const u8,
+    len: usize,
+) -> tornado_code {
+    with_request(r, |req| {
+        // SAFETY: the caller passes `len` readable bytes or NULL.
+        let pem = unsafe { pem_arg(pem, len, "pem") }?;
+        if let Some(pem) = pem {
+            crate::tls::certs_from_pem(pem, "CA").map_err(invalid_pem)?;
+        }
+        req.ca_pem = pem.map(Into::into);
+        Ok(())
+    })
+}
+
+/// A client certificate chain and its private key as PEM bytes (both
+/// copied; the caller keeps its buffers), shown to servers that ask for
+/// one; it replaces files given to `tornado_http_request_set_client_cert`
+/// (one client certificate per request: the last set). Malformed PEM, no
+/// certificate, no key, or one without the other is `TORNADO_ERR_INVALID`
+/// here, the request unchanged; a key that does not match the certificate
+/// fails the fetch with a `tls` error. Both NULL with lengths 0: none.
+#[no_mangle]
+pub extern "C" fn tornado_http_request_set_client_cert_pem(
+    r: *mut tornado_http_request,
+    cert: *const u8,
+    cert_len: usize,
+    key: *const u8,
+    key_len: usize,
+) -> tornado_code {
+    with_request(r, |req| {
+        // SAFETY: the caller passes readable bytes or NULL, as documented.
+        let cert = unsafe { pem_arg(cert, cert_len, "cert") }?;
+        // SAFETY: as above.
+        let key = unsafe { pem_arg(key, key_len, "key") }?;
+        req.client_cert_pem = match (cert, key) {
+            (None, None) => None,
+            (Some(cert), Some(key)) => {
+                crate::tls::certs_from_pem(cert, "client certificate").map_err(invalid_pem)?;
+                crate::tls::key_from_pem(key).map_err(invalid_pem)?;
+                req.client_cert = None;
+                req.client_key = None;
+                Some((cert.into(), key.into()))
+            }
+            _ => {
+                return Err(Error::invalid(
+                    "a client certificate needs both cert and key (or neither)",
+                ))
+            }
+        };
+        Ok(())
+    })
+}
+
+/// The lowest TLS version accepted: "1.2" (the default) or "1.3" (Python's
+/// `minimum_version`, curl's `--tlsv1.3`); a server that cannot speak it
+/// fails the fetch with a `tls` error. Anything else is
+/// `TORNADO_ERR_INVALID`; NULL restores the default. The string is copied.
+#[no_mangle]
+pub extern "C" fn tornado_http_request_set_min_tls_version(
+    r: *mut tornado_http_request,
+    version: *const c_char,
+) -> tornado_code {
+    with_request(r, |req| {
+        req.min_tls_version = optional_str(version, "version")?
+            .map(|v| crate::tls::TlsVersion::parse(&v))
+            .transpose()?;
+        Ok(())
+    })
+}
+
+/// The ALPN protocols offered, in order of preference: `count`
+/// NUL-terminated names (each 1 to 255 bytes; the array and the names are
+/// copied). The client speaks HTTP/1.1 only: a server that picks another
+/// protocol (say "h2") fails the fetch with a `protocol` error; one that
+/// picks none is spoken to in HTTP/1.1. NULL with `count` 0 restores the
+/// default ("http/1.1" alone); a non-NULL array with `count` 0 offers none.
+#[no_mangle]
+pub extern "C" fn tornado_http_request_set_alpn(
+    r: *mut tornado_http_request,
+    protocols: *const *const c_char,
+    count: usize,
+) -> tornado_code {
+    with_request(r, |req| {
+        if protocols.is_null() && count == 0 {
+            req.alpn_protocols = None;
+            return Ok(());
+        }
+        non_null(protocols, "protocols")?;
+        // SAFETY: the caller passes `count` readable pointers.
+        let names = unsafe { std::slice::from_raw_parts(protocols, count) };
+        let mut offered = Vec::with_capacity(count);
+        for &name in names {
+            non_null(name, "protocol")?;
+            // SAFETY: non-NULL, and NUL-terminated per the contract.
+            let name = unsafe { std::ffi::CStr::from_ptr(name) }.to_bytes();
+            if name.is_empty() || name.len() > 255 {
+                return Err(Error::invalid("an ALPN protocol has 1 to 255 bytes"));
+            }
+            offered.push(name.to_vec());
+        }
+        req.alpn_protocols = Some(offered.into());
+        Ok(())
+    })
+}
+
+/// The name sent as SNI and checked against the server's certificate
+/// instead of the URL's host (Python's `server_hostname`): fetch
+/// https://127.0.0.1:PORT/ from a server whose certificate names
+/// "mtls.test". The address connected to and the Host header still come
+/// from the URL. A name that is neither a DNS name nor an IP address is
+/// `TORNADO_ERR_INVALID`; NULL restores the URL's host. The string is copied.
+#[no_mangle]
+pub extern "C" fn tornado_http_request_set_server_name(
+    r: *mut tornado_http_request,
+    name: *const c_char,
+) -> tornado_code {
+    with_request(r, |req| {
+        let name = optional_str(name, "name")?;
+        if let Some(name) = &name {
+            crate::tls::server_name(name)?;
+        }
+        req.tls_server_name = name.map(Into::into);
         Ok(())
     })
 }

@@ -10,6 +10,7 @@ use std::net::IpAddr;
 use std::path::PathBuf;
 use std::pin::pin;
 use std::rc::{Rc, Weak};
+use std::sync::Arc;
 use std::task::Poll;
 use std::time::{Duration, Instant, SystemTime};
 
@@ -30,7 +31,7 @@ use crate::ioloop::{LoopRef, TimeoutId};
 use crate::iostream::IOStream;
 use crate::resolver::{AddressFamily, ResolveHook, Resolver};
 use crate::tcpclient::{connect_resolved, race_timeout, ConnectOptions};
-use crate::tls::{client_config, server_name, TlsClientOptions};
+use crate::tls::{client_config, server_name, CertKeyPem, TlsClientOptions, TlsVersion};
 use crate::util::monotonic_ns;
 
 /// Client-wide settings (Tornado's `AsyncHTTPClient.initialize` arguments).
@@ -692,11 +693,34 @@ struct ConnectionSettings {
     ca_certs: Option<PathBuf>,
     client_cert: Option<PathBuf>,
     client_key: Option<PathBuf>,
+    tls: TlsSettings,
     allow_ipv6: bool,
     network_interface: Option<IpAddr>,
     proxy_host: Option<String>,
     proxy_port: Option<u16>,
     proxy_username: Option<String>,
+}
+
+/// The TLS options beyond Tornado's fields (`Arc`s: cloned, not copied).
+#[derive(PartialEq, Eq, Hash)]
+struct TlsSettings {
+    ca_pem: Option<Arc<[u8]>>,
+    client_cert_pem: Option<CertKeyPem>,
+    min_tls_version: Option<TlsVersion>,
+    alpn_protocols: Option<Arc<[Vec<u8>]>>,
+    tls_server_name: Option<Arc<str>>,
+}
+
+impl TlsSettings {
+    fn of(request: &HTTPRequest) -> TlsSettings {
+        TlsSettings {
+            ca_pem: request.ca_pem.clone(),
+            client_cert_pem: request.client_cert_pem.clone(),
+            min_tls_version: request.min_tls_version,
+            alpn_protocols: request.alpn_protocols.clone(),
+            tls_server_name: request.tls_server_name.clone(),
+        }
+    }
 }
 
 impl PoolKey {
@@ -708,6 +732,7 @@ impl PoolKey {
                 ca_certs: request.ca_certs.clone(),
                 client_cert: request.client_cert.clone(),
                 client_key: request.client_key.clone(),
+                tls: TlsSettings::of(request),
                 allow_ipv6: request.allow_ipv6,
                 network_interface: request.network_interface,
                 proxy_host: request.proxy_host.clone(),
@@ -854,14 +879,25 @@ async fn connect(
 ) -> Result<IOStream> {
     // Boxed: the connect machinery (resolver, Happy Eyeballs, TLS) is big and
     // only needed for new connections; inline it would sit in every fetch.
-    let work = Box::pin(connect_unlimited(inner, request, target, clock));
-    let stream = within(
-        &inner.lp,
-        work,
-        request.connect_timeout,
-        "Timeout while connecting",
-    )
-    .await?;
+    let handshaking = Cell::new(false);
+    let work = Box::pin(connect_unlimited(
+        inner,
+        request,
+        target,
+        clock,
+        &handshaking,
+    ));
+    let stream = match limit_of(request.connect_timeout) {
+        None => work.await?,
+        // A distinct message once TCP is up and the TLS handshake under way.
+        Some(limit) => race_timeout(&inner.lp, work, limit).await.map_err(|e| {
+            let what = match handshaking.get() {
+                true => "Timeout during TLS handshake",
+                false => "Timeout while connecting",
+            };
+            timeout_as(e, what)
+        })?,
+    };
     stream.set_max_buffer_size(inner.options.max_buffer_size)?;
     Ok(stream)
 }
@@ -871,6 +907,7 @@ async fn connect_unlimited(
     request: &HTTPRequest,
     target: &Target,
     clock: &mut Clock,
+    handshaking: &Cell<bool>,
 ) -> Result<IOStream> {
     let (host, port) = match (&request.proxy_host, request.proxy_port) {
         (Some(proxy), port) => (proxy.as_str(), port.unwrap_or(8080)),
@@ -905,14 +942,34 @@ async fn connect_unlimited(
     if target.scheme == Scheme::Https {
         let tls = tls_options(request);
         let config = client_config(&tls).map_err(|e| classify(e, FetchErrorKind::Tls))?;
-        let name = server_name(&target.host)?;
+        let name = server_name(request.tls_server_name.as_deref().unwrap_or(&target.host))?;
+        handshaking.set(true);
         stream
             .start_tls_client(config, name)
             .await
             .map_err(|e| classify(e, FetchErrorKind::Tls))?;
+        handshaking.set(false);
+        if request.alpn_protocols.is_some() {
+            check_alpn(&stream)?;
+        }
         clock.info.appconnect = clock.since_start();
     }
     Ok(stream)
+}
+
+/// The server may pick any protocol offered; this client speaks HTTP/1.1
+/// only (and assumes it when the server picks none, as curl does).
+fn check_alpn(stream: &IOStream) -> Result<()> {
+    match stream.alpn_protocol() {
+        Some(chosen) if chosen != b"http/1.1" => Err(fetch_error(
+            FetchErrorKind::Protocol,
+            format!(
+                "the server chose ALPN protocol {:?}; this client speaks HTTP/1.1 only",
+                String::from_utf8_lossy(&chosen)
+            ),
+        )),
+        _ => Ok(()),
+    }
 }
 
 fn tls_options(request: &HTTPRequest) -> TlsClientOptions {
@@ -924,7 +981,13 @@ fn tls_options(request: &HTTPRequest) -> TlsClientOptions {
             (Some(cert), None) => Some((cert.clone(), cert.clone())),
             _ => None,
         },
-        alpn: vec![b"http/1.1".to_vec()],
+        alpn: match &request.alpn_protocols {
+            Some(protocols) => protocols.to_vec(),
+            None => vec![b"http/1.1".to_vec()],
+        },
+        ca_pem: request.ca_pem.clone(),
+        client_cert_pem: request.client_cert_pem.clone(),
+        min_version: request.min_tls_version,
     }
 }
 

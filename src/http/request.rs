@@ -4,11 +4,13 @@ use std::fmt;
 use std::net::IpAddr;
 use std::path::PathBuf;
 use std::rc::Rc;
+use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
 use super::headers::Headers;
 use crate::error::Result;
 use crate::future::Future;
+pub use crate::tls::{CertKeyPem, TlsVersion};
 
 pub use super::upload::{BodyProducer, BodyWriter};
 
@@ -77,6 +79,8 @@ pub struct HTTPRequest {
     pub body: Option<Vec<u8>>,
     pub body_producer: Option<BodyProducer>,
     /// Resolve + connect + TLS handshake. None or zero: no limit (Tornado's 0).
+    /// Running out is a `timeout` error: "Timeout while connecting", or
+    /// "Timeout during TLS handshake" once TCP is connected.
     pub connect_timeout: Option<Duration>,
     /// The whole exchange, per hop. None or zero: no limit (Tornado's 0).
     pub request_timeout: Option<Duration>,
@@ -91,6 +95,29 @@ pub struct HTTPRequest {
     pub ca_certs: Option<PathBuf>,
     pub client_cert: Option<PathBuf>,
     pub client_key: Option<PathBuf>,
+    /// TLS options beyond Tornado's own fields, as its `ssl_options`
+    /// (an `ssl.SSLContext`) and curl set them; all `None` by default.
+    /// Part of the connection pool's key: a connection made with other
+    /// values is never reused.
+    ///
+    /// CA certificates as PEM bytes (`cadata`), trusted together with
+    /// `ca_certs`' file instead of the system's store. Malformed PEM fails
+    /// the fetch with a `tls` error.
+    pub ca_pem: Option<Arc<[u8]>>,
+    /// A client certificate chain and its key as PEM bytes, (chain, key);
+    /// used instead of `client_cert`/`client_key` when set.
+    pub client_cert_pem: Option<CertKeyPem>,
+    /// The lowest TLS version accepted (None: 1.2).
+    pub min_tls_version: Option<TlsVersion>,
+    /// The ALPN protocols offered, in order (None: `http/1.1` alone; an
+    /// empty list: no ALPN). The client speaks HTTP/1.1 only: a server
+    /// that picks another protocol fails the fetch with a `protocol`
+    /// error; one that picks none is spoken to in HTTP/1.1.
+    pub alpn_protocols: Option<Arc<[Vec<u8>]>>,
+    /// The name sent as SNI and checked against the certificate instead of
+    /// the URL's host (Python's `server_hostname`; the Host header and the
+    /// address connected to still come from the URL).
+    pub tls_server_name: Option<Arc<str>>,
     pub allow_ipv6: bool,
     /// Local address to connect from.
     pub network_interface: Option<IpAddr>,
@@ -127,6 +154,11 @@ impl HTTPRequest {
             ca_certs: None,
             client_cert: None,
             client_key: None,
+            ca_pem: None,
+            client_cert_pem: None,
+            min_tls_version: None,
+            alpn_protocols: None,
+            tls_server_name: None,
             allow_ipv6: true,
             network_interface: None,
             if_modified_since: None,

@@ -538,6 +538,66 @@ static void abuse_tcp(void) {
     CHECK(drops == 1, "its drop function ran once, from the loop (%d)", drops);
 }
 
+/* ---------------- HTTP request TLS options (ssl_options) ---------------- */
+static void abuse_request_tls(void) {
+    tap_section("http request TLS options");
+    static const char broken[] = "-----BEGIN CERTIFICATE-----\n!!!!\n-----END CERTIFICATE-----\n";
+    const uint8_t *pem = (const uint8_t *)"x";
+    const char *alpn[] = {"http/1.1"};
+    FAILS(tornado_http_request_set_ca_pem(NULL, pem, 1), TORNADO_ERR_INVALID, "set_ca_pem(NULL request)");
+    FAILS(tornado_http_request_set_client_cert_pem(NULL, pem, 1, pem, 1), TORNADO_ERR_INVALID,
+          "set_client_cert_pem(NULL request)");
+    FAILS(tornado_http_request_set_min_tls_version(NULL, "1.2"), TORNADO_ERR_INVALID,
+          "set_min_tls_version(NULL request)");
+    FAILS(tornado_http_request_set_alpn(NULL, alpn, 1), TORNADO_ERR_INVALID, "set_alpn(NULL request)");
+    FAILS(tornado_http_request_set_server_name(NULL, "a.test"), TORNADO_ERR_INVALID,
+          "set_server_name(NULL request)");
+
+    tornado_http_request *r = tornado_http_request_new("https://127.0.0.1/");
+    CHECK(r != NULL, "request_new");
+    FAILS(tornado_http_request_set_ca_pem(r, NULL, 5), TORNADO_ERR_INVALID, "set_ca_pem(NULL, 5)");
+    FAILS(tornado_http_request_set_ca_pem(r, pem, 0), TORNADO_ERR_INVALID, "set_ca_pem(empty)");
+    FAILS(tornado_http_request_set_ca_pem(r, (const uint8_t *)"garbage", 7), TORNADO_ERR_INVALID,
+          "set_ca_pem(no certificate)");
+    FAILS(tornado_http_request_set_ca_pem(r, (const uint8_t *)broken, strlen(broken)), TORNADO_ERR_INVALID,
+          "set_ca_pem(a malformed certificate)");
+    CHECK_OK(tornado_http_request_set_ca_pem(r, NULL, 0), "set_ca_pem(NULL, 0) removes it");
+    FAILS(tornado_http_request_set_client_cert_pem(r, pem, 1, NULL, 0), TORNADO_ERR_INVALID,
+          "set_client_cert_pem without a key");
+    FAILS(tornado_http_request_set_client_cert_pem(r, NULL, 0, pem, 1), TORNADO_ERR_INVALID,
+          "set_client_cert_pem without a certificate");
+    FAILS(tornado_http_request_set_client_cert_pem(r, NULL, 3, NULL, 3), TORNADO_ERR_INVALID,
+          "set_client_cert_pem(NULL with lengths)");
+    FAILS(tornado_http_request_set_client_cert_pem(r, (const uint8_t *)broken, strlen(broken), pem, 1),
+          TORNADO_ERR_INVALID, "set_client_cert_pem(malformed PEM)");
+    CHECK_OK(tornado_http_request_set_client_cert_pem(r, NULL, 0, NULL, 0), "set_client_cert_pem(none)");
+    const char *versions[] = {"1.0", "1.1", "1.4", "", "TLSv1.3", bad_utf8};
+    for (int i = 0; i < 6; i++)
+        FAILS(tornado_http_request_set_min_tls_version(r, versions[i]), TORNADO_ERR_INVALID,
+              "set_min_tls_version(%s)", versions[i]);
+    CHECK_OK(tornado_http_request_set_min_tls_version(r, NULL), "set_min_tls_version(NULL): the default");
+    CHECK_OK(tornado_http_request_set_min_tls_version(r, "1.3"), "set_min_tls_version(1.3)");
+    FAILS(tornado_http_request_set_alpn(r, NULL, 2), TORNADO_ERR_INVALID, "set_alpn(NULL, 2)");
+    {
+        char longest[300];
+        memset(longest, 'a', sizeof longest - 1);
+        longest[sizeof longest - 1] = '\0';
+        const char *bad[][2] = {{"h2", NULL}, {"h2", ""}, {"h2", longest}};
+        for (int i = 0; i < 3; i++)
+            FAILS(tornado_http_request_set_alpn(r, bad[i], 2), TORNADO_ERR_INVALID, "set_alpn(bad protocol %d)", i);
+    }
+    CHECK_OK(tornado_http_request_set_alpn(r, alpn, 0), "set_alpn(array, 0): none offered");
+    CHECK_OK(tornado_http_request_set_alpn(r, NULL, 0), "set_alpn(NULL, 0): the default");
+    FAILS(tornado_http_request_set_server_name(r, ""), TORNADO_ERR_INVALID, "set_server_name(\"\")");
+    FAILS(tornado_http_request_set_server_name(r, "not a name"), TORNADO_ERR_INVALID,
+          "set_server_name(with spaces)");
+    FAILS(tornado_http_request_set_server_name(r, bad_utf8), TORNADO_ERR_INVALID, "set_server_name(invalid UTF-8)");
+    CHECK_OK(tornado_http_request_set_server_name(r, "mtls.test"), "set_server_name(a DNS name)");
+    CHECK_OK(tornado_http_request_set_server_name(r, "127.0.0.1"), "set_server_name(an IP address)");
+    CHECK_OK(tornado_http_request_set_server_name(r, NULL), "set_server_name(NULL): the URL's host");
+    tornado_http_request_free(r);
+}
+
 /* ---------------- TLS ---------------- */
 static void abuse_tls(void) {
     tap_section("tls options and server configs");
@@ -592,6 +652,7 @@ int main(void) {
     abuse_streams();
     abuse_tcp();
     abuse_tls();
+    abuse_request_tls();
 
     tornado_http_request_free(primer);
     tornado_http_client_options_free(primer_options);

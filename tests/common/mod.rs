@@ -6,4 +6,5 @@ pub mod mtls_server;
 pub mod pki;
 pub mod process_server;
 pub mod script_server;
+pub mod tls_probe;
 pub mod tornado_server;
