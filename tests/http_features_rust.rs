@@ -409,3 +409,26 @@ fn a_resolver_hook_answers_later_and_endpoint_mappings_apply_first() {
         "IP literals reach the hook too, as in Tornado"
     );
 }
+
+#[test]
+fn a_lookup_that_never_answers_times_out_while_resolving() {
+    let lp = IOLoop::new().unwrap();
+    let never = ResolveHook(std::rc::Rc::new(|lp: &LoopRef, _: &str, _: u16, _| {
+        Future::new(lp)
+    }));
+    let options = ClientOptions {
+        resolver: Some(never),
+        ..ClientOptions::default()
+    };
+    let client = AsyncHTTPClient::new(&lp, options).unwrap();
+    let mut request = HTTPRequest::new("http://127.0.0.1:9/");
+    request.connect_timeout = Some(Duration::from_millis(100));
+    let f = client.fetch(request).unwrap();
+    lp.run_until(|| f.done(), LIMIT).unwrap();
+    let r = f.result().unwrap().unwrap();
+    assert_eq!(
+        r.error.as_ref().map(|e| e.message()),
+        Some("timeout: Timeout while resolving 127.0.0.1"),
+        "as Tornado's message"
+    );
+}

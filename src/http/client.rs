@@ -879,27 +879,38 @@ async fn connect(
 ) -> Result<IOStream> {
     // Boxed: the connect machinery (resolver, Happy Eyeballs, TLS) is big and
     // only needed for new connections; inline it would sit in every fetch.
-    let handshaking = Cell::new(false);
-    let work = Box::pin(connect_unlimited(
-        inner,
-        request,
-        target,
-        clock,
-        &handshaking,
-    ));
+    let phase = Cell::new(ConnectPhase::Resolving);
+    let work = Box::pin(connect_unlimited(inner, request, target, clock, &phase));
     let stream = match limit_of(request.connect_timeout) {
         None => work.await?,
-        // A distinct message once TCP is up and the TLS handshake under way.
-        Some(limit) => race_timeout(&inner.lp, work, limit).await.map_err(|e| {
-            let what = match handshaking.get() {
-                true => "Timeout during TLS handshake",
-                false => "Timeout while connecting",
-            };
-            timeout_as(e, what)
-        })?,
+        // The message says which step ran out of time, as Tornado's do.
+        Some(limit) => race_timeout(&inner.lp, work, limit)
+            .await
+            .map_err(|e| timeout_as(e, &phase.get().timeout_message(request, target)))?,
     };
     stream.set_max_buffer_size(inner.options.max_buffer_size)?;
     Ok(stream)
+}
+
+/// Where a new connection is, for the message of a connect timeout.
+#[derive(Clone, Copy)]
+enum ConnectPhase {
+    Resolving,
+    Connecting,
+    Handshaking,
+}
+
+impl ConnectPhase {
+    fn timeout_message(self, request: &HTTPRequest, target: &Target) -> String {
+        match self {
+            ConnectPhase::Resolving => {
+                let host = request.proxy_host.as_deref().unwrap_or(&target.host);
+                format!("Timeout while resolving {host}")
+            }
+            ConnectPhase::Connecting => "Timeout while connecting".into(),
+            ConnectPhase::Handshaking => "Timeout during TLS handshake".into(),
+        }
+    }
 }
 
 async fn connect_unlimited(
@@ -907,7 +918,7 @@ async fn connect_unlimited(
     request: &HTTPRequest,
     target: &Target,
     clock: &mut Clock,
-    handshaking: &Cell<bool>,
+    phase: &Cell<ConnectPhase>,
 ) -> Result<IOStream> {
     let (host, port) = match (&request.proxy_host, request.proxy_port) {
         (Some(proxy), port) => (proxy.as_str(), port.unwrap_or(8080)),
@@ -924,6 +935,7 @@ async fn connect_unlimited(
         .await
         .map_err(|e| fetch_error(FetchErrorKind::Resolve, e.message()))?;
     clock.info.namelookup = clock.since_start();
+    phase.set(ConnectPhase::Connecting);
     let options = ConnectOptions {
         source_ip: request.network_interface,
         ..Default::default()
@@ -943,12 +955,11 @@ async fn connect_unlimited(
         let tls = tls_options(request);
         let config = client_config(&tls).map_err(|e| classify(e, FetchErrorKind::Tls))?;
         let name = server_name(request.tls_server_name.as_deref().unwrap_or(&target.host))?;
-        handshaking.set(true);
+        phase.set(ConnectPhase::Handshaking);
         stream
             .start_tls_client(config, name)
             .await
             .map_err(|e| classify(e, FetchErrorKind::Tls))?;
-        handshaking.set(false);
         if request.alpn_protocols.is_some() {
             check_alpn(&stream)?;
         }

@@ -79,8 +79,9 @@ pub struct HTTPRequest {
     pub body: Option<Vec<u8>>,
     pub body_producer: Option<BodyProducer>,
     /// Resolve + connect + TLS handshake. None or zero: no limit (Tornado's 0).
-    /// Running out is a `timeout` error: "Timeout while connecting", or
-    /// "Timeout during TLS handshake" once TCP is connected.
+    /// Running out is a `timeout` error that says which step ran out:
+    /// "Timeout while resolving <host>", "Timeout while connecting", or
+    /// "Timeout during TLS handshake".
     pub connect_timeout: Option<Duration>,
     /// The whole exchange, per hop. None or zero: no limit (Tornado's 0).
     pub request_timeout: Option<Duration>,
