@@ -804,7 +804,8 @@ tornado_code tornado_http_request_set_body(tornado_http_request *r,
  * Seconds allowed for resolve + connect + TLS handshake (default 20; 0: none).
  * Running out fails the fetch with `TORNADO_ERR_TIMEOUT`, the message saying
  * which step ran out: "timeout: Timeout while resolving <host>", "timeout:
- * Timeout while connecting", or "timeout: Timeout during TLS handshake".
+ * Timeout while connecting", or "timeout: Timeout during TLS handshake with
+ * <host>:<port>" (Tornado's words).
  */
 tornado_code tornado_http_request_set_connect_timeout(tornado_http_request *r, double seconds_);
 

@@ -57,3 +57,49 @@ class RsHTTP204NoContentTestCase(simple.HTTP204NoContentTestCase):
 class RsHTTP100ContinueTestCase(simple.HTTP100ContinueTestCase):
     def get_http_client(self):
         return create_client()
+
+
+class RsHTTPSClientTestCase(simple.SimpleHTTPSClientTestCase):
+    def create_client(self, **kwargs):
+        return create_client(defaults=dict(validate_cert=False), **kwargs)
+
+
+class RsMaxHeaderSizeTest(simple.MaxHeaderSizeTest):
+    def get_http_client(self):
+        return create_client(max_header_size=1024)
+
+
+class RsHTTPClientMaxBodySizeTestCase(simple.SimpleHTTPClientMaxBodySizeTestCase):
+    def get_http_client(self):
+        return create_client(max_body_size=httpclient_test.MAX_BODY_SIZE)
+
+
+class RsMaxBodySizeUntilCloseTest(simple.MaxBodySizeUntilCloseTest):
+    def get_http_client(self):
+        return create_client(max_body_size=1024 * 64)
+
+
+class RsMaxBufferSizeUntilCloseTest(simple.MaxBufferSizeUntilCloseTest):
+    def get_http_client(self):
+        return create_client(max_body_size=1024 * 1024, max_buffer_size=1024 * 64)
+
+
+class RsMaxBufferSizeTest(simple.MaxBufferSizeTest):
+    def get_http_client(self):
+        return create_client(max_body_size=1024 * 100, max_buffer_size=1024 * 64)
+
+
+class RsChunkedWithContentLengthTest(simple.ChunkedWithContentLengthTest):
+    def get_http_client(self):
+        return create_client()
+
+
+class RsHostnameMappingTestCase(simple.HostnameMappingTestCase):
+    def setUp(self):
+        AsyncHTTPTestCase.setUp(self)
+        self.http_client = create_client(
+            hostname_mapping={
+                "www.example.com": "127.0.0.1",
+                ("foo.example.com", 8000): ("127.0.0.1", self.get_http_port()),
+            }
+        )

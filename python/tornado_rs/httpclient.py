@@ -102,8 +102,21 @@ def _error_for(kind_message, code, os_error, response_code):
     if kind == "protocol":
         gen_log.info("Malformed HTTP message from None: %s", detail)
         return HTTPStreamClosedError("Stream closed")
-    if kind in ("header_too_large", "body_too_large"):
+    if kind == "tls":
+        # As Tornado's IOStream: one warning, no stack, then ssl.SSLError.
+        import ssl
+
+        gen_log.warning("SSL Error: %s", detail)
+        return ssl.SSLError(detail)
+    if kind == "body_too_large":
+        gen_log.info("Malformed HTTP message from None: %s", detail)
         return HTTPStreamClosedError("Stream closed")
+    if kind == "header_too_large":
+        # Tornado's IOStream: the head did not fit its read limit.
+        from tornado.iostream import UnsatisfiableReadError
+
+        gen_log.info("Unsatisfiable read, closing connection: %s", detail)
+        return UnsatisfiableReadError(detail)
     if kind == "closed":
         return HTTPStreamClosedError("Stream closed")
     if kind in ("invalid_request", "invalid_url"):
@@ -250,6 +263,8 @@ class _Fetch:
         if r.client_cert:
             set_("client_cert", utf8(r.client_cert), utf8(r.client_key) if r.client_key else None)
         set_("allow_ipv6", r.allow_ipv6 is None or bool(r.allow_ipv6))  # None: Tornado's default, True
+        if getattr(r, "ssl_options", None) is not None:
+            self._ssl_options(req, r.ssl_options)
         if r.network_interface:
             set_("network_interface", utf8(r.network_interface))
         if r.proxy_host:
@@ -264,6 +279,34 @@ class _Fetch:
             set_("streaming_callback_async", _chunk, registry.hold(self), _lib.release)
         if r.body_producer is not None:
             set_("body_producer_async", _produce, registry.hold(self), _lib.release)
+
+    @staticmethod
+    def _ssl_options(req, options):
+        """Tornado's ssl_options (a dict of ssl.wrap_socket arguments or an
+        SSLContext) as the library's per-request TLS settings."""
+        import ssl
+
+        def set_(fn, *args):
+            check(getattr(lib, "tornado_http_request_set_" + fn)(req, *args), fn)
+
+        if isinstance(options, ssl.SSLContext):
+            set_("validate_cert", options.verify_mode != ssl.CERT_NONE)
+            if options.verify_mode != ssl.CERT_NONE:
+                # The CAs loaded into the context (none: the system's store).
+                pem = "".join(ssl.DER_cert_to_PEM_cert(der) for der in options.get_ca_certs(binary_form=True))
+                if pem:
+                    set_("ca_pem", pem.encode(), len(pem))
+            if options.minimum_version == ssl.TLSVersion.TLSv1_3:
+                set_("min_tls_version", b"1.3")
+            return
+        options = dict(options)
+        if "cert_reqs" in options:
+            set_("validate_cert", options["cert_reqs"] != ssl.CERT_NONE)
+        if options.get("ca_certs"):
+            set_("ca_certs", utf8(options["ca_certs"]))
+        if options.get("certfile"):
+            keyfile = options.get("keyfile")
+            set_("client_cert", utf8(options["certfile"]), utf8(keyfile) if keyfile else None)
 
     # ---- callbacks from the library (inside tornado_loop_run_once) ----
 

@@ -908,7 +908,10 @@ impl ConnectPhase {
                 format!("Timeout while resolving {host}")
             }
             ConnectPhase::Connecting => "Timeout while connecting".into(),
-            ConnectPhase::Handshaking => "Timeout during TLS handshake".into(),
+            ConnectPhase::Handshaking => format!(
+                "Timeout during TLS handshake with {}:{}",
+                target.host, target.port
+            ),
         }
     }
 }

@@ -330,7 +330,7 @@ impl<'a> BodySink<'a> {
     /// A length over the limit is refused before any of it is read.
     fn expect(&mut self, length: u64) -> Result<()> {
         if length > self.max {
-            return Err(self.too_large());
+            return Err(self.announced_too_large());
         }
         if self.keeps_bytes_unchanged() {
             let up_front = length.min(16 * 1024 * 1024) as usize;
@@ -359,10 +359,22 @@ impl<'a> BodySink<'a> {
         self.delivered += n as u64;
     }
 
+    /// The body grew past the limit (Tornado's words, then the limit).
     fn too_large(&self) -> Error {
         fetch_error(
             FetchErrorKind::BodyTooLarge,
-            format!("the response body exceeds {} bytes", self.max),
+            format!("Body too long (over max_body_size, {} bytes)", self.max),
+        )
+    }
+
+    /// The server announced more than the limit (Tornado's words).
+    fn announced_too_large(&self) -> Error {
+        fetch_error(
+            FetchErrorKind::BodyTooLarge,
+            format!(
+                "Content-Length too long (over max_body_size, {} bytes)",
+                self.max
+            ),
         )
     }
 
@@ -463,7 +475,7 @@ async fn read_body(stream: &IOStream, framing: BodyFraming, sink: &mut BodySink<
                 // Refuse a chunk that claims more than the limit allows
                 // before waiting for its data.
                 if decoder.declared_size() > sink.max {
-                    return Err(sink.too_large());
+                    return Err(sink.announced_too_large());
                 }
                 sink.accept(&decoded)?;
                 decoded.clear();

@@ -81,7 +81,7 @@ pub struct HTTPRequest {
     /// Resolve + connect + TLS handshake. None or zero: no limit (Tornado's 0).
     /// Running out is a `timeout` error that says which step ran out:
     /// "Timeout while resolving <host>", "Timeout while connecting", or
-    /// "Timeout during TLS handshake".
+    /// "Timeout during TLS handshake with <host>:<port>" (Tornado's words).
     pub connect_timeout: Option<Duration>,
     /// The whole exchange, per hop. None or zero: no limit (Tornado's 0).
     pub request_timeout: Option<Duration>,

@@ -428,7 +428,7 @@ pub fn body_framing(method: &str, head: &ResponseHead) -> Result<BodyFraming> {
     if !codings.is_empty() {
         if length.is_some() {
             return Err(protocol(
-                "a response with both Transfer-Encoding and Content-Length",
+                "Message with both Transfer-Encoding and Content-Length",
             ));
         }
         if codings.last().map(String::as_str) != Some("chunked") {
@@ -746,7 +746,10 @@ impl Decompressor {
         if error.kind() == std::io::ErrorKind::OutOfMemory {
             fetch_error(
                 FetchErrorKind::BodyTooLarge,
-                format!("the decompressed body exceeds {} bytes", self.max_output),
+                format!(
+                    "decompressed body too large (over {} bytes)",
+                    self.max_output
+                ),
             )
         } else {
             {
