@@ -1140,6 +1140,15 @@ tornado_code tornado_http_response_header_bytes_at(const tornado_http_response *
                                                    size_t *len);
 
 /**
+ * Every header field in received order as one block of "Name: value\r\n"
+ * lines, values byte for byte as sent (as `tornado_http_response_header_bytes_at`
+ * gives them), for a binding that reads all headers in one call.
+ * `*len` gets its length; the block (NUL-terminated) is borrowed from the
+ * response. NULL (and `*len` 0) for a NULL response.
+ */
+const uint8_t *tornado_http_response_header_block(const tornado_http_response *r, size_t *len);
+
+/**
  * The URL of the final response, after redirects (borrowed).
  */
 const char *tornado_http_response_effective_url(const tornado_http_response *r);

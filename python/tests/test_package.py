@@ -101,3 +101,42 @@ def test_keyboard_interrupt_in_a_callback_stops_the_run():
 
     with pytest.raises(KeyboardInterrupt):
         asyncio.run(main())
+
+
+def test_connect_timeouts_say_which_step_ran_out():
+    from tornado.netutil import Resolver, bind_sockets
+    from tornado.simple_httpclient import HTTPTimeoutError
+    from tornado.tcpserver import TCPServer
+
+    class NeverResolves(Resolver):
+        async def resolve(self, host, port, family=socket.AF_UNSPEC):
+            await asyncio.sleep(3600)
+
+    async def main():
+        client = RsAsyncHTTPClient(force_instance=True, resolver=NeverResolves())
+        with pytest.raises(HTTPTimeoutError) as caught:
+            await client.fetch("http://127.0.0.1:9/", connect_timeout=0.1)
+        assert str(caught.value) == "Timeout while resolving 127.0.0.1"
+        client.close()
+
+        # A server that accepts and never answers the ClientHello.
+        [listener] = bind_sockets(0, "127.0.0.1", socket.AF_INET)
+        port = listener.getsockname()[1]
+        accepted = []
+
+        class Silent(TCPServer):
+            def handle_stream(self, stream, address):
+                accepted.append(stream)
+
+        server = Silent()
+        server.add_sockets([listener])
+        client = RsAsyncHTTPClient(force_instance=True)
+        with pytest.raises(HTTPTimeoutError) as caught:
+            await client.fetch("https://127.0.0.1:%d/" % port, connect_timeout=0.3, validate_cert=False)
+        assert str(caught.value) == "Timeout during TLS handshake with 127.0.0.1:%d" % port
+        # The client closed its socket: the server's read ends.
+        await asyncio.wait_for(accepted[0].read_until_close(), 5)
+        client.close()
+        server.stop()
+
+    asyncio.run(main())

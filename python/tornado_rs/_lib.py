@@ -131,6 +131,7 @@ for _name, _res, _args in [
     ("tornado_http_response_header_count", size, (vp,)),
     ("tornado_http_response_header_bytes_at",
      code, (vp, size, ctypes.POINTER(ctypes.c_char_p), ctypes.POINTER(u8p), ctypes.POINTER(size))),
+    ("tornado_http_response_header_block", u8p, (vp, ctypes.POINTER(size))),
     ("tornado_http_response_effective_url", ctypes.c_char_p, (vp,)),
     ("tornado_http_response_request_time", ctypes.c_double, (vp,)),
     ("tornado_http_response_start_time", ctypes.c_double, (vp,)),

@@ -28,6 +28,7 @@ from . import _lib
 from ._lib import check, lib, registry
 
 _MISSING = object()
+_TORNADO_USER_AGENT = ("Tornado/%s" % tornado.version).encode()
 
 
 class _LoopBridge:
@@ -40,6 +41,7 @@ class _LoopBridge:
             check(1, "tornado_loop_new")
         self.fd = lib.tornado_loop_backend_fd(self.ptr)
         self._timer = None
+        self._deadline = 0.0
         self._running = False
         # A KeyboardInterrupt or SystemExit raised in a Python callback
         # inside the library: raised again once the library returns, so
@@ -66,15 +68,23 @@ class _LoopBridge:
             raise interrupt
 
     def kick(self):
-        """Arms the timer for the library's next due work."""
+        """Arms the timer for the library's next due work (kept when it
+        already fires in time: re-arming costs more than the check)."""
         if self.ptr is None:
             return
-        if self._timer is not None:
-            self.io_loop.remove_timeout(self._timer)
-            self._timer = None
         due = lib.tornado_loop_backend_timeout(self.ptr)
-        if due >= 0:
-            self._timer = self.io_loop.call_later(due, self._on_timer)
+        if due < 0:
+            if self._timer is not None:
+                self.io_loop.remove_timeout(self._timer)
+                self._timer = None
+            return
+        deadline = self.io_loop.time() + due
+        if self._timer is not None:
+            if self._deadline <= deadline:
+                return
+            self.io_loop.remove_timeout(self._timer)
+        self._deadline = deadline
+        self._timer = self.io_loop.call_later(due, self._on_timer)
 
     def _on_timer(self):
         self._timer = None
@@ -126,14 +136,31 @@ def _error_for(kind_message, code, os_error, response_code):
     return HTTPClientError(response_code or 599, message=kind_message)
 
 
-def _headers_of(ptr):
-    headers = httputil.HTTPHeaders()
-    for i in range(lib.tornado_http_response_header_count(ptr)):
-        name, value, n = ctypes.c_char_p(), _lib.u8p(), _lib.size(0)
-        if lib.tornado_http_response_header_bytes_at(ptr, i, ctypes.byref(name), ctypes.byref(value),
-                                                     ctypes.byref(n)) == 0:
-            headers.add(name.value.decode("latin-1"), ctypes.string_at(value, n.value).decode("latin-1"))
-    return headers
+def _header_block(ptr):
+    """The response's header fields as received, one "Name: value\\r\\n"
+    line each (bytes), read out in one call while the response lives."""
+    n = _lib.size(0)
+    block = lib.tornado_http_response_header_block(ptr, ctypes.byref(n))
+    return ctypes.string_at(block, n.value) if n.value else b""
+
+
+class _LazyHeaders(httputil.HTTPHeaders):
+    """Tornado's HTTPHeaders, filled (and validated, as Tornado does) on
+    first use: most callers read the code and body only."""
+
+    def __init__(self, block):  # noqa: super().__init__ runs on first use
+        self.__dict__["_pending"] = block
+
+    def __getattr__(self, name):
+        pending = self.__dict__.pop("_pending", None)
+        if pending is None:
+            raise AttributeError(name)
+        httputil.HTTPHeaders.__init__(self)
+        for line in pending.decode("latin-1").split("\r\n"):
+            if line:
+                key, _, value = line.partition(": ")
+                self.add(key, value)
+        return getattr(self, name)
 
 
 class RsAsyncHTTPClient(AsyncHTTPClient):
@@ -212,7 +239,8 @@ class _Fetch:
                 check(rc, "fetch")
         finally:
             lib.tornado_http_request_free(req)
-        self.client._bridge.kick()
+        # No re-arming here: new work wakes the library's fd (its embedding
+        # rule), which runs the loop.
 
     def _c_request(self):
         r = self.request
@@ -231,53 +259,78 @@ class _Fetch:
             raise
         return req
 
-    def _fill(self, req, r):
+    def _fill(self, req, proxy):
+        """Sets on the C request what differs from the library's defaults
+        (which are Tornado's): one ctypes call per field actually given."""
+        # The request's own values, then the client's defaults: read once,
+        # not through _RequestProxy's per-attribute lookups.
+        given = {k: v for k, v in vars(proxy.request).items() if v is not None}
+        r = dict(proxy.defaults or ())
+        r.update(given)
+        get = r.get
+
         def set_(fn, *args):
             check(getattr(lib, "tornado_http_request_set_" + fn)(req, *args), fn)
 
-        set_("method", utf8(r.method))
-        for name, value in r.headers.get_all():
-            value = value.encode("latin-1") if isinstance(value, str) else bytes(value)
-            check(lib.tornado_http_request_add_header_bytes(req, utf8(name), value, len(value)), "header")
-        if r.body is not None:
-            body = utf8(r.body)
+        method = get("method", "GET")
+        if method != "GET":
+            set_("method", utf8(method))
+        headers = get("_headers")
+        if headers:
+            for name, value in headers.get_all():
+                value = value.encode("latin-1") if isinstance(value, str) else bytes(value)
+                check(lib.tornado_http_request_add_header_bytes(req, utf8(name), value, len(value)), "header")
+        body = get("_body")
+        if body is not None:
+            body = utf8(body)
             set_("body", body, len(body))
-        set_("connect_timeout", float(r.connect_timeout or 0))
-        set_("request_timeout", float(r.request_timeout or 0))
-        set_("follow_redirects", bool(r.follow_redirects))
-        set_("max_redirects", int(r.max_redirects if r.max_redirects is not None else 5))
+        for name in ("connect_timeout", "request_timeout"):
+            if get(name, 20.0) != 20.0:
+                set_(name, float(get(name) or 0))
+        if not get("follow_redirects", True):
+            set_("follow_redirects", False)
+        if get("max_redirects", 5) != 5:
+            set_("max_redirects", int(get("max_redirects")))
         # Tornado's default User-Agent, as its own clients send it.
-        if r.user_agent:
-            set_("user_agent", utf8(r.user_agent))
-        elif "User-Agent" not in r.headers:
-            set_("user_agent", utf8("Tornado/%s" % tornado.version))
-        if r.auth_username is not None:
-            set_("auth", utf8(r.auth_username), utf8(r.auth_password or ""))
-            if r.auth_mode not in (None, "basic", "digest"):
-                raise ValueError("unsupported auth_mode %s" % r.auth_mode)
-            set_("auth_mode", utf8(r.auth_mode or "basic"))
-        set_("decompress_response", bool(r.decompress_response))
-        set_("validate_cert", bool(r.validate_cert))
-        if r.ca_certs:
-            set_("ca_certs", utf8(r.ca_certs))
-        if r.client_cert:
-            set_("client_cert", utf8(r.client_cert), utf8(r.client_key) if r.client_key else None)
-        set_("allow_ipv6", r.allow_ipv6 is None or bool(r.allow_ipv6))  # None: Tornado's default, True
-        if getattr(r, "ssl_options", None) is not None:
-            self._ssl_options(req, r.ssl_options)
-        if r.network_interface:
-            set_("network_interface", utf8(r.network_interface))
-        if r.proxy_host:
-            set_("proxy", utf8(r.proxy_host), int(r.proxy_port or 0),
-                 utf8(r.proxy_username) if r.proxy_username else None,
-                 utf8(r.proxy_password) if r.proxy_password else None)
-        set_("allow_nonstandard_methods", bool(r.allow_nonstandard_methods))
-        set_("expect_100_continue", bool(r.expect_100_continue))
-        if r.header_callback is not None:
+        if get("user_agent"):
+            set_("user_agent", utf8(get("user_agent")))
+        elif not headers or "User-Agent" not in headers:
+            set_("user_agent", _TORNADO_USER_AGENT)
+        if get("auth_username") is not None:
+            set_("auth", utf8(get("auth_username")), utf8(get("auth_password") or ""))
+            mode = get("auth_mode") or "basic"
+            if mode not in ("basic", "digest"):
+                raise ValueError("unsupported auth_mode %s" % mode)
+            if mode != "basic":
+                set_("auth_mode", utf8(mode))
+        if not get("decompress_response", True):
+            set_("decompress_response", False)
+        if not get("validate_cert", True):
+            set_("validate_cert", False)
+        if get("ca_certs"):
+            set_("ca_certs", utf8(get("ca_certs")))
+        if get("client_cert"):
+            key = get("client_key")
+            set_("client_cert", utf8(get("client_cert")), utf8(key) if key else None)
+        if get("allow_ipv6") is False:  # None: Tornado's default, True
+            set_("allow_ipv6", False)
+        if get("ssl_options") is not None:
+            self._ssl_options(req, get("ssl_options"))
+        if get("network_interface"):
+            set_("network_interface", utf8(get("network_interface")))
+        if get("proxy_host"):
+            user, password = get("proxy_username"), get("proxy_password")
+            set_("proxy", utf8(get("proxy_host")), int(get("proxy_port") or 0),
+                 utf8(user) if user else None, utf8(password) if password else None)
+        if get("allow_nonstandard_methods"):
+            set_("allow_nonstandard_methods", True)
+        if get("expect_100_continue"):
+            set_("expect_100_continue", True)
+        if get("header_callback") is not None:
             set_("header_callback", _header_line, registry.hold(self), _lib.release)
-        if r.streaming_callback is not None:
+        if get("streaming_callback") is not None:
             set_("streaming_callback_async", _chunk, registry.hold(self), _lib.release)
-        if r.body_producer is not None:
+        if get("body_producer") is not None:
             set_("body_producer_async", _produce, registry.hold(self), _lib.release)
 
     @staticmethod
@@ -381,7 +434,7 @@ class _Fetch:
             data = lib.tornado_http_response_body(ptr, ctypes.byref(n))
             body = ctypes.string_at(data, n.value) if n.value else b""
             response = HTTPResponse(
-                self.request, code, headers=_headers_of(ptr), buffer=io.BytesIO(body),
+                self.request, code, headers=_LazyHeaders(_header_block(ptr)), buffer=io.BytesIO(body),
                 effective_url=lib.tornado_http_response_effective_url(ptr).decode("utf-8", "replace"),
                 error=error, request_time=request_time, time_info=time_info,
                 reason=(lib.tornado_http_response_reason(ptr) or b"").decode("latin-1") or None,

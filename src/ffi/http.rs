@@ -1273,6 +1273,8 @@ pub struct tornado_http_response {
     body_pool: Weak<BodyPool>,
     /// C strings made on first use (most callers read only code and body).
     text: OnceCell<ResponseText>,
+    /// Every header field as "Name: value\r\n", made on first use.
+    header_block: OnceCell<Vec<u8>>,
 }
 
 /// The response's strings as C strings, borrowed out by the accessors.
@@ -1296,6 +1298,7 @@ impl tornado_http_response {
             response,
             body_pool,
             text: OnceCell::new(),
+            header_block: OnceCell::new(),
         }
     }
 
@@ -1615,6 +1618,40 @@ pub extern "C" fn tornado_http_response_header_bytes_at(
         }
         Ok(())
     })
+}
+
+/// Every header field in received order as one block of "Name: value\r\n"
+/// lines, values byte for byte as sent (as `tornado_http_response_header_bytes_at`
+/// gives them), for a binding that reads all headers in one call.
+/// `*len` gets its length; the block (NUL-terminated) is borrowed from the
+/// response. NULL (and `*len` 0) for a NULL response.
+#[no_mangle]
+pub extern "C" fn tornado_http_response_header_block(
+    r: *const tornado_http_response,
+    len: *mut usize,
+) -> *const u8 {
+    let (ptr, n) = guard_value((std::ptr::null(), 0), || {
+        // SAFETY: caller passes a live response or NULL.
+        let response = unsafe { response_ref(r) }?;
+        let block = response.header_block.get_or_init(|| {
+            let headers = &response.response.headers;
+            let mut block = Vec::with_capacity(headers.text_len() + 4 * headers.len() + 1);
+            for (name, value) in headers.iter_bytes() {
+                block.extend_from_slice(name.as_bytes());
+                block.extend_from_slice(b": ");
+                block.extend_from_slice(&value);
+                block.extend_from_slice(b"\r\n");
+            }
+            block.push(0);
+            block
+        });
+        Ok((block.as_ptr(), block.len() - 1))
+    });
+    if !len.is_null() {
+        // SAFETY: the caller passes a writable size_t or NULL.
+        unsafe { *len = n };
+    }
+    ptr
 }
 
 /// The URL of the final response, after redirects (borrowed).

@@ -240,6 +240,9 @@ static void abuse_responses_with_null(void) {
     FAILS_NULL(tornado_http_response_error(NULL), "error(NULL)");
     FAILS(tornado_http_response_error_code(NULL), TORNADO_ERR_INVALID, "error_code(NULL)");
     FAILS_AS(tornado_http_response_os_error(NULL), 0, "os_error(NULL) == 0");
+    len = 7;
+    FAILS_NULL(tornado_http_response_header_block(NULL, &len), "header_block(NULL)");
+    CHECK(len == 0, "header_block(NULL) sets len to 0");
 }
 
 typedef struct {

@@ -226,6 +226,9 @@ static void test_informational_and_header_bytes(void) {
     CHECK_OK(tornado_http_response_header_bytes_at(resp, 0, &name, &bytes, &n), "header_bytes_at");
     CHECK(name && strcmp(name, "Foo") == 0 && n == 4 && memcmp(bytes, "caf\xe9", 4) == 0 && bytes[4] == 0,
           "as bytes: unchanged (%zu bytes)", n);
+    const uint8_t *block = tornado_http_response_header_block(resp, &n);
+    CHECK(block && n == 30 && memcmp(block, "Foo: caf\xe9\r\nContent-Length: 2\r\n", 30) == 0 && block[n] == 0,
+          "all headers as one block, byte for byte (%zu bytes)", n);
     CHECK_OK(tornado_http_response_header_bytes_at(resp, 1, NULL, &bytes, &n), "header_bytes_at(1)");
     CHECK(n == 1 && bytes[0] == '2', "a UTF-8 value's bytes are its text (Content-Length: %.*s)", (int)n, bytes);
     tornado_future_unref(f);
