@@ -931,6 +931,25 @@ pub(crate) struct CHook<F> {
     pub(crate) data: UserData,
 }
 
+impl<F> CHook<F> {
+    /// The hook for `cb`, or None for a NULL `cb` (whose userdata then
+    /// stays the caller's: its drop function is not called).
+    pub(crate) fn new(
+        cb: Option<F>,
+        userdata: *mut c_void,
+        drop: tornado_drop_fn,
+    ) -> Option<CHook<F>> {
+        let data = UserData::new(userdata, drop);
+        match cb {
+            Some(f) => Some(CHook { f, data }),
+            None => {
+                data.disarm();
+                None
+            }
+        }
+    }
+}
+
 /// Delivers the body in chunks to `cb` instead of buffering it (NULL cb:
 /// buffer again). `drop(userdata)` (may be NULL) runs once when the request
 /// and every fetch of it are done with it.
@@ -942,14 +961,9 @@ pub extern "C" fn tornado_http_request_set_streaming_callback(
     drop: tornado_drop_fn,
 ) -> tornado_code {
     with_request(r, |req| {
-        let Some(f) = cb else {
-            UserData::new(userdata, drop).disarm();
+        let Some(hook) = CHook::new(cb, userdata, drop) else {
             req.streaming_callback = None;
             return Ok(());
-        };
-        let hook = CHook {
-            f,
-            data: UserData::new(userdata, drop),
         };
         req.streaming_callback = Some(StreamingCallback::new(move |chunk: &[u8]| {
             // SAFETY: the callback and userdata were registered together; the
@@ -970,14 +984,9 @@ pub extern "C" fn tornado_http_request_set_header_callback(
     drop: tornado_drop_fn,
 ) -> tornado_code {
     with_request(r, |req| {
-        let Some(f) = cb else {
-            UserData::new(userdata, drop).disarm();
+        let Some(hook) = CHook::new(cb, userdata, drop) else {
             req.header_callback = None;
             return Ok(());
-        };
-        let hook = CHook {
-            f,
-            data: UserData::new(userdata, drop),
         };
         req.header_callback = Some(Rc::new(move |line: &[u8]| {
             // The line's bytes unchanged, plus a NUL for C string functions
@@ -1002,14 +1011,9 @@ pub extern "C" fn tornado_http_request_set_body_producer(
     drop: tornado_drop_fn,
 ) -> tornado_code {
     with_request(r, |req| {
-        let Some(f) = cb else {
-            UserData::new(userdata, drop).disarm();
+        let Some(hook) = CHook::new(cb, userdata, drop) else {
             req.body_producer = None;
             return Ok(());
-        };
-        let hook = CHook {
-            f,
-            data: UserData::new(userdata, drop),
         };
         req.body = None;
         req.body_producer = Some(BodyProducer::pull(move || {
@@ -1087,14 +1091,9 @@ pub extern "C" fn tornado_http_request_set_streaming_callback_async(
     drop: tornado_drop_fn,
 ) -> tornado_code {
     with_request(r, |req| {
-        let Some(f) = cb else {
-            UserData::new(userdata, drop).disarm();
+        let Some(hook) = CHook::new(cb, userdata, drop) else {
             req.streaming_callback = None;
             return Ok(());
-        };
-        let hook = CHook {
-            f,
-            data: UserData::new(userdata, drop),
         };
         req.streaming_callback = Some(StreamingCallback::pausing(move |chunk: &[u8]| {
             // SAFETY: registered together; the chunk is borrowed for the call.
@@ -1140,14 +1139,9 @@ pub extern "C" fn tornado_http_request_set_body_producer_async(
     drop: tornado_drop_fn,
 ) -> tornado_code {
     with_request(r, |req| {
-        let Some(f) = cb else {
-            UserData::new(userdata, drop).disarm();
+        let Some(hook) = CHook::new(cb, userdata, drop) else {
             req.body_producer = None;
             return Ok(());
-        };
-        let hook = CHook {
-            f,
-            data: UserData::new(userdata, drop),
         };
         req.body = None;
         req.body_producer = Some(BodyProducer::writer(move |writer: BodyWriter| {

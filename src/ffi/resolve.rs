@@ -7,7 +7,7 @@ use std::net::SocketAddr;
 use std::rc::Rc;
 
 use super::http::{tornado_http_client_options, with_options, CHook};
-use super::types::{tornado_drop_fn, UserData};
+use super::types::tornado_drop_fn;
 use super::{c_str, guard_code, non_null, tornado_code};
 use crate::error::{Code, Error, Result};
 use crate::future::Future;
@@ -54,14 +54,9 @@ pub extern "C" fn tornado_http_client_options_set_resolver(
     drop: tornado_drop_fn,
 ) -> tornado_code {
     with_options(options, |o| {
-        let Some(f) = cb else {
-            UserData::new(userdata, drop).disarm();
+        let Some(hook) = CHook::new(cb, userdata, drop) else {
             o.resolver = None;
             return Ok(());
-        };
-        let hook = CHook {
-            f,
-            data: UserData::new(userdata, drop),
         };
         o.resolver = Some(ResolveHook(Rc::new(move |lp, host: &str, port, family| {
             let result = Future::new(lp);
