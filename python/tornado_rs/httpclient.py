@@ -319,6 +319,8 @@ class _Fetch:
         if get("network_interface"):
             set_("network_interface", utf8(get("network_interface")))
         if get("proxy_host"):
+            if (get("proxy_auth_mode") or "basic") != "basic":
+                raise ValueError("Unsupported proxy_auth_mode %s" % get("proxy_auth_mode"))
             user, password = get("proxy_username"), get("proxy_password")
             set_("proxy", utf8(get("proxy_host")), int(get("proxy_port") or 0),
                  utf8(user) if user else None, utf8(password) if password else None)
