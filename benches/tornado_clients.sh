@@ -13,11 +13,12 @@ ROUNDS=${ROUNDS:-3}
 N_SMALL=${N_SMALL:-20000}
 ANCHORS=../shared/bench/anchors
 work=$(mktemp -d)
+chmod 755 "$work"  # nginx workers run as another user
 trap 'kill $(cat "$work"/*.pid 2>/dev/null) 2>/dev/null || true; rm -rf "$work"' EXIT
 mkdir -p "$work/html"
 head -c 200 /dev/zero | tr '\0' x >"$work/html/small"
 cat >"$work/nginx.conf" <<CONF
-worker_processes 1; error_log $work/error.log; pid $work/nginx.pid; daemon on;
+user root; worker_processes 1; error_log $work/error.log; pid $work/nginx.pid; daemon on;
 events { worker_connections 4096; }
 http { access_log off; keepalive_requests 1000000;
   server { listen 127.0.0.1:18189; root $work/html; } }
