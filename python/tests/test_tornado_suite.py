@@ -103,3 +103,12 @@ class RsHostnameMappingTestCase(simple.HostnameMappingTestCase):
                 ("foo.example.com", 8000): ("127.0.0.1", self.get_http_port()),
             }
         )
+
+
+class RsSyncHTTPClientTest(httpclient_test.SyncHTTPClientTest):
+    def setUp(self):
+        super().setUp()
+        self.http_client.close()
+        from tornado.httpclient import HTTPClient
+
+        self.http_client = HTTPClient(async_client_class=RsAsyncHTTPClient)
