@@ -351,15 +351,22 @@ pub fn parse_response_head(
     // One UTF-8 check for the whole head, whose values are then slices of
     // it; in a head that is not UTF-8, each value is checked on its own.
     let head_text = std::str::from_utf8(&buf[..consumed]).ok();
+    // Obsolete line folding (a line that starts with SP or HT) is rare:
+    // one pass over the head's line ends, not a search in every value.
+    let folded = memchr::memchr_iter(b'\n', &buf[..consumed])
+        .any(|at| matches!(buf.get(at + 1), Some(b' ' | b'\t')));
+    // Obsolete line folding (a line starting with SP or HT) is rare: look
+    // for it once per head, not in every value.
     for field in response.headers.iter() {
         let value = match head_text {
             Some(text) => slice_of(text, buf, field.value),
             None => std::str::from_utf8(field.value).ok(),
         };
         match value {
-            Some(value) if value.contains('\n') => headers.add(field.name, unfold(value)),
+            // A value holds a line break only where a line was folded.
+            Some(value) if folded && value.contains('\n') => headers.add(field.name, unfold(value)),
             Some(value) => headers.add(field.name, value),
-            None if field.value.contains(&b'\n') => {
+            None if folded && field.value.contains(&b'\n') => {
                 let unfolded = unfold(&latin1_text(field.value));
                 headers.add_latin1(
                     field.name,
