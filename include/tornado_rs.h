@@ -989,7 +989,9 @@ tornado_code tornado_http_request_set_header_callback(tornado_http_request *r,
 
 /**
  * Streams the upload from `cb` with chunked transfer encoding (replaces a
- * body set before). `drop(userdata)` as for the streaming callback.
+ * body set before). A producer runs once: a 307 or 308 redirect, which
+ * would send the body again, is then the response. `drop(userdata)` as
+ * for the streaming callback.
  */
 tornado_code tornado_http_request_set_body_producer(tornado_http_request *r,
                                                     tornado_http_body_producer_fn cb,

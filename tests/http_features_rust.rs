@@ -432,3 +432,41 @@ fn a_lookup_that_never_answers_times_out_while_resolving() {
         "as Tornado's message"
     );
 }
+
+#[test]
+fn a_streamed_upload_is_not_sent_again_on_a_307() {
+    let server = ScriptServer::start(|mut conn: Conn| {
+        while let Some(request) = conn.read_request() {
+            let ok = match request.target.as_str() {
+                "/moved" => conn.respond(
+                    "307 Temporary Redirect",
+                    &[("Location", "/final")],
+                    b"moved",
+                ),
+                _ => conn.respond("200 OK", &[], b"followed"),
+            };
+            if !ok {
+                return;
+            }
+        }
+    });
+    let lp = IOLoop::new().unwrap();
+    let client = AsyncHTTPClient::new(&lp, ClientOptions::default()).unwrap();
+    let calls = std::rc::Rc::new(std::cell::Cell::new(0));
+    let counted = calls.clone();
+    let mut request = HTTPRequest::new(server.url("/moved"));
+    request.method = "PUT".into();
+    request.body_producer = Some(BodyProducer::pull(move || {
+        counted.set(counted.get() + 1);
+        Ok((counted.get() == 1).then(|| b"once".to_vec()))
+    }));
+    let f = client.fetch(request).unwrap();
+    lp.run_until(|| f.done(), LIMIT).unwrap();
+    let r = f.result().unwrap().unwrap();
+    assert_eq!(
+        (r.code, &r.body[..]),
+        (307, &b"moved"[..]),
+        "the 307 is the response"
+    );
+    assert_eq!(server.requests().len(), 1, "nothing sent to /final");
+}

@@ -140,3 +140,33 @@ def test_connect_timeouts_say_which_step_ran_out():
         server.stop()
 
     asyncio.run(main())
+
+
+def test_callbacks_that_return_or_raise_anything_fail_the_fetch_cleanly():
+    import io
+
+    async def main():
+        server, url = serve()
+        client = RsAsyncHTTPClient(force_instance=True)
+        # BytesIO.write returns an int: Tornado awaits it and fails (TypeError).
+        with pytest.raises(HTTPStreamClosedError):
+            await client.fetch(url, streaming_callback=io.BytesIO().write)
+
+        def producer_not_awaitable(write):
+            return 42
+
+        with pytest.raises(HTTPStreamClosedError):
+            await client.fetch(url, method="POST", body_producer=producer_not_awaitable)
+
+        async def producer(write):
+            await write(b"a=1")
+
+        # The client works on after those, and an async producer uploads.
+        response = await client.fetch(url.replace("/", "/", 1), method="POST", body_producer=producer,
+                                      raise_error=False)
+        assert response.code == 405  # Hello has no post(): the upload went through
+        assert (await client.fetch(url)).code == 200
+        client.close()
+        server.stop()
+
+    asyncio.run(main())

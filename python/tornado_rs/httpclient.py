@@ -13,6 +13,7 @@ import ctypes
 import io
 import os
 import time
+import weakref
 
 import tornado
 
@@ -347,10 +348,11 @@ class _Fetch:
         if isinstance(options, ssl.SSLContext):
             set_("validate_cert", options.verify_mode != ssl.CERT_NONE)
             if options.verify_mode != ssl.CERT_NONE:
-                # The CAs loaded into the context (none: the system's store).
-                pem = "".join(ssl.DER_cert_to_PEM_cert(der) for der in options.get_ca_certs(binary_form=True))
+                # The CAs the context lists (none listed, as for a default
+                # context or a capath not yet used: the system's store).
+                pem = _context_ca_pem(options)
                 if pem:
-                    set_("ca_pem", pem.encode(), len(pem))
+                    set_("ca_pem", pem, len(pem))
             if options.minimum_version == ssl.TLSVersion.TLSv1_3:
                 set_("min_tls_version", b"1.3")
             return
@@ -381,10 +383,17 @@ class _Fetch:
             return _MISSING
 
     def future_for(self, awaitable):
-        """A C future done when `awaitable` is (NULL when there is none)."""
+        """A C future done when `awaitable` is (NULL when there is none); a
+        value that cannot be awaited fails the fetch with TypeError, as
+        Tornado's own `await` of it does."""
         if awaitable is None or awaitable is _MISSING:
             return None if awaitable is None else self._failed_c_future()
-        py_future = _as_future(awaitable)
+        try:
+            py_future = _as_future(awaitable)
+        except Exception as e:  # noqa: BLE001 - delivered through the fetch
+            if self.error is None:
+                self.error = TypeError("a callback returned %r, which cannot be awaited: %s" % (awaitable, e))
+            return self._failed_c_future()
         c_future = lib.tornado_future_new(self.client._bridge.ptr)
         bridge = self.client._bridge
 
@@ -444,6 +453,22 @@ class _Fetch:
         self.client.io_loop.add_callback(self.callback, response)
 
 
+_CONTEXT_PEM = weakref.WeakKeyDictionary()
+
+
+def _context_ca_pem(context):
+    """The CAs an SSLContext lists, as PEM bytes: converted once per
+    context, not per fetch (the same bytes each time, which the library's
+    TLS configuration cache then matches)."""
+    pem = _CONTEXT_PEM.get(context)
+    if pem is None:
+        import ssl
+
+        pem = "".join(ssl.DER_cert_to_PEM_cert(der) for der in context.get_ca_certs(binary_form=True)).encode()
+        _CONTEXT_PEM[context] = pem
+    return pem
+
+
 def _as_future(awaitable):
     from tornado.gen import convert_yielded
     return convert_yielded(awaitable)
@@ -466,9 +491,34 @@ def _header_line(line, n, key):
         fetch.guarded(fetch.request.header_callback, ctypes.string_at(line, n).decode("latin-1"))
 
 
+def _returns_future(callback):
+    """Wraps a ctypes callback that returns a `tornado_future *`: whatever
+    it raises fails the fetch through a failed future. (An exception that
+    escaped would leave ctypes returning a garbage pointer.)"""
+
+    def wrapper(*args):
+        fetch = registry.get(args[-1])
+        try:
+            return callback(fetch, *args[:-1])
+        except BaseException as e:  # noqa: B902 - delivered through the fetch
+            if fetch is None:
+                app_log.error("tornado_rs: a callback failed", exc_info=e)
+                return None
+            if isinstance(e, (KeyboardInterrupt, SystemExit)):
+                fetch.client._bridge.interrupt = e
+            if fetch.error is None:
+                fetch.error = e
+            try:
+                return fetch._failed_c_future()
+            except BaseException:  # noqa: B902 - nothing better to hand back
+                return None
+
+    return wrapper
+
+
 @_lib.CHUNK_ASYNC
-def _chunk(data, n, key):
-    fetch = registry.get(key)
+@_returns_future
+def _chunk(fetch, data, n):
     if fetch is None:
         return None
     if fetch.error is not None:
@@ -493,7 +543,9 @@ class _Writer:
             future.set_exception(IOError((lib.tornado_last_error() or b"write failed").decode()))
             return future
         key = registry.hold(future)
-        lib.tornado_future_add_done_callback_full(c_future, _written, key, _lib.release)
+        if lib.tornado_future_add_done_callback_full(c_future, _written, key, _lib.release) != 0:
+            registry.release(key)
+            future.set_exception(HTTPStreamClosedError("the upload is over"))
         lib.tornado_future_unref(c_future)
         self.fetch.client._bridge.kick()
         return future
@@ -518,22 +570,27 @@ def _written(c_future, key):
 
 
 @_lib.BODY_WRITE
-def _produce(writer, key):
-    fetch = registry.get(key)
+@_returns_future
+def _produce(fetch, writer):
     if fetch is None:
         lib.tornado_http_body_writer_free(writer)
         return None
     write = _Writer(fetch, writer)
-    result = fetch.guarded(fetch.request.body_producer, write)
-    if result is None:
+    try:
+        result = fetch.guarded(fetch.request.body_producer, write)
+        if result is None or result is _MISSING:
+            write.close()
+            return None if result is None else fetch._failed_c_future()
+        try:
+            produced = _as_future(result)  # once: a coroutine runs once
+        except Exception:  # noqa: BLE001 - as Tornado's await of it: TypeError
+            write.close()
+            return fetch.future_for(result)
+        produced.add_done_callback(lambda f: write.close())
+        return fetch.future_for(produced)
+    except BaseException:
         write.close()
-        return None
-    if result is _MISSING:
-        write.close()
-        return fetch._failed_c_future()
-    py_future = _as_future(result)
-    py_future.add_done_callback(lambda f: write.close())
-    return fetch.future_for(py_future)
+        raise
 
 
 @_lib.RESOLVE_CB

@@ -1002,7 +1002,9 @@ pub extern "C" fn tornado_http_request_set_header_callback(
 }
 
 /// Streams the upload from `cb` with chunked transfer encoding (replaces a
-/// body set before). `drop(userdata)` as for the streaming callback.
+/// body set before). A producer runs once: a 307 or 308 redirect, which
+/// would send the body again, is then the response. `drop(userdata)` as
+/// for the streaming callback.
 #[no_mangle]
 pub extern "C" fn tornado_http_request_set_body_producer(
     r: *mut tornado_http_request,

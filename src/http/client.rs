@@ -21,7 +21,7 @@ use super::request::HTTPRequest;
 use super::response::{HTTPResponse, TimeInfo};
 use super::url::{parse_target, Scheme, Target};
 use super::wire::{
-    answers_digest_challenge, connect_tunnel_head, digest_retry, parse_response_head,
+    answers_digest_challenge, can_follow, connect_tunnel_head, digest_retry, parse_response_head,
     redirect_request, validate_request, ResponseHead,
 };
 use super::{fetch_error, FetchErrorKind};
@@ -548,6 +548,7 @@ async fn exchange_on(
         (request.follow_redirects
             && request.max_redirects > 0
             && is_redirect(head.code)
+            && can_follow(request, head.code)
             && head.headers.contains("Location"))
             || answers_digest_challenge(request, head.code, &head.headers)
     };

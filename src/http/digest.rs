@@ -70,14 +70,13 @@ fn next_challenge(text: &str) -> Option<(&str, Params, &str)> {
     let mut params = Vec::new();
     loop {
         let trimmed = rest.trim_start_matches([' ', '\t', ',']);
-        let Some(eq) = trimmed.find('=') else {
-            return Some((scheme, params, trimmed));
+        // The name ends at the first separator; only '=' makes it a
+        // parameter (else the token is the next scheme). One scan per token.
+        let eq = match trimmed.find([' ', '\t', ',', '=', '"']) {
+            Some(at) if trimmed.as_bytes()[at] == b'=' && at > 0 => at,
+            _ => return Some((scheme, params, trimmed)),
         };
         let name = &trimmed[..eq];
-        if name.is_empty() || name.contains([' ', '\t', ',', '"']) {
-            // The next token is a scheme, not a parameter.
-            return Some((scheme, params, trimmed));
-        }
         let (value, after) = param_value(trimmed[eq + 1..].trim_start_matches([' ', '\t']))?;
         params.push((name.to_ascii_lowercase(), value));
         rest = after;

@@ -837,6 +837,19 @@ impl Decompressor {
 
 // ---- redirects ----
 
+/// Whether a redirect with `code` turns a `method` request into a GET
+/// without a body (Tornado's rules).
+fn becomes_get(method: &str, code: u16) -> bool {
+    (code == 303 && method != "HEAD") || (matches!(code, 301 | 302) && method == "POST")
+}
+
+/// Whether `req` can follow a `code` redirect: not when that would send a
+/// streamed body again (a producer runs once; the redirect is then the
+/// response, as for a request that cannot be replayed).
+pub fn can_follow(req: &HTTPRequest, code: u16) -> bool {
+    req.body_producer.is_none() || becomes_get(&req.method, code)
+}
+
 /// The request to send after a redirect response, by Tornado's rules, or
 /// None when the response is not a redirect to follow (e.g. a 301 without
 /// Location). The caller checks `max_redirects` first.
@@ -846,7 +859,7 @@ pub fn redirect_request(
     code: u16,
     headers: &Headers,
 ) -> Result<Option<HTTPRequest>> {
-    if !matches!(code, 301 | 302 | 303 | 307 | 308) {
+    if !matches!(code, 301 | 302 | 303 | 307 | 308) || !can_follow(original, code) {
         return Ok(None);
     }
     let Some(location) = headers.get("Location") else {
@@ -866,8 +879,7 @@ pub fn redirect_request(
     next.url = next_url.to_string();
     next.max_redirects = original.max_redirects.saturating_sub(1);
     next.headers.remove("Host");
-    let becomes_get = (code == 303 && original.method != "HEAD")
-        || (matches!(code, 301 | 302) && original.method == "POST");
+    let becomes_get = becomes_get(&original.method, code);
     if becomes_get {
         next.method = "GET".into();
         next.body = None;
@@ -920,12 +932,19 @@ pub fn digest_retry(
         return None;
     }
     let challenge = super::digest::challenge(headers)?;
+    // The request-target as sent (absolute through a plain-HTTP proxy).
+    let via_proxy = req.proxy_host.is_some() && target.scheme == super::url::Scheme::Http;
+    let uri = if via_proxy {
+        Cow::Owned(target.absolute_uri())
+    } else {
+        Cow::Borrowed(target.path_and_query.as_str())
+    };
     let answer = super::digest::authorization(
         &challenge,
         req.auth_username.as_deref()?,
         req.auth_password.as_deref().unwrap_or(""),
         &req.method,
-        &target.path_and_query,
+        &uri,
         &super::digest::new_cnonce(),
     );
     let mut next = req.clone();
