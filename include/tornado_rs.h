@@ -106,7 +106,11 @@ typedef struct tornado_http_client tornado_http_client;
  * Client-wide settings for `tornado_http_client_new`. Made by
  * `tornado_http_client_options_new` (with Tornado's defaults), released by
  * `tornado_http_client_options_free`; the client copies them, so they may
- * be freed right after.
+ * be freed right after. They belong to the thread that made them (their
+ * callbacks, such as a resolver, are shared with the clients made from
+ * them without atomics): setters, `tornado_http_client_new` with them and
+ * their free from another thread are refused (`TORNADO_ERR_WRONG_THREAD`;
+ * the free logs an error and leaks them).
  */
 typedef struct tornado_http_client_options tornado_http_client_options;
 

@@ -24,9 +24,31 @@ use crate::util::current_thread_id;
 /// Client-wide settings for `tornado_http_client_new`. Made by
 /// `tornado_http_client_options_new` (with Tornado's defaults), released by
 /// `tornado_http_client_options_free`; the client copies them, so they may
-/// be freed right after.
+/// be freed right after. They belong to the thread that made them (their
+/// callbacks, such as a resolver, are shared with the clients made from
+/// them without atomics): setters, `tornado_http_client_new` with them and
+/// their free from another thread are refused (`TORNADO_ERR_WRONG_THREAD`;
+/// the free logs an error and leaks them).
 pub struct tornado_http_client_options {
     options: ClientOptions,
+    /// `current_thread_id()` of the thread that made them.
+    owner: u64,
+}
+
+/// Checks options are non-NULL and this is their thread.
+///
+/// # Safety
+/// `ptr` must be NULL or live options.
+unsafe fn check_options(ptr: *const tornado_http_client_options) -> Result<()> {
+    non_null(ptr, "options")?;
+    // SAFETY: non-NULL and live per the contract; `owner` is written once.
+    if unsafe { (*ptr).owner } != current_thread_id() {
+        return Err(Error::new(
+            crate::error::Code::WRONG_THREAD,
+            "client options belong to the thread that made them",
+        ));
+    }
+    Ok(())
 }
 
 /// New options with the defaults: max_clients 10, max_buffer_size and
@@ -37,6 +59,7 @@ pub extern "C" fn tornado_http_client_options_new() -> *mut tornado_http_client_
     guard_value(std::ptr::null_mut(), || {
         Ok(Box::into_raw(Box::new(tornado_http_client_options {
             options: ClientOptions::default(),
+            owner: current_thread_id(),
         })))
     })
 }
@@ -46,6 +69,13 @@ pub extern "C" fn tornado_http_client_options_new() -> *mut tornado_http_client_
 pub extern "C" fn tornado_http_client_options_free(options: *mut tornado_http_client_options) {
     guard_value((), || {
         if !options.is_null() {
+            // SAFETY: caller passes live options.
+            if let Err(e) = unsafe { check_options(options) } {
+                crate::log::error(&format!(
+                    "tornado_http_client_options_free: {e}; the options leak"
+                ));
+                return Err(e);
+            }
             // SAFETY: from `Box::into_raw` in `tornado_http_client_options_new`; freed once.
             drop(unsafe { Box::from_raw(options) });
         }
@@ -58,8 +88,9 @@ pub(crate) fn with_options(
     f: impl FnOnce(&mut ClientOptions) -> Result<()>,
 ) -> tornado_code {
     guard_code(|| {
-        non_null(options, "options")?;
-        // SAFETY: non-NULL and live per the contract.
+        // SAFETY: caller passes live options or NULL.
+        unsafe { check_options(options) }?;
+        // SAFETY: live, and on their thread (checked).
         f(unsafe { &mut (*options).options })
     })
 }
@@ -216,10 +247,14 @@ pub extern "C" fn tornado_http_client_new(
     guard_value(std::ptr::null_mut(), || {
         // SAFETY: caller passes a live loop or NULL.
         let lp = unsafe { loop_ref(r#loop) }?;
+        // Checked before the options' shared parts are cloned.
+        lp.check_thread()?;
         let options = if options.is_null() {
             ClientOptions::default()
         } else {
-            // SAFETY: non-NULL and live per the contract.
+            // SAFETY: caller passes live options.
+            unsafe { check_options(options) }?;
+            // SAFETY: live, and on their thread (checked).
             unsafe { (*options).options.clone() }
         };
         let client = AsyncHTTPClient::new(lp, options)?;

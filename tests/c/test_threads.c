@@ -273,6 +273,21 @@ static void *request_thread(void *arg) {
     return NULL;
 }
 
+/* Client options made on the main thread, tried from another. */
+static tornado_code options_rc[3];
+static void *options_thread(void *arg) {
+    tornado_http_client_options *o = arg;
+    options_rc[0] = tornado_http_client_options_set_max_clients(o, 3);
+    options_rc[1] = tornado_http_client_options_add_endpoint_mapping(o, "a.test", 80, "127.0.0.1", 81);
+    tornado_loop *other = tornado_loop_new();
+    tornado_http_client *c = tornado_http_client_new(other, o);
+    options_rc[2] = c == NULL ? TORNADO_ERR_WRONG_THREAD : TORNADO_OK;
+    if (c) tornado_http_client_free(c);
+    tornado_http_client_options_free(o); /* refused: logged, nothing freed */
+    tornado_loop_free(other);
+    return NULL;
+}
+
 static int fetch_calls;
 static void count_fetch(const tornado_http_response *r, void *ud) {
     (void)r;
@@ -370,6 +385,20 @@ int main(void) {
         CHECK(out_of_order == 0, "each thread's callbacks ran in its order (%d out of order)", out_of_order);
         CHECK(wrong_thread_calls == 0, "callbacks and drops ran on the loop thread");
         CHECK_OK(tornado_loop_remove_timeout(loop, safety), "remove safety timer");
+    }
+
+    tap_section("client options belong to the thread that made them");
+    {
+        tornado_http_client_options *o = tornado_http_client_options_new();
+        pthread_t th;
+        CHECK(pthread_create(&th, NULL, options_thread, o) == 0, "pthread_create");
+        pthread_join(th, NULL);
+        CHECK(options_rc[0] == TORNADO_ERR_WRONG_THREAD && options_rc[1] == TORNADO_ERR_WRONG_THREAD &&
+                  options_rc[2] == TORNADO_ERR_WRONG_THREAD,
+              "setters and client_new from another thread are refused (%d %d %d)", options_rc[0], options_rc[1],
+              options_rc[2]);
+        CHECK_OK(tornado_http_client_options_set_max_clients(o, 3), "their own thread may use them");
+        tornado_http_client_options_free(o); /* by their owner */
     }
 
     tap_section("non-thread-safe calls from another thread -> WRONG_THREAD");
