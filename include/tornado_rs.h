@@ -241,7 +241,9 @@ typedef int64_t (*tornado_http_body_producer_fn)(uint8_t *buf, size_t cap, void 
  * Receives a body chunk (borrowed for the call) and may pause the body
  * read: NULL goes on at once; a future (one reference, which passes to the
  * library) holds reading back until it is done, and its error fails the
- * fetch. As Tornado's coroutine `streaming_callback`.
+ * fetch. As Tornado's coroutine `streaming_callback`. The future must be
+ * of the fetch's loop (one of another thread's loop fails the fetch; one
+ * of another loop on this thread is waited for only while that loop runs).
  */
 typedef tornado_future *(*tornado_http_chunk_async_fn)(const uint8_t *data,
                                                        size_t len,

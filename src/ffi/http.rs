@@ -1108,7 +1108,9 @@ unsafe fn wait_on_c_future(ptr: *mut tornado_future) -> Result<Option<Future<()>
 /// Receives a body chunk (borrowed for the call) and may pause the body
 /// read: NULL goes on at once; a future (one reference, which passes to the
 /// library) holds reading back until it is done, and its error fails the
-/// fetch. As Tornado's coroutine `streaming_callback`.
+/// fetch. As Tornado's coroutine `streaming_callback`. The future must be
+/// of the fetch's loop (one of another thread's loop fails the fetch; one
+/// of another loop on this thread is waited for only while that loop runs).
 pub type tornado_http_chunk_async_fn = Option<
     unsafe extern "C" fn(data: *const u8, len: usize, userdata: *mut c_void) -> *mut tornado_future,
 >;
