@@ -42,10 +42,16 @@ pub struct tornado_http_client_options {
 unsafe fn check_options(ptr: *const tornado_http_client_options) -> Result<()> {
     non_null(ptr, "options")?;
     // SAFETY: non-NULL and live per the contract; `owner` is written once.
-    if unsafe { (*ptr).owner } != current_thread_id() {
+    check_owner(unsafe { (*ptr).owner }, "client options belong")
+}
+
+/// `TORNADO_ERR_WRONG_THREAD` unless this is the `owner` thread (handles
+/// whose insides are shared without atomics: requests, client options).
+fn check_owner(owner: u64, what: &str) -> Result<()> {
+    if owner != current_thread_id() {
         return Err(Error::new(
             crate::error::Code::WRONG_THREAD,
-            "client options belong to the thread that made them",
+            format!("{what} to the thread that made them"),
         ));
     }
     Ok(())
@@ -356,13 +362,7 @@ unsafe fn check_request(ptr: *const tornado_http_request) -> Result<()> {
     non_null(ptr, "request")?;
     // SAFETY: non-NULL and live per the contract; `owner` is written once,
     // before the pointer is handed out, so any thread may read it.
-    if unsafe { (*ptr).owner } != current_thread_id() {
-        return Err(Error::new(
-            crate::error::Code::WRONG_THREAD,
-            "a request belongs to the thread that made it",
-        ));
-    }
-    Ok(())
+    check_owner(unsafe { (*ptr).owner }, "requests belong")
 }
 
 /// A GET request for `url` with the defaults (connect and request timeouts

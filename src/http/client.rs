@@ -694,7 +694,9 @@ struct ConnectionSettings {
     ca_certs: Option<PathBuf>,
     client_cert: Option<PathBuf>,
     client_key: Option<PathBuf>,
-    tls: TlsSettings,
+    /// None for plain http: a connection without TLS is the same whatever
+    /// the TLS settings (and the key stays cheap to hash and compare).
+    tls: Option<TlsSettings>,
     allow_ipv6: bool,
     network_interface: Option<IpAddr>,
     proxy_host: Option<String>,
@@ -733,7 +735,7 @@ impl PoolKey {
                 ca_certs: request.ca_certs.clone(),
                 client_cert: request.client_cert.clone(),
                 client_key: request.client_key.clone(),
-                tls: TlsSettings::of(request),
+                tls: (target.scheme == Scheme::Https).then(|| TlsSettings::of(request)),
                 allow_ipv6: request.allow_ipv6,
                 network_interface: request.network_interface,
                 proxy_host: request.proxy_host.clone(),
