@@ -789,7 +789,7 @@ tornado_code tornado_http_request_add_header(tornado_http_request *r,
 /**
  * Adds a header whose value is `len` bytes (copied), sent exactly as
  * given: a value that is not UTF-8 (Latin-1, as Tornado encodes header
- * values) is allowed. The name is a NUL-terminated token. A name that is
+ * values) is allowed. The name is a NUL-terminated token (copied too). A name that is
  * not a token, or a CR, LF or NUL in the value, is refused here
  * (`TORNADO_ERR_INVALID`): it could inject a header. `value` may be NULL
  * when `len` is 0.
@@ -850,7 +850,8 @@ tornado_code tornado_http_request_set_auth(tornado_http_request *r,
  * without credentials, and once more answering the server's 401
  * challenge; the challenge response is not shown to the callbacks). A
  * request with a body producer is not sent twice: its 401 is the
- * response. Anything else is `TORNADO_ERR_INVALID`.
+ * response. Anything else is `TORNADO_ERR_INVALID`. `mode` is read during
+ * the call only.
  */
 tornado_code tornado_http_request_set_auth_mode(tornado_http_request *r, const char *mode);
 
@@ -1429,7 +1430,8 @@ tornado_code tornado_http_client_options_set_resolver(tornado_http_client_option
 /**
  * Adds one address (an IP literal, IPv6 with or without brackets) and
  * port to the answer. `TORNADO_ERR_INVALID` for a NULL reply or an
- * address that is not an IP literal (the reply stays open).
+ * address that is not an IP literal (the reply stays open). `address` is
+ * read during the call only.
  */
 tornado_code tornado_resolve_reply_add(tornado_resolve_reply *reply,
                                        const char *address,
@@ -1455,7 +1457,8 @@ tornado_code tornado_resolve_reply_fail(tornado_resolve_reply *reply,
  * name, then resolved as usual), as Tornado's OverrideResolver with a
  * (host, port) key and curl's `--connect-to`: the request keeps its URL,
  * Host header and TLS server name. Host names are case-insensitive; a
- * later mapping of the same (host, port) replaces the earlier one.
+ * later mapping of the same (host, port) replaces the earlier one. Both
+ * strings are copied.
  */
 tornado_code tornado_http_client_options_add_endpoint_mapping(tornado_http_client_options *options,
                                                               const char *host,

@@ -471,7 +471,7 @@ pub extern "C" fn tornado_http_request_add_header(
 
 /// Adds a header whose value is `len` bytes (copied), sent exactly as
 /// given: a value that is not UTF-8 (Latin-1, as Tornado encodes header
-/// values) is allowed. The name is a NUL-terminated token. A name that is
+/// values) is allowed. The name is a NUL-terminated token (copied too). A name that is
 /// not a token, or a CR, LF or NUL in the value, is refused here
 /// (`TORNADO_ERR_INVALID`): it could inject a header. `value` may be NULL
 /// when `len` is 0.
@@ -619,7 +619,8 @@ pub extern "C" fn tornado_http_request_set_auth(
 /// without credentials, and once more answering the server's 401
 /// challenge; the challenge response is not shown to the callbacks). A
 /// request with a body producer is not sent twice: its 401 is the
-/// response. Anything else is `TORNADO_ERR_INVALID`.
+/// response. Anything else is `TORNADO_ERR_INVALID`. `mode` is read during
+/// the call only.
 #[no_mangle]
 pub extern "C" fn tornado_http_request_set_auth_mode(
     r: *mut tornado_http_request,

@@ -99,7 +99,8 @@ unsafe fn check_reply(reply: *mut tornado_resolve_reply) -> Result<()> {
 
 /// Adds one address (an IP literal, IPv6 with or without brackets) and
 /// port to the answer. `TORNADO_ERR_INVALID` for a NULL reply or an
-/// address that is not an IP literal (the reply stays open).
+/// address that is not an IP literal (the reply stays open). `address` is
+/// read during the call only.
 #[no_mangle]
 pub extern "C" fn tornado_resolve_reply_add(
     reply: *mut tornado_resolve_reply,
@@ -163,7 +164,8 @@ pub extern "C" fn tornado_resolve_reply_fail(
 /// name, then resolved as usual), as Tornado's OverrideResolver with a
 /// (host, port) key and curl's `--connect-to`: the request keeps its URL,
 /// Host header and TLS server name. Host names are case-insensitive; a
-/// later mapping of the same (host, port) replaces the earlier one.
+/// later mapping of the same (host, port) replaces the earlier one. Both
+/// strings are copied.
 #[no_mangle]
 pub extern "C" fn tornado_http_client_options_add_endpoint_mapping(
     options: *mut tornado_http_client_options,
