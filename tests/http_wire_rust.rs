@@ -13,20 +13,11 @@ use std::rc::Rc;
 use std::time::Duration;
 
 use common::script_server::{Conn, ScriptServer};
-use tornado_rs::http::client::{AsyncHTTPClient, ClientOptions};
 use tornado_rs::http::request::{BodyProducer, HTTPRequest, StreamingCallback};
 use tornado_rs::http::response::HTTPResponse;
 use tornado_rs::http::{kind_of, FetchErrorKind};
-use tornado_rs::IOLoop;
 
-fn fetch(request: HTTPRequest) -> HTTPResponse {
-    let lp = IOLoop::new().unwrap();
-    let client = AsyncHTTPClient::new(&lp, ClientOptions::default()).unwrap();
-    let f = client.fetch(request).unwrap();
-    lp.run_until(|| f.done(), Some(Duration::from_secs(20)))
-        .expect("done in time");
-    f.result().expect("done").expect("fetch futures resolve")
-}
+use common::fetch::fetch_once as fetch;
 
 /// A request that fails within 2 s instead of hanging.
 fn bounded(url: String) -> HTTPRequest {

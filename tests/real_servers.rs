@@ -13,11 +13,9 @@ use std::time::Duration;
 
 use common::process_server::{httpbin, Server};
 
-use tornado_rs::http::client::{AsyncHTTPClient, ClientOptions};
 use tornado_rs::http::request::{AuthMode, HTTPRequest};
 use tornado_rs::http::response::HTTPResponse;
 use tornado_rs::http::{kind_of, FetchErrorKind};
-use tornado_rs::IOLoop;
 
 const PAGE: &str = "<html><body>hello from nginx, compressed</body></html>\n";
 
@@ -56,14 +54,7 @@ fn nginx() -> Server {
     })
 }
 
-fn fetch(request: HTTPRequest) -> HTTPResponse {
-    let lp = IOLoop::new().unwrap();
-    let client = AsyncHTTPClient::new(&lp, ClientOptions::default()).unwrap();
-    let f = client.fetch(request).unwrap();
-    lp.run_until(|| f.done(), Some(Duration::from_secs(20)))
-        .expect("done in time");
-    f.result().expect("done").expect("fetch futures resolve")
-}
+use common::fetch::fetch_once as fetch;
 
 fn request(url: String, method: &str) -> HTTPRequest {
     let mut request = HTTPRequest::new(url);

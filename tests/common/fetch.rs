@@ -1,0 +1,19 @@
+//! One fetch on a loop and client of its own, run to its end (at most 20 s).
+
+#![allow(dead_code)]
+
+use std::time::Duration;
+
+use tornado_rs::http::client::{AsyncHTTPClient, ClientOptions};
+use tornado_rs::http::request::HTTPRequest;
+use tornado_rs::http::response::HTTPResponse;
+use tornado_rs::IOLoop;
+
+pub fn fetch_once(request: HTTPRequest) -> HTTPResponse {
+    let lp = IOLoop::new().unwrap();
+    let client = AsyncHTTPClient::new(&lp, ClientOptions::default()).unwrap();
+    let f = client.fetch(request).unwrap();
+    lp.run_until(|| f.done(), Some(Duration::from_secs(20)))
+        .expect("done in time");
+    f.result().expect("done").expect("fetch futures resolve")
+}
