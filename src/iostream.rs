@@ -26,6 +26,8 @@ use crate::future::Future;
 use crate::ioloop::{LoopRef, Registration};
 use crate::tls::tls_error;
 
+mod poll;
+
 /// Default `max_buffer_size`: 100 MiB, as Tornado.
 pub const DEFAULT_MAX_BUFFER_SIZE: usize = 100 * 1024 * 1024;
 /// How much the first read syscall asks for; each read that fills its

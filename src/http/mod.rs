@@ -11,6 +11,7 @@ pub mod body_pool;
 pub mod client;
 pub(crate) mod connection;
 pub mod digest;
+pub(crate) mod h2;
 pub mod headers;
 pub mod request;
 pub mod response;
@@ -23,6 +24,7 @@ use std::fmt;
 use crate::error::{Code, Error};
 
 pub use body::Body;
+pub use h2::HttpVersion;
 pub use client::{AsyncHTTPClient, ClientOptions};
 pub use headers::Headers;
 pub use request::HTTPRequest;
