@@ -9,6 +9,7 @@
 pub mod body;
 pub mod body_pool;
 pub mod client;
+pub(crate) mod conn;
 pub(crate) mod connection;
 pub mod digest;
 pub(crate) mod h2;
@@ -24,8 +25,8 @@ use std::fmt;
 use crate::error::{Code, Error};
 
 pub use body::Body;
-pub use h2::HttpVersion;
 pub use client::{AsyncHTTPClient, ClientOptions};
+pub use h2::HttpVersion;
 pub use headers::Headers;
 pub use request::HTTPRequest;
 pub use response::{HTTPResponse, TimeInfo};

@@ -38,9 +38,10 @@ use super::request::HTTPRequest;
 use super::upload::BodyProducer;
 use super::url::{Scheme, Target};
 use super::wire::{request_head, ResponseHead};
-use super::{fetch_error, FetchErrorKind, Headers};
+use super::{fetch_error, kind_of, FetchErrorKind, Headers};
 use crate::error::{Error, Result};
 use crate::iostream::IOStream;
+use crate::util::monotonic_ns;
 use sink::BodySink;
 
 /// The stream window (what one stream may have in flight unread): hyper's.
@@ -51,6 +52,8 @@ pub(crate) const CONNECTION_WINDOW: u32 = 5 * 1024 * 1024;
 /// connection before it is a protocol error (h2's guard against the
 /// rapid-reset attack, at h2's default).
 const MAX_CONCURRENT_RESET: usize = 10;
+/// Fetches a new connection takes before the server's limit is known.
+const ASSUMED_STREAMS: usize = 100;
 
 /// Which HTTP versions a fetch may use (a request option, with a client
 /// default). HTTPS offers what it allows by ALPN and uses what the server
@@ -91,8 +94,16 @@ impl HttpVersion {
 #[derive(Default)]
 struct ConnectionState {
     ended: Cell<bool>,
+    /// The server said GOAWAY (or refused a new stream): no new fetch
+    /// should pick the connection, whose open streams may still finish.
+    closing: Cell<bool>,
     /// Fetches using the connection now (their streams, or waiting to open one).
     active: Cell<usize>,
+    /// A response arrived, so the server's SETTINGS did (they come first):
+    /// its stream limit is known.
+    responded: Cell<bool>,
+    /// When the last fetch left it (monotonic ns): idle since then.
+    idle_since_ns: Cell<u64>,
     failure: RefCell<Option<String>>,
 }
 
@@ -115,11 +126,15 @@ impl H2Connection {
             .initial_connection_window_size(CONNECTION_WINDOW)
             .max_header_list_size(header_list)
             .max_concurrent_reset_streams(MAX_CONCURRENT_RESET)
+            // One stream until the server's SETTINGS say how many: a server
+            // allowing fewer than h2's default would refuse the rest.
+            .initial_max_send_streams(1)
             .enable_push(false)
             .handshake::<_, Bytes>(io::StreamIo::new(stream))
             .await
             .map_err(|e| h2_error(&e, None))?;
         let state = Rc::new(ConnectionState::default());
+        state.idle_since_ns.set(monotonic_ns());
         let watched = Rc::clone(&state);
         lp.spawn(async move {
             let outcome = connection.await;
@@ -134,7 +149,7 @@ impl H2Connection {
     /// Whether new streams may still be opened here (the connection is up
     /// and the server has not sent GOAWAY).
     pub(crate) fn is_open(&self) -> bool {
-        !self.state.ended.get()
+        !self.state.ended.get() && !self.state.closing.get()
     }
 
     /// Streams open now (requests sent whose responses are not done).
@@ -142,10 +157,22 @@ impl H2Connection {
         self.state.active.get()
     }
 
-    /// The server's SETTINGS_MAX_CONCURRENT_STREAMS (h2 assumes 100 until
-    /// the server's SETTINGS arrive).
+    /// When the last fetch left the connection (monotonic ns).
+    pub(crate) fn idle_since_ns(&self) -> u64 {
+        self.state.idle_since_ns.get()
+    }
+
+    /// How many fetches the connection takes at once: the server's
+    /// SETTINGS_MAX_CONCURRENT_STREAMS. Until its SETTINGS are known, 100
+    /// fetches may join (h2 opens one stream and queues the rest until
+    /// then, so a server that allows fewer never sees more).
     pub(crate) fn max_streams(&self) -> usize {
-        self.send.current_max_send_streams()
+        let known = self.send.current_max_send_streams();
+        if self.state.responded.get() {
+            known
+        } else {
+            known.max(ASSUMED_STREAMS)
+        }
     }
 }
 
@@ -216,7 +243,14 @@ fn unprocessed(error: &::h2::Error) -> bool {
 
 /// A stream's failure; one the server left unprocessed may be retried when
 /// the request can be sent again (a pulled body producer cannot).
-fn stream_failure(error: ::h2::Error, connection: &ConnectionState, req: &HTTPRequest) -> H2Failure {
+fn stream_failure(
+    error: ::h2::Error,
+    connection: &ConnectionState,
+    req: &HTTPRequest,
+) -> H2Failure {
+    if error.is_go_away() {
+        connection.closing.set(true);
+    }
     H2Failure {
         retry: req.body_producer.is_none() && unprocessed(&error),
         error: h2_error(&error, Some(connection)),
@@ -287,6 +321,13 @@ fn build_request(req: &HTTPRequest, target: &Target) -> Result<Request<()>> {
         .map_err(|e| invalid(&format!("the request cannot be sent over HTTP/2: {e}")))
 }
 
+/// An error of the request's own making (its body producer's), not the
+/// connection's.
+fn is_application_error(error: &Error) -> bool {
+    kind_of(error) == Some(FetchErrorKind::InvalidRequest)
+        || error.code().0 >= crate::error::Code::USER.0
+}
+
 /// Counts a fetch among the connection's active ones while it lives.
 struct Active<'a>(&'a ConnectionState);
 
@@ -300,6 +341,9 @@ impl<'a> Active<'a> {
 impl Drop for Active<'_> {
     fn drop(&mut self) {
         self.0.active.set(self.0.active.get() - 1);
+        if self.0.active.get() == 0 {
+            self.0.idle_since_ns.set(monotonic_ns());
+        }
     }
 }
 
@@ -317,12 +361,16 @@ pub(crate) async fn exchange(
     let request = build_request(req, target)?;
     let has_body = req.body.as_ref().is_some_and(|b| !b.is_empty()) || req.body_producer.is_some();
     let mut send = connection.send.clone();
-    poll_fn(|cx| send.poll_ready(cx))
-        .await
-        .map_err(|e| stream_failure(e, state, req))?;
-    let (response, upload) = send
-        .send_request(request, !has_body)
-        .map_err(|e| stream_failure(e, state, req))?;
+    // Failing here, the request never left: another connection may take it.
+    let unsent = |e: ::h2::Error| {
+        state.closing.set(true);
+        H2Failure {
+            error: h2_error(&e, Some(state)),
+            retry: true,
+        }
+    };
+    poll_fn(|cx| send.poll_ready(cx)).await.map_err(unsent)?;
+    let (response, upload) = send.send_request(request, !has_body).map_err(unsent)?;
     // The body goes out while the response is awaited: a server may answer
     // (say, 413) before it took the whole body, and that answer counts.
     let mut response = pin!(response);
@@ -334,12 +382,20 @@ pub(crate) async fn exchange(
         Ok::<_, Error>(upload)
     });
     let mut kept_upload = None;
+    let mut upload_failed = None;
     let response = poll_fn(|cx| {
-        if kept_upload.is_none() {
+        if kept_upload.is_none() && upload_failed.is_none() {
             if let Poll::Ready(outcome) = sending.as_mut().poll(cx) {
                 match outcome {
                     Ok(upload) => kept_upload = Some(upload),
-                    Err(error) => return Poll::Ready(Err(H2Failure::from(error))),
+                    // The body's own failure (a producer's error, a length
+                    // it broke) ends the fetch; the stream is reset.
+                    Err(error) if is_application_error(&error) => {
+                        return Poll::Ready(Err(error.into()))
+                    }
+                    // The server may have answered and stopped the upload
+                    // (RST_STREAM NO_ERROR, RFC 9113 8.1): its answer counts.
+                    Err(error) => upload_failed = Some(error),
                 }
             }
         }
@@ -349,6 +405,7 @@ pub(crate) async fn exchange(
             .map_err(|e| stream_failure(e, state, req))
     })
     .await?;
+    state.responded.set(true);
     let first_byte = Some(Instant::now());
     let (parts, body) = response.into_parts();
     let head = response_head(&parts, limits)?;
@@ -489,7 +546,11 @@ fn finish_upload(upload: &mut SendStream<Bytes>, state: &ConnectionState) -> Res
 }
 
 /// Sends `data` as DATA frames as the server's window allows.
-async fn send_data(upload: &mut SendStream<Bytes>, mut data: Bytes, state: &ConnectionState) -> Result<()> {
+async fn send_data(
+    upload: &mut SendStream<Bytes>,
+    mut data: Bytes,
+    state: &ConnectionState,
+) -> Result<()> {
     while !data.is_empty() {
         upload.reserve_capacity(data.len());
         let granted = poll_fn(|cx| {

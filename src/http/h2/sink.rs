@@ -38,8 +38,9 @@ impl<'a> BodySink<'a> {
         discard: bool,
         pool: &BodyPool,
     ) -> Result<BodySink<'a>> {
-        let bodyless =
-            req.method == "HEAD" || matches!(head.code, 204 | 304) || (100..200).contains(&head.code);
+        let bodyless = req.method == "HEAD"
+            || matches!(head.code, 204 | 304)
+            || (100..200).contains(&head.code);
         let decoder = if req.decompress_response && !bodyless && !discard {
             head.headers
                 .get("content-encoding")
