@@ -18,7 +18,11 @@ impl IOStream {
     ///
     /// No `async` read may be pending at the same time (the caller owns
     /// the reading side, as the HTTP/2 connection task does).
-    pub(crate) fn poll_read_into(&self, cx: &mut Context<'_>, dst: &mut [u8]) -> Poll<Result<usize>> {
+    pub(crate) fn poll_read_into(
+        &self,
+        cx: &mut Context<'_>,
+        dst: &mut [u8],
+    ) -> Poll<Result<usize>> {
         loop {
             {
                 let mut buffer = self.inner.read_buffer.borrow_mut();
