@@ -26,6 +26,7 @@ pub(crate) enum Connection {
 }
 
 /// What the shared pool knows of one origin (pool key).
+#[derive(Default)]
 struct Entry {
     connections: Vec<H2Connection>,
     /// Done once the connect in progress is over (whatever it gave).
@@ -33,16 +34,6 @@ struct Entry {
     /// The origin answered a connect in HTTP/1.1 (ALPN): fetches racing to
     /// it then connect on their own, as for any HTTP/1.1 origin.
     spoke_h1: bool,
-}
-
-impl Default for Entry {
-    fn default() -> Entry {
-        Entry {
-            connections: Vec::new(),
-            connecting: None,
-            spoke_h1: false,
-        }
-    }
 }
 
 /// HTTP/2 connections shared by fetches, per pool key.
