@@ -135,6 +135,18 @@ class TestExceptions < Minitest::Test
     assert_raised_here(line) { @client.fetch(@web.url("/delay?s=0.5")) }
   end
 
+  # A throw must not unwind through the library: it is stopped at the
+  # boundary and reported from start.
+  def test_throw_out_of_a_callback
+    @loop.add_callback { throw :out }
+    thrown = true
+    catch(:out) do
+      assert_raises(TornadoRS::Guard::ThrowError) { @loop.start }
+      thrown = false
+    end
+    refute thrown, "the throw did not cross the library"
+  end
+
   def test_waiting_inside_a_callback_is_refused
     error = nil
     @loop.add_callback do

@@ -75,11 +75,28 @@ module TornadoRS
   # here and handed to its loop, which raises it again once run_once has
   # returned. No Ruby exception ever unwinds through the library's frames.
   module Guard
-    def self.call(loop, fallback = nil)
-      Thread.handle_interrupt(Object => :immediate) { yield }
-    rescue Exception => e # rubocop:disable Lint/RescueException -- re-raised by the loop
-      loop.deliver(e)
-      fallback
+    # A `throw` (Timeout.timeout's own, for one) leaving a block: stopped
+    # here, since it must not unwind through the library either.
+    class ThrowError < StandardError; end
+
+    # Runs the block; what it raises goes to `on_error` (by default its
+    # loop, to raise again), and the fallback is returned instead.
+    def self.call(loop, fallback = nil, on_error: nil)
+      finished = false
+      result = Thread.handle_interrupt(Object => :immediate) { yield }
+      finished = true
+      result
+    rescue Exception => e # rubocop:disable Lint/RescueException -- raised again by the loop
+      finished = true
+      on_error ? on_error.call(e) : loop.deliver(e)
+      fallback.respond_to?(:call) ? fallback.call : fallback
+    ensure
+      unless finished
+        # Only a throw gets here: returning from ensure stops it.
+        error = ThrowError.new("a throw left a block the library called; it was stopped there")
+        on_error ? on_error.call(error) : loop.deliver(error)
+        return fallback.respond_to?(:call) ? fallback.call : fallback # rubocop:disable Lint/EnsureReturn
+      end
     end
   end
 

@@ -226,11 +226,13 @@ module TornadoRS
 
     # Runs the loop until the fetch is done; its response, or raises.
     def wait
+      finished = false
       begin
         @loop.run_until { @done }
-      rescue Exception # rubocop:disable Lint/RescueException -- re-raised
-        cancel
-        raise
+        finished = true
+      ensure
+        # Whatever ended the wait (an exception, Timeout's throw) aborts the fetch.
+        cancel unless finished
       end
       raise @raised if @raised
 
@@ -453,11 +455,8 @@ module TornadoRS
 
     private
 
-    def guarded(fallback)
-      Thread.handle_interrupt(Object => :immediate) { yield }
-    rescue Exception => e # rubocop:disable Lint/RescueException -- raised again by the fetch
-      @fetch.block_raised(e)
-      fallback.respond_to?(:call) ? fallback.call : fallback
+    def guarded(fallback, &block)
+      Guard.call(@loop, fallback, on_error: ->(e) { @fetch.block_raised(e) }, &block)
     end
 
     # A failed future, for the library: fails the fetch.
