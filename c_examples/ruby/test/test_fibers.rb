@@ -138,6 +138,17 @@ class TestFibers < Minitest::Test
     assert_operator elapsed, :<, 0.6, "three 300 ms fetches in fibers took #{elapsed.round(2)} s"
   end
 
+  # The fiber running the loop is done first: another takes over.
+  def test_fibers_hand_the_loop_over
+    started = monotonic
+    bodies = nil
+    Async do |task|
+      bodies = [0.1, 0.4, 0.2, 0.3].map { |s| task.async { [s, @client.fetch(@web.url("/delay?s=#{s}")).body] } }.map(&:wait)
+    end
+    assert_equal [[0.1, "slept"], [0.4, "slept"], [0.2, "slept"], [0.3, "slept"]], bodies
+    assert_operator monotonic - started, :<, 0.7
+  end
+
   def test_without_fibers_the_same_fetches_take_their_sum
     started = monotonic
     3.times { @client.fetch(@web.url("/delay?s=0.3")) }

@@ -158,7 +158,7 @@ module TornadoRS
     def check_open
       raise Error.new(ERR_CLOSED, "the client is closed") if @ptr.nil?
 
-      @loop.check_open
+      @loop.check_owner
     end
 
     def set_resolver(options, resolver)

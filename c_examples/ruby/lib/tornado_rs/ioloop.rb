@@ -43,7 +43,7 @@ module TornadoRS
     # Runs until #stop (Tornado's IOLoop.start). A #stop before #start makes
     # it run one non-blocking iteration and return, as in Tornado.
     def start
-      check_open
+      check_owner
       raise Error.new(ERR_RUNNING, "start: the loop is already running") if @running
 
       @running = true
@@ -75,7 +75,7 @@ module TornadoRS
     # Runs iterations until the block returns true. This is how a call that
     # waits for the loop (a fetch without a block, Future#wait) runs it.
     def run_until(&done)
-      check_open
+      check_owner
       until done.call
         if @driver.nil?
           drive(done)
@@ -197,6 +197,15 @@ module TornadoRS
 
     def check_open
       raise Error.new(ERR_CLOSED, "the loop is closed") if @ptr.nil?
+    end
+
+    # Running the loop is for the thread that made it.
+    def check_owner
+      check_open
+      return if Thread.current.equal?(@owner)
+
+      raise Error.new(ERR_WRONG_THREAD, "the loop belongs to #{@owner.inspect}; only add_callback and " \
+                                        "stop may be called from other threads")
     end
 
     private
