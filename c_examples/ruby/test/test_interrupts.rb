@@ -105,6 +105,39 @@ class TestInterrupts < Minitest::Test
     assert_operator cpu, :<, 3.0, "no spinning at exit (child CPU #{cpu} s)"
   end
 
+  # The main thread ends while another runs a loop with a fetch pending:
+  # the process exits at once, without spinning.
+  def test_exit_with_a_loop_running_in_another_thread
+    silent = SilentServer.new
+    cpu_before = Process.times.cutime + Process.times.cstime
+    started = monotonic
+    pid = spawn(RbConfig.ruby, "-I", LIB, "-rtornado_rs", "-e", <<~RUBY)
+      ready = Queue.new
+      Thread.new do
+        loop = TornadoRS::IOLoop.new
+        client = TornadoRS::HTTPClient.new(loop)
+        client.fetch("#{silent.url}") { }
+        loop.call_later(30) { loop.stop }
+        ready << true
+        loop.start
+      end
+      ready.pop
+      sleep 0.2
+      exit 0
+    RUBY
+    status = wait_child(pid, 10)
+    unless status
+      Process.kill("KILL", pid)
+      Process.wait(pid)
+      flunk "the process did not exit"
+    end
+    assert status.success?
+    assert_operator monotonic - started, :<, 5.0
+    assert_operator Process.times.cutime + Process.times.cstime - cpu_before, :<, 3.0
+  ensure
+    silent&.close
+  end
+
   def test_thread_raise_in_process
     ready = Queue.new
     thread = Thread.new do
