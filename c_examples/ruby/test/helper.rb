@@ -160,7 +160,9 @@ class WebServer
       digest.authenticate(req, res)
       res.body = "digest ok"
     end
-    # /redirect: a 302 to /typed.
+    # /latin1-header: X-Name: caf\xe9 (a Latin-1 byte, as Tornado encodes header values).
+    @server.mount_proc("/latin1-header") { |_req, res| res["X-Name"] = "caf\xe9".b }
+    # /redirect: a 302 to /echo.
     @server.mount_proc("/redirect") { |_req, res| res.set_redirect(WEBrick::HTTPStatus::Found, "/echo") }
     # /client-cert: the subject of the client's certificate ("none" without one).
     @server.mount_proc("/client-cert") do |req, res|

@@ -60,6 +60,15 @@ class TestHTTP < Minitest::Test
     assert_equal %i[queue namelookup connect appconnect pretransfer starttransfer total], r.time_info.keys
   end
 
+  def test_header_values_as_text
+    r = @client.fetch(@web.url("/latin1-header"))
+    assert_equal "caf\u00e9", r["x-name"]
+    assert_equal Encoding::UTF_8, r["x-name"].encoding
+    assert_equal ["caf\u00e9"], r.get_all("X-Name")
+    sent = @client.fetch(@web.url("/echo"), headers: [["X-Echo", "caf\xe9".b]])
+    assert_equal "caf\u00e9", sent["x-echo-header"], "a Latin-1 value goes byte for byte"
+  end
+
   def test_uploads
     assert_equal "abc", @client.fetch(@web.url("/echo"), method: "POST", body: "abc").body
     io = StringIO.new("x" * 100_000)

@@ -7,6 +7,7 @@ module TornadoRS
   # side; the library sees only done / failed.
   class Future
     attr_reader :loop, :ptr
+    attr_writer :turn
 
     # A new pending future of `loop`.
     def initialize(loop, ptr = nil)
@@ -76,7 +77,11 @@ module TornadoRS
 
     # Runs the loop until the future is done, then #result.
     def wait
-      @loop.run_until { done? }
+      unless done? || @wakes
+        @wakes = true
+        add_done_callback { @turn&.push(:done) }
+      end
+      @loop.run_until(self) { done? }
       result
     end
 

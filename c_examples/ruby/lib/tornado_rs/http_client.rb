@@ -184,6 +184,7 @@ module TornadoRS
   # One fetch: its future, its blocks' state and how it ended.
   class Fetch
     attr_reader :url, :response
+    attr_writer :turn
 
     def initialize(client, url, block)
       @client = client
@@ -228,7 +229,7 @@ module TornadoRS
     def wait
       finished = false
       begin
-        @loop.run_until { @done }
+        @loop.run_until(self) { @done }
         finished = true
       ensure
         # Whatever ended the wait (an exception, Timeout's throw) aborts the fetch.
@@ -262,7 +263,7 @@ module TornadoRS
           @writers.each(&:close)
           @writers.clear
           @done = true
-          @loop.wake_waiters
+          @turn&.push(:done)
         end
         next unless @block
 

@@ -34,9 +34,7 @@ module TornadoRS
       @stop = false
       @running = false
       @driver = nil
-      @waiting = 0
-      @turn_lock = Mutex.new
-      @turn = ConditionVariable.new
+      @waiters = []
       @fetches = {}.compare_by_identity
     end
 
@@ -74,7 +72,10 @@ module TornadoRS
 
     # Runs iterations until the block returns true. This is how a call that
     # waits for the loop (a fetch without a block, Future#wait) runs it.
-    def run_until(&done)
+    # `waiter` (optional) has #turn= : while this fiber waits for another
+    # to run the loop, it gets a Queue to push to when the block may have
+    # become true (a fetch's completion wakes its own fiber only).
+    def run_until(waiter = nil, &done)
       check_owner
       until done.call
         if @driver.nil?
@@ -83,7 +84,7 @@ module TornadoRS
           raise Error.new(ERR_RUNNING, "cannot wait for the loop from inside one of its callbacks " \
                                        "(pass a block to get the result later)")
         else
-          wait_turn(done)
+          wait_turn(done, waiter)
         end
       end
       nil
@@ -185,14 +186,11 @@ module TornadoRS
     # Hands an exception raised in a block to whoever runs the loop (Guard).
     def deliver(error)
       @errors << error
-      wake_waiters
     end
 
-    # Wakes fibers waiting for their turn to run the loop (their fetch may be done).
+    # Wakes every fiber waiting for its turn to run the loop.
     def wake_waiters
-      return if @waiting.zero?
-
-      @turn_lock.synchronize { @turn.broadcast }
+      @waiters.each { |queue| queue.push(:wake) }
     end
 
     def check_open
@@ -215,21 +213,33 @@ module TornadoRS
       step until done.call
     ensure
       @driver = nil
-      wake_waiters
+      pass_turn
     end
 
-    # Another fiber runs the loop: sleep until it is done with it or our
-    # condition holds. Only a Fiber scheduler can switch to it meanwhile.
-    def wait_turn(done)
+    # The loop has no driver: the longest-waiting fiber takes it over.
+    def pass_turn
+      @waiters.first&.push(:turn) if @driver.nil?
+    end
+
+    # Another fiber runs the loop: sleep (through the Fiber scheduler; a
+    # Thread::Queue pop is scheduler-aware) until that fiber is done with it
+    # or our condition may hold.
+    def wait_turn(done, waiter)
       unless Fiber.scheduler && !Fiber.current.blocking?
         raise Error.new(ERR_RUNNING, "the loop is being run by another fiber; without a Fiber " \
                                      "scheduler this one cannot wait for it")
       end
 
-      @waiting += 1
-      @turn_lock.synchronize { @turn.wait(@turn_lock) unless done.call || @driver.nil? }
+      queue = Thread::Queue.new
+      @waiters << queue
+      waiter&.turn = queue
+      queue.pop unless done.call || @driver.nil?
     ensure
-      @waiting -= 1 if @waiting.positive?
+      waiter&.turn = nil
+      @waiters.delete(queue)
+      # Woken to take over but leaving (done, or stopped by an exception):
+      # the next waiter takes over instead.
+      pass_turn
     end
 
     def raise_pending
