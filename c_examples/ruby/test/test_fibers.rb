@@ -149,6 +149,23 @@ class TestFibers < Minitest::Test
     assert_operator monotonic - started, :<, 0.7
   end
 
+  # A fiber waiting for a future while another runs the loop wakes when
+  # the future is done, not when the other fiber's fetch is.
+  def test_future_wait_in_a_fiber_wakes_on_its_own_future
+    waited = nil
+    Async do |task|
+      started = monotonic
+      task.async { @client.fetch(@web.url("/delay?s=0.4")) }
+      task.async do
+        future = TornadoRS::Future.new(@loop)
+        @loop.call_later(0.05) { future.set_result(:ready) }
+        assert_equal :ready, future.wait
+        waited = monotonic - started
+      end
+    end
+    assert_operator waited, :<, 0.3
+  end
+
   def test_without_fibers_the_same_fetches_take_their_sum
     started = monotonic
     3.times { @client.fetch(@web.url("/delay?s=0.3")) }
