@@ -69,6 +69,16 @@ class TestHTTP < Minitest::Test
     assert_equal "caf\u00e9", sent["x-echo-header"], "a Latin-1 value goes byte for byte"
   end
 
+  def test_running_out_of_redirects_returns_the_3xx_with_its_error
+    r = @client.fetch(@web.url("/redirect"), max_redirects: 0)
+    assert_equal 302, r.code
+    assert_equal TornadoRS::ERR_TOO_MANY_REDIRECTS, r.error_code
+    error = assert_raises(TornadoRS::HTTPClientError) { r.rethrow }
+    assert_same r, error.response
+    r = @client.fetch(@web.url("/redirect"), follow_redirects: false)
+    assert_equal [302, nil], [r.code, r.error]
+  end
+
   def test_uploads
     assert_equal "abc", @client.fetch(@web.url("/echo"), method: "POST", body: "abc").body
     io = StringIO.new("x" * 100_000)

@@ -34,7 +34,9 @@ module TornadoRS
   # The second form is the one fibers use: under a Fiber scheduler each
   # fiber's fetch waits through the scheduler, so fibers fetch concurrently.
   # It returns the response for every HTTP status and raises HTTPClientError
-  # (TimeoutError for timeouts) when none came; an exception raised by one of
+  # (TimeoutError for timeouts) when none came (a response that carries an
+  # error, the last 3xx when max_redirects ran out, is returned: its
+  # #rethrow raises it); an exception raised by one of
   # its blocks (streaming_callback, header_callback, body_producer) is raised
   # from it. An exception that interrupts the wait (Interrupt, Thread#raise,
   # Timeout.timeout) cancels the fetch: its connection is closed.
