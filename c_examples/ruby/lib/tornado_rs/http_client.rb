@@ -239,7 +239,7 @@ module TornadoRS
       end
       raise @raised if @raised
 
-      @response.rethrow if @response.code == 599 || @response.nil?
+      @response.rethrow if @response.code == 599
       @response
     end
 
@@ -253,24 +253,24 @@ module TornadoRS
       @writers << writer
     end
 
-    # The future is done (FUTURE_DONE, from the loop).
+    # The future is done (FUTURE_DONE, from the loop). Nothing raised here
+    # leaves: reading the outcome fails the fetch, the block's exception
+    # goes to the loop.
     def call
-      Guard.call(@loop) do
-        begin
-          @response = read_outcome
-        ensure
-          Lib.tornado_future_unref(@future)
-          @future = nil
-          @loop.fetch_ended(self)
-          @writers.each(&:close)
-          @writers.clear
-          @done = true
-          @turn&.push(:done)
-        end
-        next unless @block
-
-        @raised ? @loop.deliver(@raised) : @block.call(@response)
+      begin
+        @response = Guard.call(@loop, nil, on_error: ->(e) { block_raised(e) }) { read_outcome }
+      ensure
+        Lib.tornado_future_unref(@future)
+        @future = nil
+        @loop.fetch_ended(self)
+        @writers.each(&:close)
+        @writers.clear
+        @done = true
+        @turn&.push(:done)
       end
+      return unless @block
+
+      @raised ? @loop.deliver(@raised) : Guard.call(@loop) { @block.call(@response) }
     end
 
     # The fetch will never call back (its loop was freed first): its
