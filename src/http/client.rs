@@ -16,14 +16,18 @@ use std::time::{Duration, Instant, SystemTime};
 
 use super::body::Body;
 use super::body_pool::BodyPool;
-use super::connection::{classify, exchange, read_raw_head, ExchangeFailure, Exchanged, Limits};
+use super::conn::{Connection, SharedPool};
+use super::h1::connection::{
+    classify, exchange, read_raw_head, ExchangeFailure, Exchanged, Limits,
+};
+use super::h1::request_head::connect_tunnel_head;
+use super::h1::response_head::{parse_response_head, ResponseHead};
+use super::h2::{self as http2, H2Connection, HttpVersion};
+use super::redirect::{answers_digest_challenge, can_follow, digest_retry, redirect_request};
 use super::request::HTTPRequest;
 use super::response::{HTTPResponse, TimeInfo};
 use super::url::{parse_target, Scheme, Target};
-use super::wire::{
-    answers_digest_challenge, can_follow, connect_tunnel_head, digest_retry, parse_response_head,
-    redirect_request, validate_request, ResponseHead,
-};
+use super::validate::validate_request;
 use super::{fetch_error, FetchErrorKind};
 use crate::error::{Code, Error, Result};
 use crate::future::Future;
@@ -65,6 +69,9 @@ pub struct ClientOptions {
     /// [`AsyncHTTPClient::request`] start as a copy of this one (its URL is
     /// ignored).
     pub defaults: Option<HTTPRequest>,
+    /// The HTTP versions a request that does not choose may use (`Any`:
+    /// HTTP/2 where TLS negotiates it, else HTTP/1.1).
+    pub http_version: HttpVersion,
 }
 
 impl Default for ClientOptions {
@@ -80,6 +87,7 @@ impl Default for ClientOptions {
             endpoint_mapping: Vec::new(),
             resolver: None,
             defaults: None,
+            http_version: HttpVersion::Any,
         }
     }
 }
@@ -100,6 +108,11 @@ struct Inner {
     waiting: RefCell<VecDeque<Future<()>>>,
     /// Idle keep-alive connections per pool key.
     idle: RefCell<HashMap<PoolKey, Vec<IdleConnection>, foldhash::fast::RandomState>>,
+    /// HTTP/2 connections per pool key, each serving many fetches.
+    shared: RefCell<SharedPool<PoolKey>>,
+    /// Connections opened so far (TCP connects that reached TLS or the
+    /// first request).
+    connects: Cell<u64>,
     /// The one timeout that closes expired idle connections, armed while
     /// any are pooled (one timer per client, not one per check-in).
     idle_sweep: Cell<Option<TimeoutId>>,
@@ -170,6 +183,8 @@ impl AsyncHTTPClient {
                 active: Cell::new(0),
                 waiting: RefCell::new(VecDeque::new()),
                 idle: RefCell::new(HashMap::default()),
+                shared: RefCell::new(SharedPool::default()),
+                connects: Cell::new(0),
                 idle_sweep: Cell::new(None),
                 in_flight: RefCell::new(HashMap::new()),
                 next_id: Cell::new(0),
@@ -285,7 +300,20 @@ impl AsyncHTTPClient {
         self.inner.active.get()
     }
 
-    /// Idle pooled connections (for tests and monitoring).
+    /// Connections this client has opened so far (for tests, benchmarks
+    /// and monitoring).
+    pub fn connections_opened(&self) -> u64 {
+        self.inner.connects.get()
+    }
+
+    /// Open HTTP/2 connections in the pool (each may serve many fetches).
+    pub fn http2_connections(&self) -> usize {
+        let mut shared = self.inner.shared.borrow_mut();
+        shared.sweep(monotonic_ns(), self.inner.idle_timeout_ns());
+        shared.open_connections()
+    }
+
+    /// Idle pooled HTTP/1.1 connections (for tests and monitoring).
     pub fn idle_connections(&self) -> usize {
         let idle = self.inner.idle.borrow();
         let open = idle.values().flatten().filter(|c| !c.stream.closed());
@@ -324,6 +352,8 @@ impl Inner {
         if let Some(sweep) = self.idle_sweep.take() {
             let _ = self.lp.remove_timeout(sweep);
         }
+        // Each ends once its streams are done (the fetches end too).
+        drop(self.shared.borrow_mut().clear());
         let pools: Vec<_> = self.idle.borrow_mut().drain().collect();
         for (_, connections) in pools {
             for idle in connections {
@@ -497,22 +527,30 @@ async fn fetch_hop(
     // otherwise held twice in the caller's state.
     let key = PoolKey::new(request, target);
     let exchange_and_retry = Box::pin(async {
-        let (stream, pooled) = checkout_or_connect(inner, &key, request, target, clock).await?;
-        match exchange_on(inner, &stream, request, target, clock).await {
-            Ok(done) => Ok((done, stream)),
-            Err(failure) if pooled && failure.untouched && is_idempotent(request) => {
-                // The server closed the idle connection: retry once, fresh.
-                stream.close(None);
-                let stream = connect(inner, request, target, clock).await?;
-                let done = exchange_on(inner, &stream, request, target, clock)
-                    .await
-                    .map_err(|f| f.error)?;
-                Ok((done, stream))
+        let (connection, pooled) = checkout_or_connect(inner, &key, request, target, clock).await?;
+        match connection {
+            Connection::Http1(stream) => {
+                match exchange_on(inner, &stream, request, target, clock).await {
+                    Ok(done) => Ok((done, Some(stream))),
+                    Err(failure) if pooled && failure.untouched && is_idempotent(request) => {
+                        // The server closed the idle connection: retry once, fresh.
+                        stream.close(None);
+                        exchange_fresh(inner, request, target, clock).await
+                    }
+                    Err(failure) => {
+                        stream.close(None);
+                        Err(failure.error)
+                    }
+                }
             }
-            Err(failure) => {
-                stream.close(None);
-                Err(failure.error)
-            }
+            Connection::Http2(h2) => match exchange_h2(inner, &h2, request, target, clock).await {
+                Ok(done) => Ok((done, None)),
+                // Refused, or left out by a GOAWAY: once more, on a new connection.
+                Err(failure) if failure.retry => {
+                    exchange_fresh(inner, request, target, clock).await
+                }
+                Err(failure) => Err(failure.error),
+            },
         }
     });
     let (done, stream) = within(
@@ -526,12 +564,70 @@ async fn fetch_hop(
         clock.info.starttransfer = first_byte.duration_since(clock.start).as_secs_f64();
     }
     let response = HTTPResponse::from_head(done.head, done.body, request.url.clone());
-    if done.reusable {
-        check_in(inner, key, stream);
-    } else {
-        stream.close(None);
+    // An HTTP/2 connection stays in the shared pool; an HTTP/1.1 one goes
+    // back to the idle pool when it can carry another request.
+    if let Some(stream) = stream {
+        if done.reusable {
+            check_in(inner, key, stream);
+        } else {
+            stream.close(None);
+        }
     }
     Ok(response)
+}
+
+/// The exchange again on a connection of its own (no further retry).
+async fn exchange_fresh(
+    inner: &Rc<Inner>,
+    request: &HTTPRequest,
+    target: &Rc<Target>,
+    clock: &mut Clock,
+) -> Result<(Exchanged, Option<IOStream>)> {
+    match connect_connection(inner, request, target, clock).await? {
+        Connection::Http1(stream) => {
+            let done = exchange_on(inner, &stream, request, target, clock)
+                .await
+                .map_err(|f| f.error)?;
+            Ok((done, Some(stream)))
+        }
+        Connection::Http2(h2) => {
+            let done = exchange_h2(inner, &h2, request, target, clock)
+                .await
+                .map_err(|f| f.error)?;
+            Ok((done, None))
+        }
+    }
+}
+
+async fn exchange_h2(
+    inner: &Rc<Inner>,
+    connection: &H2Connection,
+    request: &HTTPRequest,
+    target: &Target,
+    clock: &mut Clock,
+) -> std::result::Result<Exchanged, http2::H2Failure> {
+    clock.info.pretransfer = clock.since_start();
+    let will_follow = |head: &ResponseHead| will_follow(request, head);
+    http2::exchange(
+        connection,
+        request,
+        target,
+        inner.limits(),
+        &will_follow,
+        &inner.body_pool,
+    )
+    .await
+}
+
+/// Whether the client will answer this response with another send (a
+/// redirect it follows, a digest challenge): the callbacks see none of it.
+fn will_follow(request: &HTTPRequest, head: &ResponseHead) -> bool {
+    (request.follow_redirects
+        && request.max_redirects > 0
+        && is_redirect(head.code)
+        && can_follow(request, head.code)
+        && head.headers.contains("Location"))
+        || answers_digest_challenge(request, head.code, &head.headers)
 }
 
 async fn exchange_on(
@@ -544,14 +640,7 @@ async fn exchange_on(
     clock.info.pretransfer = clock.since_start();
     let via_proxy = request.proxy_host.is_some() && target.scheme == Scheme::Http;
     // Responses answered by another send: the callbacks see none of them.
-    let will_follow = |head: &ResponseHead| {
-        (request.follow_redirects
-            && request.max_redirects > 0
-            && is_redirect(head.code)
-            && can_follow(request, head.code)
-            && head.headers.contains("Location"))
-            || answers_digest_challenge(request, head.code, &head.headers)
-    };
+    let will_follow = |head: &ResponseHead| will_follow(request, head);
     exchange(
         stream,
         request,
@@ -763,25 +852,115 @@ impl Hash for PoolKey {
     }
 }
 
+/// The fetch's version choice: its own, else the client's.
+fn version_of(inner: &Inner, request: &HTTPRequest) -> HttpVersion {
+    request.http_version.unwrap_or(inner.options.http_version)
+}
+
+/// Whether a connection for this fetch may turn out HTTP/2: by ALPN over
+/// TLS (also inside a proxy's tunnel), by prior knowledge over plain TCP
+/// (not through a plain-HTTP proxy, which forwards HTTP/1.1).
+fn may_use_h2(version: HttpVersion, request: &HTTPRequest, target: &Target) -> bool {
+    match target.scheme {
+        Scheme::Https => version != HttpVersion::Http1Only,
+        Scheme::Http => version.h2c() && request.proxy_host.is_none(),
+    }
+}
+
+/// A connection for the fetch: an HTTP/2 one with a stream to spare, an
+/// idle HTTP/1.1 one, or a new one. While a connection that may be HTTP/2
+/// is being made to the origin, the fetch waits for it first.
 async fn checkout_or_connect(
     inner: &Rc<Inner>,
     key: &PoolKey,
     request: &HTTPRequest,
     target: &Target,
     clock: &mut Clock,
-) -> Result<(IOStream, bool)> {
-    if let Some(stream) = check_out(inner, key) {
-        // Nothing to look up, connect or handshake: those stages end where
-        // the wait for a slot did (as curl reports a reused connection).
-        let at = clock.info.queue;
-        clock.info.namelookup = at;
-        clock.info.connect = at;
-        if target.scheme == Scheme::Https {
-            clock.info.appconnect = at;
+) -> Result<(Connection, bool)> {
+    let version = version_of(inner, request);
+    let may_h2 = may_use_h2(version, request, target);
+    loop {
+        let reused = if may_h2 {
+            inner.shared.borrow_mut().pick(key).map(Connection::Http2)
+        } else {
+            None
+        };
+        let reused = match reused {
+            Some(connection) => Some(connection),
+            None if version == HttpVersion::Http2PriorKnowledge => None,
+            None => check_out(inner, key).map(Connection::Http1),
+        };
+        if let Some(connection) = reused {
+            // Nothing to look up, connect or handshake: those stages end where
+            // the wait for a slot did (as curl reports a reused connection).
+            let at = clock.info.queue;
+            clock.info.namelookup = at;
+            clock.info.connect = at;
+            if target.scheme == Scheme::Https {
+                clock.info.appconnect = at;
+            }
+            return Ok((connection, true));
         }
-        return Ok((stream, true));
+        let connecting = if may_h2 {
+            inner.shared.borrow().connecting(key)
+        } else {
+            None
+        };
+        match connecting {
+            Some(connect) => connect.wait().await,
+            None => break,
+        }
     }
-    Ok((connect(inner, request, target, clock).await?, false))
+    Ok((
+        connect_connection(inner, request, target, clock).await?,
+        false,
+    ))
+}
+
+/// A new connection, HTTP/2 when ALPN (or prior knowledge) says so; an
+/// HTTP/2 one joins the shared pool at once, for the fetches to come.
+async fn connect_connection(
+    inner: &Rc<Inner>,
+    request: &HTTPRequest,
+    target: &Target,
+    clock: &mut Clock,
+) -> Result<Connection> {
+    let version = version_of(inner, request);
+    let may_h2 = may_use_h2(version, request, target);
+    let target_rc = Rc::new(target.clone());
+    // Announced while it is made: racing fetches wait for it.
+    let _turn = may_h2.then(|| {
+        let key = PoolKey::new(request, &target_rc);
+        inner.shared.borrow_mut().begin_connect(&inner.lp, key)
+    });
+    let stream = connect(inner, request, target, clock).await?;
+    inner.connects.set(inner.connects.get() + 1);
+    let h2 = match target.scheme {
+        Scheme::Https => stream.alpn_protocol().as_deref() == Some(b"h2".as_slice()),
+        Scheme::Http => may_h2,
+    };
+    if !h2 {
+        if version == HttpVersion::Http2PriorKnowledge {
+            stream.close(None);
+            return Err(fetch_error(
+                FetchErrorKind::Protocol,
+                "the server did not pick HTTP/2 (ALPN h2), which the request requires",
+            ));
+        }
+        if may_h2 {
+            let key = PoolKey::new(request, &target_rc);
+            inner.shared.borrow_mut().note_http1(key);
+        }
+        return Ok(Connection::Http1(stream));
+    }
+    let connection = H2Connection::handshake(stream, inner.limits()).await?;
+    let key = PoolKey::new(request, &target_rc);
+    inner.shared.borrow_mut().add(key, connection.clone());
+    // The sweep also ends HTTP/2 connections left idle too long.
+    if inner.idle_sweep.get().is_none() {
+        arm_idle_sweep(inner, monotonic_ns());
+    }
+    Ok(Connection::Http2(connection))
 }
 
 fn check_out(inner: &Inner, key: &PoolKey) -> Option<IOStream> {
@@ -867,6 +1046,16 @@ fn sweep_idle(inner: &Rc<Inner>) {
     for stream in expired {
         stream.close(None);
     }
+    // HTTP/2 connections idle as long end too; while any stays open, the
+    // sweep comes back (at the latest one idle timeout from now).
+    let h2_open = inner
+        .shared
+        .borrow_mut()
+        .sweep(now_ns, inner.idle_timeout_ns());
+    let oldest_ns = match oldest_ns {
+        None if h2_open > 0 => Some(now_ns),
+        oldest => oldest,
+    };
     if let Some(oldest_ns) = oldest_ns {
         arm_idle_sweep(inner, oldest_ns);
     }
@@ -958,7 +1147,7 @@ async fn connect_unlimited(
         open_tunnel(inner, &stream, request, target).await?;
     }
     if target.scheme == Scheme::Https {
-        let tls = tls_options(request);
+        let tls = tls_options(request, version_of(inner, request));
         let config = client_config(&tls).map_err(|e| classify(e, FetchErrorKind::Tls))?;
         let name = server_name(request.tls_server_name.as_deref().unwrap_or(&target.host))?;
         phase.set(ConnectPhase::Handshaking);
@@ -975,13 +1164,13 @@ async fn connect_unlimited(
 }
 
 /// The server may pick any protocol offered; this client speaks HTTP/1.1
-/// only (and assumes it when the server picks none, as curl does).
+/// and HTTP/2 (and assumes HTTP/1.1 when the server picks none, as curl).
 fn check_alpn(stream: &IOStream) -> Result<()> {
     match stream.alpn_protocol() {
-        Some(chosen) if chosen != b"http/1.1" => Err(fetch_error(
+        Some(chosen) if chosen != b"http/1.1" && chosen != b"h2" => Err(fetch_error(
             FetchErrorKind::Protocol,
             format!(
-                "the server chose ALPN protocol {:?}; this client speaks HTTP/1.1 only",
+                "the server chose ALPN protocol {:?}; this client speaks HTTP/1.1 and HTTP/2",
                 String::from_utf8_lossy(&chosen)
             ),
         )),
@@ -989,7 +1178,7 @@ fn check_alpn(stream: &IOStream) -> Result<()> {
     }
 }
 
-fn tls_options(request: &HTTPRequest) -> TlsClientOptions {
+fn tls_options(request: &HTTPRequest, version: HttpVersion) -> TlsClientOptions {
     TlsClientOptions {
         validate_cert: request.validate_cert,
         ca_file: request.ca_certs.clone(),
@@ -1000,7 +1189,7 @@ fn tls_options(request: &HTTPRequest) -> TlsClientOptions {
         },
         alpn: match &request.alpn_protocols {
             Some(protocols) => protocols.to_vec(),
-            None => vec![b"http/1.1".to_vec()],
+            None => version.alpn(),
         },
         ca_pem: request.ca_pem.clone(),
         client_cert_pem: request.client_cert_pem.clone(),

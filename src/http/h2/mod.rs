@@ -33,11 +33,12 @@ use http::header::{HeaderName, HeaderValue};
 use http::{Method, Request, Uri};
 
 use super::body_pool::BodyPool;
-use super::connection::{Exchanged, FollowCheck, Limits};
+use super::h1::connection::{Exchanged, FollowCheck, Limits};
+use super::h1::request_head::request_head;
+use super::h1::response_head::ResponseHead;
 use super::request::HTTPRequest;
 use super::upload::BodyProducer;
 use super::url::{Scheme, Target};
-use super::wire::{request_head, ResponseHead};
 use super::{fetch_error, kind_of, FetchErrorKind, Headers};
 use crate::error::{Error, Result};
 use crate::iostream::IOStream;
@@ -506,7 +507,7 @@ async fn send_body(
     }
     match &req.body_producer {
         Some(BodyProducer::Pull(pull)) => {
-            let declared = super::wire::declared_length(req)?;
+            let declared = super::validate::declared_length(req)?;
             let mut sent = 0u64;
             while let Some(chunk) = pull()? {
                 sent += chunk.len() as u64;

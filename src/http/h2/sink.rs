@@ -4,13 +4,14 @@
 
 use std::rc::Rc;
 
-use super::super::body::Body;
-use super::super::body_pool::BodyPool;
-use super::super::connection::Limits;
-use super::super::request::{HTTPRequest, StreamingCallback};
-use super::super::wire::{Decompressor, ResponseHead, MAX_STREAMED_CHUNK};
-use super::super::{fetch_error, FetchErrorKind};
 use crate::error::{Error, Result};
+use crate::http::body::Body;
+use crate::http::body_pool::BodyPool;
+use crate::http::decompress::{Decompressor, MAX_STREAMED_CHUNK};
+use crate::http::h1::connection::Limits;
+use crate::http::h1::response_head::ResponseHead;
+use crate::http::request::{HTTPRequest, StreamingCallback};
+use crate::http::{fetch_error, FetchErrorKind};
 
 pub(super) struct BodySink<'a> {
     req: &'a HTTPRequest,
