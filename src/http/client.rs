@@ -26,6 +26,7 @@ use super::h2::{self as http2, H2Connection, HttpVersion};
 use super::redirect::{answers_digest_challenge, can_follow, digest_retry, redirect_request};
 use super::request::HTTPRequest;
 use super::response::{HTTPResponse, TimeInfo};
+use super::upload::BodyProducer;
 use super::url::{parse_target, Scheme, Target};
 use super::validate::validate_request;
 use super::{fetch_error, FetchErrorKind};
@@ -852,9 +853,18 @@ impl Hash for PoolKey {
     }
 }
 
-/// The fetch's version choice: its own, else the client's.
+/// The fetch's version choice: its own, else the client's. A writing body
+/// producer (Tornado's `body_producer(write)`) is sent over HTTP/1.1 only
+/// unless the request insists on HTTP/2 (which then refuses it): its
+/// HTTP/2 form is not built yet.
 fn version_of(inner: &Inner, request: &HTTPRequest) -> HttpVersion {
-    request.http_version.unwrap_or(inner.options.http_version)
+    let chosen = request.http_version.unwrap_or(inner.options.http_version);
+    let writer = matches!(request.body_producer, Some(BodyProducer::Write(_)));
+    if writer && chosen != HttpVersion::Http2PriorKnowledge {
+        HttpVersion::Http1Only
+    } else {
+        chosen
+    }
 }
 
 /// Whether a connection for this fetch may turn out HTTP/2: by ALPN over
