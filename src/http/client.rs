@@ -802,6 +802,8 @@ struct TlsSettings {
     min_tls_version: Option<TlsVersion>,
     alpn_protocols: Option<Arc<[Vec<u8>]>>,
     tls_server_name: Option<Arc<str>>,
+    /// The request's own version choice: it decides the ALPN offered.
+    http_version: Option<HttpVersion>,
 }
 
 impl TlsSettings {
@@ -812,6 +814,7 @@ impl TlsSettings {
             min_tls_version: request.min_tls_version,
             alpn_protocols: request.alpn_protocols.clone(),
             tls_server_name: request.tls_server_name.clone(),
+            http_version: request.http_version,
         }
     }
 }
