@@ -4,14 +4,11 @@
 
 use std::cell::{Cell, RefCell};
 use std::collections::{HashMap, VecDeque};
-use std::future::Future as _;
 use std::hash::{Hash, Hasher};
 use std::net::IpAddr;
 use std::path::PathBuf;
-use std::pin::pin;
 use std::rc::{Rc, Weak};
 use std::sync::Arc;
-use std::task::Poll;
 use std::time::{Duration, Instant, SystemTime};
 
 use super::body::Body;
@@ -29,10 +26,11 @@ use super::validate::validate_request;
 use super::{fetch_error, FetchErrorKind};
 use crate::error::{Code, Error, Result};
 use crate::future::Future;
+use crate::gen::{limit_of, until, within};
 use crate::ioloop::{LoopRef, TimeoutId};
 use crate::iostream::IOStream;
 use crate::resolver::{AddressFamily, ResolveHook, Resolver};
-use crate::tcpclient::{connect_resolved, race_timeout, ConnectOptions};
+use crate::tcpclient::{connect_resolved, ConnectOptions};
 use crate::tls::{client_config, server_name, CertKeyPem, TlsClientOptions, TlsVersion};
 use crate::util::monotonic_ns;
 
@@ -226,7 +224,9 @@ impl AsyncHTTPClient {
             // Boxed so the task does not hold the fetch's state twice (a
             // future moved into another is not overlapped by the compiler).
             let work = Box::pin(run_fetch(client.clone(), request));
-            let outcome = until_done(work, &watched).await;
+            // A cancel or a client shutdown completes `watched` first: the work is
+            // dropped, which closes its connection.
+            let outcome = until(work, watched.wait()).await;
             if let Some(response) = outcome {
                 let _ = watched.set_result(response);
             }
@@ -359,24 +359,6 @@ impl Inner {
     }
 }
 
-/// Runs `work` until it finishes (Some) or `result` is done first, by a
-/// cancel or a client shutdown (None: `work` is dropped, which closes its
-/// connection).
-async fn until_done<T>(
-    work: impl std::future::Future<Output = T>,
-    result: &Future<HTTPResponse>,
-) -> Option<T> {
-    let mut work = pin!(work);
-    let mut ended = pin!(result.wait());
-    std::future::poll_fn(|cx| {
-        if ended.as_mut().poll(cx).is_ready() {
-            return Poll::Ready(None);
-        }
-        work.as_mut().poll(cx).map(Some)
-    })
-    .await
-}
-
 /// The whole fetch: queue slot, then hops until a final response.
 /// `request` is shared (an `Rc`): it is large and lives in the fetch's state throughout.
 async fn run_fetch(client: Weak<Inner>, request: Rc<HTTPRequest>) -> HTTPResponse {
@@ -467,25 +449,17 @@ fn closed_client() -> Error {
     fetch_error(FetchErrorKind::Closed, "the HTTP client was closed")
 }
 
-/// A timeout as a limit: none for None or zero, as Tornado's 0.
-fn limit_of(timeout: Option<Duration>) -> Option<Duration> {
-    timeout.filter(|limit| !limit.is_zero())
-}
-
 /// Runs `work` within `timeout` (see `limit_of`); running out of time is a
 /// `timeout` fetch error that says which (`what`).
-async fn within<T>(
+async fn within_saying<T>(
     lp: &LoopRef,
     work: impl std::future::Future<Output = Result<T>>,
     timeout: Option<Duration>,
     what: &str,
 ) -> Result<T> {
-    match limit_of(timeout) {
-        None => work.await,
-        Some(limit) => race_timeout(lp, work, limit)
-            .await
-            .map_err(|e| timeout_as(e, what)),
-    }
+    within(lp, timeout, work)
+        .await
+        .map_err(|e| timeout_as(e, what))
 }
 
 /// One request/response on one connection, within request_timeout.
@@ -495,7 +469,7 @@ async fn fetch_hop(
     target: &Rc<Target>,
     clock: &mut Clock,
 ) -> Result<HTTPResponse> {
-    // Boxed before race_timeout takes it: a future moved into another is
+    // Boxed before `within` takes it: a future moved into another is
     // otherwise held twice in the caller's state.
     let key = PoolKey::new(request, target);
     let exchange_and_retry = Box::pin(async {
@@ -517,7 +491,7 @@ async fn fetch_hop(
             }
         }
     });
-    let (done, stream) = within(
+    let (done, stream) = within_saying(
         &inner.lp,
         exchange_and_retry,
         request.request_timeout,
@@ -645,7 +619,7 @@ async fn wait_for_slot(inner: &Rc<Inner>, request: &HTTPRequest) -> Result<Slot>
         (Some(a), Some(b)) => Some(a.min(b)),
         (a, b) => a.or(b),
     };
-    within(&inner.lp, turn.value(), limit, "Timeout in request queue").await?;
+    within_saying(&inner.lp, turn.value(), limit, "Timeout in request queue").await?;
     Ok(wait.into_slot())
 }
 
@@ -930,13 +904,10 @@ async fn connect(
     // only needed for new connections; inline it would sit in every fetch.
     let phase = Cell::new(ConnectPhase::Resolving);
     let work = Box::pin(connect_unlimited(inner, key, clock, &phase));
-    let stream = match limit_of(connect_timeout) {
-        None => work.await?,
-        // The message says which step ran out of time, as Tornado's do.
-        Some(limit) => race_timeout(&inner.lp, work, limit)
-            .await
-            .map_err(|e| timeout_as(e, &phase.get().timeout_message(key)))?,
-    };
+    // The message says which step ran out of time, as Tornado's do.
+    let stream = within(&inner.lp, connect_timeout, work)
+        .await
+        .map_err(|e| timeout_as(e, &phase.get().timeout_message(key)))?;
     stream.set_max_buffer_size(inner.options.max_buffer_size)?;
     Ok(stream)
 }
