@@ -347,12 +347,7 @@ pub extern "C" fn tornado_loop_run_sync(
         let lp = unsafe { loop_ref(r#loop) }?;
         // SAFETY: caller passes a live future or NULL.
         let future = unsafe { borrow(future) }?;
-        let timeout = seconds(timeout_s, "timeout_s")?;
-        let limit = if timeout.is_zero() {
-            None
-        } else {
-            Some(timeout)
-        };
+        let limit = crate::gen::limit_of(Some(seconds(timeout_s, "timeout_s")?));
         let watched = Future::clone(&future);
         lp.run_until(move || watched.done(), limit)?;
         match future.error() {

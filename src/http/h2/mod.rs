@@ -23,7 +23,7 @@ use std::cell::{Cell, RefCell};
 use std::future::{poll_fn, Future as _};
 use std::pin::pin;
 use std::rc::Rc;
-use std::task::Poll;
+use std::task::{Context, Poll};
 use std::time::Instant;
 
 use ::h2::client::{Builder, SendRequest};
@@ -382,23 +382,31 @@ pub(crate) async fn exchange(
         }
         Ok::<_, Error>(upload)
     });
+    // Moves the upload on; Some(error) when the body itself failed.
+    let mut upload_over = false;
     let mut kept_upload = None;
-    let mut upload_failed = None;
+    let mut drive_upload = |cx: &mut Context<'_>| -> Option<H2Failure> {
+        if upload_over {
+            return None;
+        }
+        let Poll::Ready(outcome) = sending.as_mut().poll(cx) else {
+            return None;
+        };
+        upload_over = true;
+        match outcome {
+            Ok(upload) => kept_upload = Some(upload),
+            // The body's own failure (a producer's error, a length it
+            // broke) ends the fetch; the stream is reset.
+            Err(error) if is_application_error(&error) => return Some(error.into()),
+            // The server may have answered and stopped the upload
+            // (RST_STREAM NO_ERROR, RFC 9113 8.1): its answer counts.
+            Err(_) => {}
+        }
+        None
+    };
     let response = poll_fn(|cx| {
-        if kept_upload.is_none() && upload_failed.is_none() {
-            if let Poll::Ready(outcome) = sending.as_mut().poll(cx) {
-                match outcome {
-                    Ok(upload) => kept_upload = Some(upload),
-                    // The body's own failure (a producer's error, a length
-                    // it broke) ends the fetch; the stream is reset.
-                    Err(error) if is_application_error(&error) => {
-                        return Poll::Ready(Err(error.into()))
-                    }
-                    // The server may have answered and stopped the upload
-                    // (RST_STREAM NO_ERROR, RFC 9113 8.1): its answer counts.
-                    Err(error) => upload_failed = Some(error),
-                }
-            }
+        if let Some(failure) = drive_upload(cx) {
+            return Poll::Ready(Err(failure));
         }
         response
             .as_mut()
@@ -419,7 +427,18 @@ pub(crate) async fn exchange(
         }
     }
     let mut sink = BodySink::new(req, &head, limits, following, body_pool)?;
-    read_body(body, &mut sink, state).await?;
+    {
+        // The upload goes on while the body arrives (a server may stream
+        // its answer to a body it is still reading).
+        let mut reading = pin!(read_body(body, &mut sink, state));
+        poll_fn(|cx| {
+            if let Some(failure) = drive_upload(cx) {
+                return Poll::Ready(Err(failure));
+            }
+            reading.as_mut().poll(cx)
+        })
+        .await?;
+    }
     sink.finish()?;
     if sink.must_wait() {
         sink.wait_for_consumer().await?;
