@@ -947,10 +947,7 @@ async fn checkout_or_connect(
             None => break,
         }
     }
-    Ok((
-        connect_connection(inner, key, request, clock).await?,
-        false,
-    ))
+    Ok((connect_connection(inner, key, request, clock).await?, false))
 }
 
 /// A new connection, HTTP/2 when ALPN (or prior knowledge) says so; an

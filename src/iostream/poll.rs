@@ -11,24 +11,30 @@ use crate::error::{Error, Result};
 use crate::tls::tls_error;
 
 impl IOStream {
-    /// Copies up to `dst.len()` bytes that are buffered or can be read now
-    /// into `dst`; `Ready(Ok(0))` at the end of the stream (or once it was
-    /// closed cleanly). Pending registers the task for the fd's next read
-    /// edge. A read error closes the stream, as in the `async` reads.
+    /// Lends `sink` up to `max` bytes that are buffered or can be read now
+    /// (no copy here: the sink copies them where it wants, say into
+    /// uninitialised memory) and consumes them; `Ready(Ok(0))` at the end
+    /// of the stream (or once it was closed cleanly), without calling
+    /// `sink`. Pending registers the task for the fd's next read edge. A
+    /// read error closes the stream, as in the `async` reads.
     ///
     /// No `async` read may be pending at the same time (the caller owns
     /// the reading side, as the HTTP/2 connection task does).
-    pub(crate) fn poll_read_into(
+    pub(crate) fn poll_read_available(
         &self,
         cx: &mut Context<'_>,
-        dst: &mut [u8],
+        max: usize,
+        sink: impl FnOnce(&[u8]),
     ) -> Poll<Result<usize>> {
+        let mut sink = Some(sink);
         loop {
             {
                 let mut buffer = self.inner.read_buffer.borrow_mut();
-                let n = buffer.len().min(dst.len());
-                if n > 0 || dst.is_empty() {
-                    dst[..n].copy_from_slice(&buffer.bytes()[..n]);
+                let n = buffer.len().min(max);
+                if n > 0 || max == 0 {
+                    if let Some(sink) = sink.take() {
+                        sink(&buffer.bytes()[..n]);
+                    }
                     buffer.consume(n);
                     return Poll::Ready(Ok(n));
                 }

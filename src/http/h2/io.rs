@@ -70,13 +70,15 @@ impl AsyncRead for StreamIo {
         cx: &mut Context<'_>,
         buf: &mut ReadBuf<'_>,
     ) -> Poll<io::Result<()>> {
-        let dst = buf.initialize_unfilled();
-        match self.stream.poll_read_into(cx, dst) {
+        // Copied straight into the caller's (uninitialised) space: nothing
+        // is zeroed first.
+        let max = buf.remaining();
+        match self
+            .stream
+            .poll_read_available(cx, max, |data| buf.put_slice(data))
+        {
             Poll::Pending => Poll::Pending,
-            Poll::Ready(Ok(n)) => {
-                buf.advance(n);
-                Poll::Ready(Ok(()))
-            }
+            Poll::Ready(Ok(_)) => Poll::Ready(Ok(())),
             Poll::Ready(Err(error)) => Poll::Ready(Err(to_io(error))),
         }
     }
