@@ -42,8 +42,8 @@ struct Binding {
     name: &'static str,
     language: Language,
     /// The binding's source files, or directories whose files ending in
-    /// `ext` are its sources (Go's `_test.go` files excluded: cgo is not
-    /// allowed in them, they use the package).
+    /// `ext`, at any depth, are its sources (Go's `_test.go` files
+    /// excluded: cgo is not allowed in them, they use the package).
     sources: &'static [&'static str],
     ext: &'static str,
     /// The list of functions the binding leaves out on purpose.
@@ -68,7 +68,7 @@ const BINDINGS: &[Binding] = &[
     Binding {
         name: "Ruby",
         language: Language::Ruby,
-        sources: &["c_examples/ruby/tornado_rs.rb"],
+        sources: &["c_examples/ruby/lib"],
         ext: ".rb",
         unwrapped: "c_examples/ruby/UNWRAPPED",
     },
@@ -92,22 +92,29 @@ const BINDINGS: &[Binding] = &[
 fn source_files(binding: &Binding) -> Vec<PathBuf> {
     let mut files = Vec::new();
     for source in binding.sources {
-        let path = repo().join(source);
-        if path.is_dir() {
-            for entry in std::fs::read_dir(&path).unwrap() {
-                let file = entry.unwrap().path();
-                let name = file.file_name().unwrap().to_string_lossy().into_owned();
-                if name.ends_with(binding.ext) && !name.ends_with("_test.go") {
-                    files.push(file);
-                }
-            }
-        } else {
-            files.push(path);
-        }
+        collect(&repo().join(source), binding.ext, &mut files);
     }
     files.sort();
     assert!(!files.is_empty(), "{}: no source files", binding.name);
     files
+}
+
+/// `path` if it is a file, else the files under it (at any depth) whose
+/// names end in `ext`.
+fn collect(path: &Path, ext: &str, files: &mut Vec<PathBuf>) {
+    if !path.is_dir() {
+        files.push(path.to_path_buf());
+        return;
+    }
+    for entry in std::fs::read_dir(path).unwrap() {
+        let entry = entry.unwrap().path();
+        let name = entry.file_name().unwrap().to_string_lossy().into_owned();
+        if entry.is_dir() {
+            collect(&entry, ext, files);
+        } else if name.ends_with(ext) && !name.ends_with("_test.go") {
+            files.push(entry);
+        }
+    }
 }
 
 /// Every word in the code of `binding`'s sources.
