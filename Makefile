@@ -65,8 +65,21 @@ bindings-test:
 	@# against RsAsyncHTTPClient (python/tests/test_tornado_suite.py).
 	cd python && PYTHONPATH=. python3 -m pytest -q tests/test_package.py
 	cd python && PYTHONPATH=.:tests python3 -m tornado.test.runtests test_tornado_suite
-	cd c_examples/go && go vet ./... && go test -race -count=1 ./... && go run ./fetch100
+	@# Go: linked through pkg-config, here the in-tree tornado_rs.pc (make
+	@# go-pkgconfig); the library is found at run time through LD_LIBRARY_PATH.
+	$(MAKE) go-pkgconfig
+	cd c_examples/go && export PKG_CONFIG_PATH=$(CURDIR)/build/pkgconfig-intree LD_LIBRARY_PATH=$(CURDIR)/target/release && \
+		go vet ./... && go test -race -count=1 ./... && go run ./fetch100
 	cd c_examples/ruby && ruby test_tornado_rs.rb && ruby example.rb
+
+# A tornado_rs.pc for the library as built in this tree (include/ and
+# target/release), for cgo's `#cgo pkg-config: tornado_rs` without `make
+# install`: PKG_CONFIG_PATH=$(CURDIR)/build/pkgconfig-intree (see
+# c_examples/go/README.md).
+go-pkgconfig:
+	@mkdir -p build/pkgconfig-intree
+	sed -e 's|@PREFIX@|$(CURDIR)|' -e 's|@VERSION@|$(VERSION)|' -e 's|^libdir=.*|libdir=$(CURDIR)/target/release|' \
+		tornado_rs.pc.in > build/pkgconfig-intree/tornado_rs.pc
 
 install:
 	$(CARGO) build --release
@@ -102,4 +115,4 @@ bench:
 	$(CARGO) build --release
 	$(MAKE) -C c_examples bench
 
-.PHONY: example test bench install install-check bindings-test fuzz sanitize tsan
+.PHONY: example test bench install install-check bindings-test go-pkgconfig fuzz sanitize tsan
