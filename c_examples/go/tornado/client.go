@@ -10,6 +10,7 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"io"
 	"net/http"
 	"net/netip"
 	"net/textproto"
@@ -82,6 +83,10 @@ type Request struct {
 	URL    string
 	Header http.Header
 	Body   []byte // nil: none
+	// A body streamed from a reader instead (chunked, or unframed when
+	// Header has a Content-Length), read as the connection takes it; it is
+	// sent once (not again after a 307/308 or a digest challenge).
+	BodyReader io.Reader
 	// 0: the library's default (20 s each); a context deadline lowers both.
 	ConnectTimeout, RequestTimeout time.Duration
 	NoRedirects                    bool // return 3xx responses as they are
@@ -138,6 +143,8 @@ const (
 	opClose
 	opResolved
 	opRelease
+	opWrite
+	opEndUpload
 )
 
 // op is one request to the loop goroutine.
@@ -149,6 +156,7 @@ type op struct {
 	fn    func()
 	reply *C.tornado_resolve_reply
 	addrs []netip.Addr
+	data  []byte
 }
 
 // core is the client's state; the loop goroutine holds it, the user holds
@@ -203,6 +211,9 @@ type call struct {
 	head    chan struct{} // closed when the head arrived (or at done)
 	gotHead bool
 	stream  *bodyStream
+	// Streamed upload only.
+	upload  io.Reader
+	written chan int32 // each write's outcome
 }
 
 // NewClient starts a client: its loop goroutine, locked to a new OS thread.
@@ -399,6 +410,26 @@ func (c *core) handleOps() {
 			C.tg_req_release(o.call.creq)
 			o.call.creq = nil
 			c.lent--
+		case opWrite:
+			if o.call.creq != nil {
+				rc := C.tg_upload_write(o.call.creq, (*C.uint8_t)(unsafe.Pointer(&o.data[0])), C.size_t(len(o.data)))
+				if rc != 0 {
+					select {
+					case o.call.written <- int32(rc):
+					default:
+					}
+				}
+			}
+		case opEndUpload:
+			if o.call.creq != nil {
+				if o.err != nil {
+					msg := C.CString("the body reader failed: " + o.err.Error())
+					C.tg_upload_end(o.call.creq, ErrCodeUser, msg)
+					C.free(unsafe.Pointer(msg))
+				} else {
+					C.tg_upload_end(o.call.creq, 0, nil)
+				}
+			}
 		case opClose:
 			c.shutdown = true
 		}
@@ -453,6 +484,13 @@ func (c *core) handleEvents() {
 			close(cl.head)
 		case C.TG_CHUNK:
 			c.calls[uint64(ev.id)].stream.deliver(unsafe.Pointer(ev.data), int(ev.len))
+		case C.TG_PRODUCE:
+			go c.produce(c.calls[uint64(ev.id)])
+		case C.TG_WRITTEN:
+			select {
+			case c.calls[uint64(ev.id)].written <- int32(ev.code):
+			default:
+			}
 		case C.TG_RESOLVE:
 			host := C.GoStringN((*C.char)(unsafe.Pointer(ev.data)), C.int(ev.len))
 			C.free(unsafe.Pointer(ev.data))
@@ -505,6 +543,36 @@ func (c *core) done(id uint64) {
 		cl.stream.finish(err)
 	}
 	cl.finish()
+}
+
+// produce streams a request body from its reader (its own goroutine): one
+// write at a time, the next read once the connection took the last.
+func (c *core) produce(cl *call) {
+	buf := make([]byte, 64<<10)
+	for {
+		n, err := cl.upload.Read(buf)
+		if n > 0 {
+			if c.submit(op{kind: opWrite, call: cl, data: buf[:n]}) != nil {
+				return
+			}
+			select {
+			case code := <-cl.written:
+				if code != 0 {
+					return // the fetch fails with the reason
+				}
+			case <-cl.done:
+				return
+			}
+		}
+		if err == io.EOF {
+			_ = c.submit(op{kind: opEndUpload, call: cl})
+			return
+		}
+		if err != nil {
+			_ = c.submit(op{kind: opEndUpload, call: cl, err: err})
+			return
+		}
+	}
 }
 
 func (cl *call) finish() {
@@ -672,6 +740,14 @@ func (c *core) prepare(req *Request, stream bool, deadline time.Time, hasDeadlin
 	cl.strs = strs
 	if req.Body != nil {
 		cl.body, cl.hasBody = req.Body, true
+	}
+	if req.BodyReader != nil {
+		if req.Body != nil {
+			return nil, newError(ErrCodeInvalid, "invalid: both Body and BodyReader", 0, nil)
+		}
+		s.produce = 1
+		cl.upload = req.BodyReader
+		cl.written = make(chan int32, 1)
 	}
 	s.ca_pem_len = C.size_t(len(tls.CAPEM))
 	s.cert_pem_len = C.size_t(len(tls.ClientCertPEM))

@@ -21,6 +21,7 @@ const (
 	ErrCodeTooLarge         = 18
 	ErrCodeTooManyRedirects = 19
 	ErrCodeInvalidURL       = 20
+	ErrCodeUser             = 1000 // a body reader's error
 )
 
 // ErrClientClosed is returned for calls on a closed Client.

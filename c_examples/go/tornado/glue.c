@@ -153,7 +153,67 @@ void tg_req_consumed(tg_req *req, uint64_t n) {
     }
 }
 
+static tornado_future *on_produce(tornado_http_body_writer *writer, void *ud) {
+    tg_req *req = ud;
+    tornado_future *upload = tornado_future_new(req->st->loop);
+    if (!upload || req->writer) { /* the loop is closing, or a second send (never made) */
+        tornado_http_body_writer_free(writer);
+        return upload;
+    }
+    req->writer = writer;
+    req->upload = tornado_future_ref(upload);
+    push(req->st, TG_PRODUCE, req->id);
+    return upload;
+}
+
+static void on_written(tornado_future *future, void *ud) {
+    tg_req *req = ud;
+    tg_event *ev = push(req->st, TG_WRITTEN, req->id);
+    ev->code = tornado_future_error(future, NULL);
+}
+
+tornado_code tg_upload_write(tg_req *req, const uint8_t *data, size_t len) {
+    if (!req->writer)
+        return TORNADO_ERR_CLOSED;
+    if (req->write) {
+        tornado_future_unref(req->write);
+        req->write = NULL;
+    }
+    tornado_future *f = tornado_http_body_writer_write(req->writer, data, len);
+    if (!f)
+        return TORNADO_ERR_INVALID;
+    tornado_code rc = tornado_future_add_done_callback_full(f, on_written, req, req_drop);
+    if (rc != TORNADO_OK) {
+        tornado_future_unref(f);
+        return rc;
+    }
+    req->refs++;
+    req->write = f; /* kept until the next write: its callback is then sure to run */
+    return TORNADO_OK;
+}
+
+void tg_upload_end(tg_req *req, tornado_code code, const char *message) {
+    if (req->writer) {
+        tornado_http_body_writer_free(req->writer);
+        req->writer = NULL;
+    }
+    if (req->upload) {
+        if (code != TORNADO_OK)
+            tornado_future_set_error(req->upload, code, message);
+        else
+            tornado_future_set_result(req->upload, NULL, NULL);
+        tornado_future_unref(req->upload);
+        req->upload = NULL;
+    }
+}
+
 void tg_req_release(tg_req *req) {
+    if (req->writer)
+        tornado_http_body_writer_free(req->writer);
+    req->writer = NULL;
+    tornado_future_unref(req->upload); /* NULL is a no-op */
+    tornado_future_unref(req->write);
+    req->upload = req->write = NULL;
     if (req->pause) {
         tornado_future_unref(req->pause);
         req->pause = NULL;
@@ -259,6 +319,10 @@ tg_req *tg_start(tg_state *st, const tg_spec *spec, const char *strings, size_t 
         CHECK(tornado_http_request_set_header_callback(r, on_head_line, req, req_drop));
         req->refs++;
         CHECK(tornado_http_request_set_streaming_callback_async(r, on_chunk, req, req_drop));
+        req->refs++;
+    }
+    if (spec->produce) {
+        CHECK(tornado_http_request_set_body_producer_async(r, on_produce, req, req_drop));
         req->refs++;
     }
     req->future = tornado_http_client_fetch(st->client, r);

@@ -24,6 +24,8 @@ enum {
     TG_HEAD = 2,    /* the final response's head: data/len (malloc'd, Go frees) */
     TG_CHUNK = 3,   /* a body chunk: data/len (Go gives it back with tg_chunk_free) */
     TG_RESOLVE = 4, /* a name lookup: data (host, malloc'd), port, family, reply */
+    TG_PRODUCE = 5, /* the upload may start: Go writes it with tg_upload_write */
+    TG_WRITTEN = 6, /* an upload write is done: code (0 or its error) */
 };
 
 typedef struct tg_req tg_req;
@@ -31,6 +33,7 @@ typedef struct tg_req tg_req;
 typedef struct {
     int32_t kind;
     int32_t family;
+    int32_t code;
     uint16_t port;
     uint64_t id;
     uint8_t *data;
@@ -62,6 +65,10 @@ struct tg_req {
     int head_sent;
     uint64_t delivered, consumed, window;
     tornado_future *pause;
+    /* A streamed upload (Request.BodyReader): the library's writer, the
+     * future that ends the upload, the write in progress. */
+    tornado_http_body_writer *writer;
+    tornado_future *upload, *write;
 };
 
 /* What Go hands tg_start: numbers here, strings in one buffer (each
@@ -88,7 +95,7 @@ typedef struct {
     uint64_t id;
     double connect_timeout, request_timeout; /* < 0: default */
     int32_t follow_redirects, max_redirects, decompress, validate_cert, allow_ipv6; /* < 0: default */
-    int32_t allow_nonstandard, expect_continue, stream; /* 0 or 1 */
+    int32_t allow_nonstandard, expect_continue, stream, produce; /* 0 or 1 */
     int32_t nheaders;
     int32_t has_auth;
     uint16_t proxy_port;
@@ -115,6 +122,11 @@ void tg_req_release(tg_req *req);
 /* The reader took `n` more bytes: resume the body read if it was paused
  * and at most `window` bytes are unread now. */
 void tg_req_consumed(tg_req *req, uint64_t n);
+
+/* Writes `len` bytes of the upload (copied); a TG_WRITTEN follows. */
+tornado_code tg_upload_write(tg_req *req, const uint8_t *data, size_t len);
+/* Ends the upload: complete (code 0) or failed (the fetch fails). */
+void tg_upload_end(tg_req *req, tornado_code code, const char *message);
 
 /* A done fetch future, read in one call. */
 typedef struct {

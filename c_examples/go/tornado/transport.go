@@ -57,12 +57,25 @@ func (c *core) RoundTrip(hr *http.Request) (*http.Response, error) {
 	decoding := hr.Header.Get("Accept-Encoding") == "" && hr.Header.Get("Range") == "" && req.Method != http.MethodHead
 	req.NoDecompression = !decoding
 	if hr.Body != nil && hr.Body != http.NoBody {
-		body, err := io.ReadAll(hr.Body)
-		hr.Body.Close()
-		if err != nil {
-			return nil, err
+		if hr.ContentLength > 0 && hr.ContentLength <= readBodyBelow { // (0 with a body: unknown)
+			body, err := io.ReadAll(hr.Body)
+			hr.Body.Close()
+			if err != nil {
+				return nil, err
+			}
+			req.Body = body
+		} else {
+			// Streamed from the reader (closed once read), chunked when
+			// its length is unknown.
+			req.BodyReader = closingReader{hr.Body}
+			if hr.ContentLength > 0 {
+				req.Header = req.Header.Clone()
+				if req.Header == nil {
+					req.Header = http.Header{}
+				}
+				req.Header.Set("Content-Length", strconv.FormatInt(hr.ContentLength, 10))
+			}
 		}
-		req.Body = body
 	} else if req.Method == http.MethodPost || req.Method == http.MethodPut || req.Method == http.MethodPatch {
 		req.Body = []byte{}
 	}
@@ -107,6 +120,21 @@ func (c *core) RoundTrip(hr *http.Request) (*http.Response, error) {
 		}
 	}
 	return resp, nil
+}
+
+// Request bodies up to this size are read before the fetch starts;
+// larger ones, and those of unknown length, stream.
+const readBodyBelow = 64 << 10
+
+// closingReader closes the request body once it is read to its end or fails.
+type closingReader struct{ rc io.ReadCloser }
+
+func (r closingReader) Read(p []byte) (int, error) {
+	n, err := r.rc.Read(p)
+	if err != nil {
+		r.rc.Close()
+	}
+	return n, err
 }
 
 func closeBody(hr *http.Request) {
