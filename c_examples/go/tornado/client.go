@@ -44,7 +44,7 @@ type Options struct {
 	// "ip6"). It runs on its own goroutine; ctx ends when the client closes.
 	Resolver func(ctx context.Context, network, host string) ([]netip.Addr, error)
 	// Unread bytes of a streamed response body (RoundTrip) before the
-	// library stops reading from the server (default 256 KiB).
+	// library stops reading from the server (default 1 MiB).
 	StreamWindow int
 	// Used for requests that carry none (and for every RoundTrip).
 	TLS *TLSOptions
