@@ -125,6 +125,9 @@ func main() {
 		if !ok {
 			continue
 		}
+		if len(byImpl["net/http"]) == 0 {
+			continue // no reference to compare with (-impl)
+		}
 		ref := median(byImpl["net/http"])
 		for _, cl := range clients {
 			if len(byImpl[cl.name]) == 0 {

@@ -66,6 +66,8 @@ type TLSOptions struct {
 	CAPEM              []byte // PEM of trusted CAs (with CAFile's, if both)
 	ClientCertPEM      []byte // a client certificate chain ...
 	ClientKeyPEM       []byte // ... and its key
+	ClientCertFile     string // or as PEM files (read when a connection starts)
+	ClientKeyFile      string
 	MinVersion         string // "1.2" (default) or "1.3"
 	ServerName         string // SNI and the name checked, instead of the URL's host
 }
@@ -98,7 +100,8 @@ type Request struct {
 	TLS                          *TLSOptions
 	IPv4Only                     bool
 	Proxy                        *Proxy
-	NetworkInterface             string // a local IP address to connect from
+	NetworkInterface             string    // a local IP address to connect from
+	IfModifiedSince              time.Time // sends If-Modified-Since (zero: none)
 	AllowNonstandardMethods      bool
 	Expect100Continue            bool
 }
@@ -111,6 +114,15 @@ type Response struct {
 	Body         []byte
 	EffectiveURL string        // after redirects
 	RequestTime  time.Duration // not counting time queued
+	StartTime    time.Time     // when the fetch started
+	Times        TimeInfo
+}
+
+// TimeInfo is curl's timings of a fetch, each from its start: waiting for
+// a slot among MaxClients, the name resolved, connected, the TLS handshake
+// done (0 for http), about to send, the first response byte, all done.
+type TimeInfo struct {
+	Queue, NameLookup, Connect, AppConnect, PreTransfer, StartTransfer, Total time.Duration
 }
 
 // Stats are the client's counters (Tornado's len(client.queue) and
@@ -343,6 +355,12 @@ func (c *core) onLoop(fn func()) error {
 	return nil
 }
 
+// CancelAll ends every fetch in flight or queued with a "cancelled" error
+// (their connections closed); the client stays usable.
+func (c *core) CancelAll() error {
+	return c.onLoop(func() { C.tornado_http_client_cancel_all(c.st.client) })
+}
+
 // Stats reads the client's counters.
 func (c *core) Stats() (Stats, error) {
 	var s Stats
@@ -515,7 +533,14 @@ func (c *core) done(id uint64) {
 			StatusCode:   int(res.code),
 			Reason:       C.GoString(res.reason),
 			EffectiveURL: C.GoString(res.url),
-			RequestTime:  time.Duration(float64(res.request_time) * float64(time.Second)),
+			RequestTime:  seconds(res.request_time),
+			StartTime:    time.UnixMicro(int64(float64(res.start_time) * 1e6)),
+			Times: TimeInfo{
+				Queue: seconds(res.times.queue), NameLookup: seconds(res.times.namelookup),
+				Connect: seconds(res.times.connect), AppConnect: seconds(res.times.appconnect),
+				PreTransfer: seconds(res.times.pretransfer), StartTransfer: seconds(res.times.starttransfer),
+				Total: seconds(res.times.total),
+			},
 		}
 		cl.rawHeader = C.GoBytes(unsafe.Pointer(res.headers), C.int(res.headers_len))
 		cl.result = r
@@ -574,6 +599,8 @@ func (c *core) produce(cl *call) {
 		}
 	}
 }
+
+func seconds(s C.double) time.Duration { return time.Duration(float64(s) * float64(time.Second)) }
 
 func (cl *call) finish() {
 	if cl.head != nil && !cl.gotHead {
@@ -679,6 +706,10 @@ func (c *core) prepare(req *Request, stream bool, deadline time.Time, hasDeadlin
 			s.request_timeout = C.double(left)
 		}
 	}
+	s.if_modified_since = -1
+	if !req.IfModifiedSince.IsZero() {
+		s.if_modified_since = C.double(float64(req.IfModifiedSince.UnixMicro()) / 1e6)
+	}
 	s.follow_redirects, s.max_redirects, s.decompress, s.validate_cert, s.allow_ipv6 = -1, -1, -1, -1, -1
 	if req.NoRedirects {
 		s.follow_redirects = 0
@@ -720,7 +751,7 @@ func (c *core) prepare(req *Request, stream bool, deadline time.Time, hasDeadlin
 	for _, str := range [C.TG_S_COUNT]string{
 		req.URL, req.Method, req.UserAgent, req.Username, req.Password, req.AuthMode,
 		tls.CAFile, tls.MinVersion, tls.ServerName, proxy.Host, proxy.Username, proxy.Password,
-		req.NetworkInterface,
+		req.NetworkInterface, tls.ClientCertFile, tls.ClientKeyFile,
 	} {
 		if strings.IndexByte(str, 0) >= 0 {
 			return nil, newError(ErrCodeInvalid, "invalid: a NUL byte in "+strconv.Quote(str), 0, nil)

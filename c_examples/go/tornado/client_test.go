@@ -305,12 +305,66 @@ func TestDoCancelClosesTheConnection(t *testing.T) {
 	}
 }
 
+// CancelAll ends every fetch in flight (the server sees each connection
+// closed); the client goes on working.
+func TestCancelAll(t *testing.T) {
+	s := newSilentServer(t)
+	c := newClient(t, nil)
+	results := make(chan error, 3)
+	for i := 0; i < 3; i++ {
+		go func() {
+			_, err := c.Do(context.Background(), &Request{URL: s.url()})
+			results <- err
+		}()
+	}
+	for i := 0; i < 3; i++ {
+		waitFor(t, s.requests, "the requests")
+	}
+	if err := c.CancelAll(); err != nil {
+		t.Fatal(err)
+	}
+	for i := 0; i < 3; i++ {
+		var e *Error
+		if err := <-results; !errors.As(err, &e) || e.Code != ErrCodeCancelled || e.CodeName() != "TORNADO_ERR_CANCELLED" {
+			t.Fatalf("cancelled: %#v", err)
+		}
+		waitFor(t, s.closed, "the connections closed")
+	}
+	echo := echoServer(t)
+	if r, err := c.Do(context.Background(), &Request{URL: echo.URL + "/after"}); err != nil || r.StatusCode != 200 {
+		t.Fatal(r, err)
+	}
+}
+
+// A response's timings and start time; If-Modified-Since is sent.
+func TestTimesAndIfModifiedSince(t *testing.T) {
+	s := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		io.WriteString(w, r.Header.Get("If-Modified-Since"))
+	}))
+	defer s.Close()
+	c := newClient(t, nil)
+	since := time.Date(2026, 11, 30, 12, 0, 0, 0, time.UTC)
+	before := time.Now()
+	r, err := c.Do(context.Background(), &Request{URL: s.URL, IfModifiedSince: since})
+	if err != nil || string(r.Body) != since.Format(http.TimeFormat) {
+		t.Fatalf("If-Modified-Since: %v %q", err, r.Body)
+	}
+	ti := r.Times
+	if !(ti.Queue <= ti.NameLookup && ti.NameLookup <= ti.Connect && ti.Connect <= ti.PreTransfer &&
+		ti.PreTransfer <= ti.StartTransfer && ti.StartTransfer <= ti.Total && ti.Total > 0 && ti.AppConnect == 0) {
+		t.Fatalf("times %+v", ti)
+	}
+	if r.StartTime.Before(before.Add(-time.Second)) || r.StartTime.After(time.Now().Add(time.Second)) || r.RequestTime <= 0 {
+		t.Fatalf("start %v (before %v), request time %v", r.StartTime, before, r.RequestTime)
+	}
+}
+
 func TestRequestTimeoutIsDeadlineExceeded(t *testing.T) {
 	s := newSilentServer(t)
 	c := newClient(t, nil)
 	_, err := c.Do(context.Background(), &Request{URL: s.url(), RequestTimeout: 200 * time.Millisecond})
 	var e *Error
-	if !errors.As(err, &e) || e.Code != ErrCodeTimeout || e.Kind != "timeout" || !e.Timeout() || !errors.Is(err, context.DeadlineExceeded) {
+	if !errors.As(err, &e) || e.Code != ErrCodeTimeout || e.Kind != "timeout" || e.CodeName() != "TORNADO_ERR_TIMEOUT" || !e.Timeout() || !errors.Is(err, context.DeadlineExceeded) {
 		t.Fatalf("error %#v", err)
 	}
 }

@@ -47,6 +47,9 @@ func newError(code int, message string, errno int, ctxErr error) *Error {
 	return &Error{Code: code, Kind: kind, Message: message, Errno: syscall.Errno(errno), ctx: ctxErr}
 }
 
+// CodeName is the code's name, e.g. "TORNADO_ERR_TIMEOUT".
+func (e *Error) CodeName() string { return codeName(e.Code) }
+
 func (e *Error) Error() string {
 	if e.ctx != nil {
 		return "tornado: " + e.ctx.Error()

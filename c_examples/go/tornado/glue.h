@@ -88,12 +88,15 @@ enum {
     TG_S_PROXY_USER,
     TG_S_PROXY_PASS,
     TG_S_INTERFACE,
+    TG_S_CERT_FILE,
+    TG_S_KEY_FILE,
     TG_S_COUNT
 };
 
 typedef struct {
     uint64_t id;
     double connect_timeout, request_timeout; /* < 0: default */
+    double if_modified_since;                /* < 0: none */
     int32_t follow_redirects, max_redirects, decompress, validate_cert, allow_ipv6; /* < 0: default */
     int32_t allow_nonstandard, expect_continue, stream, produce; /* 0 or 1 */
     int32_t nheaders;
@@ -140,7 +143,8 @@ typedef struct {
     size_t headers_len;
     const uint8_t *body;
     size_t body_len;
-    double request_time;
+    double request_time, start_time;
+    tornado_http_time_info times;
     int has_response;
 } tg_result;
 void tg_collect(const tg_req *req, tg_result *out);

@@ -47,6 +47,15 @@ func lastError(what string, code C.tornado_code) error {
 // Version is the loaded library's version.
 func Version() string { return C.GoString(C.tornado_version()) }
 
+// VersionNumber is the loaded library's MAJOR*10000 + MINOR*100 + PATCH;
+// HeaderVersionNumber is that of the header the package was built with.
+func VersionNumber() int { return int(C.tornado_version_number()) }
+
+// HeaderVersionNumber: see VersionNumber.
+const HeaderVersionNumber = C.TORNADO_VERSION_NUMBER
+
+func codeName(code int) string { return C.GoString(C.tornado_code_name(C.tornado_code(code))) }
+
 // liveSlots counts handles not yet released (for the tests).
 var liveSlots int64
 

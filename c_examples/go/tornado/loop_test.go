@@ -12,6 +12,9 @@ func TestVersion(t *testing.T) {
 	if strings.Count(Version(), ".") != 2 {
 		t.Fatalf("version %q", Version())
 	}
+	if VersionNumber() != HeaderVersionNumber {
+		t.Fatalf("library %d, header %d", VersionNumber(), HeaderVersionNumber)
+	}
 }
 
 func TestCallbacksTimersAndStop(t *testing.T) {

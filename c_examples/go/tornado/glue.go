@@ -1,4 +1,12 @@
-/* The C half of the Go binding's Client: see glue.h. */
+package tornado
+
+// The C half of the Client (declared in glue.h; see there): the library's
+// callbacks record events, tg_drive runs the loop until there are some.
+// It is C code in this file's cgo preamble (rather than a .c file) so
+// that the C functions it calls are part of the Go package's sources.
+
+/*
+// The C half of the Go binding's Client: see glue.h.
 #include "glue.h"
 
 #include <math.h>
@@ -7,8 +15,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-/* Out of memory in the glue: nothing sensible is left to do (Go's own
- * allocator aborts the process too). */
+// Out of memory in the glue: nothing sensible is left to do (Go's own
+// allocator aborts the process too).
 static void *xrealloc(void *p, size_t n) {
     void *q = realloc(p, n ? n : 1);
     if (!q) {
@@ -67,7 +75,7 @@ static void req_unref(tg_req *req) {
 static void req_drop(void *ud) { req_unref(ud); }
 
 static void on_done(tornado_future *future, void *ud) {
-    (void)future; /* it is req->future, which Go reads and releases */
+    (void)future; // it is req->future, which Go reads and releases
     tg_req *req = ud;
     push(req->st, TG_DONE, req->id);
 }
@@ -92,10 +100,10 @@ static void on_head_line(const char *line, size_t len, void *ud) {
     }
 }
 
-/* Body chunks are at most MAX_STREAMED_CHUNK bytes: their buffers are
- * kept for reuse (the loop's thread takes them, readers on other threads
- * give them back), so that a stream does not fault fresh pages in for
- * every chunk. */
+// Body chunks are at most MAX_STREAMED_CHUNK bytes: their buffers are
+// kept for reuse (the loop's thread takes them, readers on other threads
+// give them back), so that a stream does not fault fresh pages in for
+// every chunk.
 #define TG_POOL_MAX 256
 static pthread_mutex_t pool_mu = PTHREAD_MUTEX_INITIALIZER;
 static uint8_t *pool[TG_POOL_MAX];
@@ -135,11 +143,11 @@ static tornado_future *on_chunk(const uint8_t *data, size_t len, void *ud) {
     req->delivered += len;
     if (req->delivered - req->consumed <= req->window)
         return NULL;
-    /* Too much unread: hold the body read back until Go's reader catches up
-     * (tg_req_consumed). One reference for the library, one kept. */
+    // Too much unread: hold the body read back until Go's reader catches up
+    // (tg_req_consumed). One reference for the library, one kept.
     tornado_future *pause = tornado_future_new(req->st->loop);
     if (!pause)
-        return NULL; /* the loop is closing: nothing to wait for */
+        return NULL; // the loop is closing: nothing to wait for
     req->pause = tornado_future_ref(pause);
     return pause;
 }
@@ -156,7 +164,7 @@ void tg_req_consumed(tg_req *req, uint64_t n) {
 static tornado_future *on_produce(tornado_http_body_writer *writer, void *ud) {
     tg_req *req = ud;
     tornado_future *upload = tornado_future_new(req->st->loop);
-    if (!upload || req->writer) { /* the loop is closing, or a second send (never made) */
+    if (!upload || req->writer) { // the loop is closing, or a second send (never made)
         tornado_http_body_writer_free(writer);
         return upload;
     }
@@ -188,7 +196,7 @@ tornado_code tg_upload_write(tg_req *req, const uint8_t *data, size_t len) {
         return rc;
     }
     req->refs++;
-    req->write = f; /* kept until the next write: its callback is then sure to run */
+    req->write = f; // kept until the next write: its callback is then sure to run
     return TORNADO_OK;
 }
 
@@ -211,7 +219,7 @@ void tg_req_release(tg_req *req) {
     if (req->writer)
         tornado_http_body_writer_free(req->writer);
     req->writer = NULL;
-    tornado_future_unref(req->upload); /* NULL is a no-op */
+    tornado_future_unref(req->upload); // NULL is a no-op
     tornado_future_unref(req->write);
     req->upload = req->write = NULL;
     if (req->pause) {
@@ -251,7 +259,7 @@ tg_req *tg_start(tg_state *st, const tg_spec *spec, const char *strings, size_t 
     memset(req, 0, sizeof *req);
     req->st = st;
     req->id = spec->id;
-    req->refs = 1; /* Go's */
+    req->refs = 1; // Go's
     req->window = spec->window;
     tornado_http_request *r = tornado_http_client_request_new(st->client, s[TG_S_URL]);
     if (!r)
@@ -315,6 +323,11 @@ tg_req *tg_start(tg_state *st, const tg_spec *spec, const char *strings, size_t 
                                              *s[TG_S_PROXY_PASS] ? s[TG_S_PROXY_PASS] : NULL));
     if (*s[TG_S_INTERFACE])
         CHECK(tornado_http_request_set_network_interface(r, s[TG_S_INTERFACE]));
+    if (*s[TG_S_CERT_FILE] || *s[TG_S_KEY_FILE])
+        CHECK(tornado_http_request_set_client_cert(r, *s[TG_S_CERT_FILE] ? s[TG_S_CERT_FILE] : NULL,
+                                                   *s[TG_S_KEY_FILE] ? s[TG_S_KEY_FILE] : NULL));
+    if (spec->if_modified_since >= 0)
+        CHECK(tornado_http_request_set_if_modified_since(r, spec->if_modified_since));
     if (spec->stream) {
         CHECK(tornado_http_request_set_header_callback(r, on_head_line, req, req_drop));
         req->refs++;
@@ -337,11 +350,11 @@ tg_req *tg_start(tg_state *st, const tg_spec *spec, const char *strings, size_t 
         return NULL;
     }
     req->refs++;
-    tornado_http_request_free(r); /* the fetch copied it */
+    tornado_http_request_free(r); // the fetch copied it
     return req;
 fail:
     copy_error(err, errlen);
-    tornado_http_request_free(r); /* drops the callbacks registered so far */
+    tornado_http_request_free(r); // drops the callbacks registered so far
     req_unref(req);
     return NULL;
 }
@@ -368,6 +381,8 @@ void tg_collect(const tg_req *req, tg_result *out) {
     out->headers = tornado_http_response_header_block(r, &out->headers_len);
     out->body = tornado_http_response_body(r, &out->body_len);
     out->request_time = tornado_http_response_request_time(r);
+    out->start_time = tornado_http_response_start_time(r);
+    tornado_http_response_time_info(r, &out->times);
 }
 
 static void on_resolve(const char *host, uint16_t port, int family, tornado_resolve_reply *reply, void *ud) {
@@ -460,3 +475,5 @@ tornado_code tg_resolve_answer(tornado_resolve_reply *reply, const char *addrs, 
     }
     return tornado_resolve_reply_done(reply);
 }
+*/
+import "C"
