@@ -199,6 +199,8 @@ type core struct {
 	batches, events int
 }
 
+func liveReqs() int64 { return int64(C.tg_live_reqs()) }
+
 // openClients counts clients whose loop goroutine runs (for the tests).
 var openClients int64
 
@@ -491,37 +493,48 @@ func (c *core) handleEvents() {
 	c.events += n
 	for i := range events {
 		ev := &events[i]
+		if ev.kind == C.TG_RESOLVE {
+			host := C.GoStringN((*C.char)(unsafe.Pointer(ev.data)), C.int(ev.len))
+			C.free(unsafe.Pointer(ev.data))
+			c.resolve(host, uint16(ev.port), ev.family, ev.reply)
+			continue
+		}
+		cl := c.calls[uint64(ev.id)]
+		if cl == nil {
+			// After its TG_DONE (an upload write that failed as the fetch
+			// ended): nothing waits for it.
+			if ev.kind == C.TG_HEAD {
+				C.free(unsafe.Pointer(ev.data))
+			} else if ev.kind == C.TG_CHUNK {
+				C.tg_chunk_free(ev.data, ev.len)
+			}
+			continue
+		}
 		switch ev.kind {
 		case C.TG_DONE:
-			c.done(uint64(ev.id))
+			c.done(cl)
 		case C.TG_HEAD:
-			cl := c.calls[uint64(ev.id)]
 			cl.rawHeader = C.GoBytes(unsafe.Pointer(ev.data), C.int(ev.len))
 			C.free(unsafe.Pointer(ev.data))
 			cl.gotHead = true
 			close(cl.head)
 		case C.TG_CHUNK:
-			c.calls[uint64(ev.id)].stream.deliver(unsafe.Pointer(ev.data), int(ev.len))
+			cl.stream.deliver(unsafe.Pointer(ev.data), int(ev.len))
 		case C.TG_PRODUCE:
-			go c.produce(c.calls[uint64(ev.id)])
+			go c.produce(cl)
 		case C.TG_WRITTEN:
 			select {
-			case c.calls[uint64(ev.id)].written <- int32(ev.code):
+			case cl.written <- int32(ev.code):
 			default:
 			}
-		case C.TG_RESOLVE:
-			host := C.GoStringN((*C.char)(unsafe.Pointer(ev.data)), C.int(ev.len))
-			C.free(unsafe.Pointer(ev.data))
-			c.resolve(host, uint16(ev.port), ev.family, ev.reply)
 		}
 	}
 	c.st.nevents = 0
 }
 
 // done reads a finished fetch and hands it to its caller.
-func (c *core) done(id uint64) {
-	cl := c.calls[id]
-	delete(c.calls, id)
+func (c *core) done(cl *call) {
+	delete(c.calls, uint64(cl.spec.id))
 	var res C.tg_result
 	C.tg_collect(cl.creq, &res)
 	if res.error_code != 0 {
@@ -801,6 +814,9 @@ func (c *core) prepare(req *Request, stream bool, deadline time.Time, hasDeadlin
 // response was received, and with the last 3xx response when redirects ran
 // out (Code ErrCodeTooManyRedirects); any HTTP status is a Response.
 func (c *core) Do(ctx context.Context, req *Request) (*Response, error) {
+	if req == nil {
+		return nil, newError(ErrCodeInvalid, "invalid: nil Request", 0, nil)
+	}
 	if err := ctx.Err(); err != nil {
 		return nil, newError(ErrCodeCancelled, "cancelled: "+err.Error(), 0, err)
 	}

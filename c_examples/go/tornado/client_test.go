@@ -585,3 +585,43 @@ func TestTLSOptions(t *testing.T) {
 		t.Fatalf("RoundTrip over TLS: %q", body)
 	}
 }
+
+// liveRequests is how many of the C side's request records are not freed.
+func liveRequests() int64 { return int64(liveReqs()) }
+
+// Every fetch's C record is freed once its client is closed: through
+// completions, cancels, streamed bodies read, closed early or abandoned
+// by a context, uploads, and fetches still running at Close.
+func TestNoRequestRecordLeaks(t *testing.T) {
+	before := liveRequests()
+	s := echoServer(t)
+	silent := newSilentServer(t)
+	up := uploadServer(t)
+	c, err := NewClient(nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	hc := &http.Client{Transport: c}
+	for i := 0; i < 5; i++ {
+		c.Do(context.Background(), &Request{URL: s.URL})
+		c.Do(context.Background(), &Request{URL: up.URL, Method: "POST", BodyReader: strings.NewReader("abc")})
+		ctx, cancel := context.WithTimeout(context.Background(), 20*time.Millisecond)
+		c.Do(ctx, &Request{URL: silent.url()})
+		cancel()
+		resp, err := hc.Get(s.URL)
+		if err == nil {
+			io.ReadAll(resp.Body)
+			resp.Body.Close()
+		}
+		resp, err = hc.Get(s.URL)
+		if err == nil {
+			resp.Body.Close() // unread
+		}
+	}
+	go c.Do(context.Background(), &Request{URL: silent.url()}) // still running at Close
+	waitFor(t, silent.requests, "the last request")
+	c.Close()
+	if n := liveRequests(); n != before {
+		t.Fatalf("%d request records live after Close, want %d", n, before)
+	}
+}

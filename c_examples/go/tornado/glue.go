@@ -65,8 +65,13 @@ tornado_code tg_drive(tg_state *st) {
     return TORNADO_OK;
 }
 
+// Requests not yet freed, over every client (for the tests).
+static long live_reqs;
+long tg_live_reqs(void) { return __atomic_load_n(&live_reqs, __ATOMIC_SEQ_CST); }
+
 static void req_unref(tg_req *req) {
     if (--req->refs == 0) {
+        __atomic_sub_fetch(&live_reqs, 1, __ATOMIC_SEQ_CST);
         free(req->head);
         free(req);
     }
@@ -260,6 +265,7 @@ tg_req *tg_start(tg_state *st, const tg_spec *spec, const char *strings, size_t 
     req->st = st;
     req->id = spec->id;
     req->refs = 1; // Go's
+    __atomic_add_fetch(&live_reqs, 1, __ATOMIC_SEQ_CST);
     req->window = spec->window;
     tornado_http_request *r = tornado_http_client_request_new(st->client, s[TG_S_URL]);
     if (!r)

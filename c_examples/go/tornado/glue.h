@@ -118,6 +118,8 @@ tornado_code tg_wake(tg_state *st);
 tg_req *tg_start(tg_state *st, const tg_spec *spec, const char *strings, size_t strings_len,
                  const uint8_t *body, size_t body_len, int has_body, const uint8_t *blobs, char *err,
                  size_t errlen);
+/* Requests allocated and not yet freed, over every client (for the tests). */
+long tg_live_reqs(void);
 /* Gives back a TG_CHUNK's buffer (any thread). */
 void tg_chunk_free(uint8_t *p, size_t len);
 /* Go is done with the request (after its TG_DONE). */
