@@ -57,7 +57,7 @@ FUZZ_SECONDS ?= 60
 fuzz:
 	bash fuzz/run.sh $(FUZZ_SECONDS)
 
-# Go (race detector), Ruby (minitest, GC.stress) and Python (pytest) bindings,
+# Go (race detector), Ruby (minitest, GC.stress, Async) and Python (pytest) bindings,
 # each with its example.
 bindings-test:
 	cd c_examples/python && python3 -m pytest -q test_tornado_rs.py && python3 example.py
@@ -70,7 +70,9 @@ bindings-test:
 	$(MAKE) go-pkgconfig
 	cd c_examples/go && export PKG_CONFIG_PATH=$(CURDIR)/build/pkgconfig-intree LD_LIBRARY_PATH=$(CURDIR)/target/release && \
 		go vet ./... && go test -race -count=1 ./... && go run ./fetch100
-	cd c_examples/ruby && ruby test_tornado_rs.rb && ruby example.rb
+	@# Ruby: minitest (exceptions, Ctrl-C, fibers under Async, the gem built
+	@# and installed into a scratch GEM_HOME), then the example.
+	$(MAKE) -C c_examples/ruby test
 
 # A tornado_rs.pc for the library as built in this tree (include/ and
 # target/release), for cgo's `#cgo pkg-config: tornado_rs` without `make
