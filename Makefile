@@ -69,7 +69,7 @@ bindings-test:
 	@# go-pkgconfig); the library is found at run time through LD_LIBRARY_PATH.
 	$(MAKE) go-pkgconfig
 	cd c_examples/go && export PKG_CONFIG_PATH=$(CURDIR)/build/pkgconfig-intree LD_LIBRARY_PATH=$(CURDIR)/target/release && \
-		go vet ./... && go test -race -count=1 ./... && go run ./fetch100
+		test -z "$$(gofmt -l .)" && go vet ./... && go test -race -count=1 ./... && go run ./fetch100
 	@# Ruby: minitest (exceptions, Ctrl-C, fibers under Async, the gem built
 	@# and installed into a scratch GEM_HOME), then the example.
 	$(MAKE) -C c_examples/ruby test

@@ -216,7 +216,7 @@ type call struct {
 	creq      *C.tg_req
 	cancelErr error
 	result    *Response
-	rawHeader []byte // the header block (Do) or the head's lines (RoundTrip)
+	rawHeader []byte     // the header block (Do) or the head's lines (RoundTrip)
 	lentBody  *C.uint8_t // a large body the caller copies, then releases
 	lentLen   int
 	err       error

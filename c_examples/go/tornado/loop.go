@@ -144,4 +144,3 @@ func (l *Loop) RemoveTimeout(id uint64) error {
 	}
 	return nil
 }
-

@@ -73,4 +73,3 @@ func TestLoopBadArguments(t *testing.T) {
 		}
 	})
 }
-
