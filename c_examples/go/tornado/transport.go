@@ -82,10 +82,20 @@ func (c *core) RoundTrip(hr *http.Request) (*http.Response, error) {
 	deadline, hasDeadline := ctx.Deadline()
 	cl, err := c.prepare(req, true, deadline, hasDeadline)
 	if err != nil {
+		closeBody(hr)
 		return nil, err
 	}
 	if err := c.submit(op{kind: opStart, call: cl}); err != nil {
+		closeBody(hr)
 		return nil, err
+	}
+	if req.BodyReader != nil {
+		// The body is closed once the fetch ended, read to its end or not
+		// (RoundTrip's contract).
+		go func() {
+			<-cl.done
+			hr.Body.Close()
+		}()
 	}
 	if done := ctx.Done(); done != nil {
 		go func() {

@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"net"
 	"net/http"
 	"net/http/httptest"
 	"strings"
@@ -98,4 +99,33 @@ func TestRoundTripStreamsRequestBodies(t *testing.T) {
 	if string(body) != expectUpload(data, int64(len(data)), false) {
 		t.Fatalf("known length: %q", body)
 	}
+}
+
+type closeRecorder struct {
+	io.Reader
+	closed chan struct{}
+}
+
+func (r *closeRecorder) Close() error {
+	select {
+	case <-r.closed:
+	default:
+		close(r.closed)
+	}
+	return nil
+}
+
+// RoundTrip closes a request body it streams, also when the fetch fails
+// before reading it (net/http's contract).
+func TestRoundTripClosesTheRequestBody(t *testing.T) {
+	ln, _ := net.Listen("tcp", "127.0.0.1:0")
+	addr := ln.Addr().String()
+	ln.Close()
+	hc := &http.Client{Transport: newClient(t, nil)}
+	body := &closeRecorder{Reader: strings.NewReader("never sent"), closed: make(chan struct{})}
+	req, _ := http.NewRequest("POST", "http://"+addr+"/", body)
+	if _, err := hc.Do(req); err == nil {
+		t.Fatal("refused: no error")
+	}
+	waitFor(t, body.closed, "the request body to be closed")
 }
