@@ -95,7 +95,8 @@ install:
 
 # Installs into a scratch prefix and builds every example out of tree with
 # pkg-config only (what a user of the installed library does), runs a few,
-# and links hello statically.
+# links hello statically, and builds and runs the Go example against the
+# installed tornado_rs.pc.
 install-check:
 	@rm -rf build/install-check && mkdir -p build/install-check
 	$(MAKE) install PREFIX=$(CURDIR)/build/install-check/prefix
@@ -111,6 +112,8 @@ install-check:
 	cc -std=c99 -Wall -Werror -o hello-static $(CURDIR)/c_examples/hello.c $$(pkg-config --static --cflags tornado_rs) \
 		$(CURDIR)/build/install-check/prefix/lib/libtornado_rs.a -lpthread -ldl -lm && ./hello-static && \
 	readelf -d prefix/lib/libtornado_rs.so | grep -q 'SONAME.*libtornado_rs.so.$(SOMAJOR)' && \
+	(cd $(CURDIR)/c_examples/go && go build -o $(CURDIR)/build/install-check/fetch100 ./fetch100) && \
+	LD_LIBRARY_PATH=$(CURDIR)/build/install-check/prefix/lib ./fetch100 > /dev/null && \
 	echo "install-check: OK (every example built out of tree from pkg-config; shared and static)"
 
 bench:
