@@ -310,7 +310,8 @@ func appendStrings(b []byte, ss ...string) []byte {
 
 // Close ends the fetches in flight (with a "closed" error), closes the
 // connections and stops the loop; it returns once all that is done. Any
-// goroutine; later calls return ErrClientClosed.
+// goroutine; a second Close waits for the first. Calls made after Close
+// return ErrClientClosed.
 func (c *core) Close() error {
 	c.mu.Lock()
 	if c.closing {

@@ -625,3 +625,23 @@ func TestNoRequestRecordLeaks(t *testing.T) {
 		t.Fatalf("%d request records live after Close, want %d", n, before)
 	}
 }
+
+// Options the library refuses fail NewClient with its error, and leave no
+// loop running.
+func TestBadClientOptions(t *testing.T) {
+	before := atomic.LoadInt64(&openClients)
+	for name, opts := range map[string]*Options{
+		"NUL in mapping":    {HostnameMapping: map[string]string{"a\x00b": "127.0.0.1"}},
+		"mapping not an IP": {HostnameMapping: map[string]string{"host.test": "not an address"}},
+		"empty endpoint":    {EndpointMappings: []EndpointMapping{{Host: "", Port: 80, ToHost: "127.0.0.1", ToPort: 1}}},
+	} {
+		c, err := NewClient(opts)
+		var e *Error
+		if c != nil || !errors.As(err, &e) || e.Code != ErrCodeInvalid {
+			t.Errorf("%s: %v %#v", name, c, err)
+		}
+	}
+	if n := atomic.LoadInt64(&openClients); n != before {
+		t.Fatalf("%d clients open, want %d", n, before)
+	}
+}
