@@ -67,9 +67,12 @@ bindings-test:
 	cd python && PYTHONPATH=.:tests python3 -m tornado.test.runtests test_tornado_suite
 	@# Go: linked through pkg-config, here the in-tree tornado_rs.pc (make
 	@# go-pkgconfig); the library is found at run time through LD_LIBRARY_PATH.
+	@# The tests run under the race detector, then under AddressSanitizer
+	@# (the binding's C glue; its leaks are counted by TestNoRequestRecordLeaks).
 	$(MAKE) go-pkgconfig
 	cd c_examples/go && export PKG_CONFIG_PATH=$(CURDIR)/build/pkgconfig-intree LD_LIBRARY_PATH=$(CURDIR)/target/release && \
-		test -z "$$(gofmt -l .)" && go vet ./... && go test -race -count=1 ./... && go run ./fetch100
+		test -z "$$(gofmt -l .)" && go vet ./... && go test -race -count=1 ./... && \
+		go test -asan -count=1 ./tornado && go run ./fetch100
 	@# Ruby: minitest (exceptions, Ctrl-C, fibers under Async, the gem built
 	@# and installed into a scratch GEM_HOME), then the example.
 	$(MAKE) -C c_examples/ruby test
