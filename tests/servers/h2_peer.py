@@ -30,7 +30,7 @@ Modes (what the server does besides echoing):
                   64 KiB window can never be sent.
     bad_frame     answers each request with a DATA frame on stream 0
                   (a connection error, RFC 9113 6.1).
-    big_headers   answers with 2,000 header fields of 100 bytes each.
+    big_headers   answers with 1,000 header fields of 100 bytes each.
     max_streams_1 SETTINGS_MAX_CONCURRENT_STREAMS 1; each response waits
                   100 ms, so fetches queue for the one stream.
     continuation  answers with HEADERS without END_HEADERS, then
@@ -183,7 +183,7 @@ class Peer:
             return None
         if MODE == "big_headers":
             fields_out = [(":status", "200")] + [
-                ("x-filler-%04d" % i, "v" * 86) for i in range(2000)
+                ("x-filler-%04d" % i, "v" * 86) for i in range(1000)
             ]
             self.conn.send_headers(stream_id, fields_out, end_stream=True)
             self.leave(stream_id)

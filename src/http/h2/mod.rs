@@ -53,6 +53,9 @@ pub(crate) const CONNECTION_WINDOW: u32 = 5 * 1024 * 1024;
 /// connection before it is a protocol error (h2's guard against the
 /// rapid-reset attack, at h2's default).
 const MAX_CONCURRENT_RESET: usize = 10;
+/// How far past max_header_size h2 decodes a header list (memory for one
+/// list stays bounded by this multiple).
+const HEADER_LIST_SLACK: usize = 4;
 /// Fetches a new connection takes before the server's limit is known.
 const ASSUMED_STREAMS: usize = 100;
 
@@ -121,7 +124,11 @@ impl H2Connection {
     /// task that drives the connection on the stream's loop.
     pub(crate) async fn handshake(stream: IOStream, limits: Limits) -> Result<H2Connection> {
         let lp = stream.loop_ref().clone();
-        let header_list = u32::try_from(limits.max_header_size).unwrap_or(u32::MAX);
+        // h2 stops decoding a header list past this (a connection error,
+        // `protocol`); one between max_header_size and it is decoded and
+        // refused by `response_head` as `header_too_large`.
+        let header_list = u32::try_from(limits.max_header_size.saturating_mul(HEADER_LIST_SLACK))
+            .unwrap_or(u32::MAX);
         let (send, connection) = Builder::new()
             .initial_window_size(STREAM_WINDOW)
             .initial_connection_window_size(CONNECTION_WINDOW)
@@ -453,8 +460,9 @@ pub(crate) async fn exchange(
 }
 
 /// The response's status and fields as a head the client knows; a field
-/// list over `max_header_size` is `header_too_large` (h2 refuses one over
-/// it while decoding, counted as RFC 9113 counts: 32 bytes a field more).
+/// list over `max_header_size` (names, values and 4 bytes a field, as
+/// HTTP/1 lines) is `header_too_large`. One over `HEADER_LIST_SLACK` times
+/// that (as RFC 9113 counts: 32 bytes a field) h2 refuses while decoding.
 fn response_head(parts: &http::response::Parts, limits: Limits) -> Result<ResponseHead> {
     let mut headers = Headers::with_capacity(parts.headers.len(), 0);
     let mut size = 0usize;
