@@ -1252,6 +1252,9 @@ private:
 };
 
 inline std::string version() { return tornado_version(); }
+/// The loaded library's MAJOR * 10000 + MINOR * 100 + PATCH (compare with
+/// TORNADO_VERSION_NUMBER, the header's).
+inline int version_number() { return tornado_version_number(); }
 inline const char *code_name(tornado_code code) { return tornado_code_name(code); }
 
 // ---- Coroutines (C++20) ------------------------------------------------------

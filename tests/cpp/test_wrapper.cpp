@@ -1145,7 +1145,7 @@ int main() {
     std::printf("# tornado_rs %s (header %d), C++ %ld\n", tornado::version().c_str(), TORNADO_VERSION_NUMBER,
                 (long)__cplusplus);
 
-    EXPECT(tornado_version_number() == TORNADO_VERSION_NUMBER, "header and library versions agree");
+    EXPECT(tornado::version_number() == TORNADO_VERSION_NUMBER, "header and library versions agree");
     test_basics();
     test_exceptions();
     test_move_only();
