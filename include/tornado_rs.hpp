@@ -1308,14 +1308,25 @@ private:
     ResumeToken *token_ = nullptr;
 };
 
+struct PromiseBase;
+// The `co_await task` in progress, linked both ways with the awaited task's
+// promise, so whichever of the two coroutines is destroyed first unlinks
+// itself (a destroyed awaiter is never resumed, a destroyed task never
+// read).
+struct TaskAwaiterBase {
+    PromiseBase *awaited = nullptr;
+};
+
 struct PromiseBase {
     std::coroutine_handle<> continuation;   // a Task awaiting this one
+    TaskAwaiterBase *awaiter = nullptr;     // its co_await
     tornado_future *done_future = nullptr;  // completed when it finishes (Task::as_future)
     std::exception_ptr error;
 
     PromiseBase() = default;
     PromiseBase(const PromiseBase &) = delete;
     ~PromiseBase() {
+        if (awaiter) awaiter->awaited = nullptr;  // that coroutine stays suspended until destroyed
         if (done_future) {  // destroyed unfinished: whoever waits sees a cancel
             tornado_future_cancel(done_future);
             tornado_future_unref(done_future);
@@ -1332,6 +1343,10 @@ struct PromiseBase {
             if (tornado_future *f = std::exchange(p.done_future, nullptr)) {
                 if (!tornado_future_done(f)) tornado_future_set_result(f, nullptr, nullptr);
                 tornado_future_unref(f);
+            }
+            if (p.awaiter) {
+                p.awaiter->awaited = nullptr;
+                p.awaiter = nullptr;
             }
             if (p.continuation) return std::exchange(p.continuation, nullptr);
             return std::noop_coroutine();
@@ -1417,15 +1432,32 @@ public:
         return f;
     }
 
-    auto operator co_await() && noexcept { return Awaiter{h_}; }
-    auto operator co_await() & noexcept { return Awaiter{h_}; }
+    auto operator co_await() && noexcept { return Awaiter(h_); }
+    auto operator co_await() & noexcept { return Awaiter(h_); }
 
 private:
-    struct Awaiter {
-        handle_type h;
+    struct Awaiter : detail::TaskAwaiterBase {
+        explicit Awaiter(handle_type h) noexcept : h(h) {}
+        Awaiter(const Awaiter &) = delete;
+        Awaiter &operator=(const Awaiter &) = delete;
+        ~Awaiter() {
+            if (awaited && awaited->awaiter == this) {  // destroyed while waiting: unlink
+                awaited->continuation = nullptr;
+                awaited->awaiter = nullptr;
+            }
+        }
         bool await_ready() const noexcept { return h.done(); }
-        void await_suspend(std::coroutine_handle<> awaiting) noexcept { h.promise().continuation = awaiting; }
-        T await_resume() { return h.promise().take(); }
+        void await_suspend(std::coroutine_handle<> awaiting) noexcept {
+            awaited = &h.promise();
+            awaited->continuation = awaiting;
+            awaited->awaiter = this;
+        }
+        T await_resume() {
+            if (!h || (awaited == nullptr && !h.done()))
+                throw Error(TORNADO_ERR_CANCELLED, "co_await: the awaited tornado::Task was destroyed");
+            return h.promise().take();
+        }
+        handle_type h;
     };
     handle_type h_;
 };

@@ -1131,6 +1131,32 @@ static void test_coroutines() {
     }
     EXPECT(live_captures == 0, "then the task destroyed: its locals too");
 
+    // A task awaiting another that is owned elsewhere: either may go first.
+    auto awaits = [](tornado::Task<> &inner, Tracked t) -> tornado::Task<> {
+        (void)t;
+        co_await inner;
+    };
+    tornado::Future release = tornado::Future::pending(loop);
+    tornado::Task<> inner = waits(release.share(), Tracked());
+    {
+        tornado::Task<> outer = awaits(inner, Tracked());
+        EXPECT(live_captures == 2, "an outer task waits on an inner one");
+    }
+    release.set_result();
+    loop.run_sync(loop.moment(), 5);
+    EXPECT(inner.done() && live_captures == 1, "outer destroyed first: the inner one finished alone, resuming nothing");
+    inner = tornado::Task<>(nullptr);
+    EXPECT(live_captures == 0, "a finished task's locals go with the Task");
+    tornado::Future release2 = tornado::Future::pending(loop);
+    auto inner2 = std::make_unique<tornado::Task<>>(waits(release2.share(), Tracked()));
+    tornado::Task<> outer2 = awaits(*inner2, Tracked());
+    inner2.reset();
+    EXPECT(live_captures == 1 && !outer2.done(), "inner destroyed first: the outer one stays suspended");
+    release2.set_result();
+    loop.run_sync(loop.moment(), 5);
+    outer2 = tornado::Task<>(nullptr);
+    EXPECT(live_captures == 0, "and is destroyed cleanly after");
+
     // A then() on a task's future, and a task awaited after it finished.
     tornado::Task<std::string> early = fetch_body(http, url + "/early");
     loop.run_sync(early.as_future(loop), 10);
