@@ -447,6 +447,44 @@ static void test_exceptions() {
            "an async streaming callback's exception is rethrown and fails its fetch");
 
     caught = false;
+    tornado::Request async_upload(url + "/upload");
+    async_upload.method("POST").body_producer_async([](tornado::BodyWriter) -> tornado::Future { throw Boom("async producer"); });
+    tornado::Future auf = http.fetch(async_upload);
+    try {
+        loop.run_sync(auf, 10);
+    } catch (const Boom &) {
+        caught = true;
+    }
+    loop.run_sync(auf, 10);
+    EXPECT(caught && auf.done() && (auf.error() != TORNADO_OK || tornado::HttpClient::response_of(auf).error()),
+           "an async body producer's exception is rethrown and fails its fetch");
+
+    caught = false;
+    tornado::Request with_headers(url + "/");
+    with_headers.header_callback([](std::string_view) { throw Boom("header"); });
+    try {
+        tornado::Future f = http.fetch(with_headers);
+        loop.run_sync(f, 10);
+    } catch (const Boom &) {
+        caught = true;
+    }
+    EXPECT(caught, "a header callback's exception comes out of run_sync");
+
+    caught = false;
+    int fds[2];
+    EXPECT(socketpair(AF_UNIX, SOCK_STREAM, 0, fds) == 0 && write(fds[1], "x", 1) == 1, "a readable socketpair");
+    loop.add_handler(fds[0], TORNADO_READ, [](int, std::uint32_t) { throw Boom("fd handler"); });
+    try {
+        loop.start();
+    } catch (const Boom &) {
+        caught = true;
+    }
+    loop.remove_handler(fds[0]);
+    close(fds[0]);
+    close(fds[1]);
+    EXPECT(caught, "an fd handler's exception comes out of start()");
+
+    caught = false;
     tornado::ClientOptions throwing;
     throwing.resolver([](std::string_view, std::uint16_t, int, tornado::ResolveReply) { throw Boom("resolver"); });
     tornado::HttpClient resolving(loop, throwing);
