@@ -142,6 +142,14 @@ T *check_ptr(T *ptr, const char *context) {
     return ptr;
 }
 
+// The callable of a registration as userdata; an empty one is refused
+// (the library would call a null pointer).
+template <typename Sig>
+void *hold(Function<Sig> &fn, const char *what) {
+    if (!fn) throw Error(TORNADO_ERR_INVALID, std::string(what) + ": the callback is empty");
+    return fn.release();
+}
+
 inline const char *c_str_or_null(const std::optional<std::string> &s) { return s ? s->c_str() : nullptr; }
 
 // ---- Exceptions at the C boundary ----------------------------------------
@@ -301,7 +309,7 @@ public:
     /// freed first.
     void then(Function<void(Future &)> cb) {
         using Fn = Function<void(Future &)>;
-        void *held = cb.release();
+        void *held = detail::hold(cb, "tornado::Future::then");
         tornado_code rc = tornado_future_add_done_callback_full(
             f_,
             [](tornado_future *f, void *ud) {
@@ -443,7 +451,7 @@ public:
 
     /// Runs `fn` on the next iteration. Any thread.
     void add_callback(Function<void()> fn) {
-        void *held = fn.release();
+        void *held = detail::hold(fn, "tornado::Loop::add_callback");
         tornado_code rc = tornado_loop_add_callback_full(loop_, detail::call_void, held, detail::drop_void);
         if (rc != TORNADO_OK) {
             detail::drop_void(held);  // refused: the drop function is never called
@@ -453,13 +461,13 @@ public:
 
     /// Runs `fn` after `delay_s` seconds; returns the timeout id.
     std::uint64_t call_later(double delay_s, Function<void()> fn) {
-        void *held = fn.release();
+        void *held = detail::hold(fn, "tornado::Loop::call_later");
         std::uint64_t id = tornado_loop_call_later_full(loop_, delay_s, detail::call_void, held, detail::drop_void);
         return timeout_id(id, held, "tornado_loop_call_later_full");
     }
     /// Runs `fn` at `when` (time()'s clock); returns the timeout id.
     std::uint64_t call_at(double when, Function<void()> fn) {
-        void *held = fn.release();
+        void *held = detail::hold(fn, "tornado::Loop::call_at");
         std::uint64_t id = tornado_loop_call_at_full(loop_, when, detail::call_void, held, detail::drop_void);
         return timeout_id(id, held, "tornado_loop_call_at_full");
     }
@@ -470,7 +478,7 @@ public:
     /// stays the caller's.
     void add_handler(int fd, std::uint32_t events, Function<void(int, std::uint32_t)> fn) {
         using Fn = Function<void(int, std::uint32_t)>;
-        void *held = fn.release();
+        void *held = detail::hold(fn, "tornado::Loop::add_handler");
         tornado_code rc = tornado_loop_add_handler_full(
             loop_, fd, events,
             [](int fd, std::uint32_t ev, void *ud) { detail::guarded([&] { Fn::invoke(ud, fd, ev); }); }, held, Fn::drop);
@@ -535,7 +543,7 @@ inline Future Future::pending(Loop &loop) {
 class PeriodicCallback {
 public:
     PeriodicCallback(Loop &loop, double interval_s, Function<void()> fn) {
-        void *held = fn.release();
+        void *held = detail::hold(fn, "tornado::PeriodicCallback");
         p_ = tornado_periodic_new(loop.get(), interval_s, detail::call_void, held, detail::drop_void);
         if (!p_) {
             detail::drop_void(held);
@@ -693,7 +701,7 @@ public:
     void set_nodelay(bool on) { detail::check(tornado_iostream_set_nodelay(s_, on), "tornado_iostream_set_nodelay"); }
     /// Calls `fn` from the loop once the stream closes.
     void set_close_callback(Function<void()> fn) {
-        void *held = fn.release();
+        void *held = detail::hold(fn, "tornado::IOStream::set_close_callback");
         tornado_code rc = tornado_iostream_set_close_callback(s_, detail::call_void, held, detail::drop_void);
         if (rc != TORNADO_OK) {
             detail::drop_void(held);
@@ -763,7 +771,7 @@ class TcpServer {
 public:
     using AcceptFn = Function<void(IOStream, std::string_view)>;
     TcpServer(Loop &loop, const std::string &host, std::uint16_t port, AcceptFn on_accept, int backlog = 0) {
-        void *held = on_accept.release();
+        void *held = detail::hold(on_accept, "tornado::TcpServer");
         s_ = tornado_tcp_server_new(
             loop.get(), host.c_str(), port, backlog,
             [](tornado_iostream *stream, const char *peer, void *ud) {
@@ -1001,7 +1009,7 @@ public:
     // Callbacks.
     /// Receives the body in chunks instead of buffering it.
     Request &streaming_callback(Function<void(std::string_view)> fn) {
-        void *held = fn.release();
+        void *held = detail::hold(fn, "tornado::Request::streaming_callback");
         return set_held(tornado_http_request_set_streaming_callback(r_, chunk_cb, held, drop_chunk), held, drop_chunk,
                         "set_streaming_callback");
     }
@@ -1009,7 +1017,7 @@ public:
     /// future (an empty Future: go on at once).
     Request &streaming_callback_async(Function<Future(std::string_view)> fn) {
         using Fn = Function<Future(std::string_view)>;
-        void *held = fn.release();
+        void *held = detail::hold(fn, "tornado::Request::streaming_callback_async");
         tornado_code rc = tornado_http_request_set_streaming_callback_async(
             r_,
             [](const std::uint8_t *data, std::size_t len, void *ud) -> tornado_future * {
@@ -1025,7 +1033,7 @@ public:
     }
     /// Receives each header line of the final response, line end included.
     Request &header_callback(Function<void(std::string_view)> fn) {
-        void *held = fn.release();
+        void *held = detail::hold(fn, "tornado::Request::header_callback");
         tornado_code rc = tornado_http_request_set_header_callback(
             r_, [](const char *line, std::size_t len, void *ud) { chunk_cb(reinterpret_cast<const std::uint8_t *>(line), len, ud); },
             held, drop_chunk);
@@ -1035,7 +1043,7 @@ public:
     /// and returns how many (0: done; < 0 or an exception: the fetch fails).
     Request &body_producer(Function<std::int64_t(std::uint8_t *, std::size_t)> fn) {
         using Fn = Function<std::int64_t(std::uint8_t *, std::size_t)>;
-        void *held = fn.release();
+        void *held = detail::hold(fn, "tornado::Request::body_producer");
         tornado_code rc = tornado_http_request_set_body_producer(
             r_,
             [](std::uint8_t *buf, std::size_t cap, void *ud) -> std::int64_t {
@@ -1054,7 +1062,7 @@ public:
     /// complete (an empty Future: complete on return).
     Request &body_producer_async(Function<Future(BodyWriter)> fn) {
         using Fn = Function<Future(BodyWriter)>;
-        void *held = fn.release();
+        void *held = detail::hold(fn, "tornado::Request::body_producer_async");
         tornado_code rc = tornado_http_request_set_body_producer_async(
             r_,
             [](tornado_http_body_writer *w, void *ud) -> tornado_future * {
@@ -1162,7 +1170,7 @@ public:
     /// `reply`, now or later (an exception fails the lookup).
     ClientOptions &resolver(Function<void(std::string_view, std::uint16_t, int, ResolveReply)> fn) {
         using Fn = Function<void(std::string_view, std::uint16_t, int, ResolveReply)>;
-        void *held = fn.release();
+        void *held = detail::hold(fn, "tornado::ClientOptions::resolver");
         tornado_code rc = tornado_http_client_options_set_resolver(
             o_,
             [](const char *host, std::uint16_t port, int family, tornado_resolve_reply *reply, void *ud) {
@@ -1224,7 +1232,7 @@ public:
     /// the call, or uncalled when the client is freed after the loop.
     void fetch(const Request &r, Function<void(const ResponseView &)> cb) {
         using Fn = Function<void(const ResponseView &)>;
-        void *held = cb.release();
+        void *held = detail::hold(cb, "tornado::HttpClient::fetch");
         tornado_code rc = tornado_http_client_fetch_cb_full(
             c_, r.get(),
             [](const tornado_http_response *resp, void *ud) { detail::guarded([&] { Fn::invoke(ud, ResponseView(resp)); }); },

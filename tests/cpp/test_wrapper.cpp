@@ -582,6 +582,13 @@ static void test_move_only() {
         threw = true;
     }
     EXPECT(threw, "calling an empty tornado::Function throws std::bad_function_call");
+    threw = false;
+    try {
+        loop.add_callback(nullptr);
+    } catch (const tornado::Error &e) {
+        threw = e.code() == TORNADO_ERR_INVALID && std::strstr(e.what(), "add_callback") != nullptr;
+    }
+    EXPECT(threw, "an empty callback is refused with TORNADO_ERR_INVALID, naming the call");
 
     // Move assignment of a loop releases the old one (and its pending callbacks).
     {
