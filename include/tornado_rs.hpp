@@ -176,19 +176,22 @@ inline std::exception_ptr &orphan_error() noexcept {
     return error;
 }
 
-// Called inside `catch (...)`: keeps the exception and ends the run.
-inline void capture_exception() noexcept {
+// Keeps a callback's exception and ends the run.
+inline void capture(std::exception_ptr error) noexcept {
     RunFrame *frame = current_frame();
     if (!frame) {
-        if (!orphan_error()) orphan_error() = std::current_exception();
+        if (!orphan_error()) orphan_error() = std::move(error);
         return;
     }
     if (frame->error) return;  // the first one wins
-    frame->error = std::current_exception();
+    frame->error = std::move(error);
     if (frame->gate && !tornado_future_done(frame->gate))
         tornado_future_set_error(frame->gate, TORNADO_ERR_USER, "a C++ callback threw an exception");
     if (frame->stop_on_error) tornado_loop_stop(frame->loop);
 }
+
+// Called inside `catch (...)`.
+inline void capture_exception() noexcept { capture(std::current_exception()); }
 
 // A failed future on the running loop, handed back to the library by a
 // callback that returns a future and threw (NULL when no loop is running).
@@ -230,6 +233,40 @@ void guarded(F &&fn) noexcept {
         capture_exception();
     }
 }
+
+// The coroutines a Loop runs detached (Loop::spawn): an intrusive list, so
+// that the Loop destroys those still suspended when it goes. Defined in
+// every language mode: Loop's layout must not depend on it.
+struct SpawnedNode {
+    SpawnedNode *prev = nullptr, *next = nullptr;
+    void (*destroy)(SpawnedNode *) = nullptr;
+    bool linked() const noexcept { return next != nullptr; }
+    void unlink() noexcept {
+        prev->next = next;
+        next->prev = prev;
+        prev = next = nullptr;
+    }
+};
+struct SpawnedList {
+    SpawnedNode head;  // sentinel
+    SpawnedList() noexcept { head.prev = head.next = &head; }
+    SpawnedList(const SpawnedList &) = delete;
+    SpawnedList &operator=(const SpawnedList &) = delete;
+    void push(SpawnedNode *n) noexcept {
+        n->prev = head.prev;
+        n->next = &head;
+        head.prev->next = n;
+        head.prev = n;
+    }
+    void destroy_all() noexcept {
+        while (head.next != &head) {
+            SpawnedNode *n = head.next;
+            n->unlink();
+            n->destroy(n);
+        }
+    }
+    ~SpawnedList() { destroy_all(); }
+};
 
 // The C trampolines for Function<void()>.
 inline void call_void(void *ud) {
@@ -383,17 +420,18 @@ public:
     Loop() : loop_(detail::check_ptr(tornado_loop_new(), "tornado_loop_new")) {}
     Loop(const Loop &) = delete;
     Loop &operator=(const Loop &) = delete;
-    Loop(Loop &&o) noexcept : loop_(std::exchange(o.loop_, nullptr)) {}
+    Loop(Loop &&o) noexcept : loop_(std::exchange(o.loop_, nullptr)), spawned_(std::move(o.spawned_)) {}
     Loop &operator=(Loop &&o) noexcept {
         if (this != &o) {
-            if (loop_) tornado_loop_free(loop_);
+            release();
             loop_ = std::exchange(o.loop_, nullptr);
+            spawned_ = std::move(o.spawned_);
         }
         return *this;
     }
-    ~Loop() {
-        if (loop_) tornado_loop_free(loop_);
-    }
+    /// Destroys the coroutines spawned on it that are still suspended, then
+    /// frees the loop (pending callbacks are deleted uncalled).
+    ~Loop() { release(); }
 
     tornado_loop *get() const noexcept { return loop_; }
 
@@ -522,9 +560,20 @@ public:
     T run_sync(Task<T> &&task, double timeout_s = 0) {
         return run_sync(task, timeout_s);
     }
+    /// Runs the task detached (Tornado's spawn_callback): it frees itself
+    /// when it finishes; its exception, if any, is rethrown from the Loop
+    /// call running it then, as a callback's is (from here if it already
+    /// failed). The Loop destroys the ones still suspended when it goes.
+    template <typename T>
+    void spawn(Task<T> task);
 #endif
 
 private:
+    void release() noexcept {
+        spawned_.reset();
+        if (loop_) tornado_loop_free(loop_);
+        loop_ = nullptr;
+    }
     std::uint64_t timeout_id(std::uint64_t id, void *held, const char *what) {
         if (id == 0) {
             detail::drop_void(held);
@@ -533,6 +582,7 @@ private:
         return id;
     }
     tornado_loop *loop_;
+    std::unique_ptr<detail::SpawnedList> spawned_;  // Loop::spawn's coroutines
 };
 
 inline Future Future::pending(Loop &loop) {
@@ -1325,7 +1375,7 @@ struct TaskAwaiterBase {
     PromiseBase *awaited = nullptr;
 };
 
-struct PromiseBase {
+struct PromiseBase : SpawnedNode {  // linked while spawned (detached)
     std::coroutine_handle<> continuation;   // a Task awaiting this one
     TaskAwaiterBase *awaiter = nullptr;     // its co_await
     tornado_future *done_future = nullptr;  // completed when it finishes (Task::as_future)
@@ -1355,6 +1405,13 @@ struct PromiseBase {
             if (p.awaiter) {
                 p.awaiter->awaited = nullptr;
                 p.awaiter = nullptr;
+            }
+            if (p.linked()) {  // spawned: nobody owns it, it goes now
+                p.unlink();
+                std::exception_ptr error = std::move(p.error);
+                h.destroy();
+                if (error) capture(std::move(error));
+                return std::noop_coroutine();
             }
             if (p.continuation) return std::exchange(p.continuation, nullptr);
             return std::noop_coroutine();
@@ -1417,6 +1474,8 @@ public:
     }
 
     bool done() const noexcept { return h_ && h_.done(); }
+    /// Gives up the coroutine (the caller destroys it).
+    handle_type release() noexcept { return std::exchange(h_, nullptr); }
     /// The value (moved out) or the body's exception, once done().
     T result() {
         if (!done()) throw Error(TORNADO_ERR_NOT_DONE, "tornado::Task::result: the task has not finished");
@@ -1497,6 +1556,21 @@ T Loop::run_sync(Task<T> &task, double timeout_s) {
         }
     }
     return task.result();
+}
+
+template <typename T>
+void Loop::spawn(Task<T> task) {
+    if (task.done()) {
+        task.result();  // rethrows its exception
+        return;
+    }
+    if (!spawned_) spawned_ = std::make_unique<detail::SpawnedList>();
+    typename Task<T>::handle_type h = task.release();
+    h.promise().destroy = [](detail::SpawnedNode *n) {
+        auto &p = static_cast<typename Task<T>::promise_type &>(*static_cast<detail::PromiseBase *>(n));
+        Task<T>::handle_type::from_promise(p).destroy();
+    };
+    spawned_->push(&h.promise());
 }
 
 #endif  // TORNADO_RS_COROUTINES

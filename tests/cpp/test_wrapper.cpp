@@ -1202,6 +1202,40 @@ static void test_coroutines() {
     outer2 = tornado::Task<>(nullptr);
     EXPECT(live_captures == 0, "and is destroyed cleanly after");
 
+    // Spawned (detached) tasks: they free themselves; their exception comes
+    // out of the Loop call running them; the Loop destroys the suspended ones.
+    auto sleeper = [](tornado::Loop &l, double s, bool fail, Tracked t) -> tornado::Task<> {
+        (void)t;
+        co_await l.sleep(s);
+        if (fail) throw Boom("from a spawned task");
+    };
+    loop.spawn(sleeper(loop, 0.001, false, Tracked()));
+    EXPECT(live_captures == 1, "a spawned task runs unowned");
+    loop.run_sync(loop.sleep(0.02), 5);
+    EXPECT(live_captures == 0, "it freed itself when it finished");
+    caught = false;
+    loop.spawn(sleeper(loop, 0.001, true, Tracked()));
+    try {
+        loop.run_sync(loop.sleep(2), 5);
+    } catch (const Boom &) {
+        caught = true;
+    }
+    EXPECT(caught && live_captures == 0, "a spawned task's exception comes out of run_sync; the task freed itself");
+    caught = false;
+    try {
+        loop.spawn([]() -> tornado::Task<int> { throw Boom("at once"); co_return 1; }());
+    } catch (const Boom &) {
+        caught = true;
+    }
+    EXPECT(caught, "spawning a task that already failed rethrows from spawn()");
+    {
+        tornado::Loop short_lived;
+        short_lived.spawn(sleeper(short_lived, 100, false, Tracked()));
+        tornado::Loop moved = std::move(short_lived);
+        EXPECT(live_captures == 1, "a spawned task waits (its loop moved)");
+    }
+    EXPECT(live_captures == 0, "the loop destroyed: its suspended spawned task was destroyed");
+
     // A then() on a task's future, and a task awaited after it finished.
     tornado::Task<std::string> early = fetch_body(http, url + "/early");
     loop.run_sync(early.as_future(loop), 10);
