@@ -453,28 +453,19 @@ public:
     }
     /// Runs the loop until `f` is done (at most `timeout_s`; 0: no limit);
     /// returns the future's code (TORNADO_ERR_TIMEOUT when the time ran
-    /// out, TORNADO_ERR_NOT_DONE when stop() ended the run). A callback's
-    /// exception ends the run and is rethrown from here.
+    /// out, TORNADO_ERR_NOT_DONE when stop() ended the run; tornado::Error
+    /// for an empty future). A callback's exception ends the run and is
+    /// rethrown from here.
     tornado_code run_sync(const Future &f, double timeout_s = 0) {
         if (f.done()) return f.error();
-        // The run waits on a gate that `f` opens, so that a callback's
-        // exception can end it too (by failing the gate) without a stop
-        // request that would outlive the run.
-        Future gate(detail::check_ptr(tornado_future_new(loop_), "tornado_future_new"));
-        tornado_future *held = gate.share().release();
-        tornado_code rc = tornado_future_add_done_callback_full(
-            f.get(),
-            [](tornado_future *, void *ud) {
-                auto *g = static_cast<tornado_future *>(ud);
-                if (!tornado_future_done(g)) tornado_future_set_result(g, nullptr, nullptr);
-            },
-            held, [](void *ud) { tornado_future_unref(static_cast<tornado_future *>(ud)); });
-        if (rc != TORNADO_OK) {
-            tornado_future_unref(held);
-            detail::check(rc, "tornado_future_add_done_callback_full");
-        }
+        // The run waits on a gate done when `f` is (tornado_multi of `f`
+        // alone, a future of this loop), so that a callback's exception can
+        // end it too, by failing the gate, without a stop request that
+        // would outlive the run.
+        tornado_future *one = f.get();
+        Future gate(detail::check_ptr(tornado_multi(loop_, &one, 1), "tornado_loop_run_sync"));
         detail::RunScope scope(loop_, false, gate.get());
-        rc = tornado_loop_run_sync(loop_, gate.get(), timeout_s);
+        tornado_code rc = tornado_loop_run_sync(loop_, gate.get(), timeout_s);
         scope.rethrow();
         return rc == TORNADO_OK ? f.error() : rc;
     }

@@ -291,6 +291,13 @@ static void test_basics() {
     EXPECT(threw, "a negative delay throws tornado::Error(TORNADO_ERR_INVALID)");
     threw = false;
     try {
+        loop.run_sync(tornado::Future(), 1);
+    } catch (const tornado::Error &e) {
+        threw = e.code() == TORNADO_ERR_INVALID;
+    }
+    EXPECT(threw, "run_sync of an empty Future throws TORNADO_ERR_INVALID");
+    threw = false;
+    try {
         loop.remove_handler(12345);
     } catch (const tornado::Error &e) {
         threw = e.code() == TORNADO_ERR_NOT_FOUND;
