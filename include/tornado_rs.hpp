@@ -510,7 +510,7 @@ public:
         void *held = detail::hold(fn, "tornado::Loop::add_handler");
         tornado_code rc = tornado_loop_add_handler_full(
             loop_, fd, events,
-            [](int fd, std::uint32_t ev, void *ud) { detail::guarded([&] { Fn::invoke(ud, fd, ev); }); }, held, Fn::drop);
+            [](int ready, std::uint32_t ev, void *ud) { detail::guarded([&] { Fn::invoke(ud, ready, ev); }); }, held, Fn::drop);
         if (rc != TORNADO_OK) {
             Fn::drop(held);
             detail::check(rc, "tornado_loop_add_handler_full");
@@ -771,12 +771,12 @@ public:
 
 private:
     static const std::uint8_t *bytes(std::string_view s) { return reinterpret_cast<const std::uint8_t *>(s.data()); }
-    std::string text(std::size_t (*get)(const tornado_iostream *, char *, std::size_t)) const {
+    std::string text(std::size_t (*copy)(const tornado_iostream *, char *, std::size_t)) const {
         char buf[128];
-        std::size_t n = get(s_, buf, sizeof buf);
+        std::size_t n = copy(s_, buf, sizeof buf);
         if (n < sizeof buf) return std::string(buf, n);
         std::string big(n + 1, '\0');
-        get(s_, big.data(), big.size());
+        copy(s_, big.data(), big.size());
         big.resize(n);
         return big;
     }
@@ -1495,7 +1495,7 @@ public:
 
 private:
     struct Awaiter : detail::TaskAwaiterBase {
-        explicit Awaiter(handle_type h) noexcept : h(h) {}
+        explicit Awaiter(handle_type task) noexcept : h(task) {}
         Awaiter(const Awaiter &) = delete;
         Awaiter &operator=(const Awaiter &) = delete;
         ~Awaiter() {
