@@ -1,9 +1,9 @@
 //! include/tornado_rs.hpp: builds tests/cpp/test_wrapper.cpp (CXX, default
-//! g++) against the built library twice and runs each:
+//! g++) against the built library twice, both with `-Wall -Wextra -Werror`
+//! and the STRICT warnings below (as a demanding user builds), and runs each:
 //!
-//! - as C++17 (`-std=c++17 -Wall -Wextra -Werror`): the header's C++17
-//!   part, coroutine sections compiled out; under valgrind with
-//!   TORNADO_VALGRIND=1;
+//! - as C++17: the header's C++17 part, coroutine sections compiled out;
+//!   under valgrind with TORNADO_VALGRIND=1;
 //! - as C++20 with `-fsanitize=address,undefined` (LeakSanitizer included):
 //!   every section, coroutines too, and any leak of a callback or handle
 //!   fails the run.
@@ -17,6 +17,15 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 
 use common::c_build::{lib_dir, repo_dir, valgrind_enabled};
+
+/// Warnings a C++ user may build with: the header must be clean under them.
+const STRICT: &[&str] = &[
+    "-Wpedantic",
+    "-Wshadow",
+    "-Wold-style-cast",
+    "-Wconversion",
+    "-Wsign-conversion",
+];
 
 const SANITIZE: &[&str] = &[
     "-fsanitize=address,undefined",
@@ -33,6 +42,7 @@ fn build(name: &str, std: &str, extra: &[&str]) -> PathBuf {
     let out = Command::new(&cxx)
         .arg(format!("-std={std}"))
         .args(["-Wall", "-Wextra", "-Werror", "-g", "-pthread"])
+        .args(STRICT)
         .args(extra)
         .arg(format!("-I{}", repo_dir().join("include").display()))
         .arg(repo_dir().join("tests/cpp/test_wrapper.cpp"))

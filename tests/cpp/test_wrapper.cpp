@@ -165,12 +165,12 @@ struct HttpConn : std::enable_shared_from_this<HttpConn> {
     }
     bool has_header(const std::string &lower_prefix) const {
         std::string h = head;
-        for (char &c : h) c = (char)std::tolower((unsigned char)c);
+        for (char &c : h) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
         return h.find("\r\n" + lower_prefix) != std::string::npos;
     }
     std::size_t content_length() const {
         std::string h = head;
-        for (char &c : h) c = (char)std::tolower((unsigned char)c);
+        for (char &c : h) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
         std::size_t at = h.find("\r\ncontent-length:");
         return at == std::string::npos ? 0 : std::strtoul(h.c_str() + at + 17, nullptr, 10);
     }
@@ -197,8 +197,8 @@ struct SilentListener {
         addr.sin_family = AF_INET;
         addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
         socklen_t len = sizeof addr;
-        if (fd < 0 || bind(fd, (sockaddr *)&addr, sizeof addr) != 0 || listen(fd, 8) != 0 ||
-            getsockname(fd, (sockaddr *)&addr, &len) != 0) {
+        if (fd < 0 || bind(fd, reinterpret_cast<sockaddr *>(&addr), sizeof addr) != 0 || listen(fd, 8) != 0 ||
+            getsockname(fd, reinterpret_cast<sockaddr *>(&addr), &len) != 0) {
             std::printf("Bail out! no silent listener on 127.0.0.1: %s\n", std::strerror(errno));
             std::exit(2);
         }
@@ -282,7 +282,7 @@ static void test_basics() {
     int seen_events = 0;
     loop.add_handler(fds[0], TORNADO_READ, [&](int fd, std::uint32_t events) {
         char c;
-        if (read(fd, &c, 1) == 1) seen_events = (int)events;
+        if (read(fd, &c, 1) == 1) seen_events = static_cast<int>(events);
         loop.stop();
     });
     EXPECT(write(fds[1], "x", 1) == 1, "write to the socketpair");
@@ -838,7 +838,7 @@ static void test_http() {
         if (next == 3) return 0;
         std::size_t n = std::min(cap, std::strlen(parts[next]));
         std::memcpy(buf, parts[next++], n);
-        return (std::int64_t)n;
+        return static_cast<std::int64_t>(n);
     });
     tornado::FutureOf<tornado::Response> pf = plain.fetch(produced);
     loop.run_sync(pf, LIMIT);
@@ -1271,7 +1271,7 @@ static void test_coroutines() {
 
 int main() {
     std::printf("# tornado_rs %s (header %d), C++ %ld\n", tornado::version().c_str(), TORNADO_VERSION_NUMBER,
-                (long)__cplusplus);
+                static_cast<long>(__cplusplus));
 
     EXPECT(tornado::version_number() == TORNADO_VERSION_NUMBER, "header and library versions agree");
     test_basics();
