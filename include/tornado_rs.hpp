@@ -1440,7 +1440,9 @@ struct Promise<void> : PromiseBase {
 /// A C++20 coroutine returning T, driven by the loop (Tornado's
 /// `async def`): it starts when called, runs up to its first `co_await`,
 /// and resumes from the loop when what it awaits is done. `co_await` it
-/// from another Task, or Loop::run_sync(task) it. An exception escaping
+/// from another Task, Loop::run_sync(task) it, or Loop::spawn(task) it
+/// detached. Take parameters by value (or references to what outlives
+/// the task): the coroutine outlives the call's temporaries. An exception escaping
 /// the body goes to its awaiter. The Task owns the coroutine: destroying
 /// it unfinished destroys the coroutine (its locals, its pending awaits).
 template <typename T>
