@@ -629,13 +629,16 @@ fn max_concurrent_streams_1_queues_fetches_on_one_connection() {
 
 #[test]
 fn continuation_flood_ends_the_fetch_with_bounded_memory() {
+    // h2 refuses the endless header block (a connection error: protocol);
+    // the flooding peer, writing into a closed connection, sometimes resets
+    // it first (closed). Either way the fetch ends at once.
     let server = h2_peer("continuation");
     let start = Instant::now();
     let r = fetch(h2c(server.url("/x")));
     assert!(
         matches!(
             kind(&r),
-            Some(FetchErrorKind::HeaderTooLarge | FetchErrorKind::Protocol)
+            Some(FetchErrorKind::Protocol | FetchErrorKind::Closed)
         ),
         "{:?}",
         r.error
