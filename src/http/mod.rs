@@ -14,6 +14,7 @@ pub mod digest;
 pub mod headers;
 pub mod request;
 pub mod response;
+pub mod upgrade;
 pub mod upload;
 pub mod url;
 pub mod wire;

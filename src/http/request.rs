@@ -131,6 +131,11 @@ pub struct HTTPRequest {
     pub proxy_password: Option<String>,
     pub allow_nonstandard_methods: bool,
     pub expect_100_continue: bool,
+    /// Hand the connection over after a 101 (Switching Protocols) response
+    /// instead of pooling or closing it (see [`super::upgrade`]); the
+    /// WebSocket client's handshake sets it. None: a 101 is skipped as any
+    /// other 1xx response.
+    pub upgrade: Option<super::upgrade::Upgrade>,
 }
 
 impl HTTPRequest {
@@ -171,6 +176,7 @@ impl HTTPRequest {
             proxy_password: None,
             allow_nonstandard_methods: false,
             expect_100_continue: false,
+            upgrade: None,
         }
     }
 }
