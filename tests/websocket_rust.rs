@@ -262,7 +262,10 @@ fn tornado_subprotocol_headers_server_close_and_ping() {
     .unwrap();
     ws.write_text("after the ping").unwrap();
     assert_eq!(read(&lp, &ws).unwrap(), text("after the ping"));
-    assert_eq!(*pings.borrow(), vec![b"hi".to_vec()]);
+    // The ping before the echo at least (the one at the start may have
+    // been read before the callback was set).
+    let pings = pings.borrow();
+    assert!(!pings.is_empty() && pings.iter().all(|p| p == b"hi"), "{pings:?}");
 }
 
 #[test]

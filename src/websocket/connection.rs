@@ -346,11 +346,20 @@ impl WebSocket {
     }
 }
 
+/// The last handle gone: the connection closes at once, and reads and
+/// closes still waiting fail with `CLOSED`.
 impl Drop for Inner {
     fn drop(&mut self) {
         self.stream.close(None);
-        if let Some(timer) = self.state.get_mut().close_timer.take() {
+        let state = self.state.get_mut();
+        if let Some(timer) = state.close_timer.take() {
             let _ = self.lp.remove_timeout(timer);
+        }
+        for reader in state.readers.drain(..) {
+            let _ = reader.set_error(closed_error());
+        }
+        for waiter in state.close_waiters.drain(..) {
+            let _ = waiter.set_error(closed_error());
         }
     }
 }

@@ -16,25 +16,25 @@ use std::collections::VecDeque;
 use super::deflate::Inflater;
 
 /// Opcodes (RFC 6455 section 5.2).
-pub const OP_CONTINUATION: u8 = 0x0;
-pub const OP_TEXT: u8 = 0x1;
-pub const OP_BINARY: u8 = 0x2;
-pub const OP_CLOSE: u8 = 0x8;
-pub const OP_PING: u8 = 0x9;
-pub const OP_PONG: u8 = 0xA;
+pub(crate) const OP_CONTINUATION: u8 = 0x0;
+pub(crate) const OP_TEXT: u8 = 0x1;
+pub(crate) const OP_BINARY: u8 = 0x2;
+pub(crate) const OP_CLOSE: u8 = 0x8;
+pub(crate) const OP_PING: u8 = 0x9;
+pub(crate) const OP_PONG: u8 = 0xA;
 
 const FIN: u8 = 0x80;
 const RSV1: u8 = 0x40;
 const RSV_MASK: u8 = 0x70;
 
 /// The close codes this client sends when the server breaks a rule.
-pub const CLOSE_NORMAL: u16 = 1000;
-pub const CLOSE_PROTOCOL_ERROR: u16 = 1002;
-pub const CLOSE_INVALID_DATA: u16 = 1007;
-pub const CLOSE_TOO_BIG: u16 = 1009;
+pub(crate) const CLOSE_NORMAL: u16 = 1000;
+pub(crate) const CLOSE_PROTOCOL_ERROR: u16 = 1002;
+pub(crate) const CLOSE_INVALID_DATA: u16 = 1007;
+pub(crate) const CLOSE_TOO_BIG: u16 = 1009;
 
 /// The largest payload of a control frame.
-pub const MAX_CONTROL_PAYLOAD: usize = 125;
+pub(crate) const MAX_CONTROL_PAYLOAD: usize = 125;
 
 /// A frame ready for the wire: header, then `payload` masked with `mask`.
 pub fn encode_frame(opcode: u8, rsv1: bool, payload: &[u8], mask: [u8; 4]) -> Vec<u8> {

@@ -32,7 +32,7 @@ pub use connection::{ControlCallback, MessageCallback, WebSocket};
 pub use deflate::CompressionOptions;
 
 /// Tornado's default `max_message_size`: 10 MiB.
-pub const DEFAULT_MAX_MESSAGE_SIZE: usize = 10 * 1024 * 1024;
+pub(crate) const DEFAULT_MAX_MESSAGE_SIZE: usize = 10 * 1024 * 1024;
 
 /// A message received or to send.
 #[derive(Clone, Debug, PartialEq, Eq)]

@@ -8,19 +8,25 @@ as binary), /deflate (the same, with permessage-deflate; the websockets
 server always offers it), /subprotocol (the first message says which
 subprotocol was chosen), /header (the first message is the request's
 X-Test header), /close (closes at once with 4001 "going away"),
-/ping (sends a ping with b"hi", then echoes).
+/ping (sends a ping with b"hi" at the start and before each echo).
 
-Prints "PORT <n>" on stdout once listening; exits when stdin closes, so the
+Listens on $WS_PORT when set (then it runs until signalled), else on a free
+port, printing "PORT <n>" on stdout once listening; exits when stdin closes, so the
 test that started it never leaves it behind.
 """
 
 import asyncio
+import os
 import ssl
 import sys
 import threading
 
 
 def watch_stdin(stop):
+    # With WS_PORT the starter stops the server with a signal (its stdin
+    # may be /dev/null, which would end it at once).
+    if os.environ.get("WS_PORT"):
+        return
     sys.stdin.read()
     stop()
 
@@ -57,6 +63,10 @@ def run_tornado(cert=None, key=None):
         def open(self):
             self.ping(b"hi")
 
+        def on_message(self, message):
+            self.ping(b"hi")
+            super().on_message(message)
+
     app = tornado.web.Application(
         [
             (r"/echo", Echo),
@@ -72,7 +82,7 @@ def run_tornado(cert=None, key=None):
     if cert:
         ssl_options = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
         ssl_options.load_cert_chain(cert, key)
-    server = app.listen(0, address="127.0.0.1", ssl_options=ssl_options)
+    server = app.listen(int(os.environ.get("WS_PORT", "0")), address="127.0.0.1", ssl_options=ssl_options)
     port = list(server._sockets.values())[0].getsockname()[1]
     loop = tornado.ioloop.IOLoop.current()
     print("PORT %d" % port, flush=True)
@@ -97,6 +107,8 @@ def run_websockets():
         elif path == "/ping":
             await ws.ping(b"hi")
         async for message in ws:
+            if path == "/ping":
+                await ws.ping(b"hi")
             await ws.send(message)
 
     async def main():
@@ -110,7 +122,7 @@ def run_websockets():
         async with serve(
             handler,
             "127.0.0.1",
-            0,
+            int(os.environ.get("WS_PORT", "0")),
             # The last one offered, or none: as the Tornado server above.
             select_subprotocol=lambda _, offered: offered[-1] if offered else None,
             max_size=64 * 1024 * 1024,
