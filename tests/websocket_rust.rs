@@ -265,7 +265,10 @@ fn tornado_subprotocol_headers_server_close_and_ping() {
     // The ping before the echo at least (the one at the start may have
     // been read before the callback was set).
     let pings = pings.borrow();
-    assert!(!pings.is_empty() && pings.iter().all(|p| p == b"hi"), "{pings:?}");
+    assert!(
+        !pings.is_empty() && pings.iter().all(|p| p == b"hi"),
+        "{pings:?}"
+    );
 }
 
 #[test]

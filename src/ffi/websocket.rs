@@ -112,7 +112,11 @@ pub extern "C" fn tornado_websocket_options_set_compression(
                     .get_or_insert_with(CompressionOptions::default)
                     .compression_level = level as u32
             }
-            _ => return Err(Error::invalid(format!("compression level {level} is not -1 or 0-9"))),
+            _ => {
+                return Err(Error::invalid(format!(
+                    "compression level {level} is not -1 or 0-9"
+                )))
+            }
         }
         Ok(())
     })
@@ -151,7 +155,11 @@ pub extern "C" fn tornado_websocket_options_set_server_max_window_bits(
         c.server_max_window_bits = match bits {
             0 => None,
             8..=15 => Some(bits as u8),
-            _ => return Err(Error::invalid(format!("window bits {bits} are not 0 or 8-15"))),
+            _ => {
+                return Err(Error::invalid(format!(
+                    "window bits {bits} are not 0 or 8-15"
+                )))
+            }
         };
         Ok(())
     })
@@ -369,7 +377,9 @@ pub extern "C" fn tornado_websocket_unref(ws: *mut tornado_websocket) {
     guard_value((), || {
         // SAFETY: caller passes a live handle holding the reference it gives up.
         if let Err(e) = unsafe { ws_ref(ws) } {
-            crate::log::error(&format!("tornado_websocket_unref: {e}; the reference leaks"));
+            crate::log::error(&format!(
+                "tornado_websocket_unref: {e}; the reference leaks"
+            ));
             return Err(e);
         }
         // SAFETY: as above; the count drops by one.
@@ -390,7 +400,9 @@ pub extern "C" fn tornado_websocket_unref(ws: *mut tornado_websocket) {
 /// read first; the server is not read from while one waits unread. With a
 /// message callback set, the value is NULL. NULL on a bad call.
 #[no_mangle]
-pub extern "C" fn tornado_websocket_read_message(ws: *mut tornado_websocket) -> *mut tornado_future {
+pub extern "C" fn tornado_websocket_read_message(
+    ws: *mut tornado_websocket,
+) -> *mut tornado_future {
     guard_value(std::ptr::null_mut(), || {
         // SAFETY: caller passes a live handle or NULL.
         let handle = unsafe { ws_ref(ws) }?;
@@ -449,9 +461,8 @@ pub extern "C" fn tornado_websocket_message_data(
 
 /// Called with each message (borrowed for the call), then once with NULL
 /// when the connection ends (cleanly or not: see `tornado_websocket_error`).
-pub type tornado_websocket_message_fn = Option<
-    unsafe extern "C" fn(message: *const tornado_websocket_message, userdata: *mut c_void),
->;
+pub type tornado_websocket_message_fn =
+    Option<unsafe extern "C" fn(message: *const tornado_websocket_message, userdata: *mut c_void)>;
 
 /// Calls `cb` from the loop with each message from now on (those already
 /// received first), then with NULL when the connection ends (Tornado's
@@ -513,10 +524,12 @@ pub extern "C" fn tornado_websocket_set_ping_callback(
         };
         // Nothing below fails: the thread was checked.
         let data = UserData::new(userdata, drop_userdata);
-        handle.ws.set_ping_callback(Some(Rc::new(move |payload: &[u8]| {
-            // SAFETY: registered together; the payload is borrowed for the call.
-            unsafe { cb(payload.as_ptr(), payload.len(), data.ptr()) };
-        })))
+        handle
+            .ws
+            .set_ping_callback(Some(Rc::new(move |payload: &[u8]| {
+                // SAFETY: registered together; the payload is borrowed for the call.
+                unsafe { cb(payload.as_ptr(), payload.len(), data.ptr()) };
+            })))
     })
 }
 
@@ -661,7 +674,10 @@ pub extern "C" fn tornado_websocket_subprotocol(ws: *const tornado_websocket) ->
     guard_value(std::ptr::null(), || {
         // SAFETY: caller passes a live handle or NULL.
         let handle = unsafe { ws_ref(ws) }?;
-        Ok(handle.subprotocol.as_ref().map_or(std::ptr::null(), |c| c.as_ptr()))
+        Ok(handle
+            .subprotocol
+            .as_ref()
+            .map_or(std::ptr::null(), |c| c.as_ptr()))
     })
 }
 
@@ -672,7 +688,10 @@ pub extern "C" fn tornado_websocket_extensions(ws: *const tornado_websocket) -> 
     guard_value(std::ptr::null(), || {
         // SAFETY: caller passes a live handle or NULL.
         let handle = unsafe { ws_ref(ws) }?;
-        Ok(handle.extensions.as_ref().map_or(std::ptr::null(), |c| c.as_ptr()))
+        Ok(handle
+            .extensions
+            .as_ref()
+            .map_or(std::ptr::null(), |c| c.as_ptr()))
     })
 }
 

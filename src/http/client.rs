@@ -528,7 +528,9 @@ async fn fetch_hop(
         clock.info.starttransfer = first_byte.duration_since(clock.start).as_secs_f64();
     }
     let response = HTTPResponse::from_head(done.head, done.body, request.url.clone());
-    if done.reusable {
+    if let (true, Some(upgrade)) = (done.upgraded, &request.upgrade) {
+        upgrade.hand_over(stream);
+    } else if done.reusable {
         check_in(inner, key, stream);
     } else {
         stream.close(None);

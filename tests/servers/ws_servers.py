@@ -108,7 +108,8 @@ def run_websockets():
             await ws.ping(b"hi")
         async for message in ws:
             if path == "/ping":
-                await ws.ping(b"hi")
+                # websockets refuses two pings with one payload in flight.
+                await ws.ping()
             await ws.send(message)
 
     async def main():
