@@ -9,7 +9,6 @@ mod common;
 
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{TcpListener, TcpStream};
-use std::process::{Child, Command, Stdio};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
@@ -24,49 +23,7 @@ use tornado_rs::websocket::{
 use tornado_rs::IOLoop;
 
 use common::pki::test_pki;
-
-/// A ws_servers.py server; it exits when its stdin closes (on drop).
-struct WsServer {
-    child: Child,
-    port: u16,
-}
-
-impl WsServer {
-    fn start(args: &[&str]) -> WsServer {
-        let script = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/servers/ws_servers.py");
-        let mut child = Command::new("python3")
-            .arg(script)
-            .args(args)
-            .stdin(Stdio::piped())
-            .stdout(Stdio::piped())
-            .spawn()
-            .expect("python3 must be installed (see .ci/run)");
-        let mut line = String::new();
-        BufReader::new(child.stdout.take().unwrap())
-            .read_line(&mut line)
-            .unwrap();
-        let port = line
-            .trim()
-            .strip_prefix("PORT ")
-            .unwrap_or_else(|| {
-                panic!("ws_servers.py {args:?} did not start (are tornado and websockets installed? .ci/run installs them): {line:?}")
-            })
-            .parse()
-            .unwrap();
-        WsServer { child, port }
-    }
-
-    fn url(&self, scheme: &str, path: &str) -> String {
-        format!("{scheme}://127.0.0.1:{}{}", self.port, path)
-    }
-}
-
-impl Drop for WsServer {
-    fn drop(&mut self) {
-        drop(self.child.stdin.take());
-        let _ = self.child.wait();
-    }
-}
+use common::ws_server::WsServer;
 
 /// Runs the loop until `f` is done (at most `secs`), and returns its outcome.
 fn wait<T: Clone + 'static>(lp: &IOLoop, f: &Future<T>, secs: u64) -> tornado_rs::Result<T> {
