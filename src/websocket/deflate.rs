@@ -282,3 +282,126 @@ impl Deflater {
         out
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn agreed(client_reset: bool, server_reset: bool) -> Agreed {
+        Agreed {
+            client_no_context_takeover: client_reset,
+            server_no_context_takeover: server_reset,
+            server_max_window_bits: 15,
+        }
+    }
+
+    /// What our deflater sends, our inflater reads (as the server's would),
+    /// message after message, with and without context takeover.
+    #[test]
+    fn round_trips_with_and_without_context() {
+        for reset in [false, true] {
+            let mut deflater = Deflater::new(&agreed(reset, false), 6);
+            let mut inflater = Inflater::new(&agreed(false, reset));
+            let text = b"the same words again and again, ".repeat(50);
+            let mut sizes = Vec::new();
+            for _ in 0..3 {
+                let compressed = deflater.compress(&text);
+                assert!(!compressed.ends_with(&[0, 0, 0xFF, 0xFF]));
+                sizes.push(compressed.len());
+                let mut out = Vec::new();
+                inflater.inflate(&compressed, &mut out, 1 << 20).unwrap();
+                inflater.finish_message(&mut out, 1 << 20).unwrap();
+                assert_eq!(out, text);
+            }
+            if reset {
+                assert_eq!(sizes[0], sizes[2], "each message starts afresh");
+            } else {
+                assert!(
+                    sizes[2] < sizes[0] / 4,
+                    "the window carries over: {sizes:?}"
+                );
+            }
+        }
+    }
+
+    #[test]
+    fn a_bomb_stops_at_the_limit_and_garbage_fails() {
+        let zeros = vec![0u8; 50 << 20];
+        let mut deflater = Deflater::new(&agreed(false, false), 9);
+        let bomb = deflater.compress(&zeros);
+        assert!(bomb.len() < 100 << 10);
+        let mut inflater = Inflater::new(&agreed(false, false));
+        let mut out = Vec::new();
+        let error = inflater.inflate(&bomb, &mut out, 1 << 20).unwrap_err();
+        assert_eq!(error.close_code, 1009);
+        assert!(
+            out.len() <= 1 << 20 && out.capacity() <= 2 << 20,
+            "{}",
+            out.capacity()
+        );
+        let mut inflater = Inflater::new(&agreed(false, false));
+        let error = inflater
+            .inflate(&[0xFF; 64], &mut Vec::new(), 1 << 20)
+            .unwrap_err();
+        assert_eq!(error.close_code, 1002);
+    }
+
+    #[test]
+    fn a_final_block_ends_the_stream_for_the_next_message() {
+        // A server that ends each message with BFINAL (allowed, RFC 7692 7.2.3.3).
+        let mut raw = flate2::Compress::new(Compression::new(6), false);
+        let mut inflater = Inflater::new(&agreed(false, false));
+        for word in [&b"first"[..], b"second"] {
+            let mut out = Vec::with_capacity(256);
+            raw.compress_vec(word, &mut out, FlushCompress::Finish)
+                .unwrap();
+            raw.reset();
+            let mut got = Vec::new();
+            inflater.inflate(&out, &mut got, 1000).unwrap();
+            inflater.finish_message(&mut got, 1000).unwrap();
+            assert_eq!(got, word);
+        }
+    }
+
+    #[test]
+    fn negotiation() {
+        let offered = CompressionOptions {
+            server_max_window_bits: Some(10),
+            ..Default::default()
+        };
+        assert_eq!(
+            offer(&offered),
+            "permessage-deflate; server_max_window_bits=10"
+        );
+        let a = accept(
+            Some("permessage-deflate; server_max_window_bits=9"),
+            Some(&offered),
+        )
+        .unwrap();
+        assert_eq!(a.unwrap().server_max_window_bits, 9);
+        assert!(accept(
+            Some("permessage-deflate; server_max_window_bits=12"),
+            Some(&offered)
+        )
+        .is_err());
+        assert!(accept(
+            Some("permessage-deflate; server_max_window_bits=7"),
+            Some(&offered)
+        )
+        .is_err());
+        assert!(accept(Some("permessage-deflate; x=1"), Some(&offered)).is_err());
+        assert!(accept(Some("x-webkit-deflate-frame"), Some(&offered)).is_err());
+        assert!(accept(
+            Some("permessage-deflate, permessage-deflate"),
+            Some(&offered)
+        )
+        .is_err());
+        assert!(accept(
+            Some("permessage-deflate; server_no_context_takeover; server_no_context_takeover"),
+            Some(&offered)
+        )
+        .is_err());
+        assert_eq!(accept(None, Some(&offered)).unwrap(), None);
+        assert_eq!(accept(Some(""), None).unwrap(), None);
+    }
+}
