@@ -748,3 +748,62 @@ fn pings_keep_a_live_server_open() {
     ws.write_text("still here").unwrap();
     assert_eq!(read(&lp, &ws).unwrap(), text("still here"));
 }
+
+/// An HTTP forward proxy for ws:// (no CONNECT): takes the absolute-form
+/// request, sends it on in origin form to the host it names, then copies
+/// bytes both ways (the 101 and the frames).
+fn forward_proxy() -> common::script_server::ScriptServer {
+    common::script_server::ScriptServer::start(|mut conn| {
+        let Some(request) = conn.read_request() else {
+            return;
+        };
+        let rest = request
+            .target
+            .strip_prefix("http://")
+            .expect("absolute form");
+        let (authority, path) = rest.split_at(rest.find('/').unwrap_or(rest.len()));
+        let mut upstream = TcpStream::connect(authority).unwrap();
+        let mut head = format!("{} {} HTTP/1.1\r\n", request.method, path);
+        for (name, value) in &request.headers {
+            if !name.eq_ignore_ascii_case("proxy-authorization") {
+                head.push_str(&format!("{name}: {value}\r\n"));
+            }
+        }
+        head.push_str("\r\n");
+        upstream.write_all(head.as_bytes()).unwrap();
+        let mut client = conn.reader.get_ref().try_clone().unwrap();
+        let mut up_read = upstream.try_clone().unwrap();
+        let mut client_write = client.try_clone().unwrap();
+        let back = std::thread::spawn(move || {
+            let _ = std::io::copy(&mut up_read, &mut client_write);
+            let _ = client_write.shutdown(std::net::Shutdown::Write);
+        });
+        let _ = std::io::copy(&mut client, &mut upstream);
+        let _ = upstream.shutdown(std::net::Shutdown::Write);
+        let _ = back.join();
+    })
+}
+
+#[test]
+fn ws_through_an_http_forward_proxy() {
+    let server = WsServer::start(&["tornado"]);
+    let proxy = forward_proxy();
+    let lp = IOLoop::new().unwrap();
+    let mut r = request(server.url("ws", "/echo"));
+    r.proxy_host = Some("127.0.0.1".into());
+    r.proxy_port = Some(proxy.addr.port());
+    r.proxy_username = Some("user".into());
+    r.proxy_password = Some("secret".into());
+    let ws = connect(&lp, r, WebSocketOptions::default()).unwrap();
+    echo_round(&lp, &ws);
+    let seen = &proxy.requests()[0];
+    assert_eq!(
+        seen.target,
+        server.url("http", "/echo"),
+        "absolute form to the proxy"
+    );
+    assert!(seen
+        .header("Proxy-Authorization")
+        .is_some_and(|v| v.starts_with("Basic ")));
+    assert_eq!(seen.header("Upgrade"), Some("websocket"));
+}
