@@ -1919,7 +1919,9 @@ tornado_websocket *tornado_websocket_ref(tornado_websocket *ws);
 
 /**
  * Releases a reference; the last one closes the connection at once (no
- * close handshake; pending reads fail with `TORNADO_ERR_CLOSED`). NULL is
+ * close handshake; pending reads fail with `TORNADO_ERR_CLOSED`; the
+ * message and ping callbacks are removed without being called, their
+ * userdata dropped). NULL is
  * a no-op; from another thread it is refused and the reference leaks (an
  * error is logged).
  */

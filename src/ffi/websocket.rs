@@ -241,10 +241,14 @@ pub struct tornado_websocket {
     close_reason: OnceCell<Option<CString>>,
 }
 
-/// The last reference gone: pending reads and close futures fail with
-/// `TORNADO_ERR_CLOSED`, the stream closes.
+/// The last reference gone: the callbacks are removed (not called), pending
+/// reads and close futures fail with `TORNADO_ERR_CLOSED`, the stream closes.
 impl Drop for tornado_websocket {
     fn drop(&mut self) {
+        // The callbacks go first (their userdata is dropped): none may be
+        // called with a handle that is going away.
+        let _ = self.ws.set_message_callback(None);
+        let _ = self.ws.set_ping_callback(None);
         self.ws.abort();
     }
 }
@@ -366,7 +370,9 @@ pub extern "C" fn tornado_websocket_ref(ws: *mut tornado_websocket) -> *mut torn
 }
 
 /// Releases a reference; the last one closes the connection at once (no
-/// close handshake; pending reads fail with `TORNADO_ERR_CLOSED`). NULL is
+/// close handshake; pending reads fail with `TORNADO_ERR_CLOSED`; the
+/// message and ping callbacks are removed without being called, their
+/// userdata dropped). NULL is
 /// a no-op; from another thread it is refused and the reference leaks (an
 /// error is logged).
 #[no_mangle]

@@ -276,6 +276,24 @@ static void callbacks(tornado_http_client *client) {
     CHECK(got_end == 1, "callback got NULL at the end");
     tornado_websocket_unref(ws);
     CHECK(drops == 3, "the last unref dropped both userdata (%d)", drops);
+
+    /* The last unref of an open connection: its callback is not called
+     * (the handle is going), its userdata is dropped. */
+    ws = open_ws(client, "/echo", NULL);
+    CHECK(ws != NULL, "connected to /echo");
+    if (!ws) return;
+    int ends_before = got_end;
+    CHECK_OK(tornado_websocket_set_message_callback(ws, on_message, NULL, count_drop), "message callback");
+    tornado_future *pending = tornado_websocket_ping(ws, NULL, 0);
+    tornado_websocket_unref(ws);
+    CHECK(got_end == ends_before, "no callback during the unref");
+    settle(pending);
+    tornado_future_unref(pending);
+    /* The connect future's last queued callback may hold the final
+     * reference for an iteration or two. */
+    for (int i = 0; i < 10; i++) tornado_loop_run_once(loop, 0.01);
+    CHECK(drops == 4, "the userdata dropped with the last reference (%d)", drops);
+    CHECK(got_end == ends_before, "and the callback never called");
 }
 
 static void server_close_and_errors(tornado_http_client *client) {
