@@ -50,5 +50,10 @@ fuzz_target!(|data: &[u8]| {
     let piece = usize::from(mode & 0x7F) + 1;
     let whole = run(data, data.len(), deflate);
     let split = run(data, piece, deflate);
-    assert_eq!(whole, split, "pieces of {piece} changed the outcome");
+    if deflate {
+        assert_eq!(whole.0, split.0, "pieces of {piece} changed the events");
+        assert_eq!(whole.1.is_some(), split.1.is_some(), "pieces of {piece}: {whole:?} / {split:?}");
+    } else {
+        assert_eq!(whole, split, "pieces of {piece} changed the outcome");
+    }
 });
