@@ -66,10 +66,22 @@
 #define TORNADO_ERROR 8
 
 /**
+ * The most cookies a jar holds; a response that would add more has the
+ * rest refused (a server cannot grow a client's memory without bound).
+ */
+#define MAX_COOKIES 3000
+
+/**
  * The most decoded bytes handed to a streaming callback at once
  * (Tornado's chunk size): memory stays bounded whatever the ratio.
  */
 #define MAX_STREAMED_CHUNK (64 * 1024)
+
+/**
+ * The largest window a `zstd` content-coded response may use (RFC 9659
+ * §3: decoders are required to support 8 MiB and may refuse more).
+ */
+#define MAX_WINDOW (8 << 20)
 
 /**
  * Bytes read from a stream: the value of a read future, owned by it.

@@ -10,6 +10,7 @@ pub mod body;
 pub mod body_pool;
 pub mod client;
 pub(crate) mod connection;
+pub mod cookies;
 pub mod digest;
 pub mod headers;
 pub mod request;
@@ -17,6 +18,7 @@ pub mod response;
 pub mod upload;
 pub mod url;
 pub mod wire;
+pub(crate) mod zstd_writer;
 
 use std::fmt;
 
