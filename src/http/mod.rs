@@ -13,6 +13,7 @@ pub(crate) mod connection;
 pub mod cookies;
 pub mod digest;
 pub mod headers;
+pub mod proxy;
 pub mod request;
 pub mod response;
 pub mod upload;
