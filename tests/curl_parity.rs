@@ -9,12 +9,12 @@
 
 mod common;
 
-use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::rc::Rc;
 use std::time::Duration;
 
+use common::curl_sites::{microsocks, nginx, page};
 use common::process_server::{httpbin, Server};
 
 use tornado_rs::http::client::{AsyncHTTPClient, ClientOptions};
@@ -22,92 +22,6 @@ use tornado_rs::http::request::{HTTPRequest, StreamingCallback};
 use tornado_rs::http::response::HTTPResponse;
 use tornado_rs::http::{kind_of, FetchErrorKind};
 use tornado_rs::IOLoop;
-
-const PAGE: &str = "<html><body>hello from nginx, pre-compressed</body></html>\n";
-
-fn page() -> String {
-    PAGE.repeat(400)
-}
-
-fn brotli(data: &[u8]) -> Vec<u8> {
-    let mut out = Vec::new();
-    {
-        let mut w = brotli::CompressorWriter::new(&mut out, 4096, 9, 22);
-        w.write_all(data).unwrap();
-    }
-    out
-}
-
-fn zstd(data: &[u8]) -> Vec<u8> {
-    ruzstd::encoding::compress_to_vec(data, ruzstd::encoding::CompressionLevel::Fastest)
-}
-
-/// A zstd frame of 4,000 RLE blocks of 128 KiB: 500 MiB from 16 KB.
-fn zstd_bomb() -> Vec<u8> {
-    let mut z = 0xFD2F_B528u32.to_le_bytes().to_vec();
-    z.extend([0x00, 13 << 3]); // window 8 MiB
-    for i in 0..4000u32 {
-        let header = u32::from(i == 3999) | 1 << 1 | (128 << 10) << 3;
-        z.extend(&header.to_le_bytes()[..3]);
-        z.push(0);
-    }
-    z
-}
-
-/// A zstd frame that asks for a 16 MiB window (over RFC 9659's 8 MiB).
-fn zstd_wide_window() -> Vec<u8> {
-    let mut z = 0xFD2F_B528u32.to_le_bytes().to_vec();
-    z.extend([0x00, 14 << 3]);
-    // One raw last block of 3 bytes.
-    let header = 1u32 | 3 << 3;
-    z.extend(&header.to_le_bytes()[..3]);
-    z.extend(b"abc");
-    z
-}
-
-/// nginx serving pre-compressed files under their codings, plain files,
-/// and everything on a Unix socket too (`{dir}/nginx.sock`).
-fn nginx() -> (Server, PathBuf) {
-    let mut socket = PathBuf::new();
-    let server = Server::start("nginx", |port, dir| {
-        let html = dir.join("html");
-        std::fs::create_dir_all(&html).unwrap();
-        std::fs::write(html.join("index.html"), page()).unwrap();
-        std::fs::write(html.join("page.br"), brotli(page().as_bytes())).unwrap();
-        std::fs::write(html.join("page.zst"), zstd(page().as_bytes())).unwrap();
-        std::fs::write(html.join("bomb.br"), brotli(&vec![0u8; 64 << 20])).unwrap();
-        std::fs::write(html.join("bomb.zst"), zstd_bomb()).unwrap();
-        std::fs::write(html.join("wide.zst"), zstd_wide_window()).unwrap();
-        let br = brotli(page().as_bytes());
-        std::fs::write(html.join("truncated.br"), &br[..br.len() / 2]).unwrap();
-        socket = dir.join("nginx.sock");
-        let conf = format!(
-            "daemon off; master_process off; worker_processes 1; error_log {d}/error.log; pid {d}/nginx.pid;
-             events {{ worker_connections 64; }}
-             http {{
-               access_log off; client_body_temp_path {d}; proxy_temp_path {d};
-               fastcgi_temp_path {d}; uwsgi_temp_path {d}; scgi_temp_path {d};
-               types {{ text/html html; }}
-               server {{
-                 listen 127.0.0.1:{port}; listen unix:{d}/nginx.sock; root {d}/html;
-                 location ~ \\.br$ {{ default_type text/html; add_header Content-Encoding br; }}
-                 location ~ \\.zst$ {{ default_type text/html; add_header Content-Encoding zstd; }}
-                 location = /whoami {{ default_type text/plain; return 200 \"host=$host\"; }}
-               }}
-             }}",
-            d = dir.display()
-        );
-        std::fs::write(dir.join("nginx.conf"), conf).unwrap();
-        let nginx = ["/usr/sbin/nginx", "nginx"]
-            .into_iter()
-            .find(|p| !p.starts_with('/') || Path::new(p).exists())
-            .unwrap();
-        let mut command = Command::new(nginx);
-        command.arg("-p").arg(dir).arg("-c").arg(dir.join("nginx.conf"));
-        command
-    });
-    (server, socket)
-}
 
 struct Client {
     lp: IOLoop,
@@ -153,7 +67,8 @@ fn error(r: &HTTPResponse) -> String {
 
 #[test]
 fn nginx_brotli_and_zstd_bodies_are_decoded_and_bombs_refused() {
-    let (server, _) = nginx();
+    let site = nginx(None);
+    let server = &site.server;
     let c = Client::new(ClientOptions {
         max_body_size: 1 << 20,
         ..ClientOptions::default()
@@ -223,7 +138,8 @@ fn accept_encoding_names_every_decoded_coding_only_when_decompressing() {
 
 #[test]
 fn nginx_on_a_unix_socket_pooled_by_path() {
-    let (_server, socket) = nginx();
+    let site = nginx(None);
+    let socket = site.socket.clone();
     let c = Client::new(ClientOptions::default());
     let via = |url: &str, path: &Path| {
         let mut r = get(url.to_string());
@@ -235,10 +151,14 @@ fn nginx_on_a_unix_socket_pooled_by_path() {
     let r = c.fetch(via("http://daemon.test/whoami", &socket));
     assert_eq!(text(&r), "host=daemon.test", "the URL gives the Host header");
     assert_eq!(c.client.idle_connections(), 1, "one pooled connection for the path");
-    // Another host on the same socket: the same connection (keyed on the path).
+    let r = c.fetch(via("http://daemon.test/index.html", &socket));
+    assert_eq!(r.code, 200);
+    assert_eq!(c.client.idle_connections(), 1, "reused");
+    // Another origin on the same socket: a connection of its own (the key
+    // is the origin and the path, as for TCP).
     let r = c.fetch(via("http://other.test/whoami", &socket));
     assert_eq!(text(&r), "host=other.test");
-    assert_eq!(c.client.idle_connections(), 1);
+    assert_eq!(c.client.idle_connections(), 2);
     // A socket that is not there: a connect error, at once.
     let missing = socket.with_file_name("missing.sock");
     let r = c.fetch(via("http://daemon.test/", &missing));
@@ -251,19 +171,6 @@ fn nginx_on_a_unix_socket_pooled_by_path() {
 }
 
 // ---- SOCKS ----
-
-/// Debian's microsocks on a port of its own (SOCKS5, remote resolution),
-/// with `-u USER -P PASS` when given.
-fn microsocks(credentials: Option<(&str, &str)>) -> Server {
-    Server::start("microsocks (apt package microsocks)", |port, _| {
-        let mut command = Command::new("microsocks");
-        command.args(["-i", "127.0.0.1", "-p", &port.to_string()]);
-        if let Some((user, pass)) = credentials {
-            command.args(["-u", user, "-P", pass]);
-        }
-        command
-    })
-}
 
 /// tests/servers/socks_server.py in `mode`; its log of requests.
 fn python_socks(mode: &str, credentials: Option<&str>) -> (Server, PathBuf) {
@@ -289,7 +196,8 @@ fn via_proxy(url: String, proxy: &str) -> HTTPRequest {
 
 #[test]
 fn socks5_and_socks5h_through_microsocks() {
-    let (site, _) = nginx();
+    let nginx = nginx(None);
+    let site = &nginx.server;
     let socks = microsocks(None);
     let c = Client::new(ClientOptions::default());
     for scheme in ["socks5", "socks5h"] {
@@ -361,7 +269,8 @@ fn tls_inside_a_socks_tunnel() {
 
 #[test]
 fn socks4_and_socks4a_through_the_test_server() {
-    let (site, _) = nginx();
+    let nginx = nginx(None);
+    let site = &nginx.server;
     let (socks, log) = python_socks("good", None);
     let c = Client::new(ClientOptions::default());
     let proxy = format!("socks4a://someone@127.0.0.1:{}", socks.port);
@@ -393,7 +302,8 @@ fn socks4_and_socks4a_through_the_test_server() {
 
 #[test]
 fn socks_proxies_that_lie_refuse_or_stall_end_with_an_error() {
-    let (site, _) = nginx();
+    let nginx = nginx(None);
+    let site = &nginx.server;
     let c = Client::new(ClientOptions::default());
     for (mode, scheme, expected, words) in [
         ("lie", "socks5", FetchErrorKind::Protocol, "version 4"),

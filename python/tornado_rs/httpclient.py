@@ -168,9 +168,26 @@ class RsAsyncHTTPClient(AsyncHTTPClient):
     """Tornado's AsyncHTTPClient interface on libtornado_rs."""
 
     def initialize(self, max_clients=10, hostname_mapping=None, max_buffer_size=104857600, resolver=None,
-                   defaults=None, max_header_size=None, max_body_size=None):
+                   defaults=None, max_header_size=None, max_body_size=None, cookies=False, dns_cache_ttl=None,
+                   unix_socket=None):
+        """Tornado's arguments, and the library's:
+
+        - ``cookies``: keep a cookie jar (RFC 6265) for this client, sent
+          back across redirects and fetches (off by default, as Tornado);
+          see `load_cookies`, `save_cookies`.
+        - ``dns_cache_ttl``: seconds the threaded resolver keeps an answer
+          (None: the library's 60; 0: no cache).
+        - ``unix_socket``: connect every fetch to this Unix domain socket
+          instead of the URL's host (curl's ``--unix-socket``; Docker's
+          API), the URL still giving Host and path.
+
+        brotli and zstd bodies are decoded as gzip is, and ``proxy_host``
+        may be a proxy URL (``socks5h://127.0.0.1:1080``, ``socks4a://``,
+        ``http://``).
+        """
         super().initialize(defaults=defaults)
         self.max_clients = max_clients
+        self._unix_socket = utf8(unix_socket) if unix_socket else None
         self._bridge = _LoopBridge(self.io_loop)
         options = lib.tornado_http_client_options_new()
         try:
@@ -186,6 +203,11 @@ class RsAsyncHTTPClient(AsyncHTTPClient):
                 self._resolver_key = registry.hold((self, resolver))
                 check(lib.tornado_http_client_options_set_resolver(options, _resolve, self._resolver_key,
                                                                    _lib.release), "resolver")
+            if cookies:
+                check(lib.tornado_http_client_options_set_cookies(options, True), "cookies")
+            if dns_cache_ttl is not None:
+                check(lib.tornado_http_client_options_set_dns_cache_ttl(options, float(dns_cache_ttl)),
+                      "dns_cache_ttl")
             self._client = lib.tornado_http_client_new(self._bridge.ptr, options)
             if not self._client:
                 check(1, "tornado_http_client_new")
@@ -202,6 +224,27 @@ class RsAsyncHTTPClient(AsyncHTTPClient):
         else:
             check(lib.tornado_http_client_options_add_hostname_mapping(options, utf8(key), utf8(value)),
                   "hostname_mapping")
+
+    def load_cookies(self, path):
+        """Adds the cookies of a curl (Netscape) cookie file to the jar; a
+        malformed file raises ValueError (naming the line) and adds none."""
+        self._cookie_call(lib.tornado_http_client_load_cookies, path)
+
+    def save_cookies(self, path):
+        """Writes the jar as a curl (Netscape) cookie file."""
+        self._cookie_call(lib.tornado_http_client_save_cookies, path)
+
+    @property
+    def cookie_count(self):
+        """Unexpired cookies in the jar (0 when cookies are off)."""
+        return lib.tornado_http_client_cookie_count(self._client) if self._client else 0
+
+    def _cookie_call(self, fn, path):
+        rc = fn(self._client, utf8(os.fspath(path)))
+        if rc == _lib.ERR_IO:
+            raise OSError(_lib.last_error())
+        if rc != 0:
+            raise ValueError(_lib.last_error())
 
     @property
     def queue(self):
@@ -319,6 +362,8 @@ class _Fetch:
             self._ssl_options(req, get("ssl_options"))
         if get("network_interface"):
             set_("network_interface", utf8(get("network_interface")))
+        if self._unix_socket:
+            set_("unix_socket", self._unix_socket)
         if get("proxy_host"):
             if (get("proxy_auth_mode") or "basic") != "basic":
                 raise ValueError("Unsupported proxy_auth_mode %s" % get("proxy_auth_mode"))

@@ -16,6 +16,7 @@ pub mod headers;
 pub mod proxy;
 pub mod request;
 pub mod response;
+pub(crate) mod unix;
 pub mod upload;
 pub mod url;
 pub mod wire;

@@ -3,11 +3,15 @@
 //! `socks4a://user@host`, `http://host:3128`. A bare host is an HTTP proxy
 //! (Tornado's meaning). A port in the URL wins over `proxy_port`; without
 //! either, HTTP proxies default to 8080 (as before) and SOCKS ones to 1080.
-//! Credentials in the URL (percent-decoded) are used when
-//! `proxy_username` is not set.
+//! Credentials in a SOCKS URL (percent-decoded) are used when
+//! `proxy_username` is not set; an HTTP proxy takes them from
+//! `proxy_username`/`proxy_password` only (a URL with them is refused
+//! rather than ignored). A request with a Unix socket uses no proxy.
 
 use std::borrow::Cow;
 
+use super::request::HTTPRequest;
+use super::url::{Scheme, Target};
 use super::{fetch_error, FetchErrorKind};
 use crate::error::Result;
 use crate::socks::SocksVersion;
@@ -102,6 +106,11 @@ pub fn parse<'a>(
         },
         None => (None, None),
     };
+    if kind == ProxyKind::Http && url_user.is_some() {
+        return Err(bad(
+            "credentials in an http:// proxy URL are not used: give them as the proxy username and password",
+        ));
+    }
     let (username, password) = match username {
         Some(user) => (Some(Cow::Borrowed(user)), password.map(Cow::Borrowed)),
         None => (url_user, url_pass),
@@ -113,6 +122,27 @@ pub fn parse<'a>(
         username,
         password,
     })
+}
+
+/// The request's proxy, parsed: None without one, or with a Unix socket.
+pub fn of(req: &HTTPRequest) -> Result<Option<ProxySpec<'_>>> {
+    match (&req.proxy_host, &req.unix_socket) {
+        (Some(host), None) => parse(
+            host,
+            req.proxy_port,
+            req.proxy_username.as_deref(),
+            req.proxy_password.as_deref(),
+        )
+        .map(Some),
+        _ => Ok(None),
+    }
+}
+
+/// Whether `req` to `target` is sent to an HTTP proxy as it is (an http
+/// URL, absolute-form, with Proxy-Authorization): not through a tunnel.
+pub fn forwards_plain_http(req: &HTTPRequest, target: &Target) -> bool {
+    target.scheme == Scheme::Http
+        && matches!(of(req), Ok(Some(ProxySpec { kind: ProxyKind::Http, .. })))
 }
 
 #[cfg(test)]
