@@ -57,7 +57,7 @@ FUZZ_SECONDS ?= 60
 fuzz:
 	bash fuzz/run.sh $(FUZZ_SECONDS)
 
-# Go (race detector), Ruby (minitest, GC.stress) and Python (pytest) bindings,
+# Go (race detector), Ruby (minitest, GC.stress, Async) and Python (pytest) bindings,
 # each with its example.
 bindings-test:
 	cd c_examples/python && python3 -m pytest -q test_tornado_rs.py && python3 example.py
@@ -66,7 +66,9 @@ bindings-test:
 	cd python && PYTHONPATH=. python3 -m pytest -q tests/test_package.py
 	cd python && PYTHONPATH=.:tests python3 -m tornado.test.runtests test_tornado_suite
 	cd c_examples/go && go vet ./... && go test -race -count=1 ./... && go run ./fetch100
-	cd c_examples/ruby && ruby test_tornado_rs.rb && ruby example.rb
+	@# Ruby: minitest (exceptions, Ctrl-C, fibers under Async, the gem built
+	@# and installed into a scratch GEM_HOME), then the example.
+	$(MAKE) -C c_examples/ruby test
 
 install:
 	$(CARGO) build --release

@@ -229,6 +229,12 @@ typedef void (*tornado_drop_fn)(void *value);
 typedef void (*tornado_future_callback)(tornado_future *future, void *userdata);
 
 /**
+ * Called once per `tornado_http_client_fetch_cb` with the response,
+ * borrowed for the call (code 599 and an error when none was received).
+ */
+typedef void (*tornado_http_fetch_fn)(const tornado_http_response *response, void *userdata);
+
+/**
  * Receives body chunks as they arrive (decoded); the body is then not
  * buffered. `data` is borrowed for the call.
  */
@@ -272,12 +278,6 @@ typedef tornado_future *(*tornado_http_chunk_async_fn)(const uint8_t *data,
  */
 typedef tornado_future *(*tornado_http_body_write_fn)(tornado_http_body_writer *writer,
                                                       void *userdata);
-
-/**
- * Called once per `tornado_http_client_fetch_cb` with the response,
- * borrowed for the call (code 599 and an error when none was received).
- */
-typedef void (*tornado_http_fetch_fn)(const tornado_http_response *response, void *userdata);
 
 /**
  * Curl's timings of a fetch, in seconds from its start. Each stage ends
@@ -762,6 +762,48 @@ size_t tornado_http_client_active(const tornado_http_client *client);
 size_t tornado_http_client_idle_connections(const tornado_http_client *client);
 
 /**
+ * Fetches `request` (copied: it may be freed right after). The future's
+ * value is a `tornado_http_response *` owned by the future; it resolves
+ * for every HTTP status, and fails (with the error's code and
+ * "kind: detail" message) only when no response was received. When
+ * max_redirects runs out it resolves with the last 3xx response (its code,
+ * headers, body and effective URL), whose `tornado_http_response_error` is
+ * "too_many_redirects: ..." (`TORNADO_ERR_TOO_MANY_REDIRECTS`): a binding
+ * can return or raise it as Tornado's clients do. Cancelling the future
+ * aborts the fetch. NULL when the call itself is invalid.
+ */
+tornado_future *tornado_http_client_fetch(tornado_http_client *client,
+                                          const tornado_http_request *request);
+
+/**
+ * Fetches `request` (copied) and calls `cb` exactly once, from the loop,
+ * with the response: for every HTTP status, and with code 599 and an error
+ * when no response was received (also when the client is freed first).
+ * Not called if the loop is freed first. `TORNADO_OK`, or an error code
+ * when the call itself is invalid (then `cb` is never called). `userdata`
+ * stays the caller's (see `tornado_http_client_fetch_cb_full`).
+ */
+tornado_code tornado_http_client_fetch_cb(tornado_http_client *client,
+                                          const tornado_http_request *request,
+                                          tornado_http_fetch_fn cb,
+                                          void *userdata);
+
+/**
+ * As `tornado_http_client_fetch_cb`, and the library owns `userdata` from
+ * a successful call on: `drop_userdata(userdata)` (may be NULL) is called
+ * exactly once, on the loop's thread — right after `cb` returns, or, when
+ * `cb` never runs, when the fetch is released: the loop freed before the
+ * callback ran (then at the latest by `tornado_http_client_free`, or by
+ * `tornado_loop_free` if the client was freed first). On an error code
+ * neither `cb` nor `drop_userdata` is called: `userdata` stays the caller's.
+ */
+tornado_code tornado_http_client_fetch_cb_full(tornado_http_client *client,
+                                               const tornado_http_request *request,
+                                               tornado_http_fetch_fn cb,
+                                               void *userdata,
+                                               tornado_drop_fn drop_userdata);
+
+/**
  * A GET request for `url` with the defaults (connect and request timeouts
  * 20 s, redirects followed up to 5, gzip accepted, certificates
  * validated). The URL is checked when fetched. NULL on failure.
@@ -1062,48 +1104,6 @@ tornado_future *tornado_http_body_writer_write(tornado_http_body_writer *writer,
  * not ended by this (the producer's future says when it is).
  */
 void tornado_http_body_writer_free(tornado_http_body_writer *writer);
-
-/**
- * Fetches `request` (copied: it may be freed right after). The future's
- * value is a `tornado_http_response *` owned by the future; it resolves
- * for every HTTP status, and fails (with the error's code and
- * "kind: detail" message) only when no response was received. When
- * max_redirects runs out it resolves with the last 3xx response (its code,
- * headers, body and effective URL), whose `tornado_http_response_error` is
- * "too_many_redirects: ..." (`TORNADO_ERR_TOO_MANY_REDIRECTS`): a binding
- * can return or raise it as Tornado's clients do. Cancelling the future
- * aborts the fetch. NULL when the call itself is invalid.
- */
-tornado_future *tornado_http_client_fetch(tornado_http_client *client,
-                                          const tornado_http_request *request);
-
-/**
- * Fetches `request` (copied) and calls `cb` exactly once, from the loop,
- * with the response: for every HTTP status, and with code 599 and an error
- * when no response was received (also when the client is freed first).
- * Not called if the loop is freed first. `TORNADO_OK`, or an error code
- * when the call itself is invalid (then `cb` is never called). `userdata`
- * stays the caller's (see `tornado_http_client_fetch_cb_full`).
- */
-tornado_code tornado_http_client_fetch_cb(tornado_http_client *client,
-                                          const tornado_http_request *request,
-                                          tornado_http_fetch_fn cb,
-                                          void *userdata);
-
-/**
- * As `tornado_http_client_fetch_cb`, and the library owns `userdata` from
- * a successful call on: `drop_userdata(userdata)` (may be NULL) is called
- * exactly once, on the loop's thread — right after `cb` returns, or, when
- * `cb` never runs, when the fetch is released: the loop freed before the
- * callback ran (then at the latest by `tornado_http_client_free`, or by
- * `tornado_loop_free` if the client was freed first). On an error code
- * neither `cb` nor `drop_userdata` is called: `userdata` stays the caller's.
- */
-tornado_code tornado_http_client_fetch_cb_full(tornado_http_client *client,
-                                               const tornado_http_request *request,
-                                               tornado_http_fetch_fn cb,
-                                               void *userdata,
-                                               tornado_drop_fn drop_userdata);
 
 /**
  * The status code (599 when no response was received; 0 on a NULL response).

@@ -7,7 +7,7 @@ use libfuzzer_sys::fuzz_target;
 use std::cell::Cell;
 use std::rc::Rc;
 
-use tornado_rs::http::wire::{Decompressor, MAX_STREAMED_CHUNK};
+use tornado_rs::http::decompress::{Decompressor, MAX_STREAMED_CHUNK};
 
 const CAP: u64 = 1 << 20;
 

@@ -6,8 +6,9 @@
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
-use tornado_rs::http::wire::{
-    body_framing, find_head_end, parse_response_head, BodyFraming, ChunkedDecoder,
+use tornado_rs::http::h1::chunked::ChunkedDecoder;
+use tornado_rs::http::h1::response_head::{
+    body_framing, find_head_end, parse_response_head, BodyFraming,
 };
 
 fuzz_target!(|data: &[u8]| {

@@ -6,7 +6,8 @@
 use libfuzzer_sys::fuzz_target;
 use tornado_rs::http::request::HTTPRequest;
 use tornado_rs::http::url::parse_target;
-use tornado_rs::http::wire::{request_head, validate_request};
+use tornado_rs::http::h1::request_head::request_head;
+use tornado_rs::http::validate::validate_request;
 
 fuzz_target!(|data: &[u8]| {
     let text = String::from_utf8_lossy(data);

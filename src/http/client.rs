@@ -16,14 +16,16 @@ use std::time::{Duration, Instant, SystemTime};
 
 use super::body::Body;
 use super::body_pool::BodyPool;
-use super::connection::{classify, exchange, read_raw_head, ExchangeFailure, Exchanged, Limits};
+use super::h1::connection::{
+    classify, exchange, read_raw_head, ExchangeFailure, Exchanged, Limits,
+};
+use super::h1::request_head::connect_tunnel_head;
+use super::h1::response_head::{parse_response_head, ResponseHead};
+use super::redirect::{answers_digest_challenge, can_follow, digest_retry, redirect_request};
 use super::request::HTTPRequest;
 use super::response::{HTTPResponse, TimeInfo};
 use super::url::{parse_target, Scheme, Target};
-use super::wire::{
-    answers_digest_challenge, can_follow, connect_tunnel_head, digest_retry, parse_response_head,
-    redirect_request, validate_request, ResponseHead,
-};
+use super::validate::validate_request;
 use super::{fetch_error, FetchErrorKind};
 use crate::error::{Code, Error, Result};
 use crate::future::Future;

@@ -1,25 +1,27 @@
 //! Tornado's HTTP client: `HTTPRequest`, `HTTPResponse`, `AsyncHTTPClient`.
 //!
-//! - [`wire`]: HTTP/1.1 on the wire without I/O (request heads, response
-//!   heads, body framing, chunked and gzip decoding, redirects), so every
-//!   rule is unit-tested on bytes.
-//! - [`connection`]: one exchange on a stream; [`client`]: queueing,
-//!   connecting, keep-alive, redirects and timeouts.
+//! - [`validate`], [`decompress`], [`redirect`]: rules every HTTP version
+//!   shares, without I/O, so each is unit-tested on bytes.
+//! - [`h1`]: HTTP/1.1 only (heads, chunked bodies, one exchange on a stream).
+//! - [`client`]: queueing, connecting, keep-alive, redirects and timeouts.
 
+pub(crate) mod auth;
 pub mod body;
 pub mod body_pool;
 pub mod client;
-pub(crate) mod connection;
 pub mod cookies;
+pub mod decompress;
 pub mod digest;
+pub mod h1;
 pub mod headers;
 pub mod proxy;
+pub mod redirect;
 pub mod request;
 pub mod response;
 pub(crate) mod unix;
 pub mod upload;
 pub mod url;
-pub mod wire;
+pub mod validate;
 pub(crate) mod zstd_writer;
 
 use std::fmt;
@@ -109,6 +111,16 @@ impl fmt::Display for FetchErrorKind {
 /// A fetch error: its message starts with the kind ("timeout: ...").
 pub fn fetch_error(kind: FetchErrorKind, detail: impl fmt::Display) -> Error {
     Error::new(kind.code(), format!("{kind}: {detail}"))
+}
+
+/// A request that cannot be sent as it is.
+pub(crate) fn invalid_request(detail: impl fmt::Display) -> Error {
+    fetch_error(FetchErrorKind::InvalidRequest, detail)
+}
+
+/// A peer that broke the protocol.
+pub(crate) fn protocol(detail: impl fmt::Display) -> Error {
+    fetch_error(FetchErrorKind::Protocol, detail)
 }
 
 /// The kind of a fetch error made by [`fetch_error`] (None for other errors).

@@ -3,8 +3,8 @@
 use std::time::SystemTime;
 
 use super::body::Body;
+use super::h1::response_head::ResponseHead;
 use super::headers::Headers;
-use super::wire::ResponseHead;
 use crate::error::Error;
 
 /// Seconds from the start of a fetch to each stage (curl's `time_*`).

@@ -9,7 +9,7 @@ use std::cell::{Cell, RefCell};
 use std::rc::Rc;
 
 use super::request::HTTPRequest;
-use super::wire::declared_length;
+use super::validate::declared_length;
 use super::{fetch_error, FetchErrorKind};
 use crate::error::{Error, Result};
 use crate::future::Future;

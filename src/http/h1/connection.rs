@@ -4,18 +4,20 @@
 use std::rc::Rc;
 use std::time::Instant;
 
-use super::body::Body;
-use super::body_pool::BodyPool;
-use super::request::{HTTPRequest, StreamingCallback};
-use super::upload::send_body;
-use super::url::Target;
-use super::wire::MAX_STREAMED_CHUNK;
-use super::wire::{
+use super::chunked::ChunkedDecoder;
+use super::request_head::request_head;
+use super::response_head::{
     body_framing, could_be_response_head, find_head_end, keep_alive, parse_response_head,
-    request_head, BodyFraming, ChunkedDecoder, Decompressor, ResponseHead,
+    BodyFraming, ResponseHead,
 };
-use super::{fetch_error, kind_of, FetchErrorKind};
 use crate::error::{Code, Error, Result};
+use crate::http::body::Body;
+use crate::http::body_pool::BodyPool;
+use crate::http::decompress::{Decompressor, MAX_STREAMED_CHUNK};
+use crate::http::request::{HTTPRequest, StreamingCallback};
+use crate::http::upload::send_body;
+use crate::http::url::Target;
+use crate::http::{fetch_error, kind_of, FetchErrorKind};
 use crate::iostream::IOStream;
 
 /// How much one body read asks the stream for.

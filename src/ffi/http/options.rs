@@ -1,0 +1,227 @@
+//! `tornado_http_client_options_*`: the client's settings (Tornado's
+//! `AsyncHTTPClient.configure` keywords), made before the client.
+
+use std::ffi::c_char;
+use std::net::IpAddr;
+
+use super::client::request_snapshot;
+use super::request::tornado_http_request;
+use crate::error::{Error, Result};
+use crate::ffi::{c_str, guard_code, guard_value, non_null, seconds, tornado_code};
+use crate::http::client::ClientOptions;
+use crate::http::request::HTTPRequest;
+use crate::util::current_thread_id;
+
+/// Client-wide settings for `tornado_http_client_new`. Made by
+/// `tornado_http_client_options_new` (with Tornado's defaults), released by
+/// `tornado_http_client_options_free`; the client copies them, so they may
+/// be freed right after. They belong to the thread that made them (their
+/// callbacks, such as a resolver, are shared with the clients made from
+/// them without atomics): setters, `tornado_http_client_new` with them and
+/// their free from another thread are refused (`TORNADO_ERR_WRONG_THREAD`;
+/// the free logs an error and leaks them).
+pub struct tornado_http_client_options {
+    pub(super) options: ClientOptions,
+    /// `current_thread_id()` of the thread that made them.
+    owner: u64,
+}
+
+/// Checks options are non-NULL and this is their thread.
+///
+/// # Safety
+/// `ptr` must be NULL or live options.
+pub(super) unsafe fn check_options(ptr: *const tornado_http_client_options) -> Result<()> {
+    non_null(ptr, "options")?;
+    // SAFETY: non-NULL and live per the contract; `owner` is written once.
+    check_owner(unsafe { (*ptr).owner }, "client options belong")
+}
+
+/// `TORNADO_ERR_WRONG_THREAD` unless this is the `owner` thread (handles
+/// whose insides are shared without atomics: requests, client options).
+pub(super) fn check_owner(owner: u64, what: &str) -> Result<()> {
+    if owner != current_thread_id() {
+        return Err(Error::new(
+            crate::error::Code::WRONG_THREAD,
+            format!("{what} to the thread that made them"),
+        ));
+    }
+    Ok(())
+}
+
+/// New options with the defaults: max_clients 10, max_buffer_size and
+/// max_body_size 100 MiB, max_header_size 64 KiB, idle connections kept
+/// 60 s, as many per origin as max_clients (whatever it is set to).
+#[no_mangle]
+pub extern "C" fn tornado_http_client_options_new() -> *mut tornado_http_client_options {
+    guard_value(std::ptr::null_mut(), || {
+        Ok(Box::into_raw(Box::new(tornado_http_client_options {
+            options: ClientOptions::default(),
+            owner: current_thread_id(),
+        })))
+    })
+}
+
+/// Frees options. NULL is a no-op.
+#[no_mangle]
+pub extern "C" fn tornado_http_client_options_free(options: *mut tornado_http_client_options) {
+    guard_value((), || {
+        if !options.is_null() {
+            // SAFETY: caller passes live options.
+            if let Err(e) = unsafe { check_options(options) } {
+                crate::log::error(&format!(
+                    "tornado_http_client_options_free: {e}; the options leak"
+                ));
+                return Err(e);
+            }
+            // SAFETY: from `Box::into_raw` in `tornado_http_client_options_new`; freed once.
+            drop(unsafe { Box::from_raw(options) });
+        }
+        Ok(())
+    })
+}
+
+pub(crate) fn with_options(
+    options: *mut tornado_http_client_options,
+    f: impl FnOnce(&mut ClientOptions) -> Result<()>,
+) -> tornado_code {
+    guard_code(|| {
+        // SAFETY: caller passes live options or NULL.
+        unsafe { check_options(options) }?;
+        // SAFETY: live, and on their thread (checked).
+        f(unsafe { &mut (*options).options })
+    })
+}
+
+fn positive(value: u64, what: &str) -> Result<u64> {
+    if value == 0 {
+        return Err(Error::invalid(format!("{what} must be positive")));
+    }
+    Ok(value)
+}
+
+/// Fetches in flight at once (>= 1); the rest wait in a FIFO queue.
+#[no_mangle]
+pub extern "C" fn tornado_http_client_options_set_max_clients(
+    options: *mut tornado_http_client_options,
+    max_clients: usize,
+) -> tornado_code {
+    with_options(options, |o| {
+        o.max_clients = positive(max_clients as u64, "max_clients")? as usize;
+        Ok(())
+    })
+}
+
+/// The most a connection's read buffer may hold (> 0).
+#[no_mangle]
+pub extern "C" fn tornado_http_client_options_set_max_buffer_size(
+    options: *mut tornado_http_client_options,
+    bytes: usize,
+) -> tornado_code {
+    with_options(options, |o| {
+        o.max_buffer_size = positive(bytes as u64, "max_buffer_size")? as usize;
+        Ok(())
+    })
+}
+
+/// The most a response head may take (> 0); more ends the fetch with
+/// `header_too_large`.
+#[no_mangle]
+pub extern "C" fn tornado_http_client_options_set_max_header_size(
+    options: *mut tornado_http_client_options,
+    bytes: usize,
+) -> tornado_code {
+    with_options(options, |o| {
+        o.max_header_size = positive(bytes as u64, "max_header_size")? as usize;
+        Ok(())
+    })
+}
+
+/// The most a response body may take after decompression (> 0); more ends
+/// the fetch with `body_too_large`.
+#[no_mangle]
+pub extern "C" fn tornado_http_client_options_set_max_body_size(
+    options: *mut tornado_http_client_options,
+    bytes: u64,
+) -> tornado_code {
+    with_options(options, |o| {
+        o.max_body_size = positive(bytes, "max_body_size")?;
+        Ok(())
+    })
+}
+
+/// How long an idle keep-alive connection is kept (seconds, > 0).
+#[no_mangle]
+pub extern "C" fn tornado_http_client_options_set_idle_timeout(
+    options: *mut tornado_http_client_options,
+    seconds_: f64,
+) -> tornado_code {
+    with_options(options, |o| {
+        let idle = seconds(seconds_, "idle_timeout")?;
+        if idle.is_zero() {
+            return Err(Error::invalid("idle_timeout must be > 0"));
+        }
+        o.idle_timeout = idle;
+        Ok(())
+    })
+}
+
+/// Idle connections kept per origin (0: no keep-alive pooling). Default:
+/// max_clients, so fetches to one keep-alive origin never open more than
+/// max_clients connections; a smaller value closes the surplus of a burst.
+#[no_mangle]
+pub extern "C" fn tornado_http_client_options_set_max_idle_per_host(
+    options: *mut tornado_http_client_options,
+    count: usize,
+) -> tornado_code {
+    with_options(options, |o| {
+        o.max_idle_per_host = Some(count);
+        Ok(())
+    })
+}
+
+/// Resolves `host` to the IP address `address` instead of asking DNS
+/// (Tornado's hostname_mapping). Repeat to add more addresses for a host.
+#[no_mangle]
+pub extern "C" fn tornado_http_client_options_add_hostname_mapping(
+    options: *mut tornado_http_client_options,
+    host: *const c_char,
+    address: *const c_char,
+) -> tornado_code {
+    with_options(options, |o| {
+        // SAFETY: caller passes NUL-terminated strings or NULL.
+        let host = unsafe { c_str(host, "host") }?.to_ascii_lowercase();
+        // SAFETY: as above.
+        let ip = parse_ip(unsafe { c_str(address, "address") }?)?;
+        match o.hostname_mapping.iter_mut().find(|(h, _)| *h == host) {
+            Some((_, addrs)) => addrs.push(ip),
+            None => o.hostname_mapping.push((host, vec![ip])),
+        }
+        Ok(())
+    })
+}
+
+/// Default request values (Tornado's `defaults`): requests made with
+/// `tornado_http_client_request_new` start as a copy of `request` (copied
+/// now; its URL is ignored). NULL removes the defaults.
+#[no_mangle]
+pub extern "C" fn tornado_http_client_options_set_defaults(
+    options: *mut tornado_http_client_options,
+    request: *const tornado_http_request,
+) -> tornado_code {
+    with_options(options, |o| {
+        o.defaults = if request.is_null() {
+            None
+        } else {
+            let shared = request_snapshot(request)?;
+            Some(HTTPRequest::clone(&shared))
+        };
+        Ok(())
+    })
+}
+
+pub(super) fn parse_ip(text: &str) -> Result<IpAddr> {
+    text.trim_start_matches('[')
+        .trim_end_matches(']')
+        .parse()
+        .map_err(|_| Error::invalid(format!("{text:?} is not an IP address")))
+}

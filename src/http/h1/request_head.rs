@@ -1,0 +1,268 @@
+//! The HTTP/1.1 request head (request line and header block) and the
+//! CONNECT head that opens a proxy tunnel.
+
+use std::borrow::Cow;
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use crate::http::auth::{basic_auth, sends_basic_auth};
+use crate::http::request::{AuthMode, HTTPRequest};
+use crate::http::url::Target;
+
+/// The request line and headers, ending with the blank line.
+pub fn request_head(req: &HTTPRequest, target: &Target, via_proxy: bool) -> Vec<u8> {
+    let uri = if via_proxy {
+        Cow::Owned(target.absolute_uri())
+    } else {
+        Cow::Borrowed(target.path_and_query.as_str())
+    };
+    // Sized once: the request line, Host, the caller's headers with their
+    // separators, and room for the few headers added below. Bytes, not
+    // text: a header value may be Latin-1, sent as its bytes.
+    let mut head = Vec::with_capacity(
+        req.method.len()
+            + uri.len()
+            + target.host_header.len()
+            + req.headers.text_len()
+            + 4 * req.headers.len()
+            + 160,
+    );
+    head.extend_from_slice(req.method.as_bytes());
+    head.push(b' ');
+    head.extend_from_slice(uri.as_bytes());
+    head.extend_from_slice(b" HTTP/1.1\r\n");
+    let mut line = |name: &str, value: &[u8]| {
+        head.extend_from_slice(name.as_bytes());
+        head.extend_from_slice(b": ");
+        head.extend_from_slice(value);
+        head.extend_from_slice(b"\r\n");
+    };
+    if !req.headers.contains("Host") {
+        line("Host", target.host_header.as_bytes());
+    }
+    for (name, value) in req.headers.iter_bytes() {
+        // A fixed body's length is the body's (Tornado sets it so), whatever
+        // the caller put in Content-Length.
+        let replaced = (name.eq_ignore_ascii_case("User-Agent") && req.user_agent.is_some())
+            || (name.eq_ignore_ascii_case("Authorization") && sends_basic_auth(req))
+            || (name.eq_ignore_ascii_case("Content-Length") && req.body.is_some());
+        if !replaced {
+            line(name, &value);
+        }
+    }
+    match &req.user_agent {
+        Some(agent) => line("User-Agent", agent.as_bytes()),
+        None if !req.headers.contains("User-Agent") => line(
+            "User-Agent",
+            concat!("tornado_rs/", env!("CARGO_PKG_VERSION")).as_bytes(),
+        ),
+        None => {}
+    }
+    if req.decompress_response && !req.headers.contains("Accept-Encoding") {
+        line("Accept-Encoding", b"gzip");
+    }
+    match (&req.auth_username, req.auth_mode) {
+        (Some(user), AuthMode::Basic) => line(
+            "Authorization",
+            basic_auth(user, req.auth_password.as_deref().unwrap_or("")).as_bytes(),
+        ),
+        // Digest credentials answer the server's challenge (a second send).
+        (Some(_), AuthMode::Digest) => {}
+        (None, _) => {
+            if let (Some(user), false) = (&target.username, req.headers.contains("Authorization")) {
+                line(
+                    "Authorization",
+                    basic_auth(user, target.password.as_deref().unwrap_or("")).as_bytes(),
+                );
+            }
+        }
+    }
+    if let (true, Some(user)) = (via_proxy, &req.proxy_username) {
+        line(
+            "Proxy-Authorization",
+            basic_auth(user, req.proxy_password.as_deref().unwrap_or("")).as_bytes(),
+        );
+    }
+    if let Some(when) = req.if_modified_since {
+        line("If-Modified-Since", http_date(when).as_bytes());
+    }
+    if req.body.is_some() || req.body_producer.is_some() {
+        // As Tornado's clients and curl: a form unless the caller says.
+        if req.method == "POST" && !req.headers.contains("Content-Type") {
+            line("Content-Type", b"application/x-www-form-urlencoded");
+        }
+    }
+    if let Some(body) = &req.body {
+        line("Content-Length", body.len().to_string().as_bytes());
+    } else if req.body_producer.is_some() && !req.headers.contains("Content-Length") {
+        line("Transfer-Encoding", b"chunked");
+    }
+    if req.expect_100_continue && !req.headers.contains("Expect") {
+        line("Expect", b"100-continue");
+    }
+    head.extend_from_slice(b"\r\n");
+    head
+}
+
+/// `CONNECT host:port` for a tunnel through an HTTP proxy.
+pub fn connect_tunnel_head(
+    host: &str,
+    port: u16,
+    username: Option<&str>,
+    password: Option<&str>,
+) -> Vec<u8> {
+    let authority = if host.contains(':') {
+        format!("[{host}]:{port}")
+    } else {
+        format!("{host}:{port}")
+    };
+    let mut head = format!("CONNECT {authority} HTTP/1.1\r\nHost: {authority}\r\n");
+    if let Some(user) = username {
+        head.push_str(&format!(
+            "Proxy-Authorization: {}\r\n",
+            basic_auth(user, password.unwrap_or(""))
+        ));
+    }
+    head.push_str("\r\n");
+    head.into_bytes()
+}
+
+/// An HTTP date (RFC 9110 IMF-fixdate), e.g. "Sun, 06 Nov 1994 08:49:37 GMT".
+pub fn http_date(when: SystemTime) -> String {
+    let secs = when.duration_since(UNIX_EPOCH).map_or(0, |d| d.as_secs()) as i64;
+    let (days, rest) = (secs.div_euclid(86_400), secs.rem_euclid(86_400));
+    let (year, month, day) = civil_from_days(days);
+    const WEEKDAYS: [&str; 7] = ["Thu", "Fri", "Sat", "Sun", "Mon", "Tue", "Wed"];
+    const MONTHS: [&str; 12] = [
+        "Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec",
+    ];
+    format!(
+        "{}, {:02} {} {} {:02}:{:02}:{:02} GMT",
+        WEEKDAYS[days.rem_euclid(7) as usize],
+        day,
+        MONTHS[(month - 1) as usize],
+        year,
+        rest / 3600,
+        rest % 3600 / 60,
+        rest % 60
+    )
+}
+
+/// Days since 1970-01-01 to (year, month, day): Howard Hinnant's algorithm.
+fn civil_from_days(days: i64) -> (i64, u32, u32) {
+    let z = days + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z.rem_euclid(146_097);
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let day = (doy - (153 * mp + 2) / 5 + 1) as u32;
+    let month = if mp < 10 { mp + 3 } else { mp - 9 } as u32;
+    let year = yoe + era * 400 + i64::from(month <= 2);
+    (year, month, day)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::http::kind_of;
+    use crate::http::url::parse_target;
+    use crate::http::validate::{declared_length, validate_request};
+    use crate::http::FetchErrorKind::*;
+
+    fn kind(r: crate::error::Result<impl std::fmt::Debug>) -> Option<crate::http::FetchErrorKind> {
+        kind_of(&r.expect_err("an error"))
+    }
+
+    #[test]
+    fn request_heads() {
+        let mut r = HTTPRequest::new("http://u:p@example.com:8080/x?y");
+        r.method = "POST".into();
+        r.body = Some(b"hello".to_vec());
+        r.headers.add("X-One", "1");
+        r.if_modified_since = Some(UNIX_EPOCH + std::time::Duration::from_secs(784_111_777));
+        let target = parse_target(&r.url).unwrap();
+        let text = String::from_utf8(request_head(&r, &target, false)).unwrap();
+        assert!(text.starts_with("POST /x?y HTTP/1.1\r\nHost: example.com:8080\r\nX-One: 1\r\n"));
+        assert!(text.contains("\r\nAuthorization: Basic dTpw\r\n"));
+        assert!(text.contains("\r\nContent-Length: 5\r\n"));
+        assert!(text.contains("\r\nAccept-Encoding: gzip\r\n"));
+        assert!(text.contains("\r\nIf-Modified-Since: Sun, 06 Nov 1994 08:49:37 GMT\r\n"));
+        assert!(text.ends_with("\r\n\r\n"));
+
+        let mut r = HTTPRequest::new("http://example.com/p");
+        r.proxy_username = Some("pu".into());
+        r.proxy_password = Some("pp".into());
+        r.decompress_response = false;
+        r.user_agent = Some("agent".into());
+        let target = parse_target(&r.url).unwrap();
+        let text = String::from_utf8(request_head(&r, &target, true)).unwrap();
+        assert!(text.starts_with("GET http://example.com/p HTTP/1.1\r\n"));
+        assert!(text.contains("Proxy-Authorization: Basic cHU6cHA=\r\n"));
+        assert!(text.contains("User-Agent: agent\r\n"));
+        assert!(!text.contains("Accept-Encoding"));
+    }
+
+    #[test]
+    fn tunnel_head() {
+        let text = String::from_utf8(connect_tunnel_head("::1", 443, None, None)).unwrap();
+        assert_eq!(
+            text,
+            "CONNECT [::1]:443 HTTP/1.1\r\nHost: [::1]:443\r\n\r\n"
+        );
+    }
+
+    #[test]
+    fn request_heads_for_bodies_and_credentials() {
+        let target = parse_target("http://127.0.0.1:1/p").unwrap();
+        let text =
+            |req: &HTTPRequest| String::from_utf8(request_head(req, &target, false)).unwrap();
+        let mut post = HTTPRequest::new("http://127.0.0.1:1/p");
+        post.method = "POST".into();
+        post.body = Some(b"a=1".to_vec());
+        post.headers.add("Content-Length", "99");
+        let head = text(&post);
+        assert!(
+            head.contains("Content-Type: application/x-www-form-urlencoded\r\n"),
+            "{head}"
+        );
+        assert!(
+            head.contains("Content-Length: 3\r\n") && !head.contains("99"),
+            "{head}"
+        );
+        post.headers.add("Content-Type", "text/plain");
+        assert!(!text(&post).contains("x-www-form-urlencoded"));
+        let mut put = HTTPRequest::new("http://127.0.0.1:1/p");
+        put.method = "PUT".into();
+        put.body = Some(b"x".to_vec());
+        assert!(
+            !text(&put).contains("Content-Type"),
+            "only POST gets a default type"
+        );
+        let mut streamed = put.clone();
+        streamed.body = None;
+        streamed.body_producer = Some(crate::http::upload::BodyProducer::pull(|| Ok(None)));
+        streamed.headers.add("Content-Length", "5");
+        let head = text(&streamed);
+        assert!(
+            head.contains("Content-Length: 5\r\n") && !head.contains("chunked"),
+            "{head}"
+        );
+        assert_eq!(declared_length(&streamed).unwrap(), Some(5));
+        streamed.headers.set("Content-Length", "5x");
+        assert_eq!(kind(validate_request(&streamed)), Some(InvalidRequest));
+        // NFC: "jose" + combining acute is sent as the composed "josé".
+        let mut auth = HTTPRequest::new("http://127.0.0.1:1/p");
+        auth.auth_username = Some("jose\u{301}".into());
+        auth.auth_password = Some("pw".into());
+        let composed = basic_auth("jos\u{e9}", "pw");
+        assert!(text(&auth).contains(&format!("Authorization: {composed}\r\n")));
+        assert_eq!(composed, "Basic am9zw6k6cHc=");
+    }
+
+    #[test]
+    fn dates() {
+        assert_eq!(http_date(UNIX_EPOCH), "Thu, 01 Jan 1970 00:00:00 GMT");
+        let t = UNIX_EPOCH + std::time::Duration::from_secs(951_782_400); // 2000-02-29
+        assert_eq!(http_date(t), "Tue, 29 Feb 2000 00:00:00 GMT");
+    }
+}
