@@ -60,7 +60,10 @@ fn kind(r: &HTTPResponse) -> Option<FetchErrorKind> {
 }
 
 fn error(r: &HTTPResponse) -> String {
-    r.error.as_ref().map(|e| e.message().to_string()).unwrap_or_default()
+    r.error
+        .as_ref()
+        .map(|e| e.message().to_string())
+        .unwrap_or_default()
 }
 
 // ---- brotli and zstd ----
@@ -100,15 +103,29 @@ fn nginx_brotli_and_zstd_bodies_are_decoded_and_bombs_refused() {
     // 1 MiB limit; buffered and streamed.
     for path in ["/bomb.br", "/bomb.zst"] {
         let r = c.fetch(get(server.url(path)));
-        assert_eq!(kind(&r), Some(FetchErrorKind::BodyTooLarge), "{path}: {:?}", r.error);
+        assert_eq!(
+            kind(&r),
+            Some(FetchErrorKind::BodyTooLarge),
+            "{path}: {:?}",
+            r.error
+        );
         let mut streamed = get(server.url(path));
         let total = Rc::new(std::cell::Cell::new(0usize));
         let t = total.clone();
-        streamed.streaming_callback =
-            Some(StreamingCallback::new(move |chunk| t.set(t.get() + chunk.len())));
+        streamed.streaming_callback = Some(StreamingCallback::new(move |chunk| {
+            t.set(t.get() + chunk.len())
+        }));
         let r = c.fetch(streamed);
-        assert_eq!(kind(&r), Some(FetchErrorKind::BodyTooLarge), "{path} streamed");
-        assert!(total.get() <= 1 << 20, "{path}: {} bytes handed on", total.get());
+        assert_eq!(
+            kind(&r),
+            Some(FetchErrorKind::BodyTooLarge),
+            "{path} streamed"
+        );
+        assert!(
+            total.get() <= 1 << 20,
+            "{path}: {} bytes handed on",
+            total.get()
+        );
     }
     let r = c.fetch(get(server.url("/wide.zst")));
     assert_eq!(kind(&r), Some(FetchErrorKind::Protocol), "{:?}", r.error);
@@ -126,7 +143,10 @@ fn accept_encoding_names_every_decoded_coding_only_when_decompressing() {
     let c = Client::new(ClientOptions::default());
     let r = c.fetch(get(server.url("/headers")));
     let json: serde_json::Value = serde_json::from_slice(&r.body).expect("JSON");
-    assert_eq!(json["headers"]["Accept-Encoding"], "gzip, deflate, br, zstd", "{json}");
+    assert_eq!(
+        json["headers"]["Accept-Encoding"], "gzip, deflate, br, zstd",
+        "{json}"
+    );
     let mut off = get(server.url("/headers"));
     off.decompress_response = false;
     let r = c.fetch(off);
@@ -149,8 +169,16 @@ fn nginx_on_a_unix_socket_pooled_by_path() {
     let r = c.fetch(via("http://daemon.test/index.html", &socket));
     assert_eq!((r.code, text(&r)), (200, page()), "{:?}", r.error);
     let r = c.fetch(via("http://daemon.test/whoami", &socket));
-    assert_eq!(text(&r), "host=daemon.test", "the URL gives the Host header");
-    assert_eq!(c.client.idle_connections(), 1, "one pooled connection for the path");
+    assert_eq!(
+        text(&r),
+        "host=daemon.test",
+        "the URL gives the Host header"
+    );
+    assert_eq!(
+        c.client.idle_connections(),
+        1,
+        "one pooled connection for the path"
+    );
     let r = c.fetch(via("http://daemon.test/index.html", &socket));
     assert_eq!(r.code, 200);
     assert_eq!(c.client.idle_connections(), 1, "reused");
@@ -179,7 +207,11 @@ fn python_socks(mode: &str, credentials: Option<&str>) -> (Server, PathBuf) {
         log = dir.join("requests.log");
         let script = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/servers/socks_server.py");
         let mut command = Command::new("python3");
-        command.arg(script).arg(port.to_string()).arg(mode).arg(&log);
+        command
+            .arg(script)
+            .arg(port.to_string())
+            .arg(mode)
+            .arg(&log);
         if let Some(c) = credentials {
             command.arg(c);
         }
@@ -219,7 +251,10 @@ fn socks5_and_socks5h_through_microsocks() {
     let proxy = format!("socks5://alice:s3cret@127.0.0.1:{}", authed.port);
     let r = c.fetch(via_proxy(site.url("/whoami"), &proxy));
     assert_eq!(r.code, 200, "with credentials: {:?}", r.error);
-    let mut r = via_proxy(site.url("/whoami"), &format!("socks5h://127.0.0.1:{}", authed.port));
+    let mut r = via_proxy(
+        site.url("/whoami"),
+        &format!("socks5h://127.0.0.1:{}", authed.port),
+    );
     r.proxy_username = Some("alice".into());
     r.proxy_password = Some("s3cret".into());
     assert_eq!(c.fetch(r).code, 200, "credentials from proxy_username");
@@ -261,9 +296,15 @@ fn tls_inside_a_socks_tunnel() {
         );
         r.ca_certs = Some(pki.ca_file.clone());
         let f = client.fetch(r).unwrap();
-        lp.run_until(|| f.done(), Some(Duration::from_secs(20))).unwrap();
+        lp.run_until(|| f.done(), Some(Duration::from_secs(20)))
+            .unwrap();
         let r = f.result().unwrap().unwrap();
-        assert_eq!((r.code, text(&r)), (200, "over TLS\r\n".to_string()), "{scheme}: {:?}", r.error);
+        assert_eq!(
+            (r.code, text(&r)),
+            (200, "over TLS\r\n".to_string()),
+            "{scheme}: {:?}",
+            r.error
+        );
     }
 }
 
@@ -274,16 +315,25 @@ fn socks4_and_socks4a_through_the_test_server() {
     let (socks, log) = python_socks("good", None);
     let c = Client::new(ClientOptions::default());
     let proxy = format!("socks4a://someone@127.0.0.1:{}", socks.port);
-    let r = c.fetch(via_proxy(format!("http://localhost:{}/whoami", site.port), &proxy));
+    let r = c.fetch(via_proxy(
+        format!("http://localhost:{}/whoami", site.port),
+        &proxy,
+    ));
     assert_eq!(text(&r), "host=localhost", "socks4a: {:?}", r.error);
     let proxy = format!("socks4://127.0.0.1:{}", socks.port);
     let r = c.fetch(via_proxy(site.url("/whoami"), &proxy));
     assert_eq!(r.code, 200, "socks4: {:?}", r.error);
     let proxy = format!("socks5h://127.0.0.1:{}", socks.port);
-    let r = c.fetch(via_proxy(format!("http://localhost:{}/whoami", site.port), &proxy));
+    let r = c.fetch(via_proxy(
+        format!("http://localhost:{}/whoami", site.port),
+        &proxy,
+    ));
     assert_eq!(r.code, 200, "socks5h: {:?}", r.error);
     let proxy = format!("socks5://127.0.0.1:{}", socks.port);
-    let r = c.fetch(via_proxy(format!("http://localhost:{}/whoami", site.port), &proxy));
+    let r = c.fetch(via_proxy(
+        format!("http://localhost:{}/whoami", site.port),
+        &proxy,
+    ));
     assert_eq!(r.code, 200, "socks5: {:?}", r.error);
     let log = std::fs::read_to_string(&log).unwrap();
     let lines: Vec<&str> = log.lines().collect();
@@ -308,14 +358,27 @@ fn socks_proxies_that_lie_refuse_or_stall_end_with_an_error() {
     for (mode, scheme, expected, words) in [
         ("lie", "socks5", FetchErrorKind::Protocol, "version 4"),
         ("lie", "socks4a", FetchErrorKind::Protocol, "starts with 9"),
-        ("bad-atyp", "socks5h", FetchErrorKind::Protocol, "address type 9"),
-        ("refuse", "socks5", FetchErrorKind::Connect, "connection refused"),
+        (
+            "bad-atyp",
+            "socks5h",
+            FetchErrorKind::Protocol,
+            "address type 9",
+        ),
+        (
+            "refuse",
+            "socks5",
+            FetchErrorKind::Connect,
+            "connection refused",
+        ),
         ("refuse", "socks4", FetchErrorKind::Connect, "rejected"),
         ("stall", "socks5h", FetchErrorKind::Timeout, "Timeout"),
         ("stall", "socks4a", FetchErrorKind::Timeout, "Timeout"),
     ] {
         let (socks, _) = python_socks(mode, None);
-        let mut r = via_proxy(site.url("/whoami"), &format!("{scheme}://127.0.0.1:{}", socks.port));
+        let mut r = via_proxy(
+            site.url("/whoami"),
+            &format!("{scheme}://127.0.0.1:{}", socks.port),
+        );
         r.connect_timeout = Some(Duration::from_millis(500));
         let started = std::time::Instant::now();
         let r = c.fetch(r);
@@ -327,16 +390,27 @@ fn socks_proxies_that_lie_refuse_or_stall_end_with_an_error() {
     let closed = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
     let port = closed.local_addr().unwrap().port();
     drop(closed);
-    let r = c.fetch(via_proxy(site.url("/"), &format!("socks5h://127.0.0.1:{port}")));
+    let r = c.fetch(via_proxy(
+        site.url("/"),
+        &format!("socks5h://127.0.0.1:{port}"),
+    ));
     assert_eq!(kind(&r), Some(FetchErrorKind::Connect), "{:?}", r.error);
     // Settings refused before a byte is sent.
     for proxy in ["gopher://127.0.0.1:1", "socks5h://127.0.0.1:0"] {
         let r = c.fetch(via_proxy(site.url("/"), proxy));
-        assert_eq!(kind(&r), Some(FetchErrorKind::InvalidRequest), "{proxy}: {:?}", r.error);
+        assert_eq!(
+            kind(&r),
+            Some(FetchErrorKind::InvalidRequest),
+            "{proxy}: {:?}",
+            r.error
+        );
     }
     let mut long_user = via_proxy(site.url("/"), "socks5://127.0.0.1:1080");
     long_user.proxy_username = Some("u".repeat(256));
-    assert_eq!(kind(&c.fetch(long_user)), Some(FetchErrorKind::InvalidRequest));
+    assert_eq!(
+        kind(&c.fetch(long_user)),
+        Some(FetchErrorKind::InvalidRequest)
+    );
     // And the client still fetches.
     assert_eq!(c.fetch(get(site.url("/whoami"))).code, 200);
 }
@@ -365,11 +439,17 @@ fn httpbin_cookies_kept_across_redirects_and_fetches() {
     let jar = c.client.cookie_jar().expect("a jar");
     // /cookies/set sets and redirects to /cookies: sent on the redirect.
     let r = c.fetch(get(server.url("/cookies/set?flavour=oat&count=2")));
-    assert_eq!(cookies_of(&r), serde_json::json!({"flavour": "oat", "count": "2"}));
+    assert_eq!(
+        cookies_of(&r),
+        serde_json::json!({"flavour": "oat", "count": "2"})
+    );
     assert_eq!(jar.len(), 2);
     // And on the next fetch.
     let r = c.fetch(get(server.url("/cookies")));
-    assert_eq!(cookies_of(&r), serde_json::json!({"flavour": "oat", "count": "2"}));
+    assert_eq!(
+        cookies_of(&r),
+        serde_json::json!({"flavour": "oat", "count": "2"})
+    );
     // A caller's own Cookie header goes with the jar's.
     let mut own = get(server.url("/cookies"));
     own.headers.add("Cookie", "mine=1");
@@ -380,9 +460,9 @@ fn httpbin_cookies_kept_across_redirects_and_fetches() {
     let r = c.fetch(get(server.url("/cookies/delete?count")));
     assert_eq!(cookies_of(&r), serde_json::json!({"flavour": "oat"}));
     // A cookie for another domain is refused, the rest kept.
-    let r = c.fetch(get(server.url(
-        "/response-headers?Set-Cookie=evil%3D1%3B%20Domain%3Dexample.com",
-    )));
+    let r = c.fetch(get(
+        server.url("/response-headers?Set-Cookie=evil%3D1%3B%20Domain%3Dexample.com")
+    ));
     assert_eq!(r.code, 200);
     assert_eq!(jar.len(), 1);
     let r = c.fetch(get(server.url("/cookies")));
@@ -394,7 +474,10 @@ fn httpbin_cookies_kept_across_redirects_and_fetches() {
     jar.save_netscape(&file).unwrap();
     let saved = std::fs::read_to_string(&file).unwrap();
     assert!(saved.starts_with("# Netscape HTTP Cookie File"), "{saved}");
-    assert!(saved.contains("127.0.0.1\tFALSE\t/\tFALSE\t0\tflavour\toat\n"), "{saved}");
+    assert!(
+        saved.contains("127.0.0.1\tFALSE\t/\tFALSE\t0\tflavour\toat\n"),
+        "{saved}"
+    );
     let other = Client::new(ClientOptions {
         cookies: true,
         ..ClientOptions::default()
@@ -407,10 +490,16 @@ fn httpbin_cookies_kept_across_redirects_and_fetches() {
     // A malformed file: a clear error naming the line, the jar as it was,
     // fetches go on.
     let bad = dir.path().join("bad.txt");
-    std::fs::write(&bad, "127.0.0.1\tFALSE\t/\tFALSE\t0\tnew\t1\n127.0.0.1\tFALSE\t/\n").unwrap();
+    std::fs::write(
+        &bad,
+        "127.0.0.1\tFALSE\t/\tFALSE\t0\tnew\t1\n127.0.0.1\tFALSE\t/\n",
+    )
+    .unwrap();
     let err = other_jar.load_netscape(&bad).unwrap_err();
     assert!(err.message().contains("line 2"), "{}", err.message());
-    let err = other_jar.load_netscape(&dir.path().join("absent.txt")).unwrap_err();
+    let err = other_jar
+        .load_netscape(&dir.path().join("absent.txt"))
+        .unwrap_err();
     assert!(err.message().contains("absent.txt"), "{}", err.message());
     let r = other.fetch(get(server.url("/cookies")));
     assert_eq!(cookies_of(&r), serde_json::json!({"flavour": "oat"}));

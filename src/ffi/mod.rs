@@ -9,7 +9,6 @@
 #![allow(clippy::not_unsafe_ptr_arg_deref)]
 
 pub mod coroutine;
-pub mod curl_parity;
 pub mod future;
 pub mod http;
 pub mod loop_api;

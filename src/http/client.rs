@@ -16,11 +16,13 @@ use std::time::{Duration, Instant, SystemTime};
 
 use super::body::Body;
 use super::body_pool::BodyPool;
+use super::cookies::CookieJar;
 use super::h1::connection::{
     classify, exchange, read_raw_head, ExchangeFailure, Exchanged, Limits,
 };
 use super::h1::request_head::connect_tunnel_head;
 use super::h1::response_head::{parse_response_head, ResponseHead};
+use super::proxy::{self, ProxyKind, ProxySpec};
 use super::redirect::{answers_digest_challenge, can_follow, digest_retry, redirect_request};
 use super::request::HTTPRequest;
 use super::response::{HTTPResponse, TimeInfo};
@@ -31,7 +33,8 @@ use crate::error::{Code, Error, Result};
 use crate::future::Future;
 use crate::ioloop::{LoopRef, TimeoutId};
 use crate::iostream::IOStream;
-use crate::resolver::{AddressFamily, ResolveHook, Resolver};
+use crate::resolver::{AddressFamily, ResolveHook, Resolver, DEFAULT_DNS_CACHE_TTL};
+use crate::socks::{self, Credentials, Destination};
 use crate::tcpclient::{connect_resolved, race_timeout, ConnectOptions};
 use crate::tls::{client_config, server_name, CertKeyPem, TlsClientOptions, TlsVersion};
 use crate::util::monotonic_ns;
@@ -67,6 +70,12 @@ pub struct ClientOptions {
     /// [`AsyncHTTPClient::request`] start as a copy of this one (its URL is
     /// ignored).
     pub defaults: Option<HTTPRequest>,
+    /// A cookie jar for this client (off by default, as in Tornado): see
+    /// [`CookieJar`] and [`AsyncHTTPClient::cookie_jar`].
+    pub cookies: bool,
+    /// How long the threaded resolver keeps an answer (60 s, curl's; None:
+    /// no cache). Not used with `resolver`.
+    pub dns_cache_ttl: Option<Duration>,
 }
 
 impl Default for ClientOptions {
@@ -82,6 +91,8 @@ impl Default for ClientOptions {
             endpoint_mapping: Vec::new(),
             resolver: None,
             defaults: None,
+            cookies: false,
+            dns_cache_ttl: Some(DEFAULT_DNS_CACHE_TTL),
         }
     }
 }
@@ -113,6 +124,8 @@ struct Inner {
     last_target: RefCell<Option<(String, Rc<Target>)>>,
     /// Large body buffers given back by finished responses.
     body_pool: Rc<BodyPool>,
+    /// The cookie jar, when `options.cookies` is on.
+    cookies: Option<Rc<CookieJar>>,
     closed: Cell<bool>,
 }
 
@@ -164,6 +177,8 @@ impl AsyncHTTPClient {
         for ((host, port), (to_host, to_port)) in &options.endpoint_mapping {
             resolver.add_endpoint_mapping(host, *port, to_host, *to_port);
         }
+        resolver.set_cache_ttl(options.dns_cache_ttl);
+        let cookies = options.cookies.then(|| Rc::new(CookieJar::new()));
         Ok(AsyncHTTPClient {
             inner: Rc::new(Inner {
                 lp: lp.clone(),
@@ -177,9 +192,16 @@ impl AsyncHTTPClient {
                 next_id: Cell::new(0),
                 last_target: RefCell::new(None),
                 body_pool: Rc::default(),
+                cookies,
                 closed: Cell::new(false),
             }),
         })
+    }
+
+    /// The client's cookie jar (None unless `ClientOptions::cookies`):
+    /// to load or save it, or look inside.
+    pub fn cookie_jar(&self) -> Option<Rc<CookieJar>> {
+        self.inner.cookies.clone()
     }
 
     pub fn loop_ref(&self) -> &LoopRef {
@@ -422,10 +444,17 @@ async fn fetch_in_slot(
     clock.info.queue = clock.since_start();
     loop {
         let inner = client.upgrade().ok_or_else(|| (closed_client(), None))?;
+        // The jar's cookies go on this hop only: the request kept for the
+        // next hop (a redirect's) gets that hop's own.
+        let sent = with_cookies(inner.cookies.as_deref(), &request);
         // Boxed: a hop's state is only live during the hop.
-        let response = Box::pin(fetch_hop(&inner, &request, &target, clock))
+        let response = Box::pin(fetch_hop(&inner, &sent, &target, clock))
             .await
             .map_err(|e| (e, None))?;
+        drop(sent);
+        if let Some(jar) = &inner.cookies {
+            keep_cookies(jar, &response);
+        }
         drop(inner);
         if let Some(answered) = digest_retry(&request, &target, response.code, &response.headers) {
             request = Rc::new(answered);
@@ -456,6 +485,31 @@ async fn fetch_in_slot(
         }
         target = Rc::new(parse_target(&next.url).map_err(|e| (e, None))?);
         request = Rc::new(next);
+    }
+}
+
+/// `request` with the jar's cookies for its URL added to its `Cookie`
+/// header (after the caller's own), or `request` itself when none match.
+fn with_cookies(jar: Option<&CookieJar>, request: &Rc<HTTPRequest>) -> Rc<HTTPRequest> {
+    let Some(cookies) = jar.and_then(|jar| jar.header_for(&request.url)) else {
+        return Rc::clone(request);
+    };
+    let mut sent = HTTPRequest::clone(request);
+    let value = match sent.headers.get("Cookie") {
+        Some(own) => format!("{own}; {cookies}"),
+        None => cookies,
+    };
+    sent.headers.set("Cookie", value);
+    Rc::new(sent)
+}
+
+/// Stores a response's `Set-Cookie` lines; the refused ones are logged.
+fn keep_cookies(jar: &CookieJar, response: &HTTPResponse) {
+    for refused in jar.store_from(&response.effective_url, &response.headers) {
+        crate::log::warn(&format!(
+            "cookie from {} refused ({}): {}",
+            response.effective_url, refused.reason, refused.line
+        ));
     }
 }
 
@@ -544,7 +598,7 @@ async fn exchange_on(
     clock: &mut Clock,
 ) -> std::result::Result<Exchanged, ExchangeFailure> {
     clock.info.pretransfer = clock.since_start();
-    let via_proxy = request.proxy_host.is_some() && target.scheme == Scheme::Http;
+    let via_proxy = proxy::forwards_plain_http(request, target);
     // Responses answered by another send: the callbacks see none of them.
     let will_follow = |head: &ResponseHead| {
         (request.follow_redirects
@@ -704,6 +758,8 @@ struct ConnectionSettings {
     proxy_host: Option<String>,
     proxy_port: Option<u16>,
     proxy_username: Option<String>,
+    /// Connections to a Unix socket are kept by its path.
+    unix_socket: Option<PathBuf>,
 }
 
 /// The TLS options beyond Tornado's fields (`Arc`s: cloned, not copied).
@@ -743,6 +799,7 @@ impl PoolKey {
                 proxy_host: request.proxy_host.clone(),
                 proxy_port: request.proxy_port,
                 proxy_username: request.proxy_username.clone(),
+                unix_socket: request.unix_socket.clone(),
             },
         }
     }
@@ -902,6 +959,8 @@ async fn connect(
 enum ConnectPhase {
     Resolving,
     Connecting,
+    /// The SOCKS handshake with the proxy.
+    Socks,
     Handshaking,
 }
 
@@ -913,6 +972,10 @@ impl ConnectPhase {
                 format!("Timeout while resolving {host}")
             }
             ConnectPhase::Connecting => "Timeout while connecting".into(),
+            ConnectPhase::Socks => format!(
+                "Timeout during the SOCKS handshake (to {}:{})",
+                target.host, target.port
+            ),
             ConnectPhase::Handshaking => format!(
                 "Timeout during TLS handshake with {}:{}",
                 target.host, target.port
@@ -928,36 +991,71 @@ async fn connect_unlimited(
     clock: &mut Clock,
     phase: &Cell<ConnectPhase>,
 ) -> Result<IOStream> {
-    let (host, port) = match (&request.proxy_host, request.proxy_port) {
-        (Some(proxy), port) => (proxy.as_str(), port.unwrap_or(8080)),
-        (None, _) => (target.host.as_str(), target.port),
-    };
     let family = if request.allow_ipv6 {
         AddressFamily::Any
     } else {
         AddressFamily::V4
     };
-    let addrs = inner
-        .resolver
-        .resolve(host, port, family)
-        .await
-        .map_err(|e| fetch_error(FetchErrorKind::Resolve, e.message()))?;
-    clock.info.namelookup = clock.since_start();
-    phase.set(ConnectPhase::Connecting);
-    let options = ConnectOptions {
-        source_ip: request.network_interface,
-        ..Default::default()
+    let proxy = proxy::of(request)?;
+    if let Some(
+        spec @ ProxySpec {
+            kind: ProxyKind::Socks(version),
+            ..
+        },
+    ) = &proxy
+    {
+        // What can be refused before connecting (lengths, NULs).
+        let destination = match target.host.parse::<IpAddr>() {
+            Ok(ip) => Destination::Addr(ip, target.port),
+            Err(_) => Destination::Name(&target.host, target.port),
+        };
+        let credentials = Credentials {
+            username: spec.username.as_deref(),
+            password: spec.password.as_deref(),
+        };
+        socks::check(*version, destination, credentials)?;
+    }
+    let stream = if let Some(path) = &request.unix_socket {
+        // Nothing to resolve; a Unix socket connects at once or fails.
+        clock.info.namelookup = clock.since_start();
+        phase.set(ConnectPhase::Connecting);
+        let stream = super::unix::connect_unix(&inner.lp, path)?;
+        clock.info.connect = clock.since_start();
+        stream
+    } else {
+        let (host, port) = match &proxy {
+            Some(proxy) => (&*proxy.host, proxy.port),
+            None => (target.host.as_str(), target.port),
+        };
+        let addrs = inner
+            .resolver
+            .resolve(host, port, family)
+            .await
+            .map_err(|e| fetch_error(FetchErrorKind::Resolve, e.message()))?;
+        clock.info.namelookup = clock.since_start();
+        phase.set(ConnectPhase::Connecting);
+        let options = ConnectOptions {
+            source_ip: request.network_interface,
+            ..Default::default()
+        };
+        let (stream, _addr) = connect_resolved(&inner.lp, addrs, &options)
+            .await
+            .map_err(|e| classify(e, FetchErrorKind::Connect))?;
+        clock.info.connect = clock.since_start();
+        // TCP_NODELAY from the start, as curl: the proxy's CONNECT, the TLS
+        // handshake's last flight and the request then go out without waiting
+        // for the peer's delayed ACK (a 40 ms stall per new TLS connection).
+        let _ = stream.set_nodelay(true);
+        stream
     };
-    let (stream, _addr) = connect_resolved(&inner.lp, addrs, &options)
-        .await
-        .map_err(|e| classify(e, FetchErrorKind::Connect))?;
-    clock.info.connect = clock.since_start();
-    // TCP_NODELAY from the start, as curl: the proxy's CONNECT, the TLS
-    // handshake's last flight and the request then go out without waiting
-    // for the peer's delayed ACK (a 40 ms stall per new TLS connection).
-    let _ = stream.set_nodelay(true);
-    if request.proxy_host.is_some() && target.scheme == Scheme::Https {
-        open_tunnel(inner, &stream, request, target).await?;
+    match &proxy {
+        Some(spec) if matches!(spec.kind, ProxyKind::Socks(_)) => {
+            socks_tunnel(inner, &stream, spec, target, family, phase).await?;
+        }
+        Some(_) if target.scheme == Scheme::Https => {
+            open_tunnel(inner, &stream, request, target).await?;
+        }
+        _ => {}
     }
     if target.scheme == Scheme::Https {
         let tls = tls_options(request);
@@ -1008,6 +1106,62 @@ fn tls_options(request: &HTTPRequest) -> TlsClientOptions {
         client_cert_pem: request.client_cert_pem.clone(),
         min_version: request.min_tls_version,
     }
+}
+
+/// A SOCKS tunnel to the target through the proxy `stream` is connected
+/// to. For socks4 and socks5 the target's name is resolved here (the
+/// client's resolver, mappings and cache), for socks4a and socks5h by the
+/// proxy.
+async fn socks_tunnel(
+    inner: &Inner,
+    stream: &IOStream,
+    spec: &ProxySpec<'_>,
+    target: &Target,
+    family: AddressFamily,
+    phase: &Cell<ConnectPhase>,
+) -> Result<()> {
+    let ProxyKind::Socks(version) = spec.kind else {
+        unreachable!("called for SOCKS proxies");
+    };
+    let literal = target.host.parse::<IpAddr>().ok();
+    let destination = match literal {
+        Some(ip) => Destination::Addr(ip, target.port),
+        None if version.remote_resolution() => Destination::Name(&target.host, target.port),
+        None => {
+            // SOCKS4 reaches IPv4 only.
+            let family = match version {
+                socks::SocksVersion::V4 => AddressFamily::V4,
+                _ => family,
+            };
+            let addrs = inner
+                .resolver
+                .resolve(&target.host, target.port, family)
+                .await
+                .map_err(|e| fetch_error(FetchErrorKind::Resolve, e.message()))?;
+            Destination::Addr(addrs[0].ip(), target.port)
+        }
+    };
+    let credentials = Credentials {
+        username: spec.username.as_deref(),
+        password: spec.password.as_deref(),
+    };
+    socks::check(version, destination, credentials)?;
+    phase.set(ConnectPhase::Socks);
+    socks::handshake(stream, version, destination, credentials)
+        .await
+        .map_err(|e| classify(e, FetchErrorKind::Connect))
+        .map_err(|e| {
+            fetch_error(
+                super::kind_of(&e).unwrap_or(FetchErrorKind::Connect),
+                format!(
+                    "{} proxy {}:{}: {}",
+                    version.scheme(),
+                    spec.host,
+                    spec.port,
+                    e.message().split_once(": ").map_or(e.message(), |(_, m)| m)
+                ),
+            )
+        })
 }
 
 /// `CONNECT host:port` through an HTTP proxy, for an https URL.

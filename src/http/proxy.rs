@@ -142,7 +142,13 @@ pub fn of(req: &HTTPRequest) -> Result<Option<ProxySpec<'_>>> {
 /// URL, absolute-form, with Proxy-Authorization): not through a tunnel.
 pub fn forwards_plain_http(req: &HTTPRequest, target: &Target) -> bool {
     target.scheme == Scheme::Http
-        && matches!(of(req), Ok(Some(ProxySpec { kind: ProxyKind::Http, .. })))
+        && matches!(
+            of(req),
+            Ok(Some(ProxySpec {
+                kind: ProxyKind::Http,
+                ..
+            }))
+        )
 }
 
 #[cfg(test)]

@@ -121,7 +121,11 @@ pub fn nginx(pki: Option<&TestPki>) -> Nginx {
             .find(|p| !p.starts_with('/') || Path::new(p).exists())
             .unwrap();
         let mut command = Command::new(nginx);
-        command.arg("-p").arg(dir).arg("-c").arg(dir.join("nginx.conf"));
+        command
+            .arg("-p")
+            .arg(dir)
+            .arg("-c")
+            .arg(dir.join("nginx.conf"));
         command
     });
     Nginx {
@@ -151,4 +155,3 @@ pub fn microsocks(credentials: Option<(&str, &str)>) -> Server {
         command
     })
 }
-

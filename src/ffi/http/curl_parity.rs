@@ -7,12 +7,11 @@
 use std::ffi::c_char;
 use std::path::{Path, PathBuf};
 
-use super::http::{
-    client_ref, optional_str, tornado_http_client, tornado_http_client_options,
-    tornado_http_request, with_options, with_request,
-};
-use super::{c_str, guard_code, guard_value, seconds, tornado_code};
+use super::client::{client_ref, tornado_http_client};
+use super::options::{tornado_http_client_options, with_options};
+use super::request::{optional_str, tornado_http_request, with_request};
 use crate::error::{Error, Result};
+use crate::ffi::{c_str, guard_code, guard_value, seconds, tornado_code};
 use crate::http::cookies::CookieJar;
 
 /// The longest Unix socket path (`sun_path` is 108 bytes with its NUL).
@@ -145,7 +144,9 @@ pub extern "C" fn tornado_http_client_cookie_count(client: *const tornado_http_c
 
 /// Empties the client's cookie jar. Cookies off is `TORNADO_ERR_INVALID`.
 #[no_mangle]
-pub extern "C" fn tornado_http_client_clear_cookies(client: *mut tornado_http_client) -> tornado_code {
+pub extern "C" fn tornado_http_client_clear_cookies(
+    client: *mut tornado_http_client,
+) -> tornado_code {
     guard_code(|| {
         // SAFETY: per the contract.
         let client = unsafe { client_ref(client) }?;
