@@ -17,6 +17,7 @@ fn main() {
     match cbindgen::Builder::new()
         .with_crate(&crate_dir)
         .with_config(config)
+        .with_after_include(status_code_defines())
         .generate()
     {
         // write_to_file leaves the file untouched when the content is the same.
@@ -25,6 +26,23 @@ fn main() {
         }
         Err(e) => panic!("cbindgen failed: {e}"),
     }
+}
+
+/// The header's `TORNADO_*` status codes, from the table in
+/// `src/status_codes.rs` that the library's own constants come from (the
+/// Rust side defines them with a macro, which cbindgen does not expand).
+fn status_code_defines() -> String {
+    macro_rules! status_codes {
+        ($($name:ident = $value:literal, $c_name:ident, $doc:literal;)*) => {
+            [$((stringify!($c_name), $value, $doc)),*]
+        };
+    }
+    let rows: &[(&str, i32, &str)] = &include!("src/status_codes.rs");
+    let mut text = String::new();
+    for (name, value, doc) in rows {
+        text.push_str(&format!("\n/**\n * {doc}\n */\n#define {name} {value}\n"));
+    }
+    text
 }
 
 /// The library's SONAME is `libtornado_rs.so.0`, so programs linked against

@@ -8,6 +8,117 @@
 #include <stdint.h>
 
 /**
+ * Success.
+ */
+#define TORNADO_OK 0
+
+/**
+ * A bad argument: NULL handle or pointer, NaN/negative/infinite time, unknown flag bits, invalid UTF-8.
+ */
+#define TORNADO_ERR_INVALID 1
+
+/**
+ * Called from a thread that does not own the loop.
+ */
+#define TORNADO_ERR_WRONG_THREAD 2
+
+/**
+ * The loop is running (free, start, run_once or run_sync from inside the loop).
+ */
+#define TORNADO_ERR_RUNNING 3
+
+/**
+ * A future or coroutine was completed twice.
+ */
+#define TORNADO_ERR_ALREADY_DONE 4
+
+/**
+ * Unknown timeout id, or an fd with no handler.
+ */
+#define TORNADO_ERR_NOT_FOUND 5
+
+/**
+ * The fd already has a handler.
+ */
+#define TORNADO_ERR_EXISTS 6
+
+/**
+ * The operation timed out.
+ */
+#define TORNADO_ERR_TIMEOUT 7
+
+/**
+ * The future was cancelled.
+ */
+#define TORNADO_ERR_CANCELLED 8
+
+/**
+ * A Rust panic was caught at the boundary.
+ */
+#define TORNADO_ERR_PANIC 9
+
+/**
+ * An operating-system error; the message has its text.
+ */
+#define TORNADO_ERR_IO 10
+
+/**
+ * The loop (or the object's loop) was closed.
+ */
+#define TORNADO_ERR_CLOSED 11
+
+/**
+ * The future is not done yet.
+ */
+#define TORNADO_ERR_NOT_DONE 12
+
+/**
+ * The fd is not open, or epoll cannot watch it (a regular file).
+ */
+#define TORNADO_ERR_BAD_FD 13
+
+/**
+ * A host name could not be resolved.
+ */
+#define TORNADO_ERR_RESOLVE 14
+
+/**
+ * A TCP connection could not be made (refused, unreachable).
+ */
+#define TORNADO_ERR_CONNECT 15
+
+/**
+ * A TLS failure: a certificate that does not validate, a failed handshake.
+ */
+#define TORNADO_ERR_TLS 16
+
+/**
+ * The peer broke the protocol (a malformed response, bad chunking, bad gzip).
+ */
+#define TORNADO_ERR_PROTOCOL 17
+
+/**
+ * A limit was exceeded: a response head, a body, a read buffer.
+ */
+#define TORNADO_ERR_TOO_LARGE 18
+
+/**
+ * More redirects than the request allows.
+ */
+#define TORNADO_ERR_TOO_MANY_REDIRECTS 19
+
+/**
+ * A URL that cannot be fetched (unparsable, no host, a scheme other than http/https).
+ */
+#define TORNADO_ERR_INVALID_URL 20
+
+/**
+ * The first code free for applications (`tornado_future_set_error` takes any non-zero code).
+ */
+#define TORNADO_ERR_USER 1000
+
+
+/**
  * The library version these declarations come from (see
  * `tornado_version` for the library actually loaded). The ABI promise:
  * within one major version (one SONAME, `libtornado_rs.so.0`), functions,
@@ -344,116 +455,6 @@ typedef void (*tornado_http_resolve_fn)(const char *host,
  * address as text (borrowed for the call).
  */
 typedef void (*tornado_accept_fn)(tornado_iostream *stream, const char *peer, void *userdata);
-
-/**
- * Success.
- */
-#define TORNADO_OK 0
-
-/**
- * A bad argument: NULL handle or pointer, NaN/negative/infinite time, unknown flag bits, invalid UTF-8.
- */
-#define TORNADO_ERR_INVALID 1
-
-/**
- * Called from a thread that does not own the loop.
- */
-#define TORNADO_ERR_WRONG_THREAD 2
-
-/**
- * The loop is running (free, start, run_once or run_sync from inside the loop).
- */
-#define TORNADO_ERR_RUNNING 3
-
-/**
- * A future or coroutine was completed twice.
- */
-#define TORNADO_ERR_ALREADY_DONE 4
-
-/**
- * Unknown timeout id, or an fd with no handler.
- */
-#define TORNADO_ERR_NOT_FOUND 5
-
-/**
- * The fd already has a handler.
- */
-#define TORNADO_ERR_EXISTS 6
-
-/**
- * The operation timed out.
- */
-#define TORNADO_ERR_TIMEOUT 7
-
-/**
- * The future was cancelled.
- */
-#define TORNADO_ERR_CANCELLED 8
-
-/**
- * A Rust panic was caught at the boundary.
- */
-#define TORNADO_ERR_PANIC 9
-
-/**
- * An operating-system error; the message has its text.
- */
-#define TORNADO_ERR_IO 10
-
-/**
- * The loop (or the object's loop) was closed.
- */
-#define TORNADO_ERR_CLOSED 11
-
-/**
- * The future is not done yet.
- */
-#define TORNADO_ERR_NOT_DONE 12
-
-/**
- * The fd is not open, or epoll cannot watch it (a regular file).
- */
-#define TORNADO_ERR_BAD_FD 13
-
-/**
- * A host name could not be resolved.
- */
-#define TORNADO_ERR_RESOLVE 14
-
-/**
- * A TCP connection could not be made (refused, unreachable).
- */
-#define TORNADO_ERR_CONNECT 15
-
-/**
- * A TLS failure: a certificate that does not validate, a failed handshake.
- */
-#define TORNADO_ERR_TLS 16
-
-/**
- * The peer broke the protocol (a malformed response, bad chunking, bad gzip).
- */
-#define TORNADO_ERR_PROTOCOL 17
-
-/**
- * A limit was exceeded: a response head, a body, a read buffer.
- */
-#define TORNADO_ERR_TOO_LARGE 18
-
-/**
- * More redirects than the request allows.
- */
-#define TORNADO_ERR_TOO_MANY_REDIRECTS 19
-
-/**
- * A URL that cannot be fetched (unparsable, no host, a scheme other than http/https).
- */
-#define TORNADO_ERR_INVALID_URL 20
-
-/**
- * The first code free for applications (`tornado_future_set_error` takes any non-zero code).
- */
-#define TORNADO_ERR_USER 1000
 
 #ifdef __cplusplus
 extern "C" {

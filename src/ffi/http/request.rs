@@ -406,7 +406,7 @@ unsafe fn pem_arg<'a>(data: *const u8, len: usize, what: &str) -> Result<Option<
 
 /// Checked here, so a C caller learns of malformed PEM when setting it.
 fn invalid_pem(e: Error) -> Error {
-    Error::invalid(e.message().trim_start_matches("tls: "))
+    Error::invalid(e.detail())
 }
 
 /// Trusts the CA certificates in `len` bytes of PEM at `pem` (copied; the
