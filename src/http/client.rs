@@ -1158,7 +1158,7 @@ async fn socks_tunnel(
                     version.scheme(),
                     spec.host,
                     spec.port,
-                    e.message().split_once(": ").map_or(e.message(), |(_, m)| m)
+                    e.detail()
                 ),
             )
         })

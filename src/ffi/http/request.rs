@@ -616,7 +616,7 @@ pub extern "C" fn tornado_http_request_set_proxy(
                 proxy_username.as_deref(),
                 proxy_password.as_deref(),
             )
-            .map_err(|e| Error::invalid(e.message()))?;
+            .map_err(|e| Error::invalid(e.detail()))?;
         }
         req.proxy_host = proxy_host;
         req.proxy_port = proxy_port;
