@@ -120,7 +120,11 @@ def _error_for(kind_message, code, os_error, response_code):
         gen_log.warning("SSL Error: %s", detail)
         return ssl.SSLError(detail)
     if kind == "body_too_large":
-        gen_log.info("Malformed HTTP message from None: %s", detail)
+        # Tornado's simple client logs this for the codings it decodes
+        # (gzip, deflate); for brotli and zstd, which only curl's client
+        # decodes, the fetch ends as curl's does, without it.
+        if not detail.endswith(("(brotli)", "(zstd)")):
+            gen_log.info("Malformed HTTP message from None: %s", detail)
         return HTTPStreamClosedError("Stream closed")
     if kind == "header_too_large":
         # Tornado's IOStream: the head did not fit its read limit.
@@ -362,8 +366,9 @@ class _Fetch:
             self._ssl_options(req, get("ssl_options"))
         if get("network_interface"):
             set_("network_interface", utf8(get("network_interface")))
-        if self._unix_socket:
-            set_("unix_socket", self._unix_socket)
+        unix_socket = getattr(self.client, "_unix_socket", None)
+        if unix_socket:
+            set_("unix_socket", unix_socket)
         if get("proxy_host"):
             if (get("proxy_auth_mode") or "basic") != "basic":
                 raise ValueError("Unsupported proxy_auth_mode %s" % get("proxy_auth_mode"))

@@ -124,24 +124,47 @@ impl Decompressor {
         })
     }
 
+    /// How many compressed bytes to feed at once while a pausing streaming
+    /// callback holds reading back: deflate expands at most ~1000-fold, so
+    /// a whole read; zstd one small block's worth (an RLE block is 4 bytes
+    /// for up to 128 KiB); brotli a byte (a few bits can copy megabytes).
+    pub fn paused_step(&self) -> usize {
+        match self.decoder {
+            Decoder::Brotli(_) => 1,
+            Decoder::Zstd(_) => 4,
+            _ => usize::MAX,
+        }
+    }
+
+    fn coding(&self) -> &'static str {
+        match self.decoder {
+            Decoder::Gzip(_) => "gzip",
+            Decoder::Brotli(_) => "brotli",
+            Decoder::Zstd(_) => "zstd",
+            _ => "deflate",
+        }
+    }
+
     fn failure(&self, error: std::io::Error) -> Error {
         if error.kind() == std::io::ErrorKind::OutOfMemory {
             fetch_error(
                 FetchErrorKind::BodyTooLarge,
-                format!(
-                    "decompressed body too large (over {} bytes)",
-                    self.max_output
-                ),
+                match self.decoder {
+                    Decoder::Brotli(_) | Decoder::Zstd(_) => format!(
+                        "decompressed body too large (over {} bytes) ({})",
+                        self.max_output,
+                        self.coding()
+                    ),
+                    _ => format!(
+                        "decompressed body too large (over {} bytes)",
+                        self.max_output
+                    ),
+                },
             )
         } else {
             {
                 // Tornado's words ("invalid gzip data"), for deflate likewise.
-                let coding = match self.decoder {
-                    Decoder::Gzip(_) => "gzip",
-                    Decoder::Brotli(_) => "brotli",
-                    Decoder::Zstd(_) => "zstd",
-                    _ => "deflate",
-                };
+                let coding = self.coding();
                 protocol(format!("invalid {coding} data: {error}"))
             }
         }
