@@ -127,6 +127,30 @@ fn nginx_brotli_and_zstd_bodies_are_decoded_and_bombs_refused() {
             total.get()
         );
     }
+    // A pausing callback (Tornado's coroutine streaming_callback) under a
+    // large limit gets all of each bomb, in pieces of at most 64 KiB: the
+    // input is decoded a few bytes at a time between its pauses.
+    let roomy = Client::new(ClientOptions {
+        max_body_size: 1 << 30,
+        ..ClientOptions::default()
+    });
+    for (path, size) in [
+        ("/bomb.br", 64usize << 20),
+        ("/bomb.zst", 4000 * (128 << 10)),
+    ] {
+        let mut paused = get(server.url(path));
+        let pieces = Rc::new(std::cell::Cell::new((0usize, 0usize)));
+        let p = pieces.clone();
+        paused.streaming_callback = Some(StreamingCallback::pausing(move |chunk| {
+            let (n, largest) = p.get();
+            p.set((n + chunk.len(), largest.max(chunk.len())));
+            Ok(None)
+        }));
+        let r = roomy.fetch(paused);
+        assert!(r.error.is_none(), "{path} paused: {:?}", r.error);
+        assert_eq!(pieces.get().0, size, "{path}");
+        assert!(pieces.get().1 <= 64 * 1024, "{path}");
+    }
     let r = c.fetch(get(server.url("/wide.zst")));
     assert_eq!(kind(&r), Some(FetchErrorKind::Protocol), "{:?}", r.error);
     assert!(error(&r).contains("zstd"), "{}", error(&r));
