@@ -9,6 +9,7 @@ fn main() {
     println!("cargo:rustc-cdylib-link-arg=-Wl,-soname,libtornado_rs.so.0");
 
     link_soname_alias();
+    ipv6_test_opt_out();
 
     let crate_dir = PathBuf::from(std::env::var("CARGO_MANIFEST_DIR").expect("set by cargo"));
     let config = cbindgen::Config::from_file(crate_dir.join("cbindgen.toml"))
@@ -25,6 +26,17 @@ fn main() {
             bindings.write_to_file(&header);
         }
         Err(e) => panic!("cbindgen failed: {e}"),
+    }
+}
+
+/// Tests that need an IPv6 loopback (`::1`) fail where it is missing,
+/// unless `TORNADO_TEST_NO_IPV6=1` says so: then `cfg(tornado_no_ipv6)`
+/// marks them ignored, with the reason (tests/common/ipv6.rs).
+fn ipv6_test_opt_out() {
+    println!("cargo:rerun-if-env-changed=TORNADO_TEST_NO_IPV6");
+    println!("cargo:rustc-check-cfg=cfg(tornado_no_ipv6)");
+    if std::env::var("TORNADO_TEST_NO_IPV6").is_ok_and(|v| !v.is_empty() && v != "0") {
+        println!("cargo:rustc-cfg=tornado_no_ipv6");
     }
 }
 

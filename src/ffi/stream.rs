@@ -3,7 +3,7 @@
 
 use std::cell::RefCell;
 use std::ffi::{c_char, c_int, c_void};
-use std::net::{IpAddr, SocketAddr};
+use std::net::SocketAddr;
 use std::os::unix::io::{FromRawFd, OwnedFd};
 use std::rc::Rc;
 use std::sync::Arc;
@@ -350,12 +350,6 @@ pub extern "C" fn tornado_iostream_write(
     })
 }
 
-pub(crate) fn parse_ip(host: &str) -> Result<IpAddr> {
-    let bare = host.trim_start_matches('[').trim_end_matches(']');
-    bare.parse()
-        .map_err(|_| Error::invalid(format!("'{host}' is not an IP address")))
-}
-
 /// Resolves `host` and connects (Happy Eyeballs) without a time limit (the
 /// caller adds one).
 pub(crate) async fn connect_host(lp: &LoopRef, host: &str, port: u16) -> Result<IOStream> {
@@ -385,7 +379,7 @@ pub extern "C" fn tornado_tcp_connect(
         let port = destination_port(port)?;
         let timeout = seconds(timeout_s, "timeout_s")?;
         let options = ConnectOptions {
-            timeout: (!timeout.is_zero()).then_some(timeout),
+            timeout: Some(timeout),
             ..Default::default()
         };
         let task_lp = lp.clone();
@@ -472,7 +466,7 @@ pub extern "C" fn tornado_tcp_server_new(
         let lp = unsafe { loop_ref(r#loop) }?;
         lp.check_thread()?;
         // SAFETY: caller passes a NUL-terminated string or NULL.
-        let ip = parse_ip(unsafe { c_str(host, "host") }?)?;
+        let ip = crate::util::parse_ip(unsafe { c_str(host, "host") }?)?;
         let cb = cb.ok_or_else(|| Error::invalid("accept callback is NULL"))?;
         if backlog < 0 {
             return Err(Error::invalid("backlog must be >= 0"));

@@ -12,7 +12,7 @@ use super::loop_api::{loop_ref, tornado_loop};
 use super::stream::{connect_host, spawn_c, stream_ref, stream_value, tornado_iostream};
 use super::{c_str, guard_code, guard_value, non_null, seconds, tornado_code};
 use crate::error::{Error, Result};
-use crate::tcpclient::race_timeout;
+use crate::gen::within;
 use crate::tls::{client_config, server_config_from_pem_files, server_name, TlsClientOptions};
 
 /// TLS client settings: certificate validation (on by default), a CA file,
@@ -392,11 +392,7 @@ pub extern "C" fn tornado_tcp_connect_tls(
                 stream.start_tls_client(config, name).await?;
                 Ok(stream)
             };
-            let stream = if timeout.is_zero() {
-                connect.await?
-            } else {
-                race_timeout(&task_lp, connect, timeout).await?
-            };
+            let stream = within(&task_lp, Some(timeout), connect).await?;
             Ok(stream_value(stream))
         })
     })

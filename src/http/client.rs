@@ -4,14 +4,11 @@
 
 use std::cell::{Cell, RefCell};
 use std::collections::{HashMap, VecDeque};
-use std::future::Future as _;
 use std::hash::{Hash, Hasher};
 use std::net::IpAddr;
 use std::path::PathBuf;
-use std::pin::pin;
 use std::rc::{Rc, Weak};
 use std::sync::Arc;
-use std::task::Poll;
 use std::time::{Duration, Instant, SystemTime};
 
 use super::body::Body;
@@ -31,11 +28,12 @@ use super::validate::validate_request;
 use super::{fetch_error, FetchErrorKind};
 use crate::error::{Code, Error, Result};
 use crate::future::Future;
+use crate::gen::{limit_of, until, within};
 use crate::ioloop::{LoopRef, TimeoutId};
 use crate::iostream::IOStream;
 use crate::resolver::{AddressFamily, ResolveHook, Resolver, DEFAULT_DNS_CACHE_TTL};
 use crate::socks::{self, Credentials, Destination};
-use crate::tcpclient::{connect_resolved, race_timeout, ConnectOptions};
+use crate::tcpclient::{connect_resolved, ConnectOptions};
 use crate::tls::{client_config, server_name, CertKeyPem, TlsClientOptions, TlsVersion};
 use crate::util::monotonic_ns;
 
@@ -248,7 +246,9 @@ impl AsyncHTTPClient {
             // Boxed so the task does not hold the fetch's state twice (a
             // future moved into another is not overlapped by the compiler).
             let work = Box::pin(run_fetch(client.clone(), request));
-            let outcome = until_done(work, &watched).await;
+            // A cancel or a client shutdown completes `watched` first: the work is
+            // dropped, which closes its connection.
+            let outcome = until(work, watched.wait()).await;
             if let Some(response) = outcome {
                 let _ = watched.set_result(response);
             }
@@ -381,24 +381,6 @@ impl Inner {
     }
 }
 
-/// Runs `work` until it finishes (Some) or `result` is done first, by a
-/// cancel or a client shutdown (None: `work` is dropped, which closes its
-/// connection).
-async fn until_done<T>(
-    work: impl std::future::Future<Output = T>,
-    result: &Future<HTTPResponse>,
-) -> Option<T> {
-    let mut work = pin!(work);
-    let mut ended = pin!(result.wait());
-    std::future::poll_fn(|cx| {
-        if ended.as_mut().poll(cx).is_ready() {
-            return Poll::Ready(None);
-        }
-        work.as_mut().poll(cx).map(Some)
-    })
-    .await
-}
-
 /// The whole fetch: queue slot, then hops until a final response.
 /// `request` is shared (an `Rc`): it is large and lives in the fetch's state throughout.
 async fn run_fetch(client: Weak<Inner>, request: Rc<HTTPRequest>) -> HTTPResponse {
@@ -431,6 +413,7 @@ async fn fetch_in_slot(
     clock: &mut Clock,
 ) -> std::result::Result<HTTPResponse, FetchFailure> {
     validate_request(&request).map_err(|e| (e, None))?;
+    check_proxy(&request).map_err(|e| (e, None))?;
     let inner = client.upgrade().ok_or_else(|| (closed_client(), None))?;
     let mut target = inner.target_for(&request.url).map_err(|e| (e, None))?;
     let _slot = match try_acquire_slot(&inner) {
@@ -488,6 +471,30 @@ async fn fetch_in_slot(
     }
 }
 
+/// A proxy setting that cannot be used fails the fetch before anything
+/// is sent: a bad URL, or SOCKS credentials or a name too long for it.
+fn check_proxy(request: &HTTPRequest) -> Result<()> {
+    let Some(ProxySpec {
+        kind: ProxyKind::Socks(version),
+        username,
+        password,
+        ..
+    }) = proxy::of(request)?
+    else {
+        return Ok(());
+    };
+    let target = parse_target(&request.url)?;
+    let destination = match target.host.parse::<IpAddr>() {
+        Ok(ip) => Destination::Addr(ip, target.port),
+        Err(_) => Destination::Name(&target.host, target.port),
+    };
+    let credentials = Credentials {
+        username: username.as_deref(),
+        password: password.as_deref(),
+    };
+    socks::check(version, destination, credentials)
+}
+
 /// `request` with the jar's cookies for its URL added to its `Cookie`
 /// header (after the caller's own), or `request` itself when none match.
 fn with_cookies(jar: Option<&CookieJar>, request: &Rc<HTTPRequest>) -> Rc<HTTPRequest> {
@@ -521,25 +528,17 @@ fn closed_client() -> Error {
     fetch_error(FetchErrorKind::Closed, "the HTTP client was closed")
 }
 
-/// A timeout as a limit: none for None or zero, as Tornado's 0.
-fn limit_of(timeout: Option<Duration>) -> Option<Duration> {
-    timeout.filter(|limit| !limit.is_zero())
-}
-
 /// Runs `work` within `timeout` (see `limit_of`); running out of time is a
 /// `timeout` fetch error that says which (`what`).
-async fn within<T>(
+async fn within_saying<T>(
     lp: &LoopRef,
     work: impl std::future::Future<Output = Result<T>>,
     timeout: Option<Duration>,
     what: &str,
 ) -> Result<T> {
-    match limit_of(timeout) {
-        None => work.await,
-        Some(limit) => race_timeout(lp, work, limit)
-            .await
-            .map_err(|e| timeout_as(e, what)),
-    }
+    within(lp, timeout, work)
+        .await
+        .map_err(|e| timeout_as(e, what))
 }
 
 /// One request/response on one connection, within request_timeout.
@@ -549,7 +548,7 @@ async fn fetch_hop(
     target: &Rc<Target>,
     clock: &mut Clock,
 ) -> Result<HTTPResponse> {
-    // Boxed before race_timeout takes it: a future moved into another is
+    // Boxed before `within` takes it: a future moved into another is
     // otherwise held twice in the caller's state.
     let key = PoolKey::new(request, target);
     let exchange_and_retry = Box::pin(async {
@@ -559,7 +558,7 @@ async fn fetch_hop(
             Err(failure) if pooled && failure.untouched && is_idempotent(request) => {
                 // The server closed the idle connection: retry once, fresh.
                 stream.close(None);
-                let stream = connect(inner, request, target, clock).await?;
+                let stream = connect(inner, &key, request.connect_timeout, clock).await?;
                 let done = exchange_on(inner, &stream, request, target, clock)
                     .await
                     .map_err(|f| f.error)?;
@@ -571,7 +570,7 @@ async fn fetch_hop(
             }
         }
     });
-    let (done, stream) = within(
+    let (done, stream) = within_saying(
         &inner.lp,
         exchange_and_retry,
         request.request_timeout,
@@ -699,7 +698,7 @@ async fn wait_for_slot(inner: &Rc<Inner>, request: &HTTPRequest) -> Result<Slot>
         (Some(a), Some(b)) => Some(a.min(b)),
         (a, b) => a.or(b),
     };
-    within(&inner.lp, turn.value(), limit, "Timeout in request queue").await?;
+    within_saying(&inner.lp, turn.value(), limit, "Timeout in request queue").await?;
     Ok(wait.into_slot())
 }
 
@@ -737,34 +736,47 @@ impl Drop for Waiter {
 // ---- connections ----
 
 /// What makes one pooled connection differ from another: the origin and
-/// every request setting that shapes the connection. Building one clones
-/// an `Rc` and settings that are usually `None`: no allocation per fetch.
+/// the settings the connection was made with. `connect` reads its settings
+/// from the key and from nothing else, so a setting that shapes a
+/// connection cannot be missing from the key. Building one clones an `Rc`
+/// and settings that are usually `None`: no allocation per fetch.
 struct PoolKey {
     target: Rc<Target>,
     settings: ConnectionSettings,
 }
 
+/// Everything `connect` uses to make a connection, taken from a request.
 #[derive(PartialEq, Eq, Hash)]
 struct ConnectionSettings {
+    allow_ipv6: bool,
+    network_interface: Option<IpAddr>,
+    proxy: Option<ProxySettings>,
+    /// None for plain http: a connection without TLS is the same whatever
+    /// the TLS settings (and the key stays cheap to hash and compare).
+    tls: Option<TlsSettings>,
+    /// Connections to a Unix socket are kept by its path (and origin).
+    unix_socket: Option<PathBuf>,
+}
+
+/// The HTTP proxy a connection goes through (for https, the tunnel's
+/// credentials are part of the connection).
+#[derive(PartialEq, Eq, Hash)]
+struct ProxySettings {
+    /// HTTP (CONNECT for https) or SOCKS (a tunnel for every URL).
+    kind: ProxyKind,
+    host: String,
+    port: u16,
+    username: Option<String>,
+    password: Option<String>,
+}
+
+/// A request's TLS settings, as it holds them (`Arc`s: cloned, not copied).
+#[derive(PartialEq, Eq, Hash)]
+struct TlsSettings {
     validate_cert: bool,
     ca_certs: Option<PathBuf>,
     client_cert: Option<PathBuf>,
     client_key: Option<PathBuf>,
-    /// None for plain http: a connection without TLS is the same whatever
-    /// the TLS settings (and the key stays cheap to hash and compare).
-    tls: Option<TlsSettings>,
-    allow_ipv6: bool,
-    network_interface: Option<IpAddr>,
-    proxy_host: Option<String>,
-    proxy_port: Option<u16>,
-    proxy_username: Option<String>,
-    /// Connections to a Unix socket are kept by its path.
-    unix_socket: Option<PathBuf>,
-}
-
-/// The TLS options beyond Tornado's fields (`Arc`s: cloned, not copied).
-#[derive(PartialEq, Eq, Hash)]
-struct TlsSettings {
     ca_pem: Option<Arc<[u8]>>,
     client_cert_pem: Option<CertKeyPem>,
     min_tls_version: Option<TlsVersion>,
@@ -772,14 +784,57 @@ struct TlsSettings {
     tls_server_name: Option<Arc<str>>,
 }
 
+impl ConnectionSettings {
+    fn of(request: &HTTPRequest, target: &Target) -> ConnectionSettings {
+        ConnectionSettings {
+            allow_ipv6: request.allow_ipv6,
+            network_interface: request.network_interface,
+            // A bad proxy setting never gets here: fetch_in_slot refuses it.
+            proxy: proxy::of(request).ok().flatten().map(|spec| ProxySettings {
+                kind: spec.kind,
+                host: spec.host.into_owned(),
+                port: spec.port,
+                username: spec.username.map(|u| u.into_owned()),
+                password: spec.password.map(|p| p.into_owned()),
+            }),
+            tls: (target.scheme == Scheme::Https).then(|| TlsSettings::of(request)),
+            unix_socket: request.unix_socket.clone(),
+        }
+    }
+}
+
 impl TlsSettings {
     fn of(request: &HTTPRequest) -> TlsSettings {
         TlsSettings {
+            validate_cert: request.validate_cert,
+            ca_certs: request.ca_certs.clone(),
+            client_cert: request.client_cert.clone(),
+            client_key: request.client_key.clone(),
             ca_pem: request.ca_pem.clone(),
             client_cert_pem: request.client_cert_pem.clone(),
             min_tls_version: request.min_tls_version,
             alpn_protocols: request.alpn_protocols.clone(),
             tls_server_name: request.tls_server_name.clone(),
+        }
+    }
+
+    /// The options the handshake is made with (built only to connect).
+    fn client_options(&self) -> TlsClientOptions {
+        TlsClientOptions {
+            validate_cert: self.validate_cert,
+            ca_file: self.ca_certs.clone(),
+            client_cert: match (&self.client_cert, &self.client_key) {
+                (Some(cert), Some(key)) => Some((cert.clone(), key.clone())),
+                (Some(cert), None) => Some((cert.clone(), cert.clone())),
+                _ => None,
+            },
+            alpn: match &self.alpn_protocols {
+                Some(protocols) => protocols.to_vec(),
+                None => vec![b"http/1.1".to_vec()],
+            },
+            ca_pem: self.ca_pem.clone(),
+            client_cert_pem: self.client_cert_pem.clone(),
+            min_version: self.min_tls_version,
         }
     }
 }
@@ -788,19 +843,7 @@ impl PoolKey {
     fn new(request: &HTTPRequest, target: &Rc<Target>) -> PoolKey {
         PoolKey {
             target: target.clone(),
-            settings: ConnectionSettings {
-                validate_cert: request.validate_cert,
-                ca_certs: request.ca_certs.clone(),
-                client_cert: request.client_cert.clone(),
-                client_key: request.client_key.clone(),
-                tls: (target.scheme == Scheme::Https).then(|| TlsSettings::of(request)),
-                allow_ipv6: request.allow_ipv6,
-                network_interface: request.network_interface,
-                proxy_host: request.proxy_host.clone(),
-                proxy_port: request.proxy_port,
-                proxy_username: request.proxy_username.clone(),
-                unix_socket: request.unix_socket.clone(),
-            },
+            settings: ConnectionSettings::of(request, target),
         }
     }
 }
@@ -840,7 +883,10 @@ async fn checkout_or_connect(
         }
         return Ok((stream, true));
     }
-    Ok((connect(inner, request, target, clock).await?, false))
+    Ok((
+        connect(inner, key, request.connect_timeout, clock).await?,
+        false,
+    ))
 }
 
 fn check_out(inner: &Inner, key: &PoolKey) -> Option<IOStream> {
@@ -933,23 +979,21 @@ fn sweep_idle(inner: &Rc<Inner>) {
 
 /// A new connection for `target`, within connect_timeout: resolve, TCP
 /// (Happy Eyeballs), proxy tunnel, TLS.
+/// A new connection for `key`'s origin, made with `key`'s settings only.
 async fn connect(
     inner: &Rc<Inner>,
-    request: &HTTPRequest,
-    target: &Target,
+    key: &PoolKey,
+    connect_timeout: Option<Duration>,
     clock: &mut Clock,
 ) -> Result<IOStream> {
     // Boxed: the connect machinery (resolver, Happy Eyeballs, TLS) is big and
     // only needed for new connections; inline it would sit in every fetch.
     let phase = Cell::new(ConnectPhase::Resolving);
-    let work = Box::pin(connect_unlimited(inner, request, target, clock, &phase));
-    let stream = match limit_of(request.connect_timeout) {
-        None => work.await?,
-        // The message says which step ran out of time, as Tornado's do.
-        Some(limit) => race_timeout(&inner.lp, work, limit)
-            .await
-            .map_err(|e| timeout_as(e, &phase.get().timeout_message(request, target)))?,
-    };
+    let work = Box::pin(connect_unlimited(inner, key, clock, &phase));
+    // The message says which step ran out of time, as Tornado's do.
+    let stream = within(&inner.lp, connect_timeout, work)
+        .await
+        .map_err(|e| timeout_as(e, &phase.get().timeout_message(key)))?;
     stream.set_max_buffer_size(inner.options.max_buffer_size)?;
     Ok(stream)
 }
@@ -965,10 +1009,15 @@ enum ConnectPhase {
 }
 
 impl ConnectPhase {
-    fn timeout_message(self, request: &HTTPRequest, target: &Target) -> String {
+    fn timeout_message(self, key: &PoolKey) -> String {
+        let target = &key.target;
         match self {
             ConnectPhase::Resolving => {
-                let host = request.proxy_host.as_deref().unwrap_or(&target.host);
+                let host = key
+                    .settings
+                    .proxy
+                    .as_ref()
+                    .map_or(&target.host, |p| &p.host);
                 format!("Timeout while resolving {host}")
             }
             ConnectPhase::Connecting => "Timeout while connecting".into(),
@@ -986,36 +1035,17 @@ impl ConnectPhase {
 
 async fn connect_unlimited(
     inner: &Rc<Inner>,
-    request: &HTTPRequest,
-    target: &Target,
+    key: &PoolKey,
     clock: &mut Clock,
     phase: &Cell<ConnectPhase>,
 ) -> Result<IOStream> {
-    let family = if request.allow_ipv6 {
+    let (target, settings) = (&*key.target, &key.settings);
+    let family = if settings.allow_ipv6 {
         AddressFamily::Any
     } else {
         AddressFamily::V4
     };
-    let proxy = proxy::of(request)?;
-    if let Some(
-        spec @ ProxySpec {
-            kind: ProxyKind::Socks(version),
-            ..
-        },
-    ) = &proxy
-    {
-        // What can be refused before connecting (lengths, NULs).
-        let destination = match target.host.parse::<IpAddr>() {
-            Ok(ip) => Destination::Addr(ip, target.port),
-            Err(_) => Destination::Name(&target.host, target.port),
-        };
-        let credentials = Credentials {
-            username: spec.username.as_deref(),
-            password: spec.password.as_deref(),
-        };
-        socks::check(*version, destination, credentials)?;
-    }
-    let stream = if let Some(path) = &request.unix_socket {
+    let stream = if let Some(path) = &settings.unix_socket {
         // Nothing to resolve; a Unix socket connects at once or fails.
         clock.info.namelookup = clock.since_start();
         phase.set(ConnectPhase::Connecting);
@@ -1023,8 +1053,8 @@ async fn connect_unlimited(
         clock.info.connect = clock.since_start();
         stream
     } else {
-        let (host, port) = match &proxy {
-            Some(proxy) => (&*proxy.host, proxy.port),
+        let (host, port) = match &settings.proxy {
+            Some(proxy) => (proxy.host.as_str(), proxy.port),
             None => (target.host.as_str(), target.port),
         };
         let addrs = inner
@@ -1035,7 +1065,7 @@ async fn connect_unlimited(
         clock.info.namelookup = clock.since_start();
         phase.set(ConnectPhase::Connecting);
         let options = ConnectOptions {
-            source_ip: request.network_interface,
+            source_ip: settings.network_interface,
             ..Default::default()
         };
         let (stream, _addr) = connect_resolved(&inner.lp, addrs, &options)
@@ -1048,25 +1078,34 @@ async fn connect_unlimited(
         let _ = stream.set_nodelay(true);
         stream
     };
-    match &proxy {
-        Some(spec) if matches!(spec.kind, ProxyKind::Socks(_)) => {
-            socks_tunnel(inner, &stream, spec, target, family, phase).await?;
-        }
-        Some(_) if target.scheme == Scheme::Https => {
-            open_tunnel(inner, &stream, request, target).await?;
-        }
-        _ => {}
+    if let Some(
+        proxy @ ProxySettings {
+            kind: ProxyKind::Socks(_),
+            ..
+        },
+    ) = &settings.proxy
+    {
+        socks_tunnel(inner, &stream, proxy, target, family, phase).await?;
     }
-    if target.scheme == Scheme::Https {
-        let tls = tls_options(request);
-        let config = client_config(&tls).map_err(|e| classify(e, FetchErrorKind::Tls))?;
-        let name = server_name(request.tls_server_name.as_deref().unwrap_or(&target.host))?;
+    if let Some(tls) = &settings.tls {
+        if let Some(
+            proxy @ ProxySettings {
+                kind: ProxyKind::Http,
+                ..
+            },
+        ) = &settings.proxy
+        {
+            open_tunnel(inner, &stream, proxy, target).await?;
+        }
+        let config =
+            client_config(&tls.client_options()).map_err(|e| classify(e, FetchErrorKind::Tls))?;
+        let name = server_name(tls.tls_server_name.as_deref().unwrap_or(&target.host))?;
         phase.set(ConnectPhase::Handshaking);
         stream
             .start_tls_client(config, name)
             .await
             .map_err(|e| classify(e, FetchErrorKind::Tls))?;
-        if request.alpn_protocols.is_some() {
+        if tls.alpn_protocols.is_some() {
             check_alpn(&stream)?;
         }
         clock.info.appconnect = clock.since_start();
@@ -1089,25 +1128,6 @@ fn check_alpn(stream: &IOStream) -> Result<()> {
     }
 }
 
-fn tls_options(request: &HTTPRequest) -> TlsClientOptions {
-    TlsClientOptions {
-        validate_cert: request.validate_cert,
-        ca_file: request.ca_certs.clone(),
-        client_cert: match (&request.client_cert, &request.client_key) {
-            (Some(cert), Some(key)) => Some((cert.clone(), key.clone())),
-            (Some(cert), None) => Some((cert.clone(), cert.clone())),
-            _ => None,
-        },
-        alpn: match &request.alpn_protocols {
-            Some(protocols) => protocols.to_vec(),
-            None => vec![b"http/1.1".to_vec()],
-        },
-        ca_pem: request.ca_pem.clone(),
-        client_cert_pem: request.client_cert_pem.clone(),
-        min_version: request.min_tls_version,
-    }
-}
-
 /// A SOCKS tunnel to the target through the proxy `stream` is connected
 /// to. For socks4 and socks5 the target's name is resolved here (the
 /// client's resolver, mappings and cache), for socks4a and socks5h by the
@@ -1115,7 +1135,7 @@ fn tls_options(request: &HTTPRequest) -> TlsClientOptions {
 async fn socks_tunnel(
     inner: &Inner,
     stream: &IOStream,
-    spec: &ProxySpec<'_>,
+    spec: &ProxySettings,
     target: &Target,
     family: AddressFamily,
     phase: &Cell<ConnectPhase>,
@@ -1158,7 +1178,7 @@ async fn socks_tunnel(
                     version.scheme(),
                     spec.host,
                     spec.port,
-                    e.detail()
+                    e.message().split_once(": ").map_or(e.message(), |(_, m)| m)
                 ),
             )
         })
@@ -1168,14 +1188,14 @@ async fn socks_tunnel(
 async fn open_tunnel(
     inner: &Inner,
     stream: &IOStream,
-    request: &HTTPRequest,
+    proxy: &ProxySettings,
     target: &Target,
 ) -> Result<()> {
     let head = connect_tunnel_head(
         &target.host,
         target.port,
-        request.proxy_username.as_deref(),
-        request.proxy_password.as_deref(),
+        proxy.username.as_deref(),
+        proxy.password.as_deref(),
     );
     stream.write(&head)?;
     let raw = read_raw_head(stream, inner.options.max_header_size)
