@@ -125,6 +125,16 @@ pub struct HTTPRequest {
     pub if_modified_since: Option<SystemTime>,
     pub streaming_callback: Option<StreamingCallback>,
     pub header_callback: Option<HeaderCallback>,
+    /// Connect to this Unix domain socket instead of the URL's host and
+    /// port (curl's `--unix-socket`: Docker's API and other local
+    /// daemons). The URL still gives the Host header, the path and, for
+    /// https, the TLS server name. Pooled like any origin, keyed on the
+    /// path; no proxy is used. At most 107 bytes (the kernel's limit).
+    pub unix_socket: Option<PathBuf>,
+    /// An HTTP proxy's host, or a proxy URL as curl's `--proxy` takes it:
+    /// `http://host:port`, `socks4://`, `socks4a://`, `socks5://` or
+    /// `socks5h://` (the proxy resolves the name), credentials allowed in
+    /// it (`socks5h://user:pass@host:port`); see [`super::proxy`].
     pub proxy_host: Option<String>,
     pub proxy_port: Option<u16>,
     pub proxy_username: Option<String>,
@@ -173,6 +183,7 @@ impl HTTPRequest {
             if_modified_since: None,
             streaming_callback: None,
             header_callback: None,
+            unix_socket: None,
             proxy_host: None,
             proxy_port: None,
             proxy_username: None,
