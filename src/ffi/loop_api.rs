@@ -365,10 +365,10 @@ pub extern "C" fn tornado_loop_add_handler_full(
         // SAFETY: caller passes a live loop or NULL.
         let lp = unsafe { loop_ref(r#loop) }?;
         let cb = cb.ok_or_else(|| Error::invalid("callback is NULL"))?;
-        let handler = Handler::C(CFdCall::new(cb, UserData::new(userdata, drop)));
+        let handler = Handler::Raw(CFdCall::new(cb, UserData::new(userdata, drop)));
         lp.add_handler_raw(fd, events, handler)
             .map_err(|(e, handler)| {
-                if let Handler::C(call) = handler {
+                if let Handler::Raw(call) = handler {
                     call.disarm();
                 }
                 e

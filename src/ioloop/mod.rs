@@ -15,6 +15,7 @@ mod callback;
 mod handlers;
 mod owner_cell;
 mod periodic;
+pub(crate) mod raw;
 mod ready;
 mod source;
 mod task;
@@ -36,11 +37,11 @@ pub(crate) use handlers::{Handler, HANDLER_TOKEN_BIT, PEER_CLOSED};
 pub use handlers::{ERROR, READ, WRITE};
 use owner_cell::{OnOwner, OwnerCell};
 pub use periodic::PeriodicCallback;
+use raw::RawCall;
 pub use source::Registration;
 pub use timers::TimeoutId;
 
 use crate::error::{Code, Error, Result};
-use crate::ffi::types::CCall;
 use crate::util::{current_thread_id, monotonic_ns};
 
 /// How long `start` runs callback batches back to back before it polls for
@@ -340,14 +341,14 @@ impl LoopRef {
     /// thread of a running, open loop whose queue has room, so it needs no
     /// wake-up, allocates nothing and cannot fail or panic. False: use `queue`.
     #[inline(always)]
-    pub(crate) fn try_queue_running(&self, call: CCall) -> bool {
+    pub(crate) fn try_queue_running(&self, call: RawCall) -> bool {
         let Some(on) = self.try_owner_token() else {
             return false;
         };
         let Some(mut local) = self.inner.local.try_borrow_on(on) else {
             return false;
         };
-        local.running && !local.closed && local.ready.try_push_with(|| Callback::C(call))
+        local.running && !local.closed && local.ready.try_push_with(|| Callback::Raw(call))
     }
 
     /// Runs `f` on the next iteration.
@@ -400,8 +401,8 @@ impl LoopRef {
     /// a callback removing itself is not freed while it runs.
     fn release_later(&self, callback: Callback) {
         let deferred = match callback {
-            Callback::C(_) | Callback::Task { .. } => return,
-            Callback::CDrop(call) => Callback::Release(call.into_userdata()),
+            Callback::Raw(_) | Callback::Task { .. } => return,
+            Callback::RawDrop(call) => Callback::Release(call.into_userdata()),
             Callback::Release(data) if !data.has_drop() => return,
             Callback::Boxed(f) => Callback::Discard(f),
             deferred @ (Callback::Release(_) | Callback::Discard(_)) => deferred,
@@ -451,7 +452,7 @@ impl LoopRef {
             .handlers
             .remove(self.inner.epoll_fd, fd)?;
         match handler {
-            Handler::C(call) => self.release_later(Callback::Release(call.into_userdata())),
+            Handler::Raw(call) => self.release_later(Callback::Release(call.into_userdata())),
             Handler::Rust(f) => drop(f),
         }
         Ok(())
@@ -800,8 +801,8 @@ impl LoopRef {
     #[inline(always)]
     fn run_callback(&self, on: OnOwner, callback: Callback) {
         match callback {
-            Callback::C(call) => call.call(),
-            Callback::CDrop(call) => call.call(),
+            Callback::Raw(call) => call.call(),
+            Callback::RawDrop(call) => call.call(),
             Callback::Boxed(f) => {
                 callback::run_contained(f);
             }
