@@ -1580,6 +1580,22 @@ tornado_future *tornado_tcp_connect(tornado_loop *loop,
                                     double timeout_s);
 
 /**
+ * Connects to `host`:`port` and starts TLS as a client, all within
+ * `timeout_s` seconds (0: no limit; the timeout covers the connect and the
+ * handshake). `host` is also the name checked against the certificate.
+ * The stream has `TCP_NODELAY` on (set before the handshake, as curl
+ * does; `tornado_iostream_set_nodelay` turns it off again).
+ * `options` may be NULL (validation on). The future's value is a
+ * `tornado_iostream *` owned by the future (take your own reference with
+ * `tornado_iostream_ref`). NULL when the call itself is invalid.
+ */
+tornado_future *tornado_tcp_connect_tls(tornado_loop *loop,
+                                        const char *host,
+                                        uint16_t port,
+                                        double timeout_s,
+                                        const tornado_tls_options *options);
+
+/**
  * Listens on `host` (an IP address literal; "0.0.0.0" or "::" for all) and
  * `port` (0: an ephemeral port, see `tornado_tcp_server_port`), with
  * `backlog` (0: the default, 128), and calls `cb` from the loop for each
@@ -1743,22 +1759,6 @@ int32_t tornado_iostream_tls_resumed(const tornado_iostream *stream);
  * True when TLS has started on the stream (false on error).
  */
 bool tornado_iostream_is_tls(const tornado_iostream *stream);
-
-/**
- * Connects to `host`:`port` and starts TLS as a client, all within
- * `timeout_s` seconds (0: no limit; the timeout covers the connect and the
- * handshake). `host` is also the name checked against the certificate.
- * The stream has `TCP_NODELAY` on (set before the handshake, as curl
- * does; `tornado_iostream_set_nodelay` turns it off again).
- * `options` may be NULL (validation on). The future's value is a
- * `tornado_iostream *` owned by the future (take your own reference with
- * `tornado_iostream_ref`). NULL when the call itself is invalid.
- */
-tornado_future *tornado_tcp_connect_tls(tornado_loop *loop,
-                                        const char *host,
-                                        uint16_t port,
-                                        double timeout_s,
-                                        const tornado_tls_options *options);
 
 #ifdef __cplusplus
 }  // extern "C"

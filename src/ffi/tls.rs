@@ -8,11 +8,9 @@ use std::sync::Arc;
 use rustls::ServerConfig;
 
 use super::future::{tornado_future, CValue};
-use super::loop_api::{loop_ref, tornado_loop};
-use super::stream::{connect_host, spawn_c, stream_ref, stream_value, tornado_iostream};
-use super::{c_str, guard_code, guard_value, non_null, seconds, tornado_code};
+use super::stream::{spawn_c, stream_ref, tornado_iostream};
+use super::{c_str, guard_code, guard_value, non_null, tornado_code};
 use crate::error::{Error, Result};
-use crate::tcpclient::race_timeout;
 use crate::tls::{client_config, server_config_from_pem_files, server_name, TlsClientOptions};
 
 /// TLS client settings: certificate validation (on by default), a CA file,
@@ -356,48 +354,4 @@ pub extern "C" fn tornado_iostream_tls_resumed(stream: *const tornado_iostream) 
 pub extern "C" fn tornado_iostream_is_tls(stream: *const tornado_iostream) -> bool {
     // SAFETY: caller passes a live stream or NULL.
     guard_value(false, || Ok(unsafe { stream_ref(stream) }?.is_tls()))
-}
-
-/// Connects to `host`:`port` and starts TLS as a client, all within
-/// `timeout_s` seconds (0: no limit; the timeout covers the connect and the
-/// handshake). `host` is also the name checked against the certificate.
-/// The stream has `TCP_NODELAY` on (set before the handshake, as curl
-/// does; `tornado_iostream_set_nodelay` turns it off again).
-/// `options` may be NULL (validation on). The future's value is a
-/// `tornado_iostream *` owned by the future (take your own reference with
-/// `tornado_iostream_ref`). NULL when the call itself is invalid.
-#[no_mangle]
-pub extern "C" fn tornado_tcp_connect_tls(
-    r#loop: *mut tornado_loop,
-    host: *const c_char,
-    port: u16,
-    timeout_s: f64,
-    options: *const tornado_tls_options,
-) -> *mut tornado_future {
-    guard_value(std::ptr::null_mut(), || {
-        // SAFETY: caller passes a live loop or NULL.
-        let lp = unsafe { loop_ref(r#loop) }?;
-        lp.check_thread()?;
-        // SAFETY: caller passes a NUL-terminated string or NULL.
-        let host = unsafe { c_str(host, "host") }?.to_string();
-        let port = super::stream::destination_port(port)?;
-        let name = server_name(&host)?;
-        let timeout = seconds(timeout_s, "timeout_s")?;
-        // SAFETY: caller passes live options or NULL.
-        let config = client_config(&unsafe { options_or_default(options) })?;
-        let task_lp = lp.clone();
-        spawn_c(lp, async move {
-            let connect = async {
-                let stream = connect_host(&task_lp, &host, port).await?;
-                stream.start_tls_client(config, name).await?;
-                Ok(stream)
-            };
-            let stream = if timeout.is_zero() {
-                connect.await?
-            } else {
-                race_timeout(&task_lp, connect, timeout).await?
-            };
-            Ok(stream_value(stream))
-        })
-    })
 }
