@@ -8,6 +8,117 @@
 #include <stdint.h>
 
 /**
+ * Success.
+ */
+#define TORNADO_OK 0
+
+/**
+ * A bad argument: NULL handle or pointer, NaN/negative/infinite time, unknown flag bits, invalid UTF-8.
+ */
+#define TORNADO_ERR_INVALID 1
+
+/**
+ * Called from a thread that does not own the loop.
+ */
+#define TORNADO_ERR_WRONG_THREAD 2
+
+/**
+ * The loop is running (free, start, run_once or run_sync from inside the loop).
+ */
+#define TORNADO_ERR_RUNNING 3
+
+/**
+ * A future or coroutine was completed twice.
+ */
+#define TORNADO_ERR_ALREADY_DONE 4
+
+/**
+ * Unknown timeout id, or an fd with no handler.
+ */
+#define TORNADO_ERR_NOT_FOUND 5
+
+/**
+ * The fd already has a handler.
+ */
+#define TORNADO_ERR_EXISTS 6
+
+/**
+ * The operation timed out.
+ */
+#define TORNADO_ERR_TIMEOUT 7
+
+/**
+ * The future was cancelled.
+ */
+#define TORNADO_ERR_CANCELLED 8
+
+/**
+ * A Rust panic was caught at the boundary.
+ */
+#define TORNADO_ERR_PANIC 9
+
+/**
+ * An operating-system error; the message has its text.
+ */
+#define TORNADO_ERR_IO 10
+
+/**
+ * The loop (or the object's loop) was closed.
+ */
+#define TORNADO_ERR_CLOSED 11
+
+/**
+ * The future is not done yet.
+ */
+#define TORNADO_ERR_NOT_DONE 12
+
+/**
+ * The fd is not open, or epoll cannot watch it (a regular file).
+ */
+#define TORNADO_ERR_BAD_FD 13
+
+/**
+ * A host name could not be resolved.
+ */
+#define TORNADO_ERR_RESOLVE 14
+
+/**
+ * A TCP connection could not be made (refused, unreachable).
+ */
+#define TORNADO_ERR_CONNECT 15
+
+/**
+ * A TLS failure: a certificate that does not validate, a failed handshake.
+ */
+#define TORNADO_ERR_TLS 16
+
+/**
+ * The peer broke the protocol (a malformed response, bad chunking, bad gzip).
+ */
+#define TORNADO_ERR_PROTOCOL 17
+
+/**
+ * A limit was exceeded: a response head, a body, a read buffer.
+ */
+#define TORNADO_ERR_TOO_LARGE 18
+
+/**
+ * More redirects than the request allows.
+ */
+#define TORNADO_ERR_TOO_MANY_REDIRECTS 19
+
+/**
+ * A URL that cannot be fetched (unparsable, no host, a scheme other than http/https).
+ */
+#define TORNADO_ERR_INVALID_URL 20
+
+/**
+ * The first code free for applications (`tornado_future_set_error` takes any non-zero code).
+ */
+#define TORNADO_ERR_USER 1000
+
+
+/**
  * The library version these declarations come from (see
  * `tornado_version` for the library actually loaded). The ABI promise:
  * within one major version (one SONAME, `libtornado_rs.so.0`), functions,
@@ -333,116 +444,6 @@ typedef void (*tornado_http_resolve_fn)(const char *host,
  */
 typedef void (*tornado_accept_fn)(tornado_iostream *stream, const char *peer, void *userdata);
 
-/**
- * Success.
- */
-#define TORNADO_OK 0
-
-/**
- * A bad argument: NULL handle or pointer, NaN/negative/infinite time, unknown flag bits, invalid UTF-8.
- */
-#define TORNADO_ERR_INVALID 1
-
-/**
- * Called from a thread that does not own the loop.
- */
-#define TORNADO_ERR_WRONG_THREAD 2
-
-/**
- * The loop is running (free, start, run_once or run_sync from inside the loop).
- */
-#define TORNADO_ERR_RUNNING 3
-
-/**
- * A future or coroutine was completed twice.
- */
-#define TORNADO_ERR_ALREADY_DONE 4
-
-/**
- * Unknown timeout id, or an fd with no handler.
- */
-#define TORNADO_ERR_NOT_FOUND 5
-
-/**
- * The fd already has a handler.
- */
-#define TORNADO_ERR_EXISTS 6
-
-/**
- * The operation timed out.
- */
-#define TORNADO_ERR_TIMEOUT 7
-
-/**
- * The future was cancelled.
- */
-#define TORNADO_ERR_CANCELLED 8
-
-/**
- * A Rust panic was caught at the boundary.
- */
-#define TORNADO_ERR_PANIC 9
-
-/**
- * An operating-system error; the message has its text.
- */
-#define TORNADO_ERR_IO 10
-
-/**
- * The loop (or the object's loop) was closed.
- */
-#define TORNADO_ERR_CLOSED 11
-
-/**
- * The future is not done yet.
- */
-#define TORNADO_ERR_NOT_DONE 12
-
-/**
- * The fd is not open, or epoll cannot watch it (a regular file).
- */
-#define TORNADO_ERR_BAD_FD 13
-
-/**
- * A host name could not be resolved.
- */
-#define TORNADO_ERR_RESOLVE 14
-
-/**
- * A TCP connection could not be made (refused, unreachable).
- */
-#define TORNADO_ERR_CONNECT 15
-
-/**
- * A TLS failure: a certificate that does not validate, a failed handshake.
- */
-#define TORNADO_ERR_TLS 16
-
-/**
- * The peer broke the protocol (a malformed response, bad chunking, bad gzip).
- */
-#define TORNADO_ERR_PROTOCOL 17
-
-/**
- * A limit was exceeded: a response head, a body, a read buffer.
- */
-#define TORNADO_ERR_TOO_LARGE 18
-
-/**
- * More redirects than the request allows.
- */
-#define TORNADO_ERR_TOO_MANY_REDIRECTS 19
-
-/**
- * A URL that cannot be fetched (unparsable, no host, a scheme other than http/https).
- */
-#define TORNADO_ERR_INVALID_URL 20
-
-/**
- * The first code free for applications (`tornado_future_set_error` takes any non-zero code).
- */
-#define TORNADO_ERR_USER 1000
-
 #ifdef __cplusplus
 extern "C" {
 #endif // __cplusplus
@@ -488,6 +489,8 @@ tornado_code tornado_set_log_callback(tornado_log_fn cb, void *userdata);
  *
  * A yielded future that is already done resumes the step at once, without
  * a loop iteration (except `tornado_moment`, which is done on the next one).
+ * A yielded future of another loop fails the coroutine with
+ * `TORNADO_ERR_INVALID` (the step is not called again).
  */
 tornado_future *tornado_coroutine_spawn(tornado_loop *loop,
                                         tornado_coroutine_fn step,
@@ -514,7 +517,8 @@ tornado_code tornado_coroutine_raise(tornado_coroutine *co, tornado_code code, c
  * A future done when all `count` futures are (the array and the futures
  * are borrowed; the result keeps its own references). Its value is NULL:
  * read each input's result. It fails with the first error, in completion
- * order; the other futures keep running. NULL on failure.
+ * order; the other futures keep running. NULL on failure, and for a future
+ * of another loop (`TORNADO_ERR_INVALID`).
  */
 tornado_future *tornado_multi(tornado_loop *loop, tornado_future *const *futures, size_t count);
 
@@ -523,7 +527,8 @@ tornado_future *tornado_multi(tornado_loop *loop, tornado_future *const *futures
  * `TORNADO_ERR_TIMEOUT` after `timeout_s` seconds; `future` is not
  * cancelled then (as in Tornado). Its value is `future`'s value, borrowed
  * (the new future keeps `future` alive). The caller's reference to `future`
- * is not consumed. NULL on failure.
+ * is not consumed. NULL on failure, and for a future of another loop
+ * (`TORNADO_ERR_INVALID`).
  */
 tornado_future *tornado_with_timeout(tornado_loop *loop, tornado_future *future, double timeout_s);
 
@@ -639,8 +644,9 @@ tornado_code tornado_future_add_done_callback_full(tornado_future *future,
  * limit). Returns `TORNADO_OK` if the future succeeded, its error code if it
  * failed, `TORNADO_ERR_TIMEOUT` if the time ran out first, and
  * `TORNADO_ERR_NOT_DONE` if `tornado_loop_stop` ended the run first.
- * `TORNADO_ERR_RUNNING` when called from inside the running loop. The
- * caller's reference to `future` is not consumed.
+ * `TORNADO_ERR_RUNNING` when called from inside the running loop,
+ * `TORNADO_ERR_INVALID` for a future of another loop. The caller's
+ * reference to `future` is not consumed.
  */
 tornado_code tornado_loop_run_sync(tornado_loop *loop, tornado_future *future, double timeout_s);
 
@@ -1216,7 +1222,10 @@ tornado_loop *tornado_loop_new(void);
  * `tornado_loop_add_handler` are not closed (they belong to the caller).
  * Futures and periodic callbacks of this loop stay valid objects until
  * released, but any further registration on them fails with
- * `TORNADO_ERR_CLOSED`. Returns `TORNADO_ERR_RUNNING` (and frees nothing)
+ * `TORNADO_ERR_CLOSED`. A future still pending stays pending (a
+ * coroutine's result future never completes); completing it with
+ * `tornado_future_set_result`/`_set_error` still works (`TORNADO_OK`, no
+ * callback runs). Returns `TORNADO_ERR_RUNNING` (and frees nothing)
  * when called from inside the running loop; `TORNADO_ERR_WRONG_THREAD` from
  * another thread. NULL is `TORNADO_ERR_INVALID`. No other thread may use the
  * pointer once this returns `TORNADO_OK`.
@@ -1335,7 +1344,7 @@ tornado_code tornado_loop_remove_timeout(tornado_loop *loop, uint64_t timeout);
  * reported). Level-triggered: a handler that leaves data unread is called
  * again on the next iteration. The fd stays the caller's; remove the handler
  * before closing it. `TORNADO_ERR_EXISTS` if `fd` already has a handler,
- * `TORNADO_ERR_BAD_FD` if it is not open or cannot be polled,
+ * `TORNADO_ERR_BAD_FD` if it is negative, not open or cannot be polled,
  * `TORNADO_ERR_INVALID` for unknown event bits. `userdata` stays the
  * caller's (see `_full`).
  */
@@ -1367,7 +1376,8 @@ tornado_code tornado_loop_update_handler(tornado_loop *loop, int fd, uint32_t ev
 /**
  * Removes `fd`'s handler (the fd is not closed). A handler removed by
  * another handler in the same iteration is not called. `TORNADO_ERR_NOT_FOUND`
- * if it has none.
+ * if it has none. An fd closed while registered (a caller error) still has
+ * its handler removed: `TORNADO_OK`.
  */
 tornado_code tornado_loop_remove_handler(tornado_loop *loop, int fd);
 

@@ -1,6 +1,6 @@
 //! Error codes and the error type shared by the Rust core and the C ABI.
 
-use std::ffi::CString;
+use std::ffi::{CStr, CString};
 use std::fmt;
 
 /// A status code, as the C ABI's `tornado_code` (a plain `int32_t`).
@@ -11,58 +11,90 @@ use std::fmt;
 #[repr(transparent)]
 pub struct Code(pub i32);
 
-impl Code {
-    pub const OK: Code = Code(0);
-    pub const INVALID: Code = Code(1);
-    pub const WRONG_THREAD: Code = Code(2);
-    pub const RUNNING: Code = Code(3);
-    pub const ALREADY_DONE: Code = Code(4);
-    pub const NOT_FOUND: Code = Code(5);
-    pub const EXISTS: Code = Code(6);
-    pub const TIMEOUT: Code = Code(7);
-    pub const CANCELLED: Code = Code(8);
-    pub const PANIC: Code = Code(9);
-    pub const IO: Code = Code(10);
-    pub const CLOSED: Code = Code(11);
-    pub const NOT_DONE: Code = Code(12);
-    pub const BAD_FD: Code = Code(13);
-    pub const RESOLVE: Code = Code(14);
-    pub const CONNECT: Code = Code(15);
-    pub const TLS: Code = Code(16);
-    pub const PROTOCOL: Code = Code(17);
-    pub const TOO_LARGE: Code = Code(18);
-    pub const TOO_MANY_REDIRECTS: Code = Code(19);
-    pub const INVALID_URL: Code = Code(20);
-    /// The first code free for applications.
-    pub const USER: Code = Code(1000);
+/// Defines `Code`'s constants and its name lookups from the table in
+/// `status_codes.rs` (one row per code).
+macro_rules! status_codes {
+    ($($name:ident = $value:literal, $c_name:ident, $doc:literal;)*) => {
+        impl Code {
+            $(#[doc = $doc] pub const $name: Code = Code($value);)*
 
-    /// The constant's C name, or `"TORNADO_ERR_UNKNOWN"`.
-    pub fn name(self) -> &'static str {
-        match self.0 {
-            0 => "TORNADO_OK",
-            1 => "TORNADO_ERR_INVALID",
-            2 => "TORNADO_ERR_WRONG_THREAD",
-            3 => "TORNADO_ERR_RUNNING",
-            4 => "TORNADO_ERR_ALREADY_DONE",
-            5 => "TORNADO_ERR_NOT_FOUND",
-            6 => "TORNADO_ERR_EXISTS",
-            7 => "TORNADO_ERR_TIMEOUT",
-            8 => "TORNADO_ERR_CANCELLED",
-            9 => "TORNADO_ERR_PANIC",
-            10 => "TORNADO_ERR_IO",
-            11 => "TORNADO_ERR_CLOSED",
-            12 => "TORNADO_ERR_NOT_DONE",
-            13 => "TORNADO_ERR_BAD_FD",
-            14 => "TORNADO_ERR_RESOLVE",
-            15 => "TORNADO_ERR_CONNECT",
-            16 => "TORNADO_ERR_TLS",
-            17 => "TORNADO_ERR_PROTOCOL",
-            18 => "TORNADO_ERR_TOO_LARGE",
-            19 => "TORNADO_ERR_TOO_MANY_REDIRECTS",
-            20 => "TORNADO_ERR_INVALID_URL",
-            c if c >= 1000 => "TORNADO_ERR_USER",
-            _ => "TORNADO_ERR_UNKNOWN",
+            /// The constant's C name, or `"TORNADO_ERR_UNKNOWN"`
+            /// (`"TORNADO_ERR_USER"` for every code from `USER` up).
+            pub fn name(self) -> &'static str {
+                self.c_name().to_str().expect("the names are ASCII")
+            }
+
+            /// [`Code::name`] as a C string, for the C ABI.
+            pub fn c_name(self) -> &'static CStr {
+                match self.0 {
+                    $($value => nul_terminated(concat!(stringify!($c_name), "\0")),)*
+                    c if c >= Code::USER.0 => Code::USER.c_name(),
+                    _ => c"TORNADO_ERR_UNKNOWN",
+                }
+            }
         }
+    };
+}
+
+include!("status_codes.rs");
+
+const fn nul_terminated(text: &'static str) -> &'static CStr {
+    match CStr::from_bytes_with_nul(text.as_bytes()) {
+        Ok(name) => name,
+        Err(_) => panic!("a code's name has no interior NUL"),
+    }
+}
+
+/// What went wrong, for the operations that name it: the kinds of
+/// `FETCH_CLI.md` (a fetch's error message starts with `kind: `), also used
+/// by connections and streams. Carried by [`Error`] itself, so nothing has
+/// to read it back out of a message.
+macro_rules! error_kinds {
+    ($($kind:ident = $text:literal, $code:ident;)*) => {
+        #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+        pub enum ErrorKind {
+            $($kind,)*
+        }
+
+        impl ErrorKind {
+            /// Every kind, in the table's order.
+            pub const ALL: &'static [ErrorKind] = &[$(ErrorKind::$kind,)*];
+
+            /// The kind's name, as messages and `tornado-fetch` print it.
+            pub fn as_str(self) -> &'static str {
+                match self {
+                    $(ErrorKind::$kind => $text,)*
+                }
+            }
+
+            /// The status code a C caller sees for this kind.
+            pub fn code(self) -> Code {
+                match self {
+                    $(ErrorKind::$kind => Code::$code,)*
+                }
+            }
+        }
+    };
+}
+
+error_kinds! {
+    Resolve = "resolve", RESOLVE;
+    Connect = "connect", CONNECT;
+    Timeout = "timeout", TIMEOUT;
+    Tls = "tls", TLS;
+    Protocol = "protocol", PROTOCOL;
+    Closed = "closed", CLOSED;
+    BodyTooLarge = "body_too_large", TOO_LARGE;
+    HeaderTooLarge = "header_too_large", TOO_LARGE;
+    TooManyRedirects = "too_many_redirects", TOO_MANY_REDIRECTS;
+    InvalidUrl = "invalid_url", INVALID_URL;
+    InvalidRequest = "invalid_request", INVALID;
+    Cancelled = "cancelled", CANCELLED;
+}
+
+impl fmt::Display for ErrorKind {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
     }
 }
 
@@ -73,6 +105,8 @@ impl Code {
 #[derive(Clone, PartialEq, Eq)]
 pub struct Error {
     code: Code,
+    /// Set for the errors that name their kind (see [`Error::of_kind`]).
+    kind: Option<ErrorKind>,
     message: CString,
     /// The operating system's error number behind it (ECONNREFUSED, ...),
     /// kept so a binding can raise its language's native error.
@@ -87,9 +121,26 @@ impl Error {
         let message = CString::new(bytes).expect("NUL bytes were removed");
         Error {
             code,
+            kind: None,
             message,
             os_error: None,
         }
+    }
+
+    /// An error of a named kind: its code is the kind's, its message
+    /// `"kind: detail"` (what C callers and `tornado-fetch` see).
+    pub fn of_kind(kind: ErrorKind, detail: impl fmt::Display) -> Error {
+        Error {
+            kind: Some(kind),
+            ..Error::new(kind.code(), format!("{kind}: {detail}"))
+        }
+    }
+
+    /// The kind this error was made with, if any: never guessed from the
+    /// message, so a message that happens to start with "timeout:" is not
+    /// a timeout.
+    pub fn kind(&self) -> Option<ErrorKind> {
+        self.kind
     }
 
     /// The same error, recording the OS error number behind it.
@@ -140,6 +191,19 @@ impl Error {
         self.message.to_str().unwrap_or("")
     }
 
+    /// The message without its `"kind: "` prefix (the whole message for an
+    /// error of no kind).
+    pub fn detail(&self) -> &str {
+        let message = self.message();
+        match self.kind {
+            Some(kind) => message
+                .strip_prefix(kind.as_str())
+                .and_then(|rest| rest.strip_prefix(": "))
+                .unwrap_or(message),
+            None => message,
+        }
+    }
+
     pub(crate) fn message_cstr(&self) -> &std::ffi::CStr {
         &self.message
     }
@@ -160,3 +224,39 @@ impl fmt::Display for Error {
 impl std::error::Error for Error {}
 
 pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_code_has_its_c_name() {
+        assert_eq!(Code::OK.name(), "TORNADO_OK");
+        assert_eq!(Code::INVALID_URL.name(), "TORNADO_ERR_INVALID_URL");
+        assert_eq!(Code(1000).name(), "TORNADO_ERR_USER");
+        assert_eq!(Code(4711).name(), "TORNADO_ERR_USER");
+        assert_eq!(Code(-3).name(), "TORNADO_ERR_UNKNOWN");
+        assert_eq!(Code(999).c_name(), c"TORNADO_ERR_UNKNOWN");
+    }
+
+    #[test]
+    fn a_kind_is_carried_not_read_back_from_the_message() {
+        let timeout = Error::of_kind(ErrorKind::Timeout, "Timeout while connecting");
+        assert_eq!(timeout.kind(), Some(ErrorKind::Timeout));
+        assert_eq!(timeout.code(), Code::TIMEOUT);
+        assert_eq!(timeout.message(), "timeout: Timeout while connecting");
+        assert_eq!(timeout.detail(), "Timeout while connecting");
+        // A message that only looks like a kind is not one.
+        let lookalike = Error::new(Code::IO, "timeout: a peer's words");
+        assert_eq!(lookalike.kind(), None);
+        assert_eq!(lookalike.detail(), "timeout: a peer's words");
+    }
+
+    #[test]
+    fn kinds_have_distinct_names() {
+        let mut names: Vec<_> = ErrorKind::ALL.iter().map(|k| k.as_str()).collect();
+        names.sort_unstable();
+        names.dedup();
+        assert_eq!(names.len(), ErrorKind::ALL.len());
+    }
+}

@@ -12,6 +12,7 @@ use std::time::Duration;
 use socket2::{Domain, Protocol, SockAddr, Socket, Type};
 
 use crate::error::{Code, Error, Result};
+use crate::gen::{within, TimerGuard};
 use crate::ioloop::LoopRef;
 use crate::iostream::IOStream;
 use crate::resolver::{AddressFamily, Resolver};
@@ -93,10 +94,7 @@ pub async fn connect(
         }
         Ok((stream, addr))
     };
-    match options.timeout {
-        None => work.await,
-        Some(limit) => race_timeout(lp, work, limit).await,
-    }
+    within(lp, options.timeout, work).await
 }
 
 /// Connects to one of `addrs` (in order of preference) with Happy Eyeballs:
@@ -210,10 +208,7 @@ pub async fn connect_addr(
     }
     let stream = IOStream::from_tcp(lp, socket.into())?;
     let connected = wait_connected(&stream, addr);
-    let outcome = match timeout {
-        None => connected.await,
-        Some(limit) => race_timeout(lp, connected, limit).await,
-    };
+    let outcome = within(lp, timeout, connected).await;
     match outcome {
         Ok(()) => Ok(stream),
         Err(e) => {
@@ -234,47 +229,4 @@ async fn wait_connected(stream: &IOStream, addr: SocketAddr) -> Result<()> {
 fn connect_error(addr: SocketAddr, e: std::io::Error) -> Error {
     Error::new(Code::CONNECT, format!("cannot connect to {addr}: {e}"))
         .with_os_error(e.raw_os_error())
-}
-
-/// Runs `work` until it finishes or `limit` passes (`TIMEOUT`). The timer
-/// is removed as soon as `work` finishes.
-pub async fn race_timeout<T>(
-    lp: &LoopRef,
-    work: impl std::future::Future<Output = Result<T>>,
-    limit: Duration,
-) -> Result<T> {
-    let expired = crate::future::Future::<()>::new(lp);
-    let fire = expired.clone();
-    let timer = TimerGuard {
-        lp: lp.clone(),
-        id: lp.call_later(limit, move || {
-            let _ = fire.set_result(());
-        })?,
-    };
-    let mut work = std::pin::pin!(work);
-    let mut expiry = std::pin::pin!(expired.wait());
-    let outcome = std::future::poll_fn(|cx| {
-        if let std::task::Poll::Ready(out) = work.as_mut().poll(cx) {
-            return std::task::Poll::Ready(out);
-        }
-        if expiry.as_mut().poll(cx).is_ready() {
-            return std::task::Poll::Ready(Err(Error::new(Code::TIMEOUT, "timed out")));
-        }
-        std::task::Poll::Pending
-    })
-    .await;
-    drop(timer);
-    outcome
-}
-
-/// Removes a timeout when dropped (also when the task is dropped mid-way).
-struct TimerGuard {
-    lp: LoopRef,
-    id: crate::ioloop::TimeoutId,
-}
-
-impl Drop for TimerGuard {
-    fn drop(&mut self) {
-        let _ = self.lp.remove_timeout(self.id);
-    }
 }

@@ -15,7 +15,7 @@ use rustls::pki_types::pem::PemObject;
 use rustls::pki_types::{CertificateDer, PrivateKeyDer, ServerName, UnixTime};
 use rustls::{ClientConfig, DigitallySignedStruct, RootCertStore, ServerConfig, SignatureScheme};
 
-use crate::error::{Code, Error, Result};
+use crate::error::{Error, Result};
 
 /// What a TLS client checks and offers (Python's `ssl.SSLContext` for a
 /// client, as Tornado's `ssl_options` make one).
@@ -99,7 +99,7 @@ impl Default for TlsClientOptions {
 
 /// A TLS error with its context, as the stream reports it.
 pub(crate) fn tls_error(detail: impl std::fmt::Display) -> Error {
-    Error::new(Code::TLS, format!("tls: {detail}"))
+    Error::of_kind(crate::error::ErrorKind::Tls, detail)
 }
 
 fn provider() -> Arc<CryptoProvider> {

@@ -64,6 +64,14 @@ pub fn ns_to_seconds(ns: u64) -> f64 {
     ns as f64 / 1e9
 }
 
+/// An IP address as C callers write one: `127.0.0.1`, `::1` or `[::1]`.
+pub fn parse_ip(text: &str) -> crate::error::Result<std::net::IpAddr> {
+    text.trim_start_matches('[')
+        .trim_end_matches(']')
+        .parse()
+        .map_err(|_| crate::error::Error::invalid(format!("{text:?} is not an IP address")))
+}
+
 #[cfg(test)]
 mod tests {
     #[test]

@@ -508,7 +508,11 @@ struct Run {
 }
 
 fn run(exe: &Path, env: &[(String, String)]) -> Run {
-    let valgrind = valgrind_enabled();
+    run_with(exe, &[], env, valgrind_enabled())
+}
+
+/// Runs `exe args...` (under valgrind if `valgrind`), killed after TIMEOUT.
+fn run_with(exe: &Path, args: &[&str], env: &[(String, String)], valgrind: bool) -> Run {
     let mut cmd = if valgrind {
         let mut c = Command::new("valgrind");
         c.args([
@@ -528,6 +532,7 @@ fn run(exe: &Path, env: &[(String, String)]) -> Run {
     } else {
         Command::new(exe)
     };
+    cmd.args(args);
     cmd.envs(env.iter().map(|(k, v)| (k, v)));
     cmd.stdin(Stdio::null())
         .stdout(Stdio::piped())
@@ -589,6 +594,18 @@ fn run_c_test(name: &str) {
     let exe = compile(name);
     let fixture = fixture_for(name);
     let r = run(&exe, &fixture.env);
+    let last = check_run(name, &r);
+    eprintln!(
+        "{name}: {} ({:.1?}{})",
+        last.trim(),
+        r.elapsed,
+        if valgrind_enabled() { ", valgrind" } else { "" }
+    );
+}
+
+/// Panics, with the output, unless `r` exited 0 with a last line of
+/// `N passed, 0 failed` (N > 0); returns that line.
+fn check_run<'a>(name: &str, r: &'a Run) -> &'a str {
     let last = r
         .stdout
         .lines()
@@ -631,11 +648,37 @@ fn run_c_test(name: &str) {
             r.stderr
         );
     }
-    eprintln!(
-        "{name}: {} ({:.1?}{})",
-        last.trim(),
-        r.elapsed,
-        if valgrind_enabled() { ", valgrind" } else { "" }
+    last
+}
+
+/// Each section of tests/c/test_http.c runs alone (in a process of its own,
+/// with fresh servers), in reverse order: none depends on what another did
+/// before it. Without valgrind: the whole program runs under it in
+/// `test_http`.
+#[test]
+fn test_http_sections_run_alone() {
+    let exe = compile("test_http");
+    let list = run_with(&exe, &["--list"], &[], false);
+    assert!(
+        list.status.is_some_and(|s| s.success()),
+        "test_http --list failed: {}",
+        list.stderr
+    );
+    let sections: Vec<&str> = list.stdout.lines().filter(|l| !l.is_empty()).collect();
+    assert!(sections.len() >= 10, "sections: {sections:?}");
+    for section in sections.iter().rev() {
+        let fixture = fixture_for("test_http");
+        let r = run_with(&exe, &[section], &fixture.env, false);
+        let last = check_run(&format!("test_http {section}"), &r);
+        eprintln!("test_http {section}: {} ({:.1?})", last.trim(), r.elapsed);
+    }
+    let unknown = run_with(&exe, &["no_such_section"], &[], false);
+    assert!(
+        unknown.status.and_then(|s| s.code()) == Some(2)
+            && unknown.stderr.contains("no section no_such_section"),
+        "an unknown section is refused: {:?} {}",
+        unknown.status,
+        unknown.stderr
     );
 }
 

@@ -2,37 +2,14 @@
 //! include/tornado_rs.h has a doc comment there and a row in
 //! docs/reference.md; and every one is abused by a C test.
 
+#[path = "common/source.rs"]
+mod source;
+
+use source::declared_functions;
 use std::path::Path;
 
 fn read(path: &str) -> String {
     std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join(path)).expect(path)
-}
-
-/// Names of the functions the header declares.
-fn declared_functions(header: &str) -> Vec<String> {
-    let mut names = Vec::new();
-    for line in header.lines() {
-        let line = line.trim_start();
-        if line.starts_with('*')
-            || line.starts_with("/*")
-            || line.starts_with("typedef")
-            || line.starts_with('#')
-        {
-            continue;
-        }
-        for (at, _) in line.match_indices("tornado_") {
-            let rest = &line[at..];
-            let name: String = rest
-                .chars()
-                .take_while(|c| c.is_alphanumeric() || *c == '_')
-                .collect();
-            if rest[name.len()..].starts_with('(') {
-                names.push(name);
-                break;
-            }
-        }
-    }
-    names
 }
 
 #[test]
@@ -63,14 +40,17 @@ fn every_function_is_documented_and_listed() {
 
 /// Issue 6's "abuse of the API": every function of the header is called
 /// with bad arguments by one of the two C abuse tests. A new function fails
-/// this test until its misuse is tested too.
+/// this test until its misuse is tested too. Only calls count: the files'
+/// comments and string literals are taken out first, so a name in a
+/// comment or a message is not a test.
 #[test]
 fn every_function_is_abused_by_a_c_test() {
     let header = read("include/tornado_rs.h");
-    let abuse = read("tests/c/test_bad_input.c") + &read("tests/c/test_api_abuse.c");
+    let abuse = read("tests/c/test_bad_input.c") + "\n" + &read("tests/c/test_api_abuse.c");
+    let code = source::strip_c(&abuse, false);
     let untested: Vec<String> = declared_functions(&header)
         .into_iter()
-        .filter(|name| !abuse.contains(&format!("{name}(")))
+        .filter(|name| !source::calls(&code, name))
         .collect();
     assert!(
         untested.is_empty(),

@@ -138,3 +138,43 @@ fn https_through_a_connect_tunnel() {
         format!("127.0.0.1:{}", server.local_addr().port())
     );
 }
+
+/// A pooled tunnel carries the proxy credentials it was opened with: a
+/// request with the same proxy user but another password gets a tunnel of
+/// its own (the pool key is built from every setting connect reads), one
+/// with the same credentials reuses it.
+#[test]
+fn a_tunnel_is_reused_only_with_its_own_proxy_credentials() {
+    let lp = IOLoop::new().unwrap();
+    let pki = test_pki(&["127.0.0.1"]);
+    let server = https_server(&lp, &pki.cert_pem, &pki.key_pem);
+    let proxy = common::connect_proxy::connect_proxy();
+    let client = AsyncHTTPClient::new(&lp, ClientOptions::default()).unwrap();
+    let via_proxy = |password: &str| {
+        let mut request = HTTPRequest::new(format!(
+            "https://127.0.0.1:{}/t",
+            server.local_addr().port()
+        ));
+        request.ca_certs = Some(pki.ca_file.clone());
+        request.proxy_host = Some("127.0.0.1".into());
+        request.proxy_port = Some(proxy.addr.port());
+        request.proxy_username = Some("user".into());
+        request.proxy_password = Some(password.into());
+        request
+    };
+    for password in ["one", "one", "two", "two"] {
+        let r = fetch(&lp, &client, via_proxy(password));
+        assert_eq!(r.body, b"/t", "{:?}", r.error);
+    }
+    let authorizations: Vec<String> = proxy
+        .requests()
+        .iter()
+        .map(|r| r.header("Proxy-Authorization").unwrap_or("").to_string())
+        .collect();
+    // "user:one" and "user:two" in base64: one tunnel for each.
+    assert_eq!(
+        authorizations,
+        ["Basic dXNlcjpvbmU=", "Basic dXNlcjp0d28="],
+        "one CONNECT per set of credentials"
+    );
+}

@@ -295,6 +295,43 @@ fn multi_and_with_timeout() {
     slow.set_result(1).unwrap();
 }
 
+/// `gen::within`, the one timeout helper of the library's async code: zero
+/// is no limit, a limit ends the work with TIMEOUT, and finished work
+/// leaves no timer behind.
+#[test]
+fn within_limits_async_work_and_zero_means_none() {
+    let lp = IOLoop::new().unwrap();
+    let lr = lp.handle();
+    let outcome = |limit: Option<Duration>, work: Future<u32>| {
+        let task_lp = lr.clone();
+        gen::spawn(&lr, async move {
+            gen::within(&task_lp, limit, work.value()).await
+        })
+        .unwrap()
+    };
+    let never: Future<u32> = Future::new(&lr);
+    let timed = outcome(Some(Duration::from_millis(20)), never.clone());
+    let unlimited = outcome(Some(Duration::ZERO), never.clone());
+    let ready = outcome(Some(Duration::from_secs(60)), Future::ready(&lr, 7));
+    let t = Instant::now();
+    lp.run_until(
+        || timed.done() && ready.done(),
+        Some(Duration::from_secs(5)),
+    )
+    .unwrap();
+    assert!(t.elapsed() >= Duration::from_millis(19));
+    assert_eq!(timed.error().unwrap().code(), Code::TIMEOUT);
+    assert_eq!(ready.result().unwrap().unwrap(), 7);
+    assert!(!unlimited.done(), "zero is no limit");
+    never.set_result(3).unwrap();
+    lp.run_until(|| unlimited.done(), Some(Duration::from_secs(5)))
+        .unwrap();
+    assert_eq!(unlimited.result().unwrap().unwrap(), 3);
+    // The 60 s timer of `ready` was removed when its work finished: the
+    // loop has no timer left to wait for.
+    assert_eq!(lr.backend_timeout().unwrap(), None);
+}
+
 #[test]
 fn run_until_times_out() {
     let lp = IOLoop::new().unwrap();

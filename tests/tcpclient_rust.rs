@@ -7,6 +7,10 @@ use tornado_rs::resolver::{AddressFamily, Resolver};
 use tornado_rs::tcpclient::{connect, ConnectOptions};
 use tornado_rs::{gen, Code, Future, IOLoop, Result};
 
+#[path = "common/ipv6.rs"]
+mod ipv6;
+use ipv6::require_ipv6_loopback;
+
 const LIMIT: Option<Duration> = Some(Duration::from_secs(10));
 
 fn run<T: Clone + 'static>(lp: &IOLoop, f: Future<T>) -> Result<T> {
@@ -41,10 +45,6 @@ fn unanswering(ip: &str) -> Option<Unanswering> {
         _socket: socket,
         _fillers: fillers,
     })
-}
-
-fn ipv6_available() -> bool {
-    TcpListener::bind("[::1]:0").is_ok()
 }
 
 /// A port on `ip` where nothing listens (connects are refused).
@@ -137,21 +137,31 @@ fn connect_via_mapping(
     (outcome, started.elapsed())
 }
 
-#[test]
-fn happy_eyeballs_falls_back_to_the_other_family_after_300_ms() {
-    if !ipv6_available() {
-        eprintln!("no IPv6 loopback here: the cross-family ordering cannot be shown");
-        return;
+/// An IPv6 listener on `[::1]:port` that never answers, and a working
+/// IPv4 one on `127.0.0.1:port`: the same port on both, as a name that
+/// resolves to both addresses has one port. Ports are tried until one is
+/// free on both.
+fn silent_ipv6_and_working_ipv4() -> (Unanswering, TcpListener) {
+    for _ in 0..20 {
+        let silent = unanswering("::1").expect("a silent IPv6 listener");
+        if let Ok(good) = TcpListener::bind(("127.0.0.1", silent.addr.port())) {
+            return (silent, good);
+        }
     }
+    panic!("no port free on both ::1 and 127.0.0.1 in 20 tries");
+}
+
+#[test]
+#[cfg_attr(
+    tornado_no_ipv6,
+    ignore = "TORNADO_TEST_NO_IPV6 is set: no IPv6 loopback (::1) here"
+)]
+fn happy_eyeballs_ipv6_falls_back_to_the_other_family_after_300_ms() {
+    require_ipv6_loopback();
     let lp = IOLoop::new().unwrap();
-    // Primary family IPv6 never answers; the IPv4 address works. The mapped
-    // name resolves to both with one port, so both listen on the same port.
-    let silent = unanswering("::1").expect("a silent IPv6 listener");
+    // Primary family IPv6 never answers; the IPv4 address works.
+    let (silent, good) = silent_ipv6_and_working_ipv4();
     let port = silent.addr.port();
-    let Ok(good) = TcpListener::bind(("127.0.0.1", port)) else {
-        eprintln!("port {port} is taken on 127.0.0.1; skipping this ordering check");
-        return;
-    };
     let (outcome, elapsed) = connect_via_mapping(
         &lp,
         vec!["::1".parse().unwrap(), "127.0.0.1".parse().unwrap()],
@@ -170,25 +180,40 @@ fn happy_eyeballs_falls_back_to_the_other_family_after_300_ms() {
     drop(good);
 }
 
+/// A working IPv4 listener on a port where nothing listens on `[::1]`
+/// (connects there are refused at once). Ports are tried until one is.
+fn working_ipv4_refused_ipv6() -> TcpListener {
+    for _ in 0..20 {
+        let good = TcpListener::bind("127.0.0.1:0").unwrap();
+        let port = good.local_addr().unwrap().port();
+        // Bound and dropped at once: nothing listens there after this.
+        if TcpListener::bind(("::1", port)).is_ok() {
+            return good;
+        }
+    }
+    panic!("no IPv4 port also free on ::1 in 20 tries");
+}
+
 #[test]
-fn a_refused_primary_starts_the_secondary_at_once() {
-    if !ipv6_available() {
-        return;
-    }
+#[cfg_attr(
+    tornado_no_ipv6,
+    ignore = "TORNADO_TEST_NO_IPV6 is set: no IPv6 loopback (::1) here"
+)]
+fn happy_eyeballs_ipv6_refused_primary_starts_the_secondary_at_once() {
+    require_ipv6_loopback();
     let lp = IOLoop::new().unwrap();
-    let good = TcpListener::bind("127.0.0.1:0").unwrap();
+    let good = working_ipv4_refused_ipv6();
     let port = good.local_addr().unwrap().port();
-    // Nothing listens on [::1]:port (most likely): refused at once.
-    if TcpListener::bind(("::1", port)).is_err() {
-        return;
-    }
     let (outcome, elapsed) = connect_via_mapping(
         &lp,
         vec!["::1".parse().unwrap(), "127.0.0.1".parse().unwrap()],
         port,
         None,
     );
-    assert_eq!(outcome.unwrap().port(), port);
+    assert_eq!(
+        outcome.unwrap(),
+        SocketAddr::new("127.0.0.1".parse().unwrap(), port)
+    );
     assert!(
         elapsed < Duration::from_millis(250),
         "no 300 ms wait: {elapsed:?}"

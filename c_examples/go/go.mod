@@ -1,3 +1,3 @@
-module tornado_rs.example/go
+module github.com/tornado-rs/tornado-rs/c_examples/go
 
 go 1.19

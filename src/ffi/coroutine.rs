@@ -5,7 +5,8 @@
 use std::ffi::{c_char, c_void};
 
 use super::future::{
-    as_raw, borrow, error_from_c, from_raw, into_raw, tornado_future, CFuture, CValue,
+    as_raw, borrow, check_same_loop, error_from_c, from_raw, into_raw, tornado_future, CFuture,
+    CValue,
 };
 use super::loop_api::{loop_ref, tornado_loop};
 use super::types::{tornado_drop_fn, UserData};
@@ -44,6 +45,8 @@ pub type tornado_coroutine_fn = Option<
 ///
 /// A yielded future that is already done resumes the step at once, without
 /// a loop iteration (except `tornado_moment`, which is done on the next one).
+/// A yielded future of another loop fails the coroutine with
+/// `TORNADO_ERR_INVALID` (the step is not called again).
 #[no_mangle]
 pub extern "C" fn tornado_coroutine_spawn(
     r#loop: *mut tornado_loop,
@@ -102,6 +105,7 @@ async fn run_steps(lp: LoopRef, step: StepFn, data: &UserData) -> Result<CValue>
         let Some(future) = yielded else {
             return Ok(CValue::null());
         };
+        check_same_loop(&co.lp, &future)?;
         if !future.done() {
             future.wait().await;
         }
@@ -165,7 +169,8 @@ pub extern "C" fn tornado_coroutine_raise(
 /// A future done when all `count` futures are (the array and the futures
 /// are borrowed; the result keeps its own references). Its value is NULL:
 /// read each input's result. It fails with the first error, in completion
-/// order; the other futures keep running. NULL on failure.
+/// order; the other futures keep running. NULL on failure, and for a future
+/// of another loop (`TORNADO_ERR_INVALID`).
 #[no_mangle]
 pub extern "C" fn tornado_multi(
     r#loop: *mut tornado_loop,
@@ -187,6 +192,9 @@ pub extern "C" fn tornado_multi(
                 .map(|&f| unsafe { borrow(f) }.map(|b| CFuture::clone(&b)))
                 .collect::<Result<_>>()?
         };
+        for input in &inputs {
+            check_same_loop(lp, input)?;
+        }
         Ok(into_raw(gen::multi_with(lp, &inputs, CValue::null)?))
     })
 }
@@ -195,7 +203,8 @@ pub extern "C" fn tornado_multi(
 /// `TORNADO_ERR_TIMEOUT` after `timeout_s` seconds; `future` is not
 /// cancelled then (as in Tornado). Its value is `future`'s value, borrowed
 /// (the new future keeps `future` alive). The caller's reference to `future`
-/// is not consumed. NULL on failure.
+/// is not consumed. NULL on failure, and for a future of another loop
+/// (`TORNADO_ERR_INVALID`).
 #[no_mangle]
 pub extern "C" fn tornado_with_timeout(
     r#loop: *mut tornado_loop,
@@ -208,6 +217,7 @@ pub extern "C" fn tornado_with_timeout(
         lp.check_thread()?;
         // SAFETY: caller passes a live future or NULL.
         let inner = unsafe { borrow(future) }?;
+        check_same_loop(lp, &inner)?;
         let timeout = seconds(timeout_s, "timeout_s")?;
         let outer = gen::with_timeout_map(lp, &inner, timeout, CValue::borrowed_from)?;
         Ok(into_raw(outer))

@@ -10,6 +10,7 @@ use super::types::{tornado_drop_fn, UserData};
 use super::{guard_code, guard_value, non_null, seconds, tornado_code, TORNADO_OK};
 use crate::error::{Code, Error, Result};
 use crate::future::{Future, FutureCell};
+use crate::ioloop::LoopRef;
 
 /// A future (Tornado's `Future`), reference counted. Made by
 /// `tornado_future_new` and the calls that return one; each reference is
@@ -97,6 +98,18 @@ pub(crate) unsafe fn borrow(ptr: *const tornado_future) -> Result<ManuallyDrop<C
     });
     future.loop_ref().check_thread()?;
     Ok(future)
+}
+
+/// Refuses (`TORNADO_ERR_INVALID`) a future bound to another loop than
+/// `lp`: its done callbacks run on its own loop, so a call that waits on it
+/// from `lp` (run_sync, multi, with_timeout, a coroutine's yield) would
+/// depend on another loop being run.
+pub(crate) fn check_same_loop(lp: &LoopRef, future: &CFuture) -> Result<()> {
+    if future.loop_ref().same_loop(lp) {
+        Ok(())
+    } else {
+        Err(Error::invalid("the future belongs to another loop"))
+    }
 }
 
 /// A new pending future bound to `loop`, with one reference for the caller.
@@ -334,8 +347,9 @@ pub extern "C" fn tornado_future_add_done_callback_full(
 /// limit). Returns `TORNADO_OK` if the future succeeded, its error code if it
 /// failed, `TORNADO_ERR_TIMEOUT` if the time ran out first, and
 /// `TORNADO_ERR_NOT_DONE` if `tornado_loop_stop` ended the run first.
-/// `TORNADO_ERR_RUNNING` when called from inside the running loop. The
-/// caller's reference to `future` is not consumed.
+/// `TORNADO_ERR_RUNNING` when called from inside the running loop,
+/// `TORNADO_ERR_INVALID` for a future of another loop. The caller's
+/// reference to `future` is not consumed.
 #[no_mangle]
 pub extern "C" fn tornado_loop_run_sync(
     r#loop: *mut tornado_loop,
@@ -347,12 +361,8 @@ pub extern "C" fn tornado_loop_run_sync(
         let lp = unsafe { loop_ref(r#loop) }?;
         // SAFETY: caller passes a live future or NULL.
         let future = unsafe { borrow(future) }?;
-        let timeout = seconds(timeout_s, "timeout_s")?;
-        let limit = if timeout.is_zero() {
-            None
-        } else {
-            Some(timeout)
-        };
+        check_same_loop(lp, &future)?;
+        let limit = crate::gen::limit_of(Some(seconds(timeout_s, "timeout_s")?));
         let watched = Future::clone(&future);
         lp.run_until(move || watched.done(), limit)?;
         match future.error() {

@@ -54,7 +54,10 @@ pub extern "C" fn tornado_loop_new() -> *mut tornado_loop {
 /// `tornado_loop_add_handler` are not closed (they belong to the caller).
 /// Futures and periodic callbacks of this loop stay valid objects until
 /// released, but any further registration on them fails with
-/// `TORNADO_ERR_CLOSED`. Returns `TORNADO_ERR_RUNNING` (and frees nothing)
+/// `TORNADO_ERR_CLOSED`. A future still pending stays pending (a
+/// coroutine's result future never completes); completing it with
+/// `tornado_future_set_result`/`_set_error` still works (`TORNADO_OK`, no
+/// callback runs). Returns `TORNADO_ERR_RUNNING` (and frees nothing)
 /// when called from inside the running loop; `TORNADO_ERR_WRONG_THREAD` from
 /// another thread. NULL is `TORNADO_ERR_INVALID`. No other thread may use the
 /// pointer once this returns `TORNADO_OK`.
@@ -334,7 +337,7 @@ pub extern "C" fn tornado_loop_remove_timeout(
 /// reported). Level-triggered: a handler that leaves data unread is called
 /// again on the next iteration. The fd stays the caller's; remove the handler
 /// before closing it. `TORNADO_ERR_EXISTS` if `fd` already has a handler,
-/// `TORNADO_ERR_BAD_FD` if it is not open or cannot be polled,
+/// `TORNADO_ERR_BAD_FD` if it is negative, not open or cannot be polled,
 /// `TORNADO_ERR_INVALID` for unknown event bits. `userdata` stays the
 /// caller's (see `_full`).
 #[no_mangle]
@@ -390,7 +393,8 @@ pub extern "C" fn tornado_loop_update_handler(
 
 /// Removes `fd`'s handler (the fd is not closed). A handler removed by
 /// another handler in the same iteration is not called. `TORNADO_ERR_NOT_FOUND`
-/// if it has none.
+/// if it has none. An fd closed while registered (a caller error) still has
+/// its handler removed: `TORNADO_OK`.
 #[no_mangle]
 pub extern "C" fn tornado_loop_remove_handler(
     r#loop: *mut tornado_loop,

@@ -31,50 +31,15 @@ use crate::log;
 /// Taken as a plain integer: any value may come in from C.
 pub type tornado_code = i32;
 
-/// Success.
-pub const TORNADO_OK: tornado_code = 0;
-/// A bad argument: NULL handle or pointer, NaN/negative/infinite time, unknown flag bits, invalid UTF-8.
-pub const TORNADO_ERR_INVALID: tornado_code = 1;
-/// Called from a thread that does not own the loop.
-pub const TORNADO_ERR_WRONG_THREAD: tornado_code = 2;
-/// The loop is running (free, start, run_once or run_sync from inside the loop).
-pub const TORNADO_ERR_RUNNING: tornado_code = 3;
-/// A future or coroutine was completed twice.
-pub const TORNADO_ERR_ALREADY_DONE: tornado_code = 4;
-/// Unknown timeout id, or an fd with no handler.
-pub const TORNADO_ERR_NOT_FOUND: tornado_code = 5;
-/// The fd already has a handler.
-pub const TORNADO_ERR_EXISTS: tornado_code = 6;
-/// The operation timed out.
-pub const TORNADO_ERR_TIMEOUT: tornado_code = 7;
-/// The future was cancelled.
-pub const TORNADO_ERR_CANCELLED: tornado_code = 8;
-/// A Rust panic was caught at the boundary.
-pub const TORNADO_ERR_PANIC: tornado_code = 9;
-/// An operating-system error; the message has its text.
-pub const TORNADO_ERR_IO: tornado_code = 10;
-/// The loop (or the object's loop) was closed.
-pub const TORNADO_ERR_CLOSED: tornado_code = 11;
-/// The future is not done yet.
-pub const TORNADO_ERR_NOT_DONE: tornado_code = 12;
-/// The fd is not open, or epoll cannot watch it (a regular file).
-pub const TORNADO_ERR_BAD_FD: tornado_code = 13;
-/// A host name could not be resolved.
-pub const TORNADO_ERR_RESOLVE: tornado_code = 14;
-/// A TCP connection could not be made (refused, unreachable).
-pub const TORNADO_ERR_CONNECT: tornado_code = 15;
-/// A TLS failure: a certificate that does not validate, a failed handshake.
-pub const TORNADO_ERR_TLS: tornado_code = 16;
-/// The peer broke the protocol (a malformed response, bad chunking, bad gzip).
-pub const TORNADO_ERR_PROTOCOL: tornado_code = 17;
-/// A limit was exceeded: a response head, a body, a read buffer.
-pub const TORNADO_ERR_TOO_LARGE: tornado_code = 18;
-/// More redirects than the request allows.
-pub const TORNADO_ERR_TOO_MANY_REDIRECTS: tornado_code = 19;
-/// A URL that cannot be fetched (unparsable, no host, a scheme other than http/https).
-pub const TORNADO_ERR_INVALID_URL: tornado_code = 20;
-/// The first code free for applications (`tornado_future_set_error` takes any non-zero code).
-pub const TORNADO_ERR_USER: tornado_code = 1000;
+/// The `TORNADO_*` status codes for Rust callers of the C ABI, from the
+/// table in `status_codes.rs` (build.rs writes the same rows into the
+/// header as `#define`s).
+macro_rules! status_codes {
+    ($($name:ident = $value:literal, $c_name:ident, $doc:literal;)*) => {
+        $(#[doc = $doc] pub const $c_name: tornado_code = $value;)*
+    };
+}
+include!("../status_codes.rs");
 
 /// The library version these declarations come from (see
 /// `tornado_version` for the library actually loaded). The ABI promise:
@@ -196,32 +161,7 @@ pub(crate) fn seconds(value: f64, what: &str) -> Result<std::time::Duration> {
 /// The string is static: never free it.
 #[no_mangle]
 pub extern "C" fn tornado_code_name(code: tornado_code) -> *const c_char {
-    let name: &'static CStr = match Code(code).name() {
-        "TORNADO_OK" => c"TORNADO_OK",
-        "TORNADO_ERR_INVALID" => c"TORNADO_ERR_INVALID",
-        "TORNADO_ERR_WRONG_THREAD" => c"TORNADO_ERR_WRONG_THREAD",
-        "TORNADO_ERR_RUNNING" => c"TORNADO_ERR_RUNNING",
-        "TORNADO_ERR_ALREADY_DONE" => c"TORNADO_ERR_ALREADY_DONE",
-        "TORNADO_ERR_NOT_FOUND" => c"TORNADO_ERR_NOT_FOUND",
-        "TORNADO_ERR_EXISTS" => c"TORNADO_ERR_EXISTS",
-        "TORNADO_ERR_TIMEOUT" => c"TORNADO_ERR_TIMEOUT",
-        "TORNADO_ERR_CANCELLED" => c"TORNADO_ERR_CANCELLED",
-        "TORNADO_ERR_PANIC" => c"TORNADO_ERR_PANIC",
-        "TORNADO_ERR_IO" => c"TORNADO_ERR_IO",
-        "TORNADO_ERR_CLOSED" => c"TORNADO_ERR_CLOSED",
-        "TORNADO_ERR_NOT_DONE" => c"TORNADO_ERR_NOT_DONE",
-        "TORNADO_ERR_BAD_FD" => c"TORNADO_ERR_BAD_FD",
-        "TORNADO_ERR_RESOLVE" => c"TORNADO_ERR_RESOLVE",
-        "TORNADO_ERR_CONNECT" => c"TORNADO_ERR_CONNECT",
-        "TORNADO_ERR_TLS" => c"TORNADO_ERR_TLS",
-        "TORNADO_ERR_PROTOCOL" => c"TORNADO_ERR_PROTOCOL",
-        "TORNADO_ERR_TOO_LARGE" => c"TORNADO_ERR_TOO_LARGE",
-        "TORNADO_ERR_TOO_MANY_REDIRECTS" => c"TORNADO_ERR_TOO_MANY_REDIRECTS",
-        "TORNADO_ERR_INVALID_URL" => c"TORNADO_ERR_INVALID_URL",
-        "TORNADO_ERR_USER" => c"TORNADO_ERR_USER",
-        _ => c"TORNADO_ERR_UNKNOWN",
-    };
-    name.as_ptr()
+    Code(code).c_name().as_ptr()
 }
 
 /// The message of the last failed call on this thread, or NULL if none failed

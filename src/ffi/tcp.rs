@@ -3,7 +3,7 @@
 
 use std::cell::RefCell;
 use std::ffi::{c_char, c_int, c_void};
-use std::net::{IpAddr, SocketAddr};
+use std::net::SocketAddr;
 use std::rc::Rc;
 use std::sync::Arc;
 
@@ -20,12 +20,6 @@ use crate::iostream::IOStream;
 use crate::tcpclient::{connect, ConnectOptions};
 use crate::tcpserver::TCPServer;
 use crate::tls::{client_config, server_name, TlsConnect};
-
-pub(crate) fn parse_ip(host: &str) -> Result<IpAddr> {
-    let bare = host.trim_start_matches('[').trim_end_matches(']');
-    bare.parse()
-        .map_err(|_| Error::invalid(format!("'{host}' is not an IP address")))
-}
 
 /// Connects to `host` (a name, resolved off the loop thread, or an IP
 /// literal) and `port`, trying IPv6 and IPv4 addresses with Happy Eyeballs;
@@ -49,7 +43,7 @@ pub extern "C" fn tornado_tcp_connect(
         let port = destination_port(port)?;
         let timeout = seconds(timeout_s, "timeout_s")?;
         let options = ConnectOptions {
-            timeout: (!timeout.is_zero()).then_some(timeout),
+            timeout: Some(timeout),
             ..Default::default()
         };
         let task_lp = lp.clone();
@@ -88,7 +82,7 @@ pub extern "C" fn tornado_tcp_connect_tls(
         // SAFETY: caller passes live options or NULL.
         let config = client_config(&unsafe { options_or_default(options) })?;
         let options = ConnectOptions {
-            timeout: (!timeout.is_zero()).then_some(timeout),
+            timeout: Some(timeout),
             tls: Some(TlsConnect {
                 config,
                 server_name,
@@ -179,7 +173,7 @@ pub extern "C" fn tornado_tcp_server_new(
         let lp = unsafe { loop_ref(r#loop) }?;
         lp.check_thread()?;
         // SAFETY: caller passes a NUL-terminated string or NULL.
-        let ip = parse_ip(unsafe { c_str(host, "host") }?)?;
+        let ip = crate::util::parse_ip(unsafe { c_str(host, "host") }?)?;
         let cb = cb.ok_or_else(|| Error::invalid("accept callback is NULL"))?;
         if backlog < 0 {
             return Err(Error::invalid("backlog must be >= 0"));

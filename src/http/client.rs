@@ -4,14 +4,11 @@
 
 use std::cell::{Cell, RefCell};
 use std::collections::{HashMap, VecDeque};
-use std::future::Future as _;
 use std::hash::{Hash, Hasher};
 use std::net::IpAddr;
 use std::path::PathBuf;
-use std::pin::pin;
 use std::rc::{Rc, Weak};
 use std::sync::Arc;
-use std::task::Poll;
 use std::time::{Duration, Instant, SystemTime};
 
 use super::body::Body;
@@ -29,10 +26,11 @@ use super::validate::validate_request;
 use super::{fetch_error, FetchErrorKind};
 use crate::error::{Code, Error, Result};
 use crate::future::Future;
+use crate::gen::{limit_of, until, within};
 use crate::ioloop::{LoopRef, TimeoutId};
 use crate::iostream::IOStream;
 use crate::resolver::{AddressFamily, ResolveHook, Resolver};
-use crate::tcpclient::{connect_resolved, race_timeout, ConnectOptions};
+use crate::tcpclient::{connect_resolved, ConnectOptions};
 use crate::tls::{client_config, server_name, CertKeyPem, TlsClientOptions, TlsVersion};
 use crate::util::monotonic_ns;
 
@@ -226,7 +224,9 @@ impl AsyncHTTPClient {
             // Boxed so the task does not hold the fetch's state twice (a
             // future moved into another is not overlapped by the compiler).
             let work = Box::pin(run_fetch(client.clone(), request));
-            let outcome = until_done(work, &watched).await;
+            // A cancel or a client shutdown completes `watched` first: the work is
+            // dropped, which closes its connection.
+            let outcome = until(work, watched.wait()).await;
             if let Some(response) = outcome {
                 let _ = watched.set_result(response);
             }
@@ -359,24 +359,6 @@ impl Inner {
     }
 }
 
-/// Runs `work` until it finishes (Some) or `result` is done first, by a
-/// cancel or a client shutdown (None: `work` is dropped, which closes its
-/// connection).
-async fn until_done<T>(
-    work: impl std::future::Future<Output = T>,
-    result: &Future<HTTPResponse>,
-) -> Option<T> {
-    let mut work = pin!(work);
-    let mut ended = pin!(result.wait());
-    std::future::poll_fn(|cx| {
-        if ended.as_mut().poll(cx).is_ready() {
-            return Poll::Ready(None);
-        }
-        work.as_mut().poll(cx).map(Some)
-    })
-    .await
-}
-
 /// The whole fetch: queue slot, then hops until a final response.
 /// `request` is shared (an `Rc`): it is large and lives in the fetch's state throughout.
 async fn run_fetch(client: Weak<Inner>, request: Rc<HTTPRequest>) -> HTTPResponse {
@@ -467,25 +449,17 @@ fn closed_client() -> Error {
     fetch_error(FetchErrorKind::Closed, "the HTTP client was closed")
 }
 
-/// A timeout as a limit: none for None or zero, as Tornado's 0.
-fn limit_of(timeout: Option<Duration>) -> Option<Duration> {
-    timeout.filter(|limit| !limit.is_zero())
-}
-
 /// Runs `work` within `timeout` (see `limit_of`); running out of time is a
 /// `timeout` fetch error that says which (`what`).
-async fn within<T>(
+async fn within_saying<T>(
     lp: &LoopRef,
     work: impl std::future::Future<Output = Result<T>>,
     timeout: Option<Duration>,
     what: &str,
 ) -> Result<T> {
-    match limit_of(timeout) {
-        None => work.await,
-        Some(limit) => race_timeout(lp, work, limit)
-            .await
-            .map_err(|e| timeout_as(e, what)),
-    }
+    within(lp, timeout, work)
+        .await
+        .map_err(|e| timeout_as(e, what))
 }
 
 /// One request/response on one connection, within request_timeout.
@@ -495,7 +469,7 @@ async fn fetch_hop(
     target: &Rc<Target>,
     clock: &mut Clock,
 ) -> Result<HTTPResponse> {
-    // Boxed before race_timeout takes it: a future moved into another is
+    // Boxed before `within` takes it: a future moved into another is
     // otherwise held twice in the caller's state.
     let key = PoolKey::new(request, target);
     let exchange_and_retry = Box::pin(async {
@@ -505,7 +479,7 @@ async fn fetch_hop(
             Err(failure) if pooled && failure.untouched && is_idempotent(request) => {
                 // The server closed the idle connection: retry once, fresh.
                 stream.close(None);
-                let stream = connect(inner, request, target, clock).await?;
+                let stream = connect(inner, &key, request.connect_timeout, clock).await?;
                 let done = exchange_on(inner, &stream, request, target, clock)
                     .await
                     .map_err(|f| f.error)?;
@@ -517,7 +491,7 @@ async fn fetch_hop(
             }
         }
     });
-    let (done, stream) = within(
+    let (done, stream) = within_saying(
         &inner.lp,
         exchange_and_retry,
         request.request_timeout,
@@ -645,7 +619,7 @@ async fn wait_for_slot(inner: &Rc<Inner>, request: &HTTPRequest) -> Result<Slot>
         (Some(a), Some(b)) => Some(a.min(b)),
         (a, b) => a.or(b),
     };
-    within(&inner.lp, turn.value(), limit, "Timeout in request queue").await?;
+    within_saying(&inner.lp, turn.value(), limit, "Timeout in request queue").await?;
     Ok(wait.into_slot())
 }
 
@@ -683,32 +657,43 @@ impl Drop for Waiter {
 // ---- connections ----
 
 /// What makes one pooled connection differ from another: the origin and
-/// every request setting that shapes the connection. Building one clones
-/// an `Rc` and settings that are usually `None`: no allocation per fetch.
+/// the settings the connection was made with. `connect` reads its settings
+/// from the key and from nothing else, so a setting that shapes a
+/// connection cannot be missing from the key. Building one clones an `Rc`
+/// and settings that are usually `None`: no allocation per fetch.
 struct PoolKey {
     target: Rc<Target>,
     settings: ConnectionSettings,
 }
 
+/// Everything `connect` uses to make a connection, taken from a request.
 #[derive(PartialEq, Eq, Hash)]
 struct ConnectionSettings {
+    allow_ipv6: bool,
+    network_interface: Option<IpAddr>,
+    proxy: Option<ProxySettings>,
+    /// None for plain http: a connection without TLS is the same whatever
+    /// the TLS settings (and the key stays cheap to hash and compare).
+    tls: Option<TlsSettings>,
+}
+
+/// The HTTP proxy a connection goes through (for https, the tunnel's
+/// credentials are part of the connection).
+#[derive(PartialEq, Eq, Hash)]
+struct ProxySettings {
+    host: String,
+    port: u16,
+    username: Option<String>,
+    password: Option<String>,
+}
+
+/// A request's TLS settings, as it holds them (`Arc`s: cloned, not copied).
+#[derive(PartialEq, Eq, Hash)]
+struct TlsSettings {
     validate_cert: bool,
     ca_certs: Option<PathBuf>,
     client_cert: Option<PathBuf>,
     client_key: Option<PathBuf>,
-    /// None for plain http: a connection without TLS is the same whatever
-    /// the TLS settings (and the key stays cheap to hash and compare).
-    tls: Option<TlsSettings>,
-    allow_ipv6: bool,
-    network_interface: Option<IpAddr>,
-    proxy_host: Option<String>,
-    proxy_port: Option<u16>,
-    proxy_username: Option<String>,
-}
-
-/// The TLS options beyond Tornado's fields (`Arc`s: cloned, not copied).
-#[derive(PartialEq, Eq, Hash)]
-struct TlsSettings {
     ca_pem: Option<Arc<[u8]>>,
     client_cert_pem: Option<CertKeyPem>,
     min_tls_version: Option<TlsVersion>,
@@ -716,14 +701,54 @@ struct TlsSettings {
     tls_server_name: Option<Arc<str>>,
 }
 
+impl ConnectionSettings {
+    fn of(request: &HTTPRequest, target: &Target) -> ConnectionSettings {
+        ConnectionSettings {
+            allow_ipv6: request.allow_ipv6,
+            network_interface: request.network_interface,
+            proxy: request.proxy_host.as_ref().map(|host| ProxySettings {
+                host: host.clone(),
+                port: request.proxy_port.unwrap_or(8080),
+                username: request.proxy_username.clone(),
+                password: request.proxy_password.clone(),
+            }),
+            tls: (target.scheme == Scheme::Https).then(|| TlsSettings::of(request)),
+        }
+    }
+}
+
 impl TlsSettings {
     fn of(request: &HTTPRequest) -> TlsSettings {
         TlsSettings {
+            validate_cert: request.validate_cert,
+            ca_certs: request.ca_certs.clone(),
+            client_cert: request.client_cert.clone(),
+            client_key: request.client_key.clone(),
             ca_pem: request.ca_pem.clone(),
             client_cert_pem: request.client_cert_pem.clone(),
             min_tls_version: request.min_tls_version,
             alpn_protocols: request.alpn_protocols.clone(),
             tls_server_name: request.tls_server_name.clone(),
+        }
+    }
+
+    /// The options the handshake is made with (built only to connect).
+    fn client_options(&self) -> TlsClientOptions {
+        TlsClientOptions {
+            validate_cert: self.validate_cert,
+            ca_file: self.ca_certs.clone(),
+            client_cert: match (&self.client_cert, &self.client_key) {
+                (Some(cert), Some(key)) => Some((cert.clone(), key.clone())),
+                (Some(cert), None) => Some((cert.clone(), cert.clone())),
+                _ => None,
+            },
+            alpn: match &self.alpn_protocols {
+                Some(protocols) => protocols.to_vec(),
+                None => vec![b"http/1.1".to_vec()],
+            },
+            ca_pem: self.ca_pem.clone(),
+            client_cert_pem: self.client_cert_pem.clone(),
+            min_version: self.min_tls_version,
         }
     }
 }
@@ -732,18 +757,7 @@ impl PoolKey {
     fn new(request: &HTTPRequest, target: &Rc<Target>) -> PoolKey {
         PoolKey {
             target: target.clone(),
-            settings: ConnectionSettings {
-                validate_cert: request.validate_cert,
-                ca_certs: request.ca_certs.clone(),
-                client_cert: request.client_cert.clone(),
-                client_key: request.client_key.clone(),
-                tls: (target.scheme == Scheme::Https).then(|| TlsSettings::of(request)),
-                allow_ipv6: request.allow_ipv6,
-                network_interface: request.network_interface,
-                proxy_host: request.proxy_host.clone(),
-                proxy_port: request.proxy_port,
-                proxy_username: request.proxy_username.clone(),
-            },
+            settings: ConnectionSettings::of(request, target),
         }
     }
 }
@@ -783,7 +797,10 @@ async fn checkout_or_connect(
         }
         return Ok((stream, true));
     }
-    Ok((connect(inner, request, target, clock).await?, false))
+    Ok((
+        connect(inner, key, request.connect_timeout, clock).await?,
+        false,
+    ))
 }
 
 fn check_out(inner: &Inner, key: &PoolKey) -> Option<IOStream> {
@@ -876,23 +893,21 @@ fn sweep_idle(inner: &Rc<Inner>) {
 
 /// A new connection for `target`, within connect_timeout: resolve, TCP
 /// (Happy Eyeballs), proxy tunnel, TLS.
+/// A new connection for `key`'s origin, made with `key`'s settings only.
 async fn connect(
     inner: &Rc<Inner>,
-    request: &HTTPRequest,
-    target: &Target,
+    key: &PoolKey,
+    connect_timeout: Option<Duration>,
     clock: &mut Clock,
 ) -> Result<IOStream> {
     // Boxed: the connect machinery (resolver, Happy Eyeballs, TLS) is big and
     // only needed for new connections; inline it would sit in every fetch.
     let phase = Cell::new(ConnectPhase::Resolving);
-    let work = Box::pin(connect_unlimited(inner, request, target, clock, &phase));
-    let stream = match limit_of(request.connect_timeout) {
-        None => work.await?,
-        // The message says which step ran out of time, as Tornado's do.
-        Some(limit) => race_timeout(&inner.lp, work, limit)
-            .await
-            .map_err(|e| timeout_as(e, &phase.get().timeout_message(request, target)))?,
-    };
+    let work = Box::pin(connect_unlimited(inner, key, clock, &phase));
+    // The message says which step ran out of time, as Tornado's do.
+    let stream = within(&inner.lp, connect_timeout, work)
+        .await
+        .map_err(|e| timeout_as(e, &phase.get().timeout_message(key)))?;
     stream.set_max_buffer_size(inner.options.max_buffer_size)?;
     Ok(stream)
 }
@@ -906,10 +921,15 @@ enum ConnectPhase {
 }
 
 impl ConnectPhase {
-    fn timeout_message(self, request: &HTTPRequest, target: &Target) -> String {
+    fn timeout_message(self, key: &PoolKey) -> String {
+        let target = &key.target;
         match self {
             ConnectPhase::Resolving => {
-                let host = request.proxy_host.as_deref().unwrap_or(&target.host);
+                let host = key
+                    .settings
+                    .proxy
+                    .as_ref()
+                    .map_or(&target.host, |p| &p.host);
                 format!("Timeout while resolving {host}")
             }
             ConnectPhase::Connecting => "Timeout while connecting".into(),
@@ -923,16 +943,16 @@ impl ConnectPhase {
 
 async fn connect_unlimited(
     inner: &Rc<Inner>,
-    request: &HTTPRequest,
-    target: &Target,
+    key: &PoolKey,
     clock: &mut Clock,
     phase: &Cell<ConnectPhase>,
 ) -> Result<IOStream> {
-    let (host, port) = match (&request.proxy_host, request.proxy_port) {
-        (Some(proxy), port) => (proxy.as_str(), port.unwrap_or(8080)),
-        (None, _) => (target.host.as_str(), target.port),
+    let (target, settings) = (&*key.target, &key.settings);
+    let (host, port) = match &settings.proxy {
+        Some(proxy) => (proxy.host.as_str(), proxy.port),
+        None => (target.host.as_str(), target.port),
     };
-    let family = if request.allow_ipv6 {
+    let family = if settings.allow_ipv6 {
         AddressFamily::Any
     } else {
         AddressFamily::V4
@@ -945,7 +965,7 @@ async fn connect_unlimited(
     clock.info.namelookup = clock.since_start();
     phase.set(ConnectPhase::Connecting);
     let options = ConnectOptions {
-        source_ip: request.network_interface,
+        source_ip: settings.network_interface,
         ..Default::default()
     };
     let (stream, _addr) = connect_resolved(&inner.lp, addrs, &options)
@@ -956,19 +976,19 @@ async fn connect_unlimited(
     // handshake's last flight and the request then go out without waiting
     // for the peer's delayed ACK (a 40 ms stall per new TLS connection).
     let _ = stream.set_nodelay(true);
-    if request.proxy_host.is_some() && target.scheme == Scheme::Https {
-        open_tunnel(inner, &stream, request, target).await?;
-    }
-    if target.scheme == Scheme::Https {
-        let tls = tls_options(request);
-        let config = client_config(&tls).map_err(|e| classify(e, FetchErrorKind::Tls))?;
-        let name = server_name(request.tls_server_name.as_deref().unwrap_or(&target.host))?;
+    if let Some(tls) = &settings.tls {
+        if let Some(proxy) = &settings.proxy {
+            open_tunnel(inner, &stream, proxy, target).await?;
+        }
+        let config =
+            client_config(&tls.client_options()).map_err(|e| classify(e, FetchErrorKind::Tls))?;
+        let name = server_name(tls.tls_server_name.as_deref().unwrap_or(&target.host))?;
         phase.set(ConnectPhase::Handshaking);
         stream
             .start_tls_client(config, name)
             .await
             .map_err(|e| classify(e, FetchErrorKind::Tls))?;
-        if request.alpn_protocols.is_some() {
+        if tls.alpn_protocols.is_some() {
             check_alpn(&stream)?;
         }
         clock.info.appconnect = clock.since_start();
@@ -991,37 +1011,18 @@ fn check_alpn(stream: &IOStream) -> Result<()> {
     }
 }
 
-fn tls_options(request: &HTTPRequest) -> TlsClientOptions {
-    TlsClientOptions {
-        validate_cert: request.validate_cert,
-        ca_file: request.ca_certs.clone(),
-        client_cert: match (&request.client_cert, &request.client_key) {
-            (Some(cert), Some(key)) => Some((cert.clone(), key.clone())),
-            (Some(cert), None) => Some((cert.clone(), cert.clone())),
-            _ => None,
-        },
-        alpn: match &request.alpn_protocols {
-            Some(protocols) => protocols.to_vec(),
-            None => vec![b"http/1.1".to_vec()],
-        },
-        ca_pem: request.ca_pem.clone(),
-        client_cert_pem: request.client_cert_pem.clone(),
-        min_version: request.min_tls_version,
-    }
-}
-
 /// `CONNECT host:port` through an HTTP proxy, for an https URL.
 async fn open_tunnel(
     inner: &Inner,
     stream: &IOStream,
-    request: &HTTPRequest,
+    proxy: &ProxySettings,
     target: &Target,
 ) -> Result<()> {
     let head = connect_tunnel_head(
         &target.host,
         target.port,
-        request.proxy_username.as_deref(),
-        request.proxy_password.as_deref(),
+        proxy.username.as_deref(),
+        proxy.password.as_deref(),
     );
     stream.write(&head)?;
     let raw = read_raw_head(stream, inner.options.max_header_size)

@@ -22,7 +22,7 @@ pub mod validate;
 
 use std::fmt;
 
-use crate::error::{Code, Error};
+use crate::error::Error;
 
 pub use body::Body;
 pub use client::{AsyncHTTPClient, ClientOptions};
@@ -31,82 +31,11 @@ pub use request::HTTPRequest;
 pub use response::{HTTPResponse, TimeInfo};
 
 /// Why a fetch got no (usable) response: the kinds of `FETCH_CLI.md`.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
-pub enum FetchErrorKind {
-    Resolve,
-    Connect,
-    Timeout,
-    Tls,
-    Protocol,
-    Closed,
-    BodyTooLarge,
-    HeaderTooLarge,
-    TooManyRedirects,
-    InvalidUrl,
-    InvalidRequest,
-    Cancelled,
-}
-
-const KINDS: [FetchErrorKind; 12] = [
-    FetchErrorKind::Resolve,
-    FetchErrorKind::Connect,
-    FetchErrorKind::Timeout,
-    FetchErrorKind::Tls,
-    FetchErrorKind::Protocol,
-    FetchErrorKind::Closed,
-    FetchErrorKind::BodyTooLarge,
-    FetchErrorKind::HeaderTooLarge,
-    FetchErrorKind::TooManyRedirects,
-    FetchErrorKind::InvalidUrl,
-    FetchErrorKind::InvalidRequest,
-    FetchErrorKind::Cancelled,
-];
-
-impl FetchErrorKind {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            FetchErrorKind::Resolve => "resolve",
-            FetchErrorKind::Connect => "connect",
-            FetchErrorKind::Timeout => "timeout",
-            FetchErrorKind::Tls => "tls",
-            FetchErrorKind::Protocol => "protocol",
-            FetchErrorKind::Closed => "closed",
-            FetchErrorKind::BodyTooLarge => "body_too_large",
-            FetchErrorKind::HeaderTooLarge => "header_too_large",
-            FetchErrorKind::TooManyRedirects => "too_many_redirects",
-            FetchErrorKind::InvalidUrl => "invalid_url",
-            FetchErrorKind::InvalidRequest => "invalid_request",
-            FetchErrorKind::Cancelled => "cancelled",
-        }
-    }
-
-    /// The status code a C caller sees for this kind.
-    pub fn code(self) -> Code {
-        match self {
-            FetchErrorKind::Resolve => Code::RESOLVE,
-            FetchErrorKind::Connect => Code::CONNECT,
-            FetchErrorKind::Timeout => Code::TIMEOUT,
-            FetchErrorKind::Tls => Code::TLS,
-            FetchErrorKind::Protocol => Code::PROTOCOL,
-            FetchErrorKind::Closed => Code::CLOSED,
-            FetchErrorKind::BodyTooLarge | FetchErrorKind::HeaderTooLarge => Code::TOO_LARGE,
-            FetchErrorKind::TooManyRedirects => Code::TOO_MANY_REDIRECTS,
-            FetchErrorKind::InvalidUrl => Code::INVALID_URL,
-            FetchErrorKind::InvalidRequest => Code::INVALID,
-            FetchErrorKind::Cancelled => Code::CANCELLED,
-        }
-    }
-}
-
-impl fmt::Display for FetchErrorKind {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.as_str())
-    }
-}
+pub use crate::error::ErrorKind as FetchErrorKind;
 
 /// A fetch error: its message starts with the kind ("timeout: ...").
 pub fn fetch_error(kind: FetchErrorKind, detail: impl fmt::Display) -> Error {
-    Error::new(kind.code(), format!("{kind}: {detail}"))
+    Error::of_kind(kind, detail)
 }
 
 /// A request that cannot be sent as it is.
@@ -121,6 +50,5 @@ pub(crate) fn protocol(detail: impl fmt::Display) -> Error {
 
 /// The kind of a fetch error made by [`fetch_error`] (None for other errors).
 pub fn kind_of(error: &Error) -> Option<FetchErrorKind> {
-    let (prefix, _) = error.message().split_once(": ")?;
-    KINDS.into_iter().find(|kind| kind.as_str() == prefix)
+    error.kind()
 }

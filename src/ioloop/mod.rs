@@ -258,6 +258,11 @@ impl LoopRef {
         Ok(local)
     }
 
+    /// Whether `self` and `other` are handles of the same loop.
+    pub fn same_loop(&self, other: &LoopRef) -> bool {
+        Arc::ptr_eq(&self.inner, &other.inner)
+    }
+
     /// A `Send` handle for other threads.
     pub fn thread_handle(&self) -> LoopHandle {
         LoopHandle {

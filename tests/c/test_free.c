@@ -432,11 +432,14 @@ int main(void) {
               unstarted.drops);
         CHECK(sleepy.steps == 1 && w.st.steps == 1 && released.steps == 1, "no step ran during loop_free");
         /* the result futures outlive the loop */
-        CHECK(!tornado_future_done(c1) || tornado_future_error(c1, NULL) != TORNADO_OK, "c1 did not succeed");
+        /* the result futures outlive the loop, pending for ever (valgrind:
+         * releasing them afterwards is clean) */
+        CHECK(!tornado_future_done(c1) && !tornado_future_done(c2) && !tornado_future_done(c4),
+              "their result futures stay pending");
+        CHECK_CODE(tornado_future_error(c1, NULL), TORNADO_ERR_NOT_DONE, "c1: NOT_DONE");
         tornado_future_unref(c1);
         tornado_future_unref(c2);
         tornado_future_unref(c4);
-        CHECK(1, "result futures released after loop_free");
     }
 
     tap_section("futures and periodics outliving their loop");
@@ -462,10 +465,9 @@ int main(void) {
         CHECK(!tornado_future_done(pending), "pending future still pending");
         tornado_code rc = tornado_future_add_done_callback(pending, reg_done_cb, NULL);
         CHECK(rc == TORNADO_ERR_CLOSED, "add_done_callback after loop_free -> CLOSED (%s)", tornado_code_name(rc));
-        rc = tornado_future_set_result(pending, NULL, NULL);
-        tap_diag("set_result after loop_free: %s", tornado_code_name(rc));
-        CHECK(rc == TORNADO_OK || rc == TORNADO_ERR_CLOSED, "set_result after loop_free: OK or CLOSED, no crash (%s)",
-              tornado_code_name(rc));
+        CHECK_OK(tornado_future_set_result(pending, NULL, NULL), "set_result after loop_free completes it (no callback to run)");
+        CHECK(tornado_future_done(pending), "done now");
+        CHECK_CODE(tornado_future_error(pending, NULL), TORNADO_OK, "with success");
         rc = tornado_periodic_start(pc2);
         CHECK(rc == TORNADO_ERR_CLOSED, "periodic_start after loop_free -> CLOSED (%s)", tornado_code_name(rc));
         CHECK_OK(tornado_periodic_free(pc), "periodic_free after loop_free");

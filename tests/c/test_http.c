@@ -4,7 +4,12 @@
  * functions, request options, errors by kind, cancellation, freeing a busy
  * client, and bad input; and against its HTTPS server that asks for a
  * client certificate (TORNADO_TEST_MTLS_PORT, with the test CA and a client
- * certificate it signed in TORNADO_TEST_CA, _CLIENT_CERT, _CLIENT_KEY). */
+ * certificate it signed in TORNADO_TEST_CA, _CLIENT_CERT, _CLIENT_KEY).
+ *
+ * Each section stands alone: it gets a client of its own (new_client) and
+ * relies on nothing an earlier one did. `test_http NAME...` runs only the
+ * sections named, `test_http --list` prints their names; tests/c_programs.rs
+ * runs every section alone too. */
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
@@ -202,6 +207,8 @@ static void test_large_bodies(tornado_http_client *c) {
         tornado_future_unref(f);
         tornado_http_request_free(r);
     }
+    CHECK(tornado_http_client_idle_connections(c) == 1, "one keep-alive connection served them all, pooled (%zu)",
+          tornado_http_client_idle_connections(c));
 }
 
 static void test_callbacks(tornado_http_client *c) {
@@ -797,15 +804,9 @@ static void test_bad_input(tornado_http_client *c) {
     tornado_http_client_options_free(NULL);
 }
 
-int main(void) {
-    tap_init("test_http");
-    base = getenv("TORNADO_TEST_HTTP");
-    const char *closed = getenv("TORNADO_TEST_CLOSED_PORT");
-    if (!base || !closed) {
-        printf("# run through tests/c_programs.rs, which starts the server\n");
-        return 2;
-    }
-    loop = tornado_loop_new();
+/* The client every section gets: 4 connections, and the host names the
+ * sections map. */
+static tornado_http_client *new_client(void) {
     tornado_http_client_options *o = tornado_http_client_options_new();
     CHECK_OK(tornado_http_client_options_set_max_clients(o, 4), "max_clients");
     CHECK_OK(tornado_http_client_options_add_hostname_mapping(o, "mapped.test", "127.0.0.1"), "mapping");
@@ -816,25 +817,79 @@ int main(void) {
     tornado_http_client *c = tornado_http_client_new(loop, o);
     tornado_http_client_options_free(o);
     CHECK(c != NULL, "client");
+    return c;
+}
 
-    test_get(c);
-    test_request_changed_after_fetch(c);
-    test_post_and_redirect(c);
-    test_callbacks(c);
-    test_large_bodies(c);
-    CHECK(tornado_http_client_idle_connections(c) >= 1, "keep-alive connections pooled");
-    test_features(c);
-    test_request_options(c);
-    test_client_certificate(c);
-    test_wire(c);
-    test_request_fields(c);
-    test_redirect_rules(c);
+static int closed_port;
+static void test_errors_section(tornado_http_client *c) {
+    test_errors(c, closed_port);
+}
+static void test_client_rules_section(tornado_http_client *c) {
+    (void)c; /* makes clients of its own, with other options */
     test_client_rules();
-    test_hostile(c);
-    test_errors(c, atoi(closed));
-    test_bad_input(c);
-    CHECK_OK(tornado_http_client_free(c), "client_free");
-    tornado_loop_run_once(loop, 0);
+}
+
+static const struct {
+    const char *name;
+    void (*run)(tornado_http_client *c);
+} sections[] = {
+    {"get", test_get},
+    {"request_changed_after_fetch", test_request_changed_after_fetch},
+    {"post_and_redirect", test_post_and_redirect},
+    {"callbacks", test_callbacks},
+    {"large_bodies", test_large_bodies},
+    {"features", test_features},
+    {"request_options", test_request_options},
+    {"client_certificate", test_client_certificate},
+    {"wire", test_wire},
+    {"request_fields", test_request_fields},
+    {"redirect_rules", test_redirect_rules},
+    {"client_rules", test_client_rules_section},
+    {"hostile", test_hostile},
+    {"errors", test_errors_section},
+    {"bad_input", test_bad_input},
+};
+#define SECTION_COUNT (sizeof sections / sizeof sections[0])
+
+/* Whether section `i` is to run: all of them without arguments, else the
+ * ones named. */
+static int selected(size_t i, int argc, char **argv) {
+    if (argc < 2) return 1;
+    for (int a = 1; a < argc; a++)
+        if (strcmp(argv[a], sections[i].name) == 0) return 1;
+    return 0;
+}
+
+int main(int argc, char **argv) {
+    if (argc == 2 && strcmp(argv[1], "--list") == 0) {
+        for (size_t i = 0; i < SECTION_COUNT; i++) printf("%s\n", sections[i].name);
+        return 0;
+    }
+    for (int a = 1; a < argc; a++) {
+        size_t i = 0;
+        while (i < SECTION_COUNT && strcmp(argv[a], sections[i].name) != 0) i++;
+        if (i == SECTION_COUNT) {
+            fprintf(stderr, "test_http: no section %s (see --list)\n", argv[a]);
+            return 2;
+        }
+    }
+    tap_init("test_http");
+    base = getenv("TORNADO_TEST_HTTP");
+    const char *closed = getenv("TORNADO_TEST_CLOSED_PORT");
+    if (!base || !closed) {
+        printf("# run through tests/c_programs.rs, which starts the server\n");
+        return 2;
+    }
+    closed_port = atoi(closed);
+    loop = tornado_loop_new();
+    for (size_t i = 0; i < SECTION_COUNT; i++) {
+        if (!selected(i, argc, argv)) continue;
+        tornado_http_client *c = new_client();
+        if (c == NULL) continue;
+        sections[i].run(c);
+        CHECK_OK(tornado_http_client_free(c), "%s: client_free", sections[i].name);
+        tornado_loop_run_once(loop, 0);
+    }
     CHECK_OK(tornado_loop_free(loop), "loop_free");
     return tap_done();
 }

@@ -2,7 +2,6 @@
 //! `AsyncHTTPClient.configure` keywords), made before the client.
 
 use std::ffi::c_char;
-use std::net::IpAddr;
 
 use super::client::request_snapshot;
 use super::request::tornado_http_request;
@@ -10,7 +9,7 @@ use crate::error::{Error, Result};
 use crate::ffi::{c_str, guard_code, guard_value, non_null, seconds, tornado_code};
 use crate::http::client::ClientOptions;
 use crate::http::request::HTTPRequest;
-use crate::util::current_thread_id;
+use crate::util::{current_thread_id, parse_ip};
 
 /// Client-wide settings for `tornado_http_client_new`. Made by
 /// `tornado_http_client_options_new` (with Tornado's defaults), released by
@@ -217,11 +216,4 @@ pub extern "C" fn tornado_http_client_options_set_defaults(
         };
         Ok(())
     })
-}
-
-pub(super) fn parse_ip(text: &str) -> Result<IpAddr> {
-    text.trim_start_matches('[')
-        .trim_end_matches(']')
-        .parse()
-        .map_err(|_| Error::invalid(format!("{text:?} is not an IP address")))
 }

@@ -6,11 +6,12 @@ use std::rc::Rc;
 use std::time::{Duration, UNIX_EPOCH};
 
 use super::client::{client_ref, tornado_http_client};
-use super::options::{check_owner, parse_ip};
+use super::options::check_owner;
 use crate::error::{Error, Result};
 use crate::ffi::{c_str, guard_code, guard_value, non_null, seconds, tornado_code};
 use crate::http::request::{AuthMode, HTTPRequest};
 use crate::util::current_thread_id;
+use crate::util::parse_ip;
 
 /// A request (Tornado's `HTTPRequest`) with Tornado's defaults. Made by
 /// `tornado_http_request_new`, released by `tornado_http_request_free`. A
@@ -211,8 +212,7 @@ pub extern "C" fn tornado_http_request_set_body(
 }
 
 fn timeout_secs(value: f64, what: &str) -> Result<Option<Duration>> {
-    let duration = seconds(value, what)?;
-    Ok((!duration.is_zero()).then_some(duration))
+    Ok(crate::gen::limit_of(Some(seconds(value, what)?)))
 }
 
 /// Seconds allowed for resolve + connect + TLS handshake (default 20; 0: none).
@@ -400,7 +400,7 @@ unsafe fn pem_arg<'a>(data: *const u8, len: usize, what: &str) -> Result<Option<
 
 /// Checked here, so a C caller learns of malformed PEM when setting it.
 fn invalid_pem(e: Error) -> Error {
-    Error::invalid(e.message().trim_start_matches("tls: "))
+    Error::invalid(e.detail())
 }
 
 /// Trusts the CA certificates in `len` bytes of PEM at `pem` (copied; the

@@ -532,3 +532,27 @@ pub(crate) fn classify(error: Error, default: FetchErrorKind) -> Error {
     };
     fetch_error(kind, error.message()).with_os_error(error.os_error())
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn classify_goes_by_the_carried_kind_not_the_message() {
+        // A lower layer's error whose text merely starts like a kind.
+        let lookalike = Error::new(Code::IO, "timeout: reset by peer");
+        let classified = classify(lookalike, FetchErrorKind::Closed);
+        assert_eq!(classified.kind(), Some(FetchErrorKind::Closed));
+        assert_eq!(classified.code(), Code::CLOSED);
+        assert!(!is_connection_end(&fetch_error(
+            FetchErrorKind::Timeout,
+            "x"
+        )));
+        assert!(is_connection_end(&Error::new(Code::IO, "timeout: reset")));
+        // A kind already given is kept, as is an application's own code.
+        let tls = fetch_error(FetchErrorKind::Tls, "bad certificate");
+        assert_eq!(classify(tls.clone(), FetchErrorKind::Closed), tls);
+        let user = Error::new(Code(1001), "protocol: the app's own");
+        assert_eq!(classify(user.clone(), FetchErrorKind::Closed), user);
+    }
+}
