@@ -1,5 +1,6 @@
-//! `tornado_iostream_*`: streams through the C ABI. Reads and writes return
-//! futures. (TCP connects and servers, which make streams, are in `tcp`.)
+//! `tornado_iostream_*`: streams through the C ABI, plain or TLS. Reads,
+//! writes and handshakes return futures. (TCP connects and servers, which
+//! make streams, are in `tcp`; TLS options and configurations in `tls`.)
 
 use std::ffi::{c_char, c_int, c_void};
 use std::os::unix::io::{FromRawFd, OwnedFd};
@@ -7,12 +8,14 @@ use std::rc::Rc;
 
 use super::future::{into_raw, tornado_future, CValue};
 use super::loop_api::{loop_ref, tornado_loop};
+use super::tls::{options_or_default, tornado_tls_options, tornado_tls_server_config};
 use super::types::{tornado_callback, tornado_drop_fn, CCallDrop, UserData};
-use super::{guard_code, guard_value, non_null, tornado_code};
+use super::{c_str, guard_code, guard_value, non_null, tornado_code};
 use crate::error::{Code, Error, Result};
 use crate::gen;
 use crate::ioloop::LoopRef;
 use crate::iostream::IOStream;
+use crate::tls::{client_config, server_name};
 
 /// A stream (Tornado's `IOStream`), reference counted: `tornado_iostream_ref`
 /// adds a reference, `tornado_iostream_unref` releases one, and the stream
@@ -341,4 +344,153 @@ pub extern "C" fn tornado_iostream_write(
             Ok(CValue::null())
         })
     })
+}
+
+// ---- TLS on a stream (Tornado's SSLIOStream) ----
+
+/// Starts TLS as a client on a connected stream (Tornado's `start_tls`):
+/// `server_name` is checked against the certificate and sent as SNI (an IP
+/// address is checked against the certificate's IP entries); `options` may
+/// be NULL for the defaults (validation on). No read may be pending and no
+/// write queued. Turns `TCP_NODELAY` on before the handshake, as curl does,
+/// unless `tornado_iostream_set_nodelay` was called on the stream. The
+/// future (value NULL) is done when the handshake is;
+/// on failure the stream is closed and the future fails with
+/// `TORNADO_ERR_TLS`. NULL when the call itself is invalid.
+#[no_mangle]
+pub extern "C" fn tornado_iostream_start_tls_client(
+    stream: *mut tornado_iostream,
+    server_name_: *const c_char,
+    options: *const tornado_tls_options,
+) -> *mut tornado_future {
+    guard_value(std::ptr::null_mut(), || {
+        // SAFETY: caller passes a live stream or NULL.
+        let s = unsafe { stream_ref(stream) }?.clone();
+        // SAFETY: caller passes a NUL-terminated string or NULL.
+        let name = server_name(unsafe { c_str(server_name_, "server_name") }?)?;
+        // SAFETY: caller passes live options or NULL.
+        let config = client_config(&unsafe { options_or_default(options) })?;
+        let lp = s.loop_ref().clone();
+        spawn_c(&lp, async move {
+            s.start_tls_client(config, name).await?;
+            Ok(CValue::null())
+        })
+    })
+}
+
+/// Starts TLS as a server on an accepted stream with `config` (which may be
+/// freed right after). The future (value NULL) is done when the handshake
+/// is; on failure the stream is closed and the future fails.
+#[no_mangle]
+pub extern "C" fn tornado_iostream_start_tls_server(
+    stream: *mut tornado_iostream,
+    config: *const tornado_tls_server_config,
+) -> *mut tornado_future {
+    guard_value(std::ptr::null_mut(), || {
+        // SAFETY: caller passes a live stream or NULL.
+        let s = unsafe { stream_ref(stream) }?.clone();
+        non_null(config, "config")?;
+        // SAFETY: non-NULL and live per the contract.
+        let config = unsafe { (*config).config.clone() };
+        let lp = s.loop_ref().clone();
+        spawn_c(&lp, async move {
+            s.start_tls_server(config).await?;
+            Ok(CValue::null())
+        })
+    })
+}
+
+/// Copies the ALPN protocol agreed in the handshake into `buf` (`cap`
+/// bytes, NUL-terminated, truncated if needed) and returns its full length;
+/// 0 when none was agreed, TLS has not started, or on error.
+#[no_mangle]
+pub extern "C" fn tornado_iostream_alpn_protocol(
+    stream: *const tornado_iostream,
+    buf: *mut c_char,
+    cap: usize,
+) -> usize {
+    guard_value(0, || {
+        // SAFETY: caller passes a live stream or NULL.
+        let s = unsafe { stream_ref(stream) }?;
+        let protocol = s.alpn_protocol().unwrap_or_default();
+        // SAFETY: the caller passes `cap` writable bytes at `buf` (or NULL).
+        Ok(unsafe { copy_out(&protocol, buf, cap) })
+    })
+}
+
+/// Copies `bytes` into `buf` (`cap` bytes, NUL-terminated, truncated if
+/// needed; nothing when `buf` is NULL or `cap` is 0) and returns their full
+/// length.
+///
+/// # Safety
+/// `buf` must be NULL or point to `cap` writable bytes.
+unsafe fn copy_out(bytes: &[u8], buf: *mut c_char, cap: usize) -> usize {
+    if !buf.is_null() && cap > 0 {
+        let n = bytes.len().min(cap - 1);
+        // SAFETY: the caller passes `cap` writable bytes at `buf`.
+        unsafe {
+            std::ptr::copy_nonoverlapping(bytes.as_ptr(), buf as *mut u8, n);
+            *buf.add(n) = 0;
+        }
+    }
+    bytes.len()
+}
+
+/// Copies the TLS version the handshake agreed ("TLSv1.2" or "TLSv1.3")
+/// into `buf` (`cap` bytes, NUL-terminated, truncated if needed) and
+/// returns its full length; 0 before the handshake is done, on a plain
+/// stream, or on error (a NULL stream).
+#[no_mangle]
+pub extern "C" fn tornado_iostream_tls_version(
+    stream: *const tornado_iostream,
+    buf: *mut c_char,
+    cap: usize,
+) -> usize {
+    guard_value(0, || {
+        // SAFETY: caller passes a live stream or NULL.
+        let version = unsafe { stream_ref(stream) }?.tls_version().unwrap_or("");
+        // SAFETY: the caller passes `cap` writable bytes at `buf` (or NULL).
+        Ok(unsafe { copy_out(version.as_bytes(), buf, cap) })
+    })
+}
+
+/// Copies the cipher suite the handshake agreed, by its IANA name (e.g.
+/// "TLS13_AES_256_GCM_SHA384", "TLS_ECDHE_ECDSA_WITH_AES_256_GCM_SHA384"),
+/// into `buf` (`cap` bytes, NUL-terminated, truncated if needed) and
+/// returns its full length; 0 before the handshake is done, on a plain
+/// stream, or on error (a NULL stream).
+#[no_mangle]
+pub extern "C" fn tornado_iostream_tls_cipher(
+    stream: *const tornado_iostream,
+    buf: *mut c_char,
+    cap: usize,
+) -> usize {
+    guard_value(0, || {
+        // SAFETY: caller passes a live stream or NULL.
+        let cipher = unsafe { stream_ref(stream) }?.tls_cipher().unwrap_or("");
+        // SAFETY: the caller passes `cap` writable bytes at `buf` (or NULL).
+        Ok(unsafe { copy_out(cipher.as_bytes(), buf, cap) })
+    })
+}
+
+/// 1 when the stream's TLS handshake resumed an earlier session, 0 when it
+/// was a full handshake, -1 before the handshake is done, on a plain
+/// stream, or on error (a NULL stream).
+#[no_mangle]
+pub extern "C" fn tornado_iostream_tls_resumed(stream: *const tornado_iostream) -> i32 {
+    guard_value(-1, || {
+        // SAFETY: caller passes a live stream or NULL.
+        Ok(match unsafe { stream_ref(stream) }?.tls_resumed() {
+            Some(true) => 1,
+            Some(false) => 0,
+            None => -1,
+        })
+    })
+}
+
+/// True when TLS has started on the stream (false on error).
+#[no_mangle]
+pub extern "C" fn tornado_iostream_is_tls(stream: *const tornado_iostream) -> bool {
+    // SAFETY: caller passes a live stream or NULL.
+    guard_value(false, || Ok(unsafe { stream_ref(stream) }?.is_tls()))
 }
