@@ -64,7 +64,7 @@ fn echo_over_tls_with_a_trusted_ca_and_alpn() {
         alpn: vec![b"http/1.1".to_vec()],
         ..trusting(&pki)
     };
-    let h = lp.handle();
+    let h = lp.loop_ref();
     let f = gen::spawn(&lp, async move {
         let stream = tls_connect(&h, addr, "localhost", &options).await?;
         assert!(stream.is_tls());
@@ -87,7 +87,7 @@ fn an_ip_address_is_checked_against_the_certificate() {
     let server = tls_echo_server(&lp, &pki, &[]);
     let addr = server.local_addr();
     let options = trusting(&pki);
-    let h = lp.handle();
+    let h = lp.loop_ref();
     let f = gen::spawn(&lp, async move {
         let stream = tls_connect(&h, addr, "127.0.0.1", &options).await?;
         stream.write(b"ip\n")?.value().await?;
@@ -113,7 +113,7 @@ fn a_large_transfer_over_tls_arrives_intact() {
         })
         .collect();
     let expected = payload.clone();
-    let h = lp.handle();
+    let h = lp.loop_ref();
     let f = gen::spawn(&lp, async move {
         let stream = tls_connect(&h, addr, "localhost", &options).await?;
         let written = stream.write(&payload)?;
@@ -139,7 +139,7 @@ fn expect_handshake_failure(
     let addr = server.local_addr();
     let options = options(&pki);
     let host = host.to_string();
-    let h = lp.handle();
+    let h = lp.loop_ref();
     let f = gen::spawn(&lp, async move {
         let stream = tls_connect(&h, addr, &host, &options).await?;
         Ok(stream.closed())
@@ -176,7 +176,7 @@ fn validation_off_accepts_an_untrusted_certificate() {
         validate_cert: false,
         ..Default::default()
     };
-    let h = lp.handle();
+    let h = lp.loop_ref();
     let f = gen::spawn(&lp, async move {
         let stream = tls_connect(&h, addr, "localhost", &options).await?;
         stream.write(b"insecure\n")?.value().await?;
@@ -190,7 +190,7 @@ fn validation_off_accepts_an_untrusted_certificate() {
 fn a_peer_that_is_not_tls_fails_the_handshake() {
     let lp = IOLoop::new().unwrap();
     let server = TCPServer::bind(&lp, "127.0.0.1:0".parse().unwrap(), DEFAULT_BACKLOG).unwrap();
-    let h = lp.handle();
+    let h = lp.loop_ref();
     server
         .start(move |stream, _| {
             let _ = stream.write(b"HTTP/1.1 400 Bad Request\r\n\r\nthis is not TLS at all\r\n");
@@ -201,7 +201,7 @@ fn a_peer_that_is_not_tls_fails_the_handshake() {
         })
         .unwrap();
     let addr = server.local_addr();
-    let h = lp.handle();
+    let h = lp.loop_ref();
     let f = gen::spawn(&lp, async move {
         tls_connect(&h, addr, "localhost", &TlsClientOptions::default())
             .await
@@ -244,7 +244,7 @@ fn connect_with_tls(
         tls: Some(tls),
         ..Default::default()
     };
-    let h = lp.handle();
+    let h = lp.loop_ref();
     gen::spawn(lp, async move {
         let (stream, _addr) = connect(&h, "127.0.0.1", port, &options).await?;
         Ok(stream)
@@ -300,7 +300,7 @@ fn tcp_connect_timeout_covers_the_tls_handshake() {
     let lp = IOLoop::new().unwrap();
     // Accepts and keeps the connection open, but never answers the ClientHello.
     let server = TCPServer::bind(&lp, "127.0.0.1:0".parse().unwrap(), DEFAULT_BACKLOG).unwrap();
-    let h = lp.handle();
+    let h = lp.loop_ref();
     server
         .start(move |stream, _| {
             h.spawn(async move {

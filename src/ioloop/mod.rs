@@ -189,8 +189,9 @@ impl IOLoop {
         })
     }
 
-    /// A clonable reference for this thread (callbacks, futures, tasks keep one).
-    pub fn handle(&self) -> LoopRef {
+    /// A new `LoopRef` to this loop, for this thread (callbacks, futures and
+    /// tasks keep one; `IOLoop` also derefs to one).
+    pub fn loop_ref(&self) -> LoopRef {
         self.lp.clone()
     }
 
@@ -264,7 +265,7 @@ impl LoopRef {
     }
 
     /// A `Send` handle for other threads.
-    pub fn thread_handle(&self) -> LoopHandle {
+    pub fn loop_handle(&self) -> LoopHandle {
         LoopHandle {
             inner: self.inner.clone(),
         }
