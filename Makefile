@@ -115,7 +115,9 @@ install-check:
 	done && \
 	g++ -std=c++17 -Wall -Wextra -Werror -pthread -o cpp_hello $(CURDIR)/c_examples/cpp_hello.cpp \
 		$$(pkg-config --cflags --libs tornado_rs) -Wl,-rpath,$(CURDIR)/build/install-check/prefix/lib && \
-	./hello && ./cpp_hello && ./timers > /dev/null && \
+	g++ -std=c++20 -Wall -Wextra -Werror -pthread -o cpp_fetch $(CURDIR)/c_examples/cpp_fetch.cpp \
+		$$(pkg-config --cflags --libs tornado_rs) -Wl,-rpath,$(CURDIR)/build/install-check/prefix/lib && \
+	./hello && ./cpp_hello && ./cpp_fetch > /dev/null && ./timers > /dev/null && \
 	cc -std=c99 -Wall -Werror -o hello-static $(CURDIR)/c_examples/hello.c $$(pkg-config --static --cflags tornado_rs) \
 		$(CURDIR)/build/install-check/prefix/lib/libtornado_rs.a -lpthread -ldl -lm && ./hello-static && \
 	readelf -d prefix/lib/libtornado_rs.so | grep -q 'SONAME.*libtornado_rs.so.$(SOMAJOR)' && \

@@ -1,28 +1,49 @@
-//! include/tornado_rs.hpp: compiles tests/cpp/test_wrapper.cpp with
-//! `-std=c++17 -Wall -Wextra -Werror` (CXX, default g++) against the built
-//! library and runs it (under valgrind with TORNADO_VALGRIND=1).
+//! include/tornado_rs.hpp: builds tests/cpp/test_wrapper.cpp (CXX, default
+//! g++) against the built library twice, both with `-Wall -Wextra -Werror`
+//! and the STRICT warnings below (as a demanding user builds), and runs each:
+//!
+//! - as C++17: the header's C++17 part, coroutine sections compiled out;
+//!   under valgrind with TORNADO_VALGRIND=1;
+//! - as C++20 with `-fsanitize=address,undefined` (LeakSanitizer included):
+//!   every section, coroutines too, and any leak of a callback or handle
+//!   fails the run.
+//!
+//! Both get a test PKI (a server certificate for tornado.test and
+//! 127.0.0.1, and its CA) through TORNADO_TEST_CERT/KEY/CA.
 
 mod common;
 
+use std::path::{Path, PathBuf};
 use std::process::Command;
 
 use common::c_build::{lib_dir, repo_dir, valgrind_enabled};
 
-#[test]
-fn cpp_wrapper() {
+/// Warnings a C++ user may build with: the header must be clean under them.
+const STRICT: &[&str] = &[
+    "-Wpedantic",
+    "-Wshadow",
+    "-Wold-style-cast",
+    "-Wconversion",
+    "-Wsign-conversion",
+];
+
+const SANITIZE: &[&str] = &[
+    "-fsanitize=address,undefined",
+    "-fno-omit-frame-pointer",
+    "-fno-sanitize-recover=all",
+];
+
+/// Compiles the test as `name` with `std` and `extra` flags.
+fn build(name: &str, std: &str, extra: &[&str]) -> PathBuf {
     let lib = lib_dir();
-    let exe = lib.join("c-tests").join("test_wrapper_cpp");
+    let exe = lib.join("c-tests").join(name);
     std::fs::create_dir_all(exe.parent().unwrap()).unwrap();
     let cxx = std::env::var("CXX").unwrap_or_else(|_| "g++".into());
-    let status = Command::new(&cxx)
-        .args([
-            "-std=c++17",
-            "-Wall",
-            "-Wextra",
-            "-Werror",
-            "-g",
-            "-pthread",
-        ])
+    let out = Command::new(&cxx)
+        .arg(format!("-std={std}"))
+        .args(["-Wall", "-Wextra", "-Werror", "-g", "-pthread"])
+        .args(STRICT)
+        .args(extra)
         .arg(format!("-I{}", repo_dir().join("include").display()))
         .arg(repo_dir().join("tests/cpp/test_wrapper.cpp"))
         .arg(format!("-L{}", lib.display()))
@@ -30,10 +51,42 @@ fn cpp_wrapper() {
         .arg(format!("-Wl,-rpath,{}", lib.display()))
         .arg("-o")
         .arg(&exe)
-        .status()
-        .expect("run the C++ compiler");
-    assert!(status.success(), "compiling test_wrapper.cpp failed");
-    let mut cmd = if valgrind_enabled() {
+        .output()
+        .unwrap_or_else(|e| panic!("could not run the C++ compiler `{cxx}`: {e}"));
+    assert!(
+        out.status.success(),
+        "compiling test_wrapper.cpp ({std} {extra:?}) failed:\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    exe
+}
+
+fn run(mut cmd: Command, pki: &common::pki::TestPki) {
+    let cert = pki.dir.path().join("cert.pem");
+    let key = pki.dir.path().join("key.pem");
+    std::fs::write(&cert, &pki.cert_pem).unwrap();
+    std::fs::write(&key, &pki.key_pem).unwrap();
+    let path = |p: &Path| p.display().to_string();
+    let out = cmd
+        .env("TORNADO_TEST_CERT", path(&cert))
+        .env("TORNADO_TEST_KEY", path(&key))
+        .env("TORNADO_TEST_CA", path(&pki.ca_file))
+        .output()
+        .expect("run test_wrapper");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success() && stdout.contains(" passed, 0 failed"),
+        "{cmd:?}: {}\n{stdout}\n{}",
+        out.status,
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+#[test]
+fn cpp17_wrapper() {
+    let pki = common::pki::test_pki(&["tornado.test", "127.0.0.1"]);
+    let exe = build("test_wrapper_cpp17", "c++17", &[]);
+    let cmd = if valgrind_enabled() {
         let mut c = Command::new("valgrind");
         c.args([
             "--leak-check=full",
@@ -50,11 +103,15 @@ fn cpp_wrapper() {
     } else {
         Command::new(&exe)
     };
-    let out = cmd.output().expect("run test_wrapper");
-    let stdout = String::from_utf8_lossy(&out.stdout);
-    assert!(
-        out.status.success() && stdout.contains(" passed, 0 failed"),
-        "{stdout}\n{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    run(cmd, &pki);
+}
+
+#[test]
+fn cpp20_wrapper_under_asan() {
+    let pki = common::pki::test_pki(&["tornado.test", "127.0.0.1"]);
+    let exe = build("test_wrapper_cpp20_asan", "c++20", SANITIZE);
+    let mut cmd = Command::new(&exe);
+    cmd.env("ASAN_OPTIONS", "detect_leaks=1:abort_on_error=0")
+        .env("UBSAN_OPTIONS", "print_stacktrace=1");
+    run(cmd, &pki);
 }
