@@ -131,6 +131,9 @@ pub struct HTTPRequest {
     pub proxy_password: Option<String>,
     pub allow_nonstandard_methods: bool,
     pub expect_100_continue: bool,
+    /// Which HTTP versions this fetch may use; None: the client's default
+    /// (`ClientOptions::http_version`, itself `Any` unless set).
+    pub http_version: Option<super::HttpVersion>,
 }
 
 impl HTTPRequest {
@@ -171,6 +174,7 @@ impl HTTPRequest {
             proxy_password: None,
             allow_nonstandard_methods: false,
             expect_100_continue: false,
+            http_version: None,
         }
     }
 }

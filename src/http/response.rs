@@ -41,6 +41,9 @@ pub struct HTTPResponse {
     pub request_time: f64,
     pub start_time: SystemTime,
     pub time_info: TimeInfo,
+    /// The HTTP version the response came over: 10 (HTTP/1.0), 11
+    /// (HTTP/1.1) or 20 (HTTP/2); 0 when no response was received.
+    pub version: u8,
 }
 
 impl HTTPResponse {
@@ -56,6 +59,7 @@ impl HTTPResponse {
             request_time: 0.0,
             start_time: SystemTime::now(),
             time_info: TimeInfo::default(),
+            version: 0,
         }
     }
 
@@ -72,6 +76,7 @@ impl HTTPResponse {
             request_time: 0.0,
             start_time: SystemTime::UNIX_EPOCH,
             time_info: TimeInfo::default(),
+            version: 0,
         }
     }
 
@@ -81,7 +86,13 @@ impl HTTPResponse {
         } else {
             head.reason
         };
+        let version = match head.version {
+            0 => 10,
+            1 => 11,
+            _ => 20,
+        };
         HTTPResponse {
+            version,
             code: head.code,
             reason,
             headers: head.headers,

@@ -29,6 +29,7 @@ use crate::ioloop::{LoopRef, Registration};
 
 mod buffer;
 mod io;
+mod poll;
 mod read;
 mod tls;
 mod write;
