@@ -26,6 +26,10 @@ test:
 	git diff --exit-code -- include/tornado_rs.h
 	@test -z "$$(git status --porcelain -- include)" || { echo "include/ has uncommitted generated files"; exit 1; }
 	TORNADO_VALGRIND=1 $(CARGO) test
+	@# The Rust core builds, lints and passes its tests without the C layer
+	@# (the default `ffi` feature).
+	$(CARGO) clippy --no-default-features --all-targets -- -D warnings
+	$(CARGO) test --no-default-features --lib --test loop_rust --test iostream_rust --test tcpclient_rust --test tls_rust
 	$(MAKE) -C c_examples c-header-check cxx-header-check
 	$(MAKE) -C c_examples run
 	$(MAKE) -C c_examples valgrind

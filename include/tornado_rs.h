@@ -717,17 +717,6 @@ tornado_code tornado_future_add_done_callback_full(tornado_future *future,
                                                    tornado_drop_fn drop_userdata);
 
 /**
- * Runs the loop until `future` is done, or `timeout_s` seconds pass (0: no
- * limit). Returns `TORNADO_OK` if the future succeeded, its error code if it
- * failed, `TORNADO_ERR_TIMEOUT` if the time ran out first, and
- * `TORNADO_ERR_NOT_DONE` if `tornado_loop_stop` ended the run first.
- * `TORNADO_ERR_RUNNING` when called from inside the running loop,
- * `TORNADO_ERR_INVALID` for a future of another loop. The caller's
- * reference to `future` is not consumed.
- */
-tornado_code tornado_loop_run_sync(tornado_loop *loop, tornado_future *future, double timeout_s);
-
-/**
  * New options with the defaults: max_clients 10, max_buffer_size and
  * max_body_size 100 MiB, max_header_size 64 KiB, idle connections kept
  * 60 s, as many per origin as max_clients (whatever it is set to).
@@ -1447,6 +1436,17 @@ tornado_code tornado_loop_stop(tornado_loop *loop);
 tornado_code tornado_loop_run_once(tornado_loop *loop, double max_wait_s);
 
 /**
+ * Runs the loop until `future` is done, or `timeout_s` seconds pass (0: no
+ * limit). Returns `TORNADO_OK` if the future succeeded, its error code if it
+ * failed, `TORNADO_ERR_TIMEOUT` if the time ran out first, and
+ * `TORNADO_ERR_NOT_DONE` if `tornado_loop_stop` ended the run first.
+ * `TORNADO_ERR_RUNNING` when called from inside the running loop,
+ * `TORNADO_ERR_INVALID` for a future of another loop. The caller's
+ * reference to `future` is not consumed.
+ */
+tornado_code tornado_loop_run_sync(tornado_loop *loop, tornado_future *future, double timeout_s);
+
+/**
  * A pollable fd (the epoll fd): readable when I/O is ready or the loop was
  * woken (a callback queued from another thread, or a registration made
  * between iterations that moved the next due time earlier). Owned by the
@@ -1771,6 +1771,65 @@ tornado_future *tornado_iostream_read_until_close(tornado_iostream *stream);
 tornado_future *tornado_iostream_write(tornado_iostream *stream, const uint8_t *data, size_t len);
 
 /**
+ * Starts TLS as a client on a connected stream (Tornado's `start_tls`):
+ * `server_name` is checked against the certificate and sent as SNI (an IP
+ * address is checked against the certificate's IP entries); `options` may
+ * be NULL for the defaults (validation on). No read may be pending and no
+ * write queued. Turns `TCP_NODELAY` on before the handshake, as curl does,
+ * unless `tornado_iostream_set_nodelay` was called on the stream. The
+ * future (value NULL) is done when the handshake is;
+ * on failure the stream is closed and the future fails with
+ * `TORNADO_ERR_TLS`. NULL when the call itself is invalid.
+ */
+tornado_future *tornado_iostream_start_tls_client(tornado_iostream *stream,
+                                                  const char *server_name_,
+                                                  const tornado_tls_options *options);
+
+/**
+ * Starts TLS as a server on an accepted stream with `config` (which may be
+ * freed right after). The future (value NULL) is done when the handshake
+ * is; on failure the stream is closed and the future fails.
+ */
+tornado_future *tornado_iostream_start_tls_server(tornado_iostream *stream,
+                                                  const tornado_tls_server_config *config);
+
+/**
+ * Copies the ALPN protocol agreed in the handshake into `buf` (`cap`
+ * bytes, NUL-terminated, truncated if needed) and returns its full length;
+ * 0 when none was agreed, TLS has not started, or on error.
+ */
+size_t tornado_iostream_alpn_protocol(const tornado_iostream *stream, char *buf, size_t cap);
+
+/**
+ * Copies the TLS version the handshake agreed ("TLSv1.2" or "TLSv1.3")
+ * into `buf` (`cap` bytes, NUL-terminated, truncated if needed) and
+ * returns its full length; 0 before the handshake is done, on a plain
+ * stream, or on error (a NULL stream).
+ */
+size_t tornado_iostream_tls_version(const tornado_iostream *stream, char *buf, size_t cap);
+
+/**
+ * Copies the cipher suite the handshake agreed, by its IANA name (e.g.
+ * "TLS13_AES_256_GCM_SHA384", "TLS_ECDHE_ECDSA_WITH_AES_256_GCM_SHA384"),
+ * into `buf` (`cap` bytes, NUL-terminated, truncated if needed) and
+ * returns its full length; 0 before the handshake is done, on a plain
+ * stream, or on error (a NULL stream).
+ */
+size_t tornado_iostream_tls_cipher(const tornado_iostream *stream, char *buf, size_t cap);
+
+/**
+ * 1 when the stream's TLS handshake resumed an earlier session, 0 when it
+ * was a full handshake, -1 before the handshake is done, on a plain
+ * stream, or on error (a NULL stream).
+ */
+int32_t tornado_iostream_tls_resumed(const tornado_iostream *stream);
+
+/**
+ * True when TLS has started on the stream (false on error).
+ */
+bool tornado_iostream_is_tls(const tornado_iostream *stream);
+
+/**
  * Connects to `host` (a name, resolved off the loop thread, or an IP
  * literal) and `port`, trying IPv6 and IPv4 addresses with Happy Eyeballs;
  * fails with `TORNADO_ERR_TIMEOUT` after `timeout_s` seconds (0: no limit;
@@ -1782,6 +1841,22 @@ tornado_future *tornado_tcp_connect(tornado_loop *loop,
                                     const char *host,
                                     uint16_t port,
                                     double timeout_s);
+
+/**
+ * Connects to `host`:`port` and starts TLS as a client, all within
+ * `timeout_s` seconds (0: no limit; the timeout covers the connect and the
+ * handshake). `host` is also the name checked against the certificate.
+ * The stream has `TCP_NODELAY` on (set before the handshake, as curl
+ * does; `tornado_iostream_set_nodelay` turns it off again).
+ * `options` may be NULL (validation on). The future's value is a
+ * `tornado_iostream *` owned by the future (take your own reference with
+ * `tornado_iostream_ref`). NULL when the call itself is invalid.
+ */
+tornado_future *tornado_tcp_connect_tls(tornado_loop *loop,
+                                        const char *host,
+                                        uint16_t port,
+                                        double timeout_s,
+                                        const tornado_tls_options *options);
 
 /**
  * Listens on `host` (an IP address literal; "0.0.0.0" or "::" for all) and
@@ -1888,81 +1963,6 @@ tornado_code tornado_tls_server_config_add_alpn(tornado_tls_server_config *confi
  * Frees a server configuration. NULL is a no-op.
  */
 void tornado_tls_server_config_free(tornado_tls_server_config *config);
-
-/**
- * Starts TLS as a client on a connected stream (Tornado's `start_tls`):
- * `server_name` is checked against the certificate and sent as SNI (an IP
- * address is checked against the certificate's IP entries); `options` may
- * be NULL for the defaults (validation on). No read may be pending and no
- * write queued. Turns `TCP_NODELAY` on before the handshake, as curl does,
- * unless `tornado_iostream_set_nodelay` was called on the stream. The
- * future (value NULL) is done when the handshake is;
- * on failure the stream is closed and the future fails with
- * `TORNADO_ERR_TLS`. NULL when the call itself is invalid.
- */
-tornado_future *tornado_iostream_start_tls_client(tornado_iostream *stream,
-                                                  const char *server_name_,
-                                                  const tornado_tls_options *options);
-
-/**
- * Starts TLS as a server on an accepted stream with `config` (which may be
- * freed right after). The future (value NULL) is done when the handshake
- * is; on failure the stream is closed and the future fails.
- */
-tornado_future *tornado_iostream_start_tls_server(tornado_iostream *stream,
-                                                  const tornado_tls_server_config *config);
-
-/**
- * Copies the ALPN protocol agreed in the handshake into `buf` (`cap`
- * bytes, NUL-terminated, truncated if needed) and returns its full length;
- * 0 when none was agreed, TLS has not started, or on error.
- */
-size_t tornado_iostream_alpn_protocol(const tornado_iostream *stream, char *buf, size_t cap);
-
-/**
- * Copies the TLS version the handshake agreed ("TLSv1.2" or "TLSv1.3")
- * into `buf` (`cap` bytes, NUL-terminated, truncated if needed) and
- * returns its full length; 0 before the handshake is done, on a plain
- * stream, or on error (a NULL stream).
- */
-size_t tornado_iostream_tls_version(const tornado_iostream *stream, char *buf, size_t cap);
-
-/**
- * Copies the cipher suite the handshake agreed, by its IANA name (e.g.
- * "TLS13_AES_256_GCM_SHA384", "TLS_ECDHE_ECDSA_WITH_AES_256_GCM_SHA384"),
- * into `buf` (`cap` bytes, NUL-terminated, truncated if needed) and
- * returns its full length; 0 before the handshake is done, on a plain
- * stream, or on error (a NULL stream).
- */
-size_t tornado_iostream_tls_cipher(const tornado_iostream *stream, char *buf, size_t cap);
-
-/**
- * 1 when the stream's TLS handshake resumed an earlier session, 0 when it
- * was a full handshake, -1 before the handshake is done, on a plain
- * stream, or on error (a NULL stream).
- */
-int32_t tornado_iostream_tls_resumed(const tornado_iostream *stream);
-
-/**
- * True when TLS has started on the stream (false on error).
- */
-bool tornado_iostream_is_tls(const tornado_iostream *stream);
-
-/**
- * Connects to `host`:`port` and starts TLS as a client, all within
- * `timeout_s` seconds (0: no limit; the timeout covers the connect and the
- * handshake). `host` is also the name checked against the certificate.
- * The stream has `TCP_NODELAY` on (set before the handshake, as curl
- * does; `tornado_iostream_set_nodelay` turns it off again).
- * `options` may be NULL (validation on). The future's value is a
- * `tornado_iostream *` owned by the future (take your own reference with
- * `tornado_iostream_ref`). NULL when the call itself is invalid.
- */
-tornado_future *tornado_tcp_connect_tls(tornado_loop *loop,
-                                        const char *host,
-                                        uint16_t port,
-                                        double timeout_s,
-                                        const tornado_tls_options *options);
 
 /**
  * New options: no subprotocols, max_message_size 10 MiB, no compression,

@@ -2,9 +2,15 @@
 //! C ABI (`include/tornado_rs.h`).
 //!
 //! The Rust core ([`ioloop`], [`future`], [`gen`]) is usable on its own; the
-//! `extern "C"` layer lives in [`ffi`] and holds every raw-pointer conversion.
+//! `extern "C"` layer lives in `ffi` (the default cargo feature `ffi`) and
+//! holds every raw-pointer conversion; the core does not depend on it.
+
+// Without `ffi`, the crate-internal API that only the C layer calls (raw
+// callbacks, thread-safe queueing, C strings of errors) is unused.
+#![cfg_attr(not(feature = "ffi"), allow(dead_code))]
 
 pub mod error;
+#[cfg(feature = "ffi")]
 pub mod ffi;
 pub mod future;
 pub mod gen;

@@ -1,5 +1,6 @@
 //! Tornado's `TCPClient`: resolve, then connect with Happy Eyeballs
-//! (Tornado's `_Connector`, RFC 6555), within a timeout.
+//! (Tornado's `_Connector`, RFC 6555), then start TLS if asked, within a
+//! timeout.
 
 use std::cell::Cell;
 use std::future::Future as _;
@@ -15,6 +16,7 @@ use crate::gen::{within, TimerGuard};
 use crate::ioloop::LoopRef;
 use crate::iostream::IOStream;
 use crate::resolver::{AddressFamily, Resolver};
+use crate::tls::TlsConnect;
 
 /// How long the first address family has before the other one is tried too
 /// (Tornado's `_INITIAL_CONNECT_TIMEOUT`).
@@ -23,7 +25,8 @@ const SECONDARY_DELAY: Duration = Duration::from_millis(300);
 /// Options of [`connect`].
 #[derive(Clone, Default)]
 pub struct ConnectOptions {
-    /// Limit for resolve + connect (None: no limit).
+    /// Limit for resolve + connect + TLS handshake (None: no limit); only
+    /// [`connect`] applies it.
     pub timeout: Option<Duration>,
     /// Local address to bind before connecting.
     pub source_ip: Option<IpAddr>,
@@ -32,6 +35,10 @@ pub struct ConnectOptions {
     pub family: AddressFamily,
     /// The resolver (None: a default one).
     pub resolver: Option<Resolver>,
+    /// Start TLS as a client once connected (Tornado's `ssl_options`);
+    /// None: plain TCP. Only [`connect`] applies it (a caller of
+    /// [`connect_resolved`] may have a proxy tunnel to open first).
+    pub tls: Option<TlsConnect>,
 }
 
 impl ConnectOptions {
@@ -52,7 +59,9 @@ impl ConnectOptions {
 }
 
 /// Resolves `host` and connects to one of its addresses with Happy
-/// Eyeballs; returns the stream and the address it reached.
+/// Eyeballs, then completes the TLS handshake of `options.tls` if set (the
+/// timeout covers all of it, as Tornado's `TCPClient.connect`); returns the
+/// stream and the address it reached.
 pub async fn connect(
     lp: &LoopRef,
     host: &str,
@@ -69,7 +78,7 @@ pub async fn connect(
             }
         };
         let addrs = resolver.resolve(host, port, options.family).await?;
-        connect_resolved(
+        let (stream, addr) = connect_resolved(
             lp,
             addrs,
             &ConnectOptions {
@@ -77,7 +86,13 @@ pub async fn connect(
                 ..options.clone()
             },
         )
-        .await
+        .await?;
+        if let Some(tls) = &options.tls {
+            stream
+                .start_tls_client(tls.config.clone(), tls.server_name.clone())
+                .await?;
+        }
+        Ok((stream, addr))
     };
     within(lp, options.timeout, work).await
 }

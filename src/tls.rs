@@ -358,6 +358,27 @@ fn load_key(path: &Path) -> Result<PrivateKeyDer<'static>> {
     })
 }
 
+/// TLS for a client connection (Tornado's `ssl_options` and
+/// `server_hostname`): the configuration and the name the server's
+/// certificate must carry. `tcpclient::connect` takes it in
+/// `ConnectOptions::tls`.
+#[derive(Clone)]
+pub struct TlsConnect {
+    pub config: Arc<ClientConfig>,
+    pub server_name: ServerName<'static>,
+}
+
+impl TlsConnect {
+    /// `options`' configuration, checking the certificate against `host`.
+    pub fn new(options: &TlsClientOptions, host: &str) -> Result<TlsConnect> {
+        let server_name = server_name(host)?;
+        Ok(TlsConnect {
+            config: client_config(options)?,
+            server_name,
+        })
+    }
+}
+
 /// The name a client checks the certificate against and sends as SNI; an IP
 /// address is checked against the certificate's IP entries (no SNI is sent).
 pub fn server_name(host: &str) -> Result<ServerName<'static>> {

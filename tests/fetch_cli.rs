@@ -420,7 +420,7 @@ fn https_site() -> HttpsSite {
     let thread = std::thread::spawn(move || {
         let lp = tornado_rs::IOLoop::new().unwrap();
         let server = common::https_server::https_server(&lp, &cert, &key);
-        tx.send((server.local_addr().port(), lp.thread_handle()))
+        tx.send((server.local_addr().port(), lp.loop_handle()))
             .unwrap();
         lp.start().unwrap();
     });

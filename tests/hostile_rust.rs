@@ -160,14 +160,14 @@ fn face(lp: &IOLoop, client: &AsyncHTTPClient, hostile: HTTPRequest) -> Verdict 
             .unwrap();
     }
     {
-        let (client, lp_ref) = (client.clone(), lp.handle());
+        let (client, lp_ref) = (client.clone(), lp.loop_ref());
         let (ended, ok, meanwhile) = (
             hostile_ended.clone(),
             good_ok.clone(),
             good_ok_meanwhile.clone(),
         );
         let (failures, done) = (good_failures.clone(), good_done.clone());
-        lp.handle()
+        lp.loop_ref()
             .spawn(async move {
                 while ended.get().is_none() || ok.get() < 3 {
                     let fetched = client.fetch(HTTPRequest::new(good_url.as_str()));

@@ -136,7 +136,7 @@ fn a_digest_challenge_is_answered_once_and_hidden_from_the_callbacks() {
 /// A producer that writes `parts` pieces of 1000 bytes, each once the one
 /// before reached the socket, and then resolves its future.
 fn paced_producer(lp: &IOLoop, parts: usize) -> BodyProducer {
-    let lp = lp.handle();
+    let lp = lp.loop_ref();
     BodyProducer::writer(move |writer: BodyWriter| {
         let done = Future::new(&lp);
         fn write_next(writer: BodyWriter, left: usize, done: Future<()>) {
@@ -191,7 +191,7 @@ fn a_producer_that_fails_or_writes_too_late_ends_the_fetch_clearly() {
     let server = TornadoServer::start();
     let lp = IOLoop::new().unwrap();
     let client = AsyncHTTPClient::new(&lp, ClientOptions::default()).unwrap();
-    let handle = lp.handle();
+    let handle = lp.loop_ref();
     let kept = std::rc::Rc::new(std::cell::RefCell::new(None::<BodyWriter>));
     let keep = kept.clone();
     let mut request = HTTPRequest::new(server.url("/body"));
@@ -233,7 +233,7 @@ fn paused_read(decompress: bool) {
     let client = AsyncHTTPClient::new(&lp, ClientOptions::default()).unwrap();
     let received = std::rc::Rc::new(std::cell::Cell::new(0usize));
     let calls = std::rc::Rc::new(std::cell::Cell::new(0usize));
-    let gate: Future<()> = Future::new(&lp.handle());
+    let gate: Future<()> = Future::new(&lp.loop_ref());
     let (seen, count, hold) = (received.clone(), calls.clone(), gate.clone());
     let mut request = HTTPRequest::new(server.url("/big?n=4000000"));
     request.decompress_response = decompress;

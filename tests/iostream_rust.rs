@@ -24,7 +24,7 @@ fn run<T: Clone + 'static>(lp: &IOLoop, f: Future<T>) -> Result<T> {
 /// An echo server on the loop: echoes each line back until the peer closes.
 fn echo_server(lp: &IOLoop, addr: &str) -> TCPServer {
     let server = TCPServer::bind(lp, addr.parse().unwrap(), DEFAULT_BACKLOG).unwrap();
-    let h = lp.handle();
+    let h = lp.loop_ref();
     server
         .start(move |stream, _peer| {
             h.spawn(async move {
@@ -60,7 +60,7 @@ fn echo_over(addr: &str) {
     let server = echo_server(&lp, addr);
     let target = server.local_addr();
     assert_ne!(target.port(), 0);
-    let h = lp.handle();
+    let h = lp.loop_ref();
     let f = gen::spawn(&lp, async move {
         let stream = connect_addr(&h, target, Some(Duration::from_secs(5)), None).await?;
         stream.set_nodelay(true)?;
@@ -98,7 +98,7 @@ fn ten_megabytes_each_way() {
         s.write_all(&got).unwrap();
     });
     let lp = IOLoop::new().unwrap();
-    let h = lp.handle();
+    let h = lp.loop_ref();
     let f = gen::spawn(&lp, async move {
         let stream = connect_addr(&h, addr, LIMIT, None).await?;
         let data: Vec<u8> = (0..SIZE).map(|i| (i % 251) as u8).collect();
@@ -122,7 +122,7 @@ fn read_until_across_small_segments_and_partial_reads() {
         s.write_all(b"xyz").unwrap();
     });
     let lp = IOLoop::new().unwrap();
-    let h = lp.handle();
+    let h = lp.loop_ref();
     let f = gen::spawn(&lp, async move {
         let stream = connect_addr(&h, addr, LIMIT, None).await?;
         let a = stream.read_until(b"--", None).await?;
@@ -181,7 +181,7 @@ fn max_buffer_size_overflow_fails_and_closes() {
         let _ = s.write_all(&vec![b'x'; 1 << 20]);
     });
     let lp = IOLoop::new().unwrap();
-    let h = lp.handle();
+    let h = lp.loop_ref();
     let f = gen::spawn(&lp, async move {
         let stream = connect_addr(&h, addr, LIMIT, None).await?;
         stream.set_max_buffer_size(64 * 1024)?;
@@ -205,7 +205,7 @@ fn read_until_max_bytes_without_delimiter_fails() {
         std::thread::sleep(Duration::from_millis(200));
     });
     let lp = IOLoop::new().unwrap();
-    let h = lp.handle();
+    let h = lp.loop_ref();
     let f = gen::spawn(&lp, async move {
         let stream = connect_addr(&h, addr, LIMIT, None).await?;
         let err = stream.read_until(b"\n", Some(100)).await.unwrap_err();
@@ -227,7 +227,7 @@ fn a_reset_peer_fails_the_read() {
         drop(sock);
     });
     let lp = IOLoop::new().unwrap();
-    let h = lp.handle();
+    let h = lp.loop_ref();
     let f = gen::spawn(&lp, async move {
         let stream = connect_addr(&h, addr, LIMIT, None).await?;
         Ok(stream.read_bytes(10, false).await.map(|_| ()).unwrap_err())
@@ -249,7 +249,7 @@ fn half_close_lets_the_peer_finish() {
         s.write_all(b"|done").unwrap();
     });
     let lp = IOLoop::new().unwrap();
-    let h = lp.handle();
+    let h = lp.loop_ref();
     let f = gen::spawn(&lp, async move {
         let stream = connect_addr(&h, addr, LIMIT, None).await?;
         stream.write(b"request")?.value().await?;
@@ -269,7 +269,7 @@ fn connect_refused_and_connect_timeout() {
         .local_addr()
         .unwrap()
         .port();
-    let h = lp.handle();
+    let h = lp.loop_ref();
     let refused = gen::spawn(&lp, async move {
         let addr: SocketAddr = format!("127.0.0.1:{port}").parse().unwrap();
         Ok(connect_addr(&h, addr, LIMIT, None)
@@ -294,7 +294,7 @@ fn connect_refused_and_connect_timeout() {
             fillers.push(s);
         }
     }
-    let h = lp.handle();
+    let h = lp.loop_ref();
     let t = Instant::now();
     let timed_out = gen::spawn(&lp, async move {
         Ok(
@@ -348,7 +348,7 @@ fn is_quiet_sees_data_and_the_end_that_arrive_after_a_drained_read() {
         }
     });
     let lp = IOLoop::new().unwrap();
-    let h = lp.handle();
+    let h = lp.loop_ref();
     let connected = gen::spawn(
         &lp,
         async move { connect_addr(&h, addr, LIMIT, None).await },

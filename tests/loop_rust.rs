@@ -24,7 +24,7 @@ fn callbacks_run_in_order_and_new_ones_wait_for_the_next_iteration() {
     let lp = IOLoop::new().unwrap();
     let seen = log();
     let inner = seen.clone();
-    let h = lp.handle();
+    let h = lp.loop_ref();
     lp.add_callback(push(&seen, "a")).unwrap();
     lp.add_callback(move || {
         inner.borrow_mut().push("b");
@@ -50,7 +50,7 @@ fn stop_before_start_returns_at_once() {
 #[test]
 fn add_callback_from_another_thread_wakes_a_sleeping_loop() {
     let lp = IOLoop::new().unwrap();
-    let handle = lp.thread_handle();
+    let handle = lp.loop_handle();
     let woke_at = Rc::new(Cell::new(None));
     let sent_at = std::sync::Arc::new(std::sync::Mutex::new(None));
     let sent = sent_at.clone();
@@ -78,7 +78,7 @@ fn add_callback_from_another_thread_wakes_a_sleeping_loop() {
 fn timers_fire_in_deadline_then_scheduling_order_and_removed_ones_never() {
     let lp = IOLoop::new().unwrap();
     let seen = log();
-    let h = lp.handle();
+    let h = lp.loop_ref();
     lp.call_later(Duration::from_millis(30), push(&seen, "30ms"))
         .unwrap();
     lp.call_later(Duration::from_millis(10), push(&seen, "10ms"))
@@ -177,7 +177,7 @@ fn a_handler_removed_by_another_in_the_same_iteration_is_not_called() {
     let calls = Rc::new(RefCell::new(Vec::new()));
     for (i, &fd) in fds.iter().enumerate() {
         let other = fds[1 - i];
-        let h = lp.handle();
+        let h = lp.loop_ref();
         let calls = calls.clone();
         lp.add_handler(fd, READ, move |fd, _| {
             calls.borrow_mut().push(fd);
@@ -231,7 +231,7 @@ fn futures_schedule_done_callbacks_through_the_loop_in_order() {
 #[test]
 fn async_tasks_await_futures_and_errors_propagate() {
     let lp = IOLoop::new().unwrap();
-    let h = lp.handle();
+    let h = lp.loop_ref();
     let pending: Future<u32> = Future::new(&lp);
     let p = pending.clone();
     lp.call_later(Duration::from_millis(10), move || {
@@ -249,7 +249,7 @@ fn async_tasks_await_futures_and_errors_propagate() {
         .unwrap();
     assert_eq!(task.result().unwrap().unwrap(), 42);
 
-    let h = lp.handle();
+    let h = lp.loop_ref();
     let failing = gen::spawn(&lp, async move {
         let f: Future<u32> = Future::new(&h);
         f.set_error(Error::new(Code::USER, "bad"))?;
@@ -301,7 +301,7 @@ fn multi_and_with_timeout() {
 #[test]
 fn within_limits_async_work_and_zero_means_none() {
     let lp = IOLoop::new().unwrap();
-    let lr = lp.handle();
+    let lr = lp.loop_ref();
     let outcome = |limit: Option<Duration>, work: Future<u32>| {
         let task_lp = lr.clone();
         gen::spawn(&lr, async move {
@@ -409,7 +409,7 @@ fn closing_drops_pending_work_uncalled() {
     let r2 = ran.clone();
     lp.call_later(Duration::from_millis(1), move || r2.set(true))
         .unwrap();
-    let h = lp.handle();
+    let h = lp.loop_ref();
     lp.spawn(async move {
         let _ = gen::sleep(&h, Duration::from_secs(1));
     })
@@ -442,7 +442,7 @@ fn fd_events_and_timers_are_served_during_an_endless_callback_chain() {
     let fd_seen_after = Rc::new(Cell::new(None::<u64>));
     let timer_seen_after = Rc::new(Cell::new(None::<u64>));
     let stop_when_both_seen = {
-        let (lp, stop) = (lp.handle(), stop.clone());
+        let (lp, stop) = (lp.loop_ref(), stop.clone());
         let (fd_seen, timer_seen) = (fd_seen_after.clone(), timer_seen_after.clone());
         move || {
             if fd_seen.get().is_some() && timer_seen.get().is_some() {
@@ -464,7 +464,7 @@ fn fd_events_and_timers_are_served_during_an_endless_callback_chain() {
         check();
     })
     .unwrap();
-    endless_chain(lp.handle(), ran.clone(), stop.clone());
+    endless_chain(lp.loop_ref(), ran.clone(), stop.clone());
     // The byte arrives while the chain runs; a watchdog ends a starved loop.
     let writer = std::thread::spawn(move || {
         std::thread::sleep(Duration::from_millis(5));
@@ -472,7 +472,7 @@ fn fd_events_and_timers_are_served_during_an_endless_callback_chain() {
         a
     });
     let (finished, wait_for_finish) = std::sync::mpsc::channel::<()>();
-    let handle = lp.thread_handle();
+    let handle = lp.loop_handle();
     let watchdog = std::thread::spawn(move || {
         if wait_for_finish
             .recv_timeout(Duration::from_secs(20))

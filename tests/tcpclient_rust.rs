@@ -181,7 +181,7 @@ fn connect_via_mapping(
         timeout,
         ..Default::default()
     };
-    let h = lp.handle();
+    let h = lp.loop_ref();
     let started = Instant::now();
     let f = gen::spawn(lp, async move {
         let (stream, addr) = connect(&h, "multi.test", port, &options).await?;
@@ -318,7 +318,7 @@ fn a_source_address_and_port_are_bound() {
         source_port: Some(source_port),
         ..Default::default()
     };
-    let h = lp.handle();
+    let h = lp.loop_ref();
     let f = gen::spawn(&lp, async move {
         let (stream, _) = connect(&h, "127.0.0.1", target.port(), &options).await?;
         Ok(stream.fd().is_some())

@@ -139,7 +139,7 @@ fn handshake(addr: SocketAddr, pki: &TestPki, nodelay: Option<bool>) -> Handshak
         ca_file: Some(pki.ca_file.clone()),
         ..Default::default()
     };
-    let h = lp.handle();
+    let h = lp.loop_ref();
     let f = gen::spawn(&lp, async move {
         let stream = connect_addr(&h, addr, Some(Duration::from_secs(5)), None).await?;
         if let Some(on) = nodelay {
@@ -259,7 +259,7 @@ fn a_plain_stream_reports_no_tls() {
     let listener = TcpListener::bind("127.0.0.1:0").unwrap();
     let addr = listener.local_addr().unwrap();
     let lp = IOLoop::new().unwrap();
-    let h = lp.handle();
+    let h = lp.loop_ref();
     let f = gen::spawn(&lp, async move {
         let stream = connect_addr(&h, addr, Some(Duration::from_secs(5)), None).await?;
         let got = (

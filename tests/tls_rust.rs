@@ -8,10 +8,12 @@ use common::pki::{test_pki, TestPki};
 use std::sync::Arc;
 use std::time::Duration;
 
-use tornado_rs::tcpclient::connect_addr;
+use tornado_rs::tcpclient::{connect, connect_addr, ConnectOptions};
 use tornado_rs::tcpserver::DEFAULT_BACKLOG;
-use tornado_rs::tls::{client_config, server_config_from_pem, server_name, TlsClientOptions};
-use tornado_rs::{gen, Future, IOLoop, IOStream, Result, TCPServer};
+use tornado_rs::tls::{
+    client_config, server_config_from_pem, server_name, TlsClientOptions, TlsConnect,
+};
+use tornado_rs::{gen, Code, Future, IOLoop, IOStream, Result, TCPServer};
 
 const LIMIT: Option<Duration> = Some(Duration::from_secs(10));
 
@@ -62,7 +64,7 @@ fn echo_over_tls_with_a_trusted_ca_and_alpn() {
         alpn: vec![b"http/1.1".to_vec()],
         ..trusting(&pki)
     };
-    let h = lp.handle();
+    let h = lp.loop_ref();
     let f = gen::spawn(&lp, async move {
         let stream = tls_connect(&h, addr, "localhost", &options).await?;
         assert!(stream.is_tls());
@@ -85,7 +87,7 @@ fn an_ip_address_is_checked_against_the_certificate() {
     let server = tls_echo_server(&lp, &pki, &[]);
     let addr = server.local_addr();
     let options = trusting(&pki);
-    let h = lp.handle();
+    let h = lp.loop_ref();
     let f = gen::spawn(&lp, async move {
         let stream = tls_connect(&h, addr, "127.0.0.1", &options).await?;
         stream.write(b"ip\n")?.value().await?;
@@ -111,7 +113,7 @@ fn a_large_transfer_over_tls_arrives_intact() {
         })
         .collect();
     let expected = payload.clone();
-    let h = lp.handle();
+    let h = lp.loop_ref();
     let f = gen::spawn(&lp, async move {
         let stream = tls_connect(&h, addr, "localhost", &options).await?;
         let written = stream.write(&payload)?;
@@ -137,7 +139,7 @@ fn expect_handshake_failure(
     let addr = server.local_addr();
     let options = options(&pki);
     let host = host.to_string();
-    let h = lp.handle();
+    let h = lp.loop_ref();
     let f = gen::spawn(&lp, async move {
         let stream = tls_connect(&h, addr, &host, &options).await?;
         Ok(stream.closed())
@@ -174,7 +176,7 @@ fn validation_off_accepts_an_untrusted_certificate() {
         validate_cert: false,
         ..Default::default()
     };
-    let h = lp.handle();
+    let h = lp.loop_ref();
     let f = gen::spawn(&lp, async move {
         let stream = tls_connect(&h, addr, "localhost", &options).await?;
         stream.write(b"insecure\n")?.value().await?;
@@ -188,7 +190,7 @@ fn validation_off_accepts_an_untrusted_certificate() {
 fn a_peer_that_is_not_tls_fails_the_handshake() {
     let lp = IOLoop::new().unwrap();
     let server = TCPServer::bind(&lp, "127.0.0.1:0".parse().unwrap(), DEFAULT_BACKLOG).unwrap();
-    let h = lp.handle();
+    let h = lp.loop_ref();
     server
         .start(move |stream, _| {
             let _ = stream.write(b"HTTP/1.1 400 Bad Request\r\n\r\nthis is not TLS at all\r\n");
@@ -199,7 +201,7 @@ fn a_peer_that_is_not_tls_fails_the_handshake() {
         })
         .unwrap();
     let addr = server.local_addr();
-    let h = lp.handle();
+    let h = lp.loop_ref();
     let f = gen::spawn(&lp, async move {
         tls_connect(&h, addr, "localhost", &TlsClientOptions::default())
             .await
@@ -226,4 +228,99 @@ fn default_client_configs_are_shared() {
     let a = client_config(&TlsClientOptions::default()).unwrap();
     let b = client_config(&TlsClientOptions::default()).unwrap();
     assert!(Arc::ptr_eq(&a, &b));
+}
+
+/// `tcpclient::connect` with `ConnectOptions::tls` (Tornado's
+/// `TCPClient.connect(ssl_options=)`): resolve, connect and handshake.
+fn connect_with_tls(
+    lp: &IOLoop,
+    port: u16,
+    options: &TlsClientOptions,
+    timeout: Duration,
+) -> Future<IOStream> {
+    let tls = TlsConnect::new(options, "127.0.0.1").unwrap();
+    let options = ConnectOptions {
+        timeout: Some(timeout),
+        tls: Some(tls),
+        ..Default::default()
+    };
+    let h = lp.loop_ref();
+    gen::spawn(lp, async move {
+        let (stream, _addr) = connect(&h, "127.0.0.1", port, &options).await?;
+        Ok(stream)
+    })
+    .unwrap()
+}
+
+#[test]
+fn tcp_connect_with_tls_options_completes_the_handshake() {
+    let lp = IOLoop::new().unwrap();
+    let pki = test_pki(&["127.0.0.1"]);
+    let server = tls_echo_server(&lp, &pki, &[]);
+    let f = connect_with_tls(
+        &lp,
+        server.local_addr().port(),
+        &trusting(&pki),
+        Duration::from_secs(5),
+    );
+    let stream = run(&lp, f).unwrap();
+    assert!(stream.is_tls());
+    let echoed = gen::spawn(&lp, async move {
+        stream
+            .write(b"connected with ssl_options\n")?
+            .value()
+            .await?;
+        stream.read_until(b"\n", None).await
+    })
+    .unwrap();
+    assert_eq!(run(&lp, echoed).unwrap(), b"connected with ssl_options\n");
+}
+
+#[test]
+fn tcp_connect_with_tls_options_validates_the_certificate() {
+    let lp = IOLoop::new().unwrap();
+    let pki = test_pki(&["127.0.0.1"]);
+    let server = tls_echo_server(&lp, &pki, &[]);
+    // Default options: the system's trust store, without the test CA.
+    let f = connect_with_tls(
+        &lp,
+        server.local_addr().port(),
+        &TlsClientOptions::default(),
+        Duration::from_secs(5),
+    );
+    let Err(error) = run(&lp, f) else {
+        panic!("an untrusted certificate was accepted");
+    };
+    assert_eq!(error.code(), Code::TLS, "{error}");
+    assert!(error.message().contains("UnknownIssuer"), "{error}");
+}
+
+#[test]
+fn tcp_connect_timeout_covers_the_tls_handshake() {
+    let lp = IOLoop::new().unwrap();
+    // Accepts and keeps the connection open, but never answers the ClientHello.
+    let server = TCPServer::bind(&lp, "127.0.0.1:0".parse().unwrap(), DEFAULT_BACKLOG).unwrap();
+    let h = lp.loop_ref();
+    server
+        .start(move |stream, _| {
+            h.spawn(async move {
+                let _ = stream.read_until_close().await;
+            })
+            .unwrap();
+        })
+        .unwrap();
+    let started = std::time::Instant::now();
+    let f = connect_with_tls(
+        &lp,
+        server.local_addr().port(),
+        &TlsClientOptions::default(),
+        Duration::from_millis(200),
+    );
+    let Err(error) = run(&lp, f) else {
+        panic!("a peer that never answers completed a handshake");
+    };
+    assert_eq!(error.code(), Code::TIMEOUT, "{error}");
+    let waited = started.elapsed();
+    assert!(waited >= Duration::from_millis(190), "{waited:?}");
+    assert!(waited < Duration::from_secs(5), "{waited:?}");
 }

@@ -1,5 +1,5 @@
-//! `tornado_future_*` and `tornado_loop_run_sync`: reference-counted futures
-//! whose values are C pointers with drop functions.
+//! `tornado_future_*`: reference-counted futures whose values are C pointers
+//! with drop functions.
 
 use std::ffi::{c_char, c_void};
 use std::mem::ManuallyDrop;
@@ -7,7 +7,7 @@ use std::rc::Rc;
 
 use super::loop_api::{loop_ref, tornado_loop};
 use super::types::{tornado_drop_fn, UserData};
-use super::{guard_code, guard_value, non_null, seconds, tornado_code, TORNADO_OK};
+use super::{guard_code, guard_value, non_null, tornado_code, TORNADO_OK};
 use crate::error::{Code, Error, Result};
 use crate::future::{Future, FutureCell};
 use crate::ioloop::LoopRef;
@@ -340,34 +340,5 @@ pub extern "C" fn tornado_future_add_done_callback_full(
             // (and its drop function) goes when this closure returns.
             unsafe { cb(as_raw(&done), data.ptr()) };
         })
-    })
-}
-
-/// Runs the loop until `future` is done, or `timeout_s` seconds pass (0: no
-/// limit). Returns `TORNADO_OK` if the future succeeded, its error code if it
-/// failed, `TORNADO_ERR_TIMEOUT` if the time ran out first, and
-/// `TORNADO_ERR_NOT_DONE` if `tornado_loop_stop` ended the run first.
-/// `TORNADO_ERR_RUNNING` when called from inside the running loop,
-/// `TORNADO_ERR_INVALID` for a future of another loop. The caller's
-/// reference to `future` is not consumed.
-#[no_mangle]
-pub extern "C" fn tornado_loop_run_sync(
-    r#loop: *mut tornado_loop,
-    future: *mut tornado_future,
-    timeout_s: f64,
-) -> tornado_code {
-    guard_code(|| {
-        // SAFETY: caller passes a live loop or NULL.
-        let lp = unsafe { loop_ref(r#loop) }?;
-        // SAFETY: caller passes a live future or NULL.
-        let future = unsafe { borrow(future) }?;
-        check_same_loop(lp, &future)?;
-        let limit = crate::gen::limit_of(Some(seconds(timeout_s, "timeout_s")?));
-        let watched = Future::clone(&future);
-        lp.run_until(move || watched.done(), limit)?;
-        match future.error() {
-            Some(e) => Err(e),
-            None => Ok(()),
-        }
     })
 }

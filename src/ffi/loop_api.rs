@@ -2,11 +2,13 @@
 
 use std::ffi::{c_int, c_void};
 
+use super::future::{borrow, check_same_loop, tornado_future};
 use super::types::{
     c_callback, tornado_callback, tornado_drop_fn, tornado_fd_callback, CCall, CFdCall, UserData,
 };
 use super::{guard_code, guard_value, non_null, seconds, tornado_code, TORNADO_OK};
 use crate::error::{Error, Result};
+use crate::future::Future;
 use crate::ioloop::{Callback, Handler, IOLoop, LoopRef, TimeoutId};
 
 /// Readable (`EPOLLIN`).
@@ -113,6 +115,35 @@ pub extern "C" fn tornado_loop_run_once(
             Some(seconds(max_wait_s, "max_wait_s")?)
         };
         lp.run_once(wait)
+    })
+}
+
+/// Runs the loop until `future` is done, or `timeout_s` seconds pass (0: no
+/// limit). Returns `TORNADO_OK` if the future succeeded, its error code if it
+/// failed, `TORNADO_ERR_TIMEOUT` if the time ran out first, and
+/// `TORNADO_ERR_NOT_DONE` if `tornado_loop_stop` ended the run first.
+/// `TORNADO_ERR_RUNNING` when called from inside the running loop,
+/// `TORNADO_ERR_INVALID` for a future of another loop. The caller's
+/// reference to `future` is not consumed.
+#[no_mangle]
+pub extern "C" fn tornado_loop_run_sync(
+    r#loop: *mut tornado_loop,
+    future: *mut tornado_future,
+    timeout_s: f64,
+) -> tornado_code {
+    guard_code(|| {
+        // SAFETY: caller passes a live loop or NULL.
+        let lp = unsafe { loop_ref(r#loop) }?;
+        // SAFETY: caller passes a live future or NULL.
+        let future = unsafe { borrow(future) }?;
+        check_same_loop(lp, &future)?;
+        let limit = crate::gen::limit_of(Some(seconds(timeout_s, "timeout_s")?));
+        let watched = Future::clone(&future);
+        lp.run_until(move || watched.done(), limit)?;
+        match future.error() {
+            Some(e) => Err(e),
+            None => Ok(()),
+        }
     })
 }
 
@@ -368,10 +399,10 @@ pub extern "C" fn tornado_loop_add_handler_full(
         // SAFETY: caller passes a live loop or NULL.
         let lp = unsafe { loop_ref(r#loop) }?;
         let cb = cb.ok_or_else(|| Error::invalid("callback is NULL"))?;
-        let handler = Handler::C(CFdCall::new(cb, UserData::new(userdata, drop)));
+        let handler = Handler::Raw(CFdCall::new(cb, UserData::new(userdata, drop)));
         lp.add_handler_raw(fd, events, handler)
             .map_err(|(e, handler)| {
-                if let Handler::C(call) = handler {
+                if let Handler::Raw(call) = handler {
                     call.disarm();
                 }
                 e

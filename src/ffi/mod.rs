@@ -15,6 +15,7 @@ pub mod loop_api;
 pub mod periodic;
 pub mod resolve;
 pub mod stream;
+pub mod tcp;
 pub mod tls;
 pub mod types;
 pub mod websocket;

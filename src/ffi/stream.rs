@@ -1,25 +1,21 @@
-//! `tornado_iostream_*`, `tornado_tcp_*`: streams, TCP connects and a TCP
-//! server through the C ABI. Reads, writes and connects return futures.
+//! `tornado_iostream_*`: streams through the C ABI, plain or TLS. Reads,
+//! writes and handshakes return futures. (TCP connects and servers, which
+//! make streams, are in `tcp`; TLS options and configurations in `tls`.)
 
-use std::cell::RefCell;
 use std::ffi::{c_char, c_int, c_void};
-use std::net::SocketAddr;
 use std::os::unix::io::{FromRawFd, OwnedFd};
 use std::rc::Rc;
-use std::sync::Arc;
-
-use rustls::ServerConfig;
 
 use super::future::{into_raw, tornado_future, CValue};
 use super::loop_api::{loop_ref, tornado_loop};
+use super::tls::{options_or_default, tornado_tls_options, tornado_tls_server_config};
 use super::types::{tornado_callback, tornado_drop_fn, CCallDrop, UserData};
-use super::{c_str, guard_code, guard_value, non_null, seconds, tornado_code};
+use super::{c_str, guard_code, guard_value, non_null, tornado_code};
 use crate::error::{Code, Error, Result};
 use crate::gen;
 use crate::ioloop::LoopRef;
 use crate::iostream::IOStream;
-use crate::tcpclient::{connect, ConnectOptions};
-use crate::tcpserver::TCPServer;
+use crate::tls::{client_config, server_name};
 
 /// A stream (Tornado's `IOStream`), reference counted: `tornado_iostream_ref`
 /// adds a reference, `tornado_iostream_unref` releases one, and the stream
@@ -41,7 +37,7 @@ pub struct tornado_buffer {
 
 type StreamRc = Rc<tornado_iostream>;
 
-fn stream_into_raw(stream: IOStream) -> *mut tornado_iostream {
+pub(super) fn stream_into_raw(stream: IOStream) -> *mut tornado_iostream {
     Rc::into_raw(Rc::new(tornado_iostream { stream })) as *mut tornado_iostream
 }
 
@@ -350,204 +346,151 @@ pub extern "C" fn tornado_iostream_write(
     })
 }
 
-/// Resolves `host` and connects (Happy Eyeballs) without a time limit (the
-/// caller adds one).
-pub(crate) async fn connect_host(lp: &LoopRef, host: &str, port: u16) -> Result<IOStream> {
-    let (stream, _addr) = connect(lp, host, port, &ConnectOptions::default()).await?;
-    Ok(stream)
-}
+// ---- TLS on a stream (Tornado's SSLIOStream) ----
 
-/// Connects to `host` (a name, resolved off the loop thread, or an IP
-/// literal) and `port`, trying IPv6 and IPv4 addresses with Happy Eyeballs;
-/// fails with `TORNADO_ERR_TIMEOUT` after `timeout_s` seconds (0: no limit;
-/// it covers the lookup and the connect). The future's value is a
-/// `tornado_iostream *` owned by the future: take your own reference with
-/// `tornado_iostream_ref`. NULL on failure (also for port 0).
+/// Starts TLS as a client on a connected stream (Tornado's `start_tls`):
+/// `server_name` is checked against the certificate and sent as SNI (an IP
+/// address is checked against the certificate's IP entries); `options` may
+/// be NULL for the defaults (validation on). No read may be pending and no
+/// write queued. Turns `TCP_NODELAY` on before the handshake, as curl does,
+/// unless `tornado_iostream_set_nodelay` was called on the stream. The
+/// future (value NULL) is done when the handshake is;
+/// on failure the stream is closed and the future fails with
+/// `TORNADO_ERR_TLS`. NULL when the call itself is invalid.
 #[no_mangle]
-pub extern "C" fn tornado_tcp_connect(
-    r#loop: *mut tornado_loop,
-    host: *const c_char,
-    port: u16,
-    timeout_s: f64,
+pub extern "C" fn tornado_iostream_start_tls_client(
+    stream: *mut tornado_iostream,
+    server_name_: *const c_char,
+    options: *const tornado_tls_options,
 ) -> *mut tornado_future {
     guard_value(std::ptr::null_mut(), || {
-        // SAFETY: caller passes a live loop or NULL.
-        let lp = unsafe { loop_ref(r#loop) }?;
-        lp.check_thread()?;
+        // SAFETY: caller passes a live stream or NULL.
+        let s = unsafe { stream_ref(stream) }?.clone();
         // SAFETY: caller passes a NUL-terminated string or NULL.
-        let host = unsafe { c_str(host, "host") }?.to_string();
-        let port = destination_port(port)?;
-        let timeout = seconds(timeout_s, "timeout_s")?;
-        let options = ConnectOptions {
-            timeout: Some(timeout),
-            ..Default::default()
-        };
-        let task_lp = lp.clone();
-        spawn_c(lp, async move {
-            let (stream, _addr) = connect(&task_lp, &host, port, &options).await?;
-            Ok(stream_value(stream))
+        let name = server_name(unsafe { c_str(server_name_, "server_name") }?)?;
+        // SAFETY: caller passes live options or NULL.
+        let config = client_config(&unsafe { options_or_default(options) })?;
+        let lp = s.loop_ref().clone();
+        spawn_c(&lp, async move {
+            s.start_tls_client(config, name).await?;
+            Ok(CValue::null())
         })
     })
 }
 
-/// Port 0 names no destination: refused at the call, as an invalid argument.
-pub(super) fn destination_port(port: u16) -> Result<u16> {
-    if port == 0 {
-        return Err(Error::invalid("port 0 is not a destination port"));
-    }
-    Ok(port)
-}
-
-/// Called for each accepted connection with a new stream handle that the
-/// callee owns (release it with `tornado_iostream_unref`), and the peer's
-/// address as text (borrowed for the call).
-pub type tornado_accept_fn = Option<
-    unsafe extern "C" fn(stream: *mut tornado_iostream, peer: *const c_char, userdata: *mut c_void),
->;
-
-/// A listening TCP server. Made by `tornado_tcp_server_new`, released by
-/// `tornado_tcp_server_free`.
-pub struct tornado_tcp_server {
-    server: TCPServer,
-    target: Rc<AcceptTarget>,
-}
-
-struct AcceptTarget {
-    cb: unsafe extern "C" fn(*mut tornado_iostream, *const c_char, *mut c_void),
-    data: UserData,
-    /// Set by `tornado_tcp_server_set_tls`: handshake before handing over.
-    tls: RefCell<Option<Arc<ServerConfig>>>,
-}
-
-impl AcceptTarget {
-    fn accept(self: &Rc<Self>, stream: IOStream, peer: SocketAddr) {
-        let Some(config) = self.tls.borrow().clone() else {
-            self.hand_over(stream, peer);
-            return;
-        };
-        let target = self.clone();
-        let lp = stream.loop_ref().clone();
-        let spawned = lp.spawn(async move {
-            match stream.start_tls_server(config).await {
-                Ok(()) => target.hand_over(stream, peer),
-                Err(e) => crate::log::warn(&format!("TLS handshake with {peer} failed: {e}")),
-            }
-        });
-        if let Err(e) = spawned {
-            crate::log::warn(&format!("cannot start a TLS handshake: {e}"));
-        }
-    }
-
-    fn hand_over(&self, stream: IOStream, peer: SocketAddr) {
-        let text = std::ffi::CString::new(peer.to_string()).unwrap_or_default();
-        // SAFETY: the callback and userdata were registered together; the
-        // stream handle is a new reference handed to the callee.
-        unsafe { (self.cb)(stream_into_raw(stream), text.as_ptr(), self.data.ptr()) };
-    }
-}
-
-/// Listens on `host` (an IP address literal; "0.0.0.0" or "::" for all) and
-/// `port` (0: an ephemeral port, see `tornado_tcp_server_port`), with
-/// `backlog` (0: the default, 128), and calls `cb` from the loop for each
-/// accepted connection. `drop(userdata)` (may be NULL) runs once when the
-/// server is freed. NULL on failure (then `drop` is not called).
+/// Starts TLS as a server on an accepted stream with `config` (which may be
+/// freed right after). The future (value NULL) is done when the handshake
+/// is; on failure the stream is closed and the future fails.
 #[no_mangle]
-pub extern "C" fn tornado_tcp_server_new(
-    r#loop: *mut tornado_loop,
-    host: *const c_char,
-    port: u16,
-    backlog: c_int,
-    cb: tornado_accept_fn,
-    userdata: *mut c_void,
-    drop: tornado_drop_fn,
-) -> *mut tornado_tcp_server {
+pub extern "C" fn tornado_iostream_start_tls_server(
+    stream: *mut tornado_iostream,
+    config: *const tornado_tls_server_config,
+) -> *mut tornado_future {
     guard_value(std::ptr::null_mut(), || {
-        // SAFETY: caller passes a live loop or NULL.
-        let lp = unsafe { loop_ref(r#loop) }?;
-        lp.check_thread()?;
-        // SAFETY: caller passes a NUL-terminated string or NULL.
-        let ip = crate::util::parse_ip(unsafe { c_str(host, "host") }?)?;
-        let cb = cb.ok_or_else(|| Error::invalid("accept callback is NULL"))?;
-        if backlog < 0 {
-            return Err(Error::invalid("backlog must be >= 0"));
-        }
-        let backlog = if backlog == 0 {
-            crate::tcpserver::DEFAULT_BACKLOG
-        } else {
-            backlog
-        };
-        let server = TCPServer::bind(lp, SocketAddr::new(ip, port), backlog)?;
-        let target = Rc::new(AcceptTarget {
-            cb,
-            data: UserData::new(userdata, drop),
-            tls: RefCell::new(None),
-        });
-        let accepting = target.clone();
-        server.start(move |stream, peer| accepting.accept(stream, peer))?;
-        Ok(Box::into_raw(Box::new(tornado_tcp_server {
-            server,
-            target,
-        })))
-    })
-}
-
-/// # Safety
-/// `ptr` must be NULL or a live server.
-unsafe fn server_ref<'a>(ptr: *const tornado_tcp_server) -> Result<&'a TCPServer> {
-    non_null(ptr, "server")?;
-    // SAFETY: non-NULL and live per the contract.
-    Ok(unsafe { &(*ptr).server })
-}
-
-/// The port the server listens on (the real one when bound to port 0); 0 on error.
-#[no_mangle]
-pub extern "C" fn tornado_tcp_server_port(server: *const tornado_tcp_server) -> u16 {
-    // SAFETY: caller passes a live server or NULL.
-    guard_value(0, || Ok(unsafe { server_ref(server) }?.local_addr().port()))
-}
-
-/// Makes the server a TLS server: each accepted connection completes a TLS
-/// handshake with `config` before the accept callback sees it (connections
-/// whose handshake fails are closed and logged). `config` may be freed
-/// right after; NULL turns TLS off for later connections.
-#[no_mangle]
-pub extern "C" fn tornado_tcp_server_set_tls(
-    server: *mut tornado_tcp_server,
-    config: *const super::tls::tornado_tls_server_config,
-) -> tornado_code {
-    guard_code(|| {
-        non_null(server, "server")?;
+        // SAFETY: caller passes a live stream or NULL.
+        let s = unsafe { stream_ref(stream) }?.clone();
+        non_null(config, "config")?;
         // SAFETY: non-NULL and live per the contract.
-        let server = unsafe { &*server };
-        server.server.loop_ref().check_thread()?;
-        // SAFETY: caller passes a live config or NULL.
-        let config = (!config.is_null()).then(|| unsafe { (*config).config.clone() });
-        *server.target.tls.borrow_mut() = config;
-        Ok(())
+        let config = unsafe { (*config).config.clone() };
+        let lp = s.loop_ref().clone();
+        spawn_c(&lp, async move {
+            s.start_tls_server(config).await?;
+            Ok(CValue::null())
+        })
     })
 }
 
-/// Stops listening; accepted streams stay open.
+/// Copies the ALPN protocol agreed in the handshake into `buf` (`cap`
+/// bytes, NUL-terminated, truncated if needed) and returns its full length;
+/// 0 when none was agreed, TLS has not started, or on error.
 #[no_mangle]
-pub extern "C" fn tornado_tcp_server_stop(server: *mut tornado_tcp_server) -> tornado_code {
-    guard_code(|| {
-        // SAFETY: caller passes a live server or NULL.
-        let server = unsafe { server_ref(server) }?;
-        server.loop_ref().check_thread()?;
-        server.stop();
-        Ok(())
+pub extern "C" fn tornado_iostream_alpn_protocol(
+    stream: *const tornado_iostream,
+    buf: *mut c_char,
+    cap: usize,
+) -> usize {
+    guard_value(0, || {
+        // SAFETY: caller passes a live stream or NULL.
+        let s = unsafe { stream_ref(stream) }?;
+        let protocol = s.alpn_protocol().unwrap_or_default();
+        // SAFETY: the caller passes `cap` writable bytes at `buf` (or NULL).
+        Ok(unsafe { copy_out(&protocol, buf, cap) })
     })
 }
 
-/// Stops listening and frees the server; the accept callback's drop function
-/// runs (from the loop, or now if the loop is gone). Accepted streams stay open.
+/// Copies `bytes` into `buf` (`cap` bytes, NUL-terminated, truncated if
+/// needed; nothing when `buf` is NULL or `cap` is 0) and returns their full
+/// length.
+///
+/// # Safety
+/// `buf` must be NULL or point to `cap` writable bytes.
+unsafe fn copy_out(bytes: &[u8], buf: *mut c_char, cap: usize) -> usize {
+    if !buf.is_null() && cap > 0 {
+        let n = bytes.len().min(cap - 1);
+        // SAFETY: the caller passes `cap` writable bytes at `buf`.
+        unsafe {
+            std::ptr::copy_nonoverlapping(bytes.as_ptr(), buf as *mut u8, n);
+            *buf.add(n) = 0;
+        }
+    }
+    bytes.len()
+}
+
+/// Copies the TLS version the handshake agreed ("TLSv1.2" or "TLSv1.3")
+/// into `buf` (`cap` bytes, NUL-terminated, truncated if needed) and
+/// returns its full length; 0 before the handshake is done, on a plain
+/// stream, or on error (a NULL stream).
 #[no_mangle]
-pub extern "C" fn tornado_tcp_server_free(server: *mut tornado_tcp_server) -> tornado_code {
-    guard_code(|| {
-        // SAFETY: caller passes a live server or NULL.
-        unsafe { server_ref(server) }?.loop_ref().check_thread()?;
-        // SAFETY: from `Box::into_raw` in `tornado_tcp_server_new`; freed once.
-        drop(unsafe { Box::from_raw(server) });
-        Ok(())
+pub extern "C" fn tornado_iostream_tls_version(
+    stream: *const tornado_iostream,
+    buf: *mut c_char,
+    cap: usize,
+) -> usize {
+    guard_value(0, || {
+        // SAFETY: caller passes a live stream or NULL.
+        let version = unsafe { stream_ref(stream) }?.tls_version().unwrap_or("");
+        // SAFETY: the caller passes `cap` writable bytes at `buf` (or NULL).
+        Ok(unsafe { copy_out(version.as_bytes(), buf, cap) })
     })
+}
+
+/// Copies the cipher suite the handshake agreed, by its IANA name (e.g.
+/// "TLS13_AES_256_GCM_SHA384", "TLS_ECDHE_ECDSA_WITH_AES_256_GCM_SHA384"),
+/// into `buf` (`cap` bytes, NUL-terminated, truncated if needed) and
+/// returns its full length; 0 before the handshake is done, on a plain
+/// stream, or on error (a NULL stream).
+#[no_mangle]
+pub extern "C" fn tornado_iostream_tls_cipher(
+    stream: *const tornado_iostream,
+    buf: *mut c_char,
+    cap: usize,
+) -> usize {
+    guard_value(0, || {
+        // SAFETY: caller passes a live stream or NULL.
+        let cipher = unsafe { stream_ref(stream) }?.tls_cipher().unwrap_or("");
+        // SAFETY: the caller passes `cap` writable bytes at `buf` (or NULL).
+        Ok(unsafe { copy_out(cipher.as_bytes(), buf, cap) })
+    })
+}
+
+/// 1 when the stream's TLS handshake resumed an earlier session, 0 when it
+/// was a full handshake, -1 before the handshake is done, on a plain
+/// stream, or on error (a NULL stream).
+#[no_mangle]
+pub extern "C" fn tornado_iostream_tls_resumed(stream: *const tornado_iostream) -> i32 {
+    guard_value(-1, || {
+        // SAFETY: caller passes a live stream or NULL.
+        Ok(match unsafe { stream_ref(stream) }?.tls_resumed() {
+            Some(true) => 1,
+            Some(false) => 0,
+            None => -1,
+        })
+    })
+}
+
+/// True when TLS has started on the stream (false on error).
+#[no_mangle]
+pub extern "C" fn tornado_iostream_is_tls(stream: *const tornado_iostream) -> bool {
+    // SAFETY: caller passes a live stream or NULL.
+    guard_value(false, || Ok(unsafe { stream_ref(stream) }?.is_tls()))
 }

@@ -1,5 +1,6 @@
-//! `tornado_tls_*` and the TLS calls on streams: client options, a server
-//! configuration from PEM files, and `start_tls` on either side.
+//! `tornado_tls_*`: TLS client options and a server configuration from PEM
+//! files (the calls that start TLS on a stream are in `stream`, those that
+//! connect with TLS in `tcp`).
 
 use std::ffi::c_char;
 use std::path::PathBuf;
@@ -7,13 +8,9 @@ use std::sync::Arc;
 
 use rustls::ServerConfig;
 
-use super::future::{tornado_future, CValue};
-use super::loop_api::{loop_ref, tornado_loop};
-use super::stream::{connect_host, spawn_c, stream_ref, stream_value, tornado_iostream};
-use super::{c_str, guard_code, guard_value, non_null, seconds, tornado_code};
+use super::{c_str, guard_code, guard_value, non_null, tornado_code};
 use crate::error::{Error, Result};
-use crate::gen::within;
-use crate::tls::{client_config, server_config_from_pem_files, server_name, TlsClientOptions};
+use crate::tls::{server_config_from_pem_files, TlsClientOptions};
 
 /// TLS client settings: certificate validation (on by default), a CA file,
 /// a client certificate, ALPN protocols. Made by `tornado_tls_options_new`,
@@ -209,191 +206,4 @@ pub(crate) unsafe fn options_or_default(ptr: *const tornado_tls_options) -> TlsC
         // SAFETY: non-NULL and live per the contract.
         unsafe { (*ptr).options.clone() }
     }
-}
-
-/// Starts TLS as a client on a connected stream (Tornado's `start_tls`):
-/// `server_name` is checked against the certificate and sent as SNI (an IP
-/// address is checked against the certificate's IP entries); `options` may
-/// be NULL for the defaults (validation on). No read may be pending and no
-/// write queued. Turns `TCP_NODELAY` on before the handshake, as curl does,
-/// unless `tornado_iostream_set_nodelay` was called on the stream. The
-/// future (value NULL) is done when the handshake is;
-/// on failure the stream is closed and the future fails with
-/// `TORNADO_ERR_TLS`. NULL when the call itself is invalid.
-#[no_mangle]
-pub extern "C" fn tornado_iostream_start_tls_client(
-    stream: *mut tornado_iostream,
-    server_name_: *const c_char,
-    options: *const tornado_tls_options,
-) -> *mut tornado_future {
-    guard_value(std::ptr::null_mut(), || {
-        // SAFETY: caller passes a live stream or NULL.
-        let s = unsafe { stream_ref(stream) }?.clone();
-        // SAFETY: caller passes a NUL-terminated string or NULL.
-        let name = server_name(unsafe { c_str(server_name_, "server_name") }?)?;
-        // SAFETY: caller passes live options or NULL.
-        let config = client_config(&unsafe { options_or_default(options) })?;
-        let lp = s.loop_ref().clone();
-        spawn_c(&lp, async move {
-            s.start_tls_client(config, name).await?;
-            Ok(CValue::null())
-        })
-    })
-}
-
-/// Starts TLS as a server on an accepted stream with `config` (which may be
-/// freed right after). The future (value NULL) is done when the handshake
-/// is; on failure the stream is closed and the future fails.
-#[no_mangle]
-pub extern "C" fn tornado_iostream_start_tls_server(
-    stream: *mut tornado_iostream,
-    config: *const tornado_tls_server_config,
-) -> *mut tornado_future {
-    guard_value(std::ptr::null_mut(), || {
-        // SAFETY: caller passes a live stream or NULL.
-        let s = unsafe { stream_ref(stream) }?.clone();
-        non_null(config, "config")?;
-        // SAFETY: non-NULL and live per the contract.
-        let config = unsafe { (*config).config.clone() };
-        let lp = s.loop_ref().clone();
-        spawn_c(&lp, async move {
-            s.start_tls_server(config).await?;
-            Ok(CValue::null())
-        })
-    })
-}
-
-/// Copies the ALPN protocol agreed in the handshake into `buf` (`cap`
-/// bytes, NUL-terminated, truncated if needed) and returns its full length;
-/// 0 when none was agreed, TLS has not started, or on error.
-#[no_mangle]
-pub extern "C" fn tornado_iostream_alpn_protocol(
-    stream: *const tornado_iostream,
-    buf: *mut c_char,
-    cap: usize,
-) -> usize {
-    guard_value(0, || {
-        // SAFETY: caller passes a live stream or NULL.
-        let s = unsafe { stream_ref(stream) }?;
-        let protocol = s.alpn_protocol().unwrap_or_default();
-        // SAFETY: the caller passes `cap` writable bytes at `buf` (or NULL).
-        Ok(unsafe { copy_out(&protocol, buf, cap) })
-    })
-}
-
-/// Copies `bytes` into `buf` (`cap` bytes, NUL-terminated, truncated if
-/// needed; nothing when `buf` is NULL or `cap` is 0) and returns their full
-/// length.
-///
-/// # Safety
-/// `buf` must be NULL or point to `cap` writable bytes.
-unsafe fn copy_out(bytes: &[u8], buf: *mut c_char, cap: usize) -> usize {
-    if !buf.is_null() && cap > 0 {
-        let n = bytes.len().min(cap - 1);
-        // SAFETY: the caller passes `cap` writable bytes at `buf`.
-        unsafe {
-            std::ptr::copy_nonoverlapping(bytes.as_ptr(), buf as *mut u8, n);
-            *buf.add(n) = 0;
-        }
-    }
-    bytes.len()
-}
-
-/// Copies the TLS version the handshake agreed ("TLSv1.2" or "TLSv1.3")
-/// into `buf` (`cap` bytes, NUL-terminated, truncated if needed) and
-/// returns its full length; 0 before the handshake is done, on a plain
-/// stream, or on error (a NULL stream).
-#[no_mangle]
-pub extern "C" fn tornado_iostream_tls_version(
-    stream: *const tornado_iostream,
-    buf: *mut c_char,
-    cap: usize,
-) -> usize {
-    guard_value(0, || {
-        // SAFETY: caller passes a live stream or NULL.
-        let version = unsafe { stream_ref(stream) }?.tls_version().unwrap_or("");
-        // SAFETY: the caller passes `cap` writable bytes at `buf` (or NULL).
-        Ok(unsafe { copy_out(version.as_bytes(), buf, cap) })
-    })
-}
-
-/// Copies the cipher suite the handshake agreed, by its IANA name (e.g.
-/// "TLS13_AES_256_GCM_SHA384", "TLS_ECDHE_ECDSA_WITH_AES_256_GCM_SHA384"),
-/// into `buf` (`cap` bytes, NUL-terminated, truncated if needed) and
-/// returns its full length; 0 before the handshake is done, on a plain
-/// stream, or on error (a NULL stream).
-#[no_mangle]
-pub extern "C" fn tornado_iostream_tls_cipher(
-    stream: *const tornado_iostream,
-    buf: *mut c_char,
-    cap: usize,
-) -> usize {
-    guard_value(0, || {
-        // SAFETY: caller passes a live stream or NULL.
-        let cipher = unsafe { stream_ref(stream) }?.tls_cipher().unwrap_or("");
-        // SAFETY: the caller passes `cap` writable bytes at `buf` (or NULL).
-        Ok(unsafe { copy_out(cipher.as_bytes(), buf, cap) })
-    })
-}
-
-/// 1 when the stream's TLS handshake resumed an earlier session, 0 when it
-/// was a full handshake, -1 before the handshake is done, on a plain
-/// stream, or on error (a NULL stream).
-#[no_mangle]
-pub extern "C" fn tornado_iostream_tls_resumed(stream: *const tornado_iostream) -> i32 {
-    guard_value(-1, || {
-        // SAFETY: caller passes a live stream or NULL.
-        Ok(match unsafe { stream_ref(stream) }?.tls_resumed() {
-            Some(true) => 1,
-            Some(false) => 0,
-            None => -1,
-        })
-    })
-}
-
-/// True when TLS has started on the stream (false on error).
-#[no_mangle]
-pub extern "C" fn tornado_iostream_is_tls(stream: *const tornado_iostream) -> bool {
-    // SAFETY: caller passes a live stream or NULL.
-    guard_value(false, || Ok(unsafe { stream_ref(stream) }?.is_tls()))
-}
-
-/// Connects to `host`:`port` and starts TLS as a client, all within
-/// `timeout_s` seconds (0: no limit; the timeout covers the connect and the
-/// handshake). `host` is also the name checked against the certificate.
-/// The stream has `TCP_NODELAY` on (set before the handshake, as curl
-/// does; `tornado_iostream_set_nodelay` turns it off again).
-/// `options` may be NULL (validation on). The future's value is a
-/// `tornado_iostream *` owned by the future (take your own reference with
-/// `tornado_iostream_ref`). NULL when the call itself is invalid.
-#[no_mangle]
-pub extern "C" fn tornado_tcp_connect_tls(
-    r#loop: *mut tornado_loop,
-    host: *const c_char,
-    port: u16,
-    timeout_s: f64,
-    options: *const tornado_tls_options,
-) -> *mut tornado_future {
-    guard_value(std::ptr::null_mut(), || {
-        // SAFETY: caller passes a live loop or NULL.
-        let lp = unsafe { loop_ref(r#loop) }?;
-        lp.check_thread()?;
-        // SAFETY: caller passes a NUL-terminated string or NULL.
-        let host = unsafe { c_str(host, "host") }?.to_string();
-        let port = super::stream::destination_port(port)?;
-        let name = server_name(&host)?;
-        let timeout = seconds(timeout_s, "timeout_s")?;
-        // SAFETY: caller passes live options or NULL.
-        let config = client_config(&unsafe { options_or_default(options) })?;
-        let task_lp = lp.clone();
-        spawn_c(lp, async move {
-            let connect = async {
-                let stream = connect_host(&task_lp, &host, port).await?;
-                stream.start_tls_client(config, name).await?;
-                Ok(stream)
-            };
-            let stream = within(&task_lp, Some(timeout), connect).await?;
-            Ok(stream_value(stream))
-        })
-    })
 }

@@ -1,16 +1,16 @@
-//! What the loop queues: C callbacks (no allocation), Rust closures and task wake-ups.
+//! What the loop queues: raw callbacks (no allocation), Rust closures and task wake-ups.
 
 use std::panic::{catch_unwind, AssertUnwindSafe};
 
-use crate::ffi::types::{CCall, CCallDrop, UserData};
+use super::raw::{RawCall, RawCallDrop, UserData};
 use crate::log;
 
 /// A unit of work for the loop's ready queue or a timer.
 pub(crate) enum Callback {
-    /// A C function pointer and userdata.
-    C(CCall),
+    /// A raw function pointer and userdata (see `raw`).
+    Raw(RawCall),
     /// The same, with a drop function for the userdata.
-    CDrop(Box<CCallDrop>),
+    RawDrop(Box<RawCallDrop>),
     /// A Rust closure.
     Boxed(Box<dyn FnOnce()>),
     /// Poll the task in this slot, if it is still the same task.
@@ -24,21 +24,21 @@ pub(crate) enum Callback {
 
 /// The cross-thread form of `Callback`: everything in it is `Send`.
 pub(crate) enum RemoteCallback {
-    C(CCall),
-    CDrop(Box<CCallDrop>),
+    Raw(RawCall),
+    RawDrop(Box<RawCallDrop>),
     Boxed(Box<dyn FnOnce() + Send>),
     Task { slot: u32, generation: u32 },
 }
 
-// SAFETY: the C variant's pointer is handed to the loop thread by contract
+// SAFETY: the raw variants' pointer is handed to the loop thread by contract
 // (see `UserData`); the other variants are `Send` by construction.
 unsafe impl Send for RemoteCallback {}
 
 impl From<RemoteCallback> for Callback {
     fn from(remote: RemoteCallback) -> Callback {
         match remote {
-            RemoteCallback::C(call) => Callback::C(call),
-            RemoteCallback::CDrop(call) => Callback::CDrop(call),
+            RemoteCallback::Raw(call) => Callback::Raw(call),
+            RemoteCallback::RawDrop(call) => Callback::RawDrop(call),
             RemoteCallback::Boxed(f) => Callback::Boxed(f),
             RemoteCallback::Task { slot, generation } => Callback::Task { slot, generation },
         }
@@ -46,11 +46,11 @@ impl From<RemoteCallback> for Callback {
 }
 
 impl Callback {
-    /// The thread-safe form, for a C callback queued from another thread.
+    /// The thread-safe form, for a raw callback queued from another thread.
     pub fn into_remote(self) -> Option<RemoteCallback> {
         match self {
-            Callback::C(call) => Some(RemoteCallback::C(call)),
-            Callback::CDrop(call) => Some(RemoteCallback::CDrop(call)),
+            Callback::Raw(call) => Some(RemoteCallback::Raw(call)),
+            Callback::RawDrop(call) => Some(RemoteCallback::RawDrop(call)),
             _ => None,
         }
     }
@@ -76,9 +76,12 @@ impl Callback {
     /// to its owner without calling its drop function (a failed registration).
     pub fn disarm(self) {
         match self {
-            Callback::CDrop(call) => call.disarm(),
+            Callback::RawDrop(call) => call.disarm(),
             Callback::Release(data) => data.disarm(),
-            Callback::C(_) | Callback::Boxed(_) | Callback::Discard(_) | Callback::Task { .. } => {}
+            Callback::Raw(_)
+            | Callback::Boxed(_)
+            | Callback::Discard(_)
+            | Callback::Task { .. } => {}
         }
     }
 }

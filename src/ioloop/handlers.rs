@@ -10,8 +10,8 @@ use std::collections::HashMap;
 use std::os::unix::io::RawFd;
 use std::rc::Rc;
 
+use super::raw::{RawFdCall, RawFdCallRef};
 use crate::error::{Code, Error, Result};
-use crate::ffi::types::{CFdCall, CFdCallRef};
 
 /// Readable (`EPOLLIN`).
 pub const READ: u32 = 0x001;
@@ -30,20 +30,20 @@ pub(crate) const HANDLER_TOKEN_BIT: usize = 1 << 63;
 
 /// A handler's callable part.
 pub(crate) enum Handler {
-    C(CFdCall),
+    Raw(RawFdCall),
     Rust(Rc<dyn Fn(RawFd, u32)>),
 }
 
 /// A handler copied out of the table, called with the loop's state released.
 pub(crate) enum HandlerRef {
-    C(CFdCallRef),
+    Raw(RawFdCallRef),
     Rust(Rc<dyn Fn(RawFd, u32)>),
 }
 
 impl HandlerRef {
     pub fn call(self, fd: RawFd, events: u32) {
         match self {
-            HandlerRef::C(call) => call.call(fd, events),
+            HandlerRef::Raw(call) => call.call(fd, events),
             HandlerRef::Rust(f) => {
                 super::callback::run_contained(|| f(fd, events));
             }
@@ -190,7 +190,7 @@ impl Handlers {
             return None;
         }
         let handler = match entry.handler.as_ref()? {
-            Handler::C(call) => HandlerRef::C(call.by_ref()),
+            Handler::Raw(call) => HandlerRef::Raw(call.by_ref()),
             Handler::Rust(f) => HandlerRef::Rust(f.clone()),
         };
         Some((entry.fd, handler))

@@ -6,7 +6,8 @@
 use std::io::ErrorKind;
 use std::task::{Context, Poll};
 
-use super::{is_tls_failure, IOStream};
+use super::io::is_tls_failure;
+use super::IOStream;
 use crate::error::{Error, Result};
 use crate::tls::tls_error;
 

@@ -24,7 +24,7 @@ where
     let alpn: Vec<Vec<u8>> = alpn.iter().map(|p| p.to_vec()).collect();
     let config = server_config_from_pem(cert_pem.as_bytes(), key_pem.as_bytes(), &alpn).unwrap();
     let server = TCPServer::bind(lp, "127.0.0.1:0".parse().unwrap(), DEFAULT_BACKLOG).unwrap();
-    let h = lp.handle();
+    let h = lp.loop_ref();
     server
         .start(move |stream, _| {
             let (config, serve) = (config.clone(), serve.clone());
