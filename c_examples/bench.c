@@ -475,6 +475,77 @@ static int run_w8(const char *w, const char *url, long n) {
     return errors == 0 ? 0 : 1;
 }
 
+/* ---- W6, W6-h1, W6b: HTTP/2 and HTTP/1.1 over TLS (nginx :8091) ----
+ * W6: N GETs of /small as HTTP/2 streams on one connection, C in flight
+ * (TORNADO_HTTP_VERSION_2: ALPN h2; fetches racing to the origin wait for
+ * its first connection). W6-h1: the same over HTTP/1.1 keep-alive
+ * (TORNADO_HTTP_VERSION_1_1), C connections. W6b: 8 downloads of /big10m
+ * at once on one HTTP/2 connection. Every response must be 200, of the
+ * expected length and over the version asked for (else it counts as an
+ * error); `connects` is the client's tornado_http_client_connections_opened
+ * and must be the workload's. The TLS version comes from one probe
+ * connection before the clock, as in W8. */
+static int w6_want_version;
+static long w6_wrong_version;
+
+static void w6_fetched(const tornado_http_response *r, void *ud) {
+    if (tornado_http_response_version(r) != w6_want_version && w6_wrong_version++ < 3)
+        fprintf(stderr, "bench: a response over HTTP version %d, not %d\n", tornado_http_response_version(r),
+                w6_want_version);
+    http_fetched(r, ud);
+}
+
+static int run_w6(const char *w, const char *url, long n, long conc, size_t expect_len, int h2,
+                  long want_connects) {
+    const char *ca = getenv("BENCH_CA_FILE");
+    if (!ca || !*ca) {
+        fprintf(stderr, "bench: %s needs BENCH_CA_FILE (the CA that signed the server's certificate)\n", w);
+        return 2;
+    }
+    char version[32] = "", cipher[96] = "";
+    int resumed = -1;
+    w8_probe(url, ca, version, sizeof version, cipher, sizeof cipher, &resumed);
+    w6_want_version = h2 ? 20 : 11;
+    tornado_http_client_options *o = tornado_http_client_options_new();
+    LIB(tornado_http_client_options_set_max_clients(o, (size_t)conc));
+    LIB(tornado_http_client_options_set_max_idle_per_host(o, (size_t)conc));
+    LIB(tornado_http_client_options_set_http_version(o, h2 ? TORNADO_HTTP_VERSION_2 : TORNADO_HTTP_VERSION_1_1));
+    http = tornado_http_client_new(loop, o);
+    tornado_http_client_options_free(o);
+    if (!http) die_lib("tornado_http_client_new", -1);
+    http_req = tornado_http_request_new(url);
+    if (!http_req) die_lib("tornado_http_request_new", -1);
+    LIB(tornado_http_request_set_ca_certs(http_req, ca));
+    LIB(tornado_http_request_set_validate_cert(http_req, true));
+    LIB(tornado_http_request_set_connect_timeout(http_req, 60));
+    LIB(tornado_http_request_set_request_timeout(http_req, 60));
+    target = n;
+    http_expect_len = expect_len;
+    http_inflight_target = conc < n ? conc : n;
+    const char *body_mode = getenv("BENCH_BODY");
+    http_streaming = body_mode && strcmp(body_mode, "stream") == 0;
+    http_done_cb = w6_fetched;
+    bu_phase ph;
+    bu_start(&ph);
+    for (long i = 0; i < http_inflight_target; i++) http_start_one();
+    LIB(tornado_loop_start(loop));
+    bu_stop(&ph);
+    long connects = (long)tornado_http_client_connections_opened(http);
+    int conn_ok = connects == want_connects;
+    if (!conn_ok) fprintf(stderr, "bench: %s: %ld connections, not %ld\n", w, connects, want_connects);
+    long errors = http_errors + (n - http_done) + w6_wrong_version + !conn_ok;
+    double mib = (double)expect_len * (double)n / (1024.0 * 1024.0);
+    bu_emit(w, n, &ph, 1,
+            ",\"req_per_s\":%.1f,\"mb_per_s\":%.1f,\"errors\":%ld,\"concurrency\":%ld,\"connects\":%ld,"
+            "\"http\":\"%s\",\"tls\":\"%s\",\"tls_seen_by\":\"probe\",\"body\":\"%s\"",
+            (double)n / ph.wall_s, mib / ph.wall_s, errors, conc, connects, h2 ? "2" : "1.1", version,
+            http_streaming ? "stream" : "buffer");
+    tornado_http_request_free(http_req);
+    LIB(tornado_http_client_free(http));
+    free_loop();
+    return errors == 0 ? 0 : 1;
+}
+
 int main(int argc, char **argv) {
     if (argc < 2) {
         fprintf(stderr, "usage: %s W1|W1x|W2|W3|W3b [N] [IDLE_FDS]\n", argv[0]);
@@ -513,6 +584,16 @@ int main(int argc, char **argv) {
         }
         long hn = argc > 3 ? atol(argv[3]) : 0;
         return run_w8(w, argv[2], hn > 0 ? hn : 500);
+    }
+    if (!strcmp(w, "W6") || !strcmp(w, "W6-h1") || !strcmp(w, "W6b")) {
+        if (argc < 3) {
+            fprintf(stderr, "usage: %s %s URL [N]\n", argv[0], w);
+            return 2;
+        }
+        long hn = argc > 3 ? atol(argv[3]) : 0;
+        if (!strcmp(w, "W6")) return run_w6(w, argv[2], hn > 0 ? hn : 10000, 100, 200, 1, 1);
+        if (!strcmp(w, "W6-h1")) return run_w6(w, argv[2], hn > 0 ? hn : 10000, 64, 200, 0, 64);
+        return run_w6(w, argv[2], hn > 0 ? hn : 8, 8, 10485760, 1, 1);
     }
     if (!strcmp(w, "SOAK")) {
         if (argc < 3) {

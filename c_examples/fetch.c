@@ -86,6 +86,7 @@ typedef struct {
     int no_decompress, insecure, allow_nonstandard, stream, json;
     unsigned long long max_body_size, max_header_size; /* 0: default */
     long n, c;
+    int http_version; /* < 0: the library's default; else TORNADO_HTTP_VERSION_* */
 } options_t;
 
 static void usage(const char *why) {
@@ -95,7 +96,7 @@ static void usage(const char *why) {
             "       [--connect-timeout S] [--request-timeout S] [--no-follow] [--max-redirects N]\n"
             "       [--user-agent UA] [--user USER:PASS] [--no-decompress] [--insecure] [--cacert PATH]\n"
             "       [--max-body-size BYTES] [--max-header-size BYTES] [--allow-nonstandard-methods]\n"
-            "       [--stream] [--json] [-n N -c C] URL\n",
+            "       [--stream] [--json] [--http1.1 | --http2 | --http2-prior-knowledge] [-n N -c C] URL\n",
             why);
     exit(2);
 }
@@ -139,6 +140,7 @@ static void parse_args(int argc, char **argv, options_t *o) {
     o->method = "GET";
     o->connect_timeout = o->request_timeout = -1;
     o->max_redirects = -1;
+    o->http_version = -1;
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i];
         /* options with a value take the next argument */
@@ -170,6 +172,9 @@ static void parse_args(int argc, char **argv, options_t *o) {
         else if (!strcmp(a, "--allow-nonstandard-methods")) o->allow_nonstandard = 1;
         else if (!strcmp(a, "--stream")) o->stream = 1;
         else if (!strcmp(a, "--json")) o->json = 1;
+        else if (!strcmp(a, "--http1.1")) o->http_version = TORNADO_HTTP_VERSION_1_1;
+        else if (!strcmp(a, "--http2")) o->http_version = TORNADO_HTTP_VERSION_2;
+        else if (!strcmp(a, "--http2-prior-knowledge")) o->http_version = TORNADO_HTTP_VERSION_2_PRIOR_KNOWLEDGE;
         else if (!strcmp(a, "-n")) o->n = (long)parse_count(VALUE(), a);
         else if (!strcmp(a, "-c")) o->c = (long)parse_count(VALUE(), a);
         else if (a[0] == '-' && a[1]) usage("unknown option");
@@ -238,6 +243,8 @@ static tornado_http_request *build_request(const options_t *o, stream_state_t *s
     if (o->cacert) check(tornado_http_request_set_ca_certs(r, o->cacert), "--cacert");
     if (o->allow_nonstandard) check(tornado_http_request_set_allow_nonstandard_methods(r, true), "--allow-nonstandard-methods");
     if (streamed) check(tornado_http_request_set_streaming_callback(r, on_chunk, streamed, NULL), "--stream");
+    if (o->http_version >= 0)
+        check(tornado_http_request_set_http_version(r, (uint32_t)o->http_version), "--http1.1/--http2");
     return r;
 }
 
@@ -290,6 +297,12 @@ static void print_json(const tornado_http_response *r, const stream_state_t *str
     if (error) print_json_string(error);
     else printf("null");
     printf(",\"request_time\":%.6f", tornado_http_response_request_time(r));
+    int version = tornado_http_response_version(r);
+    printf(",\"http_version\":");
+    if (version == 10) printf("\"1.0\"");
+    else if (version == 11) printf("\"1.1\"");
+    else if (version == 20) printf("\"2\"");
+    else printf("null");
     if (streamed) printf(",\"chunks\":%ld", streamed->chunks);
     printf("}\n");
 }
@@ -365,8 +378,9 @@ static int fetch_load(tornado_loop *loop, const options_t *o) {
     for (long i = 0; i < o->c && i < o->n; i++) start_next(&l);
     check(tornado_loop_start(loop), "the loop");
     double wall = now_s() - start;
-    printf("{\"n\":%ld,\"ok\":%ld,\"errors\":%ld,\"wall_s\":%.6f,\"req_per_s\":%.1f}\n", l.n, l.ok, l.errors, wall,
-           wall > 0 ? (double)l.n / wall : 0.0);
+    printf("{\"n\":%ld,\"ok\":%ld,\"errors\":%ld,\"wall_s\":%.6f,\"req_per_s\":%.1f,\"connections\":%llu}\n", l.n,
+           l.ok, l.errors, wall, wall > 0 ? (double)l.n / wall : 0.0,
+           (unsigned long long)tornado_http_client_connections_opened(l.client));
     tornado_http_request_free(l.request);
     tornado_http_client_free(l.client);
     return l.errors ? 1 : 0;

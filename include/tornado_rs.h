@@ -162,6 +162,33 @@
 #define TORNADO_LOG_DEBUG 4
 
 /**
+ * Which HTTP versions a fetch may use (the values of
+ * `tornado_http_request_set_http_version` and
+ * `tornado_http_client_options_set_http_version`, as curl's
+ * `CURL_HTTP_VERSION_*`). ANY, the default: https offers `h2` and
+ * `http/1.1` by ALPN and uses what the server picks; plain http is
+ * HTTP/1.1.
+ */
+#define TORNADO_HTTP_VERSION_ANY 0
+
+/**
+ * HTTP/1.1 only (ALPN offers `http/1.1` alone).
+ */
+#define TORNADO_HTTP_VERSION_1_1 1
+
+/**
+ * HTTP/2 over TLS by ALPN, HTTP/1.1 when the server does not pick `h2`;
+ * for plain http the same as ANY.
+ */
+#define TORNADO_HTTP_VERSION_2 2
+
+/**
+ * HTTP/2 without negotiation, also over plain TCP (h2c): a server that
+ * does not speak it fails the fetch (`protocol` or `closed`).
+ */
+#define TORNADO_HTTP_VERSION_2_PRIOR_KNOWLEDGE 3
+
+/**
  * Readable (`EPOLLIN`).
  */
 #define TORNADO_READ 1
@@ -695,6 +722,14 @@ tornado_code tornado_http_client_options_set_idle_timeout(tornado_http_client_op
                                                           double seconds_);
 
 /**
+ * The HTTP versions a request may use unless it chooses
+ * (`tornado_http_request_set_http_version`): a `TORNADO_HTTP_VERSION_*`
+ * value (default ANY); anything else is `TORNADO_ERR_INVALID`.
+ */
+tornado_code tornado_http_client_options_set_http_version(tornado_http_client_options *options,
+                                                          uint32_t version);
+
+/**
  * Idle connections kept per origin (0: no keep-alive pooling). Default:
  * max_clients, so fetches to one keep-alive origin never open more than
  * max_clients connections; a smaller value closes the surplus of a burst.
@@ -754,6 +789,19 @@ size_t tornado_http_client_active(const tornado_http_client *client);
  * Idle keep-alive connections the client holds now (0 on error).
  */
 size_t tornado_http_client_idle_connections(const tornado_http_client *client);
+
+/**
+ * Connections the client has opened so far, HTTP/1.1 and HTTP/2 alike
+ * (0 on error): an HTTP/2 connection carries many fetches, so this tells
+ * how many connections a batch of fetches took.
+ */
+uint64_t tornado_http_client_connections_opened(const tornado_http_client *client);
+
+/**
+ * Open HTTP/2 connections the client holds now, each serving any number
+ * of fetches (0 on error).
+ */
+size_t tornado_http_client_http2_connections(const tornado_http_client *client);
 
 /**
  * Fetches `request` (copied: it may be freed right after). The future's
@@ -967,10 +1015,12 @@ tornado_code tornado_http_request_set_min_tls_version(tornado_http_request *r, c
 /**
  * The ALPN protocols offered, in order of preference: `count`
  * NUL-terminated names (each 1 to 255 bytes; the array and the names are
- * copied). The client speaks HTTP/1.1 only: a server that picks another
- * protocol (say "h2") fails the fetch with a `protocol` error; one that
+ * copied). The client speaks HTTP/1.1 and HTTP/2 ("h2"): a server that
+ * picks another protocol fails the fetch with a `protocol` error; one that
  * picks none is spoken to in HTTP/1.1. NULL with `count` 0 restores the
- * default ("http/1.1" alone); a non-NULL array with `count` 0 offers none.
+ * default (what `tornado_http_request_set_http_version` offers: "h2" and
+ * "http/1.1" unless it says otherwise); a non-NULL array with `count` 0
+ * offers none.
  */
 tornado_code tornado_http_request_set_alpn(tornado_http_request *r,
                                            const char *const *protocols,
@@ -1018,6 +1068,15 @@ tornado_code tornado_http_request_set_proxy(tornado_http_request *r,
  */
 tornado_code tornado_http_request_set_allow_nonstandard_methods(tornado_http_request *r,
                                                                 bool allow);
+
+/**
+ * The HTTP versions this fetch may use: a `TORNADO_HTTP_VERSION_*` value;
+ * anything else is `TORNADO_ERR_INVALID`. A request on which this is not
+ * called uses the client's default. A redirect keeps the choice; its hop
+ * may still change version (https picks by ALPN per connection).
+ * `tornado_http_response_version` tells which one a response came over.
+ */
+tornado_code tornado_http_request_set_http_version(tornado_http_request *r, uint32_t version);
 
 /**
  * Send `Expect: 100-continue` and the body only once the server agrees.
@@ -1104,6 +1163,13 @@ void tornado_http_body_writer_free(tornado_http_body_writer *writer);
  * The status code (599 when no response was received; 0 on a NULL response).
  */
 int tornado_http_response_code(const tornado_http_response *r);
+
+/**
+ * The HTTP version the response came over: 10 (HTTP/1.0), 11 (HTTP/1.1)
+ * or 20 (HTTP/2); 0 when no response was received (code 599) and on a
+ * NULL response.
+ */
+int tornado_http_response_version(const tornado_http_response *r);
 
 /**
  * The reason phrase (borrowed from the response; "" when none).

@@ -26,6 +26,8 @@ use crate::future::Future;
 use crate::ioloop::{LoopRef, Registration};
 use crate::tls::tls_error;
 
+mod poll;
+
 /// Default `max_buffer_size`: 100 MiB, as Tornado.
 pub const DEFAULT_MAX_BUFFER_SIZE: usize = 100 * 1024 * 1024;
 /// How much the first read syscall asks for; each read that fills its
@@ -88,11 +90,17 @@ impl Io {
         }
     }
 
-    /// One writev(2) of all of `bufs` (std's sockets and files do that).
+    /// One gather write of all of `bufs`: sendmsg(2) with MSG_NOSIGNAL on
+    /// a socket (std's writev would raise SIGPIPE in a C program when the
+    /// peer has gone), writev(2) on any other fd.
     fn write_vectored(&self, bufs: &[IoSlice<'_>]) -> std::io::Result<usize> {
+        #[cfg(any(target_os = "linux", target_os = "android"))]
+        const NO_SIGNAL: libc::c_int = libc::MSG_NOSIGNAL;
+        #[cfg(not(any(target_os = "linux", target_os = "android")))]
+        const NO_SIGNAL: libc::c_int = 0;
         match self {
-            Io::Tcp(s) => (&*s).write_vectored(bufs),
-            Io::Unix(s) => (&*s).write_vectored(bufs),
+            Io::Tcp(s) => socket2::SockRef::from(s).send_vectored_with_flags(bufs, NO_SIGNAL),
+            Io::Unix(s) => socket2::SockRef::from(s).send_vectored_with_flags(bufs, NO_SIGNAL),
             Io::Fd(f) => (&*f).write_vectored(bufs),
         }
     }

@@ -107,6 +107,7 @@ fn json_output_of_a_get() {
     assert_eq!(v["error"], Value::Null);
     assert_eq!(v["effective_url"], server.url("/cookies"));
     assert!(v["request_time"].as_f64().unwrap() > 0.0);
+    assert_eq!(v["http_version"], "1.1");
     let headers: Vec<(String, String)> = v["headers"]
         .as_array()
         .unwrap()
@@ -243,6 +244,42 @@ fn load_mode_prints_a_summary() {
         server.connections() <= 5,
         "keep-alive: at most one connection per slot"
     );
+    assert_eq!(v["connections"].as_u64(), Some(server.connections() as u64));
+}
+
+/// `--http2-prior-knowledge` against nghttpd (h2c); `--http1.1` to the same
+/// server fails (it speaks HTTP/2 only), and `"http_version"` says "2".
+#[test]
+fn http2_prior_knowledge_and_http_version() {
+    let server = common::process_server::Server::start(
+        "nghttpd (apt package nghttp2-server)",
+        |port, dir| {
+            std::fs::write(dir.join("index.html"), "over h2c\n").unwrap();
+            let mut command = std::process::Command::new("nghttpd");
+            command
+                .args(["--no-tls", "-a", "127.0.0.1", "-d"])
+                .arg(dir)
+                .arg(port.to_string());
+            command
+        },
+    );
+    let url = server.url("/index.html");
+    let (code, v) = run_json(&["--http2-prior-knowledge", &url]);
+    assert_eq!((code, v["code"].as_i64()), (0, Some(200)), "{v}");
+    assert_eq!(v["http_version"], "2");
+    assert_eq!(body(&v), b"over h2c\n");
+    let out = run(&["--http2-prior-knowledge", "-n", "20", "-c", "5", &url]);
+    let summary: Value =
+        serde_json::from_slice(out.stdout.split(|&b| b == b'\n').next().unwrap()).unwrap();
+    assert_eq!(summary["ok"].as_i64(), Some(20), "{summary}");
+    assert_eq!(
+        summary["connections"].as_u64(),
+        Some(1),
+        "one h2 connection: {summary}"
+    );
+    let (code, v) = run_json(&["--http1.1", "--request-timeout", "3", &url]);
+    assert_eq!(code, 1, "{v}");
+    assert_eq!(v["http_version"], Value::Null);
 }
 
 #[test]

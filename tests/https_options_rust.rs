@@ -194,8 +194,9 @@ fn the_alpn_protocols_offered_and_another_protocol_chosen() {
         r.alpn_protocols = alpn.map(|list| list.iter().map(|p| p.to_vec()).collect());
         r
     };
+    // By default both HTTP versions are offered, h2 first (as curl).
     let b = body(&fetch(&lp, &client, with_alpn(None)));
-    assert!(b.contains(" alpn=http/1.1 chosen=http/1.1 "), "{b}");
+    assert!(b.contains(" alpn=h2,http/1.1 chosen=http/1.1 "), "{b}");
     // Each a new connection: the ALPN list is part of the pool key.
     let b = body(&fetch(
         &lp,
@@ -209,26 +210,26 @@ fn the_alpn_protocols_offered_and_another_protocol_chosen() {
     assert_eq!(
         offered,
         vec![
-            vec![b"http/1.1".to_vec()],
+            vec![b"h2".to_vec(), b"http/1.1".to_vec()],
             vec![b"x-test".to_vec(), b"http/1.1".to_vec()],
             vec![],
         ]
     );
 
-    // A server that picks h2: this client speaks HTTP/1.1 only.
-    let h2 = tls_probe::start(
+    // A server that picks a protocol other than HTTP/1.1 and HTTP/2.
+    let other = tls_probe::start(
         &pki,
         ProbeOptions {
-            alpn: vec![b"h2".to_vec()],
+            alpn: vec![b"x-test".to_vec()],
             ..Default::default()
         },
     );
-    let mut request = HTTPRequest::new(format!("https://mtls.test:{}/", h2.addr.port()));
+    let mut request = HTTPRequest::new(format!("https://mtls.test:{}/", other.addr.port()));
     request.ca_pem = Some(ca_pem(&pki));
-    request.alpn_protocols = Some(vec![b"h2".to_vec(), b"http/1.1".to_vec()].into());
+    request.alpn_protocols = Some(vec![b"x-test".to_vec(), b"http/1.1".to_vec()].into());
     let (kind, message) = failure(&fetch(&lp, &client, request.clone()));
     assert_eq!(kind, Some(FetchErrorKind::Protocol), "{message}");
-    assert!(message.contains("\"h2\""), "{message}");
+    assert!(message.contains("\"x-test\""), "{message}");
     request.validate_cert = false;
     let (kind, _) = failure(&fetch(&lp, &client, request));
     assert_eq!(kind, Some(FetchErrorKind::Protocol));

@@ -88,7 +88,40 @@ def test_fetch(loop, server):
     post = HTTPRequest(server + "/echo", method="POST", body=b"payload")
     assert loop.run_sync(client.fetch(post), timeout=10).body == b"payload"
     assert loop.run_sync(client.fetch(server + "/missing"), timeout=10).code == 404
+    assert response.http_version == "1.1"
     client.close()
+
+
+def test_http2_prior_knowledge(loop, tmp_path):
+    """http_version="2-prior-knowledge" speaks h2c to nghttpd (Debian's
+    nghttp2-server, which .ci/run installs)."""
+    import shutil
+    import socket
+    import subprocess
+    import time
+
+    (tmp_path / "index.html").write_text("over h2c\n")
+    sock = socket.socket()
+    sock.bind(("127.0.0.1", 0))
+    port = sock.getsockname()[1]
+    sock.close()
+    nghttpd = shutil.which("nghttpd") or "/usr/sbin/nghttpd"
+    server = subprocess.Popen([nghttpd, "--no-tls", "-a", "127.0.0.1", "-d", str(tmp_path), str(port)])
+    try:
+        deadline = time.monotonic() + 10
+        while socket.socket().connect_ex(("127.0.0.1", port)) != 0:
+            assert time.monotonic() < deadline, "nghttpd did not listen"
+            time.sleep(0.05)
+        client = AsyncHTTPClient(loop)
+        request = HTTPRequest("http://127.0.0.1:%d/index.html" % port, http_version="2-prior-knowledge")
+        response = loop.run_sync(client.fetch(request), timeout=10)
+        assert (response.code, response.body, response.http_version) == (200, b"over h2c\n", "2")
+        client.close()
+        with pytest.raises(ValueError):
+            HTTPRequest("http://127.0.0.1/", http_version="3")
+    finally:
+        server.terminate()
+        server.wait()
 
 
 def test_many_fetches_at_once(loop, server):

@@ -86,6 +86,8 @@ _sig("tornado_http_request_set_connect_timeout", _code, _vp, ctypes.c_double)
 _sig("tornado_http_request_set_request_timeout", _code, _vp, ctypes.c_double)
 _sig("tornado_http_request_set_follow_redirects", _code, _vp, ctypes.c_bool)
 _sig("tornado_http_request_set_validate_cert", _code, _vp, ctypes.c_bool)
+_sig("tornado_http_request_set_http_version", _code, _vp, ctypes.c_uint32)
+_sig("tornado_http_response_version", ctypes.c_int, _vp)
 _sig("tornado_http_response_code", ctypes.c_int, _vp)
 _sig("tornado_http_response_reason", ctypes.c_char_p, _vp)
 _sig("tornado_http_response_body", ctypes.POINTER(ctypes.c_uint8), _vp, ctypes.POINTER(ctypes.c_size_t))
@@ -154,7 +156,7 @@ def _drop_callback(ud):
 
 class HTTPResponse:
     """A copy of a response: code, reason, headers, body, effective_url,
-    error (None when a response was received), request_time."""
+    error (None when a response was received), request_time, http_version."""
 
     def __init__(self, ptr):
         self.code = _lib.tornado_http_response_code(ptr)
@@ -172,6 +174,8 @@ class HTTPResponse:
         self.error = error.decode() if error else None
         self.error_code = _lib.tornado_http_response_error_code(ptr)
         self.request_time = _lib.tornado_http_response_request_time(ptr)
+        # "1.0", "1.1" or "2"; None when no response was received.
+        self.http_version = {10: "1.0", 11: "1.1", 20: "2"}.get(_lib.tornado_http_response_version(ptr))
 
     def header(self, name):
         """The first value of `name` (case-insensitive), or None."""
@@ -290,11 +294,20 @@ class IOLoop:
         return future.result()
 
 
+# http_version values and their TORNADO_HTTP_VERSION_* numbers.
+HTTP_VERSIONS = {"any": 0, "1.1": 1, "2": 2, "2-prior-knowledge": 3}
+
+
 class HTTPRequest:
-    """tornado.httpclient.HTTPRequest's common fields."""
+    """tornado.httpclient.HTTPRequest's common fields, and http_version:
+    None (the client's default, "any": https negotiates h2 or HTTP/1.1),
+    "1.1", "2" or "2-prior-knowledge" (HTTP/2 without negotiation, h2c)."""
 
     def __init__(self, url, method="GET", headers=None, body=None, connect_timeout=None,
-                 request_timeout=None, follow_redirects=True, validate_cert=True):
+                 request_timeout=None, follow_redirects=True, validate_cert=True, http_version=None):
+        if http_version is not None and http_version not in HTTP_VERSIONS:
+            raise ValueError("http_version must be None or one of %s" % ", ".join(HTTP_VERSIONS))
+        self.http_version = http_version
         self.url, self.method, self.headers, self.body = url, method, headers or {}, body
         self.connect_timeout, self.request_timeout = connect_timeout, request_timeout
         self.follow_redirects, self.validate_cert = follow_redirects, validate_cert
@@ -317,6 +330,9 @@ class HTTPRequest:
                 _check(_lib.tornado_http_request_set_request_timeout(r, float(self.request_timeout)), "request_timeout")
             _check(_lib.tornado_http_request_set_follow_redirects(r, bool(self.follow_redirects)), "follow_redirects")
             _check(_lib.tornado_http_request_set_validate_cert(r, bool(self.validate_cert)), "validate_cert")
+            if self.http_version is not None:
+                _check(_lib.tornado_http_request_set_http_version(r, HTTP_VERSIONS[self.http_version]),
+                       "http_version")
         except Exception:
             _lib.tornado_http_request_free(r)
             raise

@@ -170,3 +170,44 @@ def test_callbacks_that_return_or_raise_anything_fail_the_fetch_cleanly():
         server.stop()
 
     asyncio.run(main())
+
+
+def test_http_version_option_and_response_attribute(tmp_path):
+    """http_version="2-prior-knowledge" speaks h2c to nghttpd (Debian's
+    nghttp2-server, which .ci/run installs); the default speaks HTTP/1.1 to
+    Tornado's server; each response says which."""
+    import shutil
+    import subprocess
+    import time
+
+    nghttpd = shutil.which("nghttpd") or "/usr/sbin/nghttpd"
+    (tmp_path / "index.html").write_text("over h2c\n")
+    sock = socket.socket()
+    sock.bind(("127.0.0.1", 0))
+    port = sock.getsockname()[1]
+    sock.close()
+    server = subprocess.Popen([nghttpd, "--no-tls", "-a", "127.0.0.1", "-d", str(tmp_path), str(port)])
+    try:
+        deadline = time.monotonic() + 10
+        while socket.socket().connect_ex(("127.0.0.1", port)) != 0:
+            assert time.monotonic() < deadline, "nghttpd did not listen"
+            time.sleep(0.05)
+
+        async def main():
+            h2 = RsAsyncHTTPClient(force_instance=True, http_version="2-prior-knowledge")
+            response = await h2.fetch("http://127.0.0.1:%d/index.html" % port)
+            assert (response.code, response.body, response.http_version) == (200, b"over h2c\n", "2")
+            h2.close()
+            tornado_server, url = serve()
+            plain = RsAsyncHTTPClient(force_instance=True)
+            response = await plain.fetch(url)
+            assert response.http_version == "1.1"
+            plain.close()
+            tornado_server.stop()
+
+        IOLoop.current().run_sync(main)
+        with pytest.raises(ValueError):
+            RsAsyncHTTPClient(force_instance=True, http_version="3")
+    finally:
+        server.terminate()
+        server.wait()

@@ -164,17 +164,32 @@ class _LazyHeaders(httputil.HTTPHeaders):
         return getattr(self, name)
 
 
+# http_version values and their TORNADO_HTTP_VERSION_* numbers.
+HTTP_VERSIONS = {None: 0, "any": 0, "1.1": 1, "2": 2, "2-prior-knowledge": 3}
+_VERSION_NAMES = {10: "1.0", 11: "1.1", 20: "2"}
+
+
 class RsAsyncHTTPClient(AsyncHTTPClient):
     """Tornado's AsyncHTTPClient interface on libtornado_rs."""
 
     def initialize(self, max_clients=10, hostname_mapping=None, max_buffer_size=104857600, resolver=None,
-                   defaults=None, max_header_size=None, max_body_size=None):
+                   defaults=None, max_header_size=None, max_body_size=None, http_version=None):
+        """As Tornado's, and ``http_version``: which HTTP versions fetches
+        may use -- None or "any" (https negotiates h2 or HTTP/1.1 by ALPN,
+        plain http is HTTP/1.1), "1.1", "2" (h2 by ALPN, falling back to
+        HTTP/1.1) or "2-prior-knowledge" (HTTP/2 without negotiation, also
+        h2c). Each response's ``http_version`` attribute says which one it
+        came over ("1.0", "1.1" or "2"; None when none was received)."""
         super().initialize(defaults=defaults)
+        if http_version not in HTTP_VERSIONS:
+            raise ValueError("http_version must be one of %s" % ", ".join(map(repr, HTTP_VERSIONS)))
         self.max_clients = max_clients
         self._bridge = _LoopBridge(self.io_loop)
         options = lib.tornado_http_client_options_new()
         try:
             check(lib.tornado_http_client_options_set_max_clients(options, max_clients), "max_clients")
+            check(lib.tornado_http_client_options_set_http_version(options, HTTP_VERSIONS[http_version]),
+                  "http_version")
             check(lib.tornado_http_client_options_set_max_buffer_size(options, max_buffer_size), "max_buffer_size")
             if max_header_size is not None:
                 check(lib.tornado_http_client_options_set_max_header_size(options, max_header_size), "max_header_size")
@@ -450,6 +465,9 @@ class _Fetch:
                 error=error, request_time=request_time, time_info=time_info,
                 reason=(lib.tornado_http_response_reason(ptr) or b"").decode("latin-1") or None,
                 start_time=lib.tornado_http_response_start_time(ptr))
+            response.http_version = _VERSION_NAMES.get(lib.tornado_http_response_version(ptr))
+        if not hasattr(response, "http_version"):
+            response.http_version = None
         self.client.io_loop.add_callback(self.callback, response)
 
 

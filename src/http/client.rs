@@ -13,14 +13,17 @@ use std::time::{Duration, Instant, SystemTime};
 
 use super::body::Body;
 use super::body_pool::BodyPool;
+use super::conn::{Connection, SharedPool};
 use super::h1::connection::{
     classify, exchange, read_raw_head, ExchangeFailure, Exchanged, Limits,
 };
 use super::h1::request_head::connect_tunnel_head;
 use super::h1::response_head::{parse_response_head, ResponseHead};
+use super::h2::{self as http2, H2Connection, HttpVersion};
 use super::redirect::{answers_digest_challenge, can_follow, digest_retry, redirect_request};
 use super::request::HTTPRequest;
 use super::response::{HTTPResponse, TimeInfo};
+use super::upload::BodyProducer;
 use super::url::{parse_target, Scheme, Target};
 use super::validate::validate_request;
 use super::{fetch_error, FetchErrorKind};
@@ -65,6 +68,9 @@ pub struct ClientOptions {
     /// [`AsyncHTTPClient::request`] start as a copy of this one (its URL is
     /// ignored).
     pub defaults: Option<HTTPRequest>,
+    /// The HTTP versions a request that does not choose may use (`Any`:
+    /// HTTP/2 where TLS negotiates it, else HTTP/1.1).
+    pub http_version: HttpVersion,
 }
 
 impl Default for ClientOptions {
@@ -80,6 +86,7 @@ impl Default for ClientOptions {
             endpoint_mapping: Vec::new(),
             resolver: None,
             defaults: None,
+            http_version: HttpVersion::Any,
         }
     }
 }
@@ -100,6 +107,11 @@ struct Inner {
     waiting: RefCell<VecDeque<Future<()>>>,
     /// Idle keep-alive connections per pool key.
     idle: RefCell<HashMap<PoolKey, Vec<IdleConnection>, foldhash::fast::RandomState>>,
+    /// HTTP/2 connections per pool key, each serving many fetches.
+    shared: RefCell<SharedPool<PoolKey>>,
+    /// Connections opened so far (TCP connects that reached TLS or the
+    /// first request).
+    connects: Cell<u64>,
     /// The one timeout that closes expired idle connections, armed while
     /// any are pooled (one timer per client, not one per check-in).
     idle_sweep: Cell<Option<TimeoutId>>,
@@ -175,6 +187,8 @@ impl AsyncHTTPClient {
                 active: Cell::new(0),
                 waiting: RefCell::new(VecDeque::new()),
                 idle: RefCell::new(HashMap::default()),
+                shared: RefCell::new(SharedPool::default()),
+                connects: Cell::new(0),
                 idle_sweep: Cell::new(None),
                 in_flight: RefCell::new(HashMap::new()),
                 next_id: Cell::new(0),
@@ -293,7 +307,20 @@ impl AsyncHTTPClient {
         self.inner.active.get()
     }
 
-    /// Idle pooled connections (for tests and monitoring).
+    /// Connections this client has opened so far (for tests, benchmarks
+    /// and monitoring).
+    pub fn connections_opened(&self) -> u64 {
+        self.inner.connects.get()
+    }
+
+    /// Open HTTP/2 connections in the pool (each may serve many fetches).
+    pub fn http2_connections(&self) -> usize {
+        let mut shared = self.inner.shared.borrow_mut();
+        shared.sweep(monotonic_ns(), self.inner.idle_timeout_ns());
+        shared.open_connections()
+    }
+
+    /// Idle pooled HTTP/1.1 connections (for tests and monitoring).
     pub fn idle_connections(&self) -> usize {
         let idle = self.inner.idle.borrow();
         let open = idle.values().flatten().filter(|c| !c.stream.closed());
@@ -332,6 +359,8 @@ impl Inner {
         if let Some(sweep) = self.idle_sweep.take() {
             let _ = self.lp.remove_timeout(sweep);
         }
+        // Each ends once its streams are done (the fetches end too).
+        drop(self.shared.borrow_mut().clear());
         let pools: Vec<_> = self.idle.borrow_mut().drain().collect();
         for (_, connections) in pools {
             for idle in connections {
@@ -475,26 +504,34 @@ async fn fetch_hop(
     target: &Rc<Target>,
     clock: &mut Clock,
 ) -> Result<HTTPResponse> {
-    // Boxed before `within` takes it: a future moved into another is
+    // Boxed before race_timeout takes it: a future moved into another is
     // otherwise held twice in the caller's state.
-    let key = PoolKey::new(request, target);
+    let key = PoolKey::new(request, target, version_of(inner, request));
     let exchange_and_retry = Box::pin(async {
-        let (stream, pooled) = checkout_or_connect(inner, &key, request, target, clock).await?;
-        match exchange_on(inner, &stream, request, target, clock).await {
-            Ok(done) => Ok((done, stream)),
-            Err(failure) if pooled && failure.untouched && is_idempotent(request) => {
-                // The server closed the idle connection: retry once, fresh.
-                stream.close(None);
-                let stream = connect(inner, &key, request.connect_timeout, clock).await?;
-                let done = exchange_on(inner, &stream, request, target, clock)
-                    .await
-                    .map_err(|f| f.error)?;
-                Ok((done, stream))
+        let (connection, pooled) = checkout_or_connect(inner, &key, request, clock).await?;
+        match connection {
+            Connection::Http1(stream) => {
+                match exchange_on(inner, &stream, request, target, clock).await {
+                    Ok(done) => Ok((done, Some(stream))),
+                    Err(failure) if pooled && failure.untouched && is_idempotent(request) => {
+                        // The server closed the idle connection: retry once, fresh.
+                        stream.close(None);
+                        exchange_fresh(inner, &key, request, target, clock).await
+                    }
+                    Err(failure) => {
+                        stream.close(None);
+                        Err(failure.error)
+                    }
+                }
             }
-            Err(failure) => {
-                stream.close(None);
-                Err(failure.error)
-            }
+            Connection::Http2(h2) => match exchange_h2(inner, &h2, request, target, clock).await {
+                Ok(done) => Ok((done, None)),
+                // Refused, or left out by a GOAWAY: once more, on a new connection.
+                Err(failure) if failure.retry => {
+                    exchange_fresh(inner, &key, request, target, clock).await
+                }
+                Err(failure) => Err(failure.error),
+            },
         }
     });
     let (done, stream) = within_saying(
@@ -508,12 +545,71 @@ async fn fetch_hop(
         clock.info.starttransfer = first_byte.duration_since(clock.start).as_secs_f64();
     }
     let response = HTTPResponse::from_head(done.head, done.body, request.url.clone());
-    if done.reusable {
-        check_in(inner, key, stream);
-    } else {
-        stream.close(None);
+    // An HTTP/2 connection stays in the shared pool; an HTTP/1.1 one goes
+    // back to the idle pool when it can carry another request.
+    if let Some(stream) = stream {
+        if done.reusable {
+            check_in(inner, key, stream);
+        } else {
+            stream.close(None);
+        }
     }
     Ok(response)
+}
+
+/// The exchange again on a connection of its own (no further retry).
+async fn exchange_fresh(
+    inner: &Rc<Inner>,
+    key: &PoolKey,
+    request: &HTTPRequest,
+    target: &Rc<Target>,
+    clock: &mut Clock,
+) -> Result<(Exchanged, Option<IOStream>)> {
+    match connect_connection(inner, key, request, clock).await? {
+        Connection::Http1(stream) => {
+            let done = exchange_on(inner, &stream, request, target, clock)
+                .await
+                .map_err(|f| f.error)?;
+            Ok((done, Some(stream)))
+        }
+        Connection::Http2(h2) => {
+            let done = exchange_h2(inner, &h2, request, target, clock)
+                .await
+                .map_err(|f| f.error)?;
+            Ok((done, None))
+        }
+    }
+}
+
+async fn exchange_h2(
+    inner: &Rc<Inner>,
+    connection: &H2Connection,
+    request: &HTTPRequest,
+    target: &Target,
+    clock: &mut Clock,
+) -> std::result::Result<Exchanged, http2::H2Failure> {
+    clock.info.pretransfer = clock.since_start();
+    let will_follow = |head: &ResponseHead| will_follow(request, head);
+    http2::exchange(
+        connection,
+        request,
+        target,
+        inner.limits(),
+        &will_follow,
+        &inner.body_pool,
+    )
+    .await
+}
+
+/// Whether the client will answer this response with another send (a
+/// redirect it follows, a digest challenge): the callbacks see none of it.
+fn will_follow(request: &HTTPRequest, head: &ResponseHead) -> bool {
+    (request.follow_redirects
+        && request.max_redirects > 0
+        && is_redirect(head.code)
+        && can_follow(request, head.code)
+        && head.headers.contains("Location"))
+        || answers_digest_challenge(request, head.code, &head.headers)
 }
 
 async fn exchange_on(
@@ -526,14 +622,7 @@ async fn exchange_on(
     clock.info.pretransfer = clock.since_start();
     let via_proxy = request.proxy_host.is_some() && target.scheme == Scheme::Http;
     // Responses answered by another send: the callbacks see none of them.
-    let will_follow = |head: &ResponseHead| {
-        (request.follow_redirects
-            && request.max_redirects > 0
-            && is_redirect(head.code)
-            && can_follow(request, head.code)
-            && head.headers.contains("Location"))
-            || answers_digest_challenge(request, head.code, &head.headers)
-    };
+    let will_follow = |head: &ResponseHead| will_follow(request, head);
     exchange(
         stream,
         request,
@@ -667,13 +756,18 @@ impl Drop for Waiter {
 /// from the key and from nothing else, so a setting that shapes a
 /// connection cannot be missing from the key. Building one clones an `Rc`
 /// and settings that are usually `None`: no allocation per fetch.
+#[derive(Clone)]
 struct PoolKey {
     target: Rc<Target>,
     settings: ConnectionSettings,
+    /// The HTTP versions the fetch may use (its own choice, else the
+    /// client's): it decides the ALPN offered, and whether a plain
+    /// connection speaks HTTP/2 (prior knowledge).
+    version: HttpVersion,
 }
 
 /// Everything `connect` uses to make a connection, taken from a request.
-#[derive(PartialEq, Eq, Hash)]
+#[derive(Clone, PartialEq, Eq, Hash)]
 struct ConnectionSettings {
     allow_ipv6: bool,
     network_interface: Option<IpAddr>,
@@ -685,7 +779,7 @@ struct ConnectionSettings {
 
 /// The HTTP proxy a connection goes through (for https, the tunnel's
 /// credentials are part of the connection).
-#[derive(PartialEq, Eq, Hash)]
+#[derive(Clone, PartialEq, Eq, Hash)]
 struct ProxySettings {
     host: String,
     port: u16,
@@ -694,7 +788,7 @@ struct ProxySettings {
 }
 
 /// A request's TLS settings, as it holds them (`Arc`s: cloned, not copied).
-#[derive(PartialEq, Eq, Hash)]
+#[derive(Clone, PartialEq, Eq, Hash)]
 struct TlsSettings {
     validate_cert: bool,
     ca_certs: Option<PathBuf>,
@@ -705,10 +799,12 @@ struct TlsSettings {
     min_tls_version: Option<TlsVersion>,
     alpn_protocols: Option<Arc<[Vec<u8>]>>,
     tls_server_name: Option<Arc<str>>,
+    /// The ALPN offered unless `alpn_protocols` says: by the version choice.
+    default_alpn: HttpVersion,
 }
 
 impl ConnectionSettings {
-    fn of(request: &HTTPRequest, target: &Target) -> ConnectionSettings {
+    fn of(request: &HTTPRequest, target: &Target, version: HttpVersion) -> ConnectionSettings {
         ConnectionSettings {
             allow_ipv6: request.allow_ipv6,
             network_interface: request.network_interface,
@@ -718,13 +814,13 @@ impl ConnectionSettings {
                 username: request.proxy_username.clone(),
                 password: request.proxy_password.clone(),
             }),
-            tls: (target.scheme == Scheme::Https).then(|| TlsSettings::of(request)),
+            tls: (target.scheme == Scheme::Https).then(|| TlsSettings::of(request, version)),
         }
     }
 }
 
 impl TlsSettings {
-    fn of(request: &HTTPRequest) -> TlsSettings {
+    fn of(request: &HTTPRequest, version: HttpVersion) -> TlsSettings {
         TlsSettings {
             validate_cert: request.validate_cert,
             ca_certs: request.ca_certs.clone(),
@@ -735,6 +831,7 @@ impl TlsSettings {
             min_tls_version: request.min_tls_version,
             alpn_protocols: request.alpn_protocols.clone(),
             tls_server_name: request.tls_server_name.clone(),
+            default_alpn: version,
         }
     }
 
@@ -750,7 +847,7 @@ impl TlsSettings {
             },
             alpn: match &self.alpn_protocols {
                 Some(protocols) => protocols.to_vec(),
-                None => vec![b"http/1.1".to_vec()],
+                None => self.default_alpn.alpn(),
             },
             ca_pem: self.ca_pem.clone(),
             client_cert_pem: self.client_cert_pem.clone(),
@@ -760,10 +857,11 @@ impl TlsSettings {
 }
 
 impl PoolKey {
-    fn new(request: &HTTPRequest, target: &Rc<Target>) -> PoolKey {
+    fn new(request: &HTTPRequest, target: &Rc<Target>, version: HttpVersion) -> PoolKey {
         PoolKey {
             target: target.clone(),
-            settings: ConnectionSettings::of(request, target),
+            settings: ConnectionSettings::of(request, target, version),
+            version,
         }
     }
 }
@@ -772,7 +870,9 @@ impl PoolKey {
 /// target counts, not its path.
 impl PartialEq for PoolKey {
     fn eq(&self, other: &PoolKey) -> bool {
-        self.target.origin() == other.target.origin() && self.settings == other.settings
+        self.target.origin() == other.target.origin()
+            && self.settings == other.settings
+            && self.version == other.version
     }
 }
 
@@ -782,31 +882,124 @@ impl Hash for PoolKey {
     fn hash<H: Hasher>(&self, state: &mut H) {
         self.target.origin().hash(state);
         self.settings.hash(state);
+        self.version.hash(state);
     }
 }
 
+/// The fetch's version choice: its own, else the client's. A writing body
+/// producer (Tornado's `body_producer(write)`) is sent over HTTP/1.1 only
+/// unless the request insists on HTTP/2 (which then refuses it): its
+/// HTTP/2 form is not built yet.
+fn version_of(inner: &Inner, request: &HTTPRequest) -> HttpVersion {
+    let chosen = request.http_version.unwrap_or(inner.options.http_version);
+    let writer = matches!(request.body_producer, Some(BodyProducer::Write(_)));
+    if writer && chosen != HttpVersion::Http2PriorKnowledge {
+        HttpVersion::Http1Only
+    } else {
+        chosen
+    }
+}
+
+/// Whether a connection for this key may turn out HTTP/2: by ALPN over
+/// TLS (also inside a proxy's tunnel), by prior knowledge over plain TCP
+/// (not through a plain-HTTP proxy, which forwards HTTP/1.1).
+fn may_use_h2(key: &PoolKey) -> bool {
+    match key.target.scheme {
+        Scheme::Https => key.version != HttpVersion::Http1Only,
+        Scheme::Http => key.version.h2c() && key.settings.proxy.is_none(),
+    }
+}
+
+/// A connection for the fetch: an HTTP/2 one with a stream to spare, an
+/// idle HTTP/1.1 one, or a new one. While a connection that may be HTTP/2
+/// is being made to the origin, the fetch waits for it first.
 async fn checkout_or_connect(
     inner: &Rc<Inner>,
     key: &PoolKey,
     request: &HTTPRequest,
-    target: &Target,
     clock: &mut Clock,
-) -> Result<(IOStream, bool)> {
-    if let Some(stream) = check_out(inner, key) {
-        // Nothing to look up, connect or handshake: those stages end where
-        // the wait for a slot did (as curl reports a reused connection).
-        let at = clock.info.queue;
-        clock.info.namelookup = at;
-        clock.info.connect = at;
-        if target.scheme == Scheme::Https {
-            clock.info.appconnect = at;
+) -> Result<(Connection, bool)> {
+    let version = key.version;
+    let may_h2 = may_use_h2(key);
+    loop {
+        let reused = if may_h2 {
+            inner.shared.borrow_mut().pick(key).map(Connection::Http2)
+        } else {
+            None
+        };
+        let reused = match reused {
+            Some(connection) => Some(connection),
+            None if version == HttpVersion::Http2PriorKnowledge => None,
+            None => check_out(inner, key).map(Connection::Http1),
+        };
+        if let Some(connection) = reused {
+            // Nothing to look up, connect or handshake: those stages end where
+            // the wait for a slot did (as curl reports a reused connection).
+            let at = clock.info.queue;
+            clock.info.namelookup = at;
+            clock.info.connect = at;
+            if key.target.scheme == Scheme::Https {
+                clock.info.appconnect = at;
+            }
+            return Ok((connection, true));
         }
-        return Ok((stream, true));
+        let connecting = if may_h2 {
+            inner.shared.borrow().connecting(key)
+        } else {
+            None
+        };
+        match connecting {
+            Some(connect) => connect.wait().await,
+            None => break,
+        }
     }
-    Ok((
-        connect(inner, key, request.connect_timeout, clock).await?,
-        false,
-    ))
+    Ok((connect_connection(inner, key, request, clock).await?, false))
+}
+
+/// A new connection, HTTP/2 when ALPN (or prior knowledge) says so; an
+/// HTTP/2 one joins the shared pool at once, for the fetches to come.
+async fn connect_connection(
+    inner: &Rc<Inner>,
+    key: &PoolKey,
+    request: &HTTPRequest,
+    clock: &mut Clock,
+) -> Result<Connection> {
+    let version = key.version;
+    let may_h2 = may_use_h2(key);
+    // Announced while it is made: racing fetches wait for it.
+    let _turn = may_h2.then(|| {
+        let mut shared = inner.shared.borrow_mut();
+        shared.begin_connect(&inner.lp, key.clone())
+    });
+    let stream = connect(inner, key, request.connect_timeout, clock).await?;
+    inner.connects.set(inner.connects.get() + 1);
+    let h2 = match key.target.scheme {
+        Scheme::Https => stream.alpn_protocol().as_deref() == Some(b"h2".as_slice()),
+        Scheme::Http => may_h2,
+    };
+    if !h2 {
+        if version == HttpVersion::Http2PriorKnowledge {
+            stream.close(None);
+            return Err(fetch_error(
+                FetchErrorKind::Protocol,
+                "the server did not pick HTTP/2 (ALPN h2), which the request requires",
+            ));
+        }
+        if may_h2 {
+            inner.shared.borrow_mut().note_http1(key.clone());
+        }
+        return Ok(Connection::Http1(stream));
+    }
+    let connection = H2Connection::handshake(stream, inner.limits()).await?;
+    inner
+        .shared
+        .borrow_mut()
+        .add(key.clone(), connection.clone());
+    // The sweep also ends HTTP/2 connections left idle too long.
+    if inner.idle_sweep.get().is_none() {
+        arm_idle_sweep(inner, monotonic_ns());
+    }
+    Ok(Connection::Http2(connection))
 }
 
 fn check_out(inner: &Inner, key: &PoolKey) -> Option<IOStream> {
@@ -892,6 +1085,16 @@ fn sweep_idle(inner: &Rc<Inner>) {
     for stream in expired {
         stream.close(None);
     }
+    // HTTP/2 connections idle as long end too; while any stays open, the
+    // sweep comes back (at the latest one idle timeout from now).
+    let h2_open = inner
+        .shared
+        .borrow_mut()
+        .sweep(now_ns, inner.idle_timeout_ns());
+    let oldest_ns = match oldest_ns {
+        None if h2_open > 0 => Some(now_ns),
+        oldest => oldest,
+    };
     if let Some(oldest_ns) = oldest_ns {
         arm_idle_sweep(inner, oldest_ns);
     }
@@ -1003,13 +1206,13 @@ async fn connect_unlimited(
 }
 
 /// The server may pick any protocol offered; this client speaks HTTP/1.1
-/// only (and assumes it when the server picks none, as curl does).
+/// and HTTP/2 (and assumes HTTP/1.1 when the server picks none, as curl).
 fn check_alpn(stream: &IOStream) -> Result<()> {
     match stream.alpn_protocol() {
-        Some(chosen) if chosen != b"http/1.1" => Err(fetch_error(
+        Some(chosen) if chosen != b"http/1.1" && chosen != b"h2" => Err(fetch_error(
             FetchErrorKind::Protocol,
             format!(
-                "the server chose ALPN protocol {:?}; this client speaks HTTP/1.1 only",
+                "the server chose ALPN protocol {:?}; this client speaks HTTP/1.1 and HTTP/2",
                 String::from_utf8_lossy(&chosen)
             ),
         )),

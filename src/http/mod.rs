@@ -3,15 +3,19 @@
 //! - [`validate`], [`decompress`], [`redirect`]: rules every HTTP version
 //!   shares, without I/O, so each is unit-tested on bytes.
 //! - [`h1`]: HTTP/1.1 only (heads, chunked bodies, one exchange on a stream).
+//! - [`h2`]: HTTP/2 (the `h2` crate): many fetches as streams of one
+//!   connection; [`conn`]: the connections the client holds (either kind).
 //! - [`client`]: queueing, connecting, keep-alive, redirects and timeouts.
 
 pub(crate) mod auth;
 pub mod body;
 pub mod body_pool;
 pub mod client;
+pub(crate) mod conn;
 pub mod decompress;
 pub mod digest;
 pub mod h1;
+pub(crate) mod h2;
 pub mod headers;
 pub mod redirect;
 pub mod request;
@@ -26,6 +30,7 @@ use crate::error::Error;
 
 pub use body::Body;
 pub use client::{AsyncHTTPClient, ClientOptions};
+pub use h2::HttpVersion;
 pub use headers::Headers;
 pub use request::HTTPRequest;
 pub use response::{HTTPResponse, TimeInfo};

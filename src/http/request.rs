@@ -221,6 +221,9 @@ pub struct HTTPRequest {
     /// default). A final response instead of the 100 is the response, and the
     /// body is never sent.
     pub expect_100_continue: bool,
+    /// Which HTTP versions this fetch may use; None: the client's default
+    /// (`ClientOptions::http_version`, itself `Any` unless set).
+    pub http_version: Option<super::HttpVersion>,
 }
 
 impl HTTPRequest {
@@ -261,6 +264,7 @@ impl HTTPRequest {
             proxy_password: None,
             allow_nonstandard_methods: false,
             expect_100_continue: false,
+            http_version: None,
         }
     }
 }

@@ -66,6 +66,9 @@ pub struct HTTPResponse {
     /// When each stage of the fetch ended (Tornado's `time_info`, with curl's
     /// names).
     pub time_info: TimeInfo,
+    /// The HTTP version the response came over: 10 (HTTP/1.0), 11
+    /// (HTTP/1.1) or 20 (HTTP/2); 0 when no response was received.
+    pub version: u8,
 }
 
 impl HTTPResponse {
@@ -81,6 +84,7 @@ impl HTTPResponse {
             request_time: 0.0,
             start_time: SystemTime::now(),
             time_info: TimeInfo::default(),
+            version: 0,
         }
     }
 
@@ -97,6 +101,7 @@ impl HTTPResponse {
             request_time: 0.0,
             start_time: SystemTime::UNIX_EPOCH,
             time_info: TimeInfo::default(),
+            version: 0,
         }
     }
 
@@ -106,7 +111,13 @@ impl HTTPResponse {
         } else {
             head.reason
         };
+        let version = match head.version {
+            0 => 10,
+            1 => 11,
+            _ => 20,
+        };
         HTTPResponse {
+            version,
             code: head.code,
             reason,
             headers: head.headers,

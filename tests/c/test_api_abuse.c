@@ -84,6 +84,13 @@ static void abuse_client_options(void) {
     FAILS(tornado_http_client_options_add_hostname_mapping(o, bad_utf8, "127.0.0.1"), TORNADO_ERR_INVALID,
           "hostname mapping with invalid UTF-8");
     CHECK_OK(tornado_http_client_options_set_defaults(o, NULL), "set_defaults(NULL request) removes them");
+    FAILS(tornado_http_client_options_set_http_version(NULL, TORNADO_HTTP_VERSION_2), TORNADO_ERR_INVALID,
+          "set_http_version(NULL options)");
+    FAILS(tornado_http_client_options_set_http_version(o, 4), TORNADO_ERR_INVALID, "set_http_version(4)");
+    FAILS(tornado_http_client_options_set_http_version(o, UINT32_MAX), TORNADO_ERR_INVALID,
+          "set_http_version(UINT32_MAX)");
+    CHECK_OK(tornado_http_client_options_set_http_version(o, TORNADO_HTTP_VERSION_2_PRIOR_KNOWLEDGE),
+             "set_http_version(2 prior knowledge)");
     tornado_http_client_options_free(o);
 }
 
@@ -118,6 +125,8 @@ static void abuse_requests(void) {
     FAILS(tornado_http_request_set_allow_nonstandard_methods(NULL, true), TORNADO_ERR_INVALID,
           "allow_nonstandard_methods(NULL)");
     FAILS(tornado_http_request_set_expect_100_continue(NULL, true), TORNADO_ERR_INVALID, "expect_100(NULL)");
+    FAILS(tornado_http_request_set_http_version(NULL, TORNADO_HTTP_VERSION_1_1), TORNADO_ERR_INVALID,
+          "set_http_version(NULL request)");
 
     tap_section("http request callbacks: refused ones never call drop");
     {
@@ -147,6 +156,9 @@ static void abuse_requests(void) {
     FAILS(tornado_http_request_add_header(r, "A", bad_utf8), TORNADO_ERR_INVALID, "add_header(invalid UTF-8)");
     FAILS(tornado_http_request_set_body(r, NULL, 5), TORNADO_ERR_INVALID, "set_body(NULL data, 5)");
     CHECK_OK(tornado_http_request_set_body(r, NULL, 0), "set_body(NULL, 0) is an empty body");
+    FAILS(tornado_http_request_set_http_version(r, 4), TORNADO_ERR_INVALID, "set_http_version(4)");
+    FAILS(tornado_http_request_set_http_version(r, (uint32_t)-1), TORNADO_ERR_INVALID, "set_http_version(-1)");
+    CHECK_OK(tornado_http_request_set_http_version(r, TORNADO_HTTP_VERSION_ANY), "set_http_version(ANY)");
     const double bad_seconds[] = {-1, NAN, INFINITY, -INFINITY};
     for (int i = 0; i < 4; i++) {
         FAILS(tornado_http_request_set_connect_timeout(r, bad_seconds[i]), TORNADO_ERR_INVALID,
@@ -224,6 +236,7 @@ static void abuse_responses_with_null(void) {
     tornado_http_time_info info;
     const char *name = NULL, *value = NULL;
     FAILS_AS(tornado_http_response_code(NULL), 0, "code(NULL) == 0");
+    FAILS_AS(tornado_http_response_version(NULL), 0, "version(NULL) == 0");
     FAILS_NULL(tornado_http_response_reason(NULL), "reason(NULL)");
     FAILS_NULL(tornado_http_response_body(NULL, &len), "body(NULL)");
     CHECK(len == 0, "body(NULL) sets len to 0 (%zu)", len);
@@ -298,6 +311,8 @@ static void abuse_client(void) {
     FAILS(tornado_http_client_free(NULL), TORNADO_ERR_INVALID, "client_free(NULL)");
     FAILS(tornado_http_client_cancel_all(NULL), TORNADO_ERR_INVALID, "cancel_all(NULL)");
     FAILS_AS(tornado_http_client_idle_connections(NULL), 0, "idle_connections(NULL) == 0");
+    FAILS_AS(tornado_http_client_connections_opened(NULL), 0, "connections_opened(NULL) == 0");
+    FAILS_AS(tornado_http_client_http2_connections(NULL), 0, "http2_connections(NULL) == 0");
     FAILS_AS(tornado_http_client_queued(NULL), 0, "queued(NULL) == 0");
     FAILS(tornado_http_client_options_set_resolver(NULL, NULL, NULL, NULL), TORNADO_ERR_INVALID,
           "set_resolver(NULL options)");

@@ -110,6 +110,30 @@ pub extern "C" fn tornado_http_client_idle_connections(
     guard_value(0, || Ok(unsafe { client_ref(client) }?.idle_connections()))
 }
 
+/// Connections the client has opened so far, HTTP/1.1 and HTTP/2 alike
+/// (0 on error): an HTTP/2 connection carries many fetches, so this tells
+/// how many connections a batch of fetches took.
+#[no_mangle]
+pub extern "C" fn tornado_http_client_connections_opened(
+    client: *const tornado_http_client,
+) -> u64 {
+    // SAFETY: caller passes a live client or NULL.
+    guard_value(
+        0,
+        || Ok(unsafe { client_ref(client) }?.connections_opened()),
+    )
+}
+
+/// Open HTTP/2 connections the client holds now, each serving any number
+/// of fetches (0 on error).
+#[no_mangle]
+pub extern "C" fn tornado_http_client_http2_connections(
+    client: *const tornado_http_client,
+) -> usize {
+    // SAFETY: caller passes a live client or NULL.
+    guard_value(0, || Ok(unsafe { client_ref(client) }?.http2_connections()))
+}
+
 unsafe extern "C" fn drop_response(value: *mut c_void) {
     if !value.is_null() {
         // SAFETY: a fetch future's value comes from `Box::into_raw` below.

@@ -9,6 +9,7 @@ use crate::error::{Error, Result};
 use crate::ffi::{c_str, guard_code, guard_value, non_null, seconds, tornado_code};
 use crate::http::client::ClientOptions;
 use crate::http::request::HTTPRequest;
+use crate::http::HttpVersion;
 use crate::util::{current_thread_id, parse_ip};
 
 /// Client-wide settings for `tornado_http_client_new`. Made by
@@ -160,6 +161,49 @@ pub extern "C" fn tornado_http_client_options_set_idle_timeout(
             return Err(Error::invalid("idle_timeout must be > 0"));
         }
         o.idle_timeout = idle;
+        Ok(())
+    })
+}
+
+/// Which HTTP versions a fetch may use (the values of
+/// `tornado_http_request_set_http_version` and
+/// `tornado_http_client_options_set_http_version`, as curl's
+/// `CURL_HTTP_VERSION_*`). ANY, the default: https offers `h2` and
+/// `http/1.1` by ALPN and uses what the server picks; plain http is
+/// HTTP/1.1.
+pub const TORNADO_HTTP_VERSION_ANY: u32 = 0;
+/// HTTP/1.1 only (ALPN offers `http/1.1` alone).
+pub const TORNADO_HTTP_VERSION_1_1: u32 = 1;
+/// HTTP/2 over TLS by ALPN, HTTP/1.1 when the server does not pick `h2`;
+/// for plain http the same as ANY.
+pub const TORNADO_HTTP_VERSION_2: u32 = 2;
+/// HTTP/2 without negotiation, also over plain TCP (h2c): a server that
+/// does not speak it fails the fetch (`protocol` or `closed`).
+pub const TORNADO_HTTP_VERSION_2_PRIOR_KNOWLEDGE: u32 = 3;
+
+/// A `TORNADO_HTTP_VERSION_*` value as the library's choice.
+pub(super) fn http_version(value: u32) -> Result<HttpVersion> {
+    match value {
+        TORNADO_HTTP_VERSION_ANY => Ok(HttpVersion::Any),
+        TORNADO_HTTP_VERSION_1_1 => Ok(HttpVersion::Http1Only),
+        TORNADO_HTTP_VERSION_2 => Ok(HttpVersion::Http2),
+        TORNADO_HTTP_VERSION_2_PRIOR_KNOWLEDGE => Ok(HttpVersion::Http2PriorKnowledge),
+        other => Err(Error::invalid(format!(
+            "{other} is not a TORNADO_HTTP_VERSION_* value (0 to 3)"
+        ))),
+    }
+}
+
+/// The HTTP versions a request may use unless it chooses
+/// (`tornado_http_request_set_http_version`): a `TORNADO_HTTP_VERSION_*`
+/// value (default ANY); anything else is `TORNADO_ERR_INVALID`.
+#[no_mangle]
+pub extern "C" fn tornado_http_client_options_set_http_version(
+    options: *mut tornado_http_client_options,
+    version: u32,
+) -> tornado_code {
+    with_options(options, |o| {
+        o.http_version = http_version(version)?;
         Ok(())
     })
 }

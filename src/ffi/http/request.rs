@@ -485,10 +485,12 @@ pub extern "C" fn tornado_http_request_set_min_tls_version(
 
 /// The ALPN protocols offered, in order of preference: `count`
 /// NUL-terminated names (each 1 to 255 bytes; the array and the names are
-/// copied). The client speaks HTTP/1.1 only: a server that picks another
-/// protocol (say "h2") fails the fetch with a `protocol` error; one that
+/// copied). The client speaks HTTP/1.1 and HTTP/2 ("h2"): a server that
+/// picks another protocol fails the fetch with a `protocol` error; one that
 /// picks none is spoken to in HTTP/1.1. NULL with `count` 0 restores the
-/// default ("http/1.1" alone); a non-NULL array with `count` 0 offers none.
+/// default (what `tornado_http_request_set_http_version` offers: "h2" and
+/// "http/1.1" unless it says otherwise); a non-NULL array with `count` 0
+/// offers none.
 #[no_mangle]
 pub extern "C" fn tornado_http_request_set_alpn(
     r: *mut tornado_http_request,
@@ -609,6 +611,22 @@ pub extern "C" fn tornado_http_request_set_allow_nonstandard_methods(
 ) -> tornado_code {
     with_request(r, |req| {
         req.allow_nonstandard_methods = allow;
+        Ok(())
+    })
+}
+
+/// The HTTP versions this fetch may use: a `TORNADO_HTTP_VERSION_*` value;
+/// anything else is `TORNADO_ERR_INVALID`. A request on which this is not
+/// called uses the client's default. A redirect keeps the choice; its hop
+/// may still change version (https picks by ALPN per connection).
+/// `tornado_http_response_version` tells which one a response came over.
+#[no_mangle]
+pub extern "C" fn tornado_http_request_set_http_version(
+    r: *mut tornado_http_request,
+    version: u32,
+) -> tornado_code {
+    with_request(r, |req| {
+        req.http_version = Some(super::options::http_version(version)?);
         Ok(())
     })
 }

@@ -135,6 +135,17 @@ pub extern "C" fn tornado_http_response_code(r: *const tornado_http_response) ->
     })
 }
 
+/// The HTTP version the response came over: 10 (HTTP/1.0), 11 (HTTP/1.1)
+/// or 20 (HTTP/2); 0 when no response was received (code 599) and on a
+/// NULL response.
+#[no_mangle]
+pub extern "C" fn tornado_http_response_version(r: *const tornado_http_response) -> c_int {
+    // SAFETY: caller passes a live response or NULL.
+    guard_value(0, || {
+        Ok(c_int::from(unsafe { response_ref(r) }?.response.version))
+    })
+}
+
 /// The reason phrase (borrowed from the response; "" when none).
 #[no_mangle]
 pub extern "C" fn tornado_http_response_reason(r: *const tornado_http_response) -> *const c_char {

@@ -12,7 +12,7 @@ const MAX_RESPONSE_HEADERS: usize = 256;
 /// A parsed status line and header block.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct ResponseHead {
-    /// 0 for HTTP/1.0, 1 for HTTP/1.1.
+    /// 0 for HTTP/1.0, 1 for HTTP/1.1, 2 for HTTP/2.
     pub version: u8,
     /// The status code, e.g. 200.
     pub code: u16,

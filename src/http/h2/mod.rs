@@ -1,0 +1,609 @@
+//! HTTP/2 for the client, with the `h2` crate (hyper's protocol crate):
+//! one connection carries many fetches as streams.
+//!
+//! - [`io`]: tokio's I/O traits over an `IOStream` (no tokio runtime).
+//! - [`H2Connection`]: the handshake, and the `h2` connection driven as a
+//!   task on the library's loop; cheap to clone, one clone per fetch.
+//! - [`exchange`]: one request/response as a stream on it. The request is
+//!   the HTTP/1.1 head the client would send (every rule of `request_head`
+//!   applies: User-Agent, Accept-Encoding, auth, If-Modified-Since), turned
+//!   into HTTP/2 fields: names lower-cased, connection-specific fields
+//!   dropped, Host as `:authority`.
+//!
+//! Flow control: windows as hyper's (5 MiB per connection, 2 MiB per
+//! stream); a received DATA frame's capacity is released once its bytes
+//! were handed on (to the body, or to a streaming callback; a pausing
+//! callback releases it when it resumes), so a paused consumer stalls only
+//! its own stream.
+
+pub(crate) mod io;
+mod sink;
+
+use std::cell::{Cell, RefCell};
+use std::future::{poll_fn, Future as _};
+use std::pin::pin;
+use std::rc::Rc;
+use std::task::{Context, Poll};
+use std::time::Instant;
+
+use ::h2::client::{Builder, SendRequest};
+use ::h2::{Reason, RecvStream, SendStream};
+use bytes::Bytes;
+use http::header::{HeaderName, HeaderValue};
+use http::{Method, Request, Uri};
+
+use super::body_pool::BodyPool;
+use super::h1::connection::{Exchanged, FollowCheck, Limits};
+use super::h1::request_head::request_head;
+use super::h1::response_head::ResponseHead;
+use super::request::HTTPRequest;
+use super::upload::BodyProducer;
+use super::url::{Scheme, Target};
+use super::{fetch_error, kind_of, FetchErrorKind, Headers};
+use crate::error::{Error, Result};
+use crate::iostream::IOStream;
+use crate::util::monotonic_ns;
+use sink::BodySink;
+
+/// The stream window (what one stream may have in flight unread): hyper's.
+pub(crate) const STREAM_WINDOW: u32 = 2 * 1024 * 1024;
+/// The connection window (all streams together): hyper's.
+pub(crate) const CONNECTION_WINDOW: u32 = 5 * 1024 * 1024;
+/// Streams reset by the peer before we saw them end, tolerated per
+/// connection before it is a protocol error (h2's guard against the
+/// rapid-reset attack, at h2's default).
+const MAX_CONCURRENT_RESET: usize = 10;
+/// How far past max_header_size h2 decodes a header list (memory for one
+/// list stays bounded by this multiple).
+const HEADER_LIST_SLACK: usize = 4;
+/// Fetches a new connection takes before the server's limit is known.
+const ASSUMED_STREAMS: usize = 100;
+
+/// Which HTTP versions a fetch may use (a request option, with a client
+/// default). HTTPS offers what it allows by ALPN and uses what the server
+/// picks; plain HTTP is HTTP/1.1 unless `Http2PriorKnowledge`.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
+pub enum HttpVersion {
+    /// HTTPS: ALPN `h2` and `http/1.1`; plain HTTP: HTTP/1.1 (as curl).
+    #[default]
+    Any,
+    /// HTTP/1.1 only (ALPN offers `http/1.1` alone).
+    Http1Only,
+    /// HTTP/2 over TLS by ALPN, falling back to HTTP/1.1 when the server
+    /// does not pick `h2` (curl's `--http2`); plain HTTP stays HTTP/1.1.
+    Http2,
+    /// HTTP/2 without negotiation: the connection preface at once, over
+    /// TLS (ALPN `h2` alone) or plain TCP (h2c).
+    Http2PriorKnowledge,
+}
+
+impl HttpVersion {
+    /// The ALPN protocols a TLS connection offers for this choice.
+    pub(crate) fn alpn(self) -> Vec<Vec<u8>> {
+        match self {
+            HttpVersion::Http1Only => vec![b"http/1.1".to_vec()],
+            HttpVersion::Http2PriorKnowledge => vec![b"h2".to_vec()],
+            HttpVersion::Any | HttpVersion::Http2 => vec![b"h2".to_vec(), b"http/1.1".to_vec()],
+        }
+    }
+
+    /// Whether a plain-TCP connection speaks HTTP/2 from its first byte.
+    pub(crate) fn h2c(self) -> bool {
+        self == HttpVersion::Http2PriorKnowledge
+    }
+}
+
+/// How the connection task ended (for the error of a stream that fails
+/// because of it).
+#[derive(Default)]
+struct ConnectionState {
+    ended: Cell<bool>,
+    /// The server said GOAWAY (or refused a new stream): no new fetch
+    /// should pick the connection, whose open streams may still finish.
+    closing: Cell<bool>,
+    /// Fetches using the connection now (their streams, or waiting to open one).
+    active: Cell<usize>,
+    /// A response arrived, so the server's SETTINGS did (they come first):
+    /// its stream limit is known.
+    responded: Cell<bool>,
+    /// When the last fetch left it (monotonic ns): idle since then.
+    idle_since_ns: Cell<u64>,
+    failure: RefCell<Option<String>>,
+}
+
+/// One HTTP/2 connection. Clones share it; the connection ends (GOAWAY,
+/// then the socket closes) once every clone and every stream is gone.
+#[derive(Clone)]
+pub(crate) struct H2Connection {
+    send: SendRequest<Bytes>,
+    state: Rc<ConnectionState>,
+}
+
+impl H2Connection {
+    /// Sends the connection preface and SETTINGS on `stream` and starts the
+    /// task that drives the connection on the stream's loop.
+    pub(crate) async fn handshake(stream: IOStream, limits: Limits) -> Result<H2Connection> {
+        let lp = stream.loop_ref().clone();
+        // h2 stops decoding a header list past this (a connection error,
+        // `protocol`); one between max_header_size and it is decoded and
+        // refused by `response_head` as `header_too_large`.
+        let header_list = u32::try_from(limits.max_header_size.saturating_mul(HEADER_LIST_SLACK))
+            .unwrap_or(u32::MAX);
+        let (send, connection) = Builder::new()
+            .initial_window_size(STREAM_WINDOW)
+            .initial_connection_window_size(CONNECTION_WINDOW)
+            .max_header_list_size(header_list)
+            .max_concurrent_reset_streams(MAX_CONCURRENT_RESET)
+            // One stream until the server's SETTINGS say how many: a server
+            // allowing fewer than h2's default would refuse the rest.
+            .initial_max_send_streams(1)
+            .enable_push(false)
+            .handshake::<_, Bytes>(io::StreamIo::new(stream))
+            .await
+            .map_err(|e| h2_error(&e, None))?;
+        let state = Rc::new(ConnectionState::default());
+        state.idle_since_ns.set(monotonic_ns());
+        let watched = Rc::clone(&state);
+        lp.spawn(async move {
+            let outcome = connection.await;
+            if let Err(e) = outcome {
+                *watched.failure.borrow_mut() = Some(e.to_string());
+            }
+            watched.ended.set(true);
+        })?;
+        Ok(H2Connection { send, state })
+    }
+
+    /// Whether new streams may still be opened here (the connection is up
+    /// and the server has not sent GOAWAY).
+    pub(crate) fn is_open(&self) -> bool {
+        !self.state.ended.get() && !self.state.closing.get()
+    }
+
+    /// Streams open now (requests sent whose responses are not done).
+    pub(crate) fn active_streams(&self) -> usize {
+        self.state.active.get()
+    }
+
+    /// When the last fetch left the connection (monotonic ns).
+    pub(crate) fn idle_since_ns(&self) -> u64 {
+        self.state.idle_since_ns.get()
+    }
+
+    /// How many fetches the connection takes at once: the server's
+    /// SETTINGS_MAX_CONCURRENT_STREAMS. Until its SETTINGS are known, 100
+    /// fetches may join (h2 opens one stream and queues the rest until
+    /// then, so a server that allows fewer never sees more).
+    pub(crate) fn max_streams(&self) -> usize {
+        let known = self.send.current_max_send_streams();
+        if self.state.responded.get() {
+            known
+        } else {
+            known.max(ASSUMED_STREAMS)
+        }
+    }
+}
+
+/// A failed exchange on an HTTP/2 connection. `retry` says the server did
+/// not process the request (RST_STREAM REFUSED_STREAM, or a graceful GOAWAY
+/// that left the stream out): it may be sent again on another connection.
+pub(crate) struct H2Failure {
+    pub error: Error,
+    pub retry: bool,
+}
+
+impl From<Error> for H2Failure {
+    fn from(error: Error) -> H2Failure {
+        H2Failure {
+            error,
+            retry: false,
+        }
+    }
+}
+
+/// A fetch error for an `h2` error: the peer's resets and GOAWAYs name
+/// their reason; a broken connection is `closed`, everything else a
+/// `protocol` error.
+fn h2_error(error: &::h2::Error, connection: Option<&ConnectionState>) -> Error {
+    if error.is_io() {
+        return fetch_error(
+            FetchErrorKind::Closed,
+            format!("the HTTP/2 connection failed: {error}"),
+        );
+    }
+    let reason = error.reason();
+    if error.is_reset() && error.is_remote() {
+        return fetch_error(
+            FetchErrorKind::Protocol,
+            format!(
+                "the server reset the HTTP/2 stream ({})",
+                reason.map_or("no reason".into(), |r| format!("{r:?}"))
+            ),
+        );
+    }
+    if error.is_go_away() && error.is_remote() {
+        let kind = if reason == Some(Reason::NO_ERROR) {
+            FetchErrorKind::Closed
+        } else {
+            FetchErrorKind::Protocol
+        };
+        return fetch_error(
+            kind,
+            format!(
+                "the server closed the HTTP/2 connection (GOAWAY {})",
+                reason.map_or("no reason".into(), |r| format!("{r:?}"))
+            ),
+        );
+    }
+    let detail = connection
+        .and_then(|c| c.failure.borrow().clone())
+        .unwrap_or_else(|| error.to_string());
+    fetch_error(FetchErrorKind::Protocol, format!("HTTP/2: {detail}"))
+}
+
+/// Whether the server left the stream unprocessed, so that it may be sent
+/// again elsewhere (RFC 9113 §8.7).
+fn unprocessed(error: &::h2::Error) -> bool {
+    let reason = error.reason();
+    (error.is_reset() && error.is_remote() && reason == Some(Reason::REFUSED_STREAM))
+        || (error.is_go_away() && error.is_remote() && reason == Some(Reason::NO_ERROR))
+}
+
+/// A stream's failure; one the server left unprocessed may be retried when
+/// the request can be sent again (a pulled body producer cannot).
+fn stream_failure(
+    error: ::h2::Error,
+    connection: &ConnectionState,
+    req: &HTTPRequest,
+) -> H2Failure {
+    if error.is_go_away() {
+        connection.closing.set(true);
+    }
+    H2Failure {
+        retry: req.body_producer.is_none() && unprocessed(&error),
+        error: h2_error(&error, Some(connection)),
+    }
+}
+
+/// HTTP/1.1 header fields that have no place in HTTP/2 (RFC 9113 §8.2.2).
+fn is_connection_specific(name: &[u8], value: &[u8]) -> bool {
+    let lower = |n: &str| name.eq_ignore_ascii_case(n.as_bytes());
+    lower("connection")
+        || lower("keep-alive")
+        || lower("proxy-connection")
+        || lower("transfer-encoding")
+        || lower("upgrade")
+        || (lower("te") && !value.eq_ignore_ascii_case(b"trailers"))
+}
+
+/// The request as HTTP/2 sees it: the client's HTTP/1.1 head (one place for
+/// the header rules), its fields lower-cased, connection-specific ones
+/// dropped, Host as `:authority`.
+fn build_request(req: &HTTPRequest, target: &Target) -> Result<Request<()>> {
+    let head = request_head(req, target, false);
+    let mut fields = vec![httparse::EMPTY_HEADER; 16 + req.headers.len()];
+    let mut parsed = httparse::Request::new(&mut fields);
+    match parsed.parse(&head) {
+        Ok(httparse::Status::Complete(_)) => {}
+        _ => {
+            return Err(fetch_error(
+                FetchErrorKind::InvalidRequest,
+                "the request head cannot be sent over HTTP/2",
+            ))
+        }
+    }
+    let invalid = |what: &str| fetch_error(FetchErrorKind::InvalidRequest, what.to_string());
+    let method = Method::from_bytes(parsed.method.unwrap_or("GET").as_bytes())
+        .map_err(|_| invalid("the method is not a valid token"))?;
+    let mut authority = target.host_header.clone();
+    let mut builder = Request::builder().method(method);
+    for field in parsed.headers.iter() {
+        if field.name.eq_ignore_ascii_case("host") {
+            authority = String::from_utf8_lossy(field.value).into_owned();
+            continue;
+        }
+        if is_connection_specific(field.name.as_bytes(), field.value) {
+            continue;
+        }
+        // from_bytes lower-cases the name.
+        let name = HeaderName::from_bytes(field.name.as_bytes())
+            .map_err(|_| invalid("a header name is not valid in HTTP/2"))?;
+        let value = HeaderValue::from_bytes(field.value)
+            .map_err(|_| invalid("a header value is not valid in HTTP/2"))?;
+        builder = builder.header(name, value);
+    }
+    let scheme = match target.scheme {
+        Scheme::Https => "https",
+        Scheme::Http => "http",
+    };
+    let uri = Uri::builder()
+        .scheme(scheme)
+        .authority(authority.as_str())
+        .path_and_query(parsed.path.unwrap_or("/"))
+        .build()
+        .map_err(|_| invalid("the URL cannot be sent over HTTP/2"))?;
+    builder
+        .uri(uri)
+        .version(http::Version::HTTP_2)
+        .body(())
+        .map_err(|e| invalid(&format!("the request cannot be sent over HTTP/2: {e}")))
+}
+
+/// An error of the request's own making (its body producer's), not the
+/// connection's.
+fn is_application_error(error: &Error) -> bool {
+    kind_of(error) == Some(FetchErrorKind::InvalidRequest)
+        || error.code().0 >= crate::error::Code::USER.0
+}
+
+/// Counts a fetch among the connection's active ones while it lives.
+struct Active<'a>(&'a ConnectionState);
+
+impl<'a> Active<'a> {
+    fn enter(state: &'a ConnectionState) -> Active<'a> {
+        state.active.set(state.active.get() + 1);
+        Active(state)
+    }
+}
+
+impl Drop for Active<'_> {
+    fn drop(&mut self) {
+        self.0.active.set(self.0.active.get() - 1);
+        if self.0.active.get() == 0 {
+            self.0.idle_since_ns.set(monotonic_ns());
+        }
+    }
+}
+
+/// Sends `req` as a new stream on `connection` and reads its response.
+pub(crate) async fn exchange(
+    connection: &H2Connection,
+    req: &HTTPRequest,
+    target: &Target,
+    limits: Limits,
+    will_follow: FollowCheck<'_>,
+    body_pool: &BodyPool,
+) -> std::result::Result<Exchanged, H2Failure> {
+    let state = &*connection.state;
+    let _active = Active::enter(state);
+    let request = build_request(req, target)?;
+    let has_body = req.body.as_ref().is_some_and(|b| !b.is_empty()) || req.body_producer.is_some();
+    let mut send = connection.send.clone();
+    // Failing here, the request never left: another connection may take it.
+    let unsent = |e: ::h2::Error| {
+        state.closing.set(true);
+        H2Failure {
+            error: h2_error(&e, Some(state)),
+            retry: true,
+        }
+    };
+    poll_fn(|cx| send.poll_ready(cx)).await.map_err(unsent)?;
+    let (response, upload) = send.send_request(request, !has_body).map_err(unsent)?;
+    // The body goes out while the response is awaited: a server may answer
+    // (say, 413) before it took the whole body, and that answer counts.
+    let mut response = pin!(response);
+    let mut sending = pin!(async move {
+        let mut upload = upload;
+        if has_body {
+            send_body(&mut upload, req, state).await?;
+        }
+        Ok::<_, Error>(upload)
+    });
+    // Moves the upload on; Some(error) when the body itself failed.
+    let mut upload_over = false;
+    let mut kept_upload = None;
+    let mut drive_upload = |cx: &mut Context<'_>| -> Option<H2Failure> {
+        if upload_over {
+            return None;
+        }
+        let Poll::Ready(outcome) = sending.as_mut().poll(cx) else {
+            return None;
+        };
+        upload_over = true;
+        match outcome {
+            Ok(upload) => kept_upload = Some(upload),
+            // The body's own failure (a producer's error, a length it
+            // broke) ends the fetch; the stream is reset.
+            Err(error) if is_application_error(&error) => return Some(error.into()),
+            // The server may have answered and stopped the upload
+            // (RST_STREAM NO_ERROR, RFC 9113 8.1): its answer counts.
+            Err(_) => {}
+        }
+        None
+    };
+    let response = poll_fn(|cx| {
+        if let Some(failure) = drive_upload(cx) {
+            return Poll::Ready(Err(failure));
+        }
+        response
+            .as_mut()
+            .poll(cx)
+            .map_err(|e| stream_failure(e, state, req))
+    })
+    .await?;
+    state.responded.set(true);
+    let first_byte = Some(Instant::now());
+    let (parts, body) = response.into_parts();
+    let head = response_head(&parts, limits)?;
+    let following = will_follow(&head);
+    if !following {
+        if let Some(callback) = &req.header_callback {
+            for line in header_lines(&head) {
+                callback(&line);
+            }
+        }
+    }
+    let mut sink = BodySink::new(req, &head, limits, following, body_pool)?;
+    {
+        // The upload goes on while the body arrives (a server may stream
+        // its answer to a body it is still reading).
+        let mut reading = pin!(read_body(body, &mut sink, state));
+        poll_fn(|cx| {
+            if let Some(failure) = drive_upload(cx) {
+                return Poll::Ready(Err(failure));
+            }
+            reading.as_mut().poll(cx)
+        })
+        .await?;
+    }
+    sink.finish()?;
+    if sink.must_wait() {
+        sink.wait_for_consumer().await?;
+    }
+    drop(kept_upload);
+    Ok(Exchanged {
+        head,
+        body: sink.into_body(),
+        reusable: true,
+        first_byte,
+    })
+}
+
+/// The response's status and fields as a head the client knows; a field
+/// list over `max_header_size` (names, values and 4 bytes a field, as
+/// HTTP/1 lines) is `header_too_large`. One over `HEADER_LIST_SLACK` times
+/// that (as RFC 9113 counts: 32 bytes a field) h2 refuses while decoding.
+fn response_head(parts: &http::response::Parts, limits: Limits) -> Result<ResponseHead> {
+    let mut headers = Headers::with_capacity(parts.headers.len(), 0);
+    let mut size = 0usize;
+    for (name, value) in &parts.headers {
+        size += name.as_str().len() + value.len() + 4;
+        headers.add_latin1(name.as_str(), value.as_bytes());
+    }
+    if size > limits.max_header_size {
+        return Err(fetch_error(
+            FetchErrorKind::HeaderTooLarge,
+            format!("the response head exceeds {} bytes", limits.max_header_size),
+        ));
+    }
+    Ok(ResponseHead {
+        version: 2,
+        code: parts.status.as_u16(),
+        reason: String::new(),
+        headers,
+    })
+}
+
+/// The head as lines in HTTP/1 form for a header callback: `HTTP/2 200`,
+/// then `name: value` per field (names lower case, as received), then the
+/// empty line, each ending in CRLF.
+fn header_lines(head: &ResponseHead) -> Vec<Vec<u8>> {
+    let mut lines = Vec::with_capacity(head.headers.len() + 2);
+    lines.push(format!("HTTP/2 {}\r\n", head.code).into_bytes());
+    for (name, value) in head.headers.iter_bytes() {
+        let mut line = Vec::with_capacity(name.len() + value.len() + 4);
+        line.extend_from_slice(name.as_bytes());
+        line.extend_from_slice(b": ");
+        line.extend_from_slice(&value);
+        line.extend_from_slice(b"\r\n");
+        lines.push(line);
+    }
+    lines.push(b"\r\n".to_vec());
+    lines
+}
+
+/// Reads the response's DATA into `sink`, releasing each frame's window
+/// once its bytes were handed on.
+async fn read_body(
+    mut body: RecvStream,
+    sink: &mut BodySink<'_>,
+    state: &ConnectionState,
+) -> std::result::Result<(), H2Failure> {
+    while let Some(data) = poll_fn(|cx| body.poll_data(cx)).await {
+        let data = data.map_err(|e| H2Failure::from(h2_error(&e, Some(state))))?;
+        sink.accept(&data)?;
+        if sink.must_wait() {
+            sink.wait_for_consumer().await?;
+        }
+        // The window reopens only now: a paused consumer holds it back.
+        let _ = body.flow_control().release_capacity(data.len());
+    }
+    Ok(())
+}
+
+/// Sends the request body with flow control: each piece waits for window
+/// from the server (and room in the socket's buffer below that).
+async fn send_body(
+    upload: &mut SendStream<Bytes>,
+    req: &HTTPRequest,
+    state: &ConnectionState,
+) -> Result<()> {
+    if let Some(body) = &req.body {
+        send_data(upload, Bytes::copy_from_slice(body), state).await?;
+        return finish_upload(upload, state);
+    }
+    match &req.body_producer {
+        Some(BodyProducer::Pull(pull)) => {
+            let declared = super::validate::declared_length(req)?;
+            let mut sent = 0u64;
+            while let Some(chunk) = pull()? {
+                sent += chunk.len() as u64;
+                if declared.is_some_and(|length| sent > length) {
+                    return Err(fetch_error(
+                        FetchErrorKind::InvalidRequest,
+                        format!(
+                            "the body producer gave more than the {} bytes of its Content-Length",
+                            declared.unwrap_or(0)
+                        ),
+                    ));
+                }
+                if !chunk.is_empty() {
+                    send_data(upload, Bytes::from(chunk), state).await?;
+                }
+            }
+            if let Some(length) = declared.filter(|&length| sent < length) {
+                return Err(fetch_error(
+                    FetchErrorKind::InvalidRequest,
+                    format!("the body producer gave {sent} of the {length} bytes of its Content-Length"),
+                ));
+            }
+            finish_upload(upload, state)
+        }
+        Some(BodyProducer::Write(_)) => Err(fetch_error(
+            FetchErrorKind::InvalidRequest,
+            "a writing body producer is not supported over HTTP/2 yet (use HTTP/1.1 or a pulled producer)",
+        )),
+        None => finish_upload(upload, state),
+    }
+}
+
+fn finish_upload(upload: &mut SendStream<Bytes>, state: &ConnectionState) -> Result<()> {
+    upload
+        .send_data(Bytes::new(), true)
+        .map_err(|e| h2_error(&e, Some(state)))
+}
+
+/// Sends `data` as DATA frames as the server's window allows.
+async fn send_data(
+    upload: &mut SendStream<Bytes>,
+    mut data: Bytes,
+    state: &ConnectionState,
+) -> Result<()> {
+    while !data.is_empty() {
+        upload.reserve_capacity(data.len());
+        let granted = poll_fn(|cx| {
+            let now = upload.capacity();
+            if now > 0 {
+                return Poll::Ready(Ok(now));
+            }
+            match upload.poll_capacity(cx) {
+                Poll::Pending => Poll::Pending,
+                Poll::Ready(Some(Ok(n))) => Poll::Ready(Ok(n)),
+                Poll::Ready(Some(Err(e))) => Poll::Ready(Err(h2_error(&e, Some(state)))),
+                Poll::Ready(None) => Poll::Ready(Err(fetch_error(
+                    FetchErrorKind::Closed,
+                    "the HTTP/2 stream closed while its body was being sent",
+                ))),
+            }
+        })
+        .await?;
+        if granted == 0 {
+            continue;
+        }
+        let piece = data.split_to(granted.min(data.len()));
+        upload
+            .send_data(piece, false)
+            .map_err(|e| h2_error(&e, Some(state)))?;
+    }
+    Ok(())
+}
