@@ -63,7 +63,7 @@ bindings-test:
 	cd c_examples/python && python3 -m pytest -q test_tornado_rs.py && python3 example.py
 	@# The Python package: its own tests, then Tornado's own HTTP client tests
 	@# against RsAsyncHTTPClient (python/tests/test_tornado_suite.py).
-	cd python && PYTHONPATH=. python3 -m pytest -q tests/test_package.py
+	cd python && PYTHONPATH=. python3 -m pytest -q tests/test_package.py tests/test_websocket.py
 	cd python && PYTHONPATH=.:tests python3 -m tornado.test.runtests test_tornado_suite
 	@# Go: linked through pkg-config, here the in-tree tornado_rs.pc (make
 	@# go-pkgconfig); the library is found at run time through LD_LIBRARY_PATH.

@@ -2,6 +2,7 @@
  *
  * Usage: bench W1|W1x|W2|W3|W3b [N] [IDLE_FDS]
  *        bench W4s-c1|W4s-c64|W4b-c4|W5|W8-tls12|W8-tls13 URL [N]
+ *        bench W7-rt ws://URL [N] | W7-stream ws://URL [SECONDS]   (bench_ws.h)
  *   W1   add_callback chain, N = 5,000,000
  *   W1x  add_callback from a second thread, N = 1,000,000
  *   W2   N = 1,000,000 timers at xorshift64 delays, odd ones removed, 500,000 fire
@@ -52,6 +53,8 @@ static void die_sys(const char *what) {
     } while (0)
 
 static void free_loop(void) { LIB(tornado_loop_free(loop)); }
+
+#include "bench_ws.h"
 
 /* ---- W1: one callback re-adding itself through add_callback ---- */
 static void w1_cb(void *ud) {
@@ -594,6 +597,13 @@ int main(int argc, char **argv) {
         if (!strcmp(w, "W6")) return run_w6(w, argv[2], hn > 0 ? hn : 10000, 100, 200, 1, 1);
         if (!strcmp(w, "W6-h1")) return run_w6(w, argv[2], hn > 0 ? hn : 10000, 64, 200, 0, 64);
         return run_w6(w, argv[2], hn > 0 ? hn : 8, 8, 10485760, 1, 1);
+    }
+    if (!strcmp(w, "W7-rt") || !strcmp(w, "W7-stream")) {
+        if (argc < 3) {
+            fprintf(stderr, "usage: %s %s ws://URL [N|SECONDS]\n", argv[0], w);
+            return 2;
+        }
+        return run_w7(w, argv[2], argc > 3 ? atof(argv[3]) : 0);
     }
     if (!strcmp(w, "SOAK")) {
         if (argc < 3) {

@@ -321,6 +321,32 @@ typedef struct tornado_tls_options tornado_tls_options;
 typedef struct tornado_tls_server_config tornado_tls_server_config;
 
 /**
+ * An open WebSocket connection, reference-counted: the connect future's
+ * value is one reference owned by the future (take your own with
+ * `tornado_websocket_ref`); `tornado_websocket_unref` releases one and the
+ * last closes the connection at once (no close handshake: call
+ * `tornado_websocket_close` first for one). It belongs to its loop's
+ * thread: every call from another thread is refused
+ * (`TORNADO_ERR_WRONG_THREAD`).
+ */
+typedef struct tornado_websocket tornado_websocket;
+
+/**
+ * A message received: the value of a read future (owned by it), or
+ * borrowed for the duration of a message callback.
+ */
+typedef struct tornado_websocket_message tornado_websocket_message;
+
+/**
+ * What `tornado_websocket_connect` asks for beyond the request (Tornado's
+ * `websocket_connect` arguments). Made by `tornado_websocket_options_new`
+ * with Tornado's defaults, released by `tornado_websocket_options_free`;
+ * connect copies them, so they may be freed right after. Plain data: any
+ * thread may use them (one at a time).
+ */
+typedef struct tornado_websocket_options tornado_websocket_options;
+
+/**
  * A status code: `TORNADO_OK` (0) or one of the `TORNADO_ERR_*` values.
  * Taken as a plain integer: any value may come in from C.
  */
@@ -470,6 +496,18 @@ typedef void (*tornado_http_resolve_fn)(const char *host,
  * address as text (borrowed for the call).
  */
 typedef void (*tornado_accept_fn)(tornado_iostream *stream, const char *peer, void *userdata);
+
+/**
+ * Called with each message (borrowed for the call), then once with NULL
+ * when the connection ends (cleanly or not: see `tornado_websocket_error`).
+ */
+typedef void (*tornado_websocket_message_fn)(const tornado_websocket_message *message,
+                                             void *userdata);
+
+/**
+ * Called with a ping's payload (borrowed for the call).
+ */
+typedef void (*tornado_websocket_ping_fn)(const uint8_t *data, size_t len, void *userdata);
 
 #ifdef __cplusplus
 extern "C" {
@@ -1836,6 +1874,255 @@ tornado_future *tornado_tcp_connect_tls(tornado_loop *loop,
                                         uint16_t port,
                                         double timeout_s,
                                         const tornado_tls_options *options);
+
+/**
+ * New options: no subprotocols, max_message_size 10 MiB, no compression,
+ * no pings, max_write_buffer 16 MiB, close_timeout 5 s.
+ */
+tornado_websocket_options *tornado_websocket_options_new(void);
+
+/**
+ * Frees options. NULL is a no-op.
+ */
+void tornado_websocket_options_free(tornado_websocket_options *options);
+
+/**
+ * Offers `name` (an HTTP token, copied) in `Sec-WebSocket-Protocol`, after
+ * those added before; the server may choose one
+ * (`tornado_websocket_subprotocol`). `TORNADO_ERR_INVALID` for NULL or a
+ * name that is not a token.
+ */
+tornado_code tornado_websocket_options_add_subprotocol(tornado_websocket_options *options,
+                                                       const char *name);
+
+/**
+ * The largest message accepted, after decompression (> 0; 10 MiB). A
+ * larger one ends the connection with close code 1009 and a
+ * `TORNADO_ERR_TOO_LARGE` "message_too_large: ..." error; it is refused
+ * from its frame header, before it is buffered.
+ */
+tornado_code tornado_websocket_options_set_max_message_size(tornado_websocket_options *options,
+                                                            size_t bytes);
+
+/**
+ * Offers permessage-deflate (RFC 7692) with zlib `level` 0-9 for the
+ * messages sent (Tornado's default is 6); -1 turns compression off (the
+ * default). Other values: `TORNADO_ERR_INVALID`.
+ */
+tornado_code tornado_websocket_options_set_compression(tornado_websocket_options *options,
+                                                       int level);
+
+/**
+ * With compression on: ask that the client (`client`) and/or the server
+ * (`server`) start every message with an empty window (less memory per
+ * connection, less compression). The client's is always honoured; the
+ * server may keep its context. `TORNADO_ERR_INVALID` if compression is off.
+ */
+tornado_code tornado_websocket_options_set_no_context_takeover(tornado_websocket_options *options,
+                                                               bool client,
+                                                               bool server);
+
+/**
+ * With compression on: ask the server to compress with a window of at
+ * most 2^`bits` bytes (8-15), or 0 to ask nothing (the default). The
+ * client's own window is always 32 KiB (it never offers
+ * client_max_window_bits). `TORNADO_ERR_INVALID` for other values or if
+ * compression is off.
+ */
+tornado_code tornado_websocket_options_set_server_max_window_bits(tornado_websocket_options *options,
+                                                                  int bits);
+
+/**
+ * Sends a ping every `interval_s` seconds (0: never, the default) and
+ * closes the connection when no pong came `timeout_s` seconds after one
+ * (0: the interval; never longer than it, as Tornado): reads then fail
+ * with `TORNADO_ERR_TIMEOUT` "timeout: no pong ...". NaN, negative or
+ * infinite: `TORNADO_ERR_INVALID`.
+ */
+tornado_code tornado_websocket_options_set_ping(tornado_websocket_options *options,
+                                                double interval_s,
+                                                double timeout_s);
+
+/**
+ * Bytes written but not yet on the wire past which
+ * `tornado_websocket_write_message` fails with `TORNADO_ERR_TOO_LARGE`
+ * (> 0; 16 MiB). A message is always accepted when nothing waits.
+ */
+tornado_code tornado_websocket_options_set_max_write_buffer(tornado_websocket_options *options,
+                                                            size_t bytes);
+
+/**
+ * How long `tornado_websocket_close` waits for the server's close frame
+ * (seconds, > 0; 5 as Tornado).
+ */
+tornado_code tornado_websocket_options_set_close_timeout(tornado_websocket_options *options,
+                                                         double timeout_s);
+
+/**
+ * Opens a WebSocket to the request's URL (`ws://` or `wss://`) through
+ * `client`'s connections (its resolver, mappings and limits). The
+ * request (copied) gives the handshake's headers, auth, TLS options and
+ * validation, proxy (a CONNECT tunnel for wss) and connect/request
+ * timeouts; its method, body and redirect settings are not used (GET, no
+ * body, a redirect is not followed: as in Tornado). `options` may be NULL
+ * (the defaults). The future's value is a `tornado_websocket *` owned by
+ * the future (see `tornado_websocket`); it fails with the fetch's error
+ * (connect, tls, timeout, ...) or `TORNADO_ERR_PROTOCOL` when the server
+ * does not switch protocols ("protocol: the server refused the WebSocket
+ * handshake: HTTP 404 Not Found") or answers the handshake wrongly (a bad
+ * Sec-WebSocket-Accept, a subprotocol or extension not offered).
+ * Cancelling the future aborts the handshake. NULL when the call itself
+ * is invalid (NULL client or request, a URL that is not ws/wss:
+ * `TORNADO_ERR_INVALID_URL`, another thread).
+ */
+tornado_future *tornado_websocket_connect(tornado_http_client *client,
+                                          const tornado_http_request *request,
+                                          const tornado_websocket_options *options);
+
+/**
+ * Takes another reference to the connection; returns it (NULL on error).
+ */
+tornado_websocket *tornado_websocket_ref(tornado_websocket *ws);
+
+/**
+ * Releases a reference; the last one closes the connection at once (no
+ * close handshake; pending reads fail with `TORNADO_ERR_CLOSED`; the
+ * message and ping callbacks are removed without being called, their
+ * userdata dropped). NULL is
+ * a no-op; from another thread it is refused and the reference leaks (an
+ * error is logged).
+ */
+void tornado_websocket_unref(tornado_websocket *ws);
+
+/**
+ * Reads the next message. The future's value is a
+ * `tornado_websocket_message *` owned by the future, or NULL once the
+ * connection closed cleanly (a close handshake, from either side; see
+ * `tornado_websocket_close_code`). It fails when the connection ended
+ * otherwise: `TORNADO_ERR_PROTOCOL` ("protocol: ... (closed with 1002)",
+ * 1007 for invalid UTF-8) when the server broke the protocol,
+ * `TORNADO_ERR_TOO_LARGE` over max_message_size (1009),
+ * `TORNADO_ERR_TIMEOUT` for a ping timeout, `TORNADO_ERR_CLOSED` when the
+ * connection ended without a close frame. Messages already received are
+ * read first; the server is not read from while one waits unread. With a
+ * message callback set, the value is NULL. NULL on a bad call.
+ */
+tornado_future *tornado_websocket_read_message(tornado_websocket *ws);
+
+/**
+ * True for a binary message, false for text (and for NULL).
+ */
+bool tornado_websocket_message_is_binary(const tornado_websocket_message *message);
+
+/**
+ * The message's bytes (text: UTF-8, with a NUL after them, so it may be
+ * used as a C string when it has no NUL of its own); `len` (may be NULL)
+ * receives the length without that NUL. Borrowed: valid while the future
+ * holding the message lives, or during the callback. NULL message: NULL
+ * and length 0.
+ */
+const uint8_t *tornado_websocket_message_data(const tornado_websocket_message *message,
+                                              size_t *len);
+
+/**
+ * Calls `cb` from the loop with each message from now on (those already
+ * received first), then with NULL when the connection ends (Tornado's
+ * `on_message_callback`); reads then resolve NULL. NULL `cb` goes back to
+ * `tornado_websocket_read_message`. The library owns `userdata` from a
+ * successful call on: `drop_userdata(userdata)` (may be NULL) is called
+ * once when the callback is replaced or the connection's last reference
+ * goes. On an error code `userdata` stays the caller's.
+ */
+tornado_code tornado_websocket_set_message_callback(tornado_websocket *ws,
+                                                    tornado_websocket_message_fn cb,
+                                                    void *userdata,
+                                                    tornado_drop_fn drop_userdata);
+
+/**
+ * Calls `cb` from the loop with each ping's payload, after the pong is
+ * queued (Tornado's `on_ping`). NULL `cb` removes it. `userdata` as in
+ * `tornado_websocket_set_message_callback`.
+ */
+tornado_code tornado_websocket_set_ping_callback(tornado_websocket *ws,
+                                                 tornado_websocket_ping_fn cb,
+                                                 void *userdata,
+                                                 tornado_drop_fn drop_userdata);
+
+/**
+ * Sends a message: binary, or text (`data` must then be UTF-8:
+ * `TORNADO_ERR_INVALID` otherwise), compressed when permessage-deflate
+ * was agreed, masked with a fresh key. Messages go out in call order. The
+ * future (value NULL) resolves once the frame is on the wire. NULL on a
+ * bad call: `TORNADO_ERR_CLOSED` once the connection is closing or
+ * closed, `TORNADO_ERR_TOO_LARGE` when max_write_buffer bytes are already
+ * waiting to be sent (wait for earlier futures and retry).
+ */
+tornado_future *tornado_websocket_write_message(tornado_websocket *ws,
+                                                const uint8_t *data,
+                                                size_t len,
+                                                bool binary);
+
+/**
+ * Sends a ping with `len` (at most 125) bytes of payload; the future
+ * resolves once it is on the wire (the pong goes to no callback: see
+ * the ping options for liveness). NULL on a bad call (over 125 bytes:
+ * `TORNADO_ERR_INVALID`; closing or closed: `TORNADO_ERR_CLOSED`).
+ */
+tornado_future *tornado_websocket_ping(tornado_websocket *ws, const uint8_t *data, size_t len);
+
+/**
+ * Starts the close handshake with `code` (0: a close frame without one;
+ * otherwise 1000-1003, 1007-1014 or 3000-4999) and `reason` (NULL or
+ * UTF-8, at most 123 bytes, only with a code). The future (value NULL)
+ * resolves once the server's close frame came and the connection is
+ * closed; it fails with `TORNADO_ERR_TIMEOUT` when the server does not
+ * answer within the close timeout (the connection is closed anyway), or
+ * with the error that ended the connection first. Calling it again waits
+ * for the same end. NULL on a bad call.
+ */
+tornado_future *tornado_websocket_close(tornado_websocket *ws, int code, const char *reason);
+
+/**
+ * The code of the server's close frame: 0 before one came, when it had
+ * none, and for NULL or a call from another thread.
+ */
+int tornado_websocket_close_code(const tornado_websocket *ws);
+
+/**
+ * The reason of the server's close frame (UTF-8; "" when it gave none),
+ * or NULL before one came. Owned by the handle.
+ */
+const char *tornado_websocket_close_reason(const tornado_websocket *ws);
+
+/**
+ * The subprotocol the server chose, or NULL when it chose none. Owned by the handle.
+ */
+const char *tornado_websocket_subprotocol(const tornado_websocket *ws);
+
+/**
+ * The extensions agreed (the server's Sec-WebSocket-Extensions, e.g.
+ * "permessage-deflate"), or NULL when none. Owned by the handle.
+ */
+const char *tornado_websocket_extensions(const tornado_websocket *ws);
+
+/**
+ * True once the connection ended, cleanly or not (false for NULL).
+ */
+bool tornado_websocket_is_closed(const tornado_websocket *ws);
+
+/**
+ * Why the connection ended when it did not close cleanly: `TORNADO_OK`
+ * while it is open or after a clean close; otherwise the error's code
+ * (as the failed read's), its "kind: detail" message then in
+ * `tornado_last_error()`. `TORNADO_ERR_INVALID` for NULL,
+ * `TORNADO_ERR_WRONG_THREAD` from another thread.
+ */
+tornado_code tornado_websocket_error(const tornado_websocket *ws);
+
+/**
+ * Bytes written and not yet on the wire (0 for NULL).
+ */
+size_t tornado_websocket_buffered_amount(const tornado_websocket *ws);
 
 #ifdef __cplusplus
 }  // extern "C"

@@ -18,6 +18,7 @@ pub mod tcpclient;
 pub mod tcpserver;
 pub mod tls;
 pub(crate) mod util;
+pub mod websocket;
 
 pub use error::{Code, Error, Result};
 pub use future::Future;

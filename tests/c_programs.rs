@@ -60,6 +60,9 @@ fn fixture_for(name: &str) -> Fixture {
     if name == "test_keepalive" {
         return keep_alive_fixture();
     }
+    if name == "test_websocket" {
+        return websocket_fixture();
+    }
     if name != "test_http" {
         return Fixture {
             env: Vec::new(),
@@ -727,7 +730,30 @@ c_tests!(
     test_stream,
     test_keepalive,
     test_http_tls,
+    test_websocket,
 );
+
+/// Tornado's WebSocketHandler (tests/servers/ws_servers.py) for test_websocket.c.
+fn websocket_fixture() -> Fixture {
+    let server = common::process_server::Server::start("ws_servers.py tornado", |port, _| {
+        let mut command = Command::new("python3");
+        command
+            .arg(repo_dir().join("tests/servers/ws_servers.py"))
+            .arg("tornado")
+            .env("WS_PORT", port.to_string());
+        command
+    });
+    Fixture {
+        env: vec![(
+            "TORNADO_TEST_WS".into(),
+            format!("ws://127.0.0.1:{}", server.port),
+        )],
+        _servers: Vec::new(),
+        _pki: None,
+        _full: None,
+        _processes: (None, Some(server)),
+    }
+}
 
 /// The TLS servers test_http_tls.c fetches from (tests/common/tls_probe.rs),
 /// all with a certificate for mtls.test from one test CA.

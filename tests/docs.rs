@@ -46,7 +46,11 @@ fn every_function_is_documented_and_listed() {
 #[test]
 fn every_function_is_abused_by_a_c_test() {
     let header = read("include/tornado_rs.h");
-    let abuse = read("tests/c/test_bad_input.c") + "\n" + &read("tests/c/test_api_abuse.c");
+    let abuse = read("tests/c/test_bad_input.c")
+        + "\n"
+        + &read("tests/c/test_api_abuse.c")
+        + "\n"
+        + &read("tests/c/test_websocket.c");
     let code = source::strip_c(&abuse, false);
     let untested: Vec<String> = declared_functions(&header)
         .into_iter()
@@ -54,6 +58,6 @@ fn every_function_is_abused_by_a_c_test() {
         .collect();
     assert!(
         untested.is_empty(),
-        "not called by tests/c/test_bad_input.c or test_api_abuse.c: {untested:?}"
+        "not called by tests/c/test_bad_input.c, test_api_abuse.c or test_websocket.c: {untested:?}"
     );
 }

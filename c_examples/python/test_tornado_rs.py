@@ -3,6 +3,7 @@ against a threaded HTTP server on 127.0.0.1."""
 
 import gc
 import http.server
+import os
 import threading
 
 import pytest
@@ -185,3 +186,57 @@ def test_freeing_the_loop_with_a_pending_fetch_releases_its_future():
     assert len(tornado_rs._registry._held) == held_before, "the fetch's registry entry was released"
     assert released and watch() is None, "the future was freed"
     silent.close()
+
+
+@pytest.fixture(scope="module")
+def ws_server():
+    """Tornado's WebSocketHandler (tests/servers/ws_servers.py) on 127.0.0.1."""
+    import subprocess
+    import sys
+
+    script = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..", "tests", "servers",
+                          "ws_servers.py")
+    proc = subprocess.Popen([sys.executable, script, "tornado"], stdin=subprocess.PIPE, stdout=subprocess.PIPE)
+    line = proc.stdout.readline().decode()
+    assert line.startswith("PORT "), "ws_servers.py did not start (is tornado installed?): %r" % line
+    yield "ws://127.0.0.1:%s" % line.split()[1]
+    proc.stdin.close()
+    proc.wait(timeout=10)
+
+
+def test_websocket_echo_and_close(ws_server):
+    with IOLoop() as loop:
+        client = AsyncHTTPClient(loop)
+        conn = loop.run_sync(tornado_rs.websocket_connect(client, ws_server + "/echo"), timeout=10)
+        loop.run_sync(conn.write_message("h\u00e9llo"), timeout=10)
+        assert loop.run_sync(conn.read_message(), timeout=10) == "h\u00e9llo"
+        conn.write_message(b"\x00\x01", binary=True)
+        assert loop.run_sync(conn.read_message(), timeout=10) == b"\x00\x01"
+        loop.run_sync(conn.close(1000, "bye"), timeout=10)
+        assert conn.close_code == 1000
+        assert loop.run_sync(conn.read_message(), timeout=10) is None
+        with pytest.raises(tornado_rs.TornadoError):
+            conn.write_message("late")
+        del conn
+        gc.collect()
+        client.close()
+
+
+def test_websocket_subprotocol_compression_and_refusal(ws_server):
+    with IOLoop() as loop:
+        client = AsyncHTTPClient(loop)
+        conn = loop.run_sync(
+            tornado_rs.websocket_connect(client, ws_server + "/subprotocol", subprotocols=["x", "chat"]), timeout=10)
+        assert conn.selected_subprotocol == "chat"
+        assert loop.run_sync(conn.read_message(), timeout=10) == "chose chat"
+        conn = loop.run_sync(tornado_rs.websocket_connect(client, ws_server + "/deflate", compression=True),
+                             timeout=10)
+        conn.write_message("z" * 10000)
+        assert loop.run_sync(conn.read_message(), timeout=10) == "z" * 10000
+        loop.run_sync(conn.close(), timeout=10)
+        with pytest.raises(tornado_rs.TornadoError) as info:
+            loop.run_sync(tornado_rs.websocket_connect(client, ws_server + "/nowhere"), timeout=10)
+        assert info.value.code == 17 and "HTTP 404" in str(info.value)
+        del conn
+        gc.collect()
+        client.close()

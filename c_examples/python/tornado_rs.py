@@ -395,3 +395,129 @@ class AsyncHTTPClient:
         if self._ptr:
             _lib.tornado_http_client_free(self._ptr)
             self._ptr = None
+
+
+# ---- WebSocket (tornado.websocket.websocket_connect) ----
+
+_sig("tornado_websocket_options_new", _vp)
+_sig("tornado_websocket_options_free", None, _vp)
+_sig("tornado_websocket_options_add_subprotocol", _code, _vp, ctypes.c_char_p)
+_sig("tornado_websocket_options_set_max_message_size", _code, _vp, ctypes.c_size_t)
+_sig("tornado_websocket_options_set_compression", _code, _vp, ctypes.c_int)
+_sig("tornado_websocket_connect", _vp, _vp, _vp, _vp)
+_sig("tornado_websocket_ref", _vp, _vp)
+_sig("tornado_websocket_unref", None, _vp)
+_sig("tornado_websocket_read_message", _vp, _vp)
+_sig("tornado_websocket_message_is_binary", ctypes.c_bool, _vp)
+_sig("tornado_websocket_message_data", ctypes.POINTER(ctypes.c_uint8), _vp, ctypes.POINTER(ctypes.c_size_t))
+_sig("tornado_websocket_write_message", _vp, _vp, ctypes.c_char_p, ctypes.c_size_t, ctypes.c_bool)
+_sig("tornado_websocket_close", _vp, _vp, ctypes.c_int, ctypes.c_char_p)
+_sig("tornado_websocket_close_code", ctypes.c_int, _vp)
+_sig("tornado_websocket_close_reason", ctypes.c_char_p, _vp)
+_sig("tornado_websocket_subprotocol", ctypes.c_char_p, _vp)
+
+
+def _c_future_to_python(c_future, value_of):
+    """A Future completed from the loop with value_of(c_future) or a
+    TornadoError; the C future's reference is given up."""
+    future = Future()
+
+    def done(_f, _ud):
+        message = ctypes.c_char_p()
+        code = _lib.tornado_future_error(c_future, ctypes.byref(message))
+        if code != 0:
+            future.set_exception(TornadoError(code, (message.value or b"").decode("utf-8", "replace")))
+        else:
+            try:
+                future.set_result(value_of(c_future))
+            except BaseException as e:  # noqa: B902 - delivered through the future
+                future.set_exception(e)
+
+    callback = _DONE_CB(done)
+    key = _registry.hold(callback)  # kept until the drop function runs
+    code = _lib.tornado_future_add_done_callback_full(c_future, callback, key, _drop_callback)
+    _lib.tornado_future_unref(c_future)
+    if code != 0:
+        _registry.release(key)
+        _check(code, "add_done_callback")
+    return future
+
+
+class WebSocketClientConnection:
+    """tornado.websocket.WebSocketClientConnection: read_message() gives
+    str (text), bytes (binary), or None once the connection closed
+    cleanly (it fails with TornadoError when the connection broke)."""
+
+    def __init__(self, ptr):
+        self._ptr = ptr
+        sub = _lib.tornado_websocket_subprotocol(ptr)
+        self.selected_subprotocol = sub.decode() if sub else None
+
+    def read_message(self):
+        c_future = _lib.tornado_websocket_read_message(self._ptr)
+        if not c_future:
+            _check(1, "read_message")
+
+        def value(f):
+            message = _lib.tornado_future_result(f)
+            if not message:
+                return None
+            n = ctypes.c_size_t(0)
+            data = _lib.tornado_websocket_message_data(message, ctypes.byref(n))
+            raw = ctypes.string_at(data, n.value) if n.value else b""
+            return raw if _lib.tornado_websocket_message_is_binary(message) else raw.decode("utf-8")
+
+        return _c_future_to_python(c_future, value)
+
+    def write_message(self, message, binary=False):
+        """A Future done when the message is on the wire."""
+        data = message.encode() if isinstance(message, str) else bytes(message)
+        c_future = _lib.tornado_websocket_write_message(self._ptr, data, len(data), bool(binary))
+        if not c_future:
+            _check(1, "write_message")
+        return _c_future_to_python(c_future, lambda f: None)
+
+    def close(self, code=1000, reason=None):
+        """Starts the close handshake; the Future is done when it completes."""
+        c_future = _lib.tornado_websocket_close(self._ptr, code or 0, reason.encode() if reason else None)
+        if not c_future:
+            _check(1, "close")
+        return _c_future_to_python(c_future, lambda f: None)
+
+    @property
+    def close_code(self):
+        return _lib.tornado_websocket_close_code(self._ptr) or None
+
+    @property
+    def close_reason(self):
+        reason = _lib.tornado_websocket_close_reason(self._ptr)
+        return reason.decode() if reason is not None else None
+
+    def __del__(self):
+        ptr, self._ptr = getattr(self, "_ptr", None), None
+        if ptr:
+            _lib.tornado_websocket_unref(ptr)
+
+
+def websocket_connect(client, request, subprotocols=(), compression=False, max_message_size=None):
+    """Opens a WebSocket (a ws:// or wss:// URL or an HTTPRequest) through
+    `client`'s connections; a Future of a WebSocketClientConnection."""
+    if isinstance(request, str):
+        request = HTTPRequest(request)
+    r = request._build()
+    options = _lib.tornado_websocket_options_new()
+    try:
+        for name in subprotocols:
+            _check(_lib.tornado_websocket_options_add_subprotocol(options, name.encode()), "subprotocol")
+        if compression:
+            _check(_lib.tornado_websocket_options_set_compression(options, 6), "compression")
+        if max_message_size is not None:
+            _check(_lib.tornado_websocket_options_set_max_message_size(options, max_message_size), "max_message_size")
+        c_future = _lib.tornado_websocket_connect(client._ptr, r, options)
+    finally:
+        _lib.tornado_websocket_options_free(options)
+        _lib.tornado_http_request_free(r)
+    if not c_future:
+        _check(1, "websocket_connect")
+    return _c_future_to_python(
+        c_future, lambda f: WebSocketClientConnection(_lib.tornado_websocket_ref(_lib.tornado_future_result(f))))

@@ -7,6 +7,11 @@ or, on asyncio's running loop or in a Tornado coroutine:
 
     import tornado_rs
     response = await tornado_rs.fetch("http://127.0.0.1:8000/")
+
+and Tornado's WebSocket client (tornado_rs.websocket):
+
+    from tornado_rs.websocket import websocket_connect
+    conn = await websocket_connect("ws://127.0.0.1:8888/echo")
 """
 
 from ._lib import TornadoRsError, lib

@@ -17,6 +17,7 @@ pub mod resolve;
 pub mod stream;
 pub mod tls;
 pub mod types;
+pub mod websocket;
 
 use std::cell::RefCell;
 use std::ffi::{c_char, c_void, CStr, CString};

@@ -545,10 +545,13 @@ async fn fetch_hop(
         clock.info.starttransfer = first_byte.duration_since(clock.start).as_secs_f64();
     }
     let response = HTTPResponse::from_head(done.head, done.body, request.url.clone());
-    // An HTTP/2 connection stays in the shared pool; an HTTP/1.1 one goes
-    // back to the idle pool when it can carry another request.
+    // An HTTP/2 connection stays in the shared pool; an HTTP/1.1 one is
+    // handed over after a 101 to an upgrade that asked for it, or goes back
+    // to the idle pool when it can carry another request.
     if let Some(stream) = stream {
-        if done.reusable {
+        if let (true, Some(upgrade)) = (done.upgraded, &request.upgrade) {
+            upgrade.hand_over(stream);
+        } else if done.reusable {
             check_in(inner, key, stream);
         } else {
             stream.close(None);

@@ -21,6 +21,7 @@ pub mod headers;
 pub mod redirect;
 pub mod request;
 pub mod response;
+pub mod upgrade;
 pub mod upload;
 pub mod url;
 pub mod validate;

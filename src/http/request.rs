@@ -224,6 +224,11 @@ pub struct HTTPRequest {
     /// Which HTTP versions this fetch may use; None: the client's default
     /// (`ClientOptions::http_version`, itself `Any` unless set).
     pub http_version: Option<super::HttpVersion>,
+    /// Hand the connection over after a 101 (Switching Protocols) response
+    /// instead of pooling or closing it (see [`super::upgrade`]); the
+    /// WebSocket client's handshake sets it. None: a 101 is skipped as any
+    /// other 1xx response.
+    pub upgrade: Option<super::upgrade::Upgrade>,
 }
 
 impl HTTPRequest {
@@ -265,6 +270,7 @@ impl HTTPRequest {
             allow_nonstandard_methods: false,
             expect_100_continue: false,
             http_version: None,
+            upgrade: None,
         }
     }
 }

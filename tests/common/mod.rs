@@ -9,3 +9,4 @@ pub mod process_server;
 pub mod script_server;
 pub mod tls_probe;
 pub mod tornado_server;
+pub mod ws_server;

@@ -50,7 +50,7 @@ pub extern "C" fn tornado_http_client_new(
 
 /// # Safety
 /// `ptr` must be NULL or a live client.
-pub(super) unsafe fn client_ref<'a>(
+pub(crate) unsafe fn client_ref<'a>(
     ptr: *const tornado_http_client,
 ) -> Result<&'a AsyncHTTPClient> {
     non_null(ptr, "client")?;
@@ -188,7 +188,7 @@ pub extern "C" fn tornado_http_client_fetch(
 
 /// The request as it is now: shared with the handle until either side is
 /// changed (see `tornado_http_request`), which is what "copied" means to C.
-pub(super) fn request_snapshot(request: *const tornado_http_request) -> Result<Rc<HTTPRequest>> {
+pub(crate) fn request_snapshot(request: *const tornado_http_request) -> Result<Rc<HTTPRequest>> {
     // SAFETY: caller passes a live request or NULL.
     unsafe { check_request(request) }?;
     // SAFETY: live, and on its owner thread (checked).

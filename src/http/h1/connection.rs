@@ -48,6 +48,9 @@ pub(crate) struct Exchanged {
     pub reusable: bool,
     /// When the first byte of the response arrived.
     pub first_byte: Option<Instant>,
+    /// A 101 answered a request with `upgrade`: the stream now belongs to
+    /// the new protocol (the exchange read the head and nothing more).
+    pub upgraded: bool,
 }
 
 /// A failed exchange. `untouched` says the server sent nothing at all and
@@ -127,6 +130,16 @@ async fn run(
             }
         }
         let first_byte = Some(Instant::now());
+        if head.code == 101 && req.upgrade.is_some() {
+            // Switching protocols: what follows the head is the new protocol's.
+            return Ok(Exchanged {
+                head,
+                body: Body::default(),
+                reusable: false,
+                first_byte,
+                upgraded: true,
+            });
+        }
         if head.code == 100 && !body_sent {
             send_body(stream, req).await?;
             body_sent = true;
@@ -158,6 +171,7 @@ async fn run(
         body: sink.body,
         reusable,
         first_byte,
+        upgraded: false,
     })
 }
 

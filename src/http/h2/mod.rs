@@ -455,6 +455,8 @@ pub(crate) async fn exchange(
         head,
         body: sink.into_body(),
         reusable: true,
+        // HTTP/2 has no 101: an upgrade asks for HTTP/1.1.
+        upgraded: false,
         first_byte,
     })
 }
