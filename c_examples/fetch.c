@@ -12,7 +12,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "tornado_rs.h"
 
@@ -87,6 +89,16 @@ typedef struct {
     unsigned long long max_body_size, max_header_size; /* 0: default */
     long n, c;
     int http_version; /* < 0: the library's default; else TORNADO_HTTP_VERSION_* */
+    /* curl-like additions (shared/FETCH_CLI.md, "Additions") */
+    int head, silent, digest, compressed;
+    const char *output;               /* -o FILE */
+    const char *proxy, *proxy_user;   /* --proxy URL, --proxy-user USER:PASS */
+    const char *cert, *key;           /* --cert FILE, --key FILE */
+    const char *unix_socket;          /* --unix-socket PATH */
+    const char *cookie_in, *cookie_jar; /* --cookie FILE, --cookie-jar FILE */
+    const char *resolve[16];          /* --resolve HOST:PORT:ADDR */
+    int nresolve;
+    const char *write_out;            /* -w FORMAT */
 } options_t;
 
 static void usage(const char *why) {
@@ -96,7 +108,10 @@ static void usage(const char *why) {
             "       [--connect-timeout S] [--request-timeout S] [--no-follow] [--max-redirects N]\n"
             "       [--user-agent UA] [--user USER:PASS] [--no-decompress] [--insecure] [--cacert PATH]\n"
             "       [--max-body-size BYTES] [--max-header-size BYTES] [--allow-nonstandard-methods]\n"
-            "       [--stream] [--json] [--http1.1 | --http2 | --http2-prior-knowledge] [-n N -c C] URL\n",
+            "       [--stream] [--json] [--http1.1 | --http2 | --http2-prior-knowledge] [-n N -c C]\n"
+            "       [-I] [-o FILE] [-s] [-w FORMAT] [--compressed] [--digest] [--proxy URL]\n"
+            "       [--proxy-user USER:PASS] [--cert FILE] [--key FILE] [--unix-socket PATH]\n"
+            "       [--cookie FILE] [--cookie-jar FILE] [--resolve HOST:PORT:ADDR]... URL\n",
             why);
     exit(2);
 }
@@ -177,6 +192,23 @@ static void parse_args(int argc, char **argv, options_t *o) {
         else if (!strcmp(a, "--http2-prior-knowledge")) o->http_version = TORNADO_HTTP_VERSION_2_PRIOR_KNOWLEDGE;
         else if (!strcmp(a, "-n")) o->n = (long)parse_count(VALUE(), a);
         else if (!strcmp(a, "-c")) o->c = (long)parse_count(VALUE(), a);
+        else if (!strcmp(a, "-I") || !strcmp(a, "--head")) o->head = 1;
+        else if (!strcmp(a, "-o") || !strcmp(a, "--output")) o->output = VALUE();
+        else if (!strcmp(a, "-s") || !strcmp(a, "--silent")) o->silent = 1;
+        else if (!strcmp(a, "-w") || !strcmp(a, "--write-out")) o->write_out = VALUE();
+        else if (!strcmp(a, "--compressed")) o->compressed = 1;
+        else if (!strcmp(a, "--digest")) o->digest = 1;
+        else if (!strcmp(a, "--proxy") || !strcmp(a, "-x")) o->proxy = VALUE();
+        else if (!strcmp(a, "--proxy-user") || !strcmp(a, "-U")) o->proxy_user = VALUE();
+        else if (!strcmp(a, "--cert") || !strcmp(a, "-E")) o->cert = VALUE();
+        else if (!strcmp(a, "--key")) o->key = VALUE();
+        else if (!strcmp(a, "--unix-socket")) o->unix_socket = VALUE();
+        else if (!strcmp(a, "--cookie") || !strcmp(a, "-b")) o->cookie_in = VALUE();
+        else if (!strcmp(a, "--cookie-jar")) o->cookie_jar = VALUE();
+        else if (!strcmp(a, "--resolve")) {
+            if (o->nresolve == 16) usage("too many --resolve options");
+            o->resolve[o->nresolve++] = VALUE();
+        }
         else if (a[0] == '-' && a[1]) usage("unknown option");
         else if (o->url) usage("more than one URL");
         else o->url = a;
@@ -184,7 +216,11 @@ static void parse_args(int argc, char **argv, options_t *o) {
     }
     if (!o->url) usage("no URL");
     if ((o->n || o->c) && (o->n < 1 || o->c < 1)) usage("-n and -c need each other, both >= 1");
-    if (o->max_body_size == 0 && 0) usage("");
+    if (o->key && !o->cert) usage("--key needs --cert");
+    if (o->digest && !o->user) usage("--digest needs --user");
+    if (o->compressed && o->no_decompress) usage("--compressed and --no-decompress contradict each other");
+    if (o->head && o->has_body) usage("-I sends no body");
+    if (o->head) o->method = "HEAD";
 }
 
 /* ---- building the request and the client ---- */
@@ -200,12 +236,66 @@ static void check(tornado_code rc, const char *what) {
 typedef struct {
     buf_t body;
     long chunks;
+    /* -o FILE (or a progress meter): chunks go to `out` as they come
+     * instead of into `body`. */
+    FILE *out;
+    int write_failed;
+    unsigned long long received, expected; /* expected: Content-Length, 0 if unknown */
+    int meter;                             /* a progress meter on stderr */
+    double started, last_meter;
 } stream_state_t;
+
+static double now_s(void);
+
+static void show_meter(stream_state_t *s, int last) {
+    double now = now_s();
+    if (!last && now - s->last_meter < 0.2) return;
+    s->last_meter = now;
+    double elapsed = now - s->started;
+    double rate = elapsed > 0 ? (double)s->received / elapsed : 0;
+    if (s->expected)
+        fprintf(stderr, "\r%3d%% %12llu of %llu bytes  %10.0f B/s  %6.1f s",
+                (int)(100.0 * (double)s->received / (double)s->expected), s->received, s->expected, rate, elapsed);
+    else
+        fprintf(stderr, "\r     %12llu bytes  %10.0f B/s  %6.1f s", s->received, rate, elapsed);
+    if (last) fputc('\n', stderr);
+    fflush(stderr);
+}
 
 static void on_chunk(const uint8_t *data, size_t len, void *ud) {
     stream_state_t *s = ud;
-    buf_add(&s->body, data, len);
     s->chunks++;
+    s->received += len;
+    if (s->out) {
+        if (!s->write_failed && fwrite(data, 1, len, s->out) != len) s->write_failed = errno ? errno : EIO;
+    } else {
+        buf_add(&s->body, data, len);
+    }
+    if (s->meter) show_meter(s, 0);
+}
+
+/* The final response's Content-Length, for the meter's percentage. */
+static void on_header_line(const char *line, size_t len, void *ud) {
+    stream_state_t *s = ud;
+    static const char name[] = "content-length:";
+    if (len > sizeof name - 1 && !strncasecmp(line, name, sizeof name - 1))
+        s->expected = strtoull(line + sizeof name - 1, NULL, 10);
+    else if (len > 5 && !strncmp(line, "HTTP/", 5))
+        s->expected = 0; /* a new response (after a redirect or 1xx) */
+}
+
+/* Copies "USER[:PASS]" into user (NUL-terminated) and returns PASS ("" if
+ * none). */
+static const char *split_user(const char *text, char *user, size_t cap, const char *option) {
+    const char *colon = strchr(text, ':');
+    size_t n = colon ? (size_t)(colon - text) : strlen(text);
+    if (n >= cap) {
+        fprintf(stderr, "tornado-fetch: %s is too long\n", option);
+        exit(2);
+    }
+    memcpy(user, text, n);
+    user[n] = '\0';
+    return colon ? colon + 1 : "";
 }
 
 static tornado_http_request *build_request(const options_t *o, stream_state_t *streamed) {
@@ -231,13 +321,21 @@ static tornado_http_request *build_request(const options_t *o, stream_state_t *s
     if (o->user_agent) check(tornado_http_request_set_user_agent(r, o->user_agent), "--user-agent");
     if (o->user) {
         char user[512];
-        const char *colon = strchr(o->user, ':');
-        size_t n = colon ? (size_t)(colon - o->user) : strlen(o->user);
-        if (n >= sizeof user) usage("--user is too long");
-        memcpy(user, o->user, n);
-        user[n] = '\0';
-        check(tornado_http_request_set_auth(r, user, colon ? colon + 1 : ""), "--user");
+        const char *password = split_user(o->user, user, sizeof user, "--user");
+        check(tornado_http_request_set_auth(r, user, password), "--user");
+        if (o->digest) check(tornado_http_request_set_auth_mode(r, "digest"), "--digest");
     }
+    if (o->proxy) {
+        /* The URL goes to the library whole (socks5h://host:port and the
+         * like); a bare host is an HTTP proxy. */
+        char user[512];
+        const char *password = o->proxy_user ? split_user(o->proxy_user, user, sizeof user, "--proxy-user") : NULL;
+        check(tornado_http_request_set_proxy(r, o->proxy, 0, o->proxy_user ? user : NULL, password), "--proxy");
+    } else if (o->proxy_user) {
+        usage("--proxy-user needs --proxy");
+    }
+    if (o->cert) check(tornado_http_request_set_client_cert(r, o->cert, o->key), "--cert");
+    if (o->unix_socket) check(tornado_http_request_set_unix_socket(r, o->unix_socket), "--unix-socket");
     if (o->no_decompress) check(tornado_http_request_set_decompress_response(r, false), "--no-decompress");
     if (o->insecure) check(tornado_http_request_set_validate_cert(r, false), "--insecure");
     if (o->cacert) check(tornado_http_request_set_ca_certs(r, o->cacert), "--cacert");
@@ -245,6 +343,7 @@ static tornado_http_request *build_request(const options_t *o, stream_state_t *s
     if (streamed) check(tornado_http_request_set_streaming_callback(r, on_chunk, streamed, NULL), "--stream");
     if (o->http_version >= 0)
         check(tornado_http_request_set_http_version(r, (uint32_t)o->http_version), "--http1.1/--http2");
+    if (streamed && streamed->meter) check(tornado_http_request_set_header_callback(r, on_header_line, streamed, NULL), "the meter");
     return r;
 }
 
@@ -256,9 +355,40 @@ static tornado_http_client *build_client(tornado_loop *loop, const options_t *o,
     }
     if (o->max_body_size) check(tornado_http_client_options_set_max_body_size(co, o->max_body_size), "--max-body-size");
     if (o->max_header_size) check(tornado_http_client_options_set_max_header_size(co, (size_t)o->max_header_size), "--max-header-size");
+    for (int i = 0; i < o->nresolve; i++) {
+        /* HOST:PORT:ADDR, ADDR possibly an IPv6 literal with colons (and
+         * brackets, as curl allows). */
+        char host[256];
+        const char *spec = o->resolve[i];
+        const char *c1 = strchr(spec, ':');
+        const char *c2 = c1 ? strchr(c1 + 1, ':') : NULL;
+        size_t n = c1 ? (size_t)(c1 - spec) : 0;
+        if (!c2 || n == 0 || n >= sizeof host) usage("--resolve needs HOST:PORT:ADDR");
+        memcpy(host, spec, n);
+        host[n] = '\0';
+        char port_text[8];
+        size_t pn = (size_t)(c2 - c1 - 1);
+        if (pn == 0 || pn >= sizeof port_text) usage("--resolve needs HOST:PORT:ADDR");
+        memcpy(port_text, c1 + 1, pn);
+        port_text[pn] = '\0';
+        unsigned long long port = parse_count(port_text, "--resolve");
+        if (port == 0 || port > 65535) usage("--resolve needs a port from 1 to 65535");
+        char addr[64];
+        const char *a = c2 + 1;
+        size_t an = strlen(a);
+        if (an >= 2 && a[0] == '[' && a[an - 1] == ']') a++, an -= 2;
+        if (an == 0 || an >= sizeof addr) usage("--resolve needs HOST:PORT:ADDR");
+        memcpy(addr, a, an);
+        addr[an] = '\0';
+        check(tornado_http_client_options_add_endpoint_mapping(co, host, (uint16_t)port, addr, (uint16_t)port), "--resolve");
+    }
+    if (o->cookie_in || o->cookie_jar) check(tornado_http_client_options_set_cookies(co, true), "--cookie");
     tornado_http_client *client = tornado_http_client_new(loop, co);
     tornado_http_client_options_free(co);
     if (!client) check(TORNADO_ERR_INVALID, "the client");
+    /* curl reads a --cookie file that does not exist as no cookies. */
+    if (o->cookie_in && access(o->cookie_in, F_OK) == 0)
+        check(tornado_http_client_load_cookies(client, o->cookie_in), "--cookie");
     return client;
 }
 
@@ -307,32 +437,126 @@ static void print_json(const tornado_http_response *r, const stream_state_t *str
     printf("}\n");
 }
 
+/* -w FORMAT, as curl's --write-out: %{name} variables from the response
+ * and its time_info (seconds), \n and \t escapes, %% for a percent. */
+static void write_out(const char *format, const tornado_http_response *r, unsigned long long size) {
+    tornado_http_time_info t;
+    memset(&t, 0, sizeof t);
+    tornado_http_response_time_info(r, &t);
+    for (const char *p = format; *p; p++) {
+        if (p[0] == '\\' && p[1]) {
+            p++;
+            putchar(*p == 'n' ? '\n' : *p == 't' ? '\t' : *p == 'r' ? '\r' : *p);
+            continue;
+        }
+        if (p[0] == '%' && p[1] == '%') {
+            putchar('%');
+            p++;
+            continue;
+        }
+        const char *end = p[0] == '%' && p[1] == '{' ? strchr(p, '}') : NULL;
+        if (!end) {
+            putchar(*p);
+            continue;
+        }
+        char name[64];
+        size_t n = (size_t)(end - p - 2);
+        if (n >= sizeof name) n = sizeof name - 1;
+        memcpy(name, p + 2, n);
+        name[n] = '\0';
+        p = end;
+        if (!strcmp(name, "http_code") || !strcmp(name, "response_code")) printf("%03d", tornado_http_response_code(r));
+        else if (!strcmp(name, "time_queue")) printf("%.6f", t.queue);
+        else if (!strcmp(name, "time_namelookup")) printf("%.6f", t.namelookup);
+        else if (!strcmp(name, "time_connect")) printf("%.6f", t.connect);
+        else if (!strcmp(name, "time_appconnect")) printf("%.6f", t.appconnect);
+        else if (!strcmp(name, "time_pretransfer")) printf("%.6f", t.pretransfer);
+        else if (!strcmp(name, "time_starttransfer")) printf("%.6f", t.starttransfer);
+        else if (!strcmp(name, "time_total")) printf("%.6f", t.total);
+        else if (!strcmp(name, "size_download")) printf("%llu", size);
+        else if (!strcmp(name, "url_effective")) fputs(tornado_http_response_effective_url(r), stdout);
+        else if (!strcmp(name, "errormsg")) fputs(tornado_http_response_error(r) ? tornado_http_response_error(r) : "", stdout);
+        else if (!strcmp(name, "content_type")) {
+            const char *ct = tornado_http_response_header(r, "Content-Type");
+            fputs(ct ? ct : "", stdout);
+        } else {
+            fprintf(stderr, "tornado-fetch: -w: unknown variable %%{%s}\n", name);
+        }
+    }
+}
+
+/* -I: the status line and headers, as curl prints them. */
+static void print_head(const tornado_http_response *r) {
+    printf("HTTP/1.1 %d %s\r\n", tornado_http_response_code(r), tornado_http_response_reason(r));
+    size_t len = 0;
+    const uint8_t *block = tornado_http_response_header_block(r, &len);
+    if (block) fwrite(block, 1, len, stdout);
+    fputs("\r\n", stdout);
+}
+
 static void on_single(const tornado_http_response *r, void *ud) {
     single_t *s = ud;
     const char *error = tornado_http_response_error(r);
+    unsigned long long size = 0;
+    if (s->streamed && s->streamed->meter) show_meter(s->streamed, 1);
     if (s->o->json) {
         print_json(r, s->streamed);
     } else {
         size_t len = 0;
         const uint8_t *body = tornado_http_response_body(r, &len);
-        if (s->streamed) fwrite(s->streamed->body.data, 1, s->streamed->body.len, stdout);
-        else fwrite(body, 1, len, stdout);
+        if (s->o->head && !error) print_head(r);
+        if (s->streamed) {
+            size = s->streamed->received;
+            if (!s->streamed->out) fwrite(s->streamed->body.data, 1, s->streamed->body.len, stdout);
+        } else {
+            size = len;
+            fwrite(body, 1, len, stdout);
+        }
         if (error) fprintf(stderr, "tornado-fetch: %s\n", error);
     }
+    if (s->o->write_out) write_out(s->o->write_out, r, size);
     fflush(stdout);
     s->exit_status = error ? 1 : 0;
+    if (s->streamed && s->streamed->write_failed) {
+        fprintf(stderr, "tornado-fetch: cannot write %s: %s\n", s->o->output, strerror(s->streamed->write_failed));
+        s->exit_status = 1;
+    }
     tornado_loop_stop(s->loop);
 }
 
 static int fetch_once(tornado_loop *loop, const options_t *o) {
-    stream_state_t streamed = {{0}, 0};
-    single_t s = {loop, o, o->stream ? &streamed : NULL, 1};
+    stream_state_t streamed;
+    memset(&streamed, 0, sizeof streamed);
+    /* A progress meter for downloads, as curl's: when stderr is a terminal
+     * and the body does not go to it (-o, or stdout elsewhere). */
+    streamed.meter = !o->silent && !o->json && !o->head && isatty(2) && (o->output || !isatty(1));
+    if (o->output) {
+        streamed.out = fopen(o->output, "wb");
+        if (!streamed.out) {
+            fprintf(stderr, "tornado-fetch: cannot write %s: %s\n", o->output, strerror(errno));
+            exit(2);
+        }
+    }
+    streamed.started = now_s();
+    int streaming = o->stream || o->output || streamed.meter;
+    single_t s = {loop, o, streaming ? &streamed : NULL, 1};
     tornado_http_client *client = build_client(loop, o, 0);
     tornado_http_request *r = build_request(o, s.streamed);
     check(tornado_http_client_fetch_cb(client, r, on_single, &s), "fetch");
     tornado_http_request_free(r);
     check(tornado_loop_start(loop), "the loop");
+    if (o->cookie_jar) {
+        tornado_code rc = tornado_http_client_save_cookies(client, o->cookie_jar);
+        if (rc != TORNADO_OK) {
+            fprintf(stderr, "tornado-fetch: --cookie-jar: %s\n", tornado_last_error());
+            s.exit_status = 1;
+        }
+    }
     tornado_http_client_free(client);
+    if (streamed.out && fclose(streamed.out) != 0 && !streamed.write_failed) {
+        fprintf(stderr, "tornado-fetch: cannot write %s: %s\n", o->output, strerror(errno));
+        s.exit_status = 1;
+    }
     free(streamed.body.data);
     return s.exit_status;
 }

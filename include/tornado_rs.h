@@ -204,10 +204,22 @@
 #define TORNADO_ERROR 8
 
 /**
+ * The most cookies a jar holds; a response that would add more has the
+ * rest refused (a server cannot grow a client's memory without bound).
+ */
+#define MAX_COOKIES 3000
+
+/**
  * The most decoded bytes handed to a streaming callback at once
  * (Tornado's chunk size): memory stays bounded whatever the ratio.
  */
 #define MAX_STREAMED_CHUNK (64 * 1024)
+
+/**
+ * The largest window a `zstd` content-coded response may use (RFC 9659
+ * §3: decoders are required to support 8 MiB and may refuse more).
+ */
+#define MAX_WINDOW (8 << 20)
 
 /**
  * Bytes read from a stream: the value of a read future, owned by it.
@@ -991,7 +1003,13 @@ tornado_code tornado_http_request_set_auth(tornado_http_request *r,
 tornado_code tornado_http_request_set_auth_mode(tornado_http_request *r, const char *mode);
 
 /**
- * Ask for and decode gzip/deflate bodies (default true).
+ * Ask for and decode compressed bodies (default true): `Accept-Encoding:
+ * gzip, deflate, br, zstd` is sent (unless the request has its own) and
+ * gzip, deflate, brotli and zstd bodies are decoded, whatever was asked,
+ * counted against max_body_size after decoding (a bomb ends with
+ * `body_too_large`); a zstd frame whose window is over 8 MiB is refused
+ * (RFC 9659) with a `protocol` error, as is a broken stream. false: no
+ * Accept-Encoding, bodies as sent.
  */
 tornado_code tornado_http_request_set_decompress_response(tornado_http_request *r, bool decompress);
 
@@ -1091,9 +1109,16 @@ tornado_code tornado_http_request_set_network_interface(tornado_http_request *r,
 tornado_code tornado_http_request_set_if_modified_since(tornado_http_request *r, double unix_time);
 
 /**
- * Fetch through an HTTP proxy (NULL host: none; port 0: 8080): plain
- * requests for http URLs, a CONNECT tunnel for https. Username and
- * password may be NULL.
+ * Fetch through a proxy (NULL host: none). `host` is an HTTP proxy's
+ * host (port 0: 8080): plain requests for http URLs, a CONNECT tunnel for
+ * https. Or it is a proxy URL, as curl's `--proxy`: `http://host:port`,
+ * `socks4://`, `socks4a://`, `socks5://` or `socks5h://host:port` (port 0
+ * and none in the URL: 1080); the 4a and 5h kinds have the proxy resolve
+ * the URL's host, the others resolve it here; https URLs go through TLS
+ * inside the SOCKS tunnel. Username and password may be NULL (SOCKS ones
+ * may also be in the URL: `socks5h://user:pass@host:port`). An unknown
+ * scheme, a bad port or credentials in an `http://` URL are
+ * `TORNADO_ERR_INVALID` here. A request with a Unix socket uses no proxy.
  */
 tornado_code tornado_http_request_set_proxy(tornado_http_request *r,
                                             const char *host,
@@ -1196,6 +1221,71 @@ tornado_future *tornado_http_body_writer_write(tornado_http_body_writer *writer,
  * not ended by this (the producer's future says when it is).
  */
 void tornado_http_body_writer_free(tornado_http_body_writer *writer);
+
+/**
+ * Connect to the Unix domain socket at `path` instead of the URL's host
+ * and port, as curl's `--unix-socket` (Docker's API, local daemons); NULL
+ * connects by the URL again. The URL still gives the Host header, the
+ * path and, for https, the TLS server name; no proxy is used. Connections
+ * are pooled by socket path. `path` is copied; empty, or longer than 107
+ * bytes, is `TORNADO_ERR_INVALID` (the request unchanged). A socket that
+ * does not exist or refuses fails the fetch with a `connect` error.
+ */
+tornado_code tornado_http_request_set_unix_socket(tornado_http_request *r, const char *path);
+
+/**
+ * Turns the client's cookie jar on or off (default off, as in Tornado).
+ * With it on, the `Set-Cookie` lines of every response (redirects
+ * included) are kept by RFC 6265's rules and sent back as a `Cookie`
+ * header to the URLs they match, across redirects and fetches of that
+ * client. A cookie for another domain than the host that set it is
+ * refused (and logged). Load and save a jar with
+ * `tornado_http_client_load_cookies` / `_save_cookies`.
+ */
+tornado_code tornado_http_client_options_set_cookies(tornado_http_client_options *options,
+                                                     bool enabled);
+
+/**
+ * How long the threaded resolver keeps an answer, in seconds (default
+ * 60, as curl's DNS cache). 0 turns the cache off: every new connection
+ * asks the system's resolver. NaN, negative or infinite is
+ * `TORNADO_ERR_INVALID`. Hostname mappings and IP literals are never
+ * looked up, and a resolver given by `tornado_http_client_options_set_resolver`
+ * is asked every time (it keeps its own cache, if any).
+ */
+tornado_code tornado_http_client_options_set_dns_cache_ttl(tornado_http_client_options *options,
+                                                           double seconds_);
+
+/**
+ * Adds the cookies of a curl (Netscape) cookie file at `path` to the
+ * client's jar, replacing held cookies of the same domain, path and name;
+ * expired ones in the file are skipped. A malformed line fails the whole
+ * load (`TORNADO_ERR_INVALID`, the message naming the line) and the jar is
+ * left as it was; an unreadable file is `TORNADO_ERR_IO`. Cookies off is
+ * `TORNADO_ERR_INVALID`.
+ */
+tornado_code tornado_http_client_load_cookies(tornado_http_client *client, const char *path);
+
+/**
+ * Writes the client's unexpired cookies to `path` as a curl (Netscape)
+ * cookie file (session cookies with expiry 0, as curl writes them),
+ * through a temporary file renamed into place: a failed save
+ * (`TORNADO_ERR_IO`) leaves an older file whole. Cookies off is
+ * `TORNADO_ERR_INVALID`.
+ */
+tornado_code tornado_http_client_save_cookies(tornado_http_client *client, const char *path);
+
+/**
+ * The number of unexpired cookies in the client's jar; 0 when cookies
+ * are off, and for a NULL client or one used from another thread (with
+ * `tornado_last_error` set).
+ */
+size_t tornado_http_client_cookie_count(const tornado_http_client *client);
+
+/**
+ * Empties the client's cookie jar. Cookies off is `TORNADO_ERR_INVALID`.
+ */
+tornado_code tornado_http_client_clear_cookies(tornado_http_client *client);
 
 /**
  * The status code (599 when no response was received; 0 on a NULL response).

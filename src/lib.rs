@@ -14,6 +14,7 @@ pub mod ioloop;
 pub mod iostream;
 pub mod log;
 pub mod resolver;
+pub mod socks;
 pub mod tcpclient;
 pub mod tcpserver;
 pub mod tls;

@@ -7,8 +7,14 @@
 //! a bounded queue; a result comes back by waking the waiting task, which
 //! goes through the loop's thread-safe queue. IP literals and mapped hosts
 //! never touch the pool.
+//!
+//! The pool's answers are cached per resolver (per HTTP client) for
+//! [`DEFAULT_DNS_CACHE_TTL`], as curl keeps its DNS cache for 60 s:
+//! `getaddrinfo` gives no TTL, so the time is fixed, not the record's.
+//! [`Resolver::set_cache_ttl`] changes it; `None` (or zero) turns the cache
+//! off and every fetch that connects asks the system again.
 
-use std::cell::RefCell;
+use std::cell::{Cell, RefCell};
 use std::collections::{HashMap, VecDeque};
 use std::future::Future as StdFuture;
 use std::net::{IpAddr, SocketAddr, ToSocketAddrs};
@@ -16,6 +22,7 @@ use std::pin::Pin;
 use std::rc::Rc;
 use std::sync::{Arc, Condvar, Mutex, OnceLock};
 use std::task::{Context, Poll, Waker};
+use std::time::{Duration, Instant};
 
 use crate::error::{Code, Error, Result};
 
@@ -71,13 +78,68 @@ impl std::fmt::Debug for ResolveHook {
 /// A (host, port) pair.
 type Endpoint = (String, u16);
 
-/// A resolver. Cheap to clone; clones share the mappings.
+/// How long the threaded resolver's answers are reused (curl's 60 s).
+pub const DEFAULT_DNS_CACHE_TTL: Duration = Duration::from_secs(60);
+/// Names cached per resolver, at most: past this the expired entries go,
+/// and if none had expired, all of them (a crawler's cache stays small).
+const DNS_CACHE_ENTRIES: usize = 1024;
+
+/// The threaded resolver's answers by lower-case host name: when each was
+/// looked up, and its addresses (any family; the port is the caller's).
+struct DnsCache {
+    ttl: Cell<Option<Duration>>,
+    entries: RefCell<HashMap<String, (Instant, Vec<IpAddr>)>>,
+    /// Lookups sent to the thread pool (for tests and statistics).
+    lookups: Cell<u64>,
+}
+
+impl Default for DnsCache {
+    fn default() -> Self {
+        DnsCache {
+            ttl: Cell::new(Some(DEFAULT_DNS_CACHE_TTL)),
+            entries: RefCell::default(),
+            lookups: Cell::new(0),
+        }
+    }
+}
+
+impl DnsCache {
+    fn get(&self, host: &str, port: u16) -> Option<Vec<SocketAddr>> {
+        let ttl = self.ttl.get()?;
+        let entries = self.entries.borrow();
+        let (at, ips) = entries.get(host)?;
+        (at.elapsed() < ttl).then(|| ips.iter().map(|ip| SocketAddr::new(*ip, port)).collect())
+    }
+
+    fn put(&self, host: &str, addrs: &[SocketAddr]) {
+        let Some(ttl) = self.ttl.get() else {
+            return;
+        };
+        let mut entries = self.entries.borrow_mut();
+        if entries.len() >= DNS_CACHE_ENTRIES && !entries.contains_key(host) {
+            entries.retain(|_, (at, _)| at.elapsed() < ttl);
+            if entries.len() >= DNS_CACHE_ENTRIES {
+                entries.clear();
+            }
+        }
+        let mut ips: Vec<IpAddr> = Vec::with_capacity(addrs.len());
+        for addr in addrs {
+            if !ips.contains(&addr.ip()) {
+                ips.push(addr.ip());
+            }
+        }
+        entries.insert(host.to_string(), (Instant::now(), ips));
+    }
+}
+
+/// A resolver. Cheap to clone; clones share the mappings and the cache.
 #[derive(Clone, Default)]
 pub struct Resolver {
     mapping: Rc<RefCell<HashMap<String, Vec<IpAddr>>>>,
     /// (host, port) → (host, port), applied before anything else.
     endpoints: Rc<RefCell<HashMap<Endpoint, Endpoint>>>,
     hook: Option<(crate::ioloop::LoopRef, ResolveHook)>,
+    cache: Rc<DnsCache>,
 }
 
 impl Resolver {
@@ -112,6 +174,29 @@ impl Resolver {
         self.mapping
             .borrow_mut()
             .insert(host.to_ascii_lowercase(), addrs);
+    }
+
+    /// How long the threaded resolver's answers are reused
+    /// ([`DEFAULT_DNS_CACHE_TTL`] unless set). `None` or zero turns the
+    /// cache off (and empties it); so does a caller's resolver hook, which
+    /// is never cached. Mapped hosts and IP literals are never looked up.
+    pub fn set_cache_ttl(&self, ttl: Option<Duration>) {
+        let ttl = ttl.filter(|t| !t.is_zero());
+        self.cache.ttl.set(ttl);
+        if ttl.is_none() {
+            self.cache.entries.borrow_mut().clear();
+        }
+    }
+
+    /// The cache's time to live (None: off).
+    pub fn cache_ttl(&self) -> Option<Duration> {
+        self.cache.ttl.get()
+    }
+
+    /// How many names this resolver (and its clones) sent to the system's
+    /// resolver so far: cache hits do not count.
+    pub fn system_lookups(&self) -> u64 {
+        self.cache.lookups.get()
     }
 
     /// The addresses of `host` (a name or an IP literal, IPv6 with or
@@ -153,7 +238,16 @@ impl Resolver {
         } else if let Ok(ip) = bare.parse::<IpAddr>() {
             vec![SocketAddr::new(ip, port)]
         } else {
-            Lookup::start(bare, port)?.await?
+            let name = bare.to_ascii_lowercase();
+            match self.cache.get(&name, port) {
+                Some(addrs) => addrs,
+                None => {
+                    self.cache.lookups.set(self.cache.lookups.get() + 1);
+                    let addrs = Lookup::start(bare, port)?.await?;
+                    self.cache.put(&name, &addrs);
+                    addrs
+                }
+            }
         };
         let mut addrs: Vec<SocketAddr> = Vec::with_capacity(found.len());
         for addr in found {

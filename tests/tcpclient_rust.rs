@@ -94,6 +94,62 @@ fn resolves_names_literals_and_mappings() {
     assert!(missing.contains("no-such-host.invalid"), "{missing}");
 }
 
+/// The threaded resolver's cache (curl's 60 s DNS cache): a name asked
+/// again within the TTL is not looked up again; after it, or with the
+/// cache off, it is. ("localhost" is the one name resolved here: it comes
+/// from /etc/hosts, never from the network.)
+#[test]
+fn the_dns_cache_keeps_answers_for_its_ttl_and_can_be_turned_off() {
+    let lp = IOLoop::new().unwrap();
+    let resolver = Resolver::new();
+    assert_eq!(
+        resolver.cache_ttl(),
+        Some(tornado_rs::resolver::DEFAULT_DNS_CACHE_TTL)
+    );
+    assert_eq!(
+        tornado_rs::resolver::DEFAULT_DNS_CACHE_TTL,
+        Duration::from_secs(60)
+    );
+    let lookups = |r: &Resolver, port: u16| {
+        let r2 = r.clone();
+        let f = gen::spawn(&lp, async move {
+            r2.resolve("localhost", port, AddressFamily::V4).await
+        })
+        .unwrap();
+        let addrs = run(&lp, f).unwrap();
+        assert!(addrs.iter().all(|a| a.port() == port), "{addrs:?}");
+        assert!(addrs.contains(&SocketAddr::from(([127, 0, 0, 1], port))));
+        r.system_lookups()
+    };
+    assert_eq!(lookups(&resolver, 80), 1);
+    // Cached: another port, another family filter, the same answer.
+    assert_eq!(lookups(&resolver, 81), 1);
+    assert_eq!(lookups(&resolver.clone(), 82), 1, "clones share the cache");
+    // IP literals never reach the system resolver, cached or not.
+    let r = resolver.clone();
+    let f = gen::spawn(&lp, async move {
+        r.resolve("127.0.0.1", 1, AddressFamily::Any).await
+    })
+    .unwrap();
+    run(&lp, f).unwrap();
+    assert_eq!(resolver.system_lookups(), 1);
+
+    // A short TTL runs out.
+    resolver.set_cache_ttl(Some(Duration::from_millis(50)));
+    assert_eq!(lookups(&resolver, 80), 1, "still fresh");
+    std::thread::sleep(Duration::from_millis(80));
+    assert_eq!(lookups(&resolver, 80), 2, "expired: looked up again");
+
+    // Off: every resolve asks the system.
+    resolver.set_cache_ttl(None);
+    assert_eq!(resolver.cache_ttl(), None);
+    assert_eq!(lookups(&resolver, 80), 3);
+    assert_eq!(lookups(&resolver, 80), 4);
+    resolver.set_cache_ttl(Some(Duration::ZERO));
+    assert_eq!(resolver.cache_ttl(), None, "zero is off too");
+    assert_eq!(lookups(&resolver, 80), 5);
+}
+
 #[test]
 fn many_lookups_at_once_all_complete() {
     let lp = IOLoop::new().unwrap();

@@ -211,3 +211,86 @@ def test_http_version_option_and_response_attribute(tmp_path):
     finally:
         server.terminate()
         server.wait()
+# ---- cookies, Unix sockets, brotli (issue 19) ----
+
+
+class SetCookie(tornado.web.RequestHandler):
+    def get(self):
+        self.set_cookie("flavour", "oat")
+        # A cookie for another site: refused by the jar.
+        self.add_header("Set-Cookie", "evil=1; Domain=example.com")
+        self.redirect("/echo")
+
+
+class EchoCookies(tornado.web.RequestHandler):
+    def get(self):
+        self.write(self.request.headers.get("Cookie", ""))
+
+
+class Brotli(tornado.web.RequestHandler):
+    def get(self):
+        # "hello" compressed with brotli (quality 11), as a server sends it.
+        self.set_header("Content-Encoding", "br")
+        self.write(bytes.fromhex("0b028068656c6c6f03"))
+
+
+def cookie_app():
+    return tornado.web.Application([(r"/set", SetCookie), (r"/echo", EchoCookies), (r"/br", Brotli)])
+
+
+def test_cookies_kept_across_redirects_saved_and_loaded(tmp_path):
+    async def main():
+        sock = socket.socket()
+        sock.bind(("127.0.0.1", 0))
+        sock.listen(16)
+        sock.setblocking(False)
+        server = HTTPServer(cookie_app())
+        server.add_sockets([sock])
+        base = "http://127.0.0.1:%d" % sock.getsockname()[1]
+        plain = RsAsyncHTTPClient(force_instance=True)
+        jar = RsAsyncHTTPClient(force_instance=True, cookies=True)
+        other = RsAsyncHTTPClient(force_instance=True, cookies=True)
+        try:
+            assert (await plain.fetch(base + "/set")).body == b"", "off by default"
+            assert (await jar.fetch(base + "/set")).body == b"flavour=oat"
+            assert (await jar.fetch(base + "/echo")).body == b"flavour=oat"
+            assert jar.cookie_count == 1, "the foreign-domain cookie was refused"
+            assert (await jar.fetch(base + "/br")).body == b"hello"
+            path = tmp_path / "cookies.txt"
+            jar.save_cookies(path)
+            assert "\tflavour\toat" in path.read_text()
+            other.load_cookies(path)
+            assert (await other.fetch(base + "/echo")).body == b"flavour=oat"
+            bad = tmp_path / "bad.txt"
+            bad.write_text("127.0.0.1\tFALSE\t/\n")
+            with pytest.raises(ValueError, match="line 1"):
+                other.load_cookies(bad)
+            with pytest.raises(OSError):
+                other.load_cookies(tmp_path / "absent.txt")
+            with pytest.raises(ValueError, match="off"):
+                plain.load_cookies(path)
+            assert other.cookie_count == 1
+        finally:
+            for client in (plain, jar, other):
+                client.close()
+            server.stop()
+
+    asyncio.run(main())
+
+
+def test_a_unix_socket_server(tmp_path):
+    from tornado.netutil import bind_unix_socket
+
+    async def main():
+        path = str(tmp_path / "app.sock")
+        server = HTTPServer(tornado.web.Application([(r"/", Hello)]))
+        server.add_socket(bind_unix_socket(path))
+        client = RsAsyncHTTPClient(force_instance=True, unix_socket=path, dns_cache_ttl=0)
+        try:
+            response = await client.fetch("http://daemon.test/")
+            assert response.body == b"hello " * 1000
+        finally:
+            client.close()
+            server.stop()
+
+    asyncio.run(main())

@@ -9,6 +9,10 @@ from tornado_rs.httpclient import RsAsyncHTTPClient
 
 
 class RsHTTPClientCommonTestCase(httpclient_test.HTTPClientCommonTestCase):
+    # The library decodes br (and zstd) whatever Accept-Encoding said, as
+    # libcurl: test_streaming_unsolicited_brotli_bomb runs.
+    decompresses_brotli = True
+
     def get_http_client(self):
         return RsAsyncHTTPClient(force_instance=True, defaults=dict(allow_ipv6=False))
 

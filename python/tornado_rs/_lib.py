@@ -91,6 +91,12 @@ for _name, _res, _args in [
     ("tornado_http_client_options_add_endpoint_mapping",
      code, (vp, ctypes.c_char_p, ctypes.c_uint16, ctypes.c_char_p, ctypes.c_uint16)),
     ("tornado_http_client_options_set_resolver", code, (vp, RESOLVE_CB, vp, DROP)),
+    ("tornado_http_client_options_set_cookies", code, (vp, ctypes.c_bool)),
+    ("tornado_http_client_options_set_dns_cache_ttl", code, (vp, ctypes.c_double)),
+    ("tornado_http_client_load_cookies", code, (vp, ctypes.c_char_p)),
+    ("tornado_http_client_save_cookies", code, (vp, ctypes.c_char_p)),
+    ("tornado_http_client_cookie_count", size, (vp,)),
+    ("tornado_http_client_clear_cookies", code, (vp,)),
     ("tornado_resolve_reply_add", code, (vp, ctypes.c_char_p, ctypes.c_uint16)),
     ("tornado_resolve_reply_done", code, (vp,)),
     ("tornado_resolve_reply_fail", code, (vp, code, ctypes.c_char_p)),
@@ -118,6 +124,7 @@ for _name, _res, _args in [
     ("tornado_http_request_set_server_name", code, (vp, ctypes.c_char_p)),
     ("tornado_http_request_set_network_interface", code, (vp, ctypes.c_char_p)),
     ("tornado_http_request_set_if_modified_since", code, (vp, ctypes.c_double)),
+    ("tornado_http_request_set_unix_socket", code, (vp, ctypes.c_char_p)),
     ("tornado_http_request_set_proxy", code, (vp, ctypes.c_char_p, ctypes.c_uint16, ctypes.c_char_p, ctypes.c_char_p)),
     ("tornado_http_request_set_allow_nonstandard_methods", code, (vp, ctypes.c_bool)),
     ("tornado_http_request_set_expect_100_continue", code, (vp, ctypes.c_bool)),
@@ -149,6 +156,7 @@ OK = 0
 ERR_INVALID = 1
 ERR_TIMEOUT = 7
 ERR_CANCELLED = 8
+ERR_IO = 10
 ERR_CLOSED = 11
 ERR_USER = 1000
 
@@ -159,6 +167,10 @@ class TornadoRsError(Exception):
     def __init__(self, code, message):
         super().__init__(message)
         self.code = code
+
+
+def last_error():
+    return (lib.tornado_last_error() or b"").decode("utf-8", "replace")
 
 
 def check(rc, what):

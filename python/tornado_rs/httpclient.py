@@ -120,7 +120,11 @@ def _error_for(kind_message, code, os_error, response_code):
         gen_log.warning("SSL Error: %s", detail)
         return ssl.SSLError(detail)
     if kind == "body_too_large":
-        gen_log.info("Malformed HTTP message from None: %s", detail)
+        # Tornado's simple client logs this for the codings it decodes
+        # (gzip, deflate); for brotli and zstd, which only curl's client
+        # decodes, the fetch ends as curl's does, without it.
+        if not detail.endswith(("(brotli)", "(zstd)")):
+            gen_log.info("Malformed HTTP message from None: %s", detail)
         return HTTPStreamClosedError("Stream closed")
     if kind == "header_too_large":
         # Tornado's IOStream: the head did not fit its read limit.
@@ -173,17 +177,34 @@ class RsAsyncHTTPClient(AsyncHTTPClient):
     """Tornado's AsyncHTTPClient interface on libtornado_rs."""
 
     def initialize(self, max_clients=10, hostname_mapping=None, max_buffer_size=104857600, resolver=None,
-                   defaults=None, max_header_size=None, max_body_size=None, http_version=None):
-        """As Tornado's, and ``http_version``: which HTTP versions fetches
-        may use -- None or "any" (https negotiates h2 or HTTP/1.1 by ALPN,
-        plain http is HTTP/1.1), "1.1", "2" (h2 by ALPN, falling back to
-        HTTP/1.1) or "2-prior-knowledge" (HTTP/2 without negotiation, also
-        h2c). Each response's ``http_version`` attribute says which one it
-        came over ("1.0", "1.1" or "2"; None when none was received)."""
+                   defaults=None, max_header_size=None, max_body_size=None, http_version=None,
+                   cookies=False, dns_cache_ttl=None, unix_socket=None):
+        """Tornado's arguments, and the library's:
+
+        - ``http_version``: which HTTP versions fetches may use -- None or
+          "any" (https negotiates h2 or HTTP/1.1 by ALPN, plain http is
+          HTTP/1.1), "1.1", "2" (h2 by ALPN, falling back to HTTP/1.1) or
+          "2-prior-knowledge" (HTTP/2 without negotiation, also h2c). Each
+          response's ``http_version`` attribute says which one it came over
+          ("1.0", "1.1" or "2"; None when none was received).
+        - ``cookies``: keep a cookie jar (RFC 6265) for this client, sent
+          back across redirects and fetches (off by default, as Tornado);
+          see `load_cookies`, `save_cookies`.
+        - ``dns_cache_ttl``: seconds the threaded resolver keeps an answer
+          (None: the library's 60; 0: no cache).
+        - ``unix_socket``: connect every fetch to this Unix domain socket
+          instead of the URL's host (curl's ``--unix-socket``; Docker's
+          API), the URL still giving Host and path.
+
+        brotli and zstd bodies are decoded as gzip is, and ``proxy_host``
+        may be a proxy URL (``socks5h://127.0.0.1:1080``, ``socks4a://``,
+        ``http://``).
+        """
         super().initialize(defaults=defaults)
         if http_version not in HTTP_VERSIONS:
             raise ValueError("http_version must be one of %s" % ", ".join(map(repr, HTTP_VERSIONS)))
         self.max_clients = max_clients
+        self._unix_socket = utf8(unix_socket) if unix_socket else None
         self._bridge = _LoopBridge(self.io_loop)
         options = lib.tornado_http_client_options_new()
         try:
@@ -201,6 +222,11 @@ class RsAsyncHTTPClient(AsyncHTTPClient):
                 self._resolver_key = registry.hold((self, resolver))
                 check(lib.tornado_http_client_options_set_resolver(options, _resolve, self._resolver_key,
                                                                    _lib.release), "resolver")
+            if cookies:
+                check(lib.tornado_http_client_options_set_cookies(options, True), "cookies")
+            if dns_cache_ttl is not None:
+                check(lib.tornado_http_client_options_set_dns_cache_ttl(options, float(dns_cache_ttl)),
+                      "dns_cache_ttl")
             self._client = lib.tornado_http_client_new(self._bridge.ptr, options)
             if not self._client:
                 check(1, "tornado_http_client_new")
@@ -217,6 +243,27 @@ class RsAsyncHTTPClient(AsyncHTTPClient):
         else:
             check(lib.tornado_http_client_options_add_hostname_mapping(options, utf8(key), utf8(value)),
                   "hostname_mapping")
+
+    def load_cookies(self, path):
+        """Adds the cookies of a curl (Netscape) cookie file to the jar; a
+        malformed file raises ValueError (naming the line) and adds none."""
+        self._cookie_call(lib.tornado_http_client_load_cookies, path)
+
+    def save_cookies(self, path):
+        """Writes the jar as a curl (Netscape) cookie file."""
+        self._cookie_call(lib.tornado_http_client_save_cookies, path)
+
+    @property
+    def cookie_count(self):
+        """Unexpired cookies in the jar (0 when cookies are off)."""
+        return lib.tornado_http_client_cookie_count(self._client) if self._client else 0
+
+    def _cookie_call(self, fn, path):
+        rc = fn(self._client, utf8(os.fspath(path)))
+        if rc == _lib.ERR_IO:
+            raise OSError(_lib.last_error())
+        if rc != 0:
+            raise ValueError(_lib.last_error())
 
     @property
     def queue(self):
@@ -334,6 +381,9 @@ class _Fetch:
             self._ssl_options(req, get("ssl_options"))
         if get("network_interface"):
             set_("network_interface", utf8(get("network_interface")))
+        unix_socket = getattr(self.client, "_unix_socket", None)
+        if unix_socket:
+            set_("unix_socket", unix_socket)
         if get("proxy_host"):
             if (get("proxy_auth_mode") or "basic") != "basic":
                 raise ValueError("Unsupported proxy_auth_mode %s" % get("proxy_auth_mode"))

@@ -14,12 +14,14 @@ use std::time::{Duration, Instant, SystemTime};
 use super::body::Body;
 use super::body_pool::BodyPool;
 use super::conn::{Connection, SharedPool};
+use super::cookies::CookieJar;
 use super::h1::connection::{
     classify, exchange, read_raw_head, ExchangeFailure, Exchanged, Limits,
 };
 use super::h1::request_head::connect_tunnel_head;
 use super::h1::response_head::{parse_response_head, ResponseHead};
 use super::h2::{self as http2, H2Connection, HttpVersion};
+use super::proxy::{self, ProxyKind, ProxySpec};
 use super::redirect::{answers_digest_challenge, can_follow, digest_retry, redirect_request};
 use super::request::HTTPRequest;
 use super::response::{HTTPResponse, TimeInfo};
@@ -32,7 +34,8 @@ use crate::future::Future;
 use crate::gen::{limit_of, until, within};
 use crate::ioloop::{LoopRef, TimeoutId};
 use crate::iostream::IOStream;
-use crate::resolver::{AddressFamily, ResolveHook, Resolver};
+use crate::resolver::{AddressFamily, ResolveHook, Resolver, DEFAULT_DNS_CACHE_TTL};
+use crate::socks::{self, Credentials, Destination};
 use crate::tcpclient::{connect_resolved, ConnectOptions};
 use crate::tls::{client_config, server_name, CertKeyPem, TlsClientOptions, TlsVersion};
 use crate::util::monotonic_ns;
@@ -71,6 +74,12 @@ pub struct ClientOptions {
     /// The HTTP versions a request that does not choose may use (`Any`:
     /// HTTP/2 where TLS negotiates it, else HTTP/1.1).
     pub http_version: HttpVersion,
+    /// A cookie jar for this client (off by default, as in Tornado): see
+    /// [`CookieJar`] and [`AsyncHTTPClient::cookie_jar`].
+    pub cookies: bool,
+    /// How long the threaded resolver keeps an answer (60 s, curl's; None:
+    /// no cache). Not used with `resolver`.
+    pub dns_cache_ttl: Option<Duration>,
 }
 
 impl Default for ClientOptions {
@@ -87,6 +96,8 @@ impl Default for ClientOptions {
             resolver: None,
             defaults: None,
             http_version: HttpVersion::Any,
+            cookies: false,
+            dns_cache_ttl: Some(DEFAULT_DNS_CACHE_TTL),
         }
     }
 }
@@ -123,6 +134,8 @@ struct Inner {
     last_target: RefCell<Option<(String, Rc<Target>)>>,
     /// Large body buffers given back by finished responses.
     body_pool: Rc<BodyPool>,
+    /// The cookie jar, when `options.cookies` is on.
+    cookies: Option<Rc<CookieJar>>,
     closed: Cell<bool>,
 }
 
@@ -179,6 +192,8 @@ impl AsyncHTTPClient {
         for ((host, port), (to_host, to_port)) in &options.endpoint_mapping {
             resolver.add_endpoint_mapping(host, *port, to_host, *to_port);
         }
+        resolver.set_cache_ttl(options.dns_cache_ttl);
+        let cookies = options.cookies.then(|| Rc::new(CookieJar::new()));
         Ok(AsyncHTTPClient {
             inner: Rc::new(Inner {
                 lp: lp.clone(),
@@ -194,9 +209,16 @@ impl AsyncHTTPClient {
                 next_id: Cell::new(0),
                 last_target: RefCell::new(None),
                 body_pool: Rc::default(),
+                cookies,
                 closed: Cell::new(false),
             }),
         })
+    }
+
+    /// The client's cookie jar (None unless `ClientOptions::cookies`):
+    /// to load or save it, or look inside.
+    pub fn cookie_jar(&self) -> Option<Rc<CookieJar>> {
+        self.inner.cookies.clone()
     }
 
     /// The loop the client runs its fetches on.
@@ -426,6 +448,7 @@ async fn fetch_in_slot(
     clock: &mut Clock,
 ) -> std::result::Result<HTTPResponse, FetchFailure> {
     validate_request(&request).map_err(|e| (e, None))?;
+    check_proxy(&request).map_err(|e| (e, None))?;
     let inner = client.upgrade().ok_or_else(|| (closed_client(), None))?;
     let mut target = inner.target_for(&request.url).map_err(|e| (e, None))?;
     let _slot = match try_acquire_slot(&inner) {
@@ -439,10 +462,17 @@ async fn fetch_in_slot(
     clock.info.queue = clock.since_start();
     loop {
         let inner = client.upgrade().ok_or_else(|| (closed_client(), None))?;
+        // The jar's cookies go on this hop only: the request kept for the
+        // next hop (a redirect's) gets that hop's own.
+        let sent = with_cookies(inner.cookies.as_deref(), &request);
         // Boxed: a hop's state is only live during the hop.
-        let response = Box::pin(fetch_hop(&inner, &request, &target, clock))
+        let response = Box::pin(fetch_hop(&inner, &sent, &target, clock))
             .await
             .map_err(|e| (e, None))?;
+        drop(sent);
+        if let Some(jar) = &inner.cookies {
+            keep_cookies(jar, &response);
+        }
         drop(inner);
         if let Some(answered) = digest_retry(&request, &target, response.code, &response.headers) {
             request = Rc::new(answered);
@@ -473,6 +503,55 @@ async fn fetch_in_slot(
         }
         target = Rc::new(parse_target(&next.url).map_err(|e| (e, None))?);
         request = Rc::new(next);
+    }
+}
+
+/// A proxy setting that cannot be used fails the fetch before anything
+/// is sent: a bad URL, or SOCKS credentials or a name too long for it.
+fn check_proxy(request: &HTTPRequest) -> Result<()> {
+    let Some(ProxySpec {
+        kind: ProxyKind::Socks(version),
+        username,
+        password,
+        ..
+    }) = proxy::of(request)?
+    else {
+        return Ok(());
+    };
+    let target = parse_target(&request.url)?;
+    let destination = match target.host.parse::<IpAddr>() {
+        Ok(ip) => Destination::Addr(ip, target.port),
+        Err(_) => Destination::Name(&target.host, target.port),
+    };
+    let credentials = Credentials {
+        username: username.as_deref(),
+        password: password.as_deref(),
+    };
+    socks::check(version, destination, credentials)
+}
+
+/// `request` with the jar's cookies for its URL added to its `Cookie`
+/// header (after the caller's own), or `request` itself when none match.
+fn with_cookies(jar: Option<&CookieJar>, request: &Rc<HTTPRequest>) -> Rc<HTTPRequest> {
+    let Some(cookies) = jar.and_then(|jar| jar.header_for(&request.url)) else {
+        return Rc::clone(request);
+    };
+    let mut sent = HTTPRequest::clone(request);
+    let value = match sent.headers.get("Cookie") {
+        Some(own) => format!("{own}; {cookies}"),
+        None => cookies,
+    };
+    sent.headers.set("Cookie", value);
+    Rc::new(sent)
+}
+
+/// Stores a response's `Set-Cookie` lines; the refused ones are logged.
+fn keep_cookies(jar: &CookieJar, response: &HTTPResponse) {
+    for refused in jar.store_from(&response.effective_url, &response.headers) {
+        crate::log::warn(&format!(
+            "cookie from {} refused ({}): {}",
+            response.effective_url, refused.reason, refused.line
+        ));
     }
 }
 
@@ -623,7 +702,7 @@ async fn exchange_on(
     clock: &mut Clock,
 ) -> std::result::Result<Exchanged, ExchangeFailure> {
     clock.info.pretransfer = clock.since_start();
-    let via_proxy = request.proxy_host.is_some() && target.scheme == Scheme::Http;
+    let via_proxy = proxy::forwards_plain_http(request, target);
     // Responses answered by another send: the callbacks see none of them.
     let will_follow = |head: &ResponseHead| will_follow(request, head);
     exchange(
@@ -778,12 +857,16 @@ struct ConnectionSettings {
     /// None for plain http: a connection without TLS is the same whatever
     /// the TLS settings (and the key stays cheap to hash and compare).
     tls: Option<TlsSettings>,
+    /// Connections to a Unix socket are kept by its path (and origin).
+    unix_socket: Option<PathBuf>,
 }
 
 /// The HTTP proxy a connection goes through (for https, the tunnel's
 /// credentials are part of the connection).
 #[derive(Clone, PartialEq, Eq, Hash)]
 struct ProxySettings {
+    /// HTTP (CONNECT for https) or SOCKS (a tunnel for every URL).
+    kind: ProxyKind,
     host: String,
     port: u16,
     username: Option<String>,
@@ -811,13 +894,16 @@ impl ConnectionSettings {
         ConnectionSettings {
             allow_ipv6: request.allow_ipv6,
             network_interface: request.network_interface,
-            proxy: request.proxy_host.as_ref().map(|host| ProxySettings {
-                host: host.clone(),
-                port: request.proxy_port.unwrap_or(8080),
-                username: request.proxy_username.clone(),
-                password: request.proxy_password.clone(),
+            // A bad proxy setting never gets here: fetch_in_slot refuses it.
+            proxy: proxy::of(request).ok().flatten().map(|spec| ProxySettings {
+                kind: spec.kind,
+                host: spec.host.into_owned(),
+                port: spec.port,
+                username: spec.username.map(|u| u.into_owned()),
+                password: spec.password.map(|p| p.into_owned()),
             }),
             tls: (target.scheme == Scheme::Https).then(|| TlsSettings::of(request, version)),
+            unix_socket: request.unix_socket.clone(),
         }
     }
 }
@@ -1129,6 +1215,8 @@ async fn connect(
 enum ConnectPhase {
     Resolving,
     Connecting,
+    /// The SOCKS handshake with the proxy.
+    Socks,
     Handshaking,
 }
 
@@ -1145,6 +1233,10 @@ impl ConnectPhase {
                 format!("Timeout while resolving {host}")
             }
             ConnectPhase::Connecting => "Timeout while connecting".into(),
+            ConnectPhase::Socks => format!(
+                "Timeout during the SOCKS handshake (to {}:{})",
+                target.host, target.port
+            ),
             ConnectPhase::Handshaking => format!(
                 "Timeout during TLS handshake with {}:{}",
                 target.host, target.port
@@ -1160,36 +1252,61 @@ async fn connect_unlimited(
     phase: &Cell<ConnectPhase>,
 ) -> Result<IOStream> {
     let (target, settings) = (&*key.target, &key.settings);
-    let (host, port) = match &settings.proxy {
-        Some(proxy) => (proxy.host.as_str(), proxy.port),
-        None => (target.host.as_str(), target.port),
-    };
     let family = if settings.allow_ipv6 {
         AddressFamily::Any
     } else {
         AddressFamily::V4
     };
-    let addrs = inner
-        .resolver
-        .resolve(host, port, family)
-        .await
-        .map_err(|e| fetch_error(FetchErrorKind::Resolve, e.message()))?;
-    clock.info.namelookup = clock.since_start();
-    phase.set(ConnectPhase::Connecting);
-    let options = ConnectOptions {
-        source_ip: settings.network_interface,
-        ..Default::default()
+    let stream = if let Some(path) = &settings.unix_socket {
+        // Nothing to resolve; a Unix socket connects at once or fails.
+        clock.info.namelookup = clock.since_start();
+        phase.set(ConnectPhase::Connecting);
+        let stream = super::unix::connect_unix(&inner.lp, path)?;
+        clock.info.connect = clock.since_start();
+        stream
+    } else {
+        let (host, port) = match &settings.proxy {
+            Some(proxy) => (proxy.host.as_str(), proxy.port),
+            None => (target.host.as_str(), target.port),
+        };
+        let addrs = inner
+            .resolver
+            .resolve(host, port, family)
+            .await
+            .map_err(|e| fetch_error(FetchErrorKind::Resolve, e.message()))?;
+        clock.info.namelookup = clock.since_start();
+        phase.set(ConnectPhase::Connecting);
+        let options = ConnectOptions {
+            source_ip: settings.network_interface,
+            ..Default::default()
+        };
+        let (stream, _addr) = connect_resolved(&inner.lp, addrs, &options)
+            .await
+            .map_err(|e| classify(e, FetchErrorKind::Connect))?;
+        clock.info.connect = clock.since_start();
+        // TCP_NODELAY from the start, as curl: the proxy's CONNECT, the TLS
+        // handshake's last flight and the request then go out without waiting
+        // for the peer's delayed ACK (a 40 ms stall per new TLS connection).
+        let _ = stream.set_nodelay(true);
+        stream
     };
-    let (stream, _addr) = connect_resolved(&inner.lp, addrs, &options)
-        .await
-        .map_err(|e| classify(e, FetchErrorKind::Connect))?;
-    clock.info.connect = clock.since_start();
-    // TCP_NODELAY from the start, as curl: the proxy's CONNECT, the TLS
-    // handshake's last flight and the request then go out without waiting
-    // for the peer's delayed ACK (a 40 ms stall per new TLS connection).
-    let _ = stream.set_nodelay(true);
+    if let Some(
+        proxy @ ProxySettings {
+            kind: ProxyKind::Socks(_),
+            ..
+        },
+    ) = &settings.proxy
+    {
+        socks_tunnel(inner, &stream, proxy, target, family, phase).await?;
+    }
     if let Some(tls) = &settings.tls {
-        if let Some(proxy) = &settings.proxy {
+        if let Some(
+            proxy @ ProxySettings {
+                kind: ProxyKind::Http,
+                ..
+            },
+        ) = &settings.proxy
+        {
             open_tunnel(inner, &stream, proxy, target).await?;
         }
         let config =
@@ -1221,6 +1338,62 @@ fn check_alpn(stream: &IOStream) -> Result<()> {
         )),
         _ => Ok(()),
     }
+}
+
+/// A SOCKS tunnel to the target through the proxy `stream` is connected
+/// to. For socks4 and socks5 the target's name is resolved here (the
+/// client's resolver, mappings and cache), for socks4a and socks5h by the
+/// proxy.
+async fn socks_tunnel(
+    inner: &Inner,
+    stream: &IOStream,
+    spec: &ProxySettings,
+    target: &Target,
+    family: AddressFamily,
+    phase: &Cell<ConnectPhase>,
+) -> Result<()> {
+    let ProxyKind::Socks(version) = spec.kind else {
+        unreachable!("called for SOCKS proxies");
+    };
+    let literal = target.host.parse::<IpAddr>().ok();
+    let destination = match literal {
+        Some(ip) => Destination::Addr(ip, target.port),
+        None if version.remote_resolution() => Destination::Name(&target.host, target.port),
+        None => {
+            // SOCKS4 reaches IPv4 only.
+            let family = match version {
+                socks::SocksVersion::V4 => AddressFamily::V4,
+                _ => family,
+            };
+            let addrs = inner
+                .resolver
+                .resolve(&target.host, target.port, family)
+                .await
+                .map_err(|e| fetch_error(FetchErrorKind::Resolve, e.message()))?;
+            Destination::Addr(addrs[0].ip(), target.port)
+        }
+    };
+    let credentials = Credentials {
+        username: spec.username.as_deref(),
+        password: spec.password.as_deref(),
+    };
+    socks::check(version, destination, credentials)?;
+    phase.set(ConnectPhase::Socks);
+    socks::handshake(stream, version, destination, credentials)
+        .await
+        .map_err(|e| classify(e, FetchErrorKind::Connect))
+        .map_err(|e| {
+            fetch_error(
+                super::kind_of(&e).unwrap_or(FetchErrorKind::Connect),
+                format!(
+                    "{} proxy {}:{}: {}",
+                    version.scheme(),
+                    spec.host,
+                    spec.port,
+                    e.message().split_once(": ").map_or(e.message(), |(_, m)| m)
+                ),
+            )
+        })
 }
 
 /// `CONNECT host:port` through an HTTP proxy, for an https URL.

@@ -5,6 +5,7 @@
 use std::io::Write;
 use std::rc::Rc;
 
+use super::zstd_writer::ZstdWriter;
 use flate2::write::{DeflateDecoder, MultiGzDecoder, ZlibDecoder};
 
 use super::request::ChunkCallback;
@@ -64,6 +65,10 @@ impl CappedSink {
 enum Decoder {
     /// Every member of the stream (RFC 1952 §2.2), as Python and curl.
     Gzip(MultiGzDecoder<CappedSink>),
+    /// RFC 7932; its window is at most 16 MiB (large windows are off).
+    Brotli(Box<brotli_decompressor::DecompressorWriter<CappedSink>>),
+    /// RFC 8878, windows over 8 MiB refused (RFC 9659).
+    Zstd(Box<ZstdWriter<CappedSink>>),
     Zlib(ZlibDecoder<CappedSink>),
     Raw(DeflateDecoder<CappedSink>),
     /// Deflate before its first bytes say whether it is zlib-wrapped.
@@ -72,7 +77,12 @@ enum Decoder {
     Taken,
 }
 
-/// Decodes a gzip or deflate body incrementally, at most `max_output` bytes.
+/// The content codings decoded, as sent in `Accept-Encoding` when
+/// decompression is on.
+pub const ACCEPT_ENCODING: &str = "gzip, deflate, br, zstd";
+
+/// Decodes a gzip, deflate, brotli or zstd body incrementally, at most
+/// `max_output` bytes.
 /// Decoded bytes are handed on as soon as they can be decoded: a stream
 /// whose server waits for the client's reaction to its first part works.
 pub struct Decompressor {
@@ -83,7 +93,8 @@ pub struct Decompressor {
 }
 
 impl Decompressor {
-    /// A decoder for `content_encoding` ("gzip", "x-gzip", "deflate"); None
+    /// A decoder for `content_encoding` ("gzip", "x-gzip", "deflate",
+    /// "br", "zstd"); None
     /// for anything else (the body is then passed through as it is). With
     /// `stream`, decoded bytes go to it in pieces of at most
     /// [`MAX_STREAMED_CHUNK`] instead of to `feed`'s `out`.
@@ -100,6 +111,10 @@ impl Decompressor {
         let decoder = match content_encoding.trim().to_ascii_lowercase().as_str() {
             "gzip" | "x-gzip" => Decoder::Gzip(MultiGzDecoder::new(sink)),
             "deflate" => Decoder::Undecided(sink),
+            "br" => Decoder::Brotli(Box::new(brotli_decompressor::DecompressorWriter::new(
+                sink, 4096,
+            ))),
+            "zstd" => Decoder::Zstd(Box::new(ZstdWriter::new(sink))),
             _ => return None,
         };
         Some(Decompressor {
@@ -109,22 +124,47 @@ impl Decompressor {
         })
     }
 
+    /// How many compressed bytes to feed at once while a pausing streaming
+    /// callback holds reading back: deflate expands at most ~1000-fold, so
+    /// a whole read; zstd one small block's worth (an RLE block is 4 bytes
+    /// for up to 128 KiB); brotli a byte (a few bits can copy megabytes).
+    pub fn paused_step(&self) -> usize {
+        match self.decoder {
+            Decoder::Brotli(_) => 1,
+            Decoder::Zstd(_) => 4,
+            _ => usize::MAX,
+        }
+    }
+
+    fn coding(&self) -> &'static str {
+        match self.decoder {
+            Decoder::Gzip(_) => "gzip",
+            Decoder::Brotli(_) => "brotli",
+            Decoder::Zstd(_) => "zstd",
+            _ => "deflate",
+        }
+    }
+
     fn failure(&self, error: std::io::Error) -> Error {
         if error.kind() == std::io::ErrorKind::OutOfMemory {
             fetch_error(
                 FetchErrorKind::BodyTooLarge,
-                format!(
-                    "decompressed body too large (over {} bytes)",
-                    self.max_output
-                ),
+                match self.decoder {
+                    Decoder::Brotli(_) | Decoder::Zstd(_) => format!(
+                        "decompressed body too large (over {} bytes) ({})",
+                        self.max_output,
+                        self.coding()
+                    ),
+                    _ => format!(
+                        "decompressed body too large (over {} bytes)",
+                        self.max_output
+                    ),
+                },
             )
         } else {
             {
                 // Tornado's words ("invalid gzip data"), for deflate likewise.
-                let coding = match self.decoder {
-                    Decoder::Gzip(_) => "gzip",
-                    _ => "deflate",
-                };
+                let coding = self.coding();
                 protocol(format!("invalid {coding} data: {error}"))
             }
         }
@@ -163,6 +203,8 @@ impl Decompressor {
             Decoder::Gzip(d) => (d.write_all(input).and_then(|_| d.flush()), d.get_mut()),
             Decoder::Zlib(d) => (d.write_all(input).and_then(|_| d.flush()), d.get_mut()),
             Decoder::Raw(d) => (d.write_all(input).and_then(|_| d.flush()), d.get_mut()),
+            Decoder::Brotli(d) => (d.write_all(input), d.get_mut()),
+            Decoder::Zstd(d) => (d.write_all(input), d.get_mut()),
             Decoder::Undecided(_) | Decoder::Taken => return Ok(()),
         };
         sink.hand_over(out);
@@ -184,6 +226,10 @@ impl Decompressor {
                 (r, d.get_mut(), complete)
             }
             Decoder::Raw(d) => (d.try_finish(), d.get_mut(), true),
+            // A brotli stream that stops early, or with its last meta-block
+            // missing, fails close().
+            Decoder::Brotli(d) => (d.close(), d.get_mut(), true),
+            Decoder::Zstd(d) => (d.try_finish(), d.get_mut(), true),
             Decoder::Undecided(_) | Decoder::Taken => return Ok(()),
         };
         sink.hand_over(out);
@@ -220,12 +266,89 @@ mod tests {
                 e.write_all(data).unwrap();
                 e.finish().unwrap()
             }
+            "br" => {
+                let mut out = Vec::new();
+                {
+                    let mut w = brotli::CompressorWriter::new(&mut out, 4096, 9, 22);
+                    w.write_all(data).unwrap();
+                }
+                out
+            }
+            "zstd" => {
+                ruzstd::encoding::compress_to_vec(data, ruzstd::encoding::CompressionLevel::Fastest)
+            }
             _ => {
                 let mut e = DeflateEncoder::new(Vec::new(), level);
                 e.write_all(data).unwrap();
                 e.finish().unwrap()
             }
         }
+    }
+
+    #[test]
+    fn brotli_and_zstd() {
+        let data: Vec<u8> = (0..200_000u32)
+            .flat_map(|i| (i % 7919).to_le_bytes())
+            .collect();
+        for coding in ["br", "zstd"] {
+            let encoded = compress(coding, &data);
+            for step in [1, 333, encoded.len()] {
+                assert_eq!(
+                    decompress(coding, &encoded, 1 << 22, step).unwrap(),
+                    data,
+                    "{coding} in pieces of {step}"
+                );
+            }
+            assert_eq!(
+                kind(decompress(
+                    coding,
+                    &encoded[..encoded.len() / 2],
+                    1 << 22,
+                    100
+                )),
+                Some(FetchErrorKind::Protocol),
+                "{coding} truncated"
+            );
+            assert_eq!(
+                kind(decompress(
+                    coding,
+                    b"this is not compressed at all",
+                    1 << 22,
+                    100
+                )),
+                Some(FetchErrorKind::Protocol),
+                "{coding} garbage"
+            );
+            // Bombs stop at the cap, buffered and streamed.
+            let bomb = compress(coding, &vec![0u8; 32 << 20]);
+            assert_eq!(
+                kind(decompress(coding, &bomb, 1 << 20, 4096)),
+                Some(FetchErrorKind::BodyTooLarge),
+                "{coding} bomb"
+            );
+            let sizes = Rc::new(std::cell::RefCell::new(Vec::new()));
+            let s = sizes.clone();
+            let stream: Rc<ChunkCallback> = Rc::new(move |c: &[u8]| s.borrow_mut().push(c.len()));
+            let mut d = Decompressor::new(coding, 1 << 30, Some(stream)).unwrap();
+            let mut out = Vec::new();
+            d.feed(&bomb, &mut out).unwrap();
+            d.finish_into(&mut out).unwrap();
+            assert!(out.is_empty());
+            assert_eq!(sizes.borrow().iter().sum::<usize>(), 32 << 20);
+            assert!(sizes.borrow().iter().all(|&n| n <= MAX_STREAMED_CHUNK));
+        }
+        assert_eq!(ACCEPT_ENCODING, "gzip, deflate, br, zstd");
+        // "hello" as brotli's uncompressed meta-block (python/tests uses it).
+        assert_eq!(
+            decompress(
+                "br",
+                &[0x0b, 0x02, 0x80, b'h', b'e', b'l', b'l', b'o', 0x03],
+                100,
+                1
+            )
+            .unwrap(),
+            b"hello"
+        );
     }
 
     fn decompress(coding: &str, input: &[u8], max: u64, step: usize) -> Result<Vec<u8>> {
@@ -253,7 +376,6 @@ mod tests {
             decompress("deflate", &compress("raw", &data), 1 << 20, 7).unwrap(),
             data
         );
-        assert!(Decompressor::new("br", 10, None).is_none());
         assert!(Decompressor::new("identity", 10, None).is_none());
         assert_eq!(
             kind(decompress("gzip", b"this is not gzip at all", 1 << 20, 100)),

@@ -13,18 +13,22 @@ pub mod body;
 pub mod body_pool;
 pub mod client;
 pub(crate) mod conn;
+pub mod cookies;
 pub mod decompress;
 pub mod digest;
 pub mod h1;
 pub(crate) mod h2;
 pub mod headers;
+pub mod proxy;
 pub mod redirect;
 pub mod request;
 pub mod response;
+pub(crate) mod unix;
 pub mod upgrade;
 pub mod upload;
 pub mod url;
 pub mod validate;
+pub(crate) mod zstd_writer;
 
 use std::fmt;
 

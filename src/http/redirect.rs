@@ -105,7 +105,7 @@ pub fn digest_retry(
     }
     let challenge = super::digest::challenge(headers)?;
     // The request-target as sent (absolute through a plain-HTTP proxy).
-    let via_proxy = req.proxy_host.is_some() && target.scheme == super::url::Scheme::Http;
+    let via_proxy = super::proxy::forwards_plain_http(req, target);
     let uri = if via_proxy {
         Cow::Owned(target.absolute_uri())
     } else {

@@ -200,14 +200,22 @@ pub struct HTTPRequest {
     /// followed are not given to it. Unlike Tornado, the response's `headers`
     /// are still filled in.
     pub header_callback: Option<HeaderCallback>,
-    /// An HTTP proxy to go through (Tornado's `proxy_host`, host name or IP
-    /// address): `http` URLs are sent to it with their absolute URI, `https`
-    /// URLs through a `CONNECT` tunnel. None: connect directly.
+    /// Connect to this Unix domain socket instead of the URL's host and
+    /// port (curl's `--unix-socket`: Docker's API and other local
+    /// daemons). The URL still gives the Host header, the path and, for
+    /// https, the TLS server name. Pooled like any origin, keyed on the
+    /// path; no proxy is used. At most 107 bytes (the kernel's limit).
+    pub unix_socket: Option<PathBuf>,
+    /// An HTTP proxy's host, or a proxy URL as curl's `--proxy` takes it:
+    /// `http://host:port`, `socks4://`, `socks4a://`, `socks5://` or
+    /// `socks5h://` (the proxy resolves the name), credentials allowed in
+    /// it (`socks5h://user:pass@host:port`); see [`super::proxy`].
     pub proxy_host: Option<String>,
     /// The proxy's port (Tornado's `proxy_port`); None: 8080.
     pub proxy_port: Option<u16>,
-    /// User name for the proxy (Tornado's `proxy_username`), sent as Basic
-    /// `Proxy-Authorization` (on the `CONNECT` for https URLs).
+    /// User name for the proxy (Tornado's `proxy_username`); to an HTTP
+    /// proxy it is sent as Basic `Proxy-Authorization` (on the `CONNECT`
+    /// for https URLs).
     pub proxy_username: Option<String>,
     /// Password for the proxy (Tornado's `proxy_password`); None is an empty
     /// password. Used only with `proxy_username`.
@@ -263,6 +271,7 @@ impl HTTPRequest {
             if_modified_since: None,
             streaming_callback: None,
             header_callback: None,
+            unix_socket: None,
             proxy_host: None,
             proxy_port: None,
             proxy_username: None,

@@ -647,6 +647,94 @@ static void abuse_tls(void) {
     tornado_tls_options_free(o);
 }
 
+/* ---------------- Unix sockets, cookies, the DNS cache ---------------- */
+static void abuse_curl_parity(void) {
+    tap_section("unix sockets, cookies, dns cache");
+    FAILS(tornado_http_request_set_unix_socket(NULL, "/tmp/x.sock"), TORNADO_ERR_INVALID, "set_unix_socket(NULL)");
+    tornado_http_request *r = tornado_http_request_new("http://127.0.0.1/");
+    FAILS(tornado_http_request_set_unix_socket(r, ""), TORNADO_ERR_INVALID, "set_unix_socket(\"\")");
+    FAILS(tornado_http_request_set_unix_socket(r, bad_utf8), TORNADO_ERR_INVALID, "set_unix_socket(invalid UTF-8)");
+    {
+        char longest[109];
+        memset(longest, 'a', sizeof longest - 1);
+        longest[0] = '/';
+        longest[sizeof longest - 1] = '\0';
+        FAILS(tornado_http_request_set_unix_socket(r, longest), TORNADO_ERR_INVALID, "set_unix_socket(108 bytes)");
+        longest[107] = '\0';
+        CHECK_OK(tornado_http_request_set_unix_socket(r, longest), "set_unix_socket(107 bytes)");
+    }
+    CHECK_OK(tornado_http_request_set_unix_socket(r, NULL), "set_unix_socket(NULL): by the URL");
+    FAILS(tornado_http_request_set_proxy(r, "gopher://127.0.0.1:1", 0, NULL, NULL), TORNADO_ERR_INVALID,
+          "set_proxy(unknown scheme)");
+    FAILS(tornado_http_request_set_proxy(r, "socks5h://127.0.0.1:99999", 0, NULL, NULL), TORNADO_ERR_INVALID,
+          "set_proxy(bad port)");
+    CHECK_OK(tornado_http_request_set_proxy(r, "socks5h://u:p@127.0.0.1:1080", 0, NULL, NULL), "set_proxy(socks5h URL)");
+    tornado_http_request_free(r);
+
+    FAILS(tornado_http_client_options_set_cookies(NULL, true), TORNADO_ERR_INVALID, "set_cookies(NULL)");
+    FAILS(tornado_http_client_options_set_dns_cache_ttl(NULL, 1), TORNADO_ERR_INVALID, "set_dns_cache_ttl(NULL)");
+    tornado_http_client_options *o = tornado_http_client_options_new();
+    FAILS(tornado_http_client_options_set_dns_cache_ttl(o, -1), TORNADO_ERR_INVALID, "set_dns_cache_ttl(-1)");
+    FAILS(tornado_http_client_options_set_dns_cache_ttl(o, 0.0 / 0.0), TORNADO_ERR_INVALID, "set_dns_cache_ttl(NaN)");
+    FAILS(tornado_http_client_options_set_dns_cache_ttl(o, 1.0 / 0.0), TORNADO_ERR_INVALID, "set_dns_cache_ttl(inf)");
+    CHECK_OK(tornado_http_client_options_set_dns_cache_ttl(o, 0), "set_dns_cache_ttl(0): off");
+
+    FAILS(tornado_http_client_load_cookies(NULL, "/tmp/x"), TORNADO_ERR_INVALID, "load_cookies(NULL)");
+    FAILS(tornado_http_client_save_cookies(NULL, "/tmp/x"), TORNADO_ERR_INVALID, "save_cookies(NULL)");
+    FAILS(tornado_http_client_clear_cookies(NULL), TORNADO_ERR_INVALID, "clear_cookies(NULL)");
+    FAILS_AS(tornado_http_client_cookie_count(NULL), 0, "cookie_count(NULL) == 0");
+
+    /* Cookies off (the default): the jar functions say so. */
+    tornado_http_client *off = tornado_http_client_new(loop, o);
+    CHECK(off != NULL, "a client without cookies");
+    FAILS(tornado_http_client_load_cookies(off, "/tmp/x"), TORNADO_ERR_INVALID, "load_cookies(cookies off)");
+    FAILS(tornado_http_client_save_cookies(off, "/tmp/x"), TORNADO_ERR_INVALID, "save_cookies(cookies off)");
+    FAILS(tornado_http_client_clear_cookies(off), TORNADO_ERR_INVALID, "clear_cookies(cookies off)");
+    CHECK(tornado_http_client_cookie_count(off) == 0, "no cookies when off");
+    tornado_http_client_free(off);
+
+    CHECK_OK(tornado_http_client_options_set_cookies(o, true), "set_cookies(true)");
+    tornado_http_client *c = tornado_http_client_new(loop, o);
+    tornado_http_client_options_free(o);
+    CHECK(c != NULL, "a client with cookies");
+    FAILS(tornado_http_client_load_cookies(c, NULL), TORNADO_ERR_INVALID, "load_cookies(NULL path)");
+    FAILS(tornado_http_client_save_cookies(c, NULL), TORNADO_ERR_INVALID, "save_cookies(NULL path)");
+    FAILS(tornado_http_client_load_cookies(c, bad_utf8), TORNADO_ERR_INVALID, "load_cookies(invalid UTF-8)");
+    FAILS(tornado_http_client_load_cookies(c, "/nonexistent/cookies.txt"), TORNADO_ERR_IO, "load_cookies(missing)");
+    FAILS(tornado_http_client_save_cookies(c, "/nonexistent/dir/cookies.txt"), TORNADO_ERR_IO,
+          "save_cookies(no such directory)");
+
+    char dir[] = "/tmp/tornado-cookies-XXXXXX";
+    CHECK(mkdtemp(dir) != NULL, "a scratch directory");
+    char good[256], bad[256], saved[256];
+    snprintf(good, sizeof good, "%s/good.txt", dir);
+    snprintf(bad, sizeof bad, "%s/bad.txt", dir);
+    snprintf(saved, sizeof saved, "%s/saved.txt", dir);
+    FILE *f = fopen(good, "w");
+    fputs("# Netscape HTTP Cookie File\n.site.test\tTRUE\t/\tFALSE\t0\ta\t1\n"
+          "#HttpOnly_127.0.0.1\tFALSE\t/\tFALSE\t4102444800\tb\t2\n", f);
+    fclose(f);
+    f = fopen(bad, "w");
+    fputs("127.0.0.1\tFALSE\t/\tFALSE\t0\tc\t3\n127.0.0.1\tFALSE\t/\tSOMETIMES\t0\td\t4\n", f);
+    fclose(f);
+    CHECK_OK(tornado_http_client_load_cookies(c, good), "load_cookies(good file)");
+    CHECK(tornado_http_client_cookie_count(c) == 2, "two cookies (%zu)", tornado_http_client_cookie_count(c));
+    FAILS(tornado_http_client_load_cookies(c, bad), TORNADO_ERR_INVALID, "load_cookies(malformed line 2)");
+    CHECK(strstr(tap_last_error_(), "line 2") != NULL, "the message names the line: %s", tap_last_error_());
+    CHECK(tornado_http_client_cookie_count(c) == 2, "a malformed file adds nothing (%zu)",
+          tornado_http_client_cookie_count(c));
+    CHECK_OK(tornado_http_client_save_cookies(c, saved), "save_cookies");
+    CHECK_OK(tornado_http_client_clear_cookies(c), "clear_cookies");
+    CHECK(tornado_http_client_cookie_count(c) == 0, "cleared");
+    CHECK_OK(tornado_http_client_load_cookies(c, saved), "load_cookies(what was saved)");
+    CHECK(tornado_http_client_cookie_count(c) == 2, "both back (%zu)", tornado_http_client_cookie_count(c));
+    tornado_http_client_free(c);
+    unlink(good);
+    unlink(bad);
+    unlink(saved);
+    rmdir(dir);
+}
+
 int main(void) {
     tap_init("test_api_abuse");
     loop = tornado_loop_new();
@@ -671,6 +759,7 @@ int main(void) {
     abuse_tcp();
     abuse_tls();
     abuse_request_tls();
+    abuse_curl_parity();
 
     tornado_http_request_free(primer);
     tornado_http_client_options_free(primer_options);

@@ -1,5 +1,6 @@
 pub mod c_build;
 pub mod connect_proxy;
+pub mod curl_sites;
 pub mod fetch;
 pub mod full_listener;
 pub mod https_server;

@@ -13,10 +13,12 @@ mod request;
 //
 mod callbacks;
 //
+mod curl_parity;
 mod response;
 
 pub use callbacks::*;
 pub use client::*;
+pub use curl_parity::*;
 pub use options::*;
 pub use request::*;
 pub use response::*;

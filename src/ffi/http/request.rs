@@ -112,7 +112,7 @@ pub(super) fn with_request(
 }
 
 /// A string setter: NULL clears the field where it is optional.
-fn optional_str(value: *const c_char, what: &str) -> Result<Option<String>> {
+pub(super) fn optional_str(value: *const c_char, what: &str) -> Result<Option<String>> {
     if value.is_null() {
         return Ok(None);
     }
@@ -321,7 +321,13 @@ pub extern "C" fn tornado_http_request_set_auth_mode(
     })
 }
 
-/// Ask for and decode gzip/deflate bodies (default true).
+/// Ask for and decode compressed bodies (default true): `Accept-Encoding:
+/// gzip, deflate, br, zstd` is sent (unless the request has its own) and
+/// gzip, deflate, brotli and zstd bodies are decoded, whatever was asked,
+/// counted against max_body_size after decoding (a bomb ends with
+/// `body_too_large`); a zstd frame whose window is over 8 MiB is refused
+/// (RFC 9659) with a `protocol` error, as is a broken stream. false: no
+/// Accept-Encoding, bodies as sent.
 #[no_mangle]
 pub extern "C" fn tornado_http_request_set_decompress_response(
     r: *mut tornado_http_request,
@@ -583,9 +589,16 @@ pub extern "C" fn tornado_http_request_set_if_modified_since(
     })
 }
 
-/// Fetch through an HTTP proxy (NULL host: none; port 0: 8080): plain
-/// requests for http URLs, a CONNECT tunnel for https. Username and
-/// password may be NULL.
+/// Fetch through a proxy (NULL host: none). `host` is an HTTP proxy's
+/// host (port 0: 8080): plain requests for http URLs, a CONNECT tunnel for
+/// https. Or it is a proxy URL, as curl's `--proxy`: `http://host:port`,
+/// `socks4://`, `socks4a://`, `socks5://` or `socks5h://host:port` (port 0
+/// and none in the URL: 1080); the 4a and 5h kinds have the proxy resolve
+/// the URL's host, the others resolve it here; https URLs go through TLS
+/// inside the SOCKS tunnel. Username and password may be NULL (SOCKS ones
+/// may also be in the URL: `socks5h://user:pass@host:port`). An unknown
+/// scheme, a bad port or credentials in an `http://` URL are
+/// `TORNADO_ERR_INVALID` here. A request with a Unix socket uses no proxy.
 #[no_mangle]
 pub extern "C" fn tornado_http_request_set_proxy(
     r: *mut tornado_http_request,
@@ -595,10 +608,23 @@ pub extern "C" fn tornado_http_request_set_proxy(
     password: *const c_char,
 ) -> tornado_code {
     with_request(r, |req| {
-        req.proxy_host = optional_str(host, "host")?;
-        req.proxy_port = (port != 0).then_some(port);
-        req.proxy_username = optional_str(username, "username")?;
-        req.proxy_password = optional_str(password, "password")?;
+        let proxy_host = optional_str(host, "host")?;
+        let proxy_port = (port != 0).then_some(port);
+        let proxy_username = optional_str(username, "username")?;
+        let proxy_password = optional_str(password, "password")?;
+        if let Some(host) = &proxy_host {
+            crate::http::proxy::parse(
+                host,
+                proxy_port,
+                proxy_username.as_deref(),
+                proxy_password.as_deref(),
+            )
+            .map_err(|e| Error::invalid(e.detail()))?;
+        }
+        req.proxy_host = proxy_host;
+        req.proxy_port = proxy_port;
+        req.proxy_username = proxy_username;
+        req.proxy_password = proxy_password;
         Ok(())
     })
 }

@@ -252,12 +252,20 @@ struct BodySink<'a> {
     /// Bytes for a pausing streaming callback, handed on by
     /// `wait_for_consumer` a piece at a time, waiting whenever it pauses.
     held: Vec<u8>,
+    /// Compressed bytes read but not yet decoded, while a pausing callback
+    /// has `held` bytes to take first.
+    undecoded: Vec<u8>,
 }
 
-/// The compressed bytes fed at once while a pausing streaming callback
-/// holds reading back: what one step can decode to stays small (a deflate
-/// stream expands at most ~1000-fold) before the reader waits again.
+/// The compressed bytes read at once while a pausing streaming callback
+/// holds reading back.
 const PAUSED_DECODE_STEP: usize = 1024;
+/// Decoded bytes held for a pausing callback before decoding stops until
+/// it has taken them: brotli and zstd expand far more than deflate (a few
+/// compressed bytes can stand for megabytes), so the compressed input is
+/// fed a few bytes at a time ([`Decompressor::paused_step`]) and the rest
+/// kept in `undecoded` once this much waits.
+const PAUSED_HOLD: usize = 4 * MAX_STREAMED_CHUNK;
 
 impl<'a> BodySink<'a> {
     fn new(
@@ -298,6 +306,7 @@ impl<'a> BodySink<'a> {
             max: limits.max_body_size,
             scratch: Vec::new(),
             held: Vec::new(),
+            undecoded: Vec::new(),
         }
     }
 
@@ -338,7 +347,40 @@ impl<'a> BodySink<'a> {
         }
         self.held = held;
         self.held.clear();
+        // Then what was read but not decoded yet, a hold at a time.
+        if !self.undecoded.is_empty() {
+            self.decode_undecoded()?;
+            if !self.held.is_empty() {
+                return Box::pin(self.wait_for_consumer()).await;
+            }
+        }
         Ok(())
+    }
+
+    /// Decodes `undecoded` a step at a time until it is done or
+    /// [`PAUSED_HOLD`] bytes wait for the pausing callback.
+    fn decode_undecoded(&mut self) -> Result<()> {
+        let Some(step) = self.decoder.as_ref().map(|d| d.paused_step()) else {
+            return Ok(());
+        };
+        let input = std::mem::take(&mut self.undecoded);
+        let mut decoded = std::mem::take(&mut self.scratch);
+        let mut at = 0;
+        let mut outcome = Ok(());
+        while at < input.len() && self.held.len() < PAUSED_HOLD && outcome.is_ok() {
+            let end = at.saturating_add(step).min(input.len());
+            decoded.clear();
+            outcome = match self.decoder.as_mut() {
+                Some(decoder) => decoder.feed(&input[at..end], &mut decoded),
+                None => Ok(()),
+            }
+            .and_then(|()| self.deliver(&decoded));
+            at = end;
+        }
+        self.scratch = decoded;
+        self.undecoded = input;
+        self.undecoded.drain(..at);
+        outcome
     }
 
     /// Sizes the buffer for a body of known length (within the limit, and
@@ -402,6 +444,10 @@ impl<'a> BodySink<'a> {
         if self.discard {
             return Ok(());
         }
+        if self.pausing() && self.decoder.is_some() {
+            self.undecoded.extend_from_slice(data);
+            return self.decode_undecoded();
+        }
         match self.decoder.as_mut() {
             Some(decoder) => {
                 let mut decoded = std::mem::take(&mut self.scratch);
@@ -437,6 +483,9 @@ impl<'a> BodySink<'a> {
         }
         if let Some(decoder) = self.decoder.as_mut() {
             let mut tail = Vec::new();
+            // Normally empty: wait_for_consumer decodes all of it.
+            let rest = std::mem::take(&mut self.undecoded);
+            decoder.feed(&rest, &mut tail)?;
             decoder.finish_into(&mut tail)?;
             self.deliver(&tail)?;
         }

@@ -58,7 +58,10 @@ pub fn request_head(req: &HTTPRequest, target: &Target, via_proxy: bool) -> Vec<
         None => {}
     }
     if req.decompress_response && !req.headers.contains("Accept-Encoding") {
-        line("Accept-Encoding", b"gzip");
+        line(
+            "Accept-Encoding",
+            crate::http::decompress::ACCEPT_ENCODING.as_bytes(),
+        );
     }
     match (&req.auth_username, req.auth_mode) {
         (Some(user), AuthMode::Basic) => line(
@@ -185,7 +188,7 @@ mod tests {
         assert!(text.starts_with("POST /x?y HTTP/1.1\r\nHost: example.com:8080\r\nX-One: 1\r\n"));
         assert!(text.contains("\r\nAuthorization: Basic dTpw\r\n"));
         assert!(text.contains("\r\nContent-Length: 5\r\n"));
-        assert!(text.contains("\r\nAccept-Encoding: gzip\r\n"));
+        assert!(text.contains("\r\nAccept-Encoding: gzip, deflate, br, zstd\r\n"));
         assert!(text.contains("\r\nIf-Modified-Since: Sun, 06 Nov 1994 08:49:37 GMT\r\n"));
         assert!(text.ends_with("\r\n\r\n"));
 
