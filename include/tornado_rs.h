@@ -944,9 +944,10 @@ tornado_code tornado_http_request_set_body(tornado_http_request *r,
 /**
  * Seconds allowed for resolve + connect + TLS handshake (default 20; 0: none).
  * Running out fails the fetch with `TORNADO_ERR_TIMEOUT`, the message saying
- * which step ran out: "timeout: Timeout while resolving <host>", "timeout:
- * Timeout while connecting", or "timeout: Timeout during TLS handshake with
- * <host>:<port>" (Tornado's words).
+ * which step ran out: `"timeout: Timeout while resolving <host>"`,
+ * `"timeout: Timeout while connecting"`, or
+ * `"timeout: Timeout during TLS handshake with <host>:<port>"` (Tornado's
+ * words).
  */
 tornado_code tornado_http_request_set_connect_timeout(tornado_http_request *r, double seconds_);
 
@@ -966,7 +967,7 @@ tornado_code tornado_http_request_set_follow_redirects(tornado_http_request *r, 
 tornado_code tornado_http_request_set_max_redirects(tornado_http_request *r, int max);
 
 /**
- * The User-Agent header (default "tornado_rs/<version>"; NULL restores it).
+ * The User-Agent header (default `"tornado_rs/<version>"`; NULL restores it).
  */
 tornado_code tornado_http_request_set_user_agent(tornado_http_request *r, const char *user_agent);
 

@@ -50,10 +50,12 @@ const fn nul_terminated(text: &'static str) -> &'static CStr {
 /// by connections and streams. Carried by [`Error`] itself, so nothing has
 /// to read it back out of a message.
 macro_rules! error_kinds {
-    ($($kind:ident = $text:literal, $code:ident;)*) => {
+    ($($(#[doc = $doc:literal])* $kind:ident = $text:literal, $code:ident;)*) => {
+        /// What went wrong, for the errors that name it (the table below;
+        /// [`Error::kind`] gives it).
         #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
         pub enum ErrorKind {
-            $($kind,)*
+            $($(#[doc = $doc])* $kind,)*
         }
 
         impl ErrorKind {
@@ -78,17 +80,38 @@ macro_rules! error_kinds {
 }
 
 error_kinds! {
+    /// The host name could not be resolved.
     Resolve = "resolve", RESOLVE;
+    /// No TCP connection could be made (refused, unreachable), to the
+    /// host or to the proxy.
     Connect = "connect", CONNECT;
+    /// A time limit ran out (connect, request, or the wait in the queue);
+    /// the message says which.
     Timeout = "timeout", TIMEOUT;
+    /// The TLS handshake failed or the certificate did not validate, or
+    /// the TLS options themselves are bad (unreadable PEM).
     Tls = "tls", TLS;
+    /// The peer broke the protocol: a malformed head, bad chunking, a
+    /// broken gzip stream inside a well-framed body.
     Protocol = "protocol", PROTOCOL;
+    /// The connection ended early (no bytes, inside the head or the body,
+    /// a reset), or the client was closed.
     Closed = "closed", CLOSED;
+    /// The body, counted after decompression, is over `max_body_size`.
     BodyTooLarge = "body_too_large", TOO_LARGE;
+    /// The response head is over `max_header_size`, has no end, or has too
+    /// many fields.
     HeaderTooLarge = "header_too_large", TOO_LARGE;
+    /// More redirects than `max_redirects` allows.
     TooManyRedirects = "too_many_redirects", TOO_MANY_REDIRECTS;
+    /// A URL that cannot be fetched: unparsable, no host, a scheme other
+    /// than http/https, or a bad `Location`.
     InvalidUrl = "invalid_url", INVALID_URL;
+    /// A request refused before anything is sent: an unknown method, a
+    /// body where none belongs (or none where one is required), CR, LF or
+    /// NUL in a header.
     InvalidRequest = "invalid_request", INVALID;
+    /// The operation was cancelled before it finished.
     Cancelled = "cancelled", CANCELLED;
 }
 
@@ -155,10 +178,13 @@ impl Error {
         self.os_error
     }
 
+    /// A bad argument ([`Code::INVALID`]) with `message`.
     pub fn invalid(message: impl Into<String>) -> Error {
         Error::new(Code::INVALID, message)
     }
 
+    /// [`Code::WRONG_THREAD`]: a loop-bound object used from a thread
+    /// that does not own its loop.
     pub fn wrong_thread() -> Error {
         Error::new(
             Code::WRONG_THREAD,
@@ -166,10 +192,12 @@ impl Error {
         )
     }
 
+    /// [`Code::CLOSED`]: the loop (or the object's loop) is closed.
     pub fn closed() -> Error {
         Error::new(Code::CLOSED, "the loop is closed")
     }
 
+    /// [`Code::CANCELLED`]: the future was cancelled.
     pub fn cancelled() -> Error {
         Error::new(Code::CANCELLED, "the future was cancelled")
     }
@@ -183,10 +211,13 @@ impl Error {
         Error::new(code, format!("{context}: {err}")).with_os_error(err.raw_os_error())
     }
 
+    /// The status code (what a C caller gets as `tornado_code`).
     pub fn code(&self) -> Code {
         self.code
     }
 
+    /// The human-readable message; for an error with a kind, it starts
+    /// with `"kind: "` (see [`Error::detail`]).
     pub fn message(&self) -> &str {
         self.message.to_str().unwrap_or("")
     }
@@ -223,6 +254,7 @@ impl fmt::Display for Error {
 
 impl std::error::Error for Error {}
 
+/// `Result` with this crate's [`Error`].
 pub type Result<T, E = Error> = std::result::Result<T, E>;
 
 #[cfg(test)]

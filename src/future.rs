@@ -98,18 +98,26 @@ impl<T: 'static> Future<T> {
         future
     }
 
+    /// The loop this future belongs to: its callbacks run there.
     pub fn loop_ref(&self) -> &LoopRef {
         &self.cell.lp
     }
 
+    /// Whether the future has a result or an error (Tornado's `done()`;
+    /// a cancelled future is done).
     pub fn done(&self) -> bool {
         self.cell.state.borrow().outcome.is_some()
     }
 
+    /// Completes the future with `value` (Tornado's `set_result`); its done
+    /// callbacks are queued on the loop, not run here. A future already done
+    /// stays as it is and this returns `ALREADY_DONE`.
     pub fn set_result(&self, value: T) -> Result<()> {
         self.complete(Ok(value))
     }
 
+    /// Completes the future with `error` (Tornado's `set_exception`); as
+    /// [`set_result`](Self::set_result) otherwise.
     pub fn set_error(&self, error: Error) -> Result<()> {
         self.complete(Err(error))
     }

@@ -1,3 +1,4 @@
+#![deny(missing_docs, unsafe_op_in_unsafe_fn)]
 //! tornado_rs: Tornado's IOLoop, Future and coroutine runner in Rust, with a
 //! C ABI (`include/tornado_rs.h`).
 //!

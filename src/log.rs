@@ -6,9 +6,18 @@ use std::sync::{Arc, RwLock};
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
 #[repr(i32)]
 pub enum Level {
+    /// A failure the library cannot return to a caller (`TORNADO_LOG_ERROR`):
+    /// a callback that failed or panicked, a loop that cannot wake or close.
     Error = 1,
+    /// Something failed that ends one thing but not the program
+    /// (`TORNADO_LOG_WARNING`): a periodic callback stopped, a server-side
+    /// TLS handshake failed. Without a sink, errors and warnings go to stderr.
     Warning = 2,
+    /// Informational (`TORNADO_LOG_INFO`); the library logs none today, and
+    /// without a sink they are dropped.
     Info = 3,
+    /// Debugging detail (`TORNADO_LOG_DEBUG`); the library logs none today,
+    /// and without a sink they are dropped.
     Debug = 4,
 }
 
@@ -34,10 +43,12 @@ pub fn log(level: Level, message: &str) {
     }
 }
 
+/// Logs `message` at [`Level::Warning`].
 pub fn warn(message: &str) {
     log(Level::Warning, message);
 }
 
+/// Logs `message` at [`Level::Error`].
 pub fn error(message: &str) {
     log(Level::Error, message);
 }

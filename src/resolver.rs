@@ -30,8 +30,11 @@ use crate::error::{Code, Error, Result};
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
 pub enum AddressFamily {
     #[default]
+    /// IPv4 and IPv6 (the default; Python's `socket.AF_UNSPEC`).
     Any,
+    /// IPv4 only (`AF_INET`).
     V4,
+    /// IPv6 only (`AF_INET6`).
     V6,
 }
 
@@ -140,6 +143,8 @@ pub struct Resolver {
 }
 
 impl Resolver {
+    /// A resolver with no mappings that runs `getaddrinfo` on the shared
+    /// thread pool (Tornado's `ThreadedResolver`).
     pub fn new() -> Resolver {
         Resolver::default()
     }

@@ -41,6 +41,7 @@ impl SocksVersion {
         }
     }
 
+    /// The proxy URL scheme naming this version (`socks5h`, ...).
     pub fn scheme(self) -> &'static str {
         match self {
             SocksVersion::V4 => "socks4",
@@ -59,7 +60,9 @@ impl SocksVersion {
 /// Where the tunnel goes: a name (for the proxy to resolve) or an address.
 #[derive(Clone, Copy, Debug)]
 pub enum Destination<'a> {
+    /// A host name and port, resolved by the proxy.
     Name(&'a str, u16),
+    /// An IP address and port.
     Addr(IpAddr, u16),
 }
 
@@ -67,7 +70,9 @@ pub enum Destination<'a> {
 /// or SOCKS4's user id (the username alone).
 #[derive(Clone, Copy, Debug, Default)]
 pub struct Credentials<'a> {
+    /// SOCKS5 user name, or SOCKS4 user id.
     pub username: Option<&'a str>,
+    /// SOCKS5 password (unused by SOCKS4).
     pub password: Option<&'a str>,
 }
 

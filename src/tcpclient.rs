@@ -32,6 +32,8 @@ pub struct ConnectOptions {
     pub source_ip: Option<IpAddr>,
     /// Local port to bind (with `source_ip`, or the unspecified address).
     pub source_port: Option<u16>,
+    /// Which address families to connect to (Tornado's `af`; `Any` by
+    /// default, both tried as Happy Eyeballs).
     pub family: AddressFamily,
     /// The resolver (None: a default one).
     pub resolver: Option<Resolver>,

@@ -47,6 +47,7 @@ impl TCPServer {
         })
     }
 
+    /// The loop the server accepts on.
     pub fn loop_ref(&self) -> &LoopRef {
         &self.lp
     }

@@ -46,7 +46,9 @@ pub type CertKeyPem = (Arc<[u8]>, Arc<[u8]>);
 /// A TLS protocol version (rustls speaks 1.2 and 1.3 only).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub enum TlsVersion {
+    /// TLS 1.2 (Python's `TLSVersion.TLSv1_2`).
     Tls12,
+    /// TLS 1.3 (Python's `TLSVersion.TLSv1_3`).
     Tls13,
 }
 
@@ -364,7 +366,9 @@ fn load_key(path: &Path) -> Result<PrivateKeyDer<'static>> {
 /// `ConnectOptions::tls`.
 #[derive(Clone)]
 pub struct TlsConnect {
+    /// The rustls client configuration (from `client_config`).
     pub config: Arc<ClientConfig>,
+    /// The name sent by SNI and checked against the server's certificate.
     pub server_name: ServerName<'static>,
 }
 

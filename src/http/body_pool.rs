@@ -10,6 +10,8 @@ const MIN_KEPT: usize = 64 * 1024;
 /// The most the pool holds at once, in bytes of capacity.
 const MAX_KEPT_BYTES: usize = 32 * 1024 * 1024;
 
+/// A client's spare body buffers (see the module's comment), shared by its
+/// fetches on one loop thread.
 #[derive(Default)]
 pub struct BodyPool {
     spare: RefCell<Vec<Vec<u8>>>,

@@ -169,6 +169,11 @@ impl Clock {
 }
 
 impl AsyncHTTPClient {
+    /// A client on `lp` (Tornado's `AsyncHTTPClient(**options)`; each call
+    /// makes a new client, there is no per-loop instance). Call it on the
+    /// loop's thread (else `WRONG_THREAD`); `max_clients`,
+    /// `max_header_size` and `max_buffer_size` must be positive (else
+    /// `INVALID`).
     pub fn new(lp: &LoopRef, options: ClientOptions) -> Result<AsyncHTTPClient> {
         lp.check_thread()?;
         if options.max_clients == 0 {
@@ -216,6 +221,7 @@ impl AsyncHTTPClient {
         self.inner.cookies.clone()
     }
 
+    /// The loop the client runs its fetches on.
     pub fn loop_ref(&self) -> &LoopRef {
         &self.inner.lp
     }

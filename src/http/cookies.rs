@@ -53,11 +53,14 @@ impl fmt::Debug for CookieJar {
 /// Why one `Set-Cookie` line was not stored.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Refused {
+    /// The `Set-Cookie` value as received.
     pub line: String,
+    /// Why it was refused (the cookie store's words).
     pub reason: String,
 }
 
 impl CookieJar {
+    /// An empty jar.
     pub fn new() -> CookieJar {
         CookieJar::default()
     }
@@ -67,10 +70,12 @@ impl CookieJar {
         self.store.borrow().iter_unexpired().count()
     }
 
+    /// Whether no unexpired cookie is held.
     pub fn is_empty(&self) -> bool {
         self.len() == 0
     }
 
+    /// Forgets every cookie.
     pub fn clear(&self) {
         self.store.borrow_mut().clear();
     }

@@ -12,16 +12,22 @@ use super::headers::Headers;
 /// The hash a challenge names.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Algorithm {
+    /// `MD5` (RFC 7616's default when a challenge names none).
     Md5,
+    /// `SHA-256`, preferred when a server offers both.
     Sha256,
 }
 
 /// A `Digest` challenge from `WWW-Authenticate`, as far as it is answered.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Challenge {
+    /// The protection space the credentials are for (`realm`), echoed back.
     pub realm: String,
+    /// The server's nonce (`nonce`), hashed into the answer and echoed back.
     pub nonce: String,
+    /// Data the server wants returned unchanged (`opaque`), if it sent any.
     pub opaque: Option<String>,
+    /// The hash of the answer (`algorithm`; MD5 when the challenge names none).
     pub algorithm: Algorithm,
     /// `-sess`: the hash of the credentials includes the nonces.
     pub session: bool,

@@ -21,6 +21,7 @@ struct Field {
 }
 
 impl Headers {
+    /// No fields.
     pub fn new() -> Headers {
         Headers::default()
     }
@@ -128,6 +129,7 @@ impl Headers {
         self.text.len()
     }
 
+    /// Whether a field named `name` (in any case) is present.
     pub fn contains(&self, name: &str) -> bool {
         self.get(name).is_some()
     }
@@ -154,10 +156,12 @@ impl Headers {
             .map(|f| (self.slice(f.name), self.slice(f.value)))
     }
 
+    /// The number of fields (a repeated name counts each time).
     pub fn len(&self) -> usize {
         self.fields.len()
     }
 
+    /// Whether there are no fields.
     pub fn is_empty(&self) -> bool {
         self.fields.is_empty()
     }

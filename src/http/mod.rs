@@ -3,8 +3,9 @@
 //! - [`validate`], [`decompress`], [`redirect`]: rules every HTTP version
 //!   shares, without I/O, so each is unit-tested on bytes.
 //! - [`h1`]: HTTP/1.1 only (heads, chunked bodies, one exchange on a stream).
-//! - [`h2`]: HTTP/2 (the `h2` crate): many fetches as streams of one
-//!   connection; [`conn`]: the connections the client holds (either kind).
+//! - `h2` (crate-private): HTTP/2 (the `h2` crate): many fetches as streams
+//!   of one connection; `conn` (crate-private): the connections the client
+//!   holds (either kind).
 //! - [`client`]: queueing, connecting, keep-alive, redirects and timeouts.
 
 pub(crate) mod auth;

@@ -28,10 +28,15 @@ pub enum ProxyKind {
 /// A parsed proxy setting.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct ProxySpec<'a> {
+    /// An HTTP proxy or which SOCKS version.
     pub kind: ProxyKind,
+    /// The proxy's host name or IP address.
     pub host: Cow<'a, str>,
+    /// The proxy's port.
     pub port: u16,
+    /// User name for the proxy, from the URL or `proxy_username`.
     pub username: Option<Cow<'a, str>>,
+    /// Password for the proxy, from the URL or `proxy_password`.
     pub password: Option<Cow<'a, str>>,
 }
 

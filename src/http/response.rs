@@ -13,20 +13,39 @@ use crate::error::Error;
 /// appconnect is 0 for plain http.
 #[derive(Clone, Copy, Debug, Default, PartialEq)]
 pub struct TimeInfo {
+    /// Waiting for a free slot under the client's `max_clients` (Tornado's
+    /// `time_info["queue"]`).
     pub queue: f64,
+    /// Name resolution done (curl's `time_namelookup`).
     pub namelookup: f64,
+    /// TCP connection made, to the host or to the proxy (curl's
+    /// `time_connect`).
     pub connect: f64,
+    /// TLS handshake done (curl's `time_appconnect`); 0 for plain http.
     pub appconnect: f64,
+    /// About to send the request of the last hop (curl's `time_pretransfer`).
     pub pretransfer: f64,
+    /// The last hop's response head arrived (curl's `time_starttransfer`, the
+    /// time to first byte); 0 when no response came.
     pub starttransfer: f64,
+    /// The whole fetch, queue and redirects included (curl's `time_total`).
     pub total: f64,
 }
 
+/// The outcome of a fetch (Tornado's `HTTPResponse`). A fetch always ends
+/// in one: when no response was received, `code` is 599 and `error` says
+/// why. A 4xx or 5xx response is a response like any other: its `error`
+/// is None (as Tornado's `fetch(raise_error=False)` returns it).
 #[derive(Clone, Debug)]
 pub struct HTTPResponse {
     /// The status; 599 when no response was received.
     pub code: u16,
+    /// The reason phrase as the server sent it, or the standard phrase for
+    /// `code` when it sent none (Tornado's `reason`; "Unknown" for a code
+    /// without one).
     pub reason: String,
+    /// The final response's headers, in the order received (Tornado's
+    /// `headers`); a value that is not UTF-8 is kept as Latin-1.
     pub headers: Headers,
     /// The body (empty when a streaming callback took it).
     pub body: Body,
@@ -38,8 +57,14 @@ pub struct HTTPResponse {
     /// client returns it, and the error is too_many_redirects).
     pub error: Option<Error>,
     /// Seconds, not counting time queued.
+    /// From leaving the queue to the end of the fetch, redirects included
+    /// (Tornado's `request_time` counts only the last hop).
     pub request_time: f64,
+    /// Wall-clock time at which the fetch began, before any wait in the
+    /// queue (Tornado's `start_time`).
     pub start_time: SystemTime,
+    /// When each stage of the fetch ended (Tornado's `time_info`, with curl's
+    /// names).
     pub time_info: TimeInfo,
     /// The HTTP version the response came over: 10 (HTTP/1.0), 11
     /// (HTTP/1.1) or 20 (HTTP/2); 0 when no response was received.

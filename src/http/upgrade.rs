@@ -17,6 +17,7 @@ pub struct Upgrade {
 }
 
 impl Upgrade {
+    /// An empty slot, to put in a request and keep a clone of.
     pub fn new() -> Upgrade {
         Upgrade::default()
     }

@@ -30,7 +30,10 @@ pub type WriteProducer = Rc<dyn Fn(BodyWriter) -> Future<()>>;
 /// Where a streamed body comes from.
 #[derive(Clone)]
 pub enum BodyProducer {
+    /// Pulled chunk by chunk (see [`PullProducer`]; [`BodyProducer::pull`]).
     Pull(PullProducer),
+    /// Writes through a [`BodyWriter`], as Tornado's `body_producer(write)`
+    /// (see [`WriteProducer`]; [`BodyProducer::writer`]).
     Write(WriteProducer),
 }
 

@@ -5,23 +5,30 @@ use ::url::Url;
 use super::{fetch_error, FetchErrorKind};
 use crate::error::Result;
 
+/// The URL schemes a fetch speaks.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub enum Scheme {
+    /// `http://`: plain TCP, port 80 by default.
     Http,
+    /// `https://`: TLS, port 443 by default.
     Https,
 }
 
 /// Where a request goes.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Target {
+    /// Plain or TLS.
     pub scheme: Scheme,
     /// Host name or IP address (IPv6 without brackets).
     pub host: String,
+    /// The URL's port, or the scheme's default (80, 443).
     pub port: u16,
     /// Path and query, "/" when empty; never the fragment.
     pub path_and_query: String,
     /// Credentials from the URL, percent-decoded.
     pub username: Option<String>,
+    /// The password from the URL, percent-decoded (None when the URL has
+    /// none; it is then sent as an empty password).
     pub password: Option<String>,
     /// The Host header: host[:port when not the default], IPv6 in brackets.
     pub host_header: String,

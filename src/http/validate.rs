@@ -75,9 +75,6 @@ pub fn validate_request(req: &HTTPRequest) -> Result<()> {
     Ok(())
 }
 
-/// `Basic` credentials. The pair is NFC-normalised before it is encoded
-/// (RFC 7617 §2.1, Tornado's `encode_username_password`): a decomposed
-/// "josé" is sent as the composed one.
 /// The Content-Length the caller set for a streamed upload, if any: the
 /// producer's bytes are then sent as they are, not chunk-framed, and must
 /// add up to it.

@@ -307,6 +307,8 @@ impl LoopRef {
         }
     }
 
+    /// Whether the loop was closed (after which it runs nothing and
+    /// registering anything fails with `CLOSED`). Any thread may ask.
     pub fn is_closed(&self) -> bool {
         self.inner.closed.load(Ordering::SeqCst)
     }
@@ -447,6 +449,9 @@ impl LoopRef {
             .map_err(|(e, _)| e)
     }
 
+    /// Changes the events `fd`'s handler waits for to `events` (`READ`,
+    /// `WRITE`, `ERROR` bits; Tornado's `update_handler`). `NOT_FOUND` when
+    /// `fd` has no handler, `INVALID` for unknown bits.
     pub fn update_handler(&self, fd: RawFd, events: u32) -> Result<()> {
         self.open_local()?
             .handlers

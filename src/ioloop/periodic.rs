@@ -9,6 +9,10 @@ use super::{Callback, LoopRef, TimeoutId};
 use crate::error::{Error, Result};
 use crate::util::monotonic_ns;
 
+/// Calls a function every interval on its loop (Tornado's
+/// `PeriodicCallback`). Runs that were missed (the loop was busy) are
+/// skipped, not made up; a panic in the callback is logged and the
+/// schedule goes on. Dropping it stops it.
 pub struct PeriodicCallback {
     state: Rc<RefCell<State>>,
 }
@@ -54,6 +58,9 @@ impl PeriodicCallback {
         Ok(())
     }
 
+    /// Starts the schedule: the first call is one interval from now (as
+    /// Tornado's `start`). Starting a running one does nothing; on a closed
+    /// loop it fails with `CLOSED`.
     pub fn start(&self) -> Result<()> {
         {
             let mut state = self.state.borrow_mut();
@@ -69,6 +76,8 @@ impl PeriodicCallback {
         schedule_next(&self.state)
     }
 
+    /// Stops the schedule (Tornado's `stop`); a later [`start`](Self::start)
+    /// begins anew. Stopping a stopped one does nothing.
     pub fn stop(&self) {
         let (lp, timeout) = {
             let mut state = self.state.borrow_mut();
@@ -84,6 +93,7 @@ impl PeriodicCallback {
         self.state.borrow().lp.check_thread()
     }
 
+    /// Whether it is started and not stopped (Tornado's `is_running`).
     pub fn is_running(&self) -> bool {
         self.state.borrow().running
     }

@@ -153,6 +153,7 @@ impl LoopRef {
 }
 
 impl Registration {
+    /// The registered fd.
     pub fn fd(&self) -> RawFd {
         self.fd
     }
@@ -167,6 +168,7 @@ impl Registration {
         Poll::Pending
     }
 
+    /// Ready to write (or failed); else remembers the task to wake.
     pub fn poll_write_ready(&self, cx: &mut Context<'_>) -> Poll<()> {
         let mut r = self.readiness.borrow_mut();
         if r.writable || r.failed {
@@ -190,6 +192,7 @@ impl Registration {
         self.readiness.borrow_mut().readable = false;
     }
 
+    /// A write returned `WouldBlock`: wait for the next writable edge.
     pub fn clear_write_ready(&self) {
         self.readiness.borrow_mut().writable = false;
     }

@@ -11,10 +11,14 @@ use super::callback::Callback;
 pub struct TimeoutId(u64);
 
 impl TimeoutId {
+    /// The id as a number (never 0), as the C API hands it out.
     pub fn to_raw(self) -> u64 {
         self.0
     }
 
+    /// The id of a number [`to_raw`](Self::to_raw) gave. Any number is
+    /// accepted: one that names no pending timeout is `NOT_FOUND`
+    /// when removed.
     pub fn from_raw(raw: u64) -> TimeoutId {
         TimeoutId(raw)
     }

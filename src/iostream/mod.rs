@@ -149,6 +149,7 @@ impl IOStream {
         }
     }
 
+    /// The loop the stream belongs to.
     pub fn loop_ref(&self) -> &LoopRef {
         &self.inner.lp
     }
@@ -158,6 +159,8 @@ impl IOStream {
         self.inner.io.borrow().as_ref().map(Io::raw_fd)
     }
 
+    /// Whether the stream is closed, by [`close`](Self::close), by the peer or
+    /// by an error ([`error`](Self::error) says which); Tornado's `closed()`.
     pub fn closed(&self) -> bool {
         self.inner.closed.get()
     }

@@ -122,6 +122,7 @@ impl WebSocket {
         Ok(WebSocket { inner })
     }
 
+    /// The loop the connection runs on.
     pub fn loop_ref(&self) -> &LoopRef {
         &self.inner.lp
     }

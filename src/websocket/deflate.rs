@@ -44,8 +44,12 @@ impl Default for CompressionOptions {
 /// What both sides agreed on.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Agreed {
+    /// The client starts each message it sends with an empty window.
     pub client_no_context_takeover: bool,
+    /// The server starts each message it sends with an empty window.
     pub server_no_context_takeover: bool,
+    /// The server compresses with at most 2^bits bytes of window (8-15;
+    /// 15 when it set no limit).
     pub server_max_window_bits: u8,
 }
 
@@ -153,7 +157,9 @@ fn window_bits(value: &str) -> Result<u8, String> {
 /// corrupt stream) and what happened.
 #[derive(Debug)]
 pub struct InflateError {
+    /// The close code to send: 1009 (too big) or 1002 (protocol error).
     pub close_code: u16,
+    /// What happened, for the close reason and the error.
     pub message: String,
 }
 
@@ -170,6 +176,7 @@ pub struct Inflater {
 const STEP: usize = 16 * 1024;
 
 impl Inflater {
+    /// An inflater for the server's messages, as `agreed`.
     pub fn new(agreed: &Agreed) -> Inflater {
         Inflater {
             stream: Decompress::new(false),
@@ -250,6 +257,8 @@ pub struct Deflater {
 }
 
 impl Deflater {
+    /// A deflater for the client's messages, as `agreed`, at zlib `level`
+    /// (0-9; higher values are taken as 9).
     pub fn new(agreed: &Agreed, level: u32) -> Deflater {
         Deflater {
             stream: Compress::new(Compression::new(level.min(9)), false),

@@ -75,7 +75,10 @@ pub fn is_valid_close_code(code: u16) -> bool {
 /// A frame the server sent: what breaks the protocol, with the close code to answer.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct ProtocolError {
+    /// The close code to answer with (1002 protocol error, 1007 bad UTF-8,
+    /// 1009 too big).
     pub close_code: u16,
+    /// What the server did wrong, for the close reason and the error.
     pub message: String,
 }
 
@@ -95,9 +98,13 @@ impl ProtocolError {
 /// What the server sent, whole.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Event {
+    /// A whole text message (fragments joined, inflated, valid UTF-8).
     Text(String),
+    /// A whole binary message (fragments joined, inflated).
     Binary(Vec<u8>),
+    /// A ping with its payload (a control frame: at most 125 bytes).
     Ping(Vec<u8>),
+    /// A pong with its payload.
     Pong(Vec<u8>),
     /// The server's close frame: its code (None when it sent none) and reason.
     Close(Option<u16>, String),

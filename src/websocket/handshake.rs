@@ -75,7 +75,11 @@ pub(crate) fn add_request_headers(
 /// What the handshake settled.
 #[derive(Clone, Debug, Default)]
 pub struct Negotiated {
+    /// The subprotocol the server chose (`Sec-WebSocket-Protocol`), one of
+    /// those offered; None when it chose none.
     pub subprotocol: Option<String>,
+    /// The permessage-deflate parameters agreed; None: messages go
+    /// uncompressed.
     pub deflate: Option<Agreed>,
 }
 

@@ -9,7 +9,7 @@
 //!
 //! The handshake is an ordinary fetch (so headers, auth, TLS options and
 //! validation, proxies and CONNECT tunnels, connect and request timeouts
-//! all apply) carrying an [`Upgrade`](crate::http::upgrade::Upgrade): the
+//! all apply) carrying an [`Upgrade`]: the
 //! client hands the connection of the 101 response over instead of pooling
 //! it. Redirects are not followed, as in Tornado.
 
@@ -37,11 +37,14 @@ pub(crate) const DEFAULT_MAX_MESSAGE_SIZE: usize = 10 * 1024 * 1024;
 /// A message received or to send.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Message {
+    /// A text message (opcode 1): valid UTF-8.
     Text(String),
+    /// A binary message (opcode 2): any bytes.
     Binary(Vec<u8>),
 }
 
 impl Message {
+    /// The payload's bytes (a text message's UTF-8).
     pub fn as_bytes(&self) -> &[u8] {
         match self {
             Message::Text(text) => text.as_bytes(),
@@ -49,6 +52,7 @@ impl Message {
         }
     }
 
+    /// Whether it is a binary message (Tornado's `binary=True`).
     pub fn is_binary(&self) -> bool {
         matches!(self, Message::Binary(_))
     }

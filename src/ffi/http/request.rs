@@ -217,9 +217,10 @@ fn timeout_secs(value: f64, what: &str) -> Result<Option<Duration>> {
 
 /// Seconds allowed for resolve + connect + TLS handshake (default 20; 0: none).
 /// Running out fails the fetch with `TORNADO_ERR_TIMEOUT`, the message saying
-/// which step ran out: "timeout: Timeout while resolving <host>", "timeout:
-/// Timeout while connecting", or "timeout: Timeout during TLS handshake with
-/// <host>:<port>" (Tornado's words).
+/// which step ran out: `"timeout: Timeout while resolving <host>"`,
+/// `"timeout: Timeout while connecting"`, or
+/// `"timeout: Timeout during TLS handshake with <host>:<port>"` (Tornado's
+/// words).
 #[no_mangle]
 pub extern "C" fn tornado_http_request_set_connect_timeout(
     r: *mut tornado_http_request,
@@ -268,7 +269,7 @@ pub extern "C" fn tornado_http_request_set_max_redirects(
     })
 }
 
-/// The User-Agent header (default "tornado_rs/<version>"; NULL restores it).
+/// The User-Agent header (default `"tornado_rs/<version>"`; NULL restores it).
 #[no_mangle]
 pub extern "C" fn tornado_http_request_set_user_agent(
     r: *mut tornado_http_request,

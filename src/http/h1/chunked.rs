@@ -36,6 +36,7 @@ impl Default for ChunkedDecoder {
 }
 
 impl ChunkedDecoder {
+    /// A decoder at the start of a chunked body.
     pub fn new() -> ChunkedDecoder {
         ChunkedDecoder::default()
     }

@@ -14,8 +14,13 @@ const MAX_RESPONSE_HEADERS: usize = 256;
 pub struct ResponseHead {
     /// 0 for HTTP/1.0, 1 for HTTP/1.1, 2 for HTTP/2.
     pub version: u8,
+    /// The status code, e.g. 200.
     pub code: u16,
+    /// The reason phrase as sent; empty when the server sent none or one that
+    /// is not valid text.
     pub reason: String,
+    /// The header fields in the order received (obsolete line folding
+    /// unfolded; a value that is not UTF-8 kept as Latin-1).
     pub headers: Headers,
 }
 
@@ -127,9 +132,14 @@ fn slice_of<'a>(text: &'a str, buf: &[u8], part: &[u8]) -> Option<&'a str> {
 /// How a response body ends.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum BodyFraming {
+    /// No body: a HEAD response, 1xx, 204, 304, or `Content-Length: 0`.
     None,
+    /// Exactly this many bytes (`Content-Length`).
     Length(u64),
+    /// `Transfer-Encoding: chunked`: chunks until the zero-size one.
     Chunked,
+    /// Neither header: the body runs until the server closes the connection
+    /// (which then cannot be reused).
     UntilClose,
 }
 
