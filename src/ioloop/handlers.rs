@@ -85,20 +85,8 @@ pub(crate) fn validate_events(events: u32) -> Result<()> {
 }
 
 fn epoll_ctl(epfd: RawFd, op: libc::c_int, fd: RawFd, events: u32, token: usize) -> Result<()> {
-    let mut event = libc::epoll_event {
-        events,
-        u64: token as u64,
-    };
-    // SAFETY: `event` is a valid epoll_event for the duration of the call; the
-    // kernel validates both fds and reports bad ones through errno.
-    let rc = unsafe { libc::epoll_ctl(epfd, op, fd, &mut event) };
-    if rc < 0 {
-        return Err(Error::from_io(
-            &format!("cannot watch fd {fd}"),
-            std::io::Error::last_os_error(),
-        ));
-    }
-    Ok(())
+    crate::sys::epoll_ctl(epfd, op, fd, events, token as u64)
+        .map_err(|e| Error::from_io(&format!("cannot watch fd {fd}"), e))
 }
 
 impl Handlers {

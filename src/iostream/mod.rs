@@ -297,16 +297,8 @@ fn find(haystack: &[u8], needle: &[u8]) -> Option<usize> {
 }
 
 fn set_nonblocking(fd: RawFd) -> Result<()> {
-    // SAFETY: fcntl on an fd the caller owns; failures come back as -1.
-    let flags = unsafe { libc::fcntl(fd, libc::F_GETFL) };
-    // SAFETY: as above.
-    if flags < 0 || unsafe { libc::fcntl(fd, libc::F_SETFL, flags | libc::O_NONBLOCK) } < 0 {
-        return Err(Error::from_io(
-            "cannot make the fd non-blocking",
-            std::io::Error::last_os_error(),
-        ));
-    }
-    Ok(())
+    crate::sys::set_nonblocking(fd)
+        .map_err(|e| Error::from_io("cannot make the fd non-blocking", e))
 }
 
 #[cfg(test)]

@@ -108,26 +108,15 @@ impl IOStream {
         let Some(io) = io.as_ref() else {
             return Ok(0);
         };
-        dst.reserve(max);
-        let spare = &mut dst.spare_capacity_mut()[..max];
-        // SAFETY: read(2) writes at most `spare.len()` bytes into `spare`,
-        // memory the Vec owns and has reserved; nothing reads it before.
-        let got = unsafe { libc::read(io.raw_fd(), spare.as_mut_ptr().cast(), spare.len()) };
-        if got < 0 {
-            return Err(std::io::Error::last_os_error());
-        }
-        io.after_read(got as usize);
-        self.note_read(got as usize, max);
+        let got = crate::sys::read_appending(io.raw_fd(), dst, max)?;
+        io.after_read(got);
+        self.note_read(got, max);
         // The bulk now bypasses the buffer: the buffer's next read (say,
         // the next response head) starts small again, so that it does not
         // pull a large part of the following body through the buffer and
         // copy it a second time.
         self.inner.read_size.set(FIRST_READ);
-        let filled = dst.len() + got as usize;
-        // SAFETY: the first `got` bytes of the spare capacity were just
-        // written by read(2), so `filled` bytes are initialised.
-        unsafe { dst.set_len(filled) };
-        Ok(got as usize)
+        Ok(got)
     }
 
     pub(super) fn read_some(&self) -> std::io::Result<usize> {
