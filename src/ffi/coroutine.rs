@@ -10,7 +10,7 @@ use super::future::{
 };
 use super::loop_api::{loop_ref, tornado_loop};
 use super::types::{tornado_drop_fn, UserData};
-use super::{guard_code, guard_value, non_null, seconds, tornado_code};
+use super::{non_null, seconds, tornado_code};
 use crate::error::{Code, Error, Result};
 use crate::future::Future;
 use crate::gen;
@@ -54,7 +54,7 @@ pub extern "C" fn tornado_coroutine_spawn(
     userdata: *mut c_void,
     drop_userdata: tornado_drop_fn,
 ) -> *mut tornado_future {
-    guard_value(std::ptr::null_mut(), || {
+    entry!(std::ptr::null_mut(), || {
         // SAFETY: caller passes a live loop or NULL.
         let lp = unsafe { loop_ref(r#loop) }?;
         lp.check_thread()?;
@@ -143,7 +143,7 @@ pub extern "C" fn tornado_coroutine_return(
     value: *mut c_void,
     drop: tornado_drop_fn,
 ) -> tornado_code {
-    guard_code(|| {
+    entry!(code, || {
         let mut value = Some(CValue::owned(value, drop));
         let result = set_outcome(co, || Ok(Ok(value.take().expect("taken once"))));
         if let Some(unused) = value {
@@ -163,7 +163,9 @@ pub extern "C" fn tornado_coroutine_raise(
     code: tornado_code,
     message: *const c_char,
 ) -> tornado_code {
-    guard_code(|| set_outcome(co, || Ok(Err(error_from_c(code, message)?))))
+    entry!(code, || set_outcome(co, || Ok(Err(error_from_c(
+        code, message
+    )?))))
 }
 
 /// A future done when all `count` futures are (the array and the futures
@@ -177,7 +179,7 @@ pub extern "C" fn tornado_multi(
     futures: *const *mut tornado_future,
     count: usize,
 ) -> *mut tornado_future {
-    guard_value(std::ptr::null_mut(), || {
+    entry!(std::ptr::null_mut(), || {
         // SAFETY: caller passes a live loop or NULL.
         let lp = unsafe { loop_ref(r#loop) }?;
         lp.check_thread()?;
@@ -211,7 +213,7 @@ pub extern "C" fn tornado_with_timeout(
     future: *mut tornado_future,
     timeout_s: f64,
 ) -> *mut tornado_future {
-    guard_value(std::ptr::null_mut(), || {
+    entry!(std::ptr::null_mut(), || {
         // SAFETY: caller passes a live loop or NULL.
         let lp = unsafe { loop_ref(r#loop) }?;
         lp.check_thread()?;
@@ -227,7 +229,7 @@ pub extern "C" fn tornado_with_timeout(
 /// A future done (value NULL) after `seconds` (finite, >= 0). NULL on failure.
 #[no_mangle]
 pub extern "C" fn tornado_sleep(r#loop: *mut tornado_loop, seconds_: f64) -> *mut tornado_future {
-    guard_value(std::ptr::null_mut(), || {
+    entry!(std::ptr::null_mut(), || {
         // SAFETY: caller passes a live loop or NULL.
         let lp = unsafe { loop_ref(r#loop) }?;
         let delay = seconds(seconds_, "seconds")?;
@@ -239,7 +241,7 @@ pub extern "C" fn tornado_sleep(r#loop: *mut tornado_loop, seconds_: f64) -> *mu
 /// other callbacks run (Tornado's `gen.moment`). NULL on failure.
 #[no_mangle]
 pub extern "C" fn tornado_moment(r#loop: *mut tornado_loop) -> *mut tornado_future {
-    guard_value(std::ptr::null_mut(), || {
+    entry!(std::ptr::null_mut(), || {
         // SAFETY: caller passes a live loop or NULL.
         let lp = unsafe { loop_ref(r#loop) }?;
         Ok(into_raw(gen::moment_with(lp, CValue::null)?))

@@ -7,7 +7,7 @@ use std::rc::Rc;
 
 use super::loop_api::{loop_ref, tornado_loop};
 use super::types::{tornado_drop_fn, UserData};
-use super::{guard_code, guard_value, non_null, tornado_code, TORNADO_OK};
+use super::{non_null, tornado_code, TORNADO_OK};
 use crate::error::{Code, Error, Result};
 use crate::future::{Future, FutureCell};
 use crate::ioloop::LoopRef;
@@ -116,7 +116,7 @@ pub(crate) fn check_same_loop(lp: &LoopRef, future: &CFuture) -> Result<()> {
 /// NULL on failure.
 #[no_mangle]
 pub extern "C" fn tornado_future_new(r#loop: *mut tornado_loop) -> *mut tornado_future {
-    guard_value(std::ptr::null_mut(), || {
+    entry!(std::ptr::null_mut(), || {
         // SAFETY: caller passes a live loop or NULL.
         let lp = unsafe { loop_ref(r#loop) }?;
         lp.check_thread()?;
@@ -131,7 +131,7 @@ pub extern "C" fn tornado_future_new(r#loop: *mut tornado_loop) -> *mut tornado_
 /// wrong thread).
 #[no_mangle]
 pub extern "C" fn tornado_future_ref(future: *mut tornado_future) -> *mut tornado_future {
-    guard_value(std::ptr::null_mut(), || {
+    entry!(std::ptr::null_mut(), || {
         // SAFETY: caller passes a live future or NULL.
         let borrowed = unsafe { borrow(future) }?;
         std::mem::forget(Future::clone(&borrowed));
@@ -147,7 +147,7 @@ pub extern "C" fn tornado_future_unref(future: *mut tornado_future) {
     if future.is_null() {
         return;
     }
-    guard_value((), || {
+    entry!((), || {
         // SAFETY: caller passes a live future holding the reference it gives up.
         let borrowed = unsafe { borrow(future) };
         if let Err(e) = borrowed {
@@ -165,7 +165,7 @@ pub extern "C" fn tornado_future_unref(future: *mut tornado_future) {
 #[no_mangle]
 pub extern "C" fn tornado_future_done(future: *const tornado_future) -> bool {
     // SAFETY: caller passes a live future or NULL.
-    guard_value(false, || Ok(unsafe { borrow(future) }?.done()))
+    entry!(false, || Ok(unsafe { borrow(future) }?.done()))
 }
 
 /// Completes the future with `value`, which it owns from now on: `drop(value)`
@@ -178,7 +178,7 @@ pub extern "C" fn tornado_future_set_result(
     value: *mut c_void,
     drop: tornado_drop_fn,
 ) -> tornado_code {
-    guard_code(|| {
+    entry!(code, || {
         // SAFETY: caller passes a live future or NULL.
         let future = unsafe { borrow(future) }?;
         let value = CValue::owned(value, drop);
@@ -199,7 +199,7 @@ pub extern "C" fn tornado_future_set_error(
     code: tornado_code,
     message: *const c_char,
 ) -> tornado_code {
-    guard_code(|| {
+    entry!(code, || {
         // SAFETY: caller passes a live future or NULL.
         let future = unsafe { borrow(future) }?;
         let error = error_from_c(code, message)?;
@@ -226,7 +226,7 @@ pub(crate) fn error_from_c(code: tornado_code, message: *const c_char) -> Result
 #[no_mangle]
 pub extern "C" fn tornado_future_cancel(future: *mut tornado_future) -> tornado_code {
     // SAFETY: caller passes a live future or NULL.
-    guard_code(|| unsafe { borrow(future) }?.cancel())
+    entry!(code, || unsafe { borrow(future) }?.cancel())
 }
 
 /// The value set by `tornado_future_set_result`, borrowed: valid while the
@@ -234,7 +234,7 @@ pub extern "C" fn tornado_future_cancel(future: *mut tornado_future) -> tornado_
 /// or wrong-thread argument).
 #[no_mangle]
 pub extern "C" fn tornado_future_result(future: *const tornado_future) -> *mut c_void {
-    guard_value(std::ptr::null_mut(), || {
+    entry!(std::ptr::null_mut(), || {
         // SAFETY: caller passes a live future or NULL.
         let future = unsafe { borrow(future) }?;
         Ok(future.with_outcome(|o| match o {
@@ -250,7 +250,7 @@ pub extern "C" fn tornado_future_result(future: *const tornado_future) -> *mut c
 /// on a bad argument.
 #[no_mangle]
 pub extern "C" fn tornado_future_os_error(future: *const tornado_future) -> std::ffi::c_int {
-    guard_value(0, || {
+    entry!(0, || {
         // SAFETY: caller passes a live future or NULL.
         let future = unsafe { borrow(future) }?;
         Ok(future.with_outcome(|o| match o {
@@ -270,7 +270,7 @@ pub extern "C" fn tornado_future_error(
     message: *mut *const c_char,
 ) -> tornado_code {
     let mut text: *const c_char = std::ptr::null();
-    let code = guard_code(|| {
+    let code = entry!(code, || {
         // SAFETY: caller passes a live future or NULL.
         let future = unsafe { borrow(future) }?;
         future.with_outcome(|o| match o {
@@ -324,7 +324,7 @@ pub extern "C" fn tornado_future_add_done_callback_full(
     userdata: *mut c_void,
     drop_userdata: tornado_drop_fn,
 ) -> tornado_code {
-    guard_code(|| {
+    entry!(code, || {
         // SAFETY: caller passes a live future or NULL.
         let future = unsafe { borrow(future) }?;
         let cb = cb.ok_or_else(|| Error::invalid("callback is NULL"))?;

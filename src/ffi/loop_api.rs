@@ -6,7 +6,7 @@ use super::future::{borrow, check_same_loop, tornado_future};
 use super::types::{
     c_callback, tornado_callback, tornado_drop_fn, tornado_fd_callback, CCall, CFdCall, UserData,
 };
-use super::{guard_code, guard_value, non_null, seconds, tornado_code, TORNADO_OK};
+use super::{non_null, seconds, tornado_code};
 use crate::error::{Error, Result};
 use crate::future::Future;
 use crate::ioloop::{Callback, Handler, IOLoop, LoopRef, TimeoutId};
@@ -44,7 +44,7 @@ fn callback_fn(cb: tornado_callback) -> Result<unsafe extern "C" fn(*mut c_void)
 /// with `tornado_loop_free`.
 #[no_mangle]
 pub extern "C" fn tornado_loop_new() -> *mut tornado_loop {
-    guard_value(std::ptr::null_mut(), || {
+    entry!(std::ptr::null_mut(), || {
         let lp = IOLoop::new()?;
         Ok(Box::into_raw(Box::new(tornado_loop { lp })))
     })
@@ -65,7 +65,7 @@ pub extern "C" fn tornado_loop_new() -> *mut tornado_loop {
 /// pointer once this returns `TORNADO_OK`.
 #[no_mangle]
 pub extern "C" fn tornado_loop_free(r#loop: *mut tornado_loop) -> tornado_code {
-    guard_code(|| {
+    entry!(code, || {
         // SAFETY: caller passes a live loop or NULL.
         let lp = unsafe { loop_ref(r#loop) }?;
         lp.check_thread()?;
@@ -84,14 +84,14 @@ pub extern "C" fn tornado_loop_free(r#loop: *mut tornado_loop) -> tornado_code {
 #[no_mangle]
 pub extern "C" fn tornado_loop_start(r#loop: *mut tornado_loop) -> tornado_code {
     // SAFETY: caller passes a live loop or NULL.
-    guard_code(|| unsafe { loop_ref(r#loop) }?.start())
+    entry!(code, || unsafe { loop_ref(r#loop) }?.start())
 }
 
 /// Makes `tornado_loop_start` return after the current iteration. Any thread
 /// may call this; it wakes a sleeping loop.
 #[no_mangle]
 pub extern "C" fn tornado_loop_stop(r#loop: *mut tornado_loop) -> tornado_code {
-    guard_code(|| {
+    entry!(code, || {
         // SAFETY: caller passes a live loop or NULL; `stop` is thread-safe.
         unsafe { loop_ref(r#loop) }?.thread_safe_stop();
         Ok(())
@@ -106,7 +106,7 @@ pub extern "C" fn tornado_loop_run_once(
     r#loop: *mut tornado_loop,
     max_wait_s: f64,
 ) -> tornado_code {
-    guard_code(|| {
+    entry!(code, || {
         // SAFETY: caller passes a live loop or NULL.
         let lp = unsafe { loop_ref(r#loop) }?;
         let wait = if max_wait_s == f64::INFINITY {
@@ -131,7 +131,7 @@ pub extern "C" fn tornado_loop_run_sync(
     future: *mut tornado_future,
     timeout_s: f64,
 ) -> tornado_code {
-    guard_code(|| {
+    entry!(code, || {
         // SAFETY: caller passes a live loop or NULL.
         let lp = unsafe { loop_ref(r#loop) }?;
         // SAFETY: caller passes a live future or NULL.
@@ -154,7 +154,7 @@ pub extern "C" fn tornado_loop_run_sync(
 #[no_mangle]
 pub extern "C" fn tornado_loop_backend_fd(r#loop: *const tornado_loop) -> c_int {
     // SAFETY: caller passes a live loop or NULL.
-    guard_value(-1, || Ok(unsafe { loop_ref(r#loop) }?.backend_fd()))
+    entry!(-1, || Ok(unsafe { loop_ref(r#loop) }?.backend_fd()))
 }
 
 /// Seconds until the next timer or callback is due: 0 when something is due
@@ -162,7 +162,7 @@ pub extern "C" fn tornado_loop_backend_fd(r#loop: *const tornado_loop) -> c_int 
 /// call, with `tornado_last_error` set).
 #[no_mangle]
 pub extern "C" fn tornado_loop_backend_timeout(r#loop: *const tornado_loop) -> f64 {
-    guard_value(-1.0, || {
+    entry!(-1.0, || {
         // SAFETY: caller passes a live loop or NULL.
         Ok(unsafe { loop_ref(r#loop) }?
             .backend_timeout()?
@@ -175,7 +175,7 @@ pub extern "C" fn tornado_loop_backend_timeout(r#loop: *const tornado_loop) -> f
 #[no_mangle]
 pub extern "C" fn tornado_loop_time(r#loop: *const tornado_loop) -> f64 {
     // SAFETY: caller passes a live loop or NULL.
-    guard_value(-1.0, || Ok(unsafe { loop_ref(r#loop) }?.time()))
+    entry!(-1.0, || Ok(unsafe { loop_ref(r#loop) }?.time()))
 }
 
 /// Calls `cb(userdata)` on the next iteration, exactly once (unless the loop
@@ -190,22 +190,12 @@ pub extern "C" fn tornado_loop_add_callback(
     cb: tornado_callback,
     userdata: *mut c_void,
 ) -> tornado_code {
-    if queue_fast(r#loop, cb, userdata) {
-        return TORNADO_OK;
-    }
-    add_callback_guarded(r#loop, cb, userdata)
-}
-
-/// The rest of `tornado_loop_add_callback`, out of line so the fast path
-/// above needs no stack frame.
-#[cold]
-#[inline(never)]
-fn add_callback_guarded(
-    r#loop: *mut tornado_loop,
-    cb: tornado_callback,
-    userdata: *mut c_void,
-) -> tornado_code {
-    add_callback(r#loop, cb, userdata, None)
+    entry!(code, || {
+        if queue_fast(r#loop, cb, userdata) {
+            return Ok(());
+        }
+        add_callback(r#loop, cb, userdata, None)
+    })
 }
 
 /// The hot path of a callback chain, taken outside the panic guard because
@@ -234,7 +224,7 @@ pub extern "C" fn tornado_loop_add_callback_full(
     userdata: *mut c_void,
     drop: tornado_drop_fn,
 ) -> tornado_code {
-    add_callback(r#loop, cb, userdata, drop)
+    entry!(code, || add_callback(r#loop, cb, userdata, drop))
 }
 
 /// The body of both `add_callback` entry points (the hot path of a callback
@@ -245,8 +235,8 @@ fn add_callback(
     cb: tornado_callback,
     userdata: *mut c_void,
     drop: tornado_drop_fn,
-) -> tornado_code {
-    guard_code(|| {
+) -> Result<()> {
+    {
         // SAFETY: caller passes a live loop or NULL.
         let lp = unsafe { loop_ref(r#loop) }?;
         let callback = c_callback(callback_fn(cb)?, userdata, drop);
@@ -264,7 +254,7 @@ fn add_callback(
                 e
             })
         }
-    })
+    }
 }
 
 fn schedule(
@@ -273,19 +263,17 @@ fn schedule(
     cb: tornado_callback,
     userdata: *mut c_void,
     drop: tornado_drop_fn,
-) -> u64 {
-    guard_value(0, || {
-        // SAFETY: caller passes a live loop or NULL.
-        let lp = unsafe { loop_ref(r#loop) }?;
-        lp.check_thread()?;
-        let when = when_ns(lp)?;
-        lp.schedule_at_ns(when, c_callback(callback_fn(cb)?, userdata, drop))
-            .map(TimeoutId::to_raw)
-            .map_err(|(e, cb)| {
-                cb.disarm();
-                e
-            })
-    })
+) -> Result<u64> {
+    // SAFETY: caller passes a live loop or NULL.
+    let lp = unsafe { loop_ref(r#loop) }?;
+    lp.check_thread()?;
+    let when = when_ns(lp)?;
+    lp.schedule_at_ns(when, c_callback(callback_fn(cb)?, userdata, drop))
+        .map(TimeoutId::to_raw)
+        .map_err(|(e, cb)| {
+            cb.disarm();
+            e
+        })
 }
 
 /// Calls `cb(userdata)` once, `delay_s` seconds from now (finite, >= 0).
@@ -313,12 +301,14 @@ pub extern "C" fn tornado_loop_call_later_full(
     userdata: *mut c_void,
     drop: tornado_drop_fn,
 ) -> u64 {
-    let delay = |_: &LoopRef| -> Result<u64> {
-        let delay = seconds(delay_s, "delay_s")?;
-        Ok(crate::util::monotonic_ns()
-            .saturating_add(delay.as_nanos().min(u64::MAX as u128) as u64))
-    };
-    schedule(r#loop, delay, cb, userdata, drop)
+    entry!(0, || {
+        let delay = |_: &LoopRef| -> Result<u64> {
+            let delay = seconds(delay_s, "delay_s")?;
+            Ok(crate::util::monotonic_ns()
+                .saturating_add(delay.as_nanos().min(u64::MAX as u128) as u64))
+        };
+        schedule(r#loop, delay, cb, userdata, drop)
+    })
 }
 
 /// Calls `cb(userdata)` once at `when`, in `tornado_loop_time` seconds
@@ -343,10 +333,12 @@ pub extern "C" fn tornado_loop_call_at_full(
     userdata: *mut c_void,
     drop: tornado_drop_fn,
 ) -> u64 {
-    let at = |_: &LoopRef| -> Result<u64> {
-        Ok(seconds(when, "when")?.as_nanos().min(u64::MAX as u128) as u64)
-    };
-    schedule(r#loop, at, cb, userdata, drop)
+    entry!(0, || {
+        let at = |_: &LoopRef| -> Result<u64> {
+            Ok(seconds(when, "when")?.as_nanos().min(u64::MAX as u128) as u64)
+        };
+        schedule(r#loop, at, cb, userdata, drop)
+    })
 }
 
 /// Cancels a timeout: its callback will never run, also when it was due in
@@ -357,7 +349,7 @@ pub extern "C" fn tornado_loop_remove_timeout(
     r#loop: *mut tornado_loop,
     timeout: u64,
 ) -> tornado_code {
-    guard_code(|| {
+    entry!(code, || {
         // SAFETY: caller passes a live loop or NULL.
         unsafe { loop_ref(r#loop) }?.remove_timeout(TimeoutId::from_raw(timeout))
     })
@@ -395,7 +387,7 @@ pub extern "C" fn tornado_loop_add_handler_full(
     userdata: *mut c_void,
     drop: tornado_drop_fn,
 ) -> tornado_code {
-    guard_code(|| {
+    entry!(code, || {
         // SAFETY: caller passes a live loop or NULL.
         let lp = unsafe { loop_ref(r#loop) }?;
         let cb = cb.ok_or_else(|| Error::invalid("callback is NULL"))?;
@@ -419,7 +411,8 @@ pub extern "C" fn tornado_loop_update_handler(
     events: u32,
 ) -> tornado_code {
     // SAFETY: caller passes a live loop or NULL.
-    guard_code(|| unsafe { loop_ref(r#loop) }?.update_handler(fd, events))
+    entry!(code, || unsafe { loop_ref(r#loop) }?
+        .update_handler(fd, events))
 }
 
 /// Removes `fd`'s handler (the fd is not closed). A handler removed by
@@ -432,5 +425,5 @@ pub extern "C" fn tornado_loop_remove_handler(
     fd: c_int,
 ) -> tornado_code {
     // SAFETY: caller passes a live loop or NULL.
-    guard_code(|| unsafe { loop_ref(r#loop) }?.remove_handler(fd))
+    entry!(code, || unsafe { loop_ref(r#loop) }?.remove_handler(fd))
 }

@@ -8,6 +8,27 @@
 // and every dereference sits in an `unsafe` block with its SAFETY reason.
 #![allow(clippy::not_unsafe_ptr_arg_deref)]
 
+/// The entry guard every `extern "C"` function of the library runs its body
+/// through (as hyper's `ffi_fn!`), the fast paths included: a panic never
+/// unwinds into C, it becomes `TORNADO_ERR_PANIC` (or `on_error`) with its
+/// message kept for `tornado_last_error`; an `Err` becomes its code (or
+/// `on_error`) and its message is kept the same way.
+///
+/// - `entry!(code, || -> Result<()> { ... })` returns a `tornado_code`;
+/// - `entry!(on_error, || -> Result<T> { ... })` returns the `T`, or
+///   `on_error` when the body fails.
+///
+/// `tests/ffi_entry.rs` checks that every C function's body is one `entry!`
+/// (or a call of another C function, which has its own).
+macro_rules! entry {
+    (code, $body:expr $(,)?) => {
+        $crate::ffi::guard_code($body)
+    };
+    ($on_error:expr, $body:expr $(,)?) => {
+        $crate::ffi::guard_value($on_error, $body)
+    };
+}
+
 pub mod coroutine;
 pub mod future;
 pub mod http;
@@ -57,14 +78,16 @@ pub const TORNADO_VERSION_NUMBER: i32 = 100;
 /// The loaded library's version as text, e.g. "0.1.0" (static: never free it).
 #[no_mangle]
 pub extern "C" fn tornado_version() -> *const c_char {
-    concat!(env!("CARGO_PKG_VERSION"), "\0").as_ptr() as *const c_char
+    entry!(std::ptr::null(), || Ok(
+        concat!(env!("CARGO_PKG_VERSION"), "\0").as_ptr() as *const c_char
+    ))
 }
 
 /// The loaded library's version as MAJOR * 10000 + MINOR * 100 + PATCH:
 /// compare with `TORNADO_VERSION_NUMBER` to detect a header/library mismatch.
 #[no_mangle]
 pub extern "C" fn tornado_version_number() -> i32 {
-    TORNADO_VERSION_NUMBER
+    entry!(0, || Ok(TORNADO_VERSION_NUMBER))
 }
 
 /// Log levels passed to a `tornado_log_fn`.
@@ -99,6 +122,7 @@ fn panic_error(payload: &(dyn std::any::Any + Send)) -> Error {
 
 /// Runs an entry point that returns a code.
 #[inline(always)]
+#[doc(hidden)]
 pub(crate) fn guard_code(f: impl FnOnce() -> Result<()>) -> tornado_code {
     match catch_unwind(AssertUnwindSafe(f)) {
         Ok(Ok(())) => TORNADO_OK,
@@ -162,13 +186,16 @@ pub(crate) fn seconds(value: f64, what: &str) -> Result<std::time::Duration> {
 /// The string is static: never free it.
 #[no_mangle]
 pub extern "C" fn tornado_code_name(code: tornado_code) -> *const c_char {
-    Code(code).c_name().as_ptr()
+    entry!(std::ptr::null(), || Ok(Code(code).c_name().as_ptr()))
 }
 
 /// The message of the last failed call on this thread, or NULL if none failed
 /// yet. Owned by the library; valid until the next failing call on this thread.
 #[no_mangle]
 pub extern "C" fn tornado_last_error() -> *const c_char {
+    // Not through `entry!`: a failure in here would overwrite the very
+    // text asked for. Nothing below can panic (a borrow of a thread-local
+    // that no caller holds across this call).
     LAST_ERROR.with(|slot| match slot.borrow().as_ref() {
         Some(text) => text.as_ptr(),
         None => std::ptr::null(),
@@ -209,7 +236,7 @@ pub extern "C" fn tornado_set_log_callback(
     cb: tornado_log_fn,
     userdata: *mut c_void,
 ) -> tornado_code {
-    guard_code(|| {
+    entry!(code, || {
         let sink: Option<log::Sink> = cb.map(|cb| {
             let target = LogTarget { cb, userdata };
             Arc::new(move |level: log::Level, message: &str| target.emit(level, message))

@@ -4,7 +4,7 @@ use std::ffi::c_void;
 
 use super::loop_api::{loop_ref, tornado_loop};
 use super::types::{tornado_callback, tornado_drop_fn, CCallDrop, UserData};
-use super::{guard_code, guard_value, non_null, seconds, tornado_code};
+use super::{non_null, seconds, tornado_code};
 use crate::error::{Error, Result};
 use crate::ioloop::PeriodicCallback;
 
@@ -37,7 +37,7 @@ pub extern "C" fn tornado_periodic_new(
     userdata: *mut c_void,
     drop: tornado_drop_fn,
 ) -> *mut tornado_periodic {
-    guard_value(std::ptr::null_mut(), || {
+    entry!(std::ptr::null_mut(), || {
         // SAFETY: caller passes a live loop or NULL.
         let lp = unsafe { loop_ref(r#loop) }?;
         let interval = seconds(interval_s, "interval_s")?;
@@ -60,7 +60,8 @@ pub extern "C" fn tornado_periodic_set_jitter(
     jitter: f64,
 ) -> tornado_code {
     // SAFETY: caller passes a live periodic callback or NULL.
-    guard_code(|| unsafe { periodic_ref(periodic) }?.set_jitter(jitter))
+    entry!(code, || unsafe { periodic_ref(periodic) }?
+        .set_jitter(jitter))
 }
 
 /// Starts calling back; the first call is one interval from now. Starting a
@@ -68,13 +69,13 @@ pub extern "C" fn tornado_periodic_set_jitter(
 #[no_mangle]
 pub extern "C" fn tornado_periodic_start(periodic: *mut tornado_periodic) -> tornado_code {
     // SAFETY: caller passes a live periodic callback or NULL.
-    guard_code(|| unsafe { periodic_ref(periodic) }?.start())
+    entry!(code, || unsafe { periodic_ref(periodic) }?.start())
 }
 
 /// Stops calling back (may be called from inside the callback).
 #[no_mangle]
 pub extern "C" fn tornado_periodic_stop(periodic: *mut tornado_periodic) -> tornado_code {
-    guard_code(|| {
+    entry!(code, || {
         // SAFETY: caller passes a live periodic callback or NULL.
         unsafe { periodic_ref(periodic) }?.stop();
         Ok(())
@@ -85,7 +86,7 @@ pub extern "C" fn tornado_periodic_stop(periodic: *mut tornado_periodic) -> torn
 #[no_mangle]
 pub extern "C" fn tornado_periodic_is_running(periodic: *const tornado_periodic) -> bool {
     // SAFETY: caller passes a live periodic callback or NULL.
-    guard_value(
+    entry!(
         false,
         || Ok(unsafe { periodic_ref(periodic) }?.is_running()),
     )
@@ -96,7 +97,7 @@ pub extern "C" fn tornado_periodic_is_running(periodic: *const tornado_periodic)
 /// freed. NULL is `TORNADO_ERR_INVALID`.
 #[no_mangle]
 pub extern "C" fn tornado_periodic_free(periodic: *mut tornado_periodic) -> tornado_code {
-    guard_code(|| {
+    entry!(code, || {
         // SAFETY: caller passes a live periodic callback or NULL.
         unsafe { periodic_ref(periodic) }?;
         // SAFETY: from `Box::into_raw` in `tornado_periodic_new`; freed once.

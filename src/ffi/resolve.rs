@@ -8,7 +8,7 @@ use std::rc::Rc;
 
 use super::http::{tornado_http_client_options, with_options, CHook};
 use super::types::tornado_drop_fn;
-use super::{c_str, guard_code, non_null, tornado_code};
+use super::{c_str, non_null, tornado_code};
 use crate::error::{Code, Error, Result};
 use crate::future::Future;
 use crate::resolver::{AddressFamily, ResolveHook};
@@ -107,7 +107,7 @@ pub extern "C" fn tornado_resolve_reply_add(
     address: *const c_char,
     port: u16,
 ) -> tornado_code {
-    guard_code(|| {
+    entry!(code, || {
         // SAFETY: caller passes an open reply or NULL.
         unsafe { check_reply(reply) }?;
         // SAFETY: caller passes a NUL-terminated string or NULL.
@@ -126,7 +126,7 @@ pub extern "C" fn tornado_resolve_reply_add(
 /// and releases `reply`.
 #[no_mangle]
 pub extern "C" fn tornado_resolve_reply_done(reply: *mut tornado_resolve_reply) -> tornado_code {
-    guard_code(|| {
+    entry!(code, || {
         // SAFETY: caller passes an open reply or NULL.
         unsafe { check_reply(reply) }?;
         // SAFETY: from `Box::into_raw` when the lookup began; completed once.
@@ -145,7 +145,7 @@ pub extern "C" fn tornado_resolve_reply_fail(
     code: tornado_code,
     message: *const c_char,
 ) -> tornado_code {
-    guard_code(|| {
+    entry!(code, || {
         // SAFETY: caller passes an open reply or NULL.
         unsafe { check_reply(reply) }?;
         // SAFETY: a NUL-terminated string or NULL.

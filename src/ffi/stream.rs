@@ -10,7 +10,7 @@ use super::future::{into_raw, tornado_future, CValue};
 use super::loop_api::{loop_ref, tornado_loop};
 use super::tls::{options_or_default, tornado_tls_options, tornado_tls_server_config};
 use super::types::{tornado_callback, tornado_drop_fn, CCallDrop, UserData};
-use super::{c_str, guard_code, guard_value, non_null, tornado_code};
+use super::{c_str, non_null, tornado_code};
 use crate::error::{Code, Error, Result};
 use crate::gen;
 use crate::ioloop::LoopRef;
@@ -91,13 +91,14 @@ pub(crate) fn spawn_c(
 /// lives); `len` receives the length. NULL buffer: NULL and length 0.
 #[no_mangle]
 pub extern "C" fn tornado_buffer_data(buffer: *const tornado_buffer, len: *mut usize) -> *const u8 {
-    let (ptr, n) = if buffer.is_null() {
-        (std::ptr::null(), 0)
-    } else {
+    let (ptr, n) = entry!((std::ptr::null(), 0), || {
+        if buffer.is_null() {
+            return Ok((std::ptr::null(), 0));
+        }
         // SAFETY: a live buffer per the contract.
         let data = unsafe { &(*buffer).data };
-        (data.as_ptr(), data.len())
-    };
+        Ok((data.as_ptr(), data.len()))
+    });
     if !len.is_null() {
         // SAFETY: the caller passes a writable size_t or NULL.
         unsafe { *len = n };
@@ -113,7 +114,7 @@ pub extern "C" fn tornado_iostream_new_fd(
     r#loop: *mut tornado_loop,
     fd: c_int,
 ) -> *mut tornado_iostream {
-    guard_value(std::ptr::null_mut(), || {
+    entry!(std::ptr::null_mut(), || {
         // SAFETY: caller passes a live loop or NULL.
         let lp = unsafe { loop_ref(r#loop) }?;
         lp.check_thread()?;
@@ -135,7 +136,7 @@ pub extern "C" fn tornado_iostream_new_fd(
 /// Adds a reference; returns `stream` (NULL on a NULL or wrong-thread call).
 #[no_mangle]
 pub extern "C" fn tornado_iostream_ref(stream: *mut tornado_iostream) -> *mut tornado_iostream {
-    guard_value(std::ptr::null_mut(), || {
+    entry!(std::ptr::null_mut(), || {
         // SAFETY: caller passes a live stream or NULL.
         unsafe { stream_ref(stream) }?;
         // SAFETY: a live `Rc` allocation from `stream_into_raw`.
@@ -150,7 +151,7 @@ pub extern "C" fn tornado_iostream_unref(stream: *mut tornado_iostream) {
     if stream.is_null() {
         return;
     }
-    guard_value((), || {
+    entry!((), || {
         // SAFETY: caller passes a live stream holding the reference it gives up.
         unsafe { stream_ref(stream) }?;
         // SAFETY: as above; the count drops by one.
@@ -164,7 +165,7 @@ pub extern "C" fn tornado_iostream_unref(stream: *mut tornado_iostream) {
 /// stays valid until unref'd.
 #[no_mangle]
 pub extern "C" fn tornado_iostream_close(stream: *mut tornado_iostream) -> tornado_code {
-    guard_code(|| {
+    entry!(code, || {
         // SAFETY: caller passes a live stream or NULL.
         unsafe { stream_ref(stream) }?.close(None);
         Ok(())
@@ -175,7 +176,7 @@ pub extern "C" fn tornado_iostream_close(stream: *mut tornado_iostream) -> torna
 #[no_mangle]
 pub extern "C" fn tornado_iostream_closed(stream: *const tornado_iostream) -> bool {
     // SAFETY: caller passes a live stream or NULL.
-    guard_value(false, || Ok(unsafe { stream_ref(stream) }?.closed()))
+    entry!(false, || Ok(unsafe { stream_ref(stream) }?.closed()))
 }
 
 /// Why the stream closed: `TORNADO_OK` when open or closed cleanly, else the
@@ -186,7 +187,7 @@ pub extern "C" fn tornado_iostream_error(
     stream: *const tornado_iostream,
     message: *mut *const c_char,
 ) -> tornado_code {
-    let code = guard_code(|| {
+    let code = entry!(code, || {
         // SAFETY: caller passes a live stream or NULL.
         match unsafe { stream_ref(stream) }?.error() {
             Some(e) => Err(e),
@@ -209,7 +210,7 @@ pub extern "C" fn tornado_iostream_error(
 #[no_mangle]
 pub extern "C" fn tornado_iostream_fd(stream: *const tornado_iostream) -> c_int {
     // SAFETY: caller passes a live stream or NULL.
-    guard_value(-1, || Ok(unsafe { stream_ref(stream) }?.fd().unwrap_or(-1)))
+    entry!(-1, || Ok(unsafe { stream_ref(stream) }?.fd().unwrap_or(-1)))
 }
 
 /// The most a read may buffer (default 100 MiB); a read that would need more
@@ -220,7 +221,8 @@ pub extern "C" fn tornado_iostream_set_max_buffer_size(
     bytes: usize,
 ) -> tornado_code {
     // SAFETY: caller passes a live stream or NULL.
-    guard_code(|| unsafe { stream_ref(stream) }?.set_max_buffer_size(bytes))
+    entry!(code, || unsafe { stream_ref(stream) }?
+        .set_max_buffer_size(bytes))
 }
 
 /// Sets `TCP_NODELAY` (TCP streams only). Unless this was called,
@@ -231,7 +233,7 @@ pub extern "C" fn tornado_iostream_set_nodelay(
     nodelay: bool,
 ) -> tornado_code {
     // SAFETY: caller passes a live stream or NULL.
-    guard_code(|| unsafe { stream_ref(stream) }?.set_nodelay(nodelay))
+    entry!(code, || unsafe { stream_ref(stream) }?.set_nodelay(nodelay))
 }
 
 /// Calls `cb(userdata)` from the loop once the stream closes (on the next
@@ -244,7 +246,7 @@ pub extern "C" fn tornado_iostream_set_close_callback(
     userdata: *mut c_void,
     drop: tornado_drop_fn,
 ) -> tornado_code {
-    guard_code(|| {
+    entry!(code, || {
         // SAFETY: caller passes a live stream or NULL.
         let stream = unsafe { stream_ref(stream) }?;
         let cb = cb.ok_or_else(|| Error::invalid("callback is NULL"))?;
@@ -266,7 +268,7 @@ pub extern "C" fn tornado_iostream_read_until(
     delimiter_len: usize,
     max_bytes: usize,
 ) -> *mut tornado_future {
-    guard_value(std::ptr::null_mut(), || {
+    entry!(std::ptr::null_mut(), || {
         // SAFETY: caller passes a live stream or NULL.
         let s = unsafe { stream_ref(stream) }?.clone();
         non_null(delimiter, "delimiter")?;
@@ -291,7 +293,7 @@ pub extern "C" fn tornado_iostream_read_bytes(
     n: usize,
     partial: bool,
 ) -> *mut tornado_future {
-    guard_value(std::ptr::null_mut(), || {
+    entry!(std::ptr::null_mut(), || {
         // SAFETY: caller passes a live stream or NULL.
         let s = unsafe { stream_ref(stream) }?.clone();
         let lp = s.loop_ref().clone();
@@ -307,7 +309,7 @@ pub extern "C" fn tornado_iostream_read_bytes(
 pub extern "C" fn tornado_iostream_read_until_close(
     stream: *mut tornado_iostream,
 ) -> *mut tornado_future {
-    guard_value(std::ptr::null_mut(), || {
+    entry!(std::ptr::null_mut(), || {
         // SAFETY: caller passes a live stream or NULL.
         let s = unsafe { stream_ref(stream) }?.clone();
         let lp = s.loop_ref().clone();
@@ -327,7 +329,7 @@ pub extern "C" fn tornado_iostream_write(
     data: *const u8,
     len: usize,
 ) -> *mut tornado_future {
-    guard_value(std::ptr::null_mut(), || {
+    entry!(std::ptr::null_mut(), || {
         // SAFETY: caller passes a live stream or NULL.
         let s = unsafe { stream_ref(stream) }?;
         let bytes = if len == 0 {
@@ -363,7 +365,7 @@ pub extern "C" fn tornado_iostream_start_tls_client(
     server_name_: *const c_char,
     options: *const tornado_tls_options,
 ) -> *mut tornado_future {
-    guard_value(std::ptr::null_mut(), || {
+    entry!(std::ptr::null_mut(), || {
         // SAFETY: caller passes a live stream or NULL.
         let s = unsafe { stream_ref(stream) }?.clone();
         // SAFETY: caller passes a NUL-terminated string or NULL.
@@ -386,7 +388,7 @@ pub extern "C" fn tornado_iostream_start_tls_server(
     stream: *mut tornado_iostream,
     config: *const tornado_tls_server_config,
 ) -> *mut tornado_future {
-    guard_value(std::ptr::null_mut(), || {
+    entry!(std::ptr::null_mut(), || {
         // SAFETY: caller passes a live stream or NULL.
         let s = unsafe { stream_ref(stream) }?.clone();
         non_null(config, "config")?;
@@ -409,7 +411,7 @@ pub extern "C" fn tornado_iostream_alpn_protocol(
     buf: *mut c_char,
     cap: usize,
 ) -> usize {
-    guard_value(0, || {
+    entry!(0, || {
         // SAFETY: caller passes a live stream or NULL.
         let s = unsafe { stream_ref(stream) }?;
         let protocol = s.alpn_protocol().unwrap_or_default();
@@ -446,7 +448,7 @@ pub extern "C" fn tornado_iostream_tls_version(
     buf: *mut c_char,
     cap: usize,
 ) -> usize {
-    guard_value(0, || {
+    entry!(0, || {
         // SAFETY: caller passes a live stream or NULL.
         let version = unsafe { stream_ref(stream) }?.tls_version().unwrap_or("");
         // SAFETY: the caller passes `cap` writable bytes at `buf` (or NULL).
@@ -465,7 +467,7 @@ pub extern "C" fn tornado_iostream_tls_cipher(
     buf: *mut c_char,
     cap: usize,
 ) -> usize {
-    guard_value(0, || {
+    entry!(0, || {
         // SAFETY: caller passes a live stream or NULL.
         let cipher = unsafe { stream_ref(stream) }?.tls_cipher().unwrap_or("");
         // SAFETY: the caller passes `cap` writable bytes at `buf` (or NULL).
@@ -478,7 +480,7 @@ pub extern "C" fn tornado_iostream_tls_cipher(
 /// stream, or on error (a NULL stream).
 #[no_mangle]
 pub extern "C" fn tornado_iostream_tls_resumed(stream: *const tornado_iostream) -> i32 {
-    guard_value(-1, || {
+    entry!(-1, || {
         // SAFETY: caller passes a live stream or NULL.
         Ok(match unsafe { stream_ref(stream) }?.tls_resumed() {
             Some(true) => 1,
@@ -492,5 +494,5 @@ pub extern "C" fn tornado_iostream_tls_resumed(stream: *const tornado_iostream) 
 #[no_mangle]
 pub extern "C" fn tornado_iostream_is_tls(stream: *const tornado_iostream) -> bool {
     // SAFETY: caller passes a live stream or NULL.
-    guard_value(false, || Ok(unsafe { stream_ref(stream) }?.is_tls()))
+    entry!(false, || Ok(unsafe { stream_ref(stream) }?.is_tls()))
 }

@@ -14,7 +14,7 @@ use super::loop_api::{loop_ref, tornado_loop};
 use super::stream::{spawn_c, stream_into_raw, stream_value, tornado_iostream};
 use super::tls::{options_or_default, tornado_tls_options, tornado_tls_server_config};
 use super::types::{tornado_drop_fn, UserData};
-use super::{c_str, guard_code, guard_value, non_null, seconds, tornado_code};
+use super::{c_str, non_null, seconds, tornado_code};
 use crate::error::{Error, Result};
 use crate::iostream::IOStream;
 use crate::tcpclient::{connect, ConnectOptions};
@@ -34,7 +34,7 @@ pub extern "C" fn tornado_tcp_connect(
     port: u16,
     timeout_s: f64,
 ) -> *mut tornado_future {
-    guard_value(std::ptr::null_mut(), || {
+    entry!(std::ptr::null_mut(), || {
         // SAFETY: caller passes a live loop or NULL.
         let lp = unsafe { loop_ref(r#loop) }?;
         lp.check_thread()?;
@@ -70,7 +70,7 @@ pub extern "C" fn tornado_tcp_connect_tls(
     timeout_s: f64,
     options: *const tornado_tls_options,
 ) -> *mut tornado_future {
-    guard_value(std::ptr::null_mut(), || {
+    entry!(std::ptr::null_mut(), || {
         // SAFETY: caller passes a live loop or NULL.
         let lp = unsafe { loop_ref(r#loop) }?;
         lp.check_thread()?;
@@ -168,7 +168,7 @@ pub extern "C" fn tornado_tcp_server_new(
     userdata: *mut c_void,
     drop: tornado_drop_fn,
 ) -> *mut tornado_tcp_server {
-    guard_value(std::ptr::null_mut(), || {
+    entry!(std::ptr::null_mut(), || {
         // SAFETY: caller passes a live loop or NULL.
         let lp = unsafe { loop_ref(r#loop) }?;
         lp.check_thread()?;
@@ -210,7 +210,7 @@ unsafe fn server_ref<'a>(ptr: *const tornado_tcp_server) -> Result<&'a TCPServer
 #[no_mangle]
 pub extern "C" fn tornado_tcp_server_port(server: *const tornado_tcp_server) -> u16 {
     // SAFETY: caller passes a live server or NULL.
-    guard_value(0, || Ok(unsafe { server_ref(server) }?.local_addr().port()))
+    entry!(0, || Ok(unsafe { server_ref(server) }?.local_addr().port()))
 }
 
 /// Makes the server a TLS server: each accepted connection completes a TLS
@@ -222,7 +222,7 @@ pub extern "C" fn tornado_tcp_server_set_tls(
     server: *mut tornado_tcp_server,
     config: *const tornado_tls_server_config,
 ) -> tornado_code {
-    guard_code(|| {
+    entry!(code, || {
         non_null(server, "server")?;
         // SAFETY: non-NULL and live per the contract.
         let server = unsafe { &*server };
@@ -237,7 +237,7 @@ pub extern "C" fn tornado_tcp_server_set_tls(
 /// Stops listening; accepted streams stay open.
 #[no_mangle]
 pub extern "C" fn tornado_tcp_server_stop(server: *mut tornado_tcp_server) -> tornado_code {
-    guard_code(|| {
+    entry!(code, || {
         // SAFETY: caller passes a live server or NULL.
         let server = unsafe { server_ref(server) }?;
         server.loop_ref().check_thread()?;
@@ -250,7 +250,7 @@ pub extern "C" fn tornado_tcp_server_stop(server: *mut tornado_tcp_server) -> to
 /// runs (from the loop, or now if the loop is gone). Accepted streams stay open.
 #[no_mangle]
 pub extern "C" fn tornado_tcp_server_free(server: *mut tornado_tcp_server) -> tornado_code {
-    guard_code(|| {
+    entry!(code, || {
         // SAFETY: caller passes a live server or NULL.
         unsafe { server_ref(server) }?.loop_ref().check_thread()?;
         // SAFETY: from `Box::into_raw` in `tornado_tcp_server_new`; freed once.

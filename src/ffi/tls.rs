@@ -8,7 +8,7 @@ use std::sync::Arc;
 
 use rustls::ServerConfig;
 
-use super::{c_str, guard_code, guard_value, non_null, tornado_code};
+use super::{c_str, non_null, tornado_code};
 use crate::error::{Error, Result};
 use crate::tls::{server_config_from_pem_files, TlsClientOptions};
 
@@ -33,7 +33,7 @@ pub struct tornado_tls_server_config {
 /// certificate, no ALPN.
 #[no_mangle]
 pub extern "C" fn tornado_tls_options_new() -> *mut tornado_tls_options {
-    guard_value(std::ptr::null_mut(), || {
+    entry!(std::ptr::null_mut(), || {
         Ok(Box::into_raw(Box::new(tornado_tls_options {
             options: TlsClientOptions::default(),
         })))
@@ -43,7 +43,7 @@ pub extern "C" fn tornado_tls_options_new() -> *mut tornado_tls_options {
 /// Frees options made by `tornado_tls_options_new`. NULL is a no-op.
 #[no_mangle]
 pub extern "C" fn tornado_tls_options_free(options: *mut tornado_tls_options) {
-    guard_value((), || {
+    entry!((), || {
         if !options.is_null() {
             // SAFETY: from `Box::into_raw` in `tornado_tls_options_new`; freed once.
             drop(unsafe { Box::from_raw(options) });
@@ -69,7 +69,7 @@ pub extern "C" fn tornado_tls_options_set_validate_cert(
     options: *mut tornado_tls_options,
     validate: bool,
 ) -> tornado_code {
-    guard_code(|| {
+    entry!(code, || {
         // SAFETY: caller passes live options or NULL.
         unsafe { options_mut(options) }?.validate_cert = validate;
         Ok(())
@@ -91,7 +91,7 @@ pub extern "C" fn tornado_tls_options_set_ca_file(
     options: *mut tornado_tls_options,
     path: *const c_char,
 ) -> tornado_code {
-    guard_code(|| {
+    entry!(code, || {
         // SAFETY: caller passes live options or NULL.
         let options = unsafe { options_mut(options) }?;
         options.ca_file = if path.is_null() {
@@ -112,7 +112,7 @@ pub extern "C" fn tornado_tls_options_set_client_cert(
     cert_file: *const c_char,
     key_file: *const c_char,
 ) -> tornado_code {
-    guard_code(|| {
+    entry!(code, || {
         // SAFETY: caller passes live options or NULL.
         let options = unsafe { options_mut(options) }?;
         // SAFETY: caller passes NUL-terminated strings or NULL.
@@ -130,7 +130,7 @@ pub extern "C" fn tornado_tls_options_add_alpn(
     options: *mut tornado_tls_options,
     protocol: *const c_char,
 ) -> tornado_code {
-    guard_code(|| {
+    entry!(code, || {
         // SAFETY: caller passes live options or NULL.
         let options = unsafe { options_mut(options) }?;
         // SAFETY: caller passes a NUL-terminated string or NULL.
@@ -151,7 +151,7 @@ pub extern "C" fn tornado_tls_server_config_new(
     cert_file: *const c_char,
     key_file: *const c_char,
 ) -> *mut tornado_tls_server_config {
-    guard_value(std::ptr::null_mut(), || {
+    entry!(std::ptr::null_mut(), || {
         // SAFETY: caller passes NUL-terminated strings or NULL.
         let cert = unsafe { c_str(cert_file, "cert_file") }?;
         // SAFETY: as above.
@@ -169,7 +169,7 @@ pub extern "C" fn tornado_tls_server_config_add_alpn(
     config: *mut tornado_tls_server_config,
     protocol: *const c_char,
 ) -> tornado_code {
-    guard_code(|| {
+    entry!(code, || {
         non_null(config, "config")?;
         // SAFETY: caller passes a NUL-terminated string or NULL.
         let protocol = unsafe { c_str(protocol, "protocol") }?;
@@ -188,7 +188,7 @@ pub extern "C" fn tornado_tls_server_config_add_alpn(
 /// Frees a server configuration. NULL is a no-op.
 #[no_mangle]
 pub extern "C" fn tornado_tls_server_config_free(config: *mut tornado_tls_server_config) {
-    guard_value((), || {
+    entry!((), || {
         if !config.is_null() {
             // SAFETY: from `Box::into_raw` in `tornado_tls_server_config_new`; freed once.
             drop(unsafe { Box::from_raw(config) });

@@ -8,7 +8,7 @@ use std::rc::Rc;
 use super::future::{into_raw, tornado_future, CFuture, CValue};
 use super::http::{client_ref, request_snapshot, tornado_http_client, tornado_http_request};
 use super::types::{tornado_drop_fn, UserData};
-use super::{c_str, guard_code, guard_value, non_null, seconds, tornado_code};
+use super::{c_str, non_null, seconds, tornado_code};
 use crate::error::{Error, Result};
 use crate::future::Future;
 use crate::websocket::{
@@ -30,7 +30,7 @@ pub struct tornado_websocket_options {
 /// no pings, max_write_buffer 16 MiB, close_timeout 5 s.
 #[no_mangle]
 pub extern "C" fn tornado_websocket_options_new() -> *mut tornado_websocket_options {
-    guard_value(std::ptr::null_mut(), || {
+    entry!(std::ptr::null_mut(), || {
         Ok(Box::into_raw(Box::new(tornado_websocket_options {
             options: WebSocketOptions::default(),
         })))
@@ -41,7 +41,7 @@ pub extern "C" fn tornado_websocket_options_new() -> *mut tornado_websocket_opti
 #[no_mangle]
 pub extern "C" fn tornado_websocket_options_free(options: *mut tornado_websocket_options) {
     if !options.is_null() {
-        guard_value((), || {
+        entry!((), || {
             // SAFETY: from `Box::into_raw` in `tornado_websocket_options_new`; freed once.
             drop(unsafe { Box::from_raw(options) });
             Ok(())
@@ -53,7 +53,7 @@ fn with_options(
     options: *mut tornado_websocket_options,
     f: impl FnOnce(&mut WebSocketOptions) -> Result<()>,
 ) -> tornado_code {
-    guard_code(|| {
+    entry!(code, || {
         non_null(options, "options")?;
         // SAFETY: non-NULL and live per the contract.
         f(unsafe { &mut (*options).options })
@@ -324,7 +324,7 @@ pub extern "C" fn tornado_websocket_connect(
     request: *const tornado_http_request,
     options: *const tornado_websocket_options,
 ) -> *mut tornado_future {
-    guard_value(std::ptr::null_mut(), || {
+    entry!(std::ptr::null_mut(), || {
         // SAFETY: caller passes a live client or NULL.
         let client = unsafe { client_ref(client) }?;
         let request = request_snapshot(request)?;
@@ -360,7 +360,7 @@ pub extern "C" fn tornado_websocket_connect(
 /// Takes another reference to the connection; returns it (NULL on error).
 #[no_mangle]
 pub extern "C" fn tornado_websocket_ref(ws: *mut tornado_websocket) -> *mut tornado_websocket {
-    guard_value(std::ptr::null_mut(), || {
+    entry!(std::ptr::null_mut(), || {
         // SAFETY: caller passes a live handle or NULL.
         unsafe { ws_ref(ws) }?;
         // SAFETY: a live `Rc` allocation from `tornado_websocket_connect`.
@@ -380,7 +380,7 @@ pub extern "C" fn tornado_websocket_unref(ws: *mut tornado_websocket) {
     if ws.is_null() {
         return;
     }
-    guard_value((), || {
+    entry!((), || {
         // SAFETY: caller passes a live handle holding the reference it gives up.
         if let Err(e) = unsafe { ws_ref(ws) } {
             crate::log::error(&format!(
@@ -409,7 +409,7 @@ pub extern "C" fn tornado_websocket_unref(ws: *mut tornado_websocket) {
 pub extern "C" fn tornado_websocket_read_message(
     ws: *mut tornado_websocket,
 ) -> *mut tornado_future {
-    guard_value(std::ptr::null_mut(), || {
+    entry!(std::ptr::null_mut(), || {
         // SAFETY: caller passes a live handle or NULL.
         let handle = unsafe { ws_ref(ws) }?;
         let read = handle.ws.read_message()?;
@@ -438,7 +438,9 @@ pub extern "C" fn tornado_websocket_message_is_binary(
     message: *const tornado_websocket_message,
 ) -> bool {
     // SAFETY: NULL or a live message per the contract.
-    !message.is_null() && unsafe { (*message).binary }
+    entry!(false, || Ok(
+        !message.is_null() && unsafe { (*message).binary }
+    ))
 }
 
 /// The message's bytes (text: UTF-8, with a NUL after them, so it may be
@@ -451,13 +453,14 @@ pub extern "C" fn tornado_websocket_message_data(
     message: *const tornado_websocket_message,
     len: *mut usize,
 ) -> *const u8 {
-    let (ptr, n) = if message.is_null() {
-        (std::ptr::null(), 0)
-    } else {
+    let (ptr, n) = entry!((std::ptr::null(), 0), || {
+        if message.is_null() {
+            return Ok((std::ptr::null(), 0));
+        }
         // SAFETY: a live message per the contract.
         let data = unsafe { &(*message).data };
-        (data.as_ptr(), data.len() - 1)
-    };
+        Ok((data.as_ptr(), data.len() - 1))
+    });
     if !len.is_null() {
         // SAFETY: the caller passes a writable size_t or NULL.
         unsafe { *len = n };
@@ -484,7 +487,7 @@ pub extern "C" fn tornado_websocket_set_message_callback(
     userdata: *mut c_void,
     drop_userdata: tornado_drop_fn,
 ) -> tornado_code {
-    guard_code(|| {
+    entry!(code, || {
         // SAFETY: caller passes a live handle or NULL.
         let handle = unsafe { ws_ref(ws) }?;
         let Some(cb) = cb else {
@@ -522,7 +525,7 @@ pub extern "C" fn tornado_websocket_set_ping_callback(
     userdata: *mut c_void,
     drop_userdata: tornado_drop_fn,
 ) -> tornado_code {
-    guard_code(|| {
+    entry!(code, || {
         // SAFETY: caller passes a live handle or NULL.
         let handle = unsafe { ws_ref(ws) }?;
         let Some(cb) = cb else {
@@ -578,7 +581,7 @@ pub extern "C" fn tornado_websocket_write_message(
     len: usize,
     binary: bool,
 ) -> *mut tornado_future {
-    guard_value(std::ptr::null_mut(), || {
+    entry!(std::ptr::null_mut(), || {
         // SAFETY: caller passes a live handle or NULL.
         let handle = unsafe { ws_ref(ws) }?;
         // SAFETY: `len` readable bytes per the contract.
@@ -604,7 +607,7 @@ pub extern "C" fn tornado_websocket_ping(
     data: *const u8,
     len: usize,
 ) -> *mut tornado_future {
-    guard_value(std::ptr::null_mut(), || {
+    entry!(std::ptr::null_mut(), || {
         // SAFETY: caller passes a live handle or NULL.
         let handle = unsafe { ws_ref(ws) }?;
         // SAFETY: `len` readable bytes per the contract.
@@ -627,7 +630,7 @@ pub extern "C" fn tornado_websocket_close(
     code: c_int,
     reason: *const c_char,
 ) -> *mut tornado_future {
-    guard_value(std::ptr::null_mut(), || {
+    entry!(std::ptr::null_mut(), || {
         // SAFETY: caller passes a live handle or NULL.
         let handle = unsafe { ws_ref(ws) }?;
         let reason = if reason.is_null() {
@@ -650,7 +653,7 @@ pub extern "C" fn tornado_websocket_close(
 /// none, and for NULL or a call from another thread.
 #[no_mangle]
 pub extern "C" fn tornado_websocket_close_code(ws: *const tornado_websocket) -> c_int {
-    guard_value(0, || {
+    entry!(0, || {
         // SAFETY: caller passes a live handle or NULL.
         let handle = unsafe { ws_ref(ws) }?;
         Ok(handle.ws.close_code().map_or(0, c_int::from))
@@ -661,7 +664,7 @@ pub extern "C" fn tornado_websocket_close_code(ws: *const tornado_websocket) -> 
 /// or NULL before one came. Owned by the handle.
 #[no_mangle]
 pub extern "C" fn tornado_websocket_close_reason(ws: *const tornado_websocket) -> *const c_char {
-    guard_value(std::ptr::null(), || {
+    entry!(std::ptr::null(), || {
         // SAFETY: caller passes a live handle or NULL.
         let handle = unsafe { ws_ref(ws) }?;
         let Some(reason) = handle.ws.close_reason() else {
@@ -677,7 +680,7 @@ pub extern "C" fn tornado_websocket_close_reason(ws: *const tornado_websocket) -
 /// The subprotocol the server chose, or NULL when it chose none. Owned by the handle.
 #[no_mangle]
 pub extern "C" fn tornado_websocket_subprotocol(ws: *const tornado_websocket) -> *const c_char {
-    guard_value(std::ptr::null(), || {
+    entry!(std::ptr::null(), || {
         // SAFETY: caller passes a live handle or NULL.
         let handle = unsafe { ws_ref(ws) }?;
         Ok(handle
@@ -691,7 +694,7 @@ pub extern "C" fn tornado_websocket_subprotocol(ws: *const tornado_websocket) ->
 /// "permessage-deflate"), or NULL when none. Owned by the handle.
 #[no_mangle]
 pub extern "C" fn tornado_websocket_extensions(ws: *const tornado_websocket) -> *const c_char {
-    guard_value(std::ptr::null(), || {
+    entry!(std::ptr::null(), || {
         // SAFETY: caller passes a live handle or NULL.
         let handle = unsafe { ws_ref(ws) }?;
         Ok(handle
@@ -704,7 +707,7 @@ pub extern "C" fn tornado_websocket_extensions(ws: *const tornado_websocket) -> 
 /// True once the connection ended, cleanly or not (false for NULL).
 #[no_mangle]
 pub extern "C" fn tornado_websocket_is_closed(ws: *const tornado_websocket) -> bool {
-    guard_value(false, || {
+    entry!(false, || {
         // SAFETY: caller passes a live handle or NULL.
         Ok(unsafe { ws_ref(ws) }?.ws.is_closed())
     })
@@ -717,7 +720,7 @@ pub extern "C" fn tornado_websocket_is_closed(ws: *const tornado_websocket) -> b
 /// `TORNADO_ERR_WRONG_THREAD` from another thread.
 #[no_mangle]
 pub extern "C" fn tornado_websocket_error(ws: *const tornado_websocket) -> tornado_code {
-    guard_code(|| {
+    entry!(code, || {
         // SAFETY: caller passes a live handle or NULL.
         match unsafe { ws_ref(ws) }?.ws.error() {
             Some(e) => Err(e),
@@ -729,7 +732,7 @@ pub extern "C" fn tornado_websocket_error(ws: *const tornado_websocket) -> torna
 /// Bytes written and not yet on the wire (0 for NULL).
 #[no_mangle]
 pub extern "C" fn tornado_websocket_buffered_amount(ws: *const tornado_websocket) -> usize {
-    guard_value(0, || {
+    entry!(0, || {
         // SAFETY: caller passes a live handle or NULL.
         Ok(unsafe { ws_ref(ws) }?.ws.buffered_amount())
     })

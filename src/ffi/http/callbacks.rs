@@ -8,7 +8,7 @@ use super::request::{tornado_http_request, with_request};
 use crate::error::{Error, Result};
 use crate::ffi::future::{from_raw, into_raw, tornado_future, CFuture, CValue};
 use crate::ffi::types::{tornado_drop_fn, UserData};
-use crate::ffi::{guard_value, non_null, tornado_code};
+use crate::ffi::{non_null, tornado_code};
 use crate::future::Future;
 use crate::http::request::{BodyProducer, BodyWriter, StreamingCallback};
 
@@ -288,7 +288,7 @@ pub extern "C" fn tornado_http_body_writer_write(
     data: *const u8,
     len: usize,
 ) -> *mut tornado_future {
-    guard_value(std::ptr::null_mut(), || {
+    entry!(std::ptr::null_mut(), || {
         non_null(writer, "writer")?;
         let bytes: &[u8] = if len == 0 {
             &[]
@@ -333,7 +333,7 @@ pub extern "C" fn tornado_http_body_writer_write(
 /// not ended by this (the producer's future says when it is).
 #[no_mangle]
 pub extern "C" fn tornado_http_body_writer_free(writer: *mut tornado_http_body_writer) {
-    guard_value((), || {
+    entry!((), || {
         if !writer.is_null() {
             // SAFETY: from `Box::into_raw` when the producer was called; freed once.
             let writer = unsafe { Box::from_raw(writer) };

@@ -11,7 +11,7 @@ use crate::error::{Error, Result};
 use crate::ffi::future::{into_raw, tornado_future, CValue};
 use crate::ffi::loop_api::{loop_ref, tornado_loop};
 use crate::ffi::types::{tornado_drop_fn, UserData};
-use crate::ffi::{guard_code, guard_value, non_null, tornado_code};
+use crate::ffi::{non_null, tornado_code};
 use crate::future::Future;
 use crate::http::client::{AsyncHTTPClient, ClientOptions};
 use crate::http::request::HTTPRequest;
@@ -30,7 +30,7 @@ pub extern "C" fn tornado_http_client_new(
     r#loop: *mut tornado_loop,
     options: *const tornado_http_client_options,
 ) -> *mut tornado_http_client {
-    guard_value(std::ptr::null_mut(), || {
+    entry!(std::ptr::null_mut(), || {
         // SAFETY: caller passes a live loop or NULL.
         let lp = unsafe { loop_ref(r#loop) }?;
         // Checked before the options' shared parts are cloned.
@@ -65,7 +65,7 @@ pub(crate) unsafe fn client_ref<'a>(
 /// connections are closed.
 #[no_mangle]
 pub extern "C" fn tornado_http_client_free(client: *mut tornado_http_client) -> tornado_code {
-    guard_code(|| {
+    entry!(code, || {
         // SAFETY: caller passes a live client or NULL.
         unsafe { client_ref(client) }?.close();
         // SAFETY: from `Box::into_raw` in `tornado_http_client_new`; freed once.
@@ -77,7 +77,7 @@ pub extern "C" fn tornado_http_client_free(client: *mut tornado_http_client) -> 
 /// Ends every fetch in flight or queued with a `cancelled` error.
 #[no_mangle]
 pub extern "C" fn tornado_http_client_cancel_all(client: *mut tornado_http_client) -> tornado_code {
-    guard_code(|| {
+    entry!(code, || {
         // SAFETY: caller passes a live client or NULL.
         unsafe { client_ref(client) }?.cancel_all();
         Ok(())
@@ -89,7 +89,7 @@ pub extern "C" fn tornado_http_client_cancel_all(client: *mut tornado_http_clien
 #[no_mangle]
 pub extern "C" fn tornado_http_client_queued(client: *const tornado_http_client) -> usize {
     // SAFETY: caller passes a live client or NULL.
-    guard_value(0, || Ok(unsafe { client_ref(client) }?.queued()))
+    entry!(0, || Ok(unsafe { client_ref(client) }?.queued()))
 }
 
 /// Fetches holding one of the max_clients slots now (connecting,
@@ -98,7 +98,7 @@ pub extern "C" fn tornado_http_client_queued(client: *const tornado_http_client)
 #[no_mangle]
 pub extern "C" fn tornado_http_client_active(client: *const tornado_http_client) -> usize {
     // SAFETY: caller passes a live client or NULL.
-    guard_value(0, || Ok(unsafe { client_ref(client) }?.active()))
+    entry!(0, || Ok(unsafe { client_ref(client) }?.active()))
 }
 
 /// Idle keep-alive connections the client holds now (0 on error).
@@ -107,7 +107,7 @@ pub extern "C" fn tornado_http_client_idle_connections(
     client: *const tornado_http_client,
 ) -> usize {
     // SAFETY: caller passes a live client or NULL.
-    guard_value(0, || Ok(unsafe { client_ref(client) }?.idle_connections()))
+    entry!(0, || Ok(unsafe { client_ref(client) }?.idle_connections()))
 }
 
 /// Connections the client has opened so far, HTTP/1.1 and HTTP/2 alike
@@ -118,7 +118,7 @@ pub extern "C" fn tornado_http_client_connections_opened(
     client: *const tornado_http_client,
 ) -> u64 {
     // SAFETY: caller passes a live client or NULL.
-    guard_value(
+    entry!(
         0,
         || Ok(unsafe { client_ref(client) }?.connections_opened()),
     )
@@ -131,7 +131,7 @@ pub extern "C" fn tornado_http_client_http2_connections(
     client: *const tornado_http_client,
 ) -> usize {
     // SAFETY: caller passes a live client or NULL.
-    guard_value(0, || Ok(unsafe { client_ref(client) }?.http2_connections()))
+    entry!(0, || Ok(unsafe { client_ref(client) }?.http2_connections()))
 }
 
 unsafe extern "C" fn drop_response(value: *mut c_void) {
@@ -155,7 +155,7 @@ pub extern "C" fn tornado_http_client_fetch(
     client: *mut tornado_http_client,
     request: *const tornado_http_request,
 ) -> *mut tornado_future {
-    guard_value(std::ptr::null_mut(), || {
+    entry!(std::ptr::null_mut(), || {
         // SAFETY: caller passes a live client or NULL.
         let client = unsafe { client_ref(client) }?;
         let request = request_snapshot(request)?;
@@ -231,7 +231,7 @@ pub extern "C" fn tornado_http_client_fetch_cb_full(
     userdata: *mut c_void,
     drop_userdata: tornado_drop_fn,
 ) -> tornado_code {
-    guard_code(|| {
+    entry!(code, || {
         // SAFETY: caller passes a live client or NULL.
         let client = unsafe { client_ref(client) }?;
         let cb = cb.ok_or_else(|| Error::invalid("callback is NULL"))?;

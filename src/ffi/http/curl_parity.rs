@@ -11,7 +11,7 @@ use super::client::{client_ref, tornado_http_client};
 use super::options::{tornado_http_client_options, with_options};
 use super::request::{optional_str, tornado_http_request, with_request};
 use crate::error::{Error, Result};
-use crate::ffi::{c_str, guard_code, guard_value, seconds, tornado_code};
+use crate::ffi::{c_str, seconds, tornado_code};
 use crate::http::cookies::CookieJar;
 
 /// The longest Unix socket path (`sun_path` is 108 bytes with its NUL).
@@ -106,7 +106,7 @@ pub extern "C" fn tornado_http_client_load_cookies(
     client: *mut tornado_http_client,
     path: *const c_char,
 ) -> tornado_code {
-    guard_code(|| {
+    entry!(code, || {
         // SAFETY: per the contract.
         let (jar, path) = unsafe { jar_and_path(client, path) }?;
         jar.load_netscape(path).map(|_| ())
@@ -123,7 +123,7 @@ pub extern "C" fn tornado_http_client_save_cookies(
     client: *mut tornado_http_client,
     path: *const c_char,
 ) -> tornado_code {
-    guard_code(|| {
+    entry!(code, || {
         // SAFETY: per the contract.
         let (jar, path) = unsafe { jar_and_path(client, path) }?;
         jar.save_netscape(path)
@@ -135,7 +135,7 @@ pub extern "C" fn tornado_http_client_save_cookies(
 /// `tornado_last_error` set).
 #[no_mangle]
 pub extern "C" fn tornado_http_client_cookie_count(client: *const tornado_http_client) -> usize {
-    guard_value(0, || {
+    entry!(0, || {
         // SAFETY: per the contract.
         let client = unsafe { client_ref(client) }?;
         Ok(client.cookie_jar().map_or(0, |jar| jar.len()))
@@ -147,7 +147,7 @@ pub extern "C" fn tornado_http_client_cookie_count(client: *const tornado_http_c
 pub extern "C" fn tornado_http_client_clear_cookies(
     client: *mut tornado_http_client,
 ) -> tornado_code {
-    guard_code(|| {
+    entry!(code, || {
         // SAFETY: per the contract.
         let client = unsafe { client_ref(client) }?;
         let jar = client.cookie_jar().ok_or_else(|| {

@@ -6,7 +6,7 @@ use std::ffi::c_char;
 use super::client::request_snapshot;
 use super::request::tornado_http_request;
 use crate::error::{Error, Result};
-use crate::ffi::{c_str, guard_code, guard_value, non_null, seconds, tornado_code};
+use crate::ffi::{c_str, non_null, seconds, tornado_code};
 use crate::http::client::ClientOptions;
 use crate::http::request::HTTPRequest;
 use crate::http::HttpVersion;
@@ -53,7 +53,7 @@ pub(super) fn check_owner(owner: u64, what: &str) -> Result<()> {
 /// 60 s, as many per origin as max_clients (whatever it is set to).
 #[no_mangle]
 pub extern "C" fn tornado_http_client_options_new() -> *mut tornado_http_client_options {
-    guard_value(std::ptr::null_mut(), || {
+    entry!(std::ptr::null_mut(), || {
         Ok(Box::into_raw(Box::new(tornado_http_client_options {
             options: ClientOptions::default(),
             owner: current_thread_id(),
@@ -64,7 +64,7 @@ pub extern "C" fn tornado_http_client_options_new() -> *mut tornado_http_client_
 /// Frees options. NULL is a no-op.
 #[no_mangle]
 pub extern "C" fn tornado_http_client_options_free(options: *mut tornado_http_client_options) {
-    guard_value((), || {
+    entry!((), || {
         if !options.is_null() {
             // SAFETY: caller passes live options.
             if let Err(e) = unsafe { check_options(options) } {
@@ -84,7 +84,7 @@ pub(crate) fn with_options(
     options: *mut tornado_http_client_options,
     f: impl FnOnce(&mut ClientOptions) -> Result<()>,
 ) -> tornado_code {
-    guard_code(|| {
+    entry!(code, || {
         // SAFETY: caller passes live options or NULL.
         unsafe { check_options(options) }?;
         // SAFETY: live, and on their thread (checked).

@@ -8,7 +8,7 @@ use std::time::{Duration, UNIX_EPOCH};
 use super::client::{client_ref, tornado_http_client};
 use super::options::check_owner;
 use crate::error::{Error, Result};
-use crate::ffi::{c_str, guard_code, guard_value, non_null, seconds, tornado_code};
+use crate::ffi::{c_str, non_null, seconds, tornado_code};
 use crate::http::request::{AuthMode, HTTPRequest};
 use crate::util::current_thread_id;
 use crate::util::parse_ip;
@@ -53,7 +53,7 @@ pub(super) unsafe fn check_request(ptr: *const tornado_http_request) -> Result<(
 /// validated). The URL is checked when fetched. NULL on failure.
 #[no_mangle]
 pub extern "C" fn tornado_http_request_new(url: *const c_char) -> *mut tornado_http_request {
-    guard_value(std::ptr::null_mut(), || {
+    entry!(std::ptr::null_mut(), || {
         // SAFETY: caller passes a NUL-terminated string or NULL.
         let url = unsafe { c_str(url, "url") }?;
         Ok(new_request_handle(HTTPRequest::new(url)))
@@ -68,7 +68,7 @@ pub extern "C" fn tornado_http_client_request_new(
     client: *const tornado_http_client,
     url: *const c_char,
 ) -> *mut tornado_http_request {
-    guard_value(std::ptr::null_mut(), || {
+    entry!(std::ptr::null_mut(), || {
         // SAFETY: caller passes a live client or NULL.
         let client = unsafe { client_ref(client) }?;
         // SAFETY: caller passes a NUL-terminated string or NULL.
@@ -83,7 +83,7 @@ pub extern "C" fn tornado_http_client_request_new(
 /// leaks): its share with fetches in flight is not thread-safe.
 #[no_mangle]
 pub extern "C" fn tornado_http_request_free(request: *mut tornado_http_request) {
-    guard_value((), || {
+    entry!((), || {
         if !request.is_null() {
             // SAFETY: caller passes a live request.
             if let Err(e) = unsafe { check_request(request) } {
@@ -103,7 +103,7 @@ pub(super) fn with_request(
     request: *mut tornado_http_request,
     f: impl FnOnce(&mut HTTPRequest) -> Result<()>,
 ) -> tornado_code {
-    guard_code(|| {
+    entry!(code, || {
         // SAFETY: caller passes a live request or NULL.
         unsafe { check_request(request) }?;
         // SAFETY: live, and on its owner thread (checked).

@@ -7,7 +7,7 @@ use std::rc::Weak;
 use std::time::UNIX_EPOCH;
 
 use crate::error::{Error, Result};
-use crate::ffi::{c_str, guard_code, guard_value, non_null, tornado_code};
+use crate::ffi::{c_str, non_null, tornado_code};
 use crate::future::Future;
 use crate::http::body_pool::BodyPool;
 use crate::http::response::HTTPResponse;
@@ -130,7 +130,7 @@ unsafe fn response_ref<'a>(ptr: *const tornado_http_response) -> Result<&'a torn
 #[no_mangle]
 pub extern "C" fn tornado_http_response_code(r: *const tornado_http_response) -> c_int {
     // SAFETY: caller passes a live response or NULL.
-    guard_value(0, || {
+    entry!(0, || {
         Ok(c_int::from(unsafe { response_ref(r) }?.response.code))
     })
 }
@@ -141,7 +141,7 @@ pub extern "C" fn tornado_http_response_code(r: *const tornado_http_response) ->
 #[no_mangle]
 pub extern "C" fn tornado_http_response_version(r: *const tornado_http_response) -> c_int {
     // SAFETY: caller passes a live response or NULL.
-    guard_value(0, || {
+    entry!(0, || {
         Ok(c_int::from(unsafe { response_ref(r) }?.response.version))
     })
 }
@@ -150,7 +150,7 @@ pub extern "C" fn tornado_http_response_version(r: *const tornado_http_response)
 #[no_mangle]
 pub extern "C" fn tornado_http_response_reason(r: *const tornado_http_response) -> *const c_char {
     // SAFETY: caller passes a live response or NULL.
-    guard_value(std::ptr::null(), || {
+    entry!(std::ptr::null(), || {
         Ok(unsafe { response_ref(r) }?.text().reason.as_ptr())
     })
 }
@@ -165,7 +165,7 @@ pub extern "C" fn tornado_http_response_body(
     r: *const tornado_http_response,
     len: *mut usize,
 ) -> *const u8 {
-    let (ptr, n) = guard_value((std::ptr::null(), 0), || {
+    let (ptr, n) = entry!((std::ptr::null(), 0), || {
         // SAFETY: caller passes a live response or NULL.
         let body = &unsafe { response_ref(r) }?.response.body;
         Ok((body.as_ptr(), body.len()))
@@ -184,7 +184,7 @@ pub extern "C" fn tornado_http_response_header(
     r: *const tornado_http_response,
     name: *const c_char,
 ) -> *const c_char {
-    guard_value(std::ptr::null(), || {
+    entry!(std::ptr::null(), || {
         // SAFETY: caller passes a live response or NULL.
         let response = unsafe { response_ref(r) }?;
         // SAFETY: caller passes a NUL-terminated string or NULL.
@@ -202,7 +202,7 @@ pub extern "C" fn tornado_http_response_header(
 #[no_mangle]
 pub extern "C" fn tornado_http_response_header_count(r: *const tornado_http_response) -> usize {
     // SAFETY: caller passes a live response or NULL.
-    guard_value(0, || Ok(unsafe { response_ref(r) }?.response.headers.len()))
+    entry!(0, || Ok(unsafe { response_ref(r) }?.response.headers.len()))
 }
 
 /// The `i`-th header in received order: name (as received) and value,
@@ -215,7 +215,7 @@ pub extern "C" fn tornado_http_response_header_at(
     name: *mut *const c_char,
     value: *mut *const c_char,
 ) -> tornado_code {
-    guard_code(|| {
+    entry!(code, || {
         // SAFETY: caller passes a live response or NULL.
         let response = unsafe { response_ref(r) }?;
         let (n, v) =
@@ -249,7 +249,7 @@ pub extern "C" fn tornado_http_response_header_bytes_at(
     value: *mut *const u8,
     len: *mut usize,
 ) -> tornado_code {
-    guard_code(|| {
+    entry!(code, || {
         // SAFETY: caller passes a live response or NULL.
         let response = unsafe { response_ref(r) }?;
         non_null(value, "value")?;
@@ -286,7 +286,7 @@ pub extern "C" fn tornado_http_response_header_block(
     r: *const tornado_http_response,
     len: *mut usize,
 ) -> *const u8 {
-    let (ptr, n) = guard_value((std::ptr::null(), 0), || {
+    let (ptr, n) = entry!((std::ptr::null(), 0), || {
         // SAFETY: caller passes a live response or NULL.
         let response = unsafe { response_ref(r) }?;
         let block = response.header_block.get_or_init(|| {
@@ -315,7 +315,7 @@ pub extern "C" fn tornado_http_response_header_block(
 pub extern "C" fn tornado_http_response_effective_url(
     r: *const tornado_http_response,
 ) -> *const c_char {
-    guard_value(std::ptr::null(), || {
+    entry!(std::ptr::null(), || {
         // SAFETY: caller passes a live response or NULL.
         Ok(unsafe { response_ref(r) }?.text().effective_url.as_ptr())
     })
@@ -326,7 +326,7 @@ pub extern "C" fn tornado_http_response_effective_url(
 #[no_mangle]
 pub extern "C" fn tornado_http_response_request_time(r: *const tornado_http_response) -> f64 {
     // SAFETY: caller passes a live response or NULL.
-    guard_value(-1.0, || {
+    entry!(-1.0, || {
         Ok(unsafe { response_ref(r) }?.response.request_time)
     })
 }
@@ -335,7 +335,7 @@ pub extern "C" fn tornado_http_response_request_time(r: *const tornado_http_resp
 /// response.
 #[no_mangle]
 pub extern "C" fn tornado_http_response_start_time(r: *const tornado_http_response) -> f64 {
-    guard_value(-1.0, || {
+    entry!(-1.0, || {
         // SAFETY: caller passes a live response or NULL.
         let start = unsafe { response_ref(r) }?.response.start_time;
         Ok(start
@@ -350,7 +350,7 @@ pub extern "C" fn tornado_http_response_time_info(
     r: *const tornado_http_response,
     out: *mut tornado_http_time_info,
 ) -> tornado_code {
-    guard_code(|| {
+    entry!(code, || {
         // SAFETY: caller passes a live response or NULL.
         let t = &unsafe { response_ref(r) }?.response.time_info;
         non_null(out, "out")?;
@@ -377,7 +377,7 @@ pub extern "C" fn tornado_http_response_time_info(
 /// one: the last 3xx when max_redirects ran out (too_many_redirects).
 #[no_mangle]
 pub extern "C" fn tornado_http_response_error(r: *const tornado_http_response) -> *const c_char {
-    guard_value(std::ptr::null(), || {
+    entry!(std::ptr::null(), || {
         // SAFETY: caller passes a live response or NULL.
         Ok(unsafe { response_ref(r) }?
             .text()
@@ -393,7 +393,7 @@ pub extern "C" fn tornado_http_response_error(r: *const tornado_http_response) -
 /// timeout, a protocol error) or on a NULL response.
 #[no_mangle]
 pub extern "C" fn tornado_http_response_os_error(r: *const tornado_http_response) -> c_int {
-    guard_value(0, || {
+    entry!(0, || {
         // SAFETY: caller passes a live response or NULL.
         let response = unsafe { response_ref(r) }?;
         Ok(response
@@ -410,7 +410,7 @@ pub extern "C" fn tornado_http_response_os_error(r: *const tornado_http_response
 pub extern "C" fn tornado_http_response_error_code(
     r: *const tornado_http_response,
 ) -> tornado_code {
-    guard_value(crate::ffi::TORNADO_ERR_INVALID, || {
+    entry!(crate::ffi::TORNADO_ERR_INVALID, || {
         // SAFETY: caller passes a live response or NULL.
         Ok(unsafe { response_ref(r) }?
             .response
