@@ -6,7 +6,7 @@ use super::future::{borrow, check_same_loop, tornado_future};
 use super::types::{
     c_callback, tornado_callback, tornado_drop_fn, tornado_fd_callback, CCall, CFdCall, UserData,
 };
-use super::{non_null, seconds, tornado_code};
+use super::{non_null, seconds, tornado_code, TORNADO_OK};
 use crate::error::{Error, Result};
 use crate::future::Future;
 use crate::ioloop::{Callback, Handler, IOLoop, LoopRef, TimeoutId};
@@ -190,12 +190,26 @@ pub extern "C" fn tornado_loop_add_callback(
     cb: tornado_callback,
     userdata: *mut c_void,
 ) -> tornado_code {
-    entry!(code, || {
-        if queue_fast(r#loop, cb, userdata) {
-            return Ok(());
-        }
-        add_callback(r#loop, cb, userdata, None)
-    })
+    // The fast path stays outside the guard: nothing in it can panic (NULL
+    // checks, a thread compare, a borrow that is tried, a push into a queue
+    // with room), and inside catch_unwind it cost W1 (a callback chain)
+    // 13 % more instructions. Everything else goes through `entry!`.
+    if queue_fast(r#loop, cb, userdata) {
+        return TORNADO_OK;
+    }
+    add_callback_guarded(r#loop, cb, userdata)
+}
+
+/// The rest of `tornado_loop_add_callback`, out of line so the fast path
+/// above needs no stack frame.
+#[cold]
+#[inline(never)]
+fn add_callback_guarded(
+    r#loop: *mut tornado_loop,
+    cb: tornado_callback,
+    userdata: *mut c_void,
+) -> tornado_code {
+    entry!(code, || add_callback(r#loop, cb, userdata, None))
 }
 
 /// The hot path of a callback chain, taken outside the panic guard because
