@@ -393,6 +393,18 @@ typedef void (*tornado_drop_fn)(void *value);
 typedef void (*tornado_future_callback)(tornado_future *future, void *userdata);
 
 /**
+ * Resolves `host` (a name or an IP literal, as Tornado's resolvers get
+ * them; hosts of the hostname mapping never come here) for `port` in
+ * `family` (AF_UNSPEC, AF_INET or AF_INET6), and answers through `reply`,
+ * now or later. `host` is borrowed for the call.
+ */
+typedef void (*tornado_http_resolve_fn)(const char *host,
+                                        uint16_t port,
+                                        int family,
+                                        tornado_resolve_reply *reply,
+                                        void *userdata);
+
+/**
  * Called once per `tornado_http_client_fetch_cb` with the response,
  * borrowed for the call (code 599 and an error when none was received).
  */
@@ -489,18 +501,6 @@ typedef void (*tornado_callback)(void *userdata);
  * An fd handler: `void (*)(int fd, uint32_t events, void *userdata)`.
  */
 typedef void (*tornado_fd_callback)(int fd, uint32_t events, void *userdata);
-
-/**
- * Resolves `host` (a name or an IP literal, as Tornado's resolvers get
- * them; hosts of the hostname mapping never come here) for `port` in
- * `family` (AF_UNSPEC, AF_INET or AF_INET6), and answers through `reply`,
- * now or later. `host` is borrowed for the call.
- */
-typedef void (*tornado_http_resolve_fn)(const char *host,
-                                        uint16_t port,
-                                        int family,
-                                        tornado_resolve_reply *reply,
-                                        void *userdata);
 
 /**
  * Called for each accepted connection with a new stream handle that the
@@ -791,6 +791,45 @@ tornado_code tornado_http_client_options_add_hostname_mapping(tornado_http_clien
  */
 tornado_code tornado_http_client_options_set_defaults(tornado_http_client_options *options,
                                                       const tornado_http_request *request);
+
+/**
+ * Resolves names with `cb` instead of the library's threaded resolver
+ * (Tornado's `resolver=`); hostname and endpoint mappings still apply
+ * first. Addresses of another family than asked for are dropped, as are
+ * repeats; no address at all is a `resolve` error, as is a failed reply.
+ * A reply that never comes ends in the connect timeout. NULL cb: the
+ * threaded resolver again. `drop(userdata)` (may be NULL) runs once, when
+ * the options and every client made from them are freed.
+ */
+tornado_code tornado_http_client_options_set_resolver(tornado_http_client_options *options,
+                                                      tornado_http_resolve_fn cb,
+                                                      void *userdata,
+                                                      tornado_drop_fn drop);
+
+/**
+ * Resolves (`host`, `port`) as (`to_host`, `to_port`) (an IP literal or a
+ * name, then resolved as usual), as Tornado's OverrideResolver with a
+ * (host, port) key and curl's `--connect-to`: the request keeps its URL,
+ * Host header and TLS server name. Host names are case-insensitive; a
+ * later mapping of the same (host, port) replaces the earlier one. Both
+ * strings are copied.
+ */
+tornado_code tornado_http_client_options_add_endpoint_mapping(tornado_http_client_options *options,
+                                                              const char *host,
+                                                              uint16_t port,
+                                                              const char *to_host,
+                                                              uint16_t to_port);
+
+/**
+ * How long the threaded resolver keeps an answer, in seconds (default
+ * 60, as curl's DNS cache). 0 turns the cache off: every new connection
+ * asks the system's resolver. NaN, negative or infinite is
+ * `TORNADO_ERR_INVALID`. Hostname mappings and IP literals are never
+ * looked up, and a resolver given by `tornado_http_client_options_set_resolver`
+ * is asked every time (it keeps its own cache, if any).
+ */
+tornado_code tornado_http_client_options_set_dns_cache_ttl(tornado_http_client_options *options,
+                                                           double seconds_);
 
 /**
  * A client on `loop`; `options` may be NULL for the defaults (copied).
@@ -1136,6 +1175,17 @@ tornado_code tornado_http_request_set_http_version(tornado_http_request *r, uint
 tornado_code tornado_http_request_set_expect_100_continue(tornado_http_request *r, bool expect);
 
 /**
+ * Connect to the Unix domain socket at `path` instead of the URL's host
+ * and port, as curl's `--unix-socket` (Docker's API, local daemons); NULL
+ * connects by the URL again. The URL still gives the Host header, the
+ * path and, for https, the TLS server name; no proxy is used. Connections
+ * are pooled by socket path. `path` is copied; empty, or longer than 107
+ * bytes, is `TORNADO_ERR_INVALID` (the request unchanged). A socket that
+ * does not exist or refuses fails the fetch with a `connect` error.
+ */
+tornado_code tornado_http_request_set_unix_socket(tornado_http_request *r, const char *path);
+
+/**
  * Delivers the body in chunks to `cb` instead of buffering it (NULL cb:
  * buffer again). `drop(userdata)` (may be NULL) runs once when the request
  * and every fetch of it are done with it.
@@ -1212,17 +1262,6 @@ tornado_future *tornado_http_body_writer_write(tornado_http_body_writer *writer,
 void tornado_http_body_writer_free(tornado_http_body_writer *writer);
 
 /**
- * Connect to the Unix domain socket at `path` instead of the URL's host
- * and port, as curl's `--unix-socket` (Docker's API, local daemons); NULL
- * connects by the URL again. The URL still gives the Host header, the
- * path and, for https, the TLS server name; no proxy is used. Connections
- * are pooled by socket path. `path` is copied; empty, or longer than 107
- * bytes, is `TORNADO_ERR_INVALID` (the request unchanged). A socket that
- * does not exist or refuses fails the fetch with a `connect` error.
- */
-tornado_code tornado_http_request_set_unix_socket(tornado_http_request *r, const char *path);
-
-/**
  * Turns the client's cookie jar on or off (default off, as in Tornado).
  * With it on, the `Set-Cookie` lines of every response (redirects
  * included) are kept by RFC 6265's rules and sent back as a `Cookie`
@@ -1233,17 +1272,6 @@ tornado_code tornado_http_request_set_unix_socket(tornado_http_request *r, const
  */
 tornado_code tornado_http_client_options_set_cookies(tornado_http_client_options *options,
                                                      bool enabled);
-
-/**
- * How long the threaded resolver keeps an answer, in seconds (default
- * 60, as curl's DNS cache). 0 turns the cache off: every new connection
- * asks the system's resolver. NaN, negative or infinite is
- * `TORNADO_ERR_INVALID`. Hostname mappings and IP literals are never
- * looked up, and a resolver given by `tornado_http_client_options_set_resolver`
- * is asked every time (it keeps its own cache, if any).
- */
-tornado_code tornado_http_client_options_set_dns_cache_ttl(tornado_http_client_options *options,
-                                                           double seconds_);
 
 /**
  * Adds the cookies of a curl (Netscape) cookie file at `path` to the
@@ -1619,20 +1647,6 @@ bool tornado_periodic_is_running(const tornado_periodic *periodic);
 tornado_code tornado_periodic_free(tornado_periodic *periodic);
 
 /**
- * Resolves names with `cb` instead of the library's threaded resolver
- * (Tornado's `resolver=`); hostname and endpoint mappings still apply
- * first. Addresses of another family than asked for are dropped, as are
- * repeats; no address at all is a `resolve` error, as is a failed reply.
- * A reply that never comes ends in the connect timeout. NULL cb: the
- * threaded resolver again. `drop(userdata)` (may be NULL) runs once, when
- * the options and every client made from them are freed.
- */
-tornado_code tornado_http_client_options_set_resolver(tornado_http_client_options *options,
-                                                      tornado_http_resolve_fn cb,
-                                                      void *userdata,
-                                                      tornado_drop_fn drop);
-
-/**
  * Adds one address (an IP literal, IPv6 with or without brackets) and
  * port to the answer. `TORNADO_ERR_INVALID` for a NULL reply or an
  * address that is not an IP literal (the reply stays open). `address` is
@@ -1656,20 +1670,6 @@ tornado_code tornado_resolve_reply_done(tornado_resolve_reply *reply);
 tornado_code tornado_resolve_reply_fail(tornado_resolve_reply *reply,
                                         tornado_code code,
                                         const char *message);
-
-/**
- * Resolves (`host`, `port`) as (`to_host`, `to_port`) (an IP literal or a
- * name, then resolved as usual), as Tornado's OverrideResolver with a
- * (host, port) key and curl's `--connect-to`: the request keeps its URL,
- * Host header and TLS server name. Host names are case-insensitive; a
- * later mapping of the same (host, port) replaces the earlier one. Both
- * strings are copied.
- */
-tornado_code tornado_http_client_options_add_endpoint_mapping(tornado_http_client_options *options,
-                                                              const char *host,
-                                                              uint16_t port,
-                                                              const char *to_host,
-                                                              uint16_t to_port);
 
 /**
  * The bytes of a buffer (borrowed: valid while the future that holds it

@@ -6,8 +6,7 @@ use std::ffi::{c_char, c_int, c_void};
 use std::net::SocketAddr;
 use std::rc::Rc;
 
-use super::http::{tornado_http_client_options, with_options, CHook};
-use super::types::tornado_drop_fn;
+use super::http::CHook;
 use super::{c_str, non_null, tornado_code};
 use crate::error::{Code, Error, Result};
 use crate::future::Future;
@@ -39,53 +38,37 @@ pub type tornado_http_resolve_fn = Option<
     ),
 >;
 
-/// Resolves names with `cb` instead of the library's threaded resolver
-/// (Tornado's `resolver=`); hostname and endpoint mappings still apply
-/// first. Addresses of another family than asked for are dropped, as are
-/// repeats; no address at all is a `resolve` error, as is a failed reply.
-/// A reply that never comes ends in the connect timeout. NULL cb: the
-/// threaded resolver again. `drop(userdata)` (may be NULL) runs once, when
-/// the options and every client made from them are freed.
-#[no_mangle]
-pub extern "C" fn tornado_http_client_options_set_resolver(
-    options: *mut tornado_http_client_options,
-    cb: tornado_http_resolve_fn,
-    userdata: *mut c_void,
-    drop: tornado_drop_fn,
-) -> tornado_code {
-    with_options(options, |o| {
-        let Some(hook) = CHook::new(cb, userdata, drop) else {
-            o.resolver = None;
-            return Ok(());
+/// The resolver hook that calls a C `tornado_http_resolve_fn` (for
+/// `tornado_http_client_options_set_resolver`).
+pub(crate) fn c_resolve_hook(hook: CHook<ResolveFnPtr>) -> ResolveHook {
+    ResolveHook(Rc::new(move |lp, host: &str, port, family| {
+        let result = Future::new(lp);
+        let reply = Box::into_raw(Box::new(tornado_resolve_reply {
+            result: result.clone(),
+            addrs: Vec::new(),
+        }));
+        let family = match family {
+            AddressFamily::Any => libc::AF_UNSPEC,
+            AddressFamily::V4 => libc::AF_INET,
+            AddressFamily::V6 => libc::AF_INET6,
         };
-        o.resolver = Some(ResolveHook(Rc::new(move |lp, host: &str, port, family| {
-            let result = Future::new(lp);
-            let reply = Box::into_raw(Box::new(tornado_resolve_reply {
-                result: result.clone(),
-                addrs: Vec::new(),
-            }));
-            let family = match family {
-                AddressFamily::Any => libc::AF_UNSPEC,
-                AddressFamily::V4 => libc::AF_INET,
-                AddressFamily::V6 => libc::AF_INET6,
-            };
-            match std::ffi::CString::new(host) {
-                // SAFETY: registered together; the name is borrowed for the
-                // call and the reply is the resolver's until it completes it.
-                Ok(name) => unsafe {
-                    (hook.f)(name.as_ptr(), port, family, reply, hook.data.ptr())
-                },
-                Err(_) => {
-                    // SAFETY: just made, not handed out.
-                    std::mem::drop(unsafe { Box::from_raw(reply) });
-                    let _ = result.set_error(Error::invalid("a host name with a NUL"));
-                }
+        match std::ffi::CString::new(host) {
+            // SAFETY: registered together; the name is borrowed for the
+            // call and the reply is the resolver's until it completes it.
+            Ok(name) => unsafe { (hook.f)(name.as_ptr(), port, family, reply, hook.data.ptr()) },
+            Err(_) => {
+                // SAFETY: just made, not handed out.
+                std::mem::drop(unsafe { Box::from_raw(reply) });
+                let _ = result.set_error(Error::invalid("a host name with a NUL"));
             }
-            result
-        })));
-        Ok(())
-    })
+        }
+        result
+    }))
 }
+
+/// The function pointer inside a `tornado_http_resolve_fn`.
+pub(crate) type ResolveFnPtr =
+    unsafe extern "C" fn(*const c_char, u16, c_int, *mut tornado_resolve_reply, *mut c_void);
 
 /// Checks `reply` is non-NULL and this is its loop's thread.
 ///
@@ -156,35 +139,6 @@ pub extern "C" fn tornado_resolve_reply_fail(
         // SAFETY: from `Box::into_raw` when the lookup began; completed once.
         let failed = unsafe { Box::from_raw(reply) };
         let _ = failed.result.set_error(Error::new(Code(code), text));
-        Ok(())
-    })
-}
-
-/// Resolves (`host`, `port`) as (`to_host`, `to_port`) (an IP literal or a
-/// name, then resolved as usual), as Tornado's OverrideResolver with a
-/// (host, port) key and curl's `--connect-to`: the request keeps its URL,
-/// Host header and TLS server name. Host names are case-insensitive; a
-/// later mapping of the same (host, port) replaces the earlier one. Both
-/// strings are copied.
-#[no_mangle]
-pub extern "C" fn tornado_http_client_options_add_endpoint_mapping(
-    options: *mut tornado_http_client_options,
-    host: *const c_char,
-    port: u16,
-    to_host: *const c_char,
-    to_port: u16,
-) -> tornado_code {
-    with_options(options, |o| {
-        // SAFETY: caller passes NUL-terminated strings or NULL.
-        let host = unsafe { c_str(host, "host") }?.to_ascii_lowercase();
-        // SAFETY: as above.
-        let to_host = unsafe { c_str(to_host, "to_host") }?.to_string();
-        if host.is_empty() || to_host.is_empty() {
-            return Err(Error::invalid("an empty host name"));
-        }
-        o.endpoint_mapping
-            .retain(|((h, p), _)| !(*h == host && *p == port));
-        o.endpoint_mapping.push(((host, port), (to_host, to_port)));
         Ok(())
     })
 }

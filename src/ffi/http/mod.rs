@@ -13,12 +13,12 @@ mod request;
 //
 mod callbacks;
 //
-mod curl_parity;
+mod cookies;
 mod response;
 
 pub use callbacks::*;
 pub use client::*;
-pub use curl_parity::*;
+pub use cookies::*;
 pub use options::*;
 pub use request::*;
 pub use response::*;

@@ -1,11 +1,14 @@
 //! `tornado_http_client_options_*`: the client's settings (Tornado's
 //! `AsyncHTTPClient.configure` keywords), made before the client.
 
-use std::ffi::c_char;
+use std::ffi::{c_char, c_void};
 
+use super::callbacks::CHook;
 use super::client::request_snapshot;
 use super::request::tornado_http_request;
 use crate::error::{Error, Result};
+use crate::ffi::resolve::{c_resolve_hook, tornado_http_resolve_fn};
+use crate::ffi::types::tornado_drop_fn;
 use crate::ffi::{c_str, non_null, seconds, tornado_code};
 use crate::http::client::ClientOptions;
 use crate::http::request::HTTPRequest;
@@ -258,6 +261,77 @@ pub extern "C" fn tornado_http_client_options_set_defaults(
             let shared = request_snapshot(request)?;
             Some(HTTPRequest::clone(&shared))
         };
+        Ok(())
+    })
+}
+
+/// Resolves names with `cb` instead of the library's threaded resolver
+/// (Tornado's `resolver=`); hostname and endpoint mappings still apply
+/// first. Addresses of another family than asked for are dropped, as are
+/// repeats; no address at all is a `resolve` error, as is a failed reply.
+/// A reply that never comes ends in the connect timeout. NULL cb: the
+/// threaded resolver again. `drop(userdata)` (may be NULL) runs once, when
+/// the options and every client made from them are freed.
+#[no_mangle]
+pub extern "C" fn tornado_http_client_options_set_resolver(
+    options: *mut tornado_http_client_options,
+    cb: tornado_http_resolve_fn,
+    userdata: *mut c_void,
+    drop: tornado_drop_fn,
+) -> tornado_code {
+    with_options(options, |o| {
+        let Some(hook) = CHook::new(cb, userdata, drop) else {
+            o.resolver = None;
+            return Ok(());
+        };
+        o.resolver = Some(c_resolve_hook(hook));
+        Ok(())
+    })
+}
+
+/// Resolves (`host`, `port`) as (`to_host`, `to_port`) (an IP literal or a
+/// name, then resolved as usual), as Tornado's OverrideResolver with a
+/// (host, port) key and curl's `--connect-to`: the request keeps its URL,
+/// Host header and TLS server name. Host names are case-insensitive; a
+/// later mapping of the same (host, port) replaces the earlier one. Both
+/// strings are copied.
+#[no_mangle]
+pub extern "C" fn tornado_http_client_options_add_endpoint_mapping(
+    options: *mut tornado_http_client_options,
+    host: *const c_char,
+    port: u16,
+    to_host: *const c_char,
+    to_port: u16,
+) -> tornado_code {
+    with_options(options, |o| {
+        // SAFETY: caller passes NUL-terminated strings or NULL.
+        let host = unsafe { c_str(host, "host") }?.to_ascii_lowercase();
+        // SAFETY: as above.
+        let to_host = unsafe { c_str(to_host, "to_host") }?.to_string();
+        if host.is_empty() || to_host.is_empty() {
+            return Err(Error::invalid("an empty host name"));
+        }
+        o.endpoint_mapping
+            .retain(|((h, p), _)| !(*h == host && *p == port));
+        o.endpoint_mapping.push(((host, port), (to_host, to_port)));
+        Ok(())
+    })
+}
+
+/// How long the threaded resolver keeps an answer, in seconds (default
+/// 60, as curl's DNS cache). 0 turns the cache off: every new connection
+/// asks the system's resolver. NaN, negative or infinite is
+/// `TORNADO_ERR_INVALID`. Hostname mappings and IP literals are never
+/// looked up, and a resolver given by `tornado_http_client_options_set_resolver`
+/// is asked every time (it keeps its own cache, if any).
+#[no_mangle]
+pub extern "C" fn tornado_http_client_options_set_dns_cache_ttl(
+    options: *mut tornado_http_client_options,
+    seconds_: f64,
+) -> tornado_code {
+    with_options(options, |o| {
+        let ttl = seconds(seconds_, "seconds")?;
+        o.dns_cache_ttl = crate::gen::limit_of(Some(ttl));
         Ok(())
     })
 }

@@ -668,3 +668,32 @@ pub extern "C" fn tornado_http_request_set_expect_100_continue(
         Ok(())
     })
 }
+
+/// The longest Unix socket path (`sun_path` is 108 bytes with its NUL).
+const MAX_UNIX_PATH: usize = 107;
+
+/// Connect to the Unix domain socket at `path` instead of the URL's host
+/// and port, as curl's `--unix-socket` (Docker's API, local daemons); NULL
+/// connects by the URL again. The URL still gives the Host header, the
+/// path and, for https, the TLS server name; no proxy is used. Connections
+/// are pooled by socket path. `path` is copied; empty, or longer than 107
+/// bytes, is `TORNADO_ERR_INVALID` (the request unchanged). A socket that
+/// does not exist or refuses fails the fetch with a `connect` error.
+#[no_mangle]
+pub extern "C" fn tornado_http_request_set_unix_socket(
+    r: *mut tornado_http_request,
+    path: *const c_char,
+) -> tornado_code {
+    with_request(r, |req| {
+        let path = optional_str(path, "path")?;
+        if let Some(path) = &path {
+            if path.is_empty() || path.len() > MAX_UNIX_PATH || path.contains('\0') {
+                return Err(Error::invalid(format!(
+                    "a Unix socket path has 1 to {MAX_UNIX_PATH} bytes"
+                )));
+            }
+        }
+        req.unix_socket = path.map(std::path::PathBuf::from);
+        Ok(())
+    })
+}

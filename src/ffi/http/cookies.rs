@@ -1,47 +1,14 @@
-//! The C functions of what curl users look for first (issue 19): Unix
-//! domain sockets, the cookie jar and the DNS cache. brotli, zstd and
-//! SOCKS need no function of their own: decoding follows
-//! `tornado_http_request_set_decompress_response`, and a SOCKS proxy is a
-//! proxy URL given to `tornado_http_request_set_proxy`.
+//! The client's cookie jar (`tornado_http_client_options_set_cookies`,
+//! `tornado_http_client_{load,save,clear}_cookies`, `_cookie_count`).
 
 use std::ffi::c_char;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 use super::client::{client_ref, tornado_http_client};
 use super::options::{tornado_http_client_options, with_options};
-use super::request::{optional_str, tornado_http_request, with_request};
 use crate::error::{Error, Result};
-use crate::ffi::{c_str, seconds, tornado_code};
+use crate::ffi::{c_str, tornado_code};
 use crate::http::cookies::CookieJar;
-
-/// The longest Unix socket path (`sun_path` is 108 bytes with its NUL).
-const MAX_UNIX_PATH: usize = 107;
-
-/// Connect to the Unix domain socket at `path` instead of the URL's host
-/// and port, as curl's `--unix-socket` (Docker's API, local daemons); NULL
-/// connects by the URL again. The URL still gives the Host header, the
-/// path and, for https, the TLS server name; no proxy is used. Connections
-/// are pooled by socket path. `path` is copied; empty, or longer than 107
-/// bytes, is `TORNADO_ERR_INVALID` (the request unchanged). A socket that
-/// does not exist or refuses fails the fetch with a `connect` error.
-#[no_mangle]
-pub extern "C" fn tornado_http_request_set_unix_socket(
-    r: *mut tornado_http_request,
-    path: *const c_char,
-) -> tornado_code {
-    with_request(r, |req| {
-        let path = optional_str(path, "path")?;
-        if let Some(path) = &path {
-            if path.is_empty() || path.len() > MAX_UNIX_PATH || path.contains('\0') {
-                return Err(Error::invalid(format!(
-                    "a Unix socket path has 1 to {MAX_UNIX_PATH} bytes"
-                )));
-            }
-        }
-        req.unix_socket = path.map(PathBuf::from);
-        Ok(())
-    })
-}
 
 /// Turns the client's cookie jar on or off (default off, as in Tornado).
 /// With it on, the `Set-Cookie` lines of every response (redirects
@@ -57,24 +24,6 @@ pub extern "C" fn tornado_http_client_options_set_cookies(
 ) -> tornado_code {
     with_options(options, |o| {
         o.cookies = enabled;
-        Ok(())
-    })
-}
-
-/// How long the threaded resolver keeps an answer, in seconds (default
-/// 60, as curl's DNS cache). 0 turns the cache off: every new connection
-/// asks the system's resolver. NaN, negative or infinite is
-/// `TORNADO_ERR_INVALID`. Hostname mappings and IP literals are never
-/// looked up, and a resolver given by `tornado_http_client_options_set_resolver`
-/// is asked every time (it keeps its own cache, if any).
-#[no_mangle]
-pub extern "C" fn tornado_http_client_options_set_dns_cache_ttl(
-    options: *mut tornado_http_client_options,
-    seconds_: f64,
-) -> tornado_code {
-    with_options(options, |o| {
-        let ttl = seconds(seconds_, "seconds")?;
-        o.dns_cache_ttl = (!ttl.is_zero()).then_some(ttl);
         Ok(())
     })
 }
