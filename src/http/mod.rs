@@ -11,6 +11,7 @@
 pub(crate) mod auth;
 pub mod body;
 pub mod body_pool;
+pub(crate) mod body_sink;
 pub mod client;
 pub(crate) mod conn;
 pub mod cookies;

@@ -17,7 +17,6 @@
 //! its own stream.
 
 pub(crate) mod io;
-mod sink;
 
 use std::cell::{Cell, RefCell};
 use std::future::{poll_fn, Future as _};
@@ -41,9 +40,9 @@ use super::upload::BodyProducer;
 use super::url::{Scheme, Target};
 use super::{fetch_error, kind_of, FetchErrorKind, Headers};
 use crate::error::{Error, Result};
+use crate::http::body_sink::BodySink;
 use crate::iostream::IOStream;
 use crate::util::monotonic_ns;
-use sink::BodySink;
 
 /// The stream window (what one stream may have in flight unread): hyper's.
 pub(crate) const STREAM_WINDOW: u32 = 2 * 1024 * 1024;
@@ -433,7 +432,17 @@ pub(crate) async fn exchange(
             }
         }
     }
-    let mut sink = BodySink::new(req, &head, limits, following, body_pool)?;
+    let bodyless =
+        req.method == "HEAD" || matches!(head.code, 204 | 304) || (100..200).contains(&head.code);
+    let mut sink = BodySink::new(req, &head, !bodyless, limits, following, body_pool);
+    let length = head
+        .headers
+        .get("content-length")
+        .and_then(|v| v.trim().parse::<u64>().ok());
+    if let Some(length) = length.filter(|_| !bodyless) {
+        // Over the limit: refused before any of the body is read.
+        sink.expect(length)?;
+    }
     {
         // The upload goes on while the body arrives (a server may stream
         // its answer to a body it is still reading).
@@ -453,7 +462,7 @@ pub(crate) async fn exchange(
     drop(kept_upload);
     Ok(Exchanged {
         head,
-        body: sink.into_body(),
+        body: sink.body,
         reusable: true,
         // HTTP/2 has no 101: an upgrade asks for HTTP/1.1.
         upgraded: false,
