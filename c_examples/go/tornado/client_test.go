@@ -211,6 +211,12 @@ func TestDoFromManyGoroutines(t *testing.T) {
 // Completions come back to Go in batches: 64 responses released at once
 // reach Go in fewer returns from the loop than there are events.
 func TestCompletionsInBatches(t *testing.T) {
+	if underASan {
+		// Seen in CI: under ASan each completion was handled before the
+		// next one arrived (64 events in 64 returns). The batching is a
+		// matter of timing, checked in the -race run.
+		t.Skip("timing-dependent: checked without -asan (go test -race)")
+	}
 	const n = 64
 	var arrived sync.WaitGroup
 	arrived.Add(n)
