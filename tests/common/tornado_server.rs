@@ -14,25 +14,8 @@ pub struct TornadoServer {
 
 impl TornadoServer {
     pub fn start() -> TornadoServer {
-        let script = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/servers/tornado_app.py");
-        let mut child = Command::new("python3")
-            .arg(script)
-            .stdin(Stdio::piped())
-            .stdout(Stdio::piped())
-            .spawn()
-            .expect("python3 must be installed (see .ci/run)");
-        let mut line = String::new();
-        BufReader::new(child.stdout.take().unwrap())
-            .read_line(&mut line)
-            .unwrap();
-        let port = line
-            .trim()
-            .strip_prefix("PORT ")
-            .unwrap_or_else(|| {
-                panic!("tornado_app.py did not start (is the tornado package installed?): {line:?}")
-            })
-            .parse()
-            .unwrap();
+        let (child, port) =
+            spawn_python_server("tornado_app.py", &[], "is the tornado package installed?");
         TornadoServer { child, port }
     }
 
@@ -46,4 +29,29 @@ impl Drop for TornadoServer {
         drop(self.child.stdin.take());
         let _ = self.child.wait();
     }
+}
+
+/// Starts `tests/servers/<script>` with `args`: it prints `PORT <n>` once it
+/// listens on 127.0.0.1 and exits when its stdin closes. Panics, naming
+/// `hint`, when it does not start.
+pub fn spawn_python_server(script: &str, args: &[&str], hint: &str) -> (Child, u16) {
+    let path = format!("{}/tests/servers/{script}", env!("CARGO_MANIFEST_DIR"));
+    let mut child = Command::new("python3")
+        .arg(path)
+        .args(args)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .spawn()
+        .expect("python3 must be installed (see .ci/run)");
+    let mut line = String::new();
+    BufReader::new(child.stdout.take().unwrap())
+        .read_line(&mut line)
+        .unwrap();
+    let port = line
+        .trim()
+        .strip_prefix("PORT ")
+        .unwrap_or_else(|| panic!("{script} {args:?} did not start ({hint}): {line:?}"))
+        .parse()
+        .unwrap();
+    (child, port)
 }

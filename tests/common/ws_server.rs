@@ -3,8 +3,9 @@
 
 #![allow(dead_code)]
 
-use std::io::{BufRead, BufReader};
-use std::process::{Child, Command, Stdio};
+use std::process::Child;
+
+use super::tornado_server::spawn_python_server;
 
 /// A ws_servers.py server; it exits when its stdin closes (on drop).
 pub struct WsServer {
@@ -14,26 +15,11 @@ pub struct WsServer {
 
 impl WsServer {
     pub fn start(args: &[&str]) -> WsServer {
-        let script = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/servers/ws_servers.py");
-        let mut child = Command::new("python3")
-            .arg(script)
-            .args(args)
-            .stdin(Stdio::piped())
-            .stdout(Stdio::piped())
-            .spawn()
-            .expect("python3 must be installed (see .ci/run)");
-        let mut line = String::new();
-        BufReader::new(child.stdout.take().unwrap())
-            .read_line(&mut line)
-            .unwrap();
-        let port = line
-            .trim()
-            .strip_prefix("PORT ")
-            .unwrap_or_else(|| {
-                panic!("ws_servers.py {args:?} did not start (are tornado and websockets installed? .ci/run installs them): {line:?}")
-            })
-            .parse()
-            .unwrap();
+        let (child, port) = spawn_python_server(
+            "ws_servers.py",
+            args,
+            "are tornado and websockets installed? .ci/run installs them",
+        );
         WsServer { child, port }
     }
 
