@@ -1279,7 +1279,8 @@ tornado_code tornado_http_client_options_set_cookies(tornado_http_client_options
  * expired ones in the file are skipped. A malformed line fails the whole
  * load (`TORNADO_ERR_INVALID`, the message naming the line) and the jar is
  * left as it was; an unreadable file is `TORNADO_ERR_IO`. Cookies off is
- * `TORNADO_ERR_INVALID`.
+ * `TORNADO_ERR_INVALID`. `path` stays the caller's: it is read during the
+ * call only.
  */
 tornado_code tornado_http_client_load_cookies(tornado_http_client *client, const char *path);
 
@@ -1289,6 +1290,7 @@ tornado_code tornado_http_client_load_cookies(tornado_http_client *client, const
  * through a temporary file renamed into place: a failed save
  * (`TORNADO_ERR_IO`) leaves an older file whole. Cookies off is
  * `TORNADO_ERR_INVALID`.
+ * `path` stays the caller's: it is read during the call only.
  */
 tornado_code tornado_http_client_save_cookies(tornado_http_client *client, const char *path);
 

@@ -49,7 +49,8 @@ unsafe fn jar_and_path<'a>(
 /// expired ones in the file are skipped. A malformed line fails the whole
 /// load (`TORNADO_ERR_INVALID`, the message naming the line) and the jar is
 /// left as it was; an unreadable file is `TORNADO_ERR_IO`. Cookies off is
-/// `TORNADO_ERR_INVALID`.
+/// `TORNADO_ERR_INVALID`. `path` stays the caller's: it is read during the
+/// call only.
 #[no_mangle]
 pub extern "C" fn tornado_http_client_load_cookies(
     client: *mut tornado_http_client,
@@ -67,6 +68,7 @@ pub extern "C" fn tornado_http_client_load_cookies(
 /// through a temporary file renamed into place: a failed save
 /// (`TORNADO_ERR_IO`) leaves an older file whole. Cookies off is
 /// `TORNADO_ERR_INVALID`.
+/// `path` stays the caller's: it is read during the call only.
 #[no_mangle]
 pub extern "C" fn tornado_http_client_save_cookies(
     client: *mut tornado_http_client,
