@@ -16,13 +16,17 @@ class MiniScheduler
     @writable = {}
     @waiting = {}
     @ready = []
-    @blocked = 0
+    # Fibers blocked on a Mutex, Queue or CV: held here, because Ruby 3.1's
+    # wait queues do not mark their fibers for the GC (bugs.ruby-lang.org
+    # 18818): a fiber referenced by nothing else is freed while it waits and
+    # unblock is handed a dead object (a segfault in `fiber.alive?`).
+    @blocked = {}
     @lock = Thread::Mutex.new
     @urgent = IO.pipe
   end
 
   def run
-    until @readable.empty? && @writable.empty? && @waiting.empty? && @ready.empty? && @blocked.zero?
+    until @readable.empty? && @writable.empty? && @waiting.empty? && @ready.empty? && @lock.synchronize { @blocked.empty? }
       timeout = @waiting.values.min&.-(monotonic)
       timeout = 0 if timeout&.negative? || !@ready.empty?
       readable, writable = IO.select(@readable.keys + [@urgent.first], @writable.keys, [], timeout)
@@ -67,10 +71,10 @@ class MiniScheduler
 
   def block(_blocker, timeout = nil)
     @waiting[Fiber.current] = monotonic + timeout if timeout
-    @blocked += 1
+    @lock.synchronize { @blocked[Fiber.current] = true }
     Fiber.yield
   ensure
-    @blocked -= 1
+    @lock.synchronize { @blocked.delete(Fiber.current) }
     @waiting.delete(Fiber.current)
   end
 

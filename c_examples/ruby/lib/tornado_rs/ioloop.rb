@@ -34,7 +34,10 @@ module TornadoRS
       @stop = false
       @running = false
       @driver = nil
-      @waiters = []
+      # Fibers waiting for their turn to run the loop: their queues, oldest
+      # first, each with its fiber (held here too: Ruby 3.1's Queue does not
+      # keep a waiting fiber alive for the GC, bugs.ruby-lang.org 18818).
+      @waiters = {}
       @fetches = {}.compare_by_identity
     end
 
@@ -190,7 +193,7 @@ module TornadoRS
 
     # Wakes every fiber waiting for its turn to run the loop.
     def wake_waiters
-      @waiters.each { |queue| queue.push(:wake) }
+      @waiters.each_key { |queue| queue.push(:wake) }
     end
 
     def check_open
@@ -218,7 +221,7 @@ module TornadoRS
 
     # The loop has no driver: the longest-waiting fiber takes it over.
     def pass_turn
-      @waiters.first&.push(:turn) if @driver.nil?
+      @waiters.first&.first&.push(:turn) if @driver.nil?
     end
 
     # Another fiber runs the loop: sleep (through the Fiber scheduler; a
@@ -231,7 +234,7 @@ module TornadoRS
       end
 
       queue = Thread::Queue.new
-      @waiters << queue
+      @waiters[queue] = Fiber.current
       waiter&.turn = queue
       queue.pop unless done.call || @driver.nil?
     ensure
