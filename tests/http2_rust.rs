@@ -740,9 +740,7 @@ fn writing_producer_over_h2_sends_bodies_past_the_first_window() {
     let (producer, writes) = writing_producer(body.clone(), 10_000, false);
     let mut upload = h2c(server.url("/echo"));
     upload.method = "POST".into();
-    upload
-        .headers
-        .add("Content-Length", body.len().to_string());
+    upload.headers.add("Content-Length", body.len().to_string());
     upload.body_producer = Some(producer);
     let r = fetch(upload);
     let seen = json(&r);
@@ -973,4 +971,64 @@ fn goaway_cutting_a_processed_stream_fails_it_clearly() {
         assert_eq!(on_connection(&r, "2"), 2, "{code}: the others were retried");
         assert_eq!(client.connections_opened(), 2, "{code}");
     }
+}
+
+// ---- PING liveness of idle pooled connections ----
+
+/// Two fetches on one client, the second after the connection was idle
+/// 400 ms (PINGed after 200 ms idle, 300 ms for the PONG).
+fn fetch_after_idle(server: &Server) -> (HTTPResponse, HTTPResponse, AsyncHTTPClient, Duration) {
+    let lp = IOLoop::new().unwrap();
+    let options = ClientOptions {
+        http2_ping_after_idle: Some(Duration::from_millis(200)),
+        http2_ping_timeout: Duration::from_millis(300),
+        ..Default::default()
+    };
+    let client = AsyncHTTPClient::new(&lp, options).unwrap();
+    let first = client.fetch(h2c(server.url("/one"))).unwrap();
+    lp.run_until(|| first.done(), Some(Duration::from_secs(10)))
+        .unwrap();
+    let idle = tornado_rs::gen::sleep(&lp, Duration::from_millis(400)).unwrap();
+    lp.run_until(|| idle.done(), Some(Duration::from_secs(5)))
+        .unwrap();
+    let start = Instant::now();
+    let second = client.fetch(h2c(server.url("/two"))).unwrap();
+    lp.run_until(|| second.done(), Some(Duration::from_secs(10)))
+        .unwrap();
+    let took = start.elapsed();
+    (
+        first.result().unwrap().unwrap(),
+        second.result().unwrap().unwrap(),
+        client,
+        took,
+    )
+}
+
+#[test]
+fn an_idle_connection_that_answers_ping_is_reused() {
+    let server = h2_peer("echo");
+    let (first, second, client, _) = fetch_after_idle(&server);
+    assert_eq!(first.code, 200, "{:?}", first.error);
+    assert_eq!(second.code, 200, "{:?}", second.error);
+    assert_eq!(second.headers.get("x-connection"), Some("1"));
+    assert_eq!(client.connections_opened(), 1);
+}
+
+#[test]
+fn an_idle_connection_whose_peer_went_quiet_is_dropped_before_reuse() {
+    let server = h2_peer("silent");
+    let (first, second, client, took) = fetch_after_idle(&server);
+    assert_eq!(
+        first.headers.get("x-connection"),
+        Some("1"),
+        "{:?}",
+        first.error
+    );
+    // Without the PING, the request would go to the quiet peer and end in
+    // its 10 s request timeout.
+    assert_eq!(second.code, 200, "{:?}", second.error);
+    assert_eq!(second.headers.get("x-connection"), Some("2"));
+    assert_eq!(client.connections_opened(), 2);
+    assert!(took < Duration::from_secs(3), "{took:?}");
+    assert_eq!(client.http2_connections(), 1, "the quiet one was dropped");
 }

@@ -79,6 +79,12 @@ pub struct ClientOptions {
     /// How long the threaded resolver keeps an answer (60 s, curl's; None:
     /// no cache). Not used with `resolver`.
     pub dns_cache_ttl: Option<Duration>,
+    /// A pooled HTTP/2 connection idle at least this long answers a PING
+    /// before a fetch reuses it (5 s; None: never asked): one whose peer
+    /// stopped answering is dropped, and the fetch opens another.
+    pub http2_ping_after_idle: Option<Duration>,
+    /// How long that PING's answer may take (2 s).
+    pub http2_ping_timeout: Duration,
 }
 
 impl Default for ClientOptions {
@@ -97,6 +103,8 @@ impl Default for ClientOptions {
             http_version: HttpVersion::Any,
             cookies: false,
             dns_cache_ttl: Some(DEFAULT_DNS_CACHE_TTL),
+            http2_ping_after_idle: Some(Duration::from_secs(5)),
+            http2_ping_timeout: Duration::from_secs(2),
         }
     }
 }
@@ -1022,11 +1030,18 @@ async fn checkout_or_connect(
     let version = key.version;
     let may_h2 = may_use_h2(key);
     loop {
-        let reused = if may_h2 {
-            inner.shared.borrow_mut().pick(key).map(Connection::Http2)
+        let picked = if may_h2 {
+            inner.shared.borrow_mut().pick(key)
         } else {
             None
         };
+        if let (Some(h2), Some(after)) = (&picked, inner.options.http2_ping_after_idle) {
+            // Idle a while: it answers a PING first, or is dropped.
+            if h2.needs_ping(after) && !h2.answers_ping(inner.options.http2_ping_timeout).await {
+                continue;
+            }
+        }
+        let reused = picked.map(Connection::Http2);
         let reused = match reused {
             Some(connection) => Some(connection),
             None if version == HttpVersion::Http2PriorKnowledge => None,

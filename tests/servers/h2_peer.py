@@ -40,6 +40,9 @@ Modes (what the server does besides echoing):
     big_headers   answers with 1,000 header fields of 100 bytes each.
     max_streams_1 SETTINGS_MAX_CONCURRENT_STREAMS 1; each response waits
                   100 ms, so fetches queue for the one stream.
+    silent        on connection 1, after its first response: reads and
+                  answers nothing more (no PONG), the socket left open.
+                  Later connections echo.
     continuation  answers with HEADERS without END_HEADERS, then
                   CONTINUATION frames without end (stops when the client
                   goes away or after 64 MiB).
@@ -88,6 +91,7 @@ class Peer:
         self.pending = {}  # stream id -> bytes still to send
         self.open_streams = []
         self.goaway_sent = False
+        self.silent = False
 
     def flush(self):
         data = self.conn.data_to_send()
@@ -134,6 +138,9 @@ class Peer:
                 self.flush()
             except OSError:
                 return
+            if self.silent and not self.pending:
+                while True:  # a peer gone quiet: nothing read, nothing sent
+                    time.sleep(3600)
 
     def handle(self, event):
         if isinstance(event, h2.events.RequestReceived):
@@ -296,6 +303,8 @@ class Peer:
             self.pending[stream_id] = payload
         else:
             self.leave(stream_id)
+        if MODE == "silent" and self.index == 1:
+            self.silent = True
         return None
 
     def send_pending(self):

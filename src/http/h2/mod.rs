@@ -6,6 +6,7 @@
 //!   task on the library's loop; cheap to clone, one clone per fetch.
 //! - [`upload`]: the request body with h2's flow control (a fixed body,
 //!   a pulled producer, a writing producer paused while the window is shut).
+//! - [`liveness`]: a PING before reusing a connection idle a while.
 //! - [`exchange`]: one request/response as a stream on it. The request is
 //!   the HTTP/1.1 head the client would send (every rule of `request_head`
 //!   applies: User-Agent, Accept-Encoding, auth, If-Modified-Since), turned
@@ -19,6 +20,7 @@
 //! its own stream.
 
 pub(crate) mod io;
+mod liveness;
 mod upload;
 
 use std::cell::{Cell, RefCell};
@@ -121,6 +123,7 @@ pub(crate) struct H2Connection {
     send: SendRequest<Bytes>,
     state: Rc<ConnectionState>,
     lp: LoopRef,
+    liveness: Rc<liveness::Liveness>,
 }
 
 impl H2Connection {
@@ -133,7 +136,7 @@ impl H2Connection {
         // refused by `response_head` as `header_too_large`.
         let header_list = u32::try_from(limits.max_header_size.saturating_mul(HEADER_LIST_SLACK))
             .unwrap_or(u32::MAX);
-        let (send, connection) = Builder::new()
+        let (send, mut connection) = Builder::new()
             .initial_window_size(STREAM_WINDOW)
             .initial_connection_window_size(CONNECTION_WINDOW)
             .max_header_list_size(header_list)
@@ -147,6 +150,7 @@ impl H2Connection {
             .map_err(|e| h2_error(&e, None))?;
         let state = Rc::new(ConnectionState::default());
         state.idle_since_ns.set(monotonic_ns());
+        let liveness = Rc::new(liveness::Liveness::new(connection.ping_pong()));
         let watched = Rc::clone(&state);
         lp.spawn(async move {
             let outcome = connection.await;
@@ -155,7 +159,12 @@ impl H2Connection {
             }
             watched.ended.set(true);
         })?;
-        Ok(H2Connection { send, state, lp })
+        Ok(H2Connection {
+            send,
+            state,
+            lp,
+            liveness,
+        })
     }
 
     /// Whether new streams may still be opened here (the connection is up
