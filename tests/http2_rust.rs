@@ -1032,3 +1032,38 @@ fn an_idle_connection_whose_peer_went_quiet_is_dropped_before_reuse() {
     assert!(took < Duration::from_secs(3), "{took:?}");
     assert_eq!(client.http2_connections(), 1, "the quiet one was dropped");
 }
+
+#[test]
+fn writing_producer_failing_while_the_window_is_closed_fails_the_fetch_at_once() {
+    let server = h2_peer("zero_window");
+    let mut upload = h2c(server.url("/upload"));
+    upload.method = "POST".into();
+    upload.request_timeout = Some(Duration::from_secs(10));
+    // 256 KiB written at once (the window takes 64 KiB), then, 100 ms
+    // later, the producer fails.
+    upload.body_producer = Some(BodyProducer::writer(|writer: BodyWriter| {
+        let lp = writer.loop_ref().clone();
+        for _ in 0..16 {
+            let _ = writer.write(&[b'w'; 16 * 1024]);
+        }
+        let failed = Future::new(&lp);
+        let failing = failed.clone();
+        lp.call_later(Duration::from_millis(100), move || {
+            let _ = failing.set_error(tornado_rs::Error::new(
+                tornado_rs::error::Code::USER,
+                "the producer's source broke",
+            ));
+        })
+        .unwrap();
+        failed
+    }));
+    let start = Instant::now();
+    let r = fetch(upload);
+    let error = r.error.expect("the producer's error fails the fetch");
+    assert!(error.message().contains("source broke"), "{error:?}");
+    assert!(
+        start.elapsed() < Duration::from_secs(3),
+        "{:?}",
+        start.elapsed()
+    );
+}

@@ -116,16 +116,30 @@ async fn send_written(
         // Each stays queued until sent: if the upload ends meanwhile, its
         // write fails with the rest.
         while let Some((piece, written)) = outlet.front() {
-            match send_data(upload, piece, state).await {
-                Ok(()) => {
-                    outlet.next();
-                    let _ = written.set_result(());
+            let mut sending = pin!(send_data(upload, piece, state));
+            // The producer is watched meanwhile: its failure ends the
+            // upload at once, not once the window opens.
+            let sent = poll_fn(|cx| {
+                if outcome.is_none() {
+                    if let Poll::Ready(done) = produced.as_mut().poll(cx) {
+                        if let Err(error) = done {
+                            return Poll::Ready(Err(UploadError::Producer(error)));
+                        }
+                        outcome = Some(Ok(()));
+                    }
                 }
-                Err(error) => {
-                    let _ = written.set_error(error);
-                    return Err(UploadError::Stream);
-                }
-            }
+                sending.as_mut().poll(cx).map(|sent| match sent {
+                    Ok(()) => Ok(()),
+                    Err(error) => {
+                        let _ = written.set_error(error);
+                        Err(UploadError::Stream)
+                    }
+                })
+            })
+            .await;
+            sent?;
+            outlet.next();
+            let _ = written.set_result(());
         }
         if let Some(outcome) = outcome {
             // Everything written before the producer finished was sent.
