@@ -2,8 +2,9 @@
 //! whatever bytes the fuzzer chose: through the whole client path (the
 //! `h2` connection driven on the library's loop through the adapter in
 //! src/http/h2/io.rs, the response head and body rules), over a real Unix
-//! socket. The server writes its bytes in fuzz-chosen pieces, then closes
-//! its side. Nothing may panic, and the fetch must end soon after: with an
+//! socket. The server writes its bytes in fuzz-chosen pieces to every
+//! connection the fetch makes (a retry after GOAWAY makes a second), then
+//! closes its side. Nothing may panic, and the fetch must end soon after: with an
 //! error, or with a response those bytes made, never in the request
 //! timeout (a hang).
 //!
@@ -13,9 +14,10 @@
 #![no_main]
 
 use std::io::{Read, Write};
-use std::os::unix::net::UnixListener;
+use std::os::unix::net::{UnixListener, UnixStream};
 use std::path::PathBuf;
-use std::sync::OnceLock;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
 use libfuzzer_sys::fuzz_target;
@@ -36,6 +38,7 @@ fn listener() -> &'static (PathBuf, UnixListener) {
         let path = dir.join("server.sock");
         let _ = std::fs::remove_file(&path);
         let listener = UnixListener::bind(&path).expect("bind the fuzz socket");
+        listener.set_nonblocking(true).expect("a non-blocking listener");
         (path, listener)
     })
 }
@@ -53,19 +56,25 @@ fuzz_target!(|data: &[u8]| {
     };
     let (path, listener) = listener();
     let listener = listener.try_clone().expect("clone the listener");
+    // Every connection the fetch makes (a retry after GOAWAY makes a
+    // second) gets the same bytes, each on its own thread.
+    let stop = Arc::new(AtomicBool::new(false));
+    let stopped = stop.clone();
     let server = std::thread::spawn(move || {
-        let Ok((mut socket, _)) = listener.accept() else { return };
-        let _ = socket.set_read_timeout(Some(Duration::from_secs(10)));
-        for chunk in sent.chunks(piece) {
-            if socket.write_all(chunk).is_err() {
-                break;
+        let sent = Arc::new(sent);
+        let mut served = Vec::new();
+        while !stopped.load(Ordering::SeqCst) {
+            match listener.accept() {
+                Ok((socket, _)) => {
+                    let sent = sent.clone();
+                    served.push(std::thread::spawn(move || serve(socket, &sent, piece)));
+                }
+                Err(_) => std::thread::sleep(Duration::from_micros(200)),
             }
         }
-        let _ = socket.shutdown(std::net::Shutdown::Write);
-        // Read what the client sends until it closes (so its writes never
-        // fail for want of a reader before it has seen everything).
-        let mut sink = [0u8; 16 * 1024];
-        while matches!(socket.read(&mut sink), Ok(n) if n > 0) {}
+        for thread in served {
+            let _ = thread.join();
+        }
     });
 
     let lp = IOLoop::new().expect("a loop");
@@ -92,5 +101,22 @@ fuzz_target!(|data: &[u8]| {
     drop(fetched);
     drop(client);
     drop(lp);
+    stop.store(true, Ordering::SeqCst);
     server.join().expect("the server thread");
 });
+
+/// Writes `sent` in pieces, closes the writing side, and reads until the
+/// client closes (so its writes never fail for want of a reader before it
+/// has seen everything).
+fn serve(mut socket: UnixStream, sent: &[u8], piece: usize) {
+    let _ = socket.set_nonblocking(false);
+    let _ = socket.set_read_timeout(Some(Duration::from_secs(10)));
+    for chunk in sent.chunks(piece) {
+        if socket.write_all(chunk).is_err() {
+            break;
+        }
+    }
+    let _ = socket.shutdown(std::net::Shutdown::Write);
+    let mut sink = [0u8; 16 * 1024];
+    while matches!(socket.read(&mut sink), Ok(n) if n > 0) {}
+}
