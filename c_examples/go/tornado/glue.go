@@ -334,6 +334,10 @@ tg_req *tg_start(tg_state *st, const tg_spec *spec, const char *strings, size_t 
                                                    *s[TG_S_KEY_FILE] ? s[TG_S_KEY_FILE] : NULL));
     if (spec->if_modified_since >= 0)
         CHECK(tornado_http_request_set_if_modified_since(r, spec->if_modified_since));
+    if (spec->http_version >= 0)
+        CHECK(tornado_http_request_set_http_version(r, (uint32_t)spec->http_version));
+    if (*s[TG_S_UNIX_SOCKET])
+        CHECK(tornado_http_request_set_unix_socket(r, s[TG_S_UNIX_SOCKET]));
     if (spec->stream) {
         CHECK(tornado_http_request_set_header_callback(r, on_head_line, req, req_drop));
         req->refs++;
@@ -379,6 +383,7 @@ void tg_collect(const tg_req *req, tg_result *out) {
     const tornado_http_response *r = tornado_future_result(req->future);
     out->has_response = 1;
     out->code = tornado_http_response_code(r);
+    out->version = tornado_http_response_version(r);
     out->error_code = tornado_http_response_error_code(r);
     out->error = tornado_http_response_error(r);
     out->os_error = tornado_http_response_os_error(r);
@@ -450,6 +455,12 @@ tornado_code tg_open(tg_state *st, const tg_client_spec *spec, const char *strin
     }
     if (spec->resolver)
         OPT(tornado_http_client_options_set_resolver(o, on_resolve, st, NULL));
+    if (spec->http_version >= 0)
+        OPT(tornado_http_client_options_set_http_version(o, (uint32_t)spec->http_version));
+    if (spec->cookies)
+        OPT(tornado_http_client_options_set_cookies(o, true));
+    if (spec->has_dns_cache_ttl)
+        OPT(tornado_http_client_options_set_dns_cache_ttl(o, spec->dns_cache_ttl));
     st->client = tornado_http_client_new(st->loop, o);
     if (!st->client)
         goto fail;

@@ -90,6 +90,7 @@ enum {
     TG_S_INTERFACE,
     TG_S_CERT_FILE,
     TG_S_KEY_FILE,
+    TG_S_UNIX_SOCKET,
     TG_S_COUNT
 };
 
@@ -99,6 +100,7 @@ typedef struct {
     double if_modified_since;                /* < 0: none */
     int32_t follow_redirects, max_redirects, decompress, validate_cert, allow_ipv6; /* < 0: default */
     int32_t allow_nonstandard, expect_continue, stream, produce; /* 0 or 1 */
+    int32_t http_version; /* a TORNADO_HTTP_VERSION_*, or < 0: the client's */
     int32_t nheaders;
     int32_t has_auth;
     uint16_t proxy_port;
@@ -148,6 +150,7 @@ typedef struct {
     double request_time, start_time;
     tornado_http_time_info times;
     int has_response;
+    int version; /* tornado_http_response_version: 10, 11, 20 (0: none) */
 } tg_result;
 void tg_collect(const tg_req *req, tg_result *out);
 
@@ -159,6 +162,10 @@ typedef struct {
     double idle_timeout;                                                                      /* < 0: default */
     int32_t nhostmaps, nendpoints;
     int32_t resolver; /* 1: names go to Go (TG_RESOLVE events) */
+    int32_t http_version; /* a TORNADO_HTTP_VERSION_*, or < 0: the default */
+    int32_t cookies;      /* 1: the cookie jar on */
+    int32_t has_dns_cache_ttl;
+    double dns_cache_ttl; /* seconds (0: no cache), when has_dns_cache_ttl */
 } tg_client_spec;
 /* Makes the loop and the client (on the calling thread, which then runs
  * them); 0 or an error code with the message in `err`. */
