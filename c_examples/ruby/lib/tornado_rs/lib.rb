@@ -42,6 +42,8 @@ module TornadoRS
     callback :producer_fn, %i[pointer size_t pointer], :int64
     callback :body_write_fn, %i[pointer pointer], :pointer
     callback :resolve_fn, %i[string uint16 int pointer pointer], :void
+    callback :ws_message_fn, %i[pointer pointer], :void
+    callback :ws_ping_fn, %i[pointer size_t pointer], :void
 
     # Curl's timings of a fetch (tornado_http_time_info).
     class TimeInfo < FFI::Struct
@@ -175,6 +177,36 @@ module TornadoRS
     attach_function :tornado_http_response_request_time, [:pointer], :double
     attach_function :tornado_http_response_start_time, [:pointer], :double
     attach_function :tornado_http_response_time_info, %i[pointer pointer], :code
+
+    # WebSocket client.
+    attach_function :tornado_websocket_options_new, [], :pointer
+    attach_function :tornado_websocket_options_free, [:pointer], :void
+    attach_function :tornado_websocket_options_add_subprotocol, %i[pointer string], :code
+    attach_function :tornado_websocket_options_set_max_message_size, %i[pointer size_t], :code
+    attach_function :tornado_websocket_options_set_compression, %i[pointer int], :code
+    attach_function :tornado_websocket_options_set_no_context_takeover, %i[pointer bool bool], :code
+    attach_function :tornado_websocket_options_set_server_max_window_bits, %i[pointer int], :code
+    attach_function :tornado_websocket_options_set_ping, %i[pointer double double], :code
+    attach_function :tornado_websocket_options_set_max_write_buffer, %i[pointer size_t], :code
+    attach_function :tornado_websocket_options_set_close_timeout, %i[pointer double], :code
+    attach_function :tornado_websocket_connect, %i[pointer pointer pointer], :pointer
+    attach_function :tornado_websocket_ref, [:pointer], :pointer
+    attach_function :tornado_websocket_unref, [:pointer], :void
+    attach_function :tornado_websocket_read_message, [:pointer], :pointer
+    attach_function :tornado_websocket_message_is_binary, [:pointer], :bool
+    attach_function :tornado_websocket_message_data, %i[pointer pointer], :pointer
+    attach_function :tornado_websocket_set_message_callback, %i[pointer ws_message_fn pointer drop_fn], :code
+    attach_function :tornado_websocket_set_ping_callback, %i[pointer ws_ping_fn pointer drop_fn], :code
+    attach_function :tornado_websocket_write_message, %i[pointer pointer size_t bool], :pointer
+    attach_function :tornado_websocket_ping, %i[pointer pointer size_t], :pointer
+    attach_function :tornado_websocket_close, %i[pointer int string], :pointer
+    attach_function :tornado_websocket_close_code, [:pointer], :int
+    attach_function :tornado_websocket_close_reason, [:pointer], :string
+    attach_function :tornado_websocket_subprotocol, [:pointer], :string
+    attach_function :tornado_websocket_extensions, [:pointer], :string
+    attach_function :tornado_websocket_is_closed, [:pointer], :bool
+    attach_function :tornado_websocket_error, [:pointer], :code
+    attach_function :tornado_websocket_buffered_amount, [:pointer], :size_t
   end
 
   # The tornado_code values (TORNADO_OK and TORNADO_ERR_*).
