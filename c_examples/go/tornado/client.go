@@ -249,6 +249,8 @@ type core struct {
 	lent     int // fetches whose large body the caller copies (opRelease returns them)
 	nextID   uint64
 	replies  map[*C.tornado_resolve_reply]struct{}
+	watches  map[uint64]watch      // futures of WebSockets waited for (websocket.go)
+	sockets  map[uint64]*WebSocket // WebSockets not yet released
 	resolver func(ctx context.Context, network, host string) ([]netip.Addr, error)
 	ctx      context.Context
 	cancel   context.CancelFunc
@@ -301,6 +303,8 @@ func NewClient(opts *Options) (*Client, error) {
 		exited:   make(chan struct{}),
 		calls:    make(map[uint64]*call),
 		replies:  make(map[*C.tornado_resolve_reply]struct{}),
+		watches:  make(map[uint64]watch),
+		sockets:  make(map[uint64]*WebSocket),
 		resolver: opts.Resolver,
 	}
 	if c.window <= 0 {
@@ -624,6 +628,16 @@ func (c *core) handleEvents() {
 			c.resolve(host, uint16(ev.port), ev.family, ev.reply)
 			continue
 		}
+		if ev.kind == C.TG_WATCHED {
+			c.watched(uint64(ev.id))
+			continue
+		}
+		if ev.kind == C.TG_WS_PING {
+			data := C.GoBytes(unsafe.Pointer(ev.data), C.int(ev.len))
+			C.free(unsafe.Pointer(ev.data))
+			c.pinged(uint64(ev.id), data)
+			continue
+		}
 		cl := c.calls[uint64(ev.id)]
 		if cl == nil {
 			// After its TG_DONE (an upload write that failed as the fetch
@@ -802,10 +816,12 @@ func (c *core) close() {
 	for reply := range c.replies {
 		c.answer(reply, nil, 0, ErrClientClosed)
 	}
+	// WebSockets left open close at once: their reads and writes end.
+	c.closeSockets()
 	C.tornado_http_client_free(c.st.client)
 	// The fetches end with a "closed" error, called back from the loop;
-	// lent bodies come back.
-	for len(c.calls) > 0 || c.lent > 0 {
+	// lent bodies come back; the WebSockets' futures end.
+	for len(c.calls) > 0 || c.lent > 0 || len(c.watches) > 0 {
 		if rc := C.tg_drive(c.st); rc != 0 {
 			break
 		}
