@@ -858,6 +858,9 @@ public:
     explicit ResponseView(const tornado_http_response *r) noexcept : r_(r) {}
     const tornado_http_response *get() const noexcept { return r_; }
     int code() const noexcept { return tornado_http_response_code(r_); }
+    /// The HTTP version it came over: 10, 11 or 20 (HTTP/2); 0 when no
+    /// response was received.
+    int version() const noexcept { return tornado_http_response_version(r_); }
     std::string_view reason() const noexcept { return tornado_http_response_reason(r_); }
     std::string_view body() const noexcept {
         std::size_t n = 0;
@@ -1013,6 +1016,14 @@ public:
         return set(tornado_http_request_set_allow_nonstandard_methods(r_, a), "set_allow_nonstandard_methods");
     }
     Request &expect_100_continue(bool e) { return set(tornado_http_request_set_expect_100_continue(r_, e), "set_expect_100_continue"); }
+    /// The HTTP versions this fetch may use: TORNADO_HTTP_VERSION_ANY, _1_1,
+    /// _2 (h2 by ALPN over TLS) or _2_PRIOR_KNOWLEDGE (h2c too).
+    Request &http_version(std::uint32_t v) { return set(tornado_http_request_set_http_version(r_, v), "set_http_version"); }
+    /// curl's --unix-socket: connect to the socket at `path` (the URL still
+    /// gives Host and path); std::nullopt connects by the URL again.
+    Request &unix_socket(const std::optional<std::string> &path) {
+        return set(tornado_http_request_set_unix_socket(r_, detail::c_str_or_null(path)), "set_unix_socket");
+    }
 
     // TLS, per request.
     Request &validate_cert(bool v) { return set(tornado_http_request_set_validate_cert(r_, v), "set_validate_cert"); }
@@ -1195,6 +1206,16 @@ public:
     ClientOptions &max_idle_per_host(std::size_t n) {
         return set(tornado_http_client_options_set_max_idle_per_host(o_, n), "set_max_idle_per_host");
     }
+    /// The HTTP versions requests use unless they choose (Request::http_version).
+    ClientOptions &http_version(std::uint32_t v) {
+        return set(tornado_http_client_options_set_http_version(o_, v), "set_http_version");
+    }
+    /// The cookie jar (default off): Set-Cookie kept and sent back across fetches.
+    ClientOptions &cookies(bool enabled) { return set(tornado_http_client_options_set_cookies(o_, enabled), "set_cookies"); }
+    /// How long resolved addresses are kept, in seconds (default 60; 0: no cache).
+    ClientOptions &dns_cache_ttl(double s) {
+        return set(tornado_http_client_options_set_dns_cache_ttl(o_, s), "set_dns_cache_ttl");
+    }
     /// Tornado's hostname_mapping: `host` resolves to the IP `address`.
     ClientOptions &hostname_mapping(const std::string &host, const std::string &address) {
         return set(tornado_http_client_options_add_hostname_mapping(o_, host.c_str(), address.c_str()), "add_hostname_mapping");
@@ -1291,6 +1312,22 @@ public:
     /// Fetches holding a slot (Tornado's len(client.active)).
     std::size_t active() const noexcept { return tornado_http_client_active(c_); }
     std::size_t idle_connections() const noexcept { return tornado_http_client_idle_connections(c_); }
+    /// Connections opened so far (HTTP/1.1 and HTTP/2).
+    std::uint64_t connections_opened() const noexcept { return tornado_http_client_connections_opened(c_); }
+    /// HTTP/2 connections open now.
+    std::size_t http2_connections() const noexcept { return tornado_http_client_http2_connections(c_); }
+
+    /// The cookie jar (ClientOptions::cookies(true); Error otherwise): load
+    /// adds a curl (Netscape) cookie file's cookies, save writes the jar as one.
+    void load_cookies(const std::string &path) {
+        detail::check(tornado_http_client_load_cookies(c_, path.c_str()), "tornado_http_client_load_cookies");
+    }
+    void save_cookies(const std::string &path) {
+        detail::check(tornado_http_client_save_cookies(c_, path.c_str()), "tornado_http_client_save_cookies");
+    }
+    void clear_cookies() { detail::check(tornado_http_client_clear_cookies(c_), "tornado_http_client_clear_cookies"); }
+    /// Unexpired cookies in the jar (0 when cookies are off).
+    std::size_t cookie_count() const noexcept { return tornado_http_client_cookie_count(c_); }
 
     static ResponseView response_of(const Future &f) {
         return ResponseView(static_cast<const tornado_http_response *>(f.result()));
