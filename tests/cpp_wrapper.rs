@@ -96,7 +96,11 @@ fn nghttpd(tls: Option<(&Path, &Path)>) -> Server {
     let tls = tls.map(|(k, c)| (k.to_path_buf(), c.to_path_buf()));
     Server::start("nghttpd (apt package nghttp2-server)", move |port, dir| {
         std::fs::write(dir.join("index.html"), "h2 page\n").unwrap();
-        let mut command = Command::new("nghttpd");
+        let program = ["/usr/sbin/nghttpd", "nghttpd"]
+            .into_iter()
+            .find(|p| !p.starts_with('/') || Path::new(p).exists())
+            .unwrap();
+        let mut command = Command::new(program);
         command.arg("-a").arg("127.0.0.1").arg("-d").arg(dir);
         match tls {
             Some((key, cert)) => command.arg(port.to_string()).arg(key).arg(cert),

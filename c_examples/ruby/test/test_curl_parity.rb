@@ -82,7 +82,8 @@ end
 def nghttpd_h2c
   ProgramServer.new("nghttpd (apt package nghttp2-server)") do |port, d|
     File.write(File.join(d, "index.html"), "h2c page\n")
-    ["nghttpd", "--no-tls", "-a", "127.0.0.1", "-d", d, port.to_s]
+    nghttpd = %w[/usr/sbin/nghttpd nghttpd].find { |p| !p.start_with?("/") || File.exist?(p) }
+    [nghttpd, "--no-tls", "-a", "127.0.0.1", "-d", d, port.to_s]
   end
 end
 
