@@ -12,7 +12,9 @@
 //! 127.0.0.1, and its CA) through TORNADO_TEST_CERT/KEY/CA, and two
 //! nghttpd servers (Debian's nghttp2-server) for the HTTP/2 section: one
 //! over TLS with that certificate (TORNADO_TEST_H2_PORT, h2 by ALPN) and
-//! one over plain TCP (TORNADO_TEST_H2C_PORT, prior knowledge).
+//! one over plain TCP (TORNADO_TEST_H2C_PORT, prior knowledge); and
+//! Tornado's WebSocketHandler (tests/servers/ws_servers.py) on
+//! TORNADO_TEST_WS_PORT for the WebSocket section.
 
 mod common;
 
@@ -73,7 +75,9 @@ fn run(mut cmd: Command, pki: &common::pki::TestPki) {
     let path = |p: &Path| p.display().to_string();
     let h2 = nghttpd(Some((&key, &cert)));
     let h2c = nghttpd(None);
+    let ws = common::ws_server::WsServer::start(&["tornado"]);
     let out = cmd
+        .env("TORNADO_TEST_WS_PORT", ws.port.to_string())
         .env("TORNADO_TEST_H2_PORT", h2.port.to_string())
         .env("TORNADO_TEST_H2C_PORT", h2c.port.to_string())
         .env("TORNADO_TEST_CERT", path(&cert))

@@ -615,6 +615,8 @@ static_assert(move_only_handle<tornado::TlsServerConfig>);
 static_assert(move_only_handle<tornado::PeriodicCallback>);
 static_assert(move_only_handle<tornado::BodyWriter>);
 static_assert(move_only_handle<tornado::ResolveReply>);
+static_assert(move_only_handle<tornado::WebSocket>);
+static_assert(move_only_handle<tornado::WebSocketOptions>);
 static_assert(move_only_handle<tornado::Function<void()>>);
 #ifdef TORNADO_RS_COROUTINES
 static_assert(move_only_handle<tornado::Task<int>>);
@@ -1224,6 +1226,132 @@ static void test_curl_parity() {
     rmdir(dir.c_str());
 }
 
+// The WebSocket client against Tornado's WebSocketHandler
+// (tests/servers/ws_servers.py, started by tests/cpp_wrapper.rs).
+static void test_websocket() {
+    section("WebSocket: connect, messages, callbacks, pings, close, options, errors");
+    std::string base = "ws://127.0.0.1:" + std::to_string(port_from_env("TORNADO_TEST_WS_PORT"));
+    tornado::Loop loop;
+    tornado::HttpClient http(loop, 10);
+
+    tornado::FutureOf<tornado::WebSocket> connecting = tornado::WebSocket::connect(http, tornado::Request(base + "/echo"));
+    loop.run_sync(connecting, LIMIT);
+    note(connecting);
+    tornado::WebSocket ws = connecting.value();
+    EXPECT(!ws.closed() && ws.subprotocol() == nullptr && ws.extensions() == nullptr, "connected: no subprotocol, no extension");
+    loop.run_sync(ws.write_message("h\xc3\xa9llo"), LIMIT);
+    auto text = ws.read_message();
+    loop.run_sync(text, LIMIT);
+    std::optional<tornado::WebSocketMessage> got = text.value();
+    EXPECT(got && !got->binary && got->data == "h\xc3\xa9llo", "a text message echoed");
+    ws.write_message(std::string_view("\0\xff\x01", 3), true);
+    auto bin = ws.read_message();
+    loop.run_sync(bin, LIMIT);
+    got = bin.value();
+    EXPECT(got && got->binary && got->data == std::string("\0\xff\x01", 3), "a binary message echoed, NUL included");
+    EXPECT(throws_invalid([&] { ws.write_message("\xff"); }), "text that is not UTF-8 throws TORNADO_ERR_INVALID");
+    EXPECT(throws_invalid([&] { ws.ping(std::string(126, 'p')); }), "a ping over 125 bytes throws TORNADO_ERR_INVALID");
+    loop.run_sync(ws.ping("are you there"), LIMIT);
+
+    int count = 0;
+    bool ended = false;
+    ws.on_message([&, t = Tracked()](const std::optional<tornado::WebSocketMessage> &m) {
+        if (!m) {
+            ended = true;
+            return;
+        }
+        if (++count == 2) loop.stop();
+    });
+    ws.write_message("one");
+    ws.write_message("two");
+    loop.start();
+    EXPECT(count == 2, "on_message: both messages delivered from the loop");
+    ws.on_message([](const std::optional<tornado::WebSocketMessage> &m) {
+        if (m) throw Boom("from on_message");
+    });
+    ws.write_message("three");
+    bool caught = false;
+    try {
+        loop.start();
+    } catch (const Boom &) {
+        caught = true;
+    }
+    EXPECT(caught, "an exception from on_message comes out of loop.start() as itself");
+    ws.on_message(nullptr);
+    ws.write_message("four");
+    auto four = ws.read_message();
+    loop.run_sync(four, LIMIT);
+    EXPECT(four.value() && four.value()->data == "four", "on_message(nullptr): back to read_message");
+    loop.run_sync(ws.close(1000, std::string("bye")), LIMIT);
+    EXPECT(ws.closed() && ws.error() == TORNADO_OK, "close(1000, \"bye\"): closed cleanly");
+    auto after = ws.read_message();
+    loop.run_sync(after, LIMIT);
+    EXPECT(!after.value(), "read_message after the close: nullopt");
+    bool closed_error = false;
+    try {
+        ws.write_message("late");
+    } catch (const tornado::Error &e) {
+        closed_error = e.code() == TORNADO_ERR_CLOSED;
+    }
+    EXPECT(closed_error, "write_message after close throws Error(TORNADO_ERR_CLOSED)");
+
+    tornado::WebSocketOptions options;
+    options.subprotocol("chat.v1").subprotocol("chat.v2").compression(6).no_context_takeover(true, false).max_message_size(1000)
+        .ping(10, 5).max_write_buffer(1 << 20).close_timeout(2);
+    auto sub = tornado::WebSocket::connect(http, tornado::Request(base + "/subprotocol"), &options);
+    loop.run_sync(sub, LIMIT);
+    note(sub);
+    tornado::WebSocket chat = sub.value();
+    EXPECT(chat.subprotocol() && std::string(chat.subprotocol()) == "chat.v2", "the server chose the last subprotocol offered");
+    loop.run_sync(chat.close(), LIMIT);
+
+    auto deflate = tornado::WebSocket::connect(http, tornado::Request(base + "/deflate"), &options);
+    loop.run_sync(deflate, LIMIT);
+    tornado::WebSocket z = deflate.value();
+    EXPECT(z.extensions() && std::string(z.extensions()).rfind("permessage-deflate", 0) == 0, "permessage-deflate agreed");
+    z.write_message(std::string(2000, 'z'));  // over max_message_size once echoed
+    auto too_big = z.read_message();
+    loop.run_sync(too_big, LIMIT);
+    EXPECT(too_big.error() == TORNADO_ERR_TOO_LARGE && z.error() == TORNADO_ERR_TOO_LARGE,
+           "an echo over max_message_size fails the read with TORNADO_ERR_TOO_LARGE");
+
+    auto closing = tornado::WebSocket::connect(http, tornado::Request(base + "/close"));
+    loop.run_sync(closing, LIMIT);
+    tornado::WebSocket c = closing.value();
+    auto end = c.read_message();
+    loop.run_sync(end, LIMIT);
+    EXPECT(!end.value() && c.close_code() == 4001 && std::string(c.close_reason()) == "going away",
+           "a close from the server: nullopt, its code and reason");
+
+    std::vector<std::string> pings;
+    auto pinging = tornado::WebSocket::connect(http, tornado::Request(base + "/ping"));
+    loop.run_sync(pinging, LIMIT);
+    tornado::WebSocket p = pinging.value();
+    p.on_ping([&](std::string_view data) { pings.emplace_back(data); });
+    p.write_message("x");
+    auto px = p.read_message();
+    loop.run_sync(px, LIMIT);
+    EXPECT(!pings.empty() && pings.back() == "hi", "on_ping: the server's ping before its echo");
+    // p is destroyed open: its last reference closes it at once.
+
+    EXPECT(throws_invalid([&] { tornado::WebSocketOptions().compression(12); }), "compression(12) throws TORNADO_ERR_INVALID");
+    EXPECT(throws_invalid([&] { tornado::WebSocketOptions().subprotocol("not a token"); }),
+           "a subprotocol that is no token throws TORNADO_ERR_INVALID");
+    bool bad_url = false;
+    try {
+        tornado::WebSocket::connect(http, tornado::Request("http://127.0.0.1/"));
+    } catch (const tornado::Error &e) {
+        bad_url = e.code() == TORNADO_ERR_INVALID_URL;
+    }
+    EXPECT(bad_url, "connect to an http:// URL throws Error(TORNADO_ERR_INVALID_URL)");
+    tornado::TcpServer plain = http_server(loop);
+    auto refused = tornado::WebSocket::connect(http, tornado::Request("ws://127.0.0.1:" + std::to_string(plain.port()) + "/"));
+    loop.run_sync(refused, LIMIT);
+    std::string message;
+    EXPECT(refused.error(&message) == TORNADO_ERR_PROTOCOL && message.find("HTTP 200") != std::string::npos,
+           "an HTTP server that answers 200: the handshake fails with TORNADO_ERR_PROTOCOL");
+}
+
 static void test_streams() {
     section("streams: read_until, read_bytes, write, read_until_close, close callback, errors");
     tornado::Loop loop;
@@ -1338,7 +1466,23 @@ static tornado::Task<> waits(tornado::Future f, Tracked t) {
     co_await f;
 }
 
+static tornado::Task<std::string> ws_echo(tornado::HttpClient &http, std::string url) {
+    tornado::WebSocket ws = co_await tornado::WebSocket::connect(http, tornado::Request(url));
+    co_await ws.write_message("by co_await");
+    std::optional<tornado::WebSocketMessage> m = co_await ws.read_message();
+    co_await ws.close(1000);
+    co_return m ? m->data : "(closed)";
+}
+
 static void test_coroutines() {
+    {
+        section("coroutines: a WebSocket with co_await");
+        tornado::Loop loop;
+        tornado::HttpClient http(loop, 10);
+        std::string url = "ws://127.0.0.1:" + std::to_string(port_from_env("TORNADO_TEST_WS_PORT")) + "/echo";
+        EXPECT(loop.run_sync(ws_echo(http, url), LIMIT) == "by co_await",
+               "co_await WebSocket::connect, write_message, read_message, close");
+    }
     section("co_await on tornado::Future with tornado::Task (C++20)");
     tornado::Loop loop;
     tornado::TcpServer server = http_server(loop);
@@ -1488,6 +1632,7 @@ int main() {
     test_streams();
     test_http_versions();
     test_curl_parity();
+    test_websocket();
 #ifdef TORNADO_RS_COROUTINES
     test_coroutines();
 #else
