@@ -252,6 +252,49 @@ module WebSocketCases
   end
 end
 
+# Ctrl-C during a WebSocket wait, in a child ruby: Interrupt comes out of
+# read_message at once, and the connection is still usable after it.
+class TestWebSocketInterrupt < Minitest::Test
+  def test_ctrl_c_ends_a_waiting_read
+    server = WSServer.new("tornado")
+    reader, writer = IO.pipe
+    pid = spawn(RbConfig.ruby, "-I", File.join(RUBY_DIR, "lib"), "-rtornado_rs", "-e", <<~RUBY, out: writer, err: writer)
+      loop = TornadoRS::IOLoop.new
+      client = TornadoRS::HTTPClient.new(loop)
+      ws = TornadoRS::WebSocket.connect(client, "#{server.url('/echo')}")
+      $stdout.puts "ready"; $stdout.flush
+      begin
+        ws.read_message
+      rescue Interrupt
+        ws.write_message("after Ctrl-C")
+        puts "Interrupt from read_message, then: \#{ws.read_message}"
+        ws.close.wait
+        exit 3
+      end
+    RUBY
+    writer.close
+    output = +""
+    assert reader.wait_readable(30), "the child never got ready"
+    output << reader.readpartial(4096) until output.include?("ready")
+    sleep 0.2
+    sent = monotonic
+    Process.kill("INT", pid)
+    status = wait_child(pid, 10)
+    flunk "the child did not exit within 10 s of SIGINT" unless status
+    assert_operator monotonic - sent, :<, 5
+    output << reader.read
+    assert_includes output, "Interrupt from read_message, then: after Ctrl-C"
+    assert_equal 3, status.exitstatus, output
+  ensure
+    reader&.close
+    if pid && !status
+      Process.kill("KILL", pid)
+      Process.wait(pid)
+    end
+    server&.close
+  end
+end
+
 class TestWebSocketTornado < Minitest::Test
   include WebSocketCases
 
