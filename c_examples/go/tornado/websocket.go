@@ -304,16 +304,17 @@ func (c *core) DialWebSocket(ctx context.Context, req *Request, opts *WebSocketO
 			}
 		}})
 		r = <-result
-		if r.err == nil { // connected first: the caller has gone, so close it
+		if r.err == nil { // connected first: the caller has gone, so close it (which releases it)
 			ws.Close(context.Background(), 0, "")
+			return nil, newError(ErrCodeCancelled, "cancelled: "+ctx.Err().Error(), 0, ctx.Err())
 		}
-		if r.err == nil || errors.Is(r.err, context.Canceled) || isCancelled(r.err) {
+		if isCancelled(r.err) {
 			r.err = newError(ErrCodeCancelled, "cancelled: "+ctx.Err().Error(), 0, ctx.Err())
 		}
 	}
 	if r.err != nil {
 		if ws.pings != nil {
-			close(ws.pings)
+			close(ws.pings) // never connected: nothing else closes it
 		}
 		return nil, r.err
 	}
