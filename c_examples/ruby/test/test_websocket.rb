@@ -7,6 +7,7 @@
 require_relative "helper"
 require "async"
 require "timeout"
+require "fileutils"
 
 # tests/servers/ws_servers.py KIND, stopped by #close (it exits when its
 # stdin closes).
@@ -15,16 +16,16 @@ class WSServer
 
   attr_reader :port
 
-  def initialize(kind)
-    @io = IO.popen(["python3", SCRIPT, kind], "r+", err: File::NULL)
+  def initialize(kind, *tls_files)
+    @io = IO.popen(["python3", SCRIPT, kind, *tls_files], "r+", err: File::NULL)
     line = Timeout.timeout(30) { @io.gets }
     raise "ws_servers.py #{kind} did not start (python3 with tornado and websockets>=13; .ci/run installs them)" unless line&.start_with?("PORT ")
 
     @port = Integer(line.split[1])
   end
 
-  def url(path)
-    "ws://127.0.0.1:#{@port}#{path}"
+  def url(path, scheme: "ws")
+    "#{scheme}://127.0.0.1:#{@port}#{path}"
   end
 
   def close
@@ -292,6 +293,31 @@ class TestWebSocketInterrupt < Minitest::Test
       Process.wait(pid)
     end
     server&.close
+  end
+end
+
+# wss:// with TestPKI's CA: Tornado's WebSocketHandler over TLS.
+class TestWebSocketTLS < Minitest::Test
+  def test_wss_with_a_test_ca
+    dir = Dir.mktmpdir("tornado-rs-wss")
+    pki = TestPKI.pki
+    File.write(File.join(dir, "cert.pem"), pki[:server].to_pem)
+    File.write(File.join(dir, "key.pem"), pki[:server_key].to_pem)
+    server = WSServer.new("tornado", File.join(dir, "cert.pem"), File.join(dir, "key.pem"))
+    loop = TornadoRS::IOLoop.new
+    client = TornadoRS::HTTPClient.new(loop)
+    url = server.url("/echo", scheme: "wss")
+    error = assert_raises(TornadoRS::HTTPClientError) { TornadoRS::WebSocket.connect(client, url) }
+    assert_equal "tls", error.kind, "the test CA is not trusted by default"
+    ws = TornadoRS::WebSocket.connect(client, url, ca_pem: pki[:ca].to_pem)
+    ws.write_message("over TLS")
+    assert_equal "over TLS", ws.read_message
+    ws.close.wait
+    client.close
+    loop.close
+  ensure
+    server&.close
+    FileUtils.rm_rf(dir) if dir
   end
 end
 
