@@ -832,6 +832,18 @@ tornado_code tornado_http_client_options_set_dns_cache_ttl(tornado_http_client_o
                                                            double seconds_);
 
 /**
+ * HTTP/2 liveness: a pooled HTTP/2 connection idle at least `idle_s`
+ * seconds answers a PING before a fetch reuses it; no answer within
+ * `timeout_s` seconds and it is dropped, the fetch opening another
+ * (defaults 5 and 2). `idle_s` 0 turns the check off. NaN, negative or
+ * infinite values, and a `timeout_s` of 0, are `TORNADO_ERR_INVALID`
+ * (the options unchanged).
+ */
+tornado_code tornado_http_client_options_set_http2_ping(tornado_http_client_options *options,
+                                                        double idle_s,
+                                                        double timeout_s);
+
+/**
  * A client on `loop`; `options` may be NULL for the defaults (copied).
  * NULL on failure.
  */
