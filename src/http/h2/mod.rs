@@ -244,7 +244,8 @@ impl std::task::Wake for NoWake {
 
 /// A failed exchange on an HTTP/2 connection. `retry` says the server did
 /// not process the request (RST_STREAM REFUSED_STREAM, or a GOAWAY (any code)
-/// that left the stream out): it may be sent again on another connection.
+/// that left the stream out): it may be sent again (after a GOAWAY, on
+/// another connection; after REFUSED_STREAM, where the pool picks).
 pub(crate) struct H2Failure {
     pub error: Error,
     pub retry: bool,
