@@ -871,6 +871,17 @@ struct ProxySettings {
     port: u16,
     username: Option<String>,
     password: Option<String>,
+    /// For an https:// proxy, how its certificate is checked (None for
+    /// other proxies, whatever the request's proxy TLS options say).
+    tls: Option<ProxyTlsSettings>,
+}
+
+/// How the TLS connection to an https:// proxy is checked (curl's
+/// `--proxy-insecure` and `--proxy-cacert`).
+#[derive(Clone, PartialEq, Eq, Hash)]
+struct ProxyTlsSettings {
+    validate_cert: bool,
+    ca_certs: Option<PathBuf>,
 }
 
 /// A request's TLS settings, as it holds them (`Arc`s: cloned, not copied).
@@ -901,6 +912,10 @@ impl ConnectionSettings {
                 port: spec.port,
                 username: spec.username.map(|u| u.into_owned()),
                 password: spec.password.map(|p| p.into_owned()),
+                tls: (spec.kind == ProxyKind::Https).then(|| ProxyTlsSettings {
+                    validate_cert: request.proxy_validate_cert,
+                    ca_certs: request.proxy_ca_certs.clone(),
+                }),
             }),
             tls: (target.scheme == Scheme::Https).then(|| TlsSettings::of(request, version)),
             unix_socket: request.unix_socket.clone(),
@@ -1217,6 +1232,8 @@ enum ConnectPhase {
     Connecting,
     /// The SOCKS handshake with the proxy.
     Socks,
+    /// The TLS handshake with an https:// proxy.
+    ProxyHandshaking,
     Handshaking,
 }
 
@@ -1237,6 +1254,14 @@ impl ConnectPhase {
                 "Timeout during the SOCKS handshake (to {}:{})",
                 target.host, target.port
             ),
+            ConnectPhase::ProxyHandshaking => {
+                let (host, port) = key
+                    .settings
+                    .proxy
+                    .as_ref()
+                    .map_or((&target.host, target.port), |p| (&p.host, p.port));
+                format!("Timeout during TLS handshake with proxy {host}:{port}")
+            }
             ConnectPhase::Handshaking => format!(
                 "Timeout during TLS handshake with {}:{}",
                 target.host, target.port
@@ -1299,30 +1324,57 @@ async fn connect_unlimited(
     {
         socks_tunnel(inner, &stream, proxy, target, family, phase).await?;
     }
+    let proxy_tls = settings.proxy.as_ref().filter(|p| p.tls.is_some());
+    if let Some(proxy) = proxy_tls {
+        phase.set(ConnectPhase::ProxyHandshaking);
+        proxy_handshake(&stream, proxy).await?;
+    }
     if let Some(tls) = &settings.tls {
-        if let Some(
-            proxy @ ProxySettings {
-                kind: ProxyKind::Http,
-                ..
-            },
-        ) = &settings.proxy
-        {
+        if let Some(proxy) = settings.proxy.as_ref().filter(|p| p.kind.is_http()) {
             open_tunnel(inner, &stream, proxy, target).await?;
         }
         let config =
             client_config(&tls.client_options()).map_err(|e| classify(e, FetchErrorKind::Tls))?;
         let name = server_name(tls.tls_server_name.as_deref().unwrap_or(&target.host))?;
         phase.set(ConnectPhase::Handshaking);
-        stream
-            .start_tls_client(config, name)
-            .await
-            .map_err(|e| classify(e, FetchErrorKind::Tls))?;
+        if proxy_tls.is_some() {
+            // TLS in TLS: the target's session inside the proxy's.
+            stream.start_tls_client_in_tunnel(config, name).await
+        } else {
+            stream.start_tls_client(config, name).await
+        }
+        .map_err(|e| classify(e, FetchErrorKind::Tls))?;
         if tls.alpn_protocols.is_some() {
             check_alpn(&stream)?;
         }
         clock.info.appconnect = clock.since_start();
     }
     Ok(stream)
+}
+
+/// TLS to an https:// proxy, checked as its `ProxyTlsSettings` say; the
+/// proxy is offered HTTP/1.1 only (it gets absolute-form requests and
+/// `CONNECT`, as curl sends them). Errors name the proxy.
+async fn proxy_handshake(stream: &IOStream, proxy: &ProxySettings) -> Result<()> {
+    let Some(tls) = &proxy.tls else {
+        return Ok(());
+    };
+    let options = TlsClientOptions {
+        validate_cert: tls.validate_cert,
+        ca_file: tls.ca_certs.clone(),
+        alpn: vec![b"http/1.1".to_vec()],
+        ..TlsClientOptions::default()
+    };
+    let failed = |e: crate::error::Error| {
+        let e = classify(e, FetchErrorKind::Tls);
+        fetch_error(
+            super::kind_of(&e).unwrap_or(FetchErrorKind::Tls),
+            format!("https proxy {}:{}: {}", proxy.host, proxy.port, e.message()),
+        )
+    };
+    let config = client_config(&options).map_err(failed)?;
+    let name = server_name(&proxy.host)?;
+    stream.start_tls_client(config, name).await.map_err(failed)
 }
 
 /// The server may pick any protocol offered; this client speaks HTTP/1.1

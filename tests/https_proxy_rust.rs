@@ -1,0 +1,210 @@
+//! https:// proxies (curl's `--proxy https://...`): TLS to the proxy
+//! itself, then absolute-form requests for http URLs and a CONNECT tunnel
+//! with TLS inside it (TLS in TLS) for https URLs. The proxy is real: nginx's
+//! stream module terminates TLS with a certificate from a CA made for the
+//! test and passes the plaintext to the tests' CONNECT/forwarding proxy
+//! (tests/common/connect_proxy.rs), whose log shows what the proxy got.
+//! The targets are nginx on loopback (https with a client certificate).
+
+mod common;
+
+use std::time::Duration;
+
+use common::connect_proxy::connect_proxy;
+use common::curl_sites::{nginx, nginx_tls_proxy};
+use common::pki::test_pki;
+
+use tornado_rs::http::client::{AsyncHTTPClient, ClientOptions};
+use tornado_rs::http::request::HTTPRequest;
+use tornado_rs::http::response::HTTPResponse;
+use tornado_rs::http::{kind_of, FetchErrorKind};
+use tornado_rs::IOLoop;
+
+struct Client {
+    lp: IOLoop,
+    client: AsyncHTTPClient,
+}
+
+impl Client {
+    fn new() -> Client {
+        let lp = IOLoop::new().unwrap();
+        let client = AsyncHTTPClient::new(&lp, ClientOptions::default()).unwrap();
+        Client { lp, client }
+    }
+
+    fn fetch(&self, request: HTTPRequest) -> HTTPResponse {
+        let f = self.client.fetch(request).unwrap();
+        self.lp
+            .run_until(|| f.done(), Some(Duration::from_secs(20)))
+            .expect("done in time");
+        f.result().expect("done").expect("fetch futures resolve")
+    }
+}
+
+fn text(r: &HTTPResponse) -> String {
+    String::from_utf8_lossy(&r.body).into_owned()
+}
+
+fn error(r: &HTTPResponse) -> String {
+    r.error
+        .as_ref()
+        .map(|e| e.message().to_string())
+        .unwrap_or_default()
+}
+
+/// The request through `proxy` (an https:// URL) with Basic credentials.
+fn via(url: String, proxy: &str) -> HTTPRequest {
+    let mut r = HTTPRequest::new(url);
+    r.request_timeout = Some(Duration::from_secs(10));
+    r.connect_timeout = Some(Duration::from_secs(5));
+    r.proxy_host = Some(proxy.to_string());
+    r.proxy_username = Some("puser".into());
+    r.proxy_password = Some("ppass".into());
+    r
+}
+
+// "puser:ppass" in Base64.
+const PROXY_AUTH: &str = "Basic cHVzZXI6cHBhc3M=";
+
+#[test]
+fn http_and_https_targets_through_an_https_proxy() {
+    let target_pki = test_pki(&["localhost", "127.0.0.1"]);
+    let proxy_pki = test_pki(&["localhost", "127.0.0.1"]);
+    let site = nginx(Some(&target_pki));
+    let tls_port = site.tls_port.unwrap();
+    let upstream = connect_proxy();
+    let proxy = nginx_tls_proxy(&proxy_pki, upstream.addr);
+    let proxy_url = format!("https://127.0.0.1:{}", proxy.port);
+    let c = Client::new();
+
+    // An http URL: absolute form over the TLS connection to the proxy.
+    let mut r = via(site.server.url("/whoami"), &proxy_url);
+    r.proxy_ca_certs = Some(proxy_pki.ca_file.clone());
+    let r = c.fetch(r);
+    assert_eq!(
+        (r.code, text(&r)),
+        (200, "host=127.0.0.1".into()),
+        "{}",
+        error(&r)
+    );
+    let got = upstream.requests();
+    let first = got.last().expect("the proxy got the request");
+    assert_eq!(first.method, "GET");
+    assert_eq!(first.target, site.server.url("/whoami"), "absolute form");
+    assert_eq!(first.header("Proxy-Authorization"), Some(PROXY_AUTH));
+
+    // An https URL: CONNECT over the proxy's TLS, then the target's TLS
+    // (its own CA and a client certificate) inside it.
+    let https = |path: &str| {
+        let mut r = via(format!("https://127.0.0.1:{tls_port}{path}"), &proxy_url);
+        r.proxy_ca_certs = Some(proxy_pki.ca_file.clone());
+        r.ca_certs = Some(target_pki.ca_file.clone());
+        r.client_cert = Some(target_pki.client_cert_file.clone());
+        r.client_key = Some(target_pki.client_key_file.clone());
+        r
+    };
+    let before = upstream.connections();
+    let r = c.fetch(https("/whoami"));
+    assert_eq!(
+        (r.code, text(&r)),
+        (200, "client=SUCCESS".into()),
+        "{}",
+        error(&r)
+    );
+    let got = upstream.requests();
+    let connect = got.last().unwrap();
+    assert_eq!(connect.method, "CONNECT");
+    assert_eq!(connect.target, format!("127.0.0.1:{tls_port}"));
+    assert_eq!(connect.header("Proxy-Authorization"), Some(PROXY_AUTH));
+    // The credentials went to the proxy only, never inside the tunnel.
+    let r = c.fetch(https("/proxy-auth"));
+    assert_eq!((r.code, text(&r)), (200, "[]".into()), "{}", error(&r));
+    // ... and that second fetch reused the tunnel (one connection).
+    assert_eq!(upstream.connections(), before + 1);
+
+    // A bigger body through both sessions, several records each way.
+    let mut r = via(format!("https://127.0.0.1:{tls_port}/"), &proxy_url);
+    r.proxy_ca_certs = Some(proxy_pki.ca_file.clone());
+    r.ca_certs = Some(target_pki.ca_file.clone());
+    r.client_cert = Some(target_pki.client_cert_file.clone());
+    r.client_key = Some(target_pki.client_key_file.clone());
+    r.decompress_response = false;
+    let r = c.fetch(r);
+    assert_eq!(
+        (r.code, text(&r)),
+        (200, common::curl_sites::page()),
+        "{}",
+        error(&r)
+    );
+
+    // Other proxy TLS settings are another pool key: a new connection.
+    let mut r = https("/whoami");
+    r.proxy_ca_certs = None;
+    r.proxy_validate_cert = false;
+    let r = c.fetch(r);
+    assert_eq!(r.code, 200, "{}", error(&r));
+    assert_eq!(upstream.connections(), before + 2);
+}
+
+#[test]
+fn a_proxy_certificate_no_ca_vouches_for_is_refused_by_default() {
+    let target_pki = test_pki(&["localhost", "127.0.0.1"]);
+    let proxy_pki = test_pki(&["localhost", "127.0.0.1"]);
+    let site = nginx(Some(&target_pki));
+    let upstream = connect_proxy();
+    let proxy = nginx_tls_proxy(&proxy_pki, upstream.addr);
+    let proxy_url = format!("https://127.0.0.1:{}", proxy.port);
+    let c = Client::new();
+
+    for url in [
+        site.server.url("/whoami"),
+        format!("https://127.0.0.1:{}/whoami", site.tls_port.unwrap()),
+    ] {
+        // The system's store does not know the test CA.
+        let mut r = via(url.clone(), &proxy_url);
+        r.ca_certs = Some(target_pki.ca_file.clone());
+        let r = c.fetch(r);
+        assert_eq!(r.code, 599, "{url}");
+        assert_eq!(
+            r.error.as_ref().and_then(kind_of),
+            Some(FetchErrorKind::Tls)
+        );
+        assert!(
+            error(&r).contains(&format!("https proxy 127.0.0.1:{}", proxy.port)),
+            "{}",
+            error(&r)
+        );
+        // The target's CA is not the proxy's: still refused.
+        let mut r = via(url.clone(), &proxy_url);
+        r.proxy_ca_certs = Some(target_pki.ca_file.clone());
+        let r = c.fetch(r);
+        assert_eq!(
+            r.error.as_ref().and_then(kind_of),
+            Some(FetchErrorKind::Tls),
+            "{url}"
+        );
+        // Turning the target's checks off does not turn the proxy's off.
+        let mut r = via(url.clone(), &proxy_url);
+        r.validate_cert = false;
+        let r = c.fetch(r);
+        assert_eq!(
+            r.error.as_ref().and_then(kind_of),
+            Some(FetchErrorKind::Tls),
+            "{url}"
+        );
+    }
+    // Nothing reached the proxy behind nginx: every handshake failed first.
+    assert!(upstream.requests().is_empty());
+
+    // A "proxy" that does not speak TLS at all (nginx's plain port answers
+    // the ClientHello with an HTTP 400).
+    let r = c.fetch(via(
+        site.server.url("/whoami"),
+        &format!("https://127.0.0.1:{}", site.server.port),
+    ));
+    assert_eq!(
+        r.error.as_ref().and_then(kind_of),
+        Some(FetchErrorKind::Tls)
+    );
+    assert!(error(&r).contains("https proxy"), "{}", error(&r));
+}
