@@ -1296,6 +1296,19 @@ tornado_code tornado_http_client_options_set_cookies(tornado_http_client_options
                                                      bool enabled);
 
 /**
+ * The public suffix list the cookie jar refuses `Domain=` cookies for
+ * (RFC 6265 5.3 step 5: `Domain=co.uk` is refused, `Domain=example.co.uk`
+ * kept): a file in the list's own format (publicsuffix.org's
+ * `public_suffix_list.dat`; Debian's package publicsuffix installs a fresh
+ * one in /usr/share/publicsuffix/). NULL: the snapshot built in (the
+ * default). `path` is copied; the file is read when the client is made,
+ * and a file that cannot be read or is no such list (one without `com`)
+ * makes `tornado_http_client_new` fail. Used only with cookies on.
+ */
+tornado_code tornado_http_client_options_set_public_suffix_file(tornado_http_client_options *options,
+                                                                const char *path);
+
+/**
  * Adds the cookies of a curl (Netscape) cookie file at `path` to the
  * client's jar, replacing held cookies of the same domain, path and name;
  * expired ones in the file are skipped. A malformed line fails the whole

@@ -77,6 +77,11 @@ pub struct ClientOptions {
     /// A cookie jar for this client (off by default, as in Tornado): see
     /// [`CookieJar`] and [`AsyncHTTPClient::cookie_jar`].
     pub cookies: bool,
+    /// The public suffix list the cookie jar refuses `Domain=` cookies for
+    /// (a file in the PSL format, such as Debian's
+    /// /usr/share/publicsuffix/public_suffix_list.dat), read when the
+    /// client is made; None: the snapshot built in. See [`CookieJar`].
+    pub public_suffix_file: Option<PathBuf>,
     /// How long the threaded resolver keeps an answer (60 s, curl's; None:
     /// no cache). Not used with `resolver`.
     pub dns_cache_ttl: Option<Duration>,
@@ -97,6 +102,7 @@ impl Default for ClientOptions {
             defaults: None,
             http_version: HttpVersion::Any,
             cookies: false,
+            public_suffix_file: None,
             dns_cache_ttl: Some(DEFAULT_DNS_CACHE_TTL),
         }
     }
@@ -193,7 +199,13 @@ impl AsyncHTTPClient {
             resolver.add_endpoint_mapping(host, *port, to_host, *to_port);
         }
         resolver.set_cache_ttl(options.dns_cache_ttl);
-        let cookies = options.cookies.then(|| Rc::new(CookieJar::new()));
+        let cookies = match options.cookies {
+            true => {
+                let list = super::cookies::public_suffixes(options.public_suffix_file.as_deref())?;
+                Some(Rc::new(CookieJar::with_public_suffixes(list)))
+            }
+            false => None,
+        };
         Ok(AsyncHTTPClient {
             inner: Rc::new(Inner {
                 lp: lp.clone(),
