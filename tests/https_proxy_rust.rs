@@ -208,3 +208,98 @@ fn a_proxy_certificate_no_ca_vouches_for_is_refused_by_default() {
     );
     assert!(error(&r).contains("https proxy"), "{}", error(&r));
 }
+
+/// nghttpd (Debian's nghttp2-server) over TLS: the inner ALPN picks h2
+/// inside the proxy's TLS, and a 1 MiB body comes through both sessions.
+#[test]
+fn http2_inside_the_tunnel_of_an_https_proxy() {
+    let target_pki = test_pki(&["localhost", "127.0.0.1"]);
+    let proxy_pki = test_pki(&["localhost", "127.0.0.1"]);
+    let h2 = common::process_server::Server::start(
+        "nghttpd (apt package nghttp2-server)",
+        |port, dir| {
+            std::fs::write(dir.join("big"), vec![b'n'; 1024 * 1024]).unwrap();
+            std::fs::write(dir.join("key.pem"), &target_pki.key_pem).unwrap();
+            std::fs::write(dir.join("cert.pem"), &target_pki.cert_pem).unwrap();
+            let mut command = std::process::Command::new("/usr/sbin/nghttpd");
+            command
+                .args(["-a", "127.0.0.1", "-d"])
+                .arg(dir)
+                .arg(port.to_string())
+                .arg(dir.join("key.pem"))
+                .arg(dir.join("cert.pem"));
+            command
+        },
+    );
+    let upstream = connect_proxy();
+    let proxy = nginx_tls_proxy(&proxy_pki, upstream.addr);
+    let c = Client::new();
+    for _ in 0..2 {
+        let mut r = via(
+            format!("https://127.0.0.1:{}/big", h2.port),
+            &format!("https://127.0.0.1:{}", proxy.port),
+        );
+        r.proxy_ca_certs = Some(proxy_pki.ca_file.clone());
+        r.ca_certs = Some(target_pki.ca_file.clone());
+        let r = c.fetch(r);
+        assert_eq!(r.code, 200, "{}", error(&r));
+        assert_eq!(r.version, 20, "h2 by ALPN inside the tunnel");
+        assert_eq!(r.body.len(), 1024 * 1024);
+        assert!(r.body.iter().all(|&b| b == b'n'));
+    }
+    // Both fetches on one HTTP/2 connection through one tunnel.
+    assert_eq!(upstream.connections(), 1);
+}
+
+/// An 8 MiB upload through both sessions: the writes fill the socket, so
+/// the proxy session's records wait for it (the flusher sends them).
+#[test]
+fn a_large_upload_through_an_https_proxy() {
+    let target_pki = test_pki(&["localhost", "127.0.0.1"]);
+    let proxy_pki = test_pki(&["localhost", "127.0.0.1"]);
+    let c = Client::new();
+    let server = common::https_server::tls_server(
+        &c.lp,
+        &target_pki.cert_pem,
+        &target_pki.key_pem,
+        &[b"http/1.1"],
+        |stream| async move {
+            let Ok(head) = stream.read_until(b"\r\n\r\n", Some(65536)).await else {
+                return;
+            };
+            let head = String::from_utf8_lossy(&head).to_ascii_lowercase();
+            let length: usize = head
+                .lines()
+                .find_map(|l| l.strip_prefix("content-length:"))
+                .and_then(|v| v.trim().parse().ok())
+                .unwrap_or(0);
+            let Ok(body) = stream.read_bytes(length, false).await else {
+                return;
+            };
+            let sum: u64 = body.iter().map(|&b| u64::from(b)).sum();
+            let text = format!("{} {sum}", body.len());
+            let reply = format!(
+                "HTTP/1.1 200 OK\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{text}",
+                text.len()
+            );
+            if let Ok(sent) = stream.write(reply.as_bytes()) {
+                let _ = sent.value().await;
+            }
+        },
+    );
+    let upstream = connect_proxy();
+    let proxy = nginx_tls_proxy(&proxy_pki, upstream.addr);
+    let body: Vec<u8> = (0..8 * 1024 * 1024u32).map(|i| (i % 251) as u8).collect();
+    let sum: u64 = body.iter().map(|&b| u64::from(b)).sum();
+    let mut r = via(
+        format!("https://127.0.0.1:{}/upload", server.local_addr().port()),
+        &format!("https://127.0.0.1:{}", proxy.port),
+    );
+    r.method = "POST".into();
+    r.body = Some(body);
+    r.proxy_ca_certs = Some(proxy_pki.ca_file.clone());
+    r.ca_certs = Some(target_pki.ca_file.clone());
+    let r = c.fetch(r);
+    assert_eq!(r.code, 200, "{}", error(&r));
+    assert_eq!(text(&r), format!("{} {sum}", 8 * 1024 * 1024));
+}

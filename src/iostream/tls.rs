@@ -63,13 +63,14 @@ impl IOStream {
                 ));
             }
         };
-        let mut io = self.inner.io.borrow_mut();
-        let transport = io.take().ok_or_else(|| self.closed_error())?;
-        *io = Some(Io::Tunnel(Box::new(TlsTunnel {
-            io: transport,
-            session: std::cell::RefCell::new(outer),
-        })));
-        drop(io);
+        {
+            let mut io = self.inner.io.borrow_mut();
+            let transport = io.take().ok_or_else(|| self.closed_error())?;
+            *io = Some(Io::Tunnel(Box::new(TlsTunnel {
+                io: transport,
+                session: std::cell::RefCell::new(outer),
+            })));
+        }
         self.start_tls(Box::new(session.into())).await
     }
 
