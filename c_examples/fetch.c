@@ -475,10 +475,12 @@ static void json_string_to(FILE *out, const char *s) {
     fputc('"', out);
 }
 
-/* The bytes of the head as HTTP/1.1 text: status line, header lines, blank line. */
+/* The bytes of the head as -I prints it: status line ("HTTP/2 200" or
+ * "HTTP/1.1 200 OK"), header lines, blank line. */
 static unsigned long long head_size(const tornado_http_response *r) {
     size_t block = 0;
     if (!tornado_http_response_header_block(r, &block) || tornado_http_response_code(r) == 599) return 0;
+    if (tornado_http_response_version(r) == 20) return strlen("HTTP/2 000\r\n") + block + 2;
     const char *reason = tornado_http_response_reason(r);
     return strlen("HTTP/1.1 000 \r\n") + strlen(reason ? reason : "") + block + 2;
 }
