@@ -303,3 +303,38 @@ fn a_large_upload_through_an_https_proxy() {
     assert_eq!(r.code, 200, "{}", error(&r));
     assert_eq!(text(&r), format!("{} {sum}", 8 * 1024 * 1024));
 }
+
+/// A proxy that accepts and never answers the ClientHello: the connect
+/// timeout ends the fetch, and the message says it was the proxy's
+/// handshake.
+#[test]
+fn a_stalling_https_proxy_times_out_naming_the_proxy() {
+    let silent = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = silent.local_addr().unwrap().port();
+    let held = std::thread::spawn(move || {
+        let (conn, _) = silent.accept().unwrap();
+        std::thread::sleep(Duration::from_secs(3));
+        drop(conn);
+    });
+    let c = Client::new();
+    let mut r = via(
+        "https://127.0.0.1:9/".into(),
+        &format!("https://127.0.0.1:{port}"),
+    );
+    r.connect_timeout = Some(Duration::from_millis(500));
+    let started = std::time::Instant::now();
+    let r = c.fetch(r);
+    assert!(started.elapsed() < Duration::from_secs(3));
+    assert_eq!(
+        r.error.as_ref().and_then(kind_of),
+        Some(FetchErrorKind::Timeout),
+        "{}",
+        error(&r)
+    );
+    assert!(
+        error(&r).contains(&format!("TLS handshake with proxy 127.0.0.1:{port}")),
+        "{}",
+        error(&r)
+    );
+    held.join().unwrap();
+}
