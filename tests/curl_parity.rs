@@ -15,6 +15,7 @@ use std::rc::Rc;
 use std::time::Duration;
 
 use common::curl_sites::{microsocks, nginx, page};
+use common::fetch::Client;
 use common::process_server::{httpbin, Server};
 
 use tornado_rs::http::client::{AsyncHTTPClient, ClientOptions};
@@ -22,27 +23,6 @@ use tornado_rs::http::request::{HTTPRequest, StreamingCallback};
 use tornado_rs::http::response::HTTPResponse;
 use tornado_rs::http::{kind_of, FetchErrorKind};
 use tornado_rs::IOLoop;
-
-struct Client {
-    lp: IOLoop,
-    client: AsyncHTTPClient,
-}
-
-impl Client {
-    fn new(options: ClientOptions) -> Client {
-        let lp = IOLoop::new().unwrap();
-        let client = AsyncHTTPClient::new(&lp, options).unwrap();
-        Client { lp, client }
-    }
-
-    fn fetch(&self, request: HTTPRequest) -> HTTPResponse {
-        let f = self.client.fetch(request).unwrap();
-        self.lp
-            .run_until(|| f.done(), Some(Duration::from_secs(20)))
-            .expect("done in time");
-        f.result().expect("done").expect("fetch futures resolve")
-    }
-}
 
 fn get(url: String) -> HTTPRequest {
     let mut r = HTTPRequest::new(url);

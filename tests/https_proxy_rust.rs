@@ -12,34 +12,13 @@ use std::time::Duration;
 
 use common::connect_proxy::connect_proxy;
 use common::curl_sites::{nginx, nginx_tls_proxy};
+use common::fetch::Client;
 use common::pki::test_pki;
 
-use tornado_rs::http::client::{AsyncHTTPClient, ClientOptions};
+use tornado_rs::http::client::ClientOptions;
 use tornado_rs::http::request::HTTPRequest;
 use tornado_rs::http::response::HTTPResponse;
 use tornado_rs::http::{kind_of, FetchErrorKind};
-use tornado_rs::IOLoop;
-
-struct Client {
-    lp: IOLoop,
-    client: AsyncHTTPClient,
-}
-
-impl Client {
-    fn new() -> Client {
-        let lp = IOLoop::new().unwrap();
-        let client = AsyncHTTPClient::new(&lp, ClientOptions::default()).unwrap();
-        Client { lp, client }
-    }
-
-    fn fetch(&self, request: HTTPRequest) -> HTTPResponse {
-        let f = self.client.fetch(request).unwrap();
-        self.lp
-            .run_until(|| f.done(), Some(Duration::from_secs(20)))
-            .expect("done in time");
-        f.result().expect("done").expect("fetch futures resolve")
-    }
-}
 
 fn text(r: &HTTPResponse) -> String {
     String::from_utf8_lossy(&r.body).into_owned()
@@ -75,7 +54,7 @@ fn http_and_https_targets_through_an_https_proxy() {
     let upstream = connect_proxy();
     let proxy = nginx_tls_proxy(&proxy_pki, upstream.addr);
     let proxy_url = format!("https://127.0.0.1:{}", proxy.port);
-    let c = Client::new();
+    let c = Client::new(ClientOptions::default());
 
     // An http URL: absolute form over the TLS connection to the proxy.
     let mut r = via(site.server.url("/whoami"), &proxy_url);
@@ -154,7 +133,7 @@ fn a_proxy_certificate_no_ca_vouches_for_is_refused_by_default() {
     let upstream = connect_proxy();
     let proxy = nginx_tls_proxy(&proxy_pki, upstream.addr);
     let proxy_url = format!("https://127.0.0.1:{}", proxy.port);
-    let c = Client::new();
+    let c = Client::new(ClientOptions::default());
 
     for url in [
         site.server.url("/whoami"),
@@ -233,7 +212,7 @@ fn http2_inside_the_tunnel_of_an_https_proxy() {
     );
     let upstream = connect_proxy();
     let proxy = nginx_tls_proxy(&proxy_pki, upstream.addr);
-    let c = Client::new();
+    let c = Client::new(ClientOptions::default());
     for _ in 0..2 {
         let mut r = via(
             format!("https://127.0.0.1:{}/big", h2.port),
@@ -257,7 +236,7 @@ fn http2_inside_the_tunnel_of_an_https_proxy() {
 fn a_large_upload_through_an_https_proxy() {
     let target_pki = test_pki(&["localhost", "127.0.0.1"]);
     let proxy_pki = test_pki(&["localhost", "127.0.0.1"]);
-    let c = Client::new();
+    let c = Client::new(ClientOptions::default());
     let server = common::https_server::tls_server(
         &c.lp,
         &target_pki.cert_pem,
@@ -316,7 +295,7 @@ fn a_stalling_https_proxy_times_out_naming_the_proxy() {
         std::thread::sleep(Duration::from_secs(3));
         drop(conn);
     });
-    let c = Client::new();
+    let c = Client::new(ClientOptions::default());
     let mut r = via(
         "https://127.0.0.1:9/".into(),
         &format!("https://127.0.0.1:{port}"),
