@@ -1,7 +1,7 @@
 //! TLS on a stream (Tornado's `SSLIOStream`): `start_tls` on either side,
 //! the handshake, and the session's record I/O under reads and writes.
 
-use std::io::{ErrorKind, Read};
+use std::io::{BufRead, ErrorKind, Read};
 
 use rustls::pki_types::ServerName;
 use rustls::{ClientConfig, ClientConnection, Connection, ServerConfig, ServerConnection};
@@ -230,6 +230,43 @@ impl IOStream {
             tls.send_close_notify();
         }
         let _ = self.send_tls_records();
+    }
+}
+
+impl IOStream {
+    /// Lends `sink` the TLS session's next piece of decrypted plaintext,
+    /// pulling records from the socket until there is one, and consumes
+    /// what it took: `Some(taken)`, or `None` at the end of the stream (as
+    /// `tls_read`'s `Ok(0)`). `WouldBlock` when the socket has nothing
+    /// more; `sink` is called at most once.
+    pub(super) fn lend_plaintext(
+        &self,
+        sink: &mut Option<impl FnOnce(&[u8]) -> usize>,
+    ) -> std::io::Result<Option<usize>> {
+        let io = self.inner.io.borrow();
+        let mut tls = self.inner.tls.borrow_mut();
+        let (Some(io), Some(tls)) = (io.as_ref(), tls.as_mut()) else {
+            return Ok(None);
+        };
+        loop {
+            let mut reader = tls.reader();
+            match reader.fill_buf() {
+                Ok(piece) if !piece.is_empty() => {
+                    let taken = sink.take().map_or(0, |sink| sink(piece).min(piece.len()));
+                    reader.consume(taken);
+                    return Ok(Some(taken));
+                }
+                // close_notify, and everything before it was read.
+                Ok(_) => return Ok(None),
+                Err(e) if e.kind() == ErrorKind::WouldBlock => {}
+                // The socket ended without close_notify (see tls_read).
+                Err(e) if e.kind() == ErrorKind::UnexpectedEof => return Ok(None),
+                Err(e) => return Err(e),
+            }
+            // Once the socket reports its end, the session says so above.
+            tls.read_tls(&mut IoRef(io))?;
+            tls.process_new_packets().map_err(tls_io_error)?;
+        }
     }
 }
 

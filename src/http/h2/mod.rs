@@ -535,17 +535,23 @@ pub(crate) async fn exchange(
 /// HTTP/1 lines) is `header_too_large`. One over `HEADER_LIST_SLACK` times
 /// that (as RFC 9113 counts: 32 bytes a field) h2 refuses while decoding.
 fn response_head(parts: &http::response::Parts, limits: Limits) -> Result<ResponseHead> {
-    let mut headers = Headers::with_capacity(parts.headers.len(), 0);
-    let mut size = 0usize;
-    for (name, value) in &parts.headers {
-        size += name.as_str().len() + value.len() + 4;
-        headers.add_latin1(name.as_str(), value.as_bytes());
-    }
+    let text: usize = (parts.headers.iter())
+        .map(|(name, value)| name.as_str().len() + value.len())
+        .sum();
+    let size = text + 4 * parts.headers.len();
     if size > limits.max_header_size {
         return Err(fetch_error(
             FetchErrorKind::HeaderTooLarge,
             format!("the response head exceeds {} bytes", limits.max_header_size),
         ));
+    }
+    // As HTTP/1.1's heads: UTF-8 values as text, others kept as Latin-1.
+    let mut headers = Headers::with_capacity(parts.headers.len(), text);
+    for (name, value) in &parts.headers {
+        match std::str::from_utf8(value.as_bytes()) {
+            Ok(value) => headers.add(name.as_str(), value),
+            Err(_) => headers.add_latin1(name.as_str(), value.as_bytes()),
+        }
     }
     Ok(ResponseHead {
         version: 2,
