@@ -142,9 +142,8 @@ pub extern "C" fn tornado_websocket_options_set_no_context_takeover(
 
 /// With compression on: ask the server to compress with a window of at
 /// most 2^`bits` bytes (8-15), or 0 to ask nothing (the default). The
-/// client's own window is always 32 KiB (it never offers
-/// client_max_window_bits). `TORNADO_ERR_INVALID` for other values or if
-/// compression is off.
+/// client's own window: `tornado_websocket_options_set_client_max_window_bits`.
+/// `TORNADO_ERR_INVALID` for other values or if compression is off.
 #[no_mangle]
 pub extern "C" fn tornado_websocket_options_set_server_max_window_bits(
     options: *mut tornado_websocket_options,
@@ -153,6 +152,32 @@ pub extern "C" fn tornado_websocket_options_set_server_max_window_bits(
     with_options(options, |o| {
         let c = compression_on(o)?;
         c.server_max_window_bits = match bits {
+            0 => None,
+            8..=15 => Some(bits as u8),
+            _ => {
+                return Err(Error::invalid(format!(
+                    "window bits {bits} are not 0 or 8-15"
+                )))
+            }
+        };
+        Ok(())
+    })
+}
+
+/// With compression on: compress the messages sent with a window of at
+/// most 2^`bits` bytes (8-15; less memory, less compression), offered as
+/// `client_max_window_bits=bits`, or 0 for the default: offered without a
+/// value, a 32 KiB window unless the server asks for less. A server's
+/// smaller value is always honoured (8 is sent as stored blocks).
+/// `TORNADO_ERR_INVALID` for other values or if compression is off.
+#[no_mangle]
+pub extern "C" fn tornado_websocket_options_set_client_max_window_bits(
+    options: *mut tornado_websocket_options,
+    bits: c_int,
+) -> tornado_code {
+    with_options(options, |o| {
+        let c = compression_on(o)?;
+        c.client_max_window_bits = match bits {
             0 => None,
             8..=15 => Some(bits as u8),
             _ => {
