@@ -487,7 +487,14 @@ static void write_out(const char *format, const tornado_http_response *r, unsign
 
 /* -I: the status line and headers, as curl prints them. */
 static void print_head(const tornado_http_response *r) {
-    printf("HTTP/1.1 %d %s\r\n", tornado_http_response_code(r), tornado_http_response_reason(r));
+    /* The version the response came over: curl prints "HTTP/2 200" (no
+     * reason phrase in HTTP/2), "HTTP/1.1 200 OK", "HTTP/1.0 200 OK". */
+    int version = tornado_http_response_version(r);
+    if (version == 20)
+        printf("HTTP/2 %d\r\n", tornado_http_response_code(r));
+    else
+        printf("HTTP/1.%d %d %s\r\n", version == 10 ? 0 : 1, tornado_http_response_code(r),
+               tornado_http_response_reason(r));
     size_t len = 0;
     const uint8_t *block = tornado_http_response_header_block(r, &len);
     if (block) fwrite(block, 1, len, stdout);

@@ -832,6 +832,18 @@ tornado_code tornado_http_client_options_set_dns_cache_ttl(tornado_http_client_o
                                                            double seconds_);
 
 /**
+ * HTTP/2 liveness: a pooled HTTP/2 connection idle at least `idle_s`
+ * seconds answers a PING before a fetch reuses it; no answer within
+ * `timeout_s` seconds and it is dropped, the fetch opening another
+ * (defaults 5 and 2). `idle_s` 0 turns the check off. NaN, negative or
+ * infinite values, and a `timeout_s` of 0, are `TORNADO_ERR_INVALID`
+ * (the options unchanged).
+ */
+tornado_code tornado_http_client_options_set_http2_ping(tornado_http_client_options *options,
+                                                        double idle_s,
+                                                        double timeout_s);
+
+/**
  * A client on `loop`; `options` may be NULL for the defaults (copied).
  * NULL on failure.
  */
@@ -1243,9 +1255,9 @@ tornado_code tornado_http_request_set_body_producer_async(tornado_http_request *
 
 /**
  * Writes `len` bytes (copied) of the upload. Returns a new future (the
- * caller's reference) that is done once the bytes reached the socket,
- * which is when a producer that respects flow control writes the next
- * part; it fails when the upload is over (the producer's future is done
+ * caller's reference) that is done once the bytes reached the socket
+ * (over HTTP/2: once the stream's flow-control window let them go), which
+ * is when a producer that respects flow control writes the next part; it fails when the upload is over (the producer's future is done
  * or the fetch ended: then it is done on return, with
  * `TORNADO_ERR_CLOSED`), for bytes past the request's Content-Length (that
  * also fails the fetch), or when the connection failed. NULL when the call

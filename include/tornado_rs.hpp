@@ -858,6 +858,9 @@ public:
     explicit ResponseView(const tornado_http_response *r) noexcept : r_(r) {}
     const tornado_http_response *get() const noexcept { return r_; }
     int code() const noexcept { return tornado_http_response_code(r_); }
+    /// The HTTP version it came over: 10, 11 or 20 (HTTP/2); 0 when no
+    /// response was received.
+    int version() const noexcept { return tornado_http_response_version(r_); }
     std::string_view reason() const noexcept { return tornado_http_response_reason(r_); }
     std::string_view body() const noexcept {
         std::size_t n = 0;
@@ -1013,6 +1016,14 @@ public:
         return set(tornado_http_request_set_allow_nonstandard_methods(r_, a), "set_allow_nonstandard_methods");
     }
     Request &expect_100_continue(bool e) { return set(tornado_http_request_set_expect_100_continue(r_, e), "set_expect_100_continue"); }
+    /// The HTTP versions this fetch may use: TORNADO_HTTP_VERSION_ANY, _1_1,
+    /// _2 (h2 by ALPN over TLS) or _2_PRIOR_KNOWLEDGE (h2c too).
+    Request &http_version(std::uint32_t v) { return set(tornado_http_request_set_http_version(r_, v), "set_http_version"); }
+    /// curl's --unix-socket: connect to the socket at `path` (the URL still
+    /// gives Host and path); std::nullopt connects by the URL again.
+    Request &unix_socket(const std::optional<std::string> &path) {
+        return set(tornado_http_request_set_unix_socket(r_, detail::c_str_or_null(path)), "set_unix_socket");
+    }
 
     // TLS, per request.
     Request &validate_cert(bool v) { return set(tornado_http_request_set_validate_cert(r_, v), "set_validate_cert"); }
@@ -1195,6 +1206,16 @@ public:
     ClientOptions &max_idle_per_host(std::size_t n) {
         return set(tornado_http_client_options_set_max_idle_per_host(o_, n), "set_max_idle_per_host");
     }
+    /// The HTTP versions requests use unless they choose (Request::http_version).
+    ClientOptions &http_version(std::uint32_t v) {
+        return set(tornado_http_client_options_set_http_version(o_, v), "set_http_version");
+    }
+    /// The cookie jar (default off): Set-Cookie kept and sent back across fetches.
+    ClientOptions &cookies(bool enabled) { return set(tornado_http_client_options_set_cookies(o_, enabled), "set_cookies"); }
+    /// How long resolved addresses are kept, in seconds (default 60; 0: no cache).
+    ClientOptions &dns_cache_ttl(double s) {
+        return set(tornado_http_client_options_set_dns_cache_ttl(o_, s), "set_dns_cache_ttl");
+    }
     /// Tornado's hostname_mapping: `host` resolves to the IP `address`.
     ClientOptions &hostname_mapping(const std::string &host, const std::string &address) {
         return set(tornado_http_client_options_add_hostname_mapping(o_, host.c_str(), address.c_str()), "add_hostname_mapping");
@@ -1291,6 +1312,22 @@ public:
     /// Fetches holding a slot (Tornado's len(client.active)).
     std::size_t active() const noexcept { return tornado_http_client_active(c_); }
     std::size_t idle_connections() const noexcept { return tornado_http_client_idle_connections(c_); }
+    /// Connections opened so far (HTTP/1.1 and HTTP/2).
+    std::uint64_t connections_opened() const noexcept { return tornado_http_client_connections_opened(c_); }
+    /// HTTP/2 connections open now.
+    std::size_t http2_connections() const noexcept { return tornado_http_client_http2_connections(c_); }
+
+    /// The cookie jar (ClientOptions::cookies(true); Error otherwise): load
+    /// adds a curl (Netscape) cookie file's cookies, save writes the jar as one.
+    void load_cookies(const std::string &path) {
+        detail::check(tornado_http_client_load_cookies(c_, path.c_str()), "tornado_http_client_load_cookies");
+    }
+    void save_cookies(const std::string &path) {
+        detail::check(tornado_http_client_save_cookies(c_, path.c_str()), "tornado_http_client_save_cookies");
+    }
+    void clear_cookies() { detail::check(tornado_http_client_clear_cookies(c_), "tornado_http_client_clear_cookies"); }
+    /// Unexpired cookies in the jar (0 when cookies are off).
+    std::size_t cookie_count() const noexcept { return tornado_http_client_cookie_count(c_); }
 
     static ResponseView response_of(const Future &f) {
         return ResponseView(static_cast<const tornado_http_response *>(f.result()));
@@ -1299,6 +1336,235 @@ public:
 private:
     tornado_http_client *c_ = nullptr;
 };
+
+// ---- WebSocket client --------------------------------------------------------
+
+namespace detail {
+// A NULL handle from a call whose message names the code first
+// ("TORNADO_ERR_CLOSED: closed: ..."): Error with that code.
+template <typename T>
+T *check_named(T *ptr, const char *context) {
+    if (ptr) return ptr;
+    const char *msg = tornado_last_error();
+    std::string text = msg ? msg : "";
+    tornado_code code = TORNADO_ERR_INVALID;
+    for (tornado_code c = 1; c <= TORNADO_ERR_INVALID_URL; c++) {
+        std::string name = tornado_code_name(c);
+        if (text.compare(0, name.size() + 1, name + ":") == 0) code = c;
+    }
+    throw Error(code, last_error(context));
+}
+}  // namespace detail
+
+/// What WebSocket::connect asks for beyond the request (Tornado's
+/// websocket_connect arguments); copied by connect.
+class WebSocketOptions {
+public:
+    WebSocketOptions()
+        : o_(detail::check_ptr(tornado_websocket_options_new(), "tornado_websocket_options_new")) {}
+    WebSocketOptions(WebSocketOptions &&o) noexcept : o_(std::exchange(o.o_, nullptr)) {}
+    WebSocketOptions &operator=(WebSocketOptions &&o) noexcept {
+        std::swap(o_, o.o_);
+        return *this;
+    }
+    WebSocketOptions(const WebSocketOptions &) = delete;
+    WebSocketOptions &operator=(const WebSocketOptions &) = delete;
+    ~WebSocketOptions() { tornado_websocket_options_free(o_); }
+    const tornado_websocket_options *get() const noexcept { return o_; }
+
+    /// Offers a subprotocol (after those added before).
+    WebSocketOptions &subprotocol(const std::string &name) {
+        return set(tornado_websocket_options_add_subprotocol(o_, name.c_str()), "add_subprotocol");
+    }
+    WebSocketOptions &max_message_size(std::size_t bytes) {
+        return set(tornado_websocket_options_set_max_message_size(o_, bytes), "set_max_message_size");
+    }
+    /// permessage-deflate at zlib `level` 0-9 (Tornado's 6); -1: off.
+    WebSocketOptions &compression(int level = 6) {
+        return set(tornado_websocket_options_set_compression(o_, level), "set_compression");
+    }
+    WebSocketOptions &no_context_takeover(bool client, bool server) {
+        return set(tornado_websocket_options_set_no_context_takeover(o_, client, server), "set_no_context_takeover");
+    }
+    WebSocketOptions &server_max_window_bits(int bits) {
+        return set(tornado_websocket_options_set_server_max_window_bits(o_, bits), "set_server_max_window_bits");
+    }
+    /// A ping every `interval_s` (0: none); no pong within `timeout_s` closes.
+    WebSocketOptions &ping(double interval_s, double timeout_s = 0) {
+        return set(tornado_websocket_options_set_ping(o_, interval_s, timeout_s), "set_ping");
+    }
+    WebSocketOptions &max_write_buffer(std::size_t bytes) {
+        return set(tornado_websocket_options_set_max_write_buffer(o_, bytes), "set_max_write_buffer");
+    }
+    WebSocketOptions &close_timeout(double seconds) {
+        return set(tornado_websocket_options_set_close_timeout(o_, seconds), "set_close_timeout");
+    }
+
+private:
+    WebSocketOptions &set(tornado_code rc, const char *what) {
+        detail::check(rc, what);
+        return *this;
+    }
+    tornado_websocket_options *o_;
+};
+
+/// A message received (copied out of the library's).
+struct WebSocketMessage {
+    bool binary = false;
+    std::string data;  // text: UTF-8
+    static WebSocketMessage of(const tornado_websocket_message *m) {
+        std::size_t n = 0;
+        const std::uint8_t *d = tornado_websocket_message_data(m, &n);
+        return {tornado_websocket_message_is_binary(m), std::string(reinterpret_cast<const char *>(d), n)};
+    }
+};
+
+/// A WebSocket client connection (Tornado's WebSocketClientConnection):
+/// one reference to the handle, released in the destructor (the last one
+/// closes the connection at once: close() first for a close handshake).
+class WebSocket {
+public:
+    WebSocket() = default;
+    /// Adopts one reference the caller owns.
+    explicit WebSocket(tornado_websocket *ws) noexcept : ws_(ws) {}
+    WebSocket(WebSocket &&o) noexcept : ws_(std::exchange(o.ws_, nullptr)) {}
+    WebSocket &operator=(WebSocket &&o) noexcept {
+        if (this != &o) {
+            tornado_websocket_unref(ws_);
+            ws_ = std::exchange(o.ws_, nullptr);
+        }
+        return *this;
+    }
+    WebSocket(const WebSocket &) = delete;
+    WebSocket &operator=(const WebSocket &) = delete;
+    ~WebSocket() { tornado_websocket_unref(ws_); }
+    tornado_websocket *get() const noexcept { return ws_; }
+
+    /// Opens a WebSocket to the request's ws:// or wss:// URL through
+    /// `client`'s connections; the future's value() is the WebSocket
+    /// (Error when the connection or the handshake failed).
+    static FutureOf<WebSocket> connect(HttpClient &client, const Request &request,
+                                       const WebSocketOptions *options = nullptr) {
+        return FutureOf<WebSocket>(detail::check_named(
+            tornado_websocket_connect(client.get(), request.get(), options ? options->get() : nullptr),
+            "tornado_websocket_connect"));
+    }
+    /// The connection of a connect future.
+    static WebSocket of(const Future &f) {
+        f.check();
+        auto *ws = static_cast<tornado_websocket *>(f.result());
+        return WebSocket(detail::check_ptr(tornado_websocket_ref(ws), "tornado_websocket_ref"));
+    }
+
+    /// The next message; value() is std::nullopt once the connection closed
+    /// cleanly, and Error when it ended otherwise (see error()).
+    FutureOf<std::optional<WebSocketMessage>> read_message() {
+        return FutureOf<std::optional<WebSocketMessage>>(
+            detail::check_named(tornado_websocket_read_message(ws_), "tornado_websocket_read_message"));
+    }
+    /// Calls `cb` from the loop with each message from now on, then with
+    /// std::nullopt when the connection ends (Tornado's on_message_callback);
+    /// read_message() then gives nullopt. Deleted when replaced or when the
+    /// connection goes. An empty Function goes back to read_message.
+    void on_message(Function<void(const std::optional<WebSocketMessage> &)> cb) {
+        using Fn = Function<void(const std::optional<WebSocketMessage> &)>;
+        if (!cb) {
+            detail::check(tornado_websocket_set_message_callback(ws_, nullptr, nullptr, nullptr),
+                          "tornado_websocket_set_message_callback");
+            return;
+        }
+        void *held = detail::hold(cb, "tornado::WebSocket::on_message");
+        tornado_code rc = tornado_websocket_set_message_callback(
+            ws_,
+            [](const tornado_websocket_message *m, void *ud) {
+                detail::guarded([&] {
+                    std::optional<WebSocketMessage> message;
+                    if (m) message = WebSocketMessage::of(m);
+                    Fn::invoke(ud, message);
+                });
+            },
+            held, Fn::drop);
+        if (rc != TORNADO_OK) {
+            Fn::drop(held);
+            detail::check(rc, "tornado_websocket_set_message_callback");
+        }
+    }
+    /// Calls `cb` from the loop with each ping's payload (the pong is sent).
+    void on_ping(Function<void(std::string_view)> cb) {
+        using Fn = Function<void(std::string_view)>;
+        if (!cb) {
+            detail::check(tornado_websocket_set_ping_callback(ws_, nullptr, nullptr, nullptr),
+                          "tornado_websocket_set_ping_callback");
+            return;
+        }
+        void *held = detail::hold(cb, "tornado::WebSocket::on_ping");
+        tornado_code rc = tornado_websocket_set_ping_callback(
+            ws_,
+            [](const std::uint8_t *data, std::size_t len, void *ud) {
+                detail::guarded([&] { Fn::invoke(ud, std::string_view(reinterpret_cast<const char *>(data), len)); });
+            },
+            held, Fn::drop);
+        if (rc != TORNADO_OK) {
+            Fn::drop(held);
+            detail::check(rc, "tornado_websocket_set_ping_callback");
+        }
+    }
+    /// Sends a message (text must be UTF-8); done once it is on the wire.
+    /// Error(TORNADO_ERR_CLOSED) once closing or closed.
+    FutureOf<void> write_message(std::string_view data, bool binary = false) {
+        return FutureOf<void>(detail::check_named(
+            tornado_websocket_write_message(ws_, reinterpret_cast<const std::uint8_t *>(data.data()), data.size(), binary),
+            "tornado_websocket_write_message"));
+    }
+    /// Sends a ping (at most 125 bytes); done once it is on the wire.
+    FutureOf<void> ping(std::string_view data = {}) {
+        return FutureOf<void>(detail::check_named(
+            tornado_websocket_ping(ws_, reinterpret_cast<const std::uint8_t *>(data.data()), data.size()),
+            "tornado_websocket_ping"));
+    }
+    /// The close handshake with `code` (0: none) and `reason`; done once the
+    /// server's close frame came and the connection is closed.
+    FutureOf<void> close(int code = 0, const std::optional<std::string> &reason = std::nullopt) {
+        return FutureOf<void>(
+            detail::check_named(tornado_websocket_close(ws_, code, detail::c_str_or_null(reason)), "tornado_websocket_close"));
+    }
+    /// The server's close frame's code (0 before one) and reason (nullptr before one).
+    int close_code() const noexcept { return tornado_websocket_close_code(ws_); }
+    const char *close_reason() const noexcept { return tornado_websocket_close_reason(ws_); }
+    /// The subprotocol and extensions agreed (nullptr for none).
+    const char *subprotocol() const noexcept { return tornado_websocket_subprotocol(ws_); }
+    const char *extensions() const noexcept { return tornado_websocket_extensions(ws_); }
+    bool closed() const noexcept { return tornado_websocket_is_closed(ws_); }
+    /// Why it ended when not cleanly: the code (message in `message`), or TORNADO_OK.
+    tornado_code error(std::string *message = nullptr) const {
+        tornado_code rc = tornado_websocket_error(ws_);
+        if (message) {
+            const char *msg = rc != TORNADO_OK ? tornado_last_error() : nullptr;
+            *message = msg ? msg : "";
+        }
+        return rc;
+    }
+    std::size_t buffered_amount() const noexcept { return tornado_websocket_buffered_amount(ws_); }
+
+private:
+    tornado_websocket *ws_ = nullptr;
+};
+
+namespace detail {
+template <>
+struct ValueOf<WebSocket> {
+    static WebSocket get(const Future &f) { return WebSocket::of(f); }
+};
+template <>
+struct ValueOf<std::optional<WebSocketMessage>> {
+    static std::optional<WebSocketMessage> get(const Future &f) {
+        f.check();
+        const auto *m = static_cast<const tornado_websocket_message *>(f.result());
+        if (!m) return std::nullopt;
+        return WebSocketMessage::of(m);
+    }
+};
+}  // namespace detail
 
 inline std::string version() { return tornado_version(); }
 /// The loaded library's MAJOR * 10000 + MINOR * 100 + PATCH (compare with

@@ -9,7 +9,12 @@
 //!   fails the run.
 //!
 //! Both get a test PKI (a server certificate for tornado.test and
-//! 127.0.0.1, and its CA) through TORNADO_TEST_CERT/KEY/CA.
+//! 127.0.0.1, and its CA) through TORNADO_TEST_CERT/KEY/CA, and two
+//! nghttpd servers (Debian's nghttp2-server) for the HTTP/2 section: one
+//! over TLS with that certificate (TORNADO_TEST_H2_PORT, h2 by ALPN) and
+//! one over plain TCP (TORNADO_TEST_H2C_PORT, prior knowledge); and
+//! Tornado's WebSocketHandler (tests/servers/ws_servers.py) on
+//! TORNADO_TEST_WS_PORT for the WebSocket section.
 
 mod common;
 
@@ -17,6 +22,7 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 
 use common::c_build::{lib_dir, repo_dir, valgrind_enabled};
+use common::process_server::Server;
 
 /// Warnings a C++ user may build with: the header must be clean under them.
 const STRICT: &[&str] = &[
@@ -67,7 +73,13 @@ fn run(mut cmd: Command, pki: &common::pki::TestPki) {
     std::fs::write(&cert, &pki.cert_pem).unwrap();
     std::fs::write(&key, &pki.key_pem).unwrap();
     let path = |p: &Path| p.display().to_string();
+    let h2 = nghttpd(Some((&key, &cert)));
+    let h2c = nghttpd(None);
+    let ws = common::ws_server::WsServer::start(&["tornado"]);
     let out = cmd
+        .env("TORNADO_TEST_WS_PORT", ws.port.to_string())
+        .env("TORNADO_TEST_H2_PORT", h2.port.to_string())
+        .env("TORNADO_TEST_H2C_PORT", h2c.port.to_string())
         .env("TORNADO_TEST_CERT", path(&cert))
         .env("TORNADO_TEST_KEY", path(&key))
         .env("TORNADO_TEST_CA", path(&pki.ca_file))
@@ -80,6 +92,26 @@ fn run(mut cmd: Command, pki: &common::pki::TestPki) {
         out.status,
         String::from_utf8_lossy(&out.stderr)
     );
+}
+
+/// nghttpd serving `index.html` ("h2 page\n"): over TLS with (key, cert),
+/// else over plain TCP (h2c).
+fn nghttpd(tls: Option<(&Path, &Path)>) -> Server {
+    let tls = tls.map(|(k, c)| (k.to_path_buf(), c.to_path_buf()));
+    Server::start("nghttpd (apt package nghttp2-server)", move |port, dir| {
+        std::fs::write(dir.join("index.html"), "h2 page\n").unwrap();
+        let program = ["/usr/sbin/nghttpd", "nghttpd"]
+            .into_iter()
+            .find(|p| !p.starts_with('/') || Path::new(p).exists())
+            .unwrap();
+        let mut command = Command::new(program);
+        command.arg("-a").arg("127.0.0.1").arg("-d").arg(dir);
+        match tls {
+            Some((key, cert)) => command.arg(port.to_string()).arg(key).arg(cert),
+            None => command.arg("--no-tls").arg(port.to_string()),
+        };
+        command
+    })
 }
 
 #[test]

@@ -268,6 +268,11 @@ fn http2_prior_knowledge_and_http_version() {
     assert_eq!((code, v["code"].as_i64()), (0, Some(200)), "{v}");
     assert_eq!(v["http_version"], "2");
     assert_eq!(body(&v), b"over h2c\n");
+    // -I prints the status line of the version the response came over, as
+    // curl does: "HTTP/2 200" (HTTP/2 has no reason phrase).
+    let out = run(&["--http2-prior-knowledge", "-I", &url]);
+    let head = String::from_utf8_lossy(&out.stdout);
+    assert!(head.starts_with("HTTP/2 200\r\n"), "{head}");
     let out = run(&["--http2-prior-knowledge", "-n", "20", "-c", "5", &url]);
     let summary: Value =
         serde_json::from_slice(out.stdout.split(|&b| b == b'\n').next().unwrap()).unwrap();

@@ -19,7 +19,7 @@ use common::process_server::Server;
 use tornado_rs::http::client::{AsyncHTTPClient, ClientOptions};
 use tornado_rs::http::request::{HTTPRequest, StreamingCallback};
 use tornado_rs::http::response::HTTPResponse;
-use tornado_rs::http::upload::BodyProducer;
+use tornado_rs::http::upload::{BodyProducer, BodyWriter};
 use tornado_rs::http::{kind_of, FetchErrorKind, HttpVersion};
 use tornado_rs::{Future, IOLoop};
 
@@ -645,6 +645,424 @@ fn continuation_flood_ends_the_fetch_with_bounded_memory() {
     );
     assert!(
         start.elapsed() < Duration::from_secs(8),
+        "{:?}",
+        start.elapsed()
+    );
+}
+
+// ---- writing body producers (Tornado's body_producer(write)) ----
+
+/// The hex SHA-256 of `data` (as the echo server reports a body's).
+fn sha256_hex(data: &[u8]) -> String {
+    let digest = ring::digest::digest(&ring::digest::SHA256, data);
+    digest.as_ref().iter().map(|b| format!("{b:02x}")).collect()
+}
+
+/// The bytes a producer sends: `n` bytes of a pattern (so a reordered or
+/// lost piece changes the hash).
+fn pattern(n: usize) -> Vec<u8> {
+    (0..n).map(|i| (i % 251) as u8).collect()
+}
+
+/// What a writing producer saw: writes whose futures completed, and the
+/// error of the first that failed.
+#[derive(Default)]
+struct Writes {
+    completed: usize,
+    failed: Option<tornado_rs::Error>,
+}
+
+/// A producer that writes `body` in `piece`-byte writes. `wait`: each write
+/// waits for the one before (flow control); else everything is written at
+/// once. Its future is done when the last write's is.
+fn writing_producer(
+    body: Vec<u8>,
+    piece: usize,
+    wait: bool,
+) -> (BodyProducer, Rc<RefCell<Writes>>) {
+    let seen = Rc::new(RefCell::new(Writes::default()));
+    let log = seen.clone();
+    let producer = BodyProducer::writer(move |writer: BodyWriter| {
+        let lp = writer.loop_ref().clone();
+        let done: Future<()> = Future::new(&lp);
+        let (body, log, finished) = (body.clone(), log.clone(), done.clone());
+        lp.spawn(async move {
+            let mut pending = Vec::new();
+            for chunk in body.chunks(piece) {
+                let written = writer.write(chunk);
+                if wait {
+                    if let Err(e) = written.value().await {
+                        log.borrow_mut().failed.get_or_insert(e.clone());
+                        let _ = finished.set_error(e);
+                        return;
+                    }
+                    log.borrow_mut().completed += 1;
+                } else {
+                    pending.push(written);
+                }
+            }
+            for written in pending {
+                match written.value().await {
+                    Ok(()) => log.borrow_mut().completed += 1,
+                    Err(e) => {
+                        log.borrow_mut().failed.get_or_insert(e);
+                    }
+                }
+            }
+            let _ = finished.set_result(());
+        })
+        .unwrap();
+        done
+    });
+    (producer, seen)
+}
+
+#[test]
+fn writing_producer_over_h2_sends_bodies_past_the_first_window() {
+    let server = h2_peer("echo");
+    // 1 MiB + 5 in 16 KiB writes, each waiting for the one before: the
+    // server's 64 KiB windows open as it reads.
+    let body = pattern(1024 * 1024 + 5);
+    let (producer, writes) = writing_producer(body.clone(), 16 * 1024, true);
+    let mut upload = h2c(server.url("/echo"));
+    upload.method = "PUT".into();
+    upload.body_producer = Some(producer);
+    let r = fetch(upload);
+    assert_eq!((r.code, r.version), (200, 20), "{:?}", r.error);
+    let seen = json(&r);
+    assert_eq!(seen["body_len"], body.len(), "{:?}", r.error);
+    assert_eq!(seen["body_sha256"], sha256_hex(&body));
+    assert_eq!(writes.borrow().completed, body.len().div_ceil(16 * 1024));
+    assert!(writes.borrow().failed.is_none());
+
+    // Written all at once (no waiting), with a Content-Length: sent in order.
+    let body = pattern(300 * 1024);
+    let (producer, writes) = writing_producer(body.clone(), 10_000, false);
+    let mut upload = h2c(server.url("/echo"));
+    upload.method = "POST".into();
+    upload.headers.add("Content-Length", body.len().to_string());
+    upload.body_producer = Some(producer);
+    let r = fetch(upload);
+    let seen = json(&r);
+    assert_eq!(seen["body_sha256"], sha256_hex(&body), "{:?}", r.error);
+    let content_length = seen["headers"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|h| h[0] == "content-length")
+        .map(|h| h[1].as_str().unwrap().to_string());
+    assert_eq!(content_length, Some(body.len().to_string()));
+    assert_eq!(writes.borrow().completed, body.len().div_ceil(10_000));
+}
+
+#[test]
+fn writing_producer_over_h2_to_nginx() {
+    // nginx's WebDAV PUT keeps the body as a file, which a GET then reads
+    // back: what nginx received, byte for byte (more than its 64 KiB
+    // initial window).
+    let (server, ca) = nginx_h2_with(
+        "location /dav/ { dav_methods PUT; create_full_put_path on; client_max_body_size 10m; }",
+    );
+    let body = pattern(700 * 1024 + 3);
+    let (producer, writes) = writing_producer(body.clone(), 8 * 1024, true);
+    let mut put = https(&server, &ca, "/dav/upload.bin");
+    put.method = "PUT".into();
+    put.body_producer = Some(producer);
+    let r = fetch(put);
+    assert_eq!((r.code, r.version), (201, 20), "{:?}", r.error);
+    assert_eq!(writes.borrow().completed, body.len().div_ceil(8 * 1024));
+    let mut get = https(&server, &ca, "/dav/upload.bin");
+    get.decompress_response = false;
+    let r = fetch(get);
+    assert_eq!(r.code, 200, "{:?}", r.error);
+    assert_eq!(r.body.len(), body.len());
+    assert!(r.body[..] == body[..], "nginx stored the body as sent");
+}
+
+#[test]
+fn writing_producer_is_paused_while_the_window_is_closed() {
+    // The server never opens its window: 64 KiB go, then the producer's
+    // write waits until the request timeout ends the fetch, and the write
+    // waiting then fails instead of hanging.
+    let server = h2_peer("zero_window");
+    let (producer, writes) = writing_producer(pattern(1024 * 1024), 16 * 1024, true);
+    let mut upload = h2c(server.url("/upload"));
+    upload.method = "POST".into();
+    upload.body_producer = Some(producer);
+    upload.request_timeout = Some(Duration::from_millis(800));
+    let start = Instant::now();
+    let lp = IOLoop::new().unwrap();
+    let client = AsyncHTTPClient::new(&lp, ClientOptions::default()).unwrap();
+    let f = client.fetch(upload).unwrap();
+    lp.run_until(
+        || f.done() && writes.borrow().failed.is_some(),
+        Some(Duration::from_secs(10)),
+    )
+    .expect("the fetch ends and the waiting write fails");
+    let r = f.result().unwrap().unwrap();
+    assert_eq!(kind(&r), Some(FetchErrorKind::Timeout), "{:?}", r.error);
+    assert!(r
+        .error
+        .unwrap()
+        .message()
+        .contains("Timeout during request"));
+    assert!(start.elapsed() < Duration::from_secs(5));
+    let completed = writes.borrow().completed;
+    // 65,535 bytes of window: three 16 KiB writes went, the fourth waits.
+    assert_eq!(
+        completed, 3,
+        "the writes the first window took, and no more"
+    );
+    let failed = writes.borrow_mut().failed.take().unwrap();
+    assert_eq!(failed.code(), tornado_rs::error::Code::CLOSED, "{failed:?}");
+}
+
+#[test]
+fn writing_producer_over_h2_errors_fail_the_fetch() {
+    let server = h2_peer("echo");
+    // Short of its Content-Length.
+    let (producer, _) = writing_producer(pattern(1000), 100, true);
+    let mut short = h2c(server.url("/echo"));
+    short.method = "POST".into();
+    short.headers.add("Content-Length", "2000");
+    short.body_producer = Some(producer);
+    // Past it: that write fails, and so does the fetch.
+    let (producer, past_writes) = writing_producer(pattern(3000), 1000, true);
+    let mut past = h2c(server.url("/echo"));
+    past.method = "POST".into();
+    past.headers.add("Content-Length", "2500");
+    past.body_producer = Some(producer);
+    // The producer's own error.
+    let mut failing = h2c(server.url("/echo"));
+    failing.method = "POST".into();
+    failing.body_producer = Some(BodyProducer::writer(|writer: BodyWriter| {
+        let failed = Future::new(writer.loop_ref());
+        let _ = writer.write(b"some");
+        let _ = failed.set_error(tornado_rs::Error::new(
+            tornado_rs::error::Code::USER,
+            "the producer gave up",
+        ));
+        failed
+    }));
+    let (r, client, _lp) = fetch_all(ClientOptions::default(), vec![short, past, failing]);
+    assert_eq!(
+        kind(&r[0]),
+        Some(FetchErrorKind::InvalidRequest),
+        "{:?}",
+        r[0].error
+    );
+    assert!(r[0]
+        .error
+        .as_ref()
+        .unwrap()
+        .message()
+        .contains("gave 1000 of the 2000"));
+    assert_eq!(
+        kind(&r[1]),
+        Some(FetchErrorKind::InvalidRequest),
+        "{:?}",
+        r[1].error
+    );
+    assert!(r[1]
+        .error
+        .as_ref()
+        .unwrap()
+        .message()
+        .contains("more than the 2500"));
+    assert_eq!(past_writes.borrow().completed, 2);
+    let error = r[2]
+        .error
+        .as_ref()
+        .expect("the producer's error fails the fetch");
+    assert!(
+        error.message().contains("the producer gave up"),
+        "{error:?}"
+    );
+    assert!(r.iter().all(|r| r.version != 11));
+    // The connection carried on: the streams were reset, not the connection.
+    let next = fetch(h2c(server.url("/echo")));
+    assert_eq!(next.code, 200, "{:?}", next.error);
+    assert_eq!(client.connections_opened(), 1);
+}
+
+// ---- through a proxy ----
+
+#[test]
+fn https_through_a_connect_proxy_negotiates_h2_inside_the_tunnel() {
+    let (server, ca) = nginx_h2();
+    let proxy = common::connect_proxy::connect_proxy();
+    let requests = (0..5)
+        .map(|_| {
+            let mut request = https(&server, &ca, "/proto");
+            request.proxy_host = Some("127.0.0.1".into());
+            request.proxy_port = Some(proxy.addr.port());
+            request
+        })
+        .collect();
+    let (r, client, _lp) = fetch_all(ClientOptions::default(), requests);
+    for response in &r {
+        assert_eq!(
+            (response.code, response.version, text(response).as_str()),
+            (200, 20, "HTTP/2.0\n"),
+            "{:?}",
+            response.error
+        );
+    }
+    let seen = proxy.requests();
+    assert_eq!(seen.len(), 1, "one tunnel carries every stream");
+    assert_eq!(seen[0].method, "CONNECT");
+    assert_eq!(seen[0].target, format!("127.0.0.1:{}", server.port));
+    assert_eq!(
+        (client.connections_opened(), client.http2_connections()),
+        (1, 1)
+    );
+}
+
+// ---- GOAWAY with streams above last-stream-id ----
+
+/// Three fetches at once to a peer that sends GOAWAY(last-stream-id = the
+/// first, `code`) once all three are open.
+fn goaway_three(how: &str, code: &str) -> (Vec<HTTPResponse>, AsyncHTTPClient) {
+    let server = h2_peer(&format!("goaway3_{how}_{code}"));
+    let requests = (0..3).map(|i| h2c(server.url(&format!("/n{i}")))).collect();
+    let (r, client, _lp) = fetch_all(ClientOptions::default(), requests);
+    (r, client)
+}
+
+/// The responses that came from connection `n` of the peer.
+fn on_connection(r: &[HTTPResponse], n: &str) -> usize {
+    r.iter()
+        .filter(|r| r.headers.get("x-connection") == Some(n))
+        .count()
+}
+
+#[test]
+fn goaway_with_an_error_code_retries_the_streams_above_last_stream_id() {
+    for code in ["PROTOCOL_ERROR", "INTERNAL_ERROR", "NO_ERROR"] {
+        let (r, client) = goaway_three("done", code);
+        for response in &r {
+            assert_eq!(response.code, 200, "{code}: {:?}", response.error);
+        }
+        assert_eq!(on_connection(&r, "1"), 1, "{code}: the first was answered");
+        assert_eq!(
+            on_connection(&r, "2"),
+            2,
+            "{code}: both streams left out went once more, on one new connection"
+        );
+        assert_eq!(client.connections_opened(), 2, "{code}");
+    }
+}
+
+#[test]
+fn goaway_cutting_a_processed_stream_fails_it_clearly() {
+    for (code, expected) in [
+        ("INTERNAL_ERROR", FetchErrorKind::Protocol),
+        ("NO_ERROR", FetchErrorKind::Closed),
+    ] {
+        let (r, client) = goaway_three("cut", code);
+        let failed: Vec<_> = r.iter().filter(|r| r.error.is_some()).collect();
+        assert_eq!(failed.len(), 1, "{code}: only the processed stream fails");
+        let error = failed[0].error.as_ref().unwrap();
+        assert_eq!(kind(failed[0]), Some(expected), "{code}: {error:?}");
+        assert!(
+            error.message().contains("GOAWAY") && error.message().contains(code),
+            "{code}: the message names the GOAWAY: {error:?}"
+        );
+        assert_eq!(on_connection(&r, "2"), 2, "{code}: the others were retried");
+        assert_eq!(client.connections_opened(), 2, "{code}");
+    }
+}
+
+// ---- PING liveness of idle pooled connections ----
+
+/// Two fetches on one client, the second after the connection was idle
+/// 400 ms (PINGed after 200 ms idle, 300 ms for the PONG).
+fn fetch_after_idle(server: &Server) -> (HTTPResponse, HTTPResponse, AsyncHTTPClient, Duration) {
+    let lp = IOLoop::new().unwrap();
+    let options = ClientOptions {
+        http2_ping_after_idle: Some(Duration::from_millis(200)),
+        http2_ping_timeout: Duration::from_millis(300),
+        ..Default::default()
+    };
+    let client = AsyncHTTPClient::new(&lp, options).unwrap();
+    let first = client.fetch(h2c(server.url("/one"))).unwrap();
+    lp.run_until(|| first.done(), Some(Duration::from_secs(10)))
+        .unwrap();
+    let idle = tornado_rs::gen::sleep(&lp, Duration::from_millis(400)).unwrap();
+    lp.run_until(|| idle.done(), Some(Duration::from_secs(5)))
+        .unwrap();
+    let start = Instant::now();
+    let second = client.fetch(h2c(server.url("/two"))).unwrap();
+    lp.run_until(|| second.done(), Some(Duration::from_secs(10)))
+        .unwrap();
+    let took = start.elapsed();
+    (
+        first.result().unwrap().unwrap(),
+        second.result().unwrap().unwrap(),
+        client,
+        took,
+    )
+}
+
+#[test]
+fn an_idle_connection_that_answers_ping_is_reused() {
+    let server = h2_peer("echo");
+    let (first, second, client, _) = fetch_after_idle(&server);
+    assert_eq!(first.code, 200, "{:?}", first.error);
+    assert_eq!(second.code, 200, "{:?}", second.error);
+    assert_eq!(second.headers.get("x-connection"), Some("1"));
+    assert_eq!(client.connections_opened(), 1);
+}
+
+#[test]
+fn an_idle_connection_whose_peer_went_quiet_is_dropped_before_reuse() {
+    let server = h2_peer("silent");
+    let (first, second, client, took) = fetch_after_idle(&server);
+    assert_eq!(
+        first.headers.get("x-connection"),
+        Some("1"),
+        "{:?}",
+        first.error
+    );
+    // Without the PING, the request would go to the quiet peer and end in
+    // its 10 s request timeout.
+    assert_eq!(second.code, 200, "{:?}", second.error);
+    assert_eq!(second.headers.get("x-connection"), Some("2"));
+    assert_eq!(client.connections_opened(), 2);
+    assert!(took < Duration::from_secs(3), "{took:?}");
+    assert_eq!(client.http2_connections(), 1, "the quiet one was dropped");
+}
+
+#[test]
+fn writing_producer_failing_while_the_window_is_closed_fails_the_fetch_at_once() {
+    let server = h2_peer("zero_window");
+    let mut upload = h2c(server.url("/upload"));
+    upload.method = "POST".into();
+    upload.request_timeout = Some(Duration::from_secs(10));
+    // 256 KiB written at once (the window takes 64 KiB), then, 100 ms
+    // later, the producer fails.
+    upload.body_producer = Some(BodyProducer::writer(|writer: BodyWriter| {
+        let lp = writer.loop_ref().clone();
+        for _ in 0..16 {
+            let _ = writer.write(&[b'w'; 16 * 1024]);
+        }
+        let failed = Future::new(&lp);
+        let failing = failed.clone();
+        lp.call_later(Duration::from_millis(100), move || {
+            let _ = failing.set_error(tornado_rs::Error::new(
+                tornado_rs::error::Code::USER,
+                "the producer's source broke",
+            ));
+        })
+        .unwrap();
+        failed
+    }));
+    let start = Instant::now();
+    let r = fetch(upload);
+    let error = r.error.expect("the producer's error fails the fetch");
+    assert!(error.message().contains("source broke"), "{error:?}");
+    assert!(
+        start.elapsed() < Duration::from_secs(3),
         "{:?}",
         start.elapsed()
     );

@@ -211,6 +211,55 @@ def test_http_version_option_and_response_attribute(tmp_path):
     finally:
         server.terminate()
         server.wait()
+def test_body_producer_over_http2_with_flow_control():
+    """Tornado's body_producer(write) over HTTP/2 (h2c to the tests' Python
+    h2 echo peer, tests/servers/h2_peer.py): 200 KiB, more than the
+    server's first 64 KiB window, each write awaited; the server hashes
+    what it got."""
+    import hashlib
+    import json
+    import os
+    import subprocess
+    import sys
+    import time
+
+    peer = os.path.join(os.path.dirname(__file__), "..", "..", "tests", "servers", "h2_peer.py")
+    sock = socket.socket()
+    sock.bind(("127.0.0.1", 0))
+    port = sock.getsockname()[1]
+    sock.close()
+    server = subprocess.Popen([sys.executable, peer, str(port), "echo"])
+    try:
+        deadline = time.monotonic() + 10
+        while socket.socket().connect_ex(("127.0.0.1", port)) != 0:
+            assert time.monotonic() < deadline, "h2_peer.py did not listen"
+            time.sleep(0.05)
+        body = bytes(i % 251 for i in range(200 * 1024))
+        written = []
+
+        async def producer(write):
+            for start in range(0, len(body), 16 * 1024):
+                await write(body[start:start + 16 * 1024])
+                written.append(start)
+
+        async def main():
+            client = RsAsyncHTTPClient(force_instance=True, http_version="2-prior-knowledge")
+            response = await client.fetch("http://127.0.0.1:%d/echo" % port, method="PUT",
+                                          body_producer=producer, request_timeout=10)
+            client.close()
+            return response
+
+        response = IOLoop.current().run_sync(main)
+        assert response.http_version == "2"
+        seen = json.loads(response.body)
+        assert seen["body_len"] == len(body)
+        assert seen["body_sha256"] == hashlib.sha256(body).hexdigest()
+        assert len(written) == 13
+    finally:
+        server.terminate()
+        server.wait()
+
+
 # ---- cookies, Unix sockets, brotli (issue 19) ----
 
 

@@ -25,7 +25,6 @@ use super::proxy::{self, ProxyKind, ProxySpec};
 use super::redirect::{answers_digest_challenge, can_follow, digest_retry, redirect_request};
 use super::request::HTTPRequest;
 use super::response::{HTTPResponse, TimeInfo};
-use super::upload::BodyProducer;
 use super::url::{parse_target, Scheme, Target};
 use super::validate::validate_request;
 use super::{fetch_error, FetchErrorKind};
@@ -80,6 +79,12 @@ pub struct ClientOptions {
     /// How long the threaded resolver keeps an answer (60 s, curl's; None:
     /// no cache). Not used with `resolver`.
     pub dns_cache_ttl: Option<Duration>,
+    /// A pooled HTTP/2 connection idle at least this long answers a PING
+    /// before a fetch reuses it (5 s; None: never asked): one whose peer
+    /// stopped answering is dropped, and the fetch opens another.
+    pub http2_ping_after_idle: Option<Duration>,
+    /// How long that PING's answer may take (2 s).
+    pub http2_ping_timeout: Duration,
 }
 
 impl Default for ClientOptions {
@@ -98,6 +103,8 @@ impl Default for ClientOptions {
             http_version: HttpVersion::Any,
             cookies: false,
             dns_cache_ttl: Some(DEFAULT_DNS_CACHE_TTL),
+            http2_ping_after_idle: Some(Duration::from_secs(5)),
+            http2_ping_timeout: Duration::from_secs(2),
         }
     }
 }
@@ -605,9 +612,12 @@ async fn fetch_hop(
             }
             Connection::Http2(h2) => match exchange_h2(inner, &h2, request, target, clock).await {
                 Ok(done) => Ok((done, None)),
-                // Refused, or left out by a GOAWAY: once more, on a new connection.
+                // Refused, or left out by a GOAWAY: once more, on another
+                // connection (a new one when this one is going away; fetches
+                // retried together share it).
                 Err(failure) if failure.retry => {
-                    exchange_fresh(inner, &key, request, target, clock).await
+                    let (connection, _) = checkout_or_connect(inner, &key, request, clock).await?;
+                    exchange_once(inner, connection, request, target, clock).await
                 }
                 Err(failure) => Err(failure.error),
             },
@@ -647,12 +657,30 @@ async fn exchange_fresh(
     target: &Rc<Target>,
     clock: &mut Clock,
 ) -> Result<(Exchanged, Option<IOStream>)> {
-    match connect_connection(inner, key, request, clock).await? {
+    let connection = connect_connection(inner, key, request, clock).await?;
+    exchange_once(inner, connection, request, target, clock).await
+}
+
+/// One exchange on `connection`, with no retry.
+async fn exchange_once(
+    inner: &Rc<Inner>,
+    connection: Connection,
+    request: &HTTPRequest,
+    target: &Rc<Target>,
+    clock: &mut Clock,
+) -> Result<(Exchanged, Option<IOStream>)> {
+    match connection {
         Connection::Http1(stream) => {
             let done = exchange_on(inner, &stream, request, target, clock)
                 .await
-                .map_err(|f| f.error)?;
-            Ok((done, Some(stream)))
+                .map_err(|f| f.error);
+            match done {
+                Ok(done) => Ok((done, Some(stream))),
+                Err(error) => {
+                    stream.close(None);
+                    Err(error)
+                }
+            }
         }
         Connection::Http2(h2) => {
             let done = exchange_h2(inner, &h2, request, target, clock)
@@ -975,18 +1003,9 @@ impl Hash for PoolKey {
     }
 }
 
-/// The fetch's version choice: its own, else the client's. A writing body
-/// producer (Tornado's `body_producer(write)`) is sent over HTTP/1.1 only
-/// unless the request insists on HTTP/2 (which then refuses it): its
-/// HTTP/2 form is not built yet.
+/// The fetch's version choice: its own, else the client's.
 fn version_of(inner: &Inner, request: &HTTPRequest) -> HttpVersion {
-    let chosen = request.http_version.unwrap_or(inner.options.http_version);
-    let writer = matches!(request.body_producer, Some(BodyProducer::Write(_)));
-    if writer && chosen != HttpVersion::Http2PriorKnowledge {
-        HttpVersion::Http1Only
-    } else {
-        chosen
-    }
+    request.http_version.unwrap_or(inner.options.http_version)
 }
 
 /// Whether a connection for this key may turn out HTTP/2: by ALPN over
@@ -1011,11 +1030,18 @@ async fn checkout_or_connect(
     let version = key.version;
     let may_h2 = may_use_h2(key);
     loop {
-        let reused = if may_h2 {
-            inner.shared.borrow_mut().pick(key).map(Connection::Http2)
+        let picked = if may_h2 {
+            inner.shared.borrow_mut().pick(key)
         } else {
             None
         };
+        if let (Some(h2), Some(after)) = (&picked, inner.options.http2_ping_after_idle) {
+            // Idle a while: it answers a PING first, or is dropped.
+            if h2.needs_ping(after) && !h2.answers_ping(inner.options.http2_ping_timeout).await {
+                continue;
+            }
+        }
+        let reused = picked.map(Connection::Http2);
         let reused = match reused {
             Some(connection) => Some(connection),
             None if version == HttpVersion::Http2PriorKnowledge => None,

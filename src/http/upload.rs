@@ -61,6 +61,14 @@ enum Framing {
     Length(u64),
 }
 
+/// Where a [`BodyWriter`]'s writes go: an HTTP/1.1 stream ([`Upload`],
+/// framed), or an HTTP/2 stream (`h2::upload`, sent as its windows open).
+pub(crate) trait BodyOutlet {
+    /// Sends one chunk (not empty); the future is done once the chunk left,
+    /// which is when a producer that respects flow control writes the next.
+    fn write(&self, chunk: &[u8]) -> Result<Future<()>>;
+}
+
 /// Counts a streamed body against its framing and writes it.
 struct Upload {
     stream: IOStream,
@@ -82,9 +90,7 @@ impl Upload {
     fn write(&self, chunk: &[u8]) -> Result<Future<()>> {
         let sent = self.sent.get() + chunk.len() as u64;
         match self.framing {
-            Framing::Length(length) if sent > length => Err(invalid_request(format!(
-                "the body producer gave more than the {length} bytes of its Content-Length"
-            ))),
+            Framing::Length(length) if sent > length => Err(over_length(length)),
             Framing::Length(_) => {
                 self.sent.set(sent);
                 self.stream.write(chunk)
@@ -102,14 +108,33 @@ impl Upload {
     /// Ends the body: the last chunk, or the check that the length was met.
     async fn finish(&self) -> Result<()> {
         match self.framing {
-            Framing::Length(length) if self.sent.get() < length => Err(invalid_request(format!(
-                "the body producer gave {} of the {length} bytes of its Content-Length",
-                self.sent.get()
-            ))),
+            Framing::Length(length) if self.sent.get() < length => {
+                Err(short_of_length(self.sent.get(), length))
+            }
             Framing::Length(_) => Ok(()),
             Framing::Chunked => self.stream.write(b"0\r\n\r\n")?.value().await,
         }
     }
+}
+
+impl BodyOutlet for Upload {
+    fn write(&self, chunk: &[u8]) -> Result<Future<()>> {
+        Upload::write(self, chunk)
+    }
+}
+
+/// The error for bytes past a declared Content-Length.
+pub(crate) fn over_length(length: u64) -> Error {
+    invalid_request(format!(
+        "the body producer gave more than the {length} bytes of its Content-Length"
+    ))
+}
+
+/// The error for a body that ended short of its declared Content-Length.
+pub(crate) fn short_of_length(sent: u64, length: u64) -> Error {
+    invalid_request(format!(
+        "the body producer gave {sent} of the {length} bytes of its Content-Length"
+    ))
 }
 
 /// Sends `req`'s body on `stream` (after its head).
@@ -137,7 +162,8 @@ pub(crate) async fn send_body(stream: &IOStream, req: &HTTPRequest) -> Result<()
         BodyProducer::Write(write) => {
             // Closed however this ends (a timeout or cancel drops this
             // future): a producer holding the writer then writes nowhere.
-            let writer = CloseOnDrop(BodyWriter::new(stream.loop_ref(), &upload));
+            let outlet: Rc<dyn BodyOutlet> = upload.clone();
+            let writer = CloseOnDrop(BodyWriter::new(stream.loop_ref(), outlet));
             let produced = write(writer.0.clone()).value().await;
             let refused = writer.0.close();
             produced?;
@@ -159,25 +185,26 @@ pub struct BodyWriter {
 struct WriterState {
     lp: LoopRef,
     /// None once the upload is over.
-    upload: RefCell<Option<Rc<Upload>>>,
+    upload: RefCell<Option<Rc<dyn BodyOutlet>>>,
     /// The first write refused (past the Content-Length): the fetch's error.
     refused: RefCell<Option<Error>>,
 }
 
 impl BodyWriter {
-    fn new(lp: &LoopRef, upload: &Rc<Upload>) -> BodyWriter {
+    /// A writer whose writes go to `outlet` until it is closed.
+    pub(crate) fn new(lp: &LoopRef, outlet: Rc<dyn BodyOutlet>) -> BodyWriter {
         BodyWriter {
             state: Rc::new(WriterState {
                 lp: lp.clone(),
-                upload: RefCell::new(Some(Rc::clone(upload))),
+                upload: RefCell::new(Some(outlet)),
                 refused: RefCell::new(None),
             }),
         }
     }
 
-    /// Sends `data` (copied); the future is done once it reached the socket,
-    /// which is when a producer that respects flow control writes the next
-    /// part. It fails when the upload is over, when the connection failed,
+    /// Sends `data` (copied); the future is done once it reached the socket
+    /// (over HTTP/2: once the stream's window let it go), which is when a
+    /// producer that respects flow control writes the next part. It fails when the upload is over, when the connection failed,
     /// and for bytes past the caller's Content-Length (that error also
     /// fails the fetch).
     pub fn write(&self, data: &[u8]) -> Future<()> {
@@ -210,14 +237,14 @@ impl BodyWriter {
     }
 
     /// Ends the upload for this writer; returns a write it refused.
-    fn close(&self) -> Option<Error> {
+    pub(crate) fn close(&self) -> Option<Error> {
         self.state.upload.borrow_mut().take();
         self.state.refused.borrow_mut().take()
     }
 }
 
 /// Closes a writer when the send it belongs to ends.
-struct CloseOnDrop(BodyWriter);
+pub(crate) struct CloseOnDrop(pub(crate) BodyWriter);
 
 impl Drop for CloseOnDrop {
     fn drop(&mut self) {

@@ -678,6 +678,13 @@ static void abuse_curl_parity(void) {
     FAILS(tornado_http_client_options_set_dns_cache_ttl(o, 0.0 / 0.0), TORNADO_ERR_INVALID, "set_dns_cache_ttl(NaN)");
     FAILS(tornado_http_client_options_set_dns_cache_ttl(o, 1.0 / 0.0), TORNADO_ERR_INVALID, "set_dns_cache_ttl(inf)");
     CHECK_OK(tornado_http_client_options_set_dns_cache_ttl(o, 0), "set_dns_cache_ttl(0): off");
+    FAILS(tornado_http_client_options_set_http2_ping(NULL, 5, 2), TORNADO_ERR_INVALID, "set_http2_ping(NULL)");
+    FAILS(tornado_http_client_options_set_http2_ping(o, -1, 2), TORNADO_ERR_INVALID, "set_http2_ping(idle -1)");
+    FAILS(tornado_http_client_options_set_http2_ping(o, 0.0 / 0.0, 2), TORNADO_ERR_INVALID, "set_http2_ping(idle NaN)");
+    FAILS(tornado_http_client_options_set_http2_ping(o, 5, 0), TORNADO_ERR_INVALID, "set_http2_ping(timeout 0)");
+    FAILS(tornado_http_client_options_set_http2_ping(o, 5, 1.0 / 0.0), TORNADO_ERR_INVALID, "set_http2_ping(timeout inf)");
+    CHECK_OK(tornado_http_client_options_set_http2_ping(o, 0, 1), "set_http2_ping(0, 1): no liveness check");
+    CHECK_OK(tornado_http_client_options_set_http2_ping(o, 30, 3), "set_http2_ping(30, 3)");
 
     FAILS(tornado_http_client_load_cookies(NULL, "/tmp/x"), TORNADO_ERR_INVALID, "load_cookies(NULL)");
     FAILS(tornado_http_client_save_cookies(NULL, "/tmp/x"), TORNADO_ERR_INVALID, "save_cookies(NULL)");

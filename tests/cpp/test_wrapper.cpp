@@ -11,6 +11,7 @@
 #include <arpa/inet.h>
 #include <netinet/in.h>
 #include <sys/socket.h>
+#include <sys/un.h>
 #include <unistd.h>
 
 #include <atomic>
@@ -96,6 +97,7 @@ static std::string read_file(const std::string &path) {
 //   /big       100000 bytes
 //   /digest    401 with a Digest challenge unless an Authorization header came
 //   /close     answered with "Connection: close", then closed
+//   /setcookie answered with two Set-Cookie lines (one persistent, one session)
 struct HttpConn : std::enable_shared_from_this<HttpConn> {
     explicit HttpConn(tornado::IOStream s) : stream(std::move(s)) {}
     tornado::IOStream stream;
@@ -152,6 +154,8 @@ struct HttpConn : std::enable_shared_from_this<HttpConn> {
             status = "401 Unauthorized";
             extra = "WWW-Authenticate: Digest realm=\"t\", nonce=\"abc\", qop=\"auth\", algorithm=MD5\r\n";
         }
+        if (path == "/setcookie")
+            extra = "Set-Cookie: session=abc; Path=/\r\nSet-Cookie: kept=yes; Path=/; Max-Age=3600\r\n";
         bool close = path == "/close";
         if (close) extra += "Connection: close\r\n";
         stream.write("HTTP/1.1 " + status + "\r\nContent-Length: " + std::to_string(content.size()) + "\r\n" + extra +
@@ -213,6 +217,49 @@ static std::uint16_t closed_port() {
     std::uint16_t port = l.port;
     return port;
 }
+
+// An HTTP/1.1 server on a Unix domain socket, on a thread of its own:
+// answers each connection once with "unix:" and the request line.
+struct UnixServer {
+    std::string path;
+    int fd = -1;
+    std::thread thread;
+    explicit UnixServer(std::string p) : path(std::move(p)) {
+        sockaddr_un addr{};
+        addr.sun_family = AF_UNIX;
+        std::snprintf(addr.sun_path, sizeof addr.sun_path, "%s", path.c_str());
+        unlink(path.c_str());
+        fd = socket(AF_UNIX, SOCK_STREAM, 0);
+        if (fd < 0 || bind(fd, reinterpret_cast<sockaddr *>(&addr), sizeof addr) != 0 || listen(fd, 8) != 0) {
+            std::printf("Bail out! no Unix socket server at %s: %s\n", path.c_str(), std::strerror(errno));
+            std::exit(2);
+        }
+        thread = std::thread([this] {
+            for (;;) {
+                int c = accept(fd, nullptr, nullptr);
+                if (c < 0) return;  // shut down
+                std::string head;
+                char buf[4096];
+                while (head.find("\r\n\r\n") == std::string::npos) {
+                    ssize_t n = read(c, buf, sizeof buf);
+                    if (n <= 0) break;
+                    head.append(buf, static_cast<std::size_t>(n));
+                }
+                std::string body = "unix:" + head.substr(0, head.find("\r\n"));
+                std::string reply = "HTTP/1.1 200 OK\r\nConnection: close\r\nContent-Length: " +
+                                    std::to_string(body.size()) + "\r\n\r\n" + body;
+                if (write(c, reply.data(), reply.size()) < 0) std::printf("# unix server: write: %s\n", std::strerror(errno));
+                close(c);
+            }
+        });
+    }
+    ~UnixServer() {
+        shutdown(fd, SHUT_RDWR);  // wakes the accept
+        thread.join();
+        close(fd);
+        unlink(path.c_str());
+    }
+};
 
 // ---- The wrapper's basic calls (as before issue 18) -------------------------
 static void test_basics() {
@@ -568,6 +615,8 @@ static_assert(move_only_handle<tornado::TlsServerConfig>);
 static_assert(move_only_handle<tornado::PeriodicCallback>);
 static_assert(move_only_handle<tornado::BodyWriter>);
 static_assert(move_only_handle<tornado::ResolveReply>);
+static_assert(move_only_handle<tornado::WebSocket>);
+static_assert(move_only_handle<tornado::WebSocketOptions>);
 static_assert(move_only_handle<tornado::Function<void()>>);
 #ifdef TORNADO_RS_COROUTINES
 static_assert(move_only_handle<tornado::Task<int>>);
@@ -1019,6 +1068,290 @@ static void test_tls() {
 }
 
 // ---- Streams -----------------------------------------------------------------
+static int port_from_env(const char *name) { return std::atoi(env_or_die(name).c_str()); }
+
+static bool throws_invalid(const std::function<void()> &call) {
+    try {
+        call();
+    } catch (const tornado::Error &e) {
+        return e.code() == TORNADO_ERR_INVALID;
+    }
+    return false;
+}
+
+// HTTP/2 (issue 16): against nghttpd, started by tests/cpp_wrapper.rs over
+// TLS (ALPN) on TORNADO_TEST_H2_PORT and over plain TCP (h2c, prior
+// knowledge only) on TORNADO_TEST_H2C_PORT; HTTP/1.1 against our own server.
+static void test_http_versions() {
+    section("HTTP versions: Request/ClientOptions::http_version, Response::version");
+    std::string ca = env_or_die("TORNADO_TEST_CA");
+    std::string h2 = "https://127.0.0.1:" + std::to_string(port_from_env("TORNADO_TEST_H2_PORT")) + "/index.html";
+    std::string h2c = "http://127.0.0.1:" + std::to_string(port_from_env("TORNADO_TEST_H2C_PORT")) + "/index.html";
+    tornado::Loop loop;
+    tornado::TcpServer server = http_server(loop);
+    std::string h1 = "http://127.0.0.1:" + std::to_string(server.port()) + "/v";
+
+    tornado::HttpClient http(loop, 10);
+    tornado::Request alpn(h2);
+    alpn.ca_certs(ca);
+    tornado::FutureOf<tornado::Response> by_alpn = http.fetch(alpn);
+    loop.run_sync(by_alpn, LIMIT);
+    note(by_alpn);
+    EXPECT(by_alpn.error() == TORNADO_OK && by_alpn.value().code() == 200 && by_alpn.value().version() == 20 &&
+               by_alpn.value().body() == "h2 page\n",
+           "https to nghttpd: h2 picked by ALPN by default, version() is 20");
+    EXPECT(http.http2_connections() == 1 && http.connections_opened() == 1, "one HTTP/2 connection open, one opened");
+
+    tornado::Request prior(h2c);
+    prior.http_version(TORNADO_HTTP_VERSION_2_PRIOR_KNOWLEDGE);
+    tornado::FutureOf<tornado::Response> h2c_fetch = http.fetch(prior);
+    loop.run_sync(h2c_fetch, LIMIT);
+    note(h2c_fetch);
+    EXPECT(h2c_fetch.error() == TORNADO_OK && h2c_fetch.value().version() == 20 && h2c_fetch.value().body() == "h2 page\n",
+           "Request::http_version(2_PRIOR_KNOWLEDGE): h2c to nghttpd, version() is 20");
+
+    tornado::FutureOf<tornado::Response> plain = http.fetch(h1);
+    loop.run_sync(plain, LIMIT);
+    EXPECT(plain.error() == TORNADO_OK && plain.value().version() == 11, "plain http to an HTTP/1.1 server: version() is 11");
+
+    tornado::ClientOptions options;
+    options.http_version(TORNADO_HTTP_VERSION_2_PRIOR_KNOWLEDGE);
+    tornado::HttpClient h2_only(loop, options);
+    tornado::FutureOf<tornado::Response> by_default = h2_only.fetch(h2c);
+    loop.run_sync(by_default, LIMIT);
+    note(by_default);
+    EXPECT(by_default.error() == TORNADO_OK && by_default.value().version() == 20,
+           "ClientOptions::http_version(2_PRIOR_KNOWLEDGE): the client's requests use h2c");
+    tornado::Request back_to_1(h1);
+    back_to_1.http_version(TORNADO_HTTP_VERSION_1_1);
+    tornado::FutureOf<tornado::Response> chose = h2_only.fetch(back_to_1);
+    loop.run_sync(chose, LIMIT);
+    EXPECT(chose.error() == TORNADO_OK && chose.value().version() == 11, "a request's own http_version wins over the client's");
+
+    tornado::Request one_one(h2);
+    one_one.ca_certs(ca).http_version(TORNADO_HTTP_VERSION_1_1);
+    tornado::Future refused = http.fetch(one_one);
+    loop.run_sync(refused, LIMIT);
+    EXPECT(refused.error() != TORNADO_OK || tornado::HttpClient::response_of(refused).code() == 599,
+           "http_version(1_1) to nghttpd (h2 only): the fetch fails, HTTP/2 was not used");
+
+    tornado::Request bad("http://127.0.0.1/");
+    EXPECT(throws_invalid([&] { bad.http_version(7); }), "Request::http_version(7) throws Error(TORNADO_ERR_INVALID)");
+    EXPECT(throws_invalid([&] { tornado::ClientOptions().http_version(99); }),
+           "ClientOptions::http_version(99) throws Error(TORNADO_ERR_INVALID)");
+}
+
+// curl parity (issue 19): Unix sockets, the cookie jar, the DNS cache TTL.
+static void test_curl_parity() {
+    section("curl parity: unix_socket, cookies (Netscape files), dns_cache_ttl");
+    tornado::Loop loop;
+    char dir_template[] = "/tmp/tornado_cpp_XXXXXX";
+    std::string dir = mkdtemp(dir_template);
+    {
+        UnixServer unix_server(dir + "/http.sock");
+        tornado::HttpClient http(loop, 10);
+        tornado::Request r("http://localhost/over/unix?x=1");
+        r.unix_socket(unix_server.path);
+        tornado::FutureOf<tornado::Response> f = http.fetch(r);
+        loop.run_sync(f, LIMIT);
+        note(f);
+        EXPECT(f.error() == TORNADO_OK && f.value().body() == "unix:GET /over/unix?x=1 HTTP/1.1",
+               "Request::unix_socket: the request went to the server on the socket path");
+        tornado::Request missing("http://localhost/");
+        missing.unix_socket(dir + "/nothing.sock");
+        tornado::Future gone = http.fetch(missing);
+        loop.run_sync(gone, LIMIT);
+        EXPECT(gone.error() == TORNADO_ERR_CONNECT || tornado::HttpClient::response_of(gone).error_code() == TORNADO_ERR_CONNECT,
+               "a socket path nobody listens on fails with a connect error");
+        EXPECT(throws_invalid([&] { missing.unix_socket(std::string()); }), "unix_socket(\"\") throws TORNADO_ERR_INVALID");
+        EXPECT(throws_invalid([&] { missing.unix_socket(std::string(200, 'x')); }),
+               "a path over 107 bytes throws TORNADO_ERR_INVALID");
+        missing.unix_socket(std::nullopt);  // back to the URL
+    }
+
+    tornado::TcpServer server = http_server(loop);
+    std::string url = "http://127.0.0.1:" + std::to_string(server.port());
+    tornado::ClientOptions with_cookies;
+    with_cookies.cookies(true).dns_cache_ttl(0);
+    tornado::HttpClient jar(loop, with_cookies);
+    EXPECT(jar.cookie_count() == 0, "a new jar is empty");
+    tornado::Future set = jar.fetch(url + "/setcookie");
+    loop.run_sync(set, LIMIT);
+    EXPECT(jar.cookie_count() == 2, "both Set-Cookie lines kept");
+    tornado::Future echo = jar.fetch(url + "/echo");
+    loop.run_sync(echo, LIMIT);
+    std::string sent = body_of(echo);
+    EXPECT(sent.find("\r\nCookie: ") != std::string::npos && sent.find("session=abc") != std::string::npos &&
+               sent.find("kept=yes") != std::string::npos,
+           "the next fetch sends both cookies back");
+
+    std::string file = dir + "/cookies.txt";
+    jar.save_cookies(file);
+    std::string saved = read_file(file);
+    EXPECT(saved.find("127.0.0.1\tFALSE\t/\tFALSE\t0\tsession\tabc") != std::string::npos &&
+               saved.find("\tkept\tyes") != std::string::npos,
+           "save_cookies writes a Netscape cookie file (session cookie with expiry 0)");
+    jar.clear_cookies();
+    EXPECT(jar.cookie_count() == 0, "clear_cookies empties the jar");
+    tornado::Future bare = jar.fetch(url + "/echo");
+    loop.run_sync(bare, LIMIT);
+    EXPECT(body_of(bare).find("\r\nCookie: ") == std::string::npos, "no Cookie header after clear_cookies");
+
+    tornado::HttpClient fresh(loop, with_cookies);
+    fresh.load_cookies(file);
+    EXPECT(fresh.cookie_count() == 2, "load_cookies reads both back into another client");
+    tornado::Future loaded = fresh.fetch(url + "/echo");
+    loop.run_sync(loaded, LIMIT);
+    EXPECT(body_of(loaded).find("session=abc") != std::string::npos, "the loaded cookies are sent");
+
+    std::ofstream(dir + "/bad.txt") << "127.0.0.1\tFALSE\n";
+    EXPECT(throws_invalid([&] { fresh.load_cookies(dir + "/bad.txt"); }) && fresh.cookie_count() == 2,
+           "a malformed cookie file throws TORNADO_ERR_INVALID and leaves the jar as it was");
+    bool io_error = false;
+    try {
+        fresh.load_cookies(dir + "/absent.txt");
+    } catch (const tornado::Error &e) {
+        io_error = e.code() == TORNADO_ERR_IO;
+    }
+    EXPECT(io_error, "an unreadable cookie file throws Error(TORNADO_ERR_IO)");
+
+    tornado::HttpClient no_jar(loop, 10);
+    tornado::Future none = no_jar.fetch(url + "/setcookie");
+    loop.run_sync(none, LIMIT);
+    EXPECT(no_jar.cookie_count() == 0, "cookies off (the default): nothing kept");
+    EXPECT(throws_invalid([&] { no_jar.save_cookies(dir + "/x.txt"); }) && throws_invalid([&] { no_jar.clear_cookies(); }),
+           "the jar's calls on a client without cookies throw TORNADO_ERR_INVALID");
+    EXPECT(throws_invalid([&] { tornado::ClientOptions().dns_cache_ttl(-1); }), "dns_cache_ttl(-1) throws TORNADO_ERR_INVALID");
+    for (const char *name : {"/cookies.txt", "/bad.txt"}) unlink((dir + name).c_str());
+    rmdir(dir.c_str());
+}
+
+// The WebSocket client against Tornado's WebSocketHandler
+// (tests/servers/ws_servers.py, started by tests/cpp_wrapper.rs).
+static void test_websocket() {
+    section("WebSocket: connect, messages, callbacks, pings, close, options, errors");
+    std::string base = "ws://127.0.0.1:" + std::to_string(port_from_env("TORNADO_TEST_WS_PORT"));
+    tornado::Loop loop;
+    tornado::HttpClient http(loop, 10);
+
+    tornado::FutureOf<tornado::WebSocket> connecting = tornado::WebSocket::connect(http, tornado::Request(base + "/echo"));
+    loop.run_sync(connecting, LIMIT);
+    note(connecting);
+    tornado::WebSocket ws = connecting.value();
+    EXPECT(!ws.closed() && ws.subprotocol() == nullptr && ws.extensions() == nullptr, "connected: no subprotocol, no extension");
+    loop.run_sync(ws.write_message("h\xc3\xa9llo"), LIMIT);
+    auto text = ws.read_message();
+    loop.run_sync(text, LIMIT);
+    std::optional<tornado::WebSocketMessage> got = text.value();
+    EXPECT(got && !got->binary && got->data == "h\xc3\xa9llo", "a text message echoed");
+    ws.write_message(std::string_view("\0\xff\x01", 3), true);
+    auto bin = ws.read_message();
+    loop.run_sync(bin, LIMIT);
+    got = bin.value();
+    EXPECT(got && got->binary && got->data == std::string("\0\xff\x01", 3), "a binary message echoed, NUL included");
+    EXPECT(throws_invalid([&] { ws.write_message("\xff"); }), "text that is not UTF-8 throws TORNADO_ERR_INVALID");
+    EXPECT(throws_invalid([&] { ws.ping(std::string(126, 'p')); }), "a ping over 125 bytes throws TORNADO_ERR_INVALID");
+    loop.run_sync(ws.ping("are you there"), LIMIT);
+
+    int count = 0;
+    bool ended = false;
+    ws.on_message([&, t = Tracked()](const std::optional<tornado::WebSocketMessage> &m) {
+        if (!m) {
+            ended = true;
+            return;
+        }
+        if (++count == 2) loop.stop();
+    });
+    ws.write_message("one");
+    ws.write_message("two");
+    loop.start();
+    EXPECT(count == 2, "on_message: both messages delivered from the loop");
+    ws.on_message([](const std::optional<tornado::WebSocketMessage> &m) {
+        if (m) throw Boom("from on_message");
+    });
+    ws.write_message("three");
+    bool caught = false;
+    try {
+        loop.start();
+    } catch (const Boom &) {
+        caught = true;
+    }
+    EXPECT(caught, "an exception from on_message comes out of loop.start() as itself");
+    ws.on_message(nullptr);
+    ws.write_message("four");
+    auto four = ws.read_message();
+    loop.run_sync(four, LIMIT);
+    EXPECT(four.value() && four.value()->data == "four", "on_message(nullptr): back to read_message");
+    loop.run_sync(ws.close(1000, std::string("bye")), LIMIT);
+    EXPECT(ws.closed() && ws.error() == TORNADO_OK, "close(1000, \"bye\"): closed cleanly");
+    auto after = ws.read_message();
+    loop.run_sync(after, LIMIT);
+    EXPECT(!after.value(), "read_message after the close: nullopt");
+    bool closed_error = false;
+    try {
+        ws.write_message("late");
+    } catch (const tornado::Error &e) {
+        closed_error = e.code() == TORNADO_ERR_CLOSED;
+    }
+    EXPECT(closed_error, "write_message after close throws Error(TORNADO_ERR_CLOSED)");
+
+    tornado::WebSocketOptions options;
+    options.subprotocol("chat.v1").subprotocol("chat.v2").compression(6).no_context_takeover(true, false).max_message_size(1000)
+        .ping(10, 5).max_write_buffer(1 << 20).close_timeout(2);
+    auto sub = tornado::WebSocket::connect(http, tornado::Request(base + "/subprotocol"), &options);
+    loop.run_sync(sub, LIMIT);
+    note(sub);
+    tornado::WebSocket chat = sub.value();
+    EXPECT(chat.subprotocol() && std::string(chat.subprotocol()) == "chat.v2", "the server chose the last subprotocol offered");
+    loop.run_sync(chat.close(), LIMIT);
+
+    auto deflate = tornado::WebSocket::connect(http, tornado::Request(base + "/deflate"), &options);
+    loop.run_sync(deflate, LIMIT);
+    tornado::WebSocket z = deflate.value();
+    EXPECT(z.extensions() && std::string(z.extensions()).rfind("permessage-deflate", 0) == 0, "permessage-deflate agreed");
+    z.write_message(std::string(2000, 'z'));  // over max_message_size once echoed
+    auto too_big = z.read_message();
+    loop.run_sync(too_big, LIMIT);
+    EXPECT(too_big.error() == TORNADO_ERR_TOO_LARGE && z.error() == TORNADO_ERR_TOO_LARGE,
+           "an echo over max_message_size fails the read with TORNADO_ERR_TOO_LARGE");
+
+    auto closing = tornado::WebSocket::connect(http, tornado::Request(base + "/close"));
+    loop.run_sync(closing, LIMIT);
+    tornado::WebSocket c = closing.value();
+    auto end = c.read_message();
+    loop.run_sync(end, LIMIT);
+    EXPECT(!end.value() && c.close_code() == 4001 && std::string(c.close_reason()) == "going away",
+           "a close from the server: nullopt, its code and reason");
+
+    std::vector<std::string> pings;
+    auto pinging = tornado::WebSocket::connect(http, tornado::Request(base + "/ping"));
+    loop.run_sync(pinging, LIMIT);
+    tornado::WebSocket p = pinging.value();
+    p.on_ping([&](std::string_view data) { pings.emplace_back(data); });
+    p.write_message("x");
+    auto px = p.read_message();
+    loop.run_sync(px, LIMIT);
+    EXPECT(!pings.empty() && pings.back() == "hi", "on_ping: the server's ping before its echo");
+    // p is destroyed open: its last reference closes it at once.
+
+    EXPECT(throws_invalid([&] { tornado::WebSocketOptions().compression(12); }), "compression(12) throws TORNADO_ERR_INVALID");
+    EXPECT(throws_invalid([&] { tornado::WebSocketOptions().subprotocol("not a token"); }),
+           "a subprotocol that is no token throws TORNADO_ERR_INVALID");
+    bool bad_url = false;
+    try {
+        tornado::WebSocket::connect(http, tornado::Request("http://127.0.0.1/"));
+    } catch (const tornado::Error &e) {
+        bad_url = e.code() == TORNADO_ERR_INVALID_URL;
+    }
+    EXPECT(bad_url, "connect to an http:// URL throws Error(TORNADO_ERR_INVALID_URL)");
+    tornado::TcpServer plain = http_server(loop);
+    auto refused = tornado::WebSocket::connect(http, tornado::Request("ws://127.0.0.1:" + std::to_string(plain.port()) + "/"));
+    loop.run_sync(refused, LIMIT);
+    std::string message;
+    EXPECT(refused.error(&message) == TORNADO_ERR_PROTOCOL && message.find("HTTP 200") != std::string::npos,
+           "an HTTP server that answers 200: the handshake fails with TORNADO_ERR_PROTOCOL");
+}
+
 static void test_streams() {
     section("streams: read_until, read_bytes, write, read_until_close, close callback, errors");
     tornado::Loop loop;
@@ -1133,7 +1466,23 @@ static tornado::Task<> waits(tornado::Future f, Tracked t) {
     co_await f;
 }
 
+static tornado::Task<std::string> ws_echo(tornado::HttpClient &http, std::string url) {
+    tornado::WebSocket ws = co_await tornado::WebSocket::connect(http, tornado::Request(url));
+    co_await ws.write_message("by co_await");
+    std::optional<tornado::WebSocketMessage> m = co_await ws.read_message();
+    co_await ws.close(1000);
+    co_return m ? m->data : "(closed)";
+}
+
 static void test_coroutines() {
+    {
+        section("coroutines: a WebSocket with co_await");
+        tornado::Loop loop;
+        tornado::HttpClient http(loop, 10);
+        std::string url = "ws://127.0.0.1:" + std::to_string(port_from_env("TORNADO_TEST_WS_PORT")) + "/echo";
+        EXPECT(loop.run_sync(ws_echo(http, url), LIMIT) == "by co_await",
+               "co_await WebSocket::connect, write_message, read_message, close");
+    }
     section("co_await on tornado::Future with tornado::Task (C++20)");
     tornado::Loop loop;
     tornado::TcpServer server = http_server(loop);
@@ -1281,6 +1630,9 @@ int main() {
     test_http();
     test_tls();
     test_streams();
+    test_http_versions();
+    test_curl_parity();
+    test_websocket();
 #ifdef TORNADO_RS_COROUTINES
     test_coroutines();
 #else

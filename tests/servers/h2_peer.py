@@ -6,7 +6,8 @@ and hostile peers that break the protocol in one way each.
 
 Every response of the echo server carries `x-connection` (the number of
 the TCP connection, from 1) and `x-stream` (the stream id). Its body is a
-JSON object {method, path, authority, scheme, headers, body_len, body}
+JSON object {method, path, authority, scheme, headers, body_len,
+body_sha256, body}
 unless the path asks for something else:
 
     /big?n=N      N bytes of 'x' (in 16 KiB DATA frames, as the window allows)
@@ -22,6 +23,12 @@ Modes (what the server does besides echoing):
                   (NO_ERROR, last-stream-id = the first), the first
                   response's head and part of its body, then the socket
                   closes. Later connections echo.
+    goaway3_HOW_CODE   on connection 1, once three requests are open:
+                  the first's response (HOW "done": all of it; "cut": its
+                  head and 1000 of its 100000 bytes), then GOAWAY with
+                  error CODE (an h2.errors.ErrorCodes name) and
+                  last-stream-id = the first, then the socket closes.
+                  Later connections echo.
     rst           /rst is answered with RST_STREAM INTERNAL_ERROR; other
                   streams carry on.
     refused       the first request of the process is refused
@@ -33,12 +40,16 @@ Modes (what the server does besides echoing):
     big_headers   answers with 1,000 header fields of 100 bytes each.
     max_streams_1 SETTINGS_MAX_CONCURRENT_STREAMS 1; each response waits
                   100 ms, so fetches queue for the one stream.
+    silent        on connection 1, after its first response: reads and
+                  answers nothing more (no PONG), the socket left open.
+                  Later connections echo.
     continuation  answers with HEADERS without END_HEADERS, then
                   CONTINUATION frames without end (stops when the client
                   goes away or after 64 MiB).
 """
 
 import gzip
+import hashlib
 import json
 import socket
 import sys
@@ -80,6 +91,7 @@ class Peer:
         self.pending = {}  # stream id -> bytes still to send
         self.open_streams = []
         self.goaway_sent = False
+        self.silent = False
 
     def flush(self):
         data = self.conn.data_to_send()
@@ -126,6 +138,9 @@ class Peer:
                 self.flush()
             except OSError:
                 return
+            if self.silent and not self.pending:
+                while True:  # a peer gone quiet: nothing read, nothing sent
+                    time.sleep(3600)
 
     def handle(self, event):
         if isinstance(event, h2.events.RequestReceived):
@@ -203,6 +218,31 @@ class Peer:
             return "close"
         if MODE == "max_streams_1":
             time.sleep(0.1)
+        if MODE.startswith("goaway3_") and self.index == 1:
+            _, how, code = MODE.split("_", 2)
+            if len(self.open_streams) >= 3 and not self.goaway_sent:
+                self.goaway_sent = True
+                first = self.open_streams[0]
+                if how == "done":
+                    self.conn.send_headers(
+                        first,
+                        [(":status", "200"), ("content-length", "4"),
+                         ("x-connection", "1"), ("x-stream", str(first))],
+                    )
+                    self.conn.send_data(first, b"done", end_stream=True)
+                else:
+                    self.conn.send_headers(
+                        first, [(":status", "200"), ("content-length", "100000")]
+                    )
+                    self.conn.send_data(first, b"y" * 1000)
+                self.conn.close_connection(
+                    error_code=getattr(h2.errors.ErrorCodes, code),
+                    last_stream_id=first,
+                )
+                self.flush()
+                time.sleep(0.2)
+                return "close"
+            return None
         if MODE == "goaway" and self.index == 1:
             if len(self.open_streams) >= 2 and not self.goaway_sent:
                 self.goaway_sent = True
@@ -248,6 +288,7 @@ class Peer:
                         [n.decode("latin-1"), v.decode("latin-1")] for n, v in headers
                     ],
                     "body_len": len(body),
+                    "body_sha256": hashlib.sha256(body).hexdigest(),
                     "body": body.decode("latin-1"),
                 }
             ).encode()
@@ -262,6 +303,8 @@ class Peer:
             self.pending[stream_id] = payload
         else:
             self.leave(stream_id)
+        if MODE == "silent" and self.index == 1:
+            self.silent = True
         return None
 
     def send_pending(self):

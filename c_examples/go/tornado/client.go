@@ -48,6 +48,54 @@ type Options struct {
 	StreamWindow int
 	// Used for requests that carry none (and for every RoundTrip).
 	TLS *TLSOptions
+	// The HTTP versions requests use unless they choose (Request.HTTPVersion);
+	// HTTPVersionDefault: HTTPVersionAny.
+	HTTPVersion HTTPVersion
+	// The cookie jar (curl's -b/-c, off by default as in Tornado): every
+	// response's Set-Cookie is kept and sent back to the URLs it matches,
+	// across redirects and fetches; see Client.LoadCookies / SaveCookies.
+	Cookies bool
+	// How long the threaded resolver keeps an answer (curl's DNS cache):
+	// 0 the default (60 s), negative: no cache (every connection asks).
+	DNSCacheTTL time.Duration
+}
+
+// HTTPVersion says which HTTP versions a fetch may use (curl's --http1.1,
+// --http2, --http2-prior-knowledge).
+type HTTPVersion int
+
+const (
+	// HTTPVersionDefault: the client's (Options.HTTPVersion) for a
+	// request, HTTPVersionAny for the client.
+	HTTPVersionDefault HTTPVersion = iota
+	// HTTPVersionAny: https offers h2 and http/1.1 by ALPN and uses what
+	// the server picks; plain http is HTTP/1.1.
+	HTTPVersionAny
+	// HTTPVersion1_1: HTTP/1.1 only.
+	HTTPVersion1_1
+	// HTTPVersion2: HTTP/2 over TLS by ALPN (HTTP/1.1 if the server does
+	// not pick h2); plain http as HTTPVersionAny.
+	HTTPVersion2
+	// HTTPVersion2PriorKnowledge: HTTP/2 without negotiation, plain TCP
+	// too (h2c); a server that does not speak it fails the fetch.
+	HTTPVersion2PriorKnowledge
+)
+
+// cValue is the TORNADO_HTTP_VERSION_* value, or -1 for the default.
+func (v HTTPVersion) cValue() (C.int32_t, error) {
+	switch v {
+	case HTTPVersionDefault:
+		return -1, nil
+	case HTTPVersionAny:
+		return C.TORNADO_HTTP_VERSION_ANY, nil
+	case HTTPVersion1_1:
+		return C.TORNADO_HTTP_VERSION_1_1, nil
+	case HTTPVersion2:
+		return C.TORNADO_HTTP_VERSION_2, nil
+	case HTTPVersion2PriorKnowledge:
+		return C.TORNADO_HTTP_VERSION_2_PRIOR_KNOWLEDGE, nil
+	}
+	return 0, newError(ErrCodeInvalid, "invalid: HTTPVersion "+strconv.Itoa(int(v)), 0, nil)
 }
 
 // EndpointMapping sends connections for (Host, Port) to (ToHost, ToPort).
@@ -104,6 +152,12 @@ type Request struct {
 	IfModifiedSince              time.Time // sends If-Modified-Since (zero: none)
 	AllowNonstandardMethods      bool
 	Expect100Continue            bool
+	// The HTTP versions this fetch may use (HTTPVersionDefault: the client's).
+	HTTPVersion HTTPVersion
+	// Connect to the Unix domain socket at this path instead of the URL's
+	// host and port (curl's --unix-socket); the URL still gives the Host
+	// header and the path. No proxy is used.
+	UnixSocket string
 }
 
 // Response is a fetch's response, read whole.
@@ -116,6 +170,10 @@ type Response struct {
 	RequestTime  time.Duration // not counting time queued
 	StartTime    time.Time     // when the fetch started
 	Times        TimeInfo
+	// The HTTP version it came over, as net/http's: "HTTP/1.1" (1, 1),
+	// "HTTP/1.0" (1, 0) or "HTTP/2.0" (2, 0).
+	Proto                  string
+	ProtoMajor, ProtoMinor int
 }
 
 // TimeInfo is curl's timings of a fetch, each from its start: waiting for
@@ -129,6 +187,8 @@ type TimeInfo struct {
 // len(client.active)).
 type Stats struct {
 	Queued, Active, IdleConnections int
+	// Connections opened so far, and HTTP/2 connections open now.
+	ConnectionsOpened, HTTP2Connections int
 }
 
 // Client is an HTTP client with keep-alive over one tornado_rs loop. Any
@@ -189,6 +249,8 @@ type core struct {
 	lent     int // fetches whose large body the caller copies (opRelease returns them)
 	nextID   uint64
 	replies  map[*C.tornado_resolve_reply]struct{}
+	watches  map[uint64]watch      // futures of WebSockets waited for (websocket.go)
+	sockets  map[uint64]*WebSocket // WebSockets not yet released
 	resolver func(ctx context.Context, network, host string) ([]netip.Addr, error)
 	ctx      context.Context
 	cancel   context.CancelFunc
@@ -241,6 +303,8 @@ func NewClient(opts *Options) (*Client, error) {
 		exited:   make(chan struct{}),
 		calls:    make(map[uint64]*call),
 		replies:  make(map[*C.tornado_resolve_reply]struct{}),
+		watches:  make(map[uint64]watch),
+		sockets:  make(map[uint64]*WebSocket),
 		resolver: opts.Resolver,
 	}
 	if c.window <= 0 {
@@ -275,6 +339,20 @@ func NewClient(opts *Options) (*Client, error) {
 	strs = append(strs, 0)
 	if opts.Resolver != nil {
 		spec.resolver = 1
+	}
+	version, err := opts.HTTPVersion.cValue()
+	if err != nil {
+		return nil, err
+	}
+	spec.http_version = version
+	if opts.Cookies {
+		spec.cookies = 1
+	}
+	if opts.DNSCacheTTL != 0 {
+		spec.has_dns_cache_ttl = 1
+		if opts.DNSCacheTTL > 0 {
+			spec.dns_cache_ttl = C.double(opts.DNSCacheTTL.Seconds())
+		}
 	}
 	ready := make(chan error, 1)
 	go c.run(&spec, strs, ready)
@@ -371,8 +449,58 @@ func (c *core) Stats() (Stats, error) {
 		s.Queued = int(C.tornado_http_client_queued(c.st.client))
 		s.Active = int(C.tornado_http_client_active(c.st.client))
 		s.IdleConnections = int(C.tornado_http_client_idle_connections(c.st.client))
+		s.ConnectionsOpened = int(C.tornado_http_client_connections_opened(c.st.client))
+		s.HTTP2Connections = int(C.tornado_http_client_http2_connections(c.st.client))
 	})
 	return s, err
+}
+
+// LoadCookies adds the cookies of a curl (Netscape) cookie file to the
+// jar (Options.Cookies), replacing held ones of the same domain, path and
+// name. A malformed line fails the whole load (the jar unchanged).
+func (c *core) LoadCookies(path string) error {
+	return c.cookieCall(path, func(p *C.char) C.tornado_code { return C.tornado_http_client_load_cookies(c.st.client, p) })
+}
+
+// SaveCookies writes the jar's unexpired cookies to path as a curl
+// (Netscape) cookie file, through a temporary file renamed into place.
+func (c *core) SaveCookies(path string) error {
+	return c.cookieCall(path, func(p *C.char) C.tornado_code { return C.tornado_http_client_save_cookies(c.st.client, p) })
+}
+
+// ClearCookies empties the jar.
+func (c *core) ClearCookies() error {
+	return c.cookieCall("", func(*C.char) C.tornado_code { return C.tornado_http_client_clear_cookies(c.st.client) })
+}
+
+// CookieCount is the number of unexpired cookies in the jar (0 with
+// cookies off).
+func (c *core) CookieCount() (int, error) {
+	var n int
+	err := c.onLoop(func() { n = int(C.tornado_http_client_cookie_count(c.st.client)) })
+	return n, err
+}
+
+// cookieCall runs a jar call with path (a C string) on the loop.
+func (c *core) cookieCall(path string, call func(*C.char) C.tornado_code) error {
+	if strings.IndexByte(path, 0) >= 0 {
+		return newError(ErrCodeInvalid, "invalid: a NUL byte in the cookie file's path", 0, nil)
+	}
+	cpath := C.CString(path)
+	defer C.free(unsafe.Pointer(cpath))
+	var err error
+	if e := c.onLoop(func() {
+		if rc := call(cpath); rc != 0 {
+			text := "(no message)"
+			if msg := C.tornado_last_error(); msg != nil {
+				text = C.GoString(msg)
+			}
+			err = newError(int(rc), text, 0, nil)
+		}
+	}); e != nil {
+		return e
+	}
+	return err
 }
 
 // run is the loop goroutine.
@@ -500,6 +628,16 @@ func (c *core) handleEvents() {
 			c.resolve(host, uint16(ev.port), ev.family, ev.reply)
 			continue
 		}
+		if ev.kind == C.TG_WATCHED {
+			c.watched(uint64(ev.id))
+			continue
+		}
+		if ev.kind == C.TG_WS_PING {
+			data := C.GoBytes(unsafe.Pointer(ev.data), C.int(ev.len))
+			C.free(unsafe.Pointer(ev.data))
+			c.pinged(uint64(ev.id), data)
+			continue
+		}
 		cl := c.calls[uint64(ev.id)]
 		if cl == nil {
 			// After its TG_DONE (an upload write that failed as the fetch
@@ -556,6 +694,7 @@ func (c *core) done(cl *call) {
 				Total: seconds(res.times.total),
 			},
 		}
+		r.Proto, r.ProtoMajor, r.ProtoMinor = protoOf(int(res.version))
 		cl.rawHeader = C.GoBytes(unsafe.Pointer(res.headers), C.int(res.headers_len))
 		cl.result = r
 		if res.body_len > lendAbove {
@@ -677,10 +816,12 @@ func (c *core) close() {
 	for reply := range c.replies {
 		c.answer(reply, nil, 0, ErrClientClosed)
 	}
+	// WebSockets left open close at once: their reads and writes end.
+	c.closeSockets()
 	C.tornado_http_client_free(c.st.client)
 	// The fetches end with a "closed" error, called back from the loop;
-	// lent bodies come back.
-	for len(c.calls) > 0 || c.lent > 0 {
+	// lent bodies come back; the WebSockets' futures end.
+	for len(c.calls) > 0 || c.lent > 0 || len(c.watches) > 0 {
 		if rc := C.tg_drive(c.st); rc != 0 {
 			break
 		}
@@ -743,6 +884,11 @@ func (c *core) prepare(req *Request, stream bool, deadline time.Time, hasDeadlin
 	if req.Expect100Continue {
 		s.expect_continue = 1
 	}
+	version, err := req.HTTPVersion.cValue()
+	if err != nil {
+		return nil, err
+	}
+	s.http_version = version
 	if req.Username != "" || req.Password != "" {
 		s.has_auth = 1
 	}
@@ -765,7 +911,7 @@ func (c *core) prepare(req *Request, stream bool, deadline time.Time, hasDeadlin
 	for _, str := range [C.TG_S_COUNT]string{
 		req.URL, req.Method, req.UserAgent, req.Username, req.Password, req.AuthMode,
 		tls.CAFile, tls.MinVersion, tls.ServerName, proxy.Host, proxy.Username, proxy.Password,
-		req.NetworkInterface, tls.ClientCertFile, tls.ClientKeyFile,
+		req.NetworkInterface, tls.ClientCertFile, tls.ClientKeyFile, req.UnixSocket,
 	} {
 		if strings.IndexByte(str, 0) >= 0 {
 			return nil, newError(ErrCodeInvalid, "invalid: a NUL byte in "+strconv.Quote(str), 0, nil)
@@ -883,4 +1029,14 @@ func parseHeaderBlock(block []byte, hint int) http.Header {
 		h[last] = append(h[last], string(bytes.Trim(line[colon+1:], " \t")))
 	}
 	return h
+}
+
+// protoOf gives tornado_http_response_version's 10, 11 or 20 as net/http's
+// Proto, ProtoMajor and ProtoMinor.
+func protoOf(version int) (string, int, int) {
+	if version == 0 {
+		return "", 0, 0
+	}
+	major, minor := version/10, version%10
+	return "HTTP/" + strconv.Itoa(major) + "." + strconv.Itoa(minor), major, minor
 }

@@ -26,7 +26,7 @@ static void *xrealloc(void *p, size_t n) {
     return q;
 }
 
-static tg_event *push(tg_state *st, int32_t kind, uint64_t id) {
+tg_event *tg_push(tg_state *st, int32_t kind, uint64_t id) {
     if (st->nevents == st->cap) {
         st->cap = st->cap ? st->cap * 2 : 64;
         st->events = xrealloc(st->events, st->cap * sizeof *st->events);
@@ -82,7 +82,7 @@ static void req_drop(void *ud) { req_unref(ud); }
 static void on_done(tornado_future *future, void *ud) {
     (void)future; // it is req->future, which Go reads and releases
     tg_req *req = ud;
-    push(req->st, TG_DONE, req->id);
+    tg_push(req->st, TG_DONE, req->id);
 }
 
 static void on_head_line(const char *line, size_t len, void *ud) {
@@ -96,7 +96,7 @@ static void on_head_line(const char *line, size_t len, void *ud) {
     memcpy(req->head + req->head_len, line, len);
     req->head_len += len;
     if ((len == 2 && line[0] == '\r' && line[1] == '\n') || (len == 1 && line[0] == '\n')) {
-        tg_event *ev = push(req->st, TG_HEAD, req->id);
+        tg_event *ev = tg_push(req->st, TG_HEAD, req->id);
         ev->data = req->head;
         ev->len = req->head_len;
         req->head = NULL;
@@ -141,7 +141,7 @@ static tornado_future *on_chunk(const uint8_t *data, size_t len, void *ud) {
     tg_req *req = ud;
     if (len == 0)
         return NULL;
-    tg_event *ev = push(req->st, TG_CHUNK, req->id);
+    tg_event *ev = tg_push(req->st, TG_CHUNK, req->id);
     ev->data = chunk_alloc(len);
     memcpy(ev->data, data, len);
     ev->len = len;
@@ -175,13 +175,13 @@ static tornado_future *on_produce(tornado_http_body_writer *writer, void *ud) {
     }
     req->writer = writer;
     req->upload = tornado_future_ref(upload);
-    push(req->st, TG_PRODUCE, req->id);
+    tg_push(req->st, TG_PRODUCE, req->id);
     return upload;
 }
 
 static void on_written(tornado_future *future, void *ud) {
     tg_req *req = ud;
-    tg_event *ev = push(req->st, TG_WRITTEN, req->id);
+    tg_event *ev = tg_push(req->st, TG_WRITTEN, req->id);
     ev->code = tornado_future_error(future, NULL);
 }
 
@@ -247,9 +247,9 @@ static void copy_error(char *err, size_t errlen) {
             goto fail;                                                                                       \
     } while (0)
 
-tg_req *tg_start(tg_state *st, const tg_spec *spec, const char *strings, size_t strings_len,
-                 const uint8_t *body, size_t body_len, int has_body, const uint8_t *blobs, char *err,
-                 size_t errlen) {
+tornado_http_request *tg_build_request(tg_state *st, const tg_spec *spec, const char *strings, size_t strings_len,
+                                       const uint8_t *body, size_t body_len, int has_body, const uint8_t *blobs,
+                                       char *err, size_t errlen) {
     const char *s[TG_S_COUNT];
     const char *p = strings, *end = strings + strings_len;
     for (int i = 0; i < TG_S_COUNT; i++) {
@@ -260,13 +260,6 @@ tg_req *tg_start(tg_state *st, const tg_spec *spec, const char *strings, size_t 
         s[i] = p;
         p += strlen(p) + 1;
     }
-    tg_req *req = xrealloc(NULL, sizeof *req);
-    memset(req, 0, sizeof *req);
-    req->st = st;
-    req->id = spec->id;
-    req->refs = 1; // Go's
-    __atomic_add_fetch(&live_reqs, 1, __ATOMIC_SEQ_CST);
-    req->window = spec->window;
     tornado_http_request *r = tornado_http_client_request_new(st->client, s[TG_S_URL]);
     if (!r)
         goto fail;
@@ -275,7 +268,6 @@ tg_req *tg_start(tg_state *st, const tg_spec *spec, const char *strings, size_t 
     for (int i = 0; i < spec->nheaders; i++) {
         if (p >= end) {
             tornado_http_request_free(r);
-            req_unref(req);
             snprintf(err, errlen, "tg_start: truncated headers");
             return NULL;
         }
@@ -334,6 +326,31 @@ tg_req *tg_start(tg_state *st, const tg_spec *spec, const char *strings, size_t 
                                                    *s[TG_S_KEY_FILE] ? s[TG_S_KEY_FILE] : NULL));
     if (spec->if_modified_since >= 0)
         CHECK(tornado_http_request_set_if_modified_since(r, spec->if_modified_since));
+    if (spec->http_version >= 0)
+        CHECK(tornado_http_request_set_http_version(r, (uint32_t)spec->http_version));
+    if (*s[TG_S_UNIX_SOCKET])
+        CHECK(tornado_http_request_set_unix_socket(r, s[TG_S_UNIX_SOCKET]));
+    return r;
+fail:
+    copy_error(err, errlen);
+    tornado_http_request_free(r);
+    return NULL;
+}
+
+tg_req *tg_start(tg_state *st, const tg_spec *spec, const char *strings, size_t strings_len,
+                 const uint8_t *body, size_t body_len, int has_body, const uint8_t *blobs, char *err,
+                 size_t errlen) {
+    tornado_http_request *r =
+        tg_build_request(st, spec, strings, strings_len, body, body_len, has_body, blobs, err, errlen);
+    if (!r)
+        return NULL;
+    tg_req *req = xrealloc(NULL, sizeof *req);
+    memset(req, 0, sizeof *req);
+    req->st = st;
+    req->id = spec->id;
+    req->refs = 1; // Go's
+    __atomic_add_fetch(&live_reqs, 1, __ATOMIC_SEQ_CST);
+    req->window = spec->window;
     if (spec->stream) {
         CHECK(tornado_http_request_set_header_callback(r, on_head_line, req, req_drop));
         req->refs++;
@@ -379,6 +396,7 @@ void tg_collect(const tg_req *req, tg_result *out) {
     const tornado_http_response *r = tornado_future_result(req->future);
     out->has_response = 1;
     out->code = tornado_http_response_code(r);
+    out->version = tornado_http_response_version(r);
     out->error_code = tornado_http_response_error_code(r);
     out->error = tornado_http_response_error(r);
     out->os_error = tornado_http_response_os_error(r);
@@ -393,7 +411,7 @@ void tg_collect(const tg_req *req, tg_result *out) {
 
 static void on_resolve(const char *host, uint16_t port, int family, tornado_resolve_reply *reply, void *ud) {
     tg_state *st = ud;
-    tg_event *ev = push(st, TG_RESOLVE, 0);
+    tg_event *ev = tg_push(st, TG_RESOLVE, 0);
     size_t n = strlen(host);
     ev->data = xrealloc(NULL, n + 1);
     memcpy(ev->data, host, n + 1);
@@ -450,6 +468,12 @@ tornado_code tg_open(tg_state *st, const tg_client_spec *spec, const char *strin
     }
     if (spec->resolver)
         OPT(tornado_http_client_options_set_resolver(o, on_resolve, st, NULL));
+    if (spec->http_version >= 0)
+        OPT(tornado_http_client_options_set_http_version(o, (uint32_t)spec->http_version));
+    if (spec->cookies)
+        OPT(tornado_http_client_options_set_cookies(o, true));
+    if (spec->has_dns_cache_ttl)
+        OPT(tornado_http_client_options_set_dns_cache_ttl(o, spec->dns_cache_ttl));
     st->client = tornado_http_client_new(st->loop, o);
     if (!st->client)
         goto fail;

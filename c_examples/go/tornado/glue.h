@@ -26,6 +26,8 @@ enum {
     TG_RESOLVE = 4, /* a name lookup: data (host, malloc'd), port, family, reply */
     TG_PRODUCE = 5, /* the upload may start: Go writes it with tg_upload_write */
     TG_WRITTEN = 6, /* an upload write is done: code (0 or its error) */
+    TG_WATCHED = 7, /* a future watched with tg_watch is done (id: the watch's) */
+    TG_WS_PING = 8, /* a WebSocket ping: id (the connection's), data/len (malloc'd, Go frees) */
 };
 
 typedef struct tg_req tg_req;
@@ -90,6 +92,7 @@ enum {
     TG_S_INTERFACE,
     TG_S_CERT_FILE,
     TG_S_KEY_FILE,
+    TG_S_UNIX_SOCKET,
     TG_S_COUNT
 };
 
@@ -99,6 +102,7 @@ typedef struct {
     double if_modified_since;                /* < 0: none */
     int32_t follow_redirects, max_redirects, decompress, validate_cert, allow_ipv6; /* < 0: default */
     int32_t allow_nonstandard, expect_continue, stream, produce; /* 0 or 1 */
+    int32_t http_version; /* a TORNADO_HTTP_VERSION_*, or < 0: the client's */
     int32_t nheaders;
     int32_t has_auth;
     uint16_t proxy_port;
@@ -113,6 +117,13 @@ void tg_state_free(tg_state *st);
 tornado_code tg_drive(tg_state *st);
 /* Any thread: makes the running tg_drive return. */
 tornado_code tg_wake(tg_state *st);
+/* Appends an event to the batch (the loop's thread). */
+tg_event *tg_push(tg_state *st, int32_t kind, uint64_t id);
+/* A request from a tg_spec and its strings (as tg_start's, without its
+ * callbacks); NULL with the message in `err` on failure. */
+tornado_http_request *tg_build_request(tg_state *st, const tg_spec *spec, const char *strings, size_t strings_len,
+                                       const uint8_t *body, size_t body_len, int has_body, const uint8_t *blobs,
+                                       char *err, size_t errlen);
 /* Starts a fetch; NULL with tornado_last_error set on failure (the
  * message written to `err`, at most errlen bytes). */
 tg_req *tg_start(tg_state *st, const tg_spec *spec, const char *strings, size_t strings_len,
@@ -148,6 +159,7 @@ typedef struct {
     double request_time, start_time;
     tornado_http_time_info times;
     int has_response;
+    int version; /* tornado_http_response_version: 10, 11, 20 (0: none) */
 } tg_result;
 void tg_collect(const tg_req *req, tg_result *out);
 
@@ -159,6 +171,10 @@ typedef struct {
     double idle_timeout;                                                                      /* < 0: default */
     int32_t nhostmaps, nendpoints;
     int32_t resolver; /* 1: names go to Go (TG_RESOLVE events) */
+    int32_t http_version; /* a TORNADO_HTTP_VERSION_*, or < 0: the default */
+    int32_t cookies;      /* 1: the cookie jar on */
+    int32_t has_dns_cache_ttl;
+    double dns_cache_ttl; /* seconds (0: no cache), when has_dns_cache_ttl */
 } tg_client_spec;
 /* Makes the loop and the client (on the calling thread, which then runs
  * them); 0 or an error code with the message in `err`. */
@@ -167,5 +183,26 @@ tornado_code tg_open(tg_state *st, const tg_client_spec *spec, const char *strin
  * n == 0 and a message, the lookup fails. */
 tornado_code tg_resolve_answer(tornado_resolve_reply *reply, const char *addrs, int32_t n, uint16_t port,
                                const char *message);
+
+/* The WebSocket client (websocket.go): connect options in one struct. */
+typedef struct {
+    int32_t compression;             /* zlib level 0-9, or < 0: off */
+    int32_t no_context_takeover[2];  /* client, server (with compression) */
+    int32_t server_max_window_bits;  /* 0: ask nothing */
+    int64_t max_message_size, max_write_buffer; /* <= 0: default */
+    double ping_interval, ping_timeout;         /* interval 0: no pings */
+    double close_timeout;                       /* <= 0: default */
+    int32_t nsubprotocols;                      /* "name\0" each, in `subprotocols` */
+    int32_t ping_events;                        /* 1: pings become TG_WS_PING events */
+} tg_ws_spec;
+/* Watches `future` (borrowed): a TG_WATCHED event with `id` when it is done. */
+tornado_code tg_watch(tg_state *st, tornado_future *future, uint64_t id);
+/* Connects (the request from spec/strings/blobs); the connect future, or
+ * NULL with the message in `err`. */
+tornado_future *tg_ws_connect(tg_state *st, const tg_spec *spec, const char *strings, size_t strings_len,
+                              const uint8_t *blobs, const tg_ws_spec *ws, const char *subprotocols, char *err,
+                              size_t errlen);
+/* Pings of `ws` become TG_WS_PING events with `id`. */
+tornado_code tg_ws_watch_pings(tg_state *st, tornado_websocket *ws, uint64_t id);
 
 #endif

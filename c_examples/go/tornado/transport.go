@@ -171,6 +171,9 @@ func parseHead(raw []byte) (*http.Response, error) {
 		return nil, newError(ErrCodeProtocol, "protocol: malformed status line "+strconv.Quote(string(line)), 0, nil)
 	}
 	major, minor, _ := http.ParseHTTPVersion(proto)
+	if proto == "HTTP/2" { // the library's status line for HTTP/2; net/http says "HTTP/2.0"
+		proto, major, minor = "HTTP/2.0", 2, 0
+	}
 	resp := &http.Response{
 		Status:        strings.TrimSpace(status),
 		StatusCode:    code,

@@ -275,9 +275,9 @@ pub extern "C" fn tornado_http_request_set_body_producer_async(
 }
 
 /// Writes `len` bytes (copied) of the upload. Returns a new future (the
-/// caller's reference) that is done once the bytes reached the socket,
-/// which is when a producer that respects flow control writes the next
-/// part; it fails when the upload is over (the producer's future is done
+/// caller's reference) that is done once the bytes reached the socket
+/// (over HTTP/2: once the stream's flow-control window let them go), which
+/// is when a producer that respects flow control writes the next part; it fails when the upload is over (the producer's future is done
 /// or the fetch ended: then it is done on return, with
 /// `TORNADO_ERR_CLOSED`), for bytes past the request's Content-Length (that
 /// also fails the fetch), or when the connection failed. NULL when the call

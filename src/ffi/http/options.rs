@@ -335,3 +335,27 @@ pub extern "C" fn tornado_http_client_options_set_dns_cache_ttl(
         Ok(())
     })
 }
+
+/// HTTP/2 liveness: a pooled HTTP/2 connection idle at least `idle_s`
+/// seconds answers a PING before a fetch reuses it; no answer within
+/// `timeout_s` seconds and it is dropped, the fetch opening another
+/// (defaults 5 and 2). `idle_s` 0 turns the check off. NaN, negative or
+/// infinite values, and a `timeout_s` of 0, are `TORNADO_ERR_INVALID`
+/// (the options unchanged).
+#[no_mangle]
+pub extern "C" fn tornado_http_client_options_set_http2_ping(
+    options: *mut tornado_http_client_options,
+    idle_s: f64,
+    timeout_s: f64,
+) -> tornado_code {
+    with_options(options, |o| {
+        let idle = seconds(idle_s, "idle_s")?;
+        let timeout = seconds(timeout_s, "timeout_s")?;
+        if timeout.is_zero() {
+            return Err(Error::invalid("timeout_s must be > 0"));
+        }
+        o.http2_ping_after_idle = crate::gen::limit_of(Some(idle));
+        o.http2_ping_timeout = timeout;
+        Ok(())
+    })
+}

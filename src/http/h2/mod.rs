@@ -4,6 +4,9 @@
 //! - [`io`]: tokio's I/O traits over an `IOStream` (no tokio runtime).
 //! - [`H2Connection`]: the handshake, and the `h2` connection driven as a
 //!   task on the library's loop; cheap to clone, one clone per fetch.
+//! - [`upload`]: the request body with h2's flow control (a fixed body,
+//!   a pulled producer, a writing producer paused while the window is shut).
+//! - [`liveness`]: a PING before reusing a connection idle a while.
 //! - [`exchange`]: one request/response as a stream on it. The request is
 //!   the HTTP/1.1 head the client would send (every rule of `request_head`
 //!   applies: User-Agent, Accept-Encoding, auth, If-Modified-Since), turned
@@ -17,6 +20,8 @@
 //! its own stream.
 
 pub(crate) mod io;
+mod liveness;
+mod upload;
 
 use std::cell::{Cell, RefCell};
 use std::future::{poll_fn, Future as _};
@@ -26,7 +31,7 @@ use std::task::{Context, Poll};
 use std::time::Instant;
 
 use ::h2::client::{Builder, SendRequest};
-use ::h2::{Reason, RecvStream, SendStream};
+use ::h2::{Reason, RecvStream};
 use bytes::Bytes;
 use http::header::{HeaderName, HeaderValue};
 use http::{Method, Request, Uri};
@@ -36,13 +41,14 @@ use super::h1::connection::{Exchanged, FollowCheck, Limits};
 use super::h1::request_head::request_head;
 use super::h1::response_head::ResponseHead;
 use super::request::HTTPRequest;
-use super::upload::BodyProducer;
 use super::url::{Scheme, Target};
 use super::{fetch_error, kind_of, FetchErrorKind, Headers};
 use crate::error::{Error, Result};
 use crate::http::body_sink::BodySink;
+use crate::ioloop::LoopRef;
 use crate::iostream::IOStream;
 use crate::util::monotonic_ns;
+use upload::{send_body, UploadError};
 
 /// The stream window (what one stream may have in flight unread): hyper's.
 pub(crate) const STREAM_WINDOW: u32 = 2 * 1024 * 1024;
@@ -116,6 +122,8 @@ struct ConnectionState {
 pub(crate) struct H2Connection {
     send: SendRequest<Bytes>,
     state: Rc<ConnectionState>,
+    lp: LoopRef,
+    liveness: Rc<liveness::Liveness>,
 }
 
 impl H2Connection {
@@ -128,7 +136,7 @@ impl H2Connection {
         // refused by `response_head` as `header_too_large`.
         let header_list = u32::try_from(limits.max_header_size.saturating_mul(HEADER_LIST_SLACK))
             .unwrap_or(u32::MAX);
-        let (send, connection) = Builder::new()
+        let (send, mut connection) = Builder::new()
             .initial_window_size(STREAM_WINDOW)
             .initial_connection_window_size(CONNECTION_WINDOW)
             .max_header_list_size(header_list)
@@ -142,6 +150,7 @@ impl H2Connection {
             .map_err(|e| h2_error(&e, None))?;
         let state = Rc::new(ConnectionState::default());
         state.idle_since_ns.set(monotonic_ns());
+        let liveness = Rc::new(liveness::Liveness::new(connection.ping_pong()));
         let watched = Rc::clone(&state);
         lp.spawn(async move {
             let outcome = connection.await;
@@ -150,7 +159,12 @@ impl H2Connection {
             }
             watched.ended.set(true);
         })?;
-        Ok(H2Connection { send, state })
+        Ok(H2Connection {
+            send,
+            state,
+            lp,
+            liveness,
+        })
     }
 
     /// Whether new streams may still be opened here (the connection is up
@@ -169,6 +183,44 @@ impl H2Connection {
         self.state.idle_since_ns.get()
     }
 
+    /// The GOAWAY the server sent, if it did (h2 keeps it as the
+    /// connection's error, which it gives to new streams).
+    fn goaway_received(&self) -> Option<Reason> {
+        let mut probe = self.send.clone();
+        let waker = std::task::Waker::from(std::sync::Arc::new(NoWake));
+        match probe.poll_ready(&mut Context::from_waker(&waker)) {
+            Poll::Ready(Err(e)) if e.is_go_away() && e.is_remote() => e.reason(),
+            _ => None,
+        }
+    }
+
+    /// A stream that broke with the connection (`closed`) after the server
+    /// said GOAWAY: it was at or below the GOAWAY's last-stream-id, so the
+    /// server took it and it is not sent again; the error says so.
+    fn explain(&self, failure: H2Failure) -> H2Failure {
+        if failure.retry || kind_of(&failure.error) != Some(FetchErrorKind::Closed) {
+            return failure;
+        }
+        let Some(reason) = self.goaway_received() else {
+            return failure;
+        };
+        let kind = if reason == Reason::NO_ERROR {
+            FetchErrorKind::Closed
+        } else {
+            FetchErrorKind::Protocol
+        };
+        H2Failure {
+            error: fetch_error(
+                kind,
+                format!(
+                    "the server sent GOAWAY ({reason:?}) and closed the HTTP/2 connection \
+                     before this stream, which it had taken, was complete (not retried)"
+                ),
+            ),
+            retry: false,
+        }
+    }
+
     /// How many fetches the connection takes at once: the server's
     /// SETTINGS_MAX_CONCURRENT_STREAMS. Until its SETTINGS are known, 100
     /// fetches may join (h2 opens one stream and queues the rest until
@@ -183,9 +235,17 @@ impl H2Connection {
     }
 }
 
+/// A waker that does nothing (for a poll that only asks for a state).
+struct NoWake;
+
+impl std::task::Wake for NoWake {
+    fn wake(self: std::sync::Arc<Self>) {}
+}
+
 /// A failed exchange on an HTTP/2 connection. `retry` says the server did
-/// not process the request (RST_STREAM REFUSED_STREAM, or a graceful GOAWAY
-/// that left the stream out): it may be sent again on another connection.
+/// not process the request (RST_STREAM REFUSED_STREAM, or a GOAWAY (any code)
+/// that left the stream out): it may be sent again (after a GOAWAY, on
+/// another connection; after REFUSED_STREAM, where the pool picks).
 pub(crate) struct H2Failure {
     pub error: Error,
     pub retry: bool,
@@ -241,11 +301,15 @@ fn h2_error(error: &::h2::Error, connection: Option<&ConnectionState>) -> Error 
 }
 
 /// Whether the server left the stream unprocessed, so that it may be sent
-/// again elsewhere (RFC 9113 §8.7).
+/// again elsewhere (RFC 9113 §8.7): it refused it, or its GOAWAY's
+/// last-stream-id left it out, whatever the GOAWAY's error code (§6.8). h2
+/// (0.4) fails exactly the streams above last-stream-id with the remote
+/// GOAWAY's error, at once; those at or below it carry on, and get an I/O
+/// error if the socket then closes under them (see [`H2Connection::explain`]).
 fn unprocessed(error: &::h2::Error) -> bool {
     let reason = error.reason();
     (error.is_reset() && error.is_remote() && reason == Some(Reason::REFUSED_STREAM))
-        || (error.is_go_away() && error.is_remote() && reason == Some(Reason::NO_ERROR))
+        || (error.is_go_away() && error.is_remote())
 }
 
 /// A stream's failure; one the server left unprocessed may be retried when
@@ -328,13 +392,6 @@ fn build_request(req: &HTTPRequest, target: &Target) -> Result<Request<()>> {
         .map_err(|e| invalid(&format!("the request cannot be sent over HTTP/2: {e}")))
 }
 
-/// An error of the request's own making (its body producer's), not the
-/// connection's.
-fn is_application_error(error: &Error) -> bool {
-    kind_of(error) == Some(FetchErrorKind::InvalidRequest)
-        || error.code().0 >= crate::error::Code::USER.0
-}
-
 /// Counts a fetch among the connection's active ones while it lives.
 struct Active<'a>(&'a ConnectionState);
 
@@ -381,12 +438,13 @@ pub(crate) async fn exchange(
     // The body goes out while the response is awaited: a server may answer
     // (say, 413) before it took the whole body, and that answer counts.
     let mut response = pin!(response);
+    let lp = &connection.lp;
     let mut sending = pin!(async move {
         let mut upload = upload;
         if has_body {
-            send_body(&mut upload, req, state).await?;
+            send_body(&mut upload, req, state, lp).await?;
         }
-        Ok::<_, Error>(upload)
+        Ok::<_, UploadError>(upload)
     });
     // Moves the upload on; Some(error) when the body itself failed.
     let mut upload_over = false;
@@ -403,10 +461,10 @@ pub(crate) async fn exchange(
             Ok(upload) => kept_upload = Some(upload),
             // The body's own failure (a producer's error, a length it
             // broke) ends the fetch; the stream is reset.
-            Err(error) if is_application_error(&error) => return Some(error.into()),
+            Err(UploadError::Producer(error)) => return Some(error.into()),
             // The server may have answered and stopped the upload
             // (RST_STREAM NO_ERROR, RFC 9113 8.1): its answer counts.
-            Err(_) => {}
+            Err(UploadError::Stream) => {}
         }
         None
     };
@@ -419,7 +477,8 @@ pub(crate) async fn exchange(
             .poll(cx)
             .map_err(|e| stream_failure(e, state, req))
     })
-    .await?;
+    .await
+    .map_err(|f| connection.explain(f))?;
     state.responded.set(true);
     let first_byte = Some(Instant::now());
     let (parts, body) = response.into_parts();
@@ -453,7 +512,8 @@ pub(crate) async fn exchange(
             }
             reading.as_mut().poll(cx)
         })
-        .await?;
+        .await
+        .map_err(|f| connection.explain(f))?;
     }
     sink.finish()?;
     if sink.must_wait() {
@@ -528,93 +588,6 @@ async fn read_body(
         }
         // The window reopens only now: a paused consumer holds it back.
         let _ = body.flow_control().release_capacity(data.len());
-    }
-    Ok(())
-}
-
-/// Sends the request body with flow control: each piece waits for window
-/// from the server (and room in the socket's buffer below that).
-async fn send_body(
-    upload: &mut SendStream<Bytes>,
-    req: &HTTPRequest,
-    state: &ConnectionState,
-) -> Result<()> {
-    if let Some(body) = &req.body {
-        send_data(upload, Bytes::copy_from_slice(body), state).await?;
-        return finish_upload(upload, state);
-    }
-    match &req.body_producer {
-        Some(BodyProducer::Pull(pull)) => {
-            let declared = super::validate::declared_length(req)?;
-            let mut sent = 0u64;
-            while let Some(chunk) = pull()? {
-                sent += chunk.len() as u64;
-                if declared.is_some_and(|length| sent > length) {
-                    return Err(fetch_error(
-                        FetchErrorKind::InvalidRequest,
-                        format!(
-                            "the body producer gave more than the {} bytes of its Content-Length",
-                            declared.unwrap_or(0)
-                        ),
-                    ));
-                }
-                if !chunk.is_empty() {
-                    send_data(upload, Bytes::from(chunk), state).await?;
-                }
-            }
-            if let Some(length) = declared.filter(|&length| sent < length) {
-                return Err(fetch_error(
-                    FetchErrorKind::InvalidRequest,
-                    format!("the body producer gave {sent} of the {length} bytes of its Content-Length"),
-                ));
-            }
-            finish_upload(upload, state)
-        }
-        Some(BodyProducer::Write(_)) => Err(fetch_error(
-            FetchErrorKind::InvalidRequest,
-            "a writing body producer is not supported over HTTP/2 yet (use HTTP/1.1 or a pulled producer)",
-        )),
-        None => finish_upload(upload, state),
-    }
-}
-
-fn finish_upload(upload: &mut SendStream<Bytes>, state: &ConnectionState) -> Result<()> {
-    upload
-        .send_data(Bytes::new(), true)
-        .map_err(|e| h2_error(&e, Some(state)))
-}
-
-/// Sends `data` as DATA frames as the server's window allows.
-async fn send_data(
-    upload: &mut SendStream<Bytes>,
-    mut data: Bytes,
-    state: &ConnectionState,
-) -> Result<()> {
-    while !data.is_empty() {
-        upload.reserve_capacity(data.len());
-        let granted = poll_fn(|cx| {
-            let now = upload.capacity();
-            if now > 0 {
-                return Poll::Ready(Ok(now));
-            }
-            match upload.poll_capacity(cx) {
-                Poll::Pending => Poll::Pending,
-                Poll::Ready(Some(Ok(n))) => Poll::Ready(Ok(n)),
-                Poll::Ready(Some(Err(e))) => Poll::Ready(Err(h2_error(&e, Some(state)))),
-                Poll::Ready(None) => Poll::Ready(Err(fetch_error(
-                    FetchErrorKind::Closed,
-                    "the HTTP/2 stream closed while its body was being sent",
-                ))),
-            }
-        })
-        .await?;
-        if granted == 0 {
-            continue;
-        }
-        let piece = data.split_to(granted.min(data.len()));
-        upload
-            .send_data(piece, false)
-            .map_err(|e| h2_error(&e, Some(state)))?;
     }
     Ok(())
 }

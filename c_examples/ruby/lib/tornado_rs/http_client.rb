@@ -53,6 +53,9 @@ module TornadoRS
   # Array of protocol names), server_name, allow_ipv6, network_interface,
   # if_modified_since (a Time), proxy_host, proxy_port, proxy_username,
   # proxy_password, allow_nonstandard_methods, expect_100_continue,
+  # http_version (:any, :http1_1, :http2, :http2_prior_knowledge; the
+  # response's #version says which one it came over), unix_socket (a path:
+  # connect there instead of the URL's host, curl's --unix-socket),
   # streaming_callback (called with each body chunk; returning a
   # TornadoRS::Future pauses the read until it is done), header_callback
   # (called with each header line).
@@ -66,10 +69,14 @@ module TornadoRS
     # resolver (a block called as resolver.(host, port, family) returning
     # addresses — "1.2.3.4" or ["1.2.3.4", port] — or, when it takes a 4th
     # argument, given a ResolveReply to answer later), defaults (request
-    # options every fetch starts from).
+    # options every fetch starts from), http_version (the requests'
+    # default, as the request option), cookies (true: a cookie jar, see
+    # #load_cookies), dns_cache_ttl (seconds the resolver keeps an answer;
+    # 0: no cache; default 60).
     def initialize(loop, max_clients: nil, max_buffer_size: nil, max_header_size: nil,
                    max_body_size: nil, idle_timeout: nil, max_idle_per_host: nil,
-                   hostname_mapping: nil, endpoint_mapping: nil, resolver: nil, defaults: nil)
+                   hostname_mapping: nil, endpoint_mapping: nil, resolver: nil, defaults: nil,
+                   http_version: nil, cookies: nil, dns_cache_ttl: nil)
       @loop = loop
       loop.check_open
       options = TornadoRS.check_ptr(Lib.tornado_http_client_options_new, "options")
@@ -80,6 +87,15 @@ module TornadoRS
           next if value.nil?
 
           TornadoRS.check(Lib.send(:"tornado_http_client_options_set_#{name}", options, value), name.to_s)
+        end
+        unless http_version.nil?
+          TornadoRS.check(Lib.tornado_http_client_options_set_http_version(options, TornadoRS.http_version_value(http_version)),
+                          "http_version")
+        end
+        TornadoRS.check(Lib.tornado_http_client_options_set_cookies(options, true), "cookies") if cookies
+        unless dns_cache_ttl.nil?
+          TornadoRS.check(Lib.tornado_http_client_options_set_dns_cache_ttl(options, Float(dns_cache_ttl)),
+                          "dns_cache_ttl")
         end
         (hostname_mapping || {}).each do |host, addresses|
           Array(addresses).each do |address|
@@ -124,6 +140,43 @@ module TornadoRS
     def idle_connections
       check_open
       Lib.tornado_http_client_idle_connections(@ptr)
+    end
+
+    # Connections opened so far (HTTP/1.1 and HTTP/2).
+    def connections_opened
+      check_open
+      Lib.tornado_http_client_connections_opened(@ptr)
+    end
+
+    # HTTP/2 connections open now.
+    def http2_connections
+      check_open
+      Lib.tornado_http_client_http2_connections(@ptr)
+    end
+
+    # The cookie jar (cookies: true; Error ERR_INVALID otherwise). Adds the
+    # cookies of a curl (Netscape) cookie file; a malformed line fails the
+    # whole load (ERR_INVALID, the jar unchanged), an unreadable file is ERR_IO.
+    def load_cookies(path)
+      check_open
+      TornadoRS.check(Lib.tornado_http_client_load_cookies(@ptr, path.to_s), "load_cookies")
+    end
+
+    # Writes the jar's unexpired cookies to path as a curl (Netscape) cookie file.
+    def save_cookies(path)
+      check_open
+      TornadoRS.check(Lib.tornado_http_client_save_cookies(@ptr, path.to_s), "save_cookies")
+    end
+
+    def clear_cookies
+      check_open
+      TornadoRS.check(Lib.tornado_http_client_clear_cookies(@ptr), "clear_cookies")
+    end
+
+    # Unexpired cookies in the jar (0 with cookies off).
+    def cookie_count
+      check_open
+      Lib.tornado_http_client_cookie_count(@ptr)
     end
 
     # Ends every fetch in flight or queued with a "cancelled" error.
@@ -302,12 +355,13 @@ module TornadoRS
     FLAGS = %i[follow_redirects decompress_response validate_cert allow_ipv6
                allow_nonstandard_methods expect_100_continue].freeze
     SECONDS = %i[connect_timeout request_timeout].freeze
-    STRINGS = %i[method user_agent auth_mode ca_certs min_tls_version server_name network_interface].freeze
+    STRINGS = %i[method user_agent auth_mode ca_certs min_tls_version server_name network_interface
+                 unix_socket].freeze
     KNOWN = (FLAGS + SECONDS + STRINGS +
              %i[headers body body_producer max_redirects auth_username auth_password ca_pem
                 client_cert client_key client_cert_pem client_key_pem alpn if_modified_since
                 proxy_host proxy_port proxy_username proxy_password streaming_callback
-                header_callback]).freeze
+                header_callback http_version]).freeze
 
     def initialize(request, fetch)
       @r = request
@@ -330,6 +384,7 @@ module TornadoRS
       headers(options[:headers]) if options[:headers]
       body(options[:body]) if options.key?(:body)
       set(:max_redirects, Integer(options[:max_redirects])) if options.key?(:max_redirects)
+      set(:http_version, TornadoRS.http_version_value(options[:http_version])) unless options[:http_version].nil?
       tls(options)
       auth(options)
       proxy(options)

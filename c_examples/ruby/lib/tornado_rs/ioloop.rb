@@ -164,6 +164,8 @@ module TornadoRS
       return if @ptr.nil?
       raise Error.new(ERR_RUNNING, "close: the loop is running") if @running || @driver
 
+      # WebSockets still open close at once (their last handle reference).
+      WebSocket.release_all(self)
       TornadoRS.check(Lib.tornado_loop_free(@ptr), "close")
       @io.close
       @ptr = nil

@@ -42,6 +42,8 @@ module TornadoRS
     callback :producer_fn, %i[pointer size_t pointer], :int64
     callback :body_write_fn, %i[pointer pointer], :pointer
     callback :resolve_fn, %i[string uint16 int pointer pointer], :void
+    callback :ws_message_fn, %i[pointer pointer], :void
+    callback :ws_ping_fn, %i[pointer size_t pointer], :void
 
     # Curl's timings of a fetch (tornado_http_time_info).
     class TimeInfo < FFI::Struct
@@ -102,6 +104,9 @@ module TornadoRS
     attach_function :tornado_http_client_options_add_endpoint_mapping, %i[pointer string uint16 string uint16], :code
     attach_function :tornado_http_client_options_set_defaults, %i[pointer pointer], :code
     attach_function :tornado_http_client_options_set_resolver, %i[pointer resolve_fn pointer drop_fn], :code
+    attach_function :tornado_http_client_options_set_http_version, %i[pointer uint32], :code
+    attach_function :tornado_http_client_options_set_cookies, %i[pointer bool], :code
+    attach_function :tornado_http_client_options_set_dns_cache_ttl, %i[pointer double], :code
     attach_function :tornado_resolve_reply_add, %i[pointer string uint16], :code
     attach_function :tornado_resolve_reply_done, [:pointer], :code
     attach_function :tornado_resolve_reply_fail, %i[pointer code string], :code
@@ -114,6 +119,12 @@ module TornadoRS
     attach_function :tornado_http_client_active, [:pointer], :size_t
     attach_function :tornado_http_client_idle_connections, [:pointer], :size_t
     attach_function :tornado_http_client_fetch, %i[pointer pointer], :pointer
+    attach_function :tornado_http_client_connections_opened, [:pointer], :uint64
+    attach_function :tornado_http_client_http2_connections, [:pointer], :size_t
+    attach_function :tornado_http_client_load_cookies, %i[pointer string], :code
+    attach_function :tornado_http_client_save_cookies, %i[pointer string], :code
+    attach_function :tornado_http_client_clear_cookies, [:pointer], :code
+    attach_function :tornado_http_client_cookie_count, [:pointer], :size_t
 
     # Requests.
     attach_function :tornado_http_request_new, [:string], :pointer
@@ -144,6 +155,8 @@ module TornadoRS
     attach_function :tornado_http_request_set_proxy, %i[pointer string uint16 string string], :code
     attach_function :tornado_http_request_set_allow_nonstandard_methods, %i[pointer bool], :code
     attach_function :tornado_http_request_set_expect_100_continue, %i[pointer bool], :code
+    attach_function :tornado_http_request_set_http_version, %i[pointer uint32], :code
+    attach_function :tornado_http_request_set_unix_socket, %i[pointer string], :code
     attach_function :tornado_http_request_set_streaming_callback_async, %i[pointer chunk_async_fn pointer drop_fn], :code
     attach_function :tornado_http_request_set_header_callback, %i[pointer header_fn pointer drop_fn], :code
     attach_function :tornado_http_request_set_body_producer, %i[pointer producer_fn pointer drop_fn], :code
@@ -153,6 +166,7 @@ module TornadoRS
 
     # Responses.
     attach_function :tornado_http_response_code, [:pointer], :int
+    attach_function :tornado_http_response_version, [:pointer], :int
     attach_function :tornado_http_response_reason, [:pointer], :string
     attach_function :tornado_http_response_body, %i[pointer pointer], :pointer
     attach_function :tornado_http_response_header_block, %i[pointer pointer], :pointer
@@ -163,6 +177,36 @@ module TornadoRS
     attach_function :tornado_http_response_request_time, [:pointer], :double
     attach_function :tornado_http_response_start_time, [:pointer], :double
     attach_function :tornado_http_response_time_info, %i[pointer pointer], :code
+
+    # WebSocket client.
+    attach_function :tornado_websocket_options_new, [], :pointer
+    attach_function :tornado_websocket_options_free, [:pointer], :void
+    attach_function :tornado_websocket_options_add_subprotocol, %i[pointer string], :code
+    attach_function :tornado_websocket_options_set_max_message_size, %i[pointer size_t], :code
+    attach_function :tornado_websocket_options_set_compression, %i[pointer int], :code
+    attach_function :tornado_websocket_options_set_no_context_takeover, %i[pointer bool bool], :code
+    attach_function :tornado_websocket_options_set_server_max_window_bits, %i[pointer int], :code
+    attach_function :tornado_websocket_options_set_ping, %i[pointer double double], :code
+    attach_function :tornado_websocket_options_set_max_write_buffer, %i[pointer size_t], :code
+    attach_function :tornado_websocket_options_set_close_timeout, %i[pointer double], :code
+    attach_function :tornado_websocket_connect, %i[pointer pointer pointer], :pointer
+    attach_function :tornado_websocket_ref, [:pointer], :pointer
+    attach_function :tornado_websocket_unref, [:pointer], :void
+    attach_function :tornado_websocket_read_message, [:pointer], :pointer
+    attach_function :tornado_websocket_message_is_binary, [:pointer], :bool
+    attach_function :tornado_websocket_message_data, %i[pointer pointer], :pointer
+    attach_function :tornado_websocket_set_message_callback, %i[pointer ws_message_fn pointer drop_fn], :code
+    attach_function :tornado_websocket_set_ping_callback, %i[pointer ws_ping_fn pointer drop_fn], :code
+    attach_function :tornado_websocket_write_message, %i[pointer pointer size_t bool], :pointer
+    attach_function :tornado_websocket_ping, %i[pointer pointer size_t], :pointer
+    attach_function :tornado_websocket_close, %i[pointer int string], :pointer
+    attach_function :tornado_websocket_close_code, [:pointer], :int
+    attach_function :tornado_websocket_close_reason, [:pointer], :string
+    attach_function :tornado_websocket_subprotocol, [:pointer], :string
+    attach_function :tornado_websocket_extensions, [:pointer], :string
+    attach_function :tornado_websocket_is_closed, [:pointer], :bool
+    attach_function :tornado_websocket_error, [:pointer], :code
+    attach_function :tornado_websocket_buffered_amount, [:pointer], :size_t
   end
 
   # The tornado_code values (TORNADO_OK and TORNADO_ERR_*).
@@ -188,6 +232,25 @@ module TornadoRS
   ERR_TOO_MANY_REDIRECTS = 19
   ERR_INVALID_URL = 20
   ERR_USER = 1000
+
+  # The HTTP versions a fetch may use (the http_version option; the
+  # symbols :any, :http1_1, :http2 and :http2_prior_knowledge name them too).
+  HTTP_VERSION_ANY = 0
+  HTTP_VERSION_1_1 = 1
+  HTTP_VERSION_2 = 2
+  HTTP_VERSION_2_PRIOR_KNOWLEDGE = 3
+  HTTP_VERSIONS = { any: HTTP_VERSION_ANY, http1_1: HTTP_VERSION_1_1, http2: HTTP_VERSION_2,
+                    http2_prior_knowledge: HTTP_VERSION_2_PRIOR_KNOWLEDGE }.freeze
+
+  # An http_version option's value: a symbol of HTTP_VERSIONS or an HTTP_VERSION_* integer.
+  def self.http_version_value(version)
+    return HTTP_VERSIONS.fetch(version) { raise ArgumentError, "http_version: one of #{HTTP_VERSIONS.keys.inspect}" } if version.is_a?(Symbol)
+
+    v = Integer(version)
+    raise Error.new(ERR_INVALID, "http_version: #{version.inspect} is no HTTP_VERSION_* value") if v.negative?
+
+    v
+  end
 
   # Event bits of IOLoop#add_handler (the epoll values, as in Tornado).
   READ = 1

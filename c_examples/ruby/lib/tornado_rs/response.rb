@@ -11,7 +11,15 @@ module TornadoRS
   # read as Latin-1 (as Tornado does).
   class HTTPResponse
     attr_reader :code, :reason, :headers, :body, :effective_url, :error, :error_code, :os_error,
-                :request_time, :start_time, :time_info
+                :request_time, :start_time, :time_info, :version
+
+    # The HTTP version it came over: "HTTP/1.0", "HTTP/1.1", "HTTP/2", or
+    # nil when no response was received (#version is 10, 11, 20 or 0).
+    def http_version
+      return nil if @version.zero?
+
+      @version == 20 ? "HTTP/2" : "HTTP/#{@version / 10}.#{@version % 10}"
+    end
 
     # From a tornado_http_response* (borrowed: everything is copied now).
     def self.from_ptr(ptr)
@@ -56,6 +64,7 @@ module TornadoRS
 
     def read(ptr)
       @code = Lib.tornado_http_response_code(ptr)
+      @version = Lib.tornado_http_response_version(ptr)
       @reason = Lib.tornado_http_response_reason(ptr).force_encoding(Encoding::UTF_8)
       len = FFI::MemoryPointer.new(:size_t)
       @headers = parse_headers(Lib.tornado_http_response_header_block(ptr, len), len.read(:size_t))
@@ -76,6 +85,7 @@ module TornadoRS
 
     def fail_with(url, error_code, message, os_error)
       @code = 599
+      @version = 0
       @reason = "Unknown"
       @headers = []
       @body = String.new(encoding: Encoding::BINARY)
