@@ -93,6 +93,8 @@ typedef struct {
     int head, silent, digest, compressed;
     const char *output;               /* -o FILE */
     const char *proxy, *proxy_user;   /* --proxy URL, --proxy-user USER:PASS */
+    const char *proxy_cacert;         /* --proxy-cacert PATH */
+    int proxy_insecure;               /* --proxy-insecure */
     const char *cert, *key;           /* --cert FILE, --key FILE */
     const char *unix_socket;          /* --unix-socket PATH */
     const char *cookie_in, *cookie_jar; /* --cookie FILE, --cookie-jar FILE */
@@ -110,7 +112,7 @@ static void usage(const char *why) {
             "       [--max-body-size BYTES] [--max-header-size BYTES] [--allow-nonstandard-methods]\n"
             "       [--stream] [--json] [--http1.1 | --http2 | --http2-prior-knowledge] [-n N -c C]\n"
             "       [-I] [-o FILE] [-s] [-w FORMAT] [--compressed] [--digest] [--proxy URL]\n"
-            "       [--proxy-user USER:PASS] [--cert FILE] [--key FILE] [--unix-socket PATH]\n"
+            "       [--proxy-user USER:PASS] [--proxy-cacert PATH] [--proxy-insecure] [--cert FILE] [--key FILE] [--unix-socket PATH]\n"
             "       [--cookie FILE] [--cookie-jar FILE] [--resolve HOST:PORT:ADDR]... URL\n",
             why);
     exit(2);
@@ -200,6 +202,8 @@ static void parse_args(int argc, char **argv, options_t *o) {
         else if (!strcmp(a, "--digest")) o->digest = 1;
         else if (!strcmp(a, "--proxy") || !strcmp(a, "-x")) o->proxy = VALUE();
         else if (!strcmp(a, "--proxy-user") || !strcmp(a, "-U")) o->proxy_user = VALUE();
+        else if (!strcmp(a, "--proxy-cacert")) o->proxy_cacert = VALUE();
+        else if (!strcmp(a, "--proxy-insecure")) o->proxy_insecure = 1;
         else if (!strcmp(a, "--cert") || !strcmp(a, "-E")) o->cert = VALUE();
         else if (!strcmp(a, "--key")) o->key = VALUE();
         else if (!strcmp(a, "--unix-socket")) o->unix_socket = VALUE();
@@ -331,8 +335,10 @@ static tornado_http_request *build_request(const options_t *o, stream_state_t *s
         char user[512];
         const char *password = o->proxy_user ? split_user(o->proxy_user, user, sizeof user, "--proxy-user") : NULL;
         check(tornado_http_request_set_proxy(r, o->proxy, 0, o->proxy_user ? user : NULL, password), "--proxy");
-    } else if (o->proxy_user) {
-        usage("--proxy-user needs --proxy");
+        if (o->proxy_cacert) check(tornado_http_request_set_proxy_ca_certs(r, o->proxy_cacert), "--proxy-cacert");
+        if (o->proxy_insecure) check(tornado_http_request_set_proxy_validate_cert(r, false), "--proxy-insecure");
+    } else if (o->proxy_user || o->proxy_cacert || o->proxy_insecure) {
+        usage("--proxy-user, --proxy-cacert and --proxy-insecure need --proxy");
     }
     if (o->cert) check(tornado_http_request_set_client_cert(r, o->cert, o->key), "--cert");
     if (o->unix_socket) check(tornado_http_request_set_unix_socket(r, o->unix_socket), "--unix-socket");
@@ -437,26 +443,160 @@ static void print_json(const tornado_http_response *r, const stream_state_t *str
     printf("}\n");
 }
 
-/* -w FORMAT, as curl's --write-out: %{name} variables from the response
- * and its time_info (seconds), \n and \t escapes, %% for a percent. */
-static void write_out(const char *format, const tornado_http_response *r, unsigned long long size) {
+/* -w FORMAT, as curl's --write-out: %{name} variables from the response,
+ * its time_info (seconds) and the request; \n, \r, \t and \\ escapes, %%
+ * for a percent; %{header{Name}} a response header; %{json} every
+ * variable as one JSON object; %{stderr} / %{stdout} switch where the rest
+ * goes. A variable curl has that tornado-fetch does not know (remote_ip,
+ * num_redirects, ...) and an unknown one print nothing and a warning on
+ * stderr, as curl does for unknown ones. */
+typedef struct {
+    const options_t *o;
+    const tornado_http_response *r;
     tornado_http_time_info t;
-    memset(&t, 0, sizeof t);
-    tornado_http_response_time_info(r, &t);
+    unsigned long long size;
+    int exitcode;
+} write_out_t;
+
+static void json_string_to(FILE *out, const char *s) {
+    fputc('"', out);
+    for (const unsigned char *p = (const unsigned char *)s; *p; p++) {
+        switch (*p) {
+        case '"': fputs("\\\"", out); break;
+        case '\\': fputs("\\\\", out); break;
+        case '\n': fputs("\\n", out); break;
+        case '\r': fputs("\\r", out); break;
+        case '\t': fputs("\\t", out); break;
+        default:
+            if (*p < 0x20) fprintf(out, "\\u%04x", *p);
+            else fputc(*p, out);
+        }
+    }
+    fputc('"', out);
+}
+
+/* The bytes of the head as -I prints it: status line ("HTTP/2 200" or
+ * "HTTP/1.1 200 OK"), header lines, blank line. */
+static unsigned long long head_size(const tornado_http_response *r) {
+    size_t block = 0;
+    if (!tornado_http_response_header_block(r, &block) || tornado_http_response_code(r) == 599) return 0;
+    if (tornado_http_response_version(r) == 20) return strlen("HTTP/2 000\r\n") + block + 2;
+    const char *reason = tornado_http_response_reason(r);
+    return strlen("HTTP/1.1 000 \r\n") + strlen(reason ? reason : "") + block + 2;
+}
+
+static const char *version_text(const tornado_http_response *r) {
+    int version = tornado_http_response_version(r);
+    return version == 10 ? "1.0" : version == 11 ? "1.1" : version == 20 ? "2" : "0";
+}
+
+/* The variables that are numbers (printed bare in %{json}), then strings. */
+static const char *const WO_NUMBERS[] = {"http_code", "response_code", "time_queue", "time_namelookup",
+    "time_connect", "time_appconnect", "time_pretransfer", "time_starttransfer", "time_total",
+    "size_download", "size_header", "speed_download", "num_headers", "exitcode", NULL};
+static const char *const WO_STRINGS[] = {"http_version", "url", "url_effective", "content_type", "scheme",
+    "method", "errormsg", "filename_effective", NULL};
+
+/* A string variable's text (NULL: it has none, as a response without a
+ * Content-Type); `*known` 0 when `name` is no string variable. */
+static const char *string_variable(const char *name, const write_out_t *w, int *known) {
+    const tornado_http_response *r = w->r;
+    *known = 1;
+    if (!strcmp(name, "http_version")) return version_text(r);
+    if (!strcmp(name, "url")) return w->o->url;
+    if (!strcmp(name, "url_effective")) return tornado_http_response_effective_url(r);
+    if (!strcmp(name, "content_type")) return tornado_http_response_header(r, "Content-Type");
+    if (!strcmp(name, "scheme")) {
+        const char *url = tornado_http_response_effective_url(r);
+        return url && !strncmp(url, "https:", 6) ? "https" : url && !strncmp(url, "http:", 5) ? "http" : NULL;
+    }
+    if (!strcmp(name, "method")) return w->o->method;
+    if (!strcmp(name, "errormsg")) return tornado_http_response_error(r);
+    if (!strcmp(name, "filename_effective")) return w->o->output;
+    *known = 0;
+    return NULL;
+}
+
+/* Writes number variable `name` to `out` (`json`: as a JSON number); 0
+ * when it is no number variable. */
+static int number_variable(FILE *out, const char *name, const write_out_t *w, int json) {
+    const tornado_http_response *r = w->r;
+    const tornado_http_time_info *t = &w->t;
+    if (!strcmp(name, "http_code") || !strcmp(name, "response_code")) {
+        int code = tornado_http_response_code(r);
+        /* curl's 000 when no response came; a JSON number has no leading zeros. */
+        fprintf(out, json ? "%d" : "%03d", code == 599 ? 0 : code);
+    } else if (!strcmp(name, "time_queue")) fprintf(out, "%.6f", t->queue);
+    else if (!strcmp(name, "time_namelookup")) fprintf(out, "%.6f", t->namelookup);
+    else if (!strcmp(name, "time_connect")) fprintf(out, "%.6f", t->connect);
+    else if (!strcmp(name, "time_appconnect")) fprintf(out, "%.6f", t->appconnect);
+    else if (!strcmp(name, "time_pretransfer")) fprintf(out, "%.6f", t->pretransfer);
+    else if (!strcmp(name, "time_starttransfer")) fprintf(out, "%.6f", t->starttransfer);
+    else if (!strcmp(name, "time_total")) fprintf(out, "%.6f", t->total);
+    else if (!strcmp(name, "size_download")) fprintf(out, "%llu", w->size);
+    else if (!strcmp(name, "size_header")) fprintf(out, "%llu", head_size(r));
+    else if (!strcmp(name, "speed_download"))
+        fprintf(out, "%llu", t->total > 0 ? (unsigned long long)((double)w->size / t->total) : 0ULL);
+    else if (!strcmp(name, "num_headers")) fprintf(out, "%zu", tornado_http_response_header_count(r));
+    else if (!strcmp(name, "exitcode")) fprintf(out, "%d", w->exitcode);
+    else return 0;
+    return 1;
+}
+
+static void write_json(FILE *out, const write_out_t *w) {
+    fputc('{', out);
+    for (int i = 0; WO_NUMBERS[i]; i++) {
+        fprintf(out, "%s\"%s\":", i ? "," : "", WO_NUMBERS[i]);
+        number_variable(out, WO_NUMBERS[i], w, 1);
+    }
+    for (int i = 0; WO_STRINGS[i]; i++) {
+        int known;
+        const char *text = string_variable(WO_STRINGS[i], w, &known);
+        fprintf(out, ",\"%s\":", WO_STRINGS[i]);
+        if (text) json_string_to(out, text);
+        else fputs("null", out);
+    }
+    fputc('}', out);
+}
+
+static void write_out(const char *format, const write_out_t *w) {
+    FILE *out = stdout;
     for (const char *p = format; *p; p++) {
         if (p[0] == '\\' && p[1]) {
             p++;
-            putchar(*p == 'n' ? '\n' : *p == 't' ? '\t' : *p == 'r' ? '\r' : *p);
+            switch (*p) {
+            case 'n': fputc('\n', out); break;
+            case 't': fputc('\t', out); break;
+            case 'r': fputc('\r', out); break;
+            case '\\': fputc('\\', out); break;
+            default: fputc('\\', out); fputc(*p, out); /* as curl: kept */
+            }
             continue;
         }
         if (p[0] == '%' && p[1] == '%') {
-            putchar('%');
+            fputc('%', out);
             p++;
             continue;
         }
+        if (p[0] == '%' && !strncmp(p + 1, "{header{", 8)) {
+            /* %{header{Name}}: the response header's value (the first). */
+            const char *name_start = p + 9;
+            const char *name_end = strchr(name_start, '}');
+            if (name_end && name_end[1] == '}') {
+                char name[256];
+                size_t n = (size_t)(name_end - name_start);
+                if (n >= sizeof name) n = sizeof name - 1;
+                memcpy(name, name_start, n);
+                name[n] = '\0';
+                const char *value = tornado_http_response_header(w->r, name);
+                if (value) fputs(value, out);
+                p = name_end + 1;
+                continue;
+            }
+        }
         const char *end = p[0] == '%' && p[1] == '{' ? strchr(p, '}') : NULL;
         if (!end) {
-            putchar(*p);
+            fputc(*p, out);
             continue;
         }
         char name[64];
@@ -465,24 +605,17 @@ static void write_out(const char *format, const tornado_http_response *r, unsign
         memcpy(name, p + 2, n);
         name[n] = '\0';
         p = end;
-        if (!strcmp(name, "http_code") || !strcmp(name, "response_code")) printf("%03d", tornado_http_response_code(r));
-        else if (!strcmp(name, "time_queue")) printf("%.6f", t.queue);
-        else if (!strcmp(name, "time_namelookup")) printf("%.6f", t.namelookup);
-        else if (!strcmp(name, "time_connect")) printf("%.6f", t.connect);
-        else if (!strcmp(name, "time_appconnect")) printf("%.6f", t.appconnect);
-        else if (!strcmp(name, "time_pretransfer")) printf("%.6f", t.pretransfer);
-        else if (!strcmp(name, "time_starttransfer")) printf("%.6f", t.starttransfer);
-        else if (!strcmp(name, "time_total")) printf("%.6f", t.total);
-        else if (!strcmp(name, "size_download")) printf("%llu", size);
-        else if (!strcmp(name, "url_effective")) fputs(tornado_http_response_effective_url(r), stdout);
-        else if (!strcmp(name, "errormsg")) fputs(tornado_http_response_error(r) ? tornado_http_response_error(r) : "", stdout);
-        else if (!strcmp(name, "content_type")) {
-            const char *ct = tornado_http_response_header(r, "Content-Type");
-            fputs(ct ? ct : "", stdout);
-        } else {
-            fprintf(stderr, "tornado-fetch: -w: unknown variable %%{%s}\n", name);
+        if (!strcmp(name, "stdout")) out = stdout;
+        else if (!strcmp(name, "stderr")) out = stderr;
+        else if (!strcmp(name, "json")) write_json(out, w);
+        else if (!number_variable(out, name, w, 0)) {
+            int known;
+            const char *text = string_variable(name, w, &known);
+            if (text) fputs(text, out);
+            if (!known) fprintf(stderr, "tornado-fetch: -w: unknown --write-out variable: '%s'\n", name);
         }
     }
+    fflush(stderr);
 }
 
 /* -I: the status line and headers, as curl prints them. */
@@ -521,13 +654,22 @@ static void on_single(const tornado_http_response *r, void *ud) {
         }
         if (error) fprintf(stderr, "tornado-fetch: %s\n", error);
     }
-    if (s->o->write_out) write_out(s->o->write_out, r, size);
-    fflush(stdout);
     s->exit_status = error ? 1 : 0;
     if (s->streamed && s->streamed->write_failed) {
         fprintf(stderr, "tornado-fetch: cannot write %s: %s\n", s->o->output, strerror(s->streamed->write_failed));
         s->exit_status = 1;
     }
+    if (s->o->write_out) {
+        write_out_t w;
+        memset(&w, 0, sizeof w);
+        w.o = s->o;
+        w.r = r;
+        w.size = size;
+        w.exitcode = s->exit_status;
+        tornado_http_response_time_info(r, &w.t);
+        write_out(s->o->write_out, &w);
+    }
+    fflush(stdout);
     tornado_loop_stop(s->loop);
 }
 

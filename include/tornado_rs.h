@@ -1152,12 +1152,17 @@ tornado_code tornado_http_request_set_if_modified_since(tornado_http_request *r,
  * Fetch through a proxy (NULL host: none). `host` is an HTTP proxy's
  * host (port 0: 8080): plain requests for http URLs, a CONNECT tunnel for
  * https. Or it is a proxy URL, as curl's `--proxy`: `http://host:port`,
+ * `https://host:port` (TLS to the proxy itself, port 0 and none in the
+ * URL: 443; its certificate is checked against the system's store unless
+ * `tornado_http_request_set_proxy_ca_certs` or
+ * `tornado_http_request_set_proxy_validate_cert` say otherwise; https URLs
+ * then get TLS to the target inside the proxy's TLS connection),
  * `socks4://`, `socks4a://`, `socks5://` or `socks5h://host:port` (port 0
  * and none in the URL: 1080); the 4a and 5h kinds have the proxy resolve
  * the URL's host, the others resolve it here; https URLs go through TLS
  * inside the SOCKS tunnel. Username and password may be NULL (SOCKS ones
  * may also be in the URL: `socks5h://user:pass@host:port`). An unknown
- * scheme, a bad port or credentials in an `http://` URL are
+ * scheme, a bad port or credentials in an `http://` or `https://` URL are
  * `TORNADO_ERR_INVALID` here. A request with a Unix socket uses no proxy.
  */
 tornado_code tornado_http_request_set_proxy(tornado_http_request *r,
@@ -1165,6 +1170,23 @@ tornado_code tornado_http_request_set_proxy(tornado_http_request *r,
                                             uint16_t port,
                                             const char *username,
                                             const char *password);
+
+/**
+ * Check an https:// proxy's certificate chain and name (default true;
+ * false is curl's `--proxy-insecure`, for tests only). Only the
+ * connection to the proxy: the target's certificate follows
+ * `tornado_http_request_set_validate_cert`. Part of the pool's key.
+ */
+tornado_code tornado_http_request_set_proxy_validate_cert(tornado_http_request *r, bool validate);
+
+/**
+ * Trust the CAs in this PEM file for an https:// proxy instead of the
+ * system's trust store (curl's `--proxy-cacert`; NULL: the system's
+ * store). `path` is copied; the file is read when a connection to the
+ * proxy starts (an unreadable or malformed file fails that fetch with a
+ * `tls` error). The target's CAs are `tornado_http_request_set_ca_certs`'.
+ */
+tornado_code tornado_http_request_set_proxy_ca_certs(tornado_http_request *r, const char *path);
 
 /**
  * Allow any method, and a body on any method (default false).
@@ -1284,6 +1306,19 @@ void tornado_http_body_writer_free(tornado_http_body_writer *writer);
  */
 tornado_code tornado_http_client_options_set_cookies(tornado_http_client_options *options,
                                                      bool enabled);
+
+/**
+ * The public suffix list the cookie jar refuses `Domain=` cookies for
+ * (RFC 6265 5.3 step 5: `Domain=co.uk` is refused, `Domain=example.co.uk`
+ * kept): a file in the list's own format (publicsuffix.org's
+ * `public_suffix_list.dat`; Debian's package publicsuffix installs a fresh
+ * one in /usr/share/publicsuffix/). NULL: the snapshot built in (the
+ * default). `path` is copied; the file is read when the client is made,
+ * and a file that cannot be read or is no such list (one without `com`)
+ * makes `tornado_http_client_new` fail. Used only with cookies on.
+ */
+tornado_code tornado_http_client_options_set_public_suffix_file(tornado_http_client_options *options,
+                                                                const char *path);
 
 /**
  * Adds the cookies of a curl (Netscape) cookie file at `path` to the

@@ -528,3 +528,57 @@ fn httpbin_cookies_kept_across_redirects_and_fetches() {
     let r = other.fetch(get(server.url("/cookies")));
     assert_eq!(cookies_of(&r), serde_json::json!({"flavour": "oat"}));
 }
+
+/// A host name under a public suffix mapped to loopback (no DNS): the jar
+/// keeps `Domain=example.co.uk` and refuses `Domain=co.uk` (RFC 6265 5.3
+/// step 5, the built-in public suffix list); the kept cookie goes to a
+/// sibling host under example.co.uk, nothing goes to another co.uk site.
+#[test]
+fn cookies_for_a_public_suffix_are_refused() {
+    let server = common::script_server::ScriptServer::start(|mut conn| {
+        while let Some(request) = conn.read_request() {
+            let cookie = request.header("Cookie").unwrap_or("").to_string();
+            let ok = if request.target == "/set" {
+                conn.respond(
+                    "200 OK",
+                    &[
+                        ("Set-Cookie", "suffix=1; Domain=co.uk; Path=/"),
+                        ("Set-Cookie", "site=2; Domain=example.co.uk; Path=/"),
+                        ("Set-Cookie", "host=3; Path=/"),
+                    ],
+                    b"set",
+                )
+            } else {
+                conn.respond("200 OK", &[], format!("[{cookie}]").as_bytes())
+            };
+            if !ok {
+                return;
+            }
+        }
+    });
+    let port = server.addr.port();
+    let mut options = ClientOptions {
+        cookies: true,
+        ..ClientOptions::default()
+    };
+    for host in ["www.example.co.uk", "shop.example.co.uk", "www.other.co.uk"] {
+        options
+            .endpoint_mapping
+            .push(((host.into(), port), ("127.0.0.1".into(), port)));
+    }
+    let c = Client::new(options);
+    let url = |host: &str, path: &str| format!("http://{host}:{port}{path}");
+    let r = c.fetch(get(url("www.example.co.uk", "/set")));
+    assert_eq!((r.code, text(&r)), (200, "set".into()), "{}", error(&r));
+    let r = c.fetch(get(url("www.example.co.uk", "/check")));
+    let body = text(&r);
+    let mut sent: Vec<&str> = body.trim_matches(['[', ']']).split("; ").collect();
+    sent.sort_unstable();
+    assert_eq!(sent, ["host=3", "site=2"], "{body}");
+    let r = c.fetch(get(url("shop.example.co.uk", "/check")));
+    assert_eq!(text(&r), "[site=2]");
+    let r = c.fetch(get(url("www.other.co.uk", "/check")));
+    assert_eq!(text(&r), "[]");
+    // Every request went to the loopback server, none to a DNS name.
+    assert_eq!(server.requests().len(), 4);
+}

@@ -250,3 +250,174 @@ fn progress_meter_on_a_terminal_and_silent_with_s() {
     let quiet = on_tty(command("-s"));
     assert!(!quiet.contains('%'), "-s: {quiet:?}");
 }
+
+/// `-w`: curl's write-out variables tornado-fetch knows, `%{json}`,
+/// `%{header{name}}`, `%{stderr}`/`%{stdout}`, the escapes, and unknown
+/// variables (a warning on stderr, nothing printed, as curl).
+#[test]
+fn write_out_variables_as_curl() {
+    let site = nginx(None);
+    let url = site.server.url("/index.html");
+    let out = run(&["-s", "-o", "/dev/null", "-w", "%{json}", &url]);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    let json: serde_json::Value = serde_json::from_str(&stdout(&out)).expect("one JSON object");
+    assert_eq!(json["http_code"], 200);
+    assert_eq!(json["response_code"], 200);
+    assert_eq!(json["size_download"], page().len());
+    assert_eq!(json["http_version"], "1.1");
+    assert_eq!(json["url"], url.as_str());
+    assert_eq!(json["url_effective"], url.as_str());
+    assert_eq!(json["content_type"], "text/html");
+    assert_eq!(json["scheme"], "http");
+    assert_eq!(json["method"], "GET");
+    assert_eq!(json["exitcode"], 0);
+    assert_eq!(json["errormsg"], serde_json::Value::Null);
+    assert_eq!(json["filename_effective"], "/dev/null");
+    // The head as HTTP/1.1 text: at least its status line and the headers.
+    let size_header = json["size_header"].as_u64().unwrap();
+    assert!(size_header > 100, "{json}");
+    assert!(json["num_headers"].as_u64().unwrap() >= 4, "{json}");
+    let total = json["time_total"].as_f64().unwrap();
+    for t in [
+        "time_queue",
+        "time_namelookup",
+        "time_connect",
+        "time_pretransfer",
+        "time_starttransfer",
+    ] {
+        let v = json[t].as_f64().unwrap();
+        assert!((0.0..=total).contains(&v), "{t}: {json}");
+    }
+    let speed = json["speed_download"].as_u64().unwrap();
+    let expected = page().len() as f64 / total;
+    assert!(
+        (speed as f64 - expected).abs() <= expected * 0.01 + 1.0,
+        "{json}"
+    );
+
+    // The same size_header as the head -I prints.
+    let head = run(&["-I", &url]);
+    let out = run(&["-s", "-o", "/dev/null", "-w", "%{size_header}", &url]);
+    assert_eq!(stdout(&out), stdout(&head).len().to_string());
+
+    let out = run(&[
+        "-s",
+        "-o",
+        "/dev/null",
+        "-w",
+        "%{header{content-TYPE}}|%{header{X-None}}|%{method}|%{scheme}|%{http_version}\\t%{response_code}\\\\%{exitcode}\\q%%\\n",
+        "-X",
+        "HEAD",
+        &url,
+    ]);
+    assert_eq!(
+        stdout(&out),
+        "text/html||HEAD|http|1.1\t200\\0\\q%\n",
+        "{}",
+        stderr(&out)
+    );
+
+    let out = run(&[
+        "-s",
+        "-w",
+        "a%{stderr}%{http_code}-%{bogus}-%{remote_ip}%{stdout}b",
+        &site.server.url("/whoami"),
+    ]);
+    assert_eq!(stdout(&out), "host=127.0.0.1ab");
+    let err = stderr(&out);
+    assert!(err.starts_with("200-"), "{err}");
+    assert!(
+        err.contains("unknown --write-out variable: 'bogus'"),
+        "{err}"
+    );
+    assert!(
+        err.contains("unknown --write-out variable: 'remote_ip'"),
+        "{err}"
+    );
+
+    // A fetch that failed: curl's 000, the exit status and the error.
+    let refused = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = refused.local_addr().unwrap().port();
+    drop(refused);
+    let out = run(&[
+        "-s",
+        "-w",
+        "%{http_code} %{exitcode} %{errormsg}",
+        &format!("http://127.0.0.1:{port}/"),
+    ]);
+    assert_eq!(out.status.code(), Some(1));
+    let line = stdout(&out);
+    assert!(line.starts_with("000 1 connect"), "{line}");
+    let out = run(&["-s", "-w", "%{json}", &format!("http://127.0.0.1:{port}/")]);
+    let json: serde_json::Value = serde_json::from_str(&stdout(&out)).unwrap();
+    assert_eq!(
+        (&json["http_code"], &json["exitcode"]),
+        (&0.into(), &1.into())
+    );
+    assert!(
+        json["errormsg"].as_str().unwrap().starts_with("connect"),
+        "{json}"
+    );
+    assert_eq!(json["content_type"], serde_json::Value::Null);
+}
+
+/// `--proxy https://...` with `--proxy-cacert` / `--proxy-insecure`: nginx's
+/// stream module terminating TLS in front of the tests' CONNECT proxy.
+#[test]
+fn https_proxy_with_proxy_cacert_and_proxy_insecure() {
+    let target_pki = common::pki::test_pki(&["localhost", "127.0.0.1"]);
+    let proxy_pki = common::pki::test_pki(&["localhost", "127.0.0.1"]);
+    let site = nginx(Some(&target_pki));
+    let upstream = common::connect_proxy::connect_proxy();
+    let proxy = common::curl_sites::nginx_tls_proxy(&proxy_pki, upstream.addr);
+    let proxy_url = format!("https://127.0.0.1:{}", proxy.port);
+    let proxy_ca = proxy_pki.ca_file.to_str().unwrap();
+    let https = format!("https://127.0.0.1:{}/whoami", site.tls_port.unwrap());
+    let target_tls = [
+        "--cacert",
+        target_pki.ca_file.to_str().unwrap(),
+        "--cert",
+        target_pki.client_cert_file.to_str().unwrap(),
+        "--key",
+        target_pki.client_key_file.to_str().unwrap(),
+    ];
+
+    let base = ["--proxy", &proxy_url, "--proxy-user", "u:p"];
+    let out = run(&[
+        &base[..],
+        &["--proxy-cacert", proxy_ca, &site.server.url("/whoami")],
+    ]
+    .concat());
+    assert_eq!(stdout(&out), "host=127.0.0.1", "{}", stderr(&out));
+    let out = run(&[
+        &base[..],
+        &["--proxy-cacert", proxy_ca],
+        &target_tls[..],
+        &[&https],
+    ]
+    .concat());
+    assert_eq!(stdout(&out), "client=SUCCESS", "{}", stderr(&out));
+    let out = run(&[&base[..], &["--proxy-insecure"], &target_tls[..], &[&https]].concat());
+    assert_eq!(stdout(&out), "client=SUCCESS", "{}", stderr(&out));
+    let methods: Vec<String> = upstream
+        .requests()
+        .iter()
+        .map(|r| r.method.clone())
+        .collect();
+    assert_eq!(methods, ["GET", "CONNECT", "CONNECT"]);
+    assert!(upstream
+        .requests()
+        .iter()
+        .all(|r| r.header("Proxy-Authorization") == Some("Basic dTpw")));
+
+    // Without the proxy's CA: refused, and the message names the proxy.
+    let out = run(&[&base[..], &target_tls[..], &[&https]].concat());
+    assert_eq!(out.status.code(), Some(1));
+    assert!(
+        stderr(&out).contains(&format!("https proxy 127.0.0.1:{}", proxy.port)),
+        "{}",
+        stderr(&out)
+    );
+    let out = run(&["--proxy-insecure", &https]);
+    assert_eq!(out.status.code(), Some(2), "--proxy-insecure needs --proxy");
+}

@@ -427,6 +427,18 @@ fn wss_with_a_test_ca_and_through_the_connect_proxy() {
         proxy.requests()[0].target,
         format!("127.0.0.1:{}", server.port)
     );
+
+    // Through an https:// proxy (nginx terminating TLS in front of the
+    // CONNECT proxy): the WebSocket's TLS runs inside the proxy's.
+    let proxy_pki = test_pki(&["127.0.0.1"]);
+    let tls_proxy = common::curl_sites::nginx_tls_proxy(&proxy_pki, proxy.addr);
+    let mut r = request(server.url("wss", "/echo"));
+    r.ca_certs = Some(pki.ca_file.clone());
+    r.proxy_host = Some(format!("https://127.0.0.1:{}", tls_proxy.port));
+    r.proxy_ca_certs = Some(proxy_pki.ca_file.clone());
+    let ws = connect(&lp, r, WebSocketOptions::default()).unwrap();
+    echo_round(&lp, &ws);
+    assert_eq!(proxy.requests().len(), 2);
 }
 
 // ---- hostile servers ----

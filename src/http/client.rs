@@ -76,6 +76,11 @@ pub struct ClientOptions {
     /// A cookie jar for this client (off by default, as in Tornado): see
     /// [`CookieJar`] and [`AsyncHTTPClient::cookie_jar`].
     pub cookies: bool,
+    /// The public suffix list the cookie jar refuses `Domain=` cookies for
+    /// (a file in the PSL format, such as Debian's
+    /// /usr/share/publicsuffix/public_suffix_list.dat), read when the
+    /// client is made; None: the snapshot built in. See [`CookieJar`].
+    pub public_suffix_file: Option<PathBuf>,
     /// How long the threaded resolver keeps an answer (60 s, curl's; None:
     /// no cache). Not used with `resolver`.
     pub dns_cache_ttl: Option<Duration>,
@@ -102,6 +107,7 @@ impl Default for ClientOptions {
             defaults: None,
             http_version: HttpVersion::Any,
             cookies: false,
+            public_suffix_file: None,
             dns_cache_ttl: Some(DEFAULT_DNS_CACHE_TTL),
             http2_ping_after_idle: Some(Duration::from_secs(5)),
             http2_ping_timeout: Duration::from_secs(2),
@@ -200,7 +206,13 @@ impl AsyncHTTPClient {
             resolver.add_endpoint_mapping(host, *port, to_host, *to_port);
         }
         resolver.set_cache_ttl(options.dns_cache_ttl);
-        let cookies = options.cookies.then(|| Rc::new(CookieJar::new()));
+        let cookies = match options.cookies {
+            true => {
+                let list = super::cookies::public_suffixes(options.public_suffix_file.as_deref())?;
+                Some(Rc::new(CookieJar::with_public_suffixes(list)))
+            }
+            false => None,
+        };
         Ok(AsyncHTTPClient {
             inner: Rc::new(Inner {
                 lp: lp.clone(),
@@ -899,6 +911,17 @@ struct ProxySettings {
     port: u16,
     username: Option<String>,
     password: Option<String>,
+    /// For an https:// proxy, how its certificate is checked (None for
+    /// other proxies, whatever the request's proxy TLS options say).
+    tls: Option<ProxyTlsSettings>,
+}
+
+/// How the TLS connection to an https:// proxy is checked (curl's
+/// `--proxy-insecure` and `--proxy-cacert`).
+#[derive(Clone, PartialEq, Eq, Hash)]
+struct ProxyTlsSettings {
+    validate_cert: bool,
+    ca_certs: Option<PathBuf>,
 }
 
 /// A request's TLS settings, as it holds them (`Arc`s: cloned, not copied).
@@ -929,6 +952,10 @@ impl ConnectionSettings {
                 port: spec.port,
                 username: spec.username.map(|u| u.into_owned()),
                 password: spec.password.map(|p| p.into_owned()),
+                tls: (spec.kind == ProxyKind::Https).then(|| ProxyTlsSettings {
+                    validate_cert: request.proxy_validate_cert,
+                    ca_certs: request.proxy_ca_certs.clone(),
+                }),
             }),
             tls: (target.scheme == Scheme::Https).then(|| TlsSettings::of(request, version)),
             unix_socket: request.unix_socket.clone(),
@@ -1243,6 +1270,8 @@ enum ConnectPhase {
     Connecting,
     /// The SOCKS handshake with the proxy.
     Socks,
+    /// The TLS handshake with an https:// proxy.
+    ProxyHandshaking,
     Handshaking,
 }
 
@@ -1263,6 +1292,14 @@ impl ConnectPhase {
                 "Timeout during the SOCKS handshake (to {}:{})",
                 target.host, target.port
             ),
+            ConnectPhase::ProxyHandshaking => {
+                let (host, port) = key
+                    .settings
+                    .proxy
+                    .as_ref()
+                    .map_or((&target.host, target.port), |p| (&p.host, p.port));
+                format!("Timeout during TLS handshake with proxy {host}:{port}")
+            }
             ConnectPhase::Handshaking => format!(
                 "Timeout during TLS handshake with {}:{}",
                 target.host, target.port
@@ -1325,30 +1362,57 @@ async fn connect_unlimited(
     {
         socks_tunnel(inner, &stream, proxy, target, family, phase).await?;
     }
+    let proxy_tls = settings.proxy.as_ref().filter(|p| p.tls.is_some());
+    if let Some(proxy) = proxy_tls {
+        phase.set(ConnectPhase::ProxyHandshaking);
+        proxy_handshake(&stream, proxy).await?;
+    }
     if let Some(tls) = &settings.tls {
-        if let Some(
-            proxy @ ProxySettings {
-                kind: ProxyKind::Http,
-                ..
-            },
-        ) = &settings.proxy
-        {
+        if let Some(proxy) = settings.proxy.as_ref().filter(|p| p.kind.is_http()) {
             open_tunnel(inner, &stream, proxy, target).await?;
         }
         let config =
             client_config(&tls.client_options()).map_err(|e| classify(e, FetchErrorKind::Tls))?;
         let name = server_name(tls.tls_server_name.as_deref().unwrap_or(&target.host))?;
         phase.set(ConnectPhase::Handshaking);
-        stream
-            .start_tls_client(config, name)
-            .await
-            .map_err(|e| classify(e, FetchErrorKind::Tls))?;
+        if proxy_tls.is_some() {
+            // TLS in TLS: the target's session inside the proxy's.
+            stream.start_tls_client_in_tunnel(config, name).await
+        } else {
+            stream.start_tls_client(config, name).await
+        }
+        .map_err(|e| classify(e, FetchErrorKind::Tls))?;
         if tls.alpn_protocols.is_some() {
             check_alpn(&stream)?;
         }
         clock.info.appconnect = clock.since_start();
     }
     Ok(stream)
+}
+
+/// TLS to an https:// proxy, checked as its `ProxyTlsSettings` say; the
+/// proxy is offered HTTP/1.1 only (it gets absolute-form requests and
+/// `CONNECT`, as curl sends them). Errors name the proxy.
+async fn proxy_handshake(stream: &IOStream, proxy: &ProxySettings) -> Result<()> {
+    let Some(tls) = &proxy.tls else {
+        return Ok(());
+    };
+    let options = TlsClientOptions {
+        validate_cert: tls.validate_cert,
+        ca_file: tls.ca_certs.clone(),
+        alpn: vec![b"http/1.1".to_vec()],
+        ..TlsClientOptions::default()
+    };
+    let failed = |e: crate::error::Error| {
+        let e = classify(e, FetchErrorKind::Tls);
+        fetch_error(
+            super::kind_of(&e).unwrap_or(FetchErrorKind::Tls),
+            format!("https proxy {}:{}: {}", proxy.host, proxy.port, e.message()),
+        )
+    };
+    let config = client_config(&options).map_err(failed)?;
+    let name = server_name(&proxy.host)?;
+    stream.start_tls_client(config, name).await.map_err(failed)
 }
 
 /// The server may pick any protocol offered; this client speaks HTTP/1.1

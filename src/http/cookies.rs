@@ -8,9 +8,15 @@
 //! Refused as the RFC says: a cookie whose Domain does not domain-match the
 //! host that set it (a server cannot set cookies for another site), a
 //! malformed line, an expired one. `Secure` cookies go to https URLs and to
-//! loopback hosts (a secure context, as browsers treat it). Without a public-suffix list, a host may
-//! set a cookie for its parent domain (as curl built without libpsl does);
-//! IP hosts only ever get host-only cookies.
+//! loopback hosts (a secure context, as browsers treat it). A host may set
+//! a cookie for its parent domain, but not for a public suffix (RFC 6265
+//! 5.3 step 5, as curl with libpsl): `Domain=co.uk` or `Domain=com` is
+//! refused (unless the host is that suffix itself: then the cookie is
+//! host-only), `Domain=example.co.uk` kept. The list is the snapshot built
+//! in (`public_suffix_list.dat` beside this file, Debian's publicsuffix
+//! package of 2023-02-09), or a file the client names
+//! (`ClientOptions::public_suffix_file`). IP hosts only ever get
+//! host-only cookies.
 //!
 //! The Netscape format, one cookie a line, seven fields separated by tabs:
 //! `domain  include-subdomains  path  secure  expires  name  value`, where
@@ -26,6 +32,7 @@ use std::path::Path;
 
 use cookie::time::OffsetDateTime;
 use cookie_store::{CookieDomain, CookieExpiration, CookieStore, RawCookie};
+use publicsuffix::Psl;
 use url::Url;
 
 use super::headers::Headers;
@@ -38,10 +45,48 @@ pub const MAX_COOKIES: usize = 3000;
 /// at least 4096 per cookie; curl takes up to 8190).
 const MAX_SET_COOKIE: usize = 8190;
 
+/// The public suffix list built in (see the module's documentation).
+const BUILT_IN_SUFFIXES: &str = include_str!("public_suffix_list.dat");
+
+/// A public suffix list: the built-in one (parsed once per thread; a jar
+/// takes a copy), or the list in `file` (PSL format).
+pub fn public_suffixes(file: Option<&Path>) -> Result<publicsuffix::List> {
+    thread_local! {
+        static BUILT_IN: publicsuffix::List = BUILT_IN_SUFFIXES
+            .parse()
+            .expect("the built-in public suffix list parses");
+    }
+    let Some(file) = file else {
+        return Ok(BUILT_IN.with(Clone::clone));
+    };
+    let text = std::fs::read(file)
+        .map_err(|e| Error::from_io(&format!("cannot read {}", file.display()), e))?;
+    let bad = |why: String| {
+        Error::invalid(format!(
+            "{} is not a public suffix list: {why}",
+            file.display()
+        ))
+    };
+    let list = publicsuffix::List::from_bytes(&text).map_err(|e| bad(e.to_string()))?;
+    // An empty or unrelated file parses as a list without rules: refused,
+    // rather than a jar that quietly takes `Domain=com`.
+    if !list.suffix(b"example.com").is_some_and(|s| s.is_known()) {
+        return Err(bad("it does not list com".into()));
+    }
+    Ok(list)
+}
+
 /// A cookie jar. Shared by a client's fetches (behind an `Rc`).
-#[derive(Default)]
 pub struct CookieJar {
     store: RefCell<CookieStore>,
+}
+
+/// An empty jar with the built-in public suffix list.
+impl Default for CookieJar {
+    fn default() -> CookieJar {
+        let list = public_suffixes(None).expect("the built-in list needs no I/O");
+        CookieJar::with_public_suffixes(list)
+    }
 }
 
 impl fmt::Debug for CookieJar {
@@ -60,9 +105,16 @@ pub struct Refused {
 }
 
 impl CookieJar {
-    /// An empty jar.
+    /// An empty jar (with the built-in public suffix list).
     pub fn new() -> CookieJar {
         CookieJar::default()
+    }
+
+    /// An empty jar refusing cookies for the public suffixes of `list`.
+    pub fn with_public_suffixes(list: publicsuffix::List) -> CookieJar {
+        CookieJar {
+            store: RefCell::new(CookieStore::new_with_public_suffix(Some(list))),
+        }
     }
 
     /// Unexpired cookies held.
@@ -299,6 +351,69 @@ mod tests {
             h.add("Set-Cookie", line);
         }
         h
+    }
+
+    #[test]
+    fn public_suffixes_are_refused_as_cookie_domains() {
+        let jar = CookieJar::new();
+        let refused = jar.store_from(
+            "http://www.example.co.uk/",
+            &headers(&[
+                "suffix=1; Domain=co.uk",
+                "tld=1; Domain=.uk",
+                "site=1; Domain=example.co.uk",
+            ]),
+        );
+        let lines: Vec<&str> = refused.iter().map(|r| r.line.as_str()).collect();
+        assert_eq!(lines, ["suffix=1; Domain=co.uk", "tld=1; Domain=.uk"]);
+        assert_eq!(
+            jar.header_for("http://other.example.co.uk/").as_deref(),
+            Some("site=1")
+        );
+        assert_eq!(jar.header_for("http://evil.co.uk/"), None);
+        // A host that is a public suffix itself gets a host-only cookie.
+        let jar = CookieJar::new();
+        assert!(jar
+            .store_from("http://github.io/", &headers(&["a=1; Domain=github.io"]))
+            .is_empty());
+        assert_eq!(jar.header_for("http://github.io/").as_deref(), Some("a=1"));
+        assert_eq!(jar.header_for("http://x.github.io/"), None);
+        // A cookie file cannot smuggle one in either: `.co.uk` with
+        // subdomains is taken as co.uk's own host-only cookie (what co.uk
+        // itself could have set), never sent to the sites under it.
+        let jar = CookieJar::new();
+        jar.load_netscape_str(
+            ".co.uk\tTRUE\t/\tFALSE\t0\tx\t1\nexample.co.uk\tFALSE\t/\tFALSE\t0\ty\t2\n",
+        )
+        .unwrap();
+        assert_eq!(
+            jar.header_for("http://example.co.uk/").as_deref(),
+            Some("y=2")
+        );
+        assert_eq!(jar.header_for("http://www.other.co.uk/"), None);
+    }
+
+    #[test]
+    fn a_suffix_list_file_must_be_one() {
+        let dir = tempfile::tempdir().unwrap();
+        let empty = dir.path().join("empty.dat");
+        std::fs::write(&empty, "// nothing\n").unwrap();
+        let e = public_suffixes(Some(&empty)).unwrap_err();
+        assert!(e.message().contains("is not a public suffix list"), "{e}");
+        let unrelated = dir.path().join("unrelated.dat");
+        std::fs::write(&unrelated, "// ===BEGIN ICANN DOMAINS===\nexample\n").unwrap();
+        let e = public_suffixes(Some(&unrelated)).unwrap_err();
+        assert!(e.message().contains("does not list com"), "{e}");
+        assert!(public_suffixes(Some(&dir.path().join("missing"))).is_err());
+        let own = dir.path().join("own.dat");
+        std::fs::write(&own, "// ===BEGIN ICANN DOMAINS===\ncom\ntest\n").unwrap();
+        let jar = CookieJar::with_public_suffixes(public_suffixes(Some(&own)).unwrap());
+        let refused = jar.store_from(
+            "http://a.b.test/",
+            &headers(&["x=1; Domain=test", "y=1; Domain=b.test"]),
+        );
+        assert_eq!(refused.len(), 1, "{refused:?}");
+        assert_eq!(jar.header_for("http://c.b.test/").as_deref(), Some("y=1"));
     }
 
     #[test]

@@ -1,8 +1,10 @@
 //! The proxy setting: Tornado's `proxy_host`/`proxy_port`, where the host
 //! may also be a URL as curl's `--proxy` takes it: `socks5h://host:port`,
-//! `socks4a://user@host`, `http://host:3128`. A bare host is an HTTP proxy
+//! `socks4a://user@host`, `http://host:3128`, `https://host` (TLS to the
+//! proxy, then as an HTTP proxy over it). A bare host is an HTTP proxy
 //! (Tornado's meaning). A port in the URL wins over `proxy_port`; without
-//! either, HTTP proxies default to 8080 (as before) and SOCKS ones to 1080.
+//! either, HTTP proxies default to 8080 (as before), https ones to 443 (as
+//! curl) and SOCKS ones to 1080.
 //! Credentials in a SOCKS URL (percent-decoded) are used when
 //! `proxy_username` is not set; an HTTP proxy takes them from
 //! `proxy_username`/`proxy_password` only (a URL with them is refused
@@ -21,8 +23,18 @@ use crate::socks::SocksVersion;
 pub enum ProxyKind {
     /// Absolute-form requests for http URLs, `CONNECT` for https.
     Http,
+    /// As `Http`, over a TLS connection to the proxy (for https URLs, TLS
+    /// to the target inside it).
+    Https,
     /// A SOCKS tunnel for every URL.
     Socks(SocksVersion),
+}
+
+impl ProxyKind {
+    /// An HTTP proxy (plain or over TLS): absolute-form and `CONNECT`.
+    pub fn is_http(self) -> bool {
+        matches!(self, ProxyKind::Http | ProxyKind::Https)
+    }
 }
 
 /// A parsed proxy setting.
@@ -67,17 +79,14 @@ pub fn parse<'a>(
             password: password.map(Cow::Borrowed),
         });
     };
-    let (kind, default_port) =
-        match scheme.to_ascii_lowercase().as_str() {
-            "http" => (ProxyKind::Http, 8080),
-            "https" => return Err(bad(
-                "https:// proxies (TLS to the proxy) are not supported; use http:// or socks5h://",
-            )),
-            other => match SocksVersion::from_scheme(other) {
-                Some(version) => (ProxyKind::Socks(version), 1080),
-                None => return Err(bad(format!("unknown proxy scheme {scheme:?}"))),
-            },
-        };
+    let (kind, default_port) = match scheme.to_ascii_lowercase().as_str() {
+        "http" => (ProxyKind::Http, 8080),
+        "https" => (ProxyKind::Https, 443),
+        other => match SocksVersion::from_scheme(other) {
+            Some(version) => (ProxyKind::Socks(version), 1080),
+            None => return Err(bad(format!("unknown proxy scheme {scheme:?}"))),
+        },
+    };
     let authority = rest.split(['/', '?', '#']).next().unwrap_or("");
     let (userinfo, hostport) = match authority.rsplit_once('@') {
         Some((userinfo, hostport)) => (Some(userinfo), hostport),
@@ -111,9 +120,9 @@ pub fn parse<'a>(
         },
         None => (None, None),
     };
-    if kind == ProxyKind::Http && url_user.is_some() {
+    if kind.is_http() && url_user.is_some() {
         return Err(bad(
-            "credentials in an http:// proxy URL are not used: give them as the proxy username and password",
+            "credentials in an http(s):// proxy URL are not used: give them as the proxy username and password",
         ));
     }
     let (username, password) = match username {
@@ -147,13 +156,7 @@ pub fn of(req: &HTTPRequest) -> Result<Option<ProxySpec<'_>>> {
 /// URL, absolute-form, with Proxy-Authorization): not through a tunnel.
 pub fn forwards_plain_http(req: &HTTPRequest, target: &Target) -> bool {
     target.scheme == Scheme::Http
-        && matches!(
-            of(req),
-            Ok(Some(ProxySpec {
-                kind: ProxyKind::Http,
-                ..
-            }))
-        )
+        && matches!(of(req), Ok(Some(ProxySpec { kind, .. })) if kind.is_http())
 }
 
 #[cfg(test)]
@@ -180,12 +183,20 @@ mod tests {
         );
         let p = parse("http://127.0.0.1/", None, None, None).unwrap();
         assert_eq!((p.kind, p.port), (ProxyKind::Http, 8080));
+        let p = parse("HTTPS://proxy.test", None, Some("u"), Some("p")).unwrap();
+        assert_eq!(
+            (p.kind, &*p.host, p.port),
+            (ProxyKind::Https, "proxy.test", 443)
+        );
+        assert_eq!(p.username.as_deref(), Some("u"));
+        let p = parse("https://[::1]:8443", Some(1), None, None).unwrap();
+        assert_eq!((p.kind, &*p.host, p.port), (ProxyKind::Https, "::1", 8443));
         for bad in [
             "ftp://x",
             "socks5://",
             "socks5://h:0",
             "socks5://h:99999",
-            "https://h",
+            "https://user:pass@h",
         ] {
             assert!(parse(bad, None, None, None).is_err(), "{bad}");
         }

@@ -207,7 +207,9 @@ pub struct HTTPRequest {
     /// path; no proxy is used. At most 107 bytes (the kernel's limit).
     pub unix_socket: Option<PathBuf>,
     /// An HTTP proxy's host, or a proxy URL as curl's `--proxy` takes it:
-    /// `http://host:port`, `socks4://`, `socks4a://`, `socks5://` or
+    /// `http://host:port`, `https://host:port` (TLS to the proxy itself,
+    /// checked with `proxy_validate_cert` and `proxy_ca_certs`),
+    /// `socks4://`, `socks4a://`, `socks5://` or
     /// `socks5h://` (the proxy resolves the name), credentials allowed in
     /// it (`socks5h://user:pass@host:port`); see [`super::proxy`].
     pub proxy_host: Option<String>,
@@ -220,6 +222,13 @@ pub struct HTTPRequest {
     /// Password for the proxy (Tornado's `proxy_password`); None is an empty
     /// password. Used only with `proxy_username`.
     pub proxy_password: Option<String>,
+    /// Whether an https:// proxy's certificate chain and name are checked
+    /// (curl's `--proxy-insecure` turns it off); true by default. The
+    /// target's own certificate is `validate_cert`'s business.
+    pub proxy_validate_cert: bool,
+    /// A PEM file of CA certificates to trust for an https:// proxy instead
+    /// of the system's store (curl's `--proxy-cacert`). None: the system's.
+    pub proxy_ca_certs: Option<PathBuf>,
     /// Allows a method outside Tornado's list and lifts the body rule (a body
     /// for POST, PUT and PATCH only); false by default, as Tornado's
     /// `allow_nonstandard_methods`.
@@ -276,6 +285,8 @@ impl HTTPRequest {
             proxy_port: None,
             proxy_username: None,
             proxy_password: None,
+            proxy_validate_cert: true,
+            proxy_ca_certs: None,
             allow_nonstandard_methods: false,
             expect_100_continue: false,
             http_version: None,

@@ -1,11 +1,18 @@
 //! The fd under a stream: a TCP or Unix socket or any fd, and the socket
-//! calls reads and writes make (with the quick-ACK rule for bulk reads).
+//! calls reads and writes make (with the quick-ACK rule for bulk reads); or
+//! a TLS session's plaintext (a tunnel through an https:// proxy), which a
+//! second TLS session then runs over (TLS in TLS).
 
+use std::cell::RefCell;
 use std::fs::File;
 use std::io::{ErrorKind, IoSlice, Read, Write};
 use std::net::TcpStream;
 use std::os::unix::io::{AsRawFd, RawFd};
 use std::os::unix::net::UnixStream;
+
+use rustls::Connection;
+
+use super::tls::tls_read;
 
 /// See `Io::after_read`.
 const QUICK_ACK_AFTER: usize = 64 * 1024;
@@ -16,6 +23,62 @@ pub(super) enum Io {
     Tcp(TcpStream),
     Unix(UnixStream),
     Fd(File),
+    /// The plaintext of a TLS session over another `Io`: the stream's own
+    /// TLS session then runs inside it (TLS to the target through the TLS
+    /// connection to an https:// proxy). Boxed: rare, and a session is large.
+    Tunnel(Box<TlsTunnel>),
+}
+
+/// A TLS session (to a proxy) used as the transport of the stream above.
+pub(super) struct TlsTunnel {
+    pub(super) io: Io,
+    /// Its own cell: the stream's session (`Inner::tls`) is borrowed while
+    /// it reads and writes through this one.
+    pub(super) session: RefCell<Box<Connection>>,
+}
+
+impl TlsTunnel {
+    /// Sends the records the session holds until none is left (Ok) or the
+    /// socket is full (WouldBlock).
+    fn send_records(&self, session: &mut Connection) -> std::io::Result<()> {
+        while session.wants_write() {
+            match session.write_tls(&mut IoRef(&self.io)) {
+                Ok(_) => {}
+                Err(e) if e.kind() == ErrorKind::Interrupted => {}
+                Err(e) => return Err(e),
+            }
+        }
+        Ok(())
+    }
+
+    fn read(&self, buf: &mut [u8]) -> std::io::Result<usize> {
+        let mut session = self.session.borrow_mut();
+        let result = tls_read(&self.io, &mut session, buf);
+        if session.wants_write() {
+            // A reply the records read asked for (a key update): sent now
+            // if the socket takes it, else by the stream's flusher, which
+            // asks `wants_write`.
+            let _ = self.send_records(&mut session);
+        }
+        result
+    }
+
+    /// Takes plaintext only once the session's earlier records are out,
+    /// so what it holds stays bounded by one write; never Ok(0) for bytes
+    /// offered (a caller such as rustls' `write_tls` would loop on it).
+    fn write(&self, bufs: &[IoSlice<'_>]) -> std::io::Result<usize> {
+        let mut session = self.session.borrow_mut();
+        self.send_records(&mut session)?;
+        let n = session.writer().write_vectored(bufs)?;
+        if n == 0 && bufs.iter().any(|b| !b.is_empty()) {
+            return Err(ErrorKind::WouldBlock.into());
+        }
+        match self.send_records(&mut session) {
+            Err(e) if e.kind() != ErrorKind::WouldBlock => Err(e),
+            // Records left over go out with the next write or flush.
+            _ => Ok(n),
+        }
+    }
 }
 
 impl Io {
@@ -43,6 +106,34 @@ impl Io {
             Io::Tcp(s) => s.as_raw_fd(),
             Io::Unix(s) => s.as_raw_fd(),
             Io::Fd(f) => f.as_raw_fd(),
+            Io::Tunnel(t) => t.io.raw_fd(),
+        }
+    }
+
+    /// The TCP socket at the bottom, if it is one (through tunnels).
+    pub(super) fn tcp(&self) -> Option<&TcpStream> {
+        match self {
+            Io::Tcp(s) => Some(s),
+            Io::Tunnel(t) => t.io.tcp(),
+            _ => None,
+        }
+    }
+
+    /// True while a tunnel's session holds records not yet sent: the
+    /// stream is still writing.
+    pub(super) fn wants_write(&self) -> bool {
+        match self {
+            Io::Tunnel(t) => t.session.borrow().wants_write() || t.io.wants_write(),
+            _ => false,
+        }
+    }
+
+    /// Sends what a tunnel's session holds (Ok when all is out,
+    /// WouldBlock when the socket is full); nothing to do elsewhere.
+    pub(super) fn flush_pending(&self) -> std::io::Result<()> {
+        match self {
+            Io::Tunnel(t) => t.send_records(&mut t.session.borrow_mut()),
+            _ => Ok(()),
         }
     }
 
@@ -51,6 +142,7 @@ impl Io {
             Io::Tcp(s) => (&*s).read(buf),
             Io::Unix(s) => (&*s).read(buf),
             Io::Fd(f) => (&*f).read(buf),
+            Io::Tunnel(t) => t.read(buf),
         }
     }
 
@@ -59,6 +151,7 @@ impl Io {
             Io::Tcp(s) => (&*s).write(buf),
             Io::Unix(s) => (&*s).write(buf),
             Io::Fd(f) => (&*f).write(buf),
+            Io::Tunnel(t) => t.write(&[IoSlice::new(buf)]),
         }
     }
 
@@ -74,6 +167,7 @@ impl Io {
             Io::Tcp(s) => socket2::SockRef::from(s).send_vectored_with_flags(bufs, NO_SIGNAL),
             Io::Unix(s) => socket2::SockRef::from(s).send_vectored_with_flags(bufs, NO_SIGNAL),
             Io::Fd(f) => (&*f).write_vectored(bufs),
+            Io::Tunnel(t) => t.write(bufs),
         }
     }
 }

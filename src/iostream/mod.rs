@@ -182,8 +182,8 @@ impl IOStream {
     /// Disables Nagle's algorithm on a TCP stream (or enables it again).
     /// Unless this was called, `start_tls_client` turns TCP_NODELAY on.
     pub fn set_nodelay(&self, nodelay: bool) -> Result<()> {
-        match self.inner.io.borrow().as_ref() {
-            Some(Io::Tcp(s)) => {
+        match self.inner.io.borrow().as_ref().map(Io::tcp) {
+            Some(Some(s)) => {
                 s.set_nodelay(nodelay)
                     .map_err(|e| Error::from_io("set_nodelay failed", e))?;
                 self.inner.nodelay_chosen.set(true);
@@ -239,6 +239,11 @@ impl IOStream {
             Some(Io::Tcp(s)) => s.shutdown(Shutdown::Write),
             Some(Io::Unix(s)) => s.shutdown(Shutdown::Write),
             Some(Io::Fd(_)) => return Err(Error::invalid("shutdown needs a socket")),
+            Some(Io::Tunnel(_)) => {
+                return Err(Error::invalid(
+                    "shutdown is not possible inside a proxy's TLS tunnel",
+                ))
+            }
             None => return Err(stream_closed()),
         }
         .map_err(|e| Error::from_io("shutdown failed", e))
@@ -256,6 +261,7 @@ impl IOStream {
         match self.inner.io.borrow().as_ref() {
             Some(Io::Tcp(s)) => s.take_error(),
             Some(Io::Unix(s)) => s.take_error(),
+            Some(Io::Tunnel(t)) => t.io.tcp().map_or(Ok(None), TcpStream::take_error),
             _ => Ok(None),
         }
     }

@@ -6,7 +6,7 @@ use std::io::{ErrorKind, Read};
 use rustls::pki_types::ServerName;
 use rustls::{ClientConfig, ClientConnection, Connection, ServerConfig, ServerConnection};
 
-use super::io::{is_tls_failure, tls_io_error, Io, IoRef};
+use super::io::{is_tls_failure, tls_io_error, Io, IoRef, TlsTunnel};
 use super::IOStream;
 use crate::error::{Error, Result};
 use crate::tls::tls_error;
@@ -28,10 +28,48 @@ impl IOStream {
             // chose), so the first write after it does not wait behind
             // Nagle's algorithm for the ACK of the client's Finished, which
             // the server may hold back for its delayed-ACK timer (40 ms).
-            if let Some(Io::Tcp(s)) = self.inner.io.borrow().as_ref() {
+            if let Some(s) = self.inner.io.borrow().as_ref().and_then(Io::tcp) {
                 // Its result is not needed: at worst writes wait, as before.
                 let _ = s.set_nodelay(true);
             }
+        }
+        self.start_tls(Box::new(session.into())).await
+    }
+
+    /// Starts a second TLS session inside this stream's TLS session and
+    /// completes its handshake: TLS to a target through the tunnel an
+    /// https:// proxy opened over the TLS connection to it (curl's TLS in
+    /// TLS). The session so far becomes the transport: its plaintext
+    /// carries the new session's records. No read may be pending and no
+    /// write queued; fails, closing the stream, as `start_tls_client`.
+    pub async fn start_tls_client_in_tunnel(
+        &self,
+        config: std::sync::Arc<ClientConfig>,
+        server_name: ServerName<'static>,
+    ) -> Result<()> {
+        let session = ClientConnection::new(config, server_name).map_err(tls_error)?;
+        if self.closed() {
+            return Err(self.closed_error());
+        }
+        if self.writing() {
+            return Err(Error::invalid("start_tls with writes still queued"));
+        }
+        let outer = match self.inner.tls.borrow_mut().take() {
+            Some(outer) if !outer.is_handshaking() => outer,
+            other => {
+                *self.inner.tls.borrow_mut() = other;
+                return Err(Error::invalid(
+                    "a TLS tunnel needs a stream whose own TLS handshake is done",
+                ));
+            }
+        };
+        {
+            let mut io = self.inner.io.borrow_mut();
+            let transport = io.take().ok_or_else(|| self.closed_error())?;
+            *io = Some(Io::Tunnel(Box::new(TlsTunnel {
+                io: transport,
+                session: std::cell::RefCell::new(outer),
+            })));
         }
         self.start_tls(Box::new(session.into())).await
     }

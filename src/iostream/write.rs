@@ -86,6 +86,7 @@ impl IOStream {
                 Some(tls) => flush_tls(io, tls, &mut state),
                 None => flush_plain(io, &mut state),
             }
+            .and_then(|()| io.flush_pending())
         };
         match sent {
             Ok(()) => {}
@@ -120,12 +121,15 @@ impl IOStream {
         }
     }
 
+    /// True while a TLS session (the stream's, or a proxy tunnel's under
+    /// it) holds records not yet sent.
     pub(super) fn tls_wants_write(&self) -> bool {
         self.inner
             .tls
             .borrow()
             .as_ref()
             .is_some_and(|tls| tls.wants_write())
+            || self.inner.io.borrow().as_ref().is_some_and(Io::wants_write)
     }
 
     /// Starts the task that waits for writability while data is queued.

@@ -122,6 +122,8 @@ static void abuse_requests(void) {
           "network_interface(NULL)");
     FAILS(tornado_http_request_set_if_modified_since(NULL, 1), TORNADO_ERR_INVALID, "if_modified_since(NULL)");
     FAILS(tornado_http_request_set_proxy(NULL, "127.0.0.1", 1, NULL, NULL), TORNADO_ERR_INVALID, "proxy(NULL)");
+    FAILS(tornado_http_request_set_proxy_validate_cert(NULL, true), TORNADO_ERR_INVALID, "proxy_validate_cert(NULL)");
+    FAILS(tornado_http_request_set_proxy_ca_certs(NULL, "/x"), TORNADO_ERR_INVALID, "proxy_ca_certs(NULL)");
     FAILS(tornado_http_request_set_allow_nonstandard_methods(NULL, true), TORNADO_ERR_INVALID,
           "allow_nonstandard_methods(NULL)");
     FAILS(tornado_http_request_set_expect_100_continue(NULL, true), TORNADO_ERR_INVALID, "expect_100(NULL)");
@@ -196,6 +198,10 @@ static void abuse_requests(void) {
     FAILS(tornado_http_request_set_proxy(r, bad_utf8, 1, NULL, NULL), TORNADO_ERR_INVALID, "proxy(invalid UTF-8)");
     CHECK_OK(tornado_http_request_set_user_agent(r, NULL), "user_agent(NULL) restores the default");
     CHECK_OK(tornado_http_request_set_ca_certs(r, NULL), "ca_certs(NULL) restores the default roots");
+    FAILS(tornado_http_request_set_proxy_ca_certs(r, bad_utf8), TORNADO_ERR_INVALID, "proxy_ca_certs(invalid UTF-8)");
+    CHECK_OK(tornado_http_request_set_proxy_ca_certs(r, "/no/such/ca.pem"), "proxy_ca_certs: read when used");
+    CHECK_OK(tornado_http_request_set_proxy_ca_certs(r, NULL), "proxy_ca_certs(NULL): the system's store");
+    CHECK_OK(tornado_http_request_set_proxy_validate_cert(r, false), "proxy_validate_cert(false)");
     CHECK_OK(tornado_http_request_set_proxy(r, NULL, 0, NULL, NULL), "proxy(NULL) means none");
     CHECK_OK(tornado_http_request_set_streaming_callback(r, NULL, NULL, NULL), "streaming_callback(NULL) buffers");
     tornado_http_request_free(r);
@@ -669,6 +675,11 @@ static void abuse_curl_parity(void) {
     FAILS(tornado_http_request_set_proxy(r, "socks5h://127.0.0.1:99999", 0, NULL, NULL), TORNADO_ERR_INVALID,
           "set_proxy(bad port)");
     CHECK_OK(tornado_http_request_set_proxy(r, "socks5h://u:p@127.0.0.1:1080", 0, NULL, NULL), "set_proxy(socks5h URL)");
+    CHECK_OK(tornado_http_request_set_proxy(r, "https://127.0.0.1", 0, "u", "p"), "set_proxy(https URL)");
+    FAILS(tornado_http_request_set_proxy(r, "https://u:p@127.0.0.1", 0, NULL, NULL), TORNADO_ERR_INVALID,
+          "set_proxy(credentials in an https URL)");
+    FAILS(tornado_http_request_set_proxy(r, "https://127.0.0.1:0", 0, NULL, NULL), TORNADO_ERR_INVALID,
+          "set_proxy(https port 0)");
     tornado_http_request_free(r);
 
     FAILS(tornado_http_client_options_set_cookies(NULL, true), TORNADO_ERR_INVALID, "set_cookies(NULL)");
@@ -685,6 +696,28 @@ static void abuse_curl_parity(void) {
     FAILS(tornado_http_client_options_set_http2_ping(o, 5, 1.0 / 0.0), TORNADO_ERR_INVALID, "set_http2_ping(timeout inf)");
     CHECK_OK(tornado_http_client_options_set_http2_ping(o, 0, 1), "set_http2_ping(0, 1): no liveness check");
     CHECK_OK(tornado_http_client_options_set_http2_ping(o, 30, 3), "set_http2_ping(30, 3)");
+
+    /* The public suffix list file: checked when a client with cookies is made. */
+    FAILS(tornado_http_client_options_set_public_suffix_file(NULL, "/x"), TORNADO_ERR_INVALID,
+          "set_public_suffix_file(NULL options)");
+    {
+        FAILS(tornado_http_client_options_set_public_suffix_file(o, bad_utf8), TORNADO_ERR_INVALID,
+              "set_public_suffix_file(invalid UTF-8)");
+        tornado_http_client_options *psl = tornado_http_client_options_new();
+        CHECK_OK(tornado_http_client_options_set_cookies(psl, true), "cookies on");
+        CHECK_OK(tornado_http_client_options_set_public_suffix_file(psl, "/no/such/list.dat"),
+                 "set_public_suffix_file: read when the client is made");
+        CHECK(tornado_http_client_new(loop, psl) == NULL, "a missing public suffix file fails the client");
+        CHECK(strstr(tap_last_error_(), "/no/such/list.dat") != NULL, "the error names the file (%s)", tap_last_error_());
+        CHECK_OK(tornado_http_client_options_set_public_suffix_file(psl, "/dev/null"),
+                 "set_public_suffix_file(not a list)");
+        CHECK(tornado_http_client_new(loop, psl) == NULL, "a file that is no suffix list fails the client");
+        CHECK_OK(tornado_http_client_options_set_public_suffix_file(psl, NULL), "NULL: the built-in list");
+        tornado_http_client *with_list = tornado_http_client_new(loop, psl);
+        CHECK(with_list != NULL, "a client with the built-in list");
+        tornado_http_client_free(with_list);
+        tornado_http_client_options_free(psl);
+    }
 
     FAILS(tornado_http_client_load_cookies(NULL, "/tmp/x"), TORNADO_ERR_INVALID, "load_cookies(NULL)");
     FAILS(tornado_http_client_save_cookies(NULL, "/tmp/x"), TORNADO_ERR_INVALID, "save_cookies(NULL)");

@@ -1,5 +1,7 @@
 //! A CONNECT proxy on 127.0.0.1 for tests: opens the tunnel to the
-//! requested address (an IP and port), then copies bytes both ways.
+//! requested address (an IP and port), then copies bytes both ways. It
+//! also forwards absolute-form requests (`GET http://ip:port/path`), one
+//! per connection, as a plain HTTP proxy does. Its log holds what it got.
 
 #![allow(dead_code)]
 
@@ -15,7 +17,10 @@ pub fn connect_proxy() -> ScriptServer {
         let Some(request) = conn.read_request() else {
             return;
         };
-        assert_eq!(request.method, "CONNECT");
+        if request.method != "CONNECT" {
+            forward(conn, request);
+            return;
+        }
         let target: SocketAddr = match request.target.parse() {
             Ok(addr) => addr,
             Err(_) => {
@@ -31,6 +36,41 @@ pub fn connect_proxy() -> ScriptServer {
         let client = conn.reader.get_ref().try_clone().unwrap();
         pipe_both_ways(client, upstream);
     })
+}
+
+/// Sends an absolute-form request to its origin in origin form (without
+/// the proxy's own headers) and copies the answer back, then closes.
+fn forward(mut conn: Conn, request: super::script_server::Received) {
+    let Some(rest) = request.target.strip_prefix("http://") else {
+        conn.write(b"HTTP/1.1 400 Bad Request\r\nContent-Length: 0\r\n\r\n");
+        return;
+    };
+    let (authority, path) = rest.split_at(rest.find('/').unwrap_or(rest.len()));
+    let Ok(mut upstream) = authority
+        .parse::<SocketAddr>()
+        .map_err(|_| ())
+        .and_then(|a| TcpStream::connect(a).map_err(|_| ()))
+    else {
+        conn.write(b"HTTP/1.1 502 Bad Gateway\r\nContent-Length: 0\r\n\r\n");
+        return;
+    };
+    let path = if path.is_empty() { "/" } else { path };
+    let mut head = format!("{} {path} HTTP/1.1\r\n", request.method);
+    for (name, value) in &request.headers {
+        let hop = ["proxy-authorization", "proxy-connection", "connection"];
+        if !hop.contains(&name.to_ascii_lowercase().as_str()) {
+            head.push_str(&format!("{name}: {value}\r\n"));
+        }
+    }
+    head.push_str("Connection: close\r\n\r\n");
+    let mut bytes = head.into_bytes();
+    bytes.extend_from_slice(&request.body);
+    if upstream.write_all(&bytes).is_err() {
+        return;
+    }
+    let mut answer = Vec::new();
+    let _ = upstream.read_to_end(&mut answer);
+    conn.write(&answer);
 }
 
 fn pipe_both_ways(a: TcpStream, b: TcpStream) {

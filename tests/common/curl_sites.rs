@@ -80,6 +80,7 @@ pub fn nginx(pki: Option<&TestPki>) -> Nginx {
                        ssl_certificate {d}/cert.pem; ssl_certificate_key {d}/key.pem;
                        ssl_client_certificate {ca}; ssl_verify_client on;
                        location = /whoami {{ default_type text/plain; return 200 \"client=$ssl_client_verify\"; }}
+                       location = /proxy-auth {{ default_type text/plain; return 200 \"[$http_proxy_authorization]\"; }}
                      }}",
                     d = dir.display(),
                     ca = pki.ca_file.display()
@@ -110,6 +111,7 @@ pub fn nginx(pki: Option<&TestPki>) -> Nginx {
                  location ~ \\.br$ {{ default_type text/html; add_header Content-Encoding br; }}
                  location ~ \\.zst$ {{ default_type text/html; add_header Content-Encoding zstd; }}
                  location = /whoami {{ default_type text/plain; return 200 \"host=$host\"; }}
+                 location = /proxy-auth {{ default_type text/plain; return 200 \"[$http_proxy_authorization]\"; }}
                }}
                {tls}
              }}",
@@ -133,6 +135,45 @@ pub fn nginx(pki: Option<&TestPki>) -> Nginx {
         socket,
         tls_port,
     }
+}
+
+/// nginx's stream module as an https:// proxy: it terminates TLS (with
+/// `pki`'s server certificate) and passes the plaintext to `upstream`, a
+/// plain HTTP proxy (tests/common/connect_proxy.rs). Debian ships the
+/// module as libnginx-mod-stream; .ci/run installs it.
+pub fn nginx_tls_proxy(pki: &TestPki, upstream: std::net::SocketAddr) -> Server {
+    let module = Path::new("/usr/lib/nginx/modules/ngx_stream_module.so");
+    assert!(
+        module.exists(),
+        "{} is missing: apt-get install libnginx-mod-stream (.ci/run does)",
+        module.display()
+    );
+    Server::start("nginx (stream TLS proxy)", |port, dir| {
+        std::fs::write(dir.join("cert.pem"), &pki.cert_pem).unwrap();
+        std::fs::write(dir.join("key.pem"), &pki.key_pem).unwrap();
+        let conf = format!(
+            "load_module {module};
+             daemon off; master_process off; worker_processes 1; error_log {d}/error.log; pid {d}/nginx.pid;
+             events {{ worker_connections 64; }}
+             stream {{
+               server {{
+                 listen 127.0.0.1:{port} ssl;
+                 ssl_certificate {d}/cert.pem; ssl_certificate_key {d}/key.pem;
+                 proxy_pass {upstream};
+               }}
+             }}",
+            module = module.display(),
+            d = dir.display()
+        );
+        std::fs::write(dir.join("nginx.conf"), conf).unwrap();
+        let mut command = Command::new("/usr/sbin/nginx");
+        command
+            .arg("-p")
+            .arg(dir)
+            .arg("-c")
+            .arg(dir.join("nginx.conf"));
+        command
+    })
 }
 
 fn free_port() -> u16 {

@@ -28,6 +28,25 @@ pub extern "C" fn tornado_http_client_options_set_cookies(
     })
 }
 
+/// The public suffix list the cookie jar refuses `Domain=` cookies for
+/// (RFC 6265 5.3 step 5: `Domain=co.uk` is refused, `Domain=example.co.uk`
+/// kept): a file in the list's own format (publicsuffix.org's
+/// `public_suffix_list.dat`; Debian's package publicsuffix installs a fresh
+/// one in /usr/share/publicsuffix/). NULL: the snapshot built in (the
+/// default). `path` is copied; the file is read when the client is made,
+/// and a file that cannot be read or is no such list (one without `com`)
+/// makes `tornado_http_client_new` fail. Used only with cookies on.
+#[no_mangle]
+pub extern "C" fn tornado_http_client_options_set_public_suffix_file(
+    options: *mut tornado_http_client_options,
+    path: *const c_char,
+) -> tornado_code {
+    with_options(options, |o| {
+        o.public_suffix_file = crate::ffi::http::optional_str(path, "path")?.map(Into::into);
+        Ok(())
+    })
+}
+
 /// # Safety
 /// `client` must be NULL or live; `path` NULL or a NUL-terminated string.
 unsafe fn jar_and_path<'a>(

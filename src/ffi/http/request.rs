@@ -592,12 +592,17 @@ pub extern "C" fn tornado_http_request_set_if_modified_since(
 /// Fetch through a proxy (NULL host: none). `host` is an HTTP proxy's
 /// host (port 0: 8080): plain requests for http URLs, a CONNECT tunnel for
 /// https. Or it is a proxy URL, as curl's `--proxy`: `http://host:port`,
+/// `https://host:port` (TLS to the proxy itself, port 0 and none in the
+/// URL: 443; its certificate is checked against the system's store unless
+/// `tornado_http_request_set_proxy_ca_certs` or
+/// `tornado_http_request_set_proxy_validate_cert` say otherwise; https URLs
+/// then get TLS to the target inside the proxy's TLS connection),
 /// `socks4://`, `socks4a://`, `socks5://` or `socks5h://host:port` (port 0
 /// and none in the URL: 1080); the 4a and 5h kinds have the proxy resolve
 /// the URL's host, the others resolve it here; https URLs go through TLS
 /// inside the SOCKS tunnel. Username and password may be NULL (SOCKS ones
 /// may also be in the URL: `socks5h://user:pass@host:port`). An unknown
-/// scheme, a bad port or credentials in an `http://` URL are
+/// scheme, a bad port or credentials in an `http://` or `https://` URL are
 /// `TORNADO_ERR_INVALID` here. A request with a Unix socket uses no proxy.
 #[no_mangle]
 pub extern "C" fn tornado_http_request_set_proxy(
@@ -625,6 +630,37 @@ pub extern "C" fn tornado_http_request_set_proxy(
         req.proxy_port = proxy_port;
         req.proxy_username = proxy_username;
         req.proxy_password = proxy_password;
+        Ok(())
+    })
+}
+
+/// Check an https:// proxy's certificate chain and name (default true;
+/// false is curl's `--proxy-insecure`, for tests only). Only the
+/// connection to the proxy: the target's certificate follows
+/// `tornado_http_request_set_validate_cert`. Part of the pool's key.
+#[no_mangle]
+pub extern "C" fn tornado_http_request_set_proxy_validate_cert(
+    r: *mut tornado_http_request,
+    validate: bool,
+) -> tornado_code {
+    with_request(r, |req| {
+        req.proxy_validate_cert = validate;
+        Ok(())
+    })
+}
+
+/// Trust the CAs in this PEM file for an https:// proxy instead of the
+/// system's trust store (curl's `--proxy-cacert`; NULL: the system's
+/// store). `path` is copied; the file is read when a connection to the
+/// proxy starts (an unreadable or malformed file fails that fetch with a
+/// `tls` error). The target's CAs are `tornado_http_request_set_ca_certs`'.
+#[no_mangle]
+pub extern "C" fn tornado_http_request_set_proxy_ca_certs(
+    r: *mut tornado_http_request,
+    path: *const c_char,
+) -> tornado_code {
+    with_request(r, |req| {
+        req.proxy_ca_certs = optional_str(path, "path")?.map(Into::into);
         Ok(())
     })
 }
