@@ -2064,11 +2064,21 @@ tornado_code tornado_websocket_options_set_no_context_takeover(tornado_websocket
 /**
  * With compression on: ask the server to compress with a window of at
  * most 2^`bits` bytes (8-15), or 0 to ask nothing (the default). The
- * client's own window is always 32 KiB (it never offers
- * client_max_window_bits). `TORNADO_ERR_INVALID` for other values or if
- * compression is off.
+ * client's own window: `tornado_websocket_options_set_client_max_window_bits`.
+ * `TORNADO_ERR_INVALID` for other values or if compression is off.
  */
 tornado_code tornado_websocket_options_set_server_max_window_bits(tornado_websocket_options *options,
+                                                                  int bits);
+
+/**
+ * With compression on: compress the messages sent with a window of at
+ * most 2^`bits` bytes (8-15; less memory, less compression), offered as
+ * `client_max_window_bits=bits`, or 0 for the default: offered without a
+ * value, a 32 KiB window unless the server asks for less. A server's
+ * smaller value is always honoured (8 is sent as stored blocks).
+ * `TORNADO_ERR_INVALID` for other values or if compression is off.
+ */
+tornado_code tornado_websocket_options_set_client_max_window_bits(tornado_websocket_options *options,
                                                                   int bits);
 
 /**

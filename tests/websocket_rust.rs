@@ -127,8 +127,21 @@ fn deflate_round(lp: &IOLoop, ws: &WebSocket) {
     }
     ws.write_binary(&[9; 100]).unwrap();
     assert_eq!(read(lp, ws).unwrap(), Some(Message::Binary(vec![9; 100])));
+    // Repeats 1,000 bytes apart: past a 2^9 window, within 2^10 and more.
+    let far = far_repeats();
+    for _ in 0..2 {
+        ws.write_binary(&far).unwrap();
+        assert_eq!(read(lp, ws).unwrap(), Some(Message::Binary(far.clone())));
+    }
     let closed = ws.close(Some(1000), "").unwrap();
     wait(lp, &closed, 10).unwrap();
+}
+
+fn far_repeats() -> Vec<u8> {
+    let block: Vec<u8> = (0..1000u32)
+        .map(|i| (i.wrapping_mul(2_654_435_761) >> 24) as u8)
+        .collect();
+    block.repeat(20)
 }
 
 fn deflate_options(edit: impl FnOnce(&mut CompressionOptions)) -> WebSocketOptions {
@@ -161,6 +174,19 @@ fn tornado_with_compression() {
     // Tornado's server drops valueless parameters: it keeps its context.
     let agreed = ws.extensions().unwrap().to_string();
     assert!(agreed.contains("server_max_window_bits=10"), "{agreed}");
+    deflate_round(&lp, &ws);
+    // The client's window: Tornado echoes the value offered and inflates
+    // with that window; offered bare, it leaves it out (32 KiB).
+    let ws = connect(
+        &lp,
+        request(server.url("ws", "/deflate")),
+        deflate_options(|c| c.client_max_window_bits = Some(9)),
+    )
+    .unwrap();
+    assert_eq!(
+        ws.extensions(),
+        Some("permessage-deflate; client_max_window_bits=9")
+    );
     deflate_round(&lp, &ws);
     // A server without compression: the offer is declined, messages plain.
     let ws = connect(
@@ -306,6 +332,9 @@ fn websockets_package_server() {
         deflate_options(|_| {}),
     )
     .unwrap();
+    // Its default: both windows 2^12 (the client offered its own bare).
+    let agreed = ws.extensions().unwrap().to_string();
+    assert!(agreed.contains("client_max_window_bits=12"), "{agreed}");
     deflate_round(&lp, &ws);
     let options = deflate_options(|c| {
         c.client_no_context_takeover = true;
@@ -342,6 +371,24 @@ fn websockets_package_server() {
     ws.write_text("x").unwrap();
     assert_eq!(read(&lp, &ws).unwrap(), text("x"));
     wait(&lp, &ws.close(Some(1000), "").unwrap(), 5).unwrap();
+}
+
+/// A server that asks for a smaller client window (and enables
+/// compression only for a client that offers client_max_window_bits).
+#[test]
+fn websockets_server_asks_for_a_small_client_window() {
+    let server = WsServer::start(&["websockets-window"]);
+    let lp = IOLoop::new().unwrap();
+    for (offered, agreed) in [(None, 9), (Some(12), 9), (Some(8), 8)] {
+        let options = deflate_options(|c| c.client_max_window_bits = offered);
+        let ws = connect(&lp, request(server.url("ws", "/echo")), options).unwrap();
+        assert_eq!(
+            ws.extensions(),
+            Some(format!("permessage-deflate; client_max_window_bits={agreed}").as_str()),
+            "offered {offered:?}"
+        );
+        deflate_round(&lp, &ws);
+    }
 }
 
 #[test]

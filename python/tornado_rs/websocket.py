@@ -41,6 +41,7 @@ for _name, _res, _args in [
     ("tornado_websocket_options_set_compression", _lib.code, (_vp, ctypes.c_int)),
     ("tornado_websocket_options_set_no_context_takeover", _lib.code, (_vp, ctypes.c_bool, ctypes.c_bool)),
     ("tornado_websocket_options_set_server_max_window_bits", _lib.code, (_vp, ctypes.c_int)),
+    ("tornado_websocket_options_set_client_max_window_bits", _lib.code, (_vp, ctypes.c_int)),
     ("tornado_websocket_options_set_ping", _lib.code, (_vp, ctypes.c_double, ctypes.c_double)),
     ("tornado_websocket_connect", _vp, (_vp, _vp, _vp)),
     ("tornado_websocket_ref", _vp, (_vp,)),

@@ -142,9 +142,8 @@ pub extern "C" fn tornado_websocket_options_set_no_context_takeover(
 
 /// With compression on: ask the server to compress with a window of at
 /// most 2^`bits` bytes (8-15), or 0 to ask nothing (the default). The
-/// client's own window is always 32 KiB (it never offers
-/// client_max_window_bits). `TORNADO_ERR_INVALID` for other values or if
-/// compression is off.
+/// client's own window: `tornado_websocket_options_set_client_max_window_bits`.
+/// `TORNADO_ERR_INVALID` for other values or if compression is off.
 #[no_mangle]
 pub extern "C" fn tornado_websocket_options_set_server_max_window_bits(
     options: *mut tornado_websocket_options,
@@ -153,6 +152,32 @@ pub extern "C" fn tornado_websocket_options_set_server_max_window_bits(
     with_options(options, |o| {
         let c = compression_on(o)?;
         c.server_max_window_bits = match bits {
+            0 => None,
+            8..=15 => Some(bits as u8),
+            _ => {
+                return Err(Error::invalid(format!(
+                    "window bits {bits} are not 0 or 8-15"
+                )))
+            }
+        };
+        Ok(())
+    })
+}
+
+/// With compression on: compress the messages sent with a window of at
+/// most 2^`bits` bytes (8-15; less memory, less compression), offered as
+/// `client_max_window_bits=bits`, or 0 for the default: offered without a
+/// value, a 32 KiB window unless the server asks for less. A server's
+/// smaller value is always honoured (8 is sent as stored blocks).
+/// `TORNADO_ERR_INVALID` for other values or if compression is off.
+#[no_mangle]
+pub extern "C" fn tornado_websocket_options_set_client_max_window_bits(
+    options: *mut tornado_websocket_options,
+    bits: c_int,
+) -> tornado_code {
+    with_options(options, |o| {
+        let c = compression_on(o)?;
+        c.client_max_window_bits = match bits {
             0 => None,
             8..=15 => Some(bits as u8),
             _ => {
@@ -239,6 +264,8 @@ pub struct tornado_websocket {
     subprotocol: Option<CString>,
     extensions: Option<CString>,
     close_reason: OnceCell<Option<CString>>,
+    /// The done future that writes already on the wire return (see `write_future`).
+    sent: OnceCell<CFuture>,
 }
 
 /// The last reference gone: the callbacks are removed (not called), pending
@@ -343,6 +370,7 @@ pub extern "C" fn tornado_websocket_connect(
                     subprotocol: optional_c_string(ws.subprotocol()),
                     extensions: optional_c_string(ws.extensions()),
                     close_reason: OnceCell::new(),
+                    sent: OnceCell::new(),
                     ws,
                 };
                 let raw = Rc::into_raw(Rc::new(handle)) as *mut c_void;
@@ -555,8 +583,18 @@ unsafe fn bytes<'a>(data: *const u8, len: usize) -> Result<&'a [u8]> {
     Ok(unsafe { std::slice::from_raw_parts(data, len) })
 }
 
-fn write_future(ws: &WebSocket, written: Future<()>) -> Result<*mut tornado_future> {
-    let result: CFuture = Future::new(ws.loop_ref());
+/// A C future for the connection's `written`. One that is done already
+/// (the frame went out at once: the usual case) becomes the handle's one
+/// shared done future, so that a write costs no future or callback of its own.
+fn write_future(handle: &tornado_websocket, written: Future<()>) -> Result<*mut tornado_future> {
+    let lp = handle.ws.loop_ref();
+    if written.done() && written.error().is_none() {
+        let sent = handle
+            .sent
+            .get_or_init(|| Future::ready(lp, CValue::null()));
+        return Ok(into_raw(sent.clone()));
+    }
+    let result: CFuture = Future::new(lp);
     let completing = result.clone();
     written.add_done_callback(move |done| {
         let _ = completing.complete(match done.error() {
@@ -593,7 +631,7 @@ pub extern "C" fn tornado_websocket_write_message(
                 .map_err(|_| Error::invalid("a text message must be UTF-8"))?;
             handle.ws.write_text(text)?
         };
-        write_future(&handle.ws, written)
+        write_future(handle, written)
     })
 }
 
@@ -612,7 +650,7 @@ pub extern "C" fn tornado_websocket_ping(
         let handle = unsafe { ws_ref(ws) }?;
         // SAFETY: `len` readable bytes per the contract.
         let payload = unsafe { bytes(data, len) }?;
-        write_future(&handle.ws, handle.ws.ping(payload)?)
+        write_future(handle, handle.ws.ping(payload)?)
     })
 }
 
@@ -645,7 +683,7 @@ pub extern "C" fn tornado_websocket_close(
             _ => return Err(Error::invalid(format!("{code} is not a close code"))),
         };
         let closing = handle.ws.close(code, reason)?;
-        write_future(&handle.ws, closing)
+        write_future(handle, closing)
     })
 }
 

@@ -13,8 +13,9 @@ use ring::rand::SystemRandom;
 
 use super::deflate::Deflater;
 use super::frame::{
-    close_payload, encode_frame, is_valid_close_code, Event, ProtocolError, Receiver, CLOSE_NORMAL,
-    CLOSE_TOO_BIG, MAX_CONTROL_PAYLOAD, OP_BINARY, OP_CLOSE, OP_PING, OP_PONG, OP_TEXT,
+    close_payload, encode_frame_into, is_valid_close_code, Event, ProtocolError, Receiver,
+    CLOSE_NORMAL, CLOSE_TOO_BIG, MAX_CONTROL_PAYLOAD, OP_BINARY, OP_CLOSE, OP_PING, OP_PONG,
+    OP_TEXT,
 };
 use super::handshake::random_bytes;
 use super::{ws_error, Message, WebSocketOptions};
@@ -26,6 +27,10 @@ use crate::iostream::IOStream;
 
 /// How much one read hands the frame parser.
 const READ_CHUNK: usize = 64 * 1024;
+/// Masking keys drawn from the system's random source at a time.
+const MASK_BYTES: usize = 1024;
+/// The frame buffer is reused for the next frame up to this capacity.
+const KEPT_FRAME_BUFFER: usize = 64 * 1024;
 
 /// Called with each message, then once with None when the connection ends.
 pub type MessageCallback = Rc<dyn Fn(Option<Message>)>;
@@ -48,6 +53,8 @@ struct Inner {
     close_timeout: Duration,
     rng: SystemRandom,
     state: RefCell<State>,
+    /// Where each frame is encoded (and masked) before the stream takes it.
+    frame_buffer: RefCell<Vec<u8>>,
 }
 
 #[derive(Default)]
@@ -76,8 +83,10 @@ struct State {
     pong_in_flight: bool,
     pong_pending: Option<Vec<u8>>,
     received_pong: bool,
-    /// Random bytes for masking keys, drawn 256 at a time.
+    /// Random bytes for masking keys (one getrandom per 256 frames); the
+    /// first `masks_left` are unused.
     masks: Vec<u8>,
+    masks_left: usize,
     /// The stream's future of the last frame written (done: all are out).
     last_write: Option<Future<()>>,
 }
@@ -112,6 +121,7 @@ impl WebSocket {
                 deflater,
                 ..State::default()
             }),
+            frame_buffer: RefCell::new(Vec::new()),
         });
         lp.spawn(read_frames(Rc::downgrade(&inner), stream, receiver))?;
         if let Some(interval) = options.ping_interval.filter(|i| !i.is_zero()) {
@@ -372,15 +382,17 @@ pub(crate) fn closed_error() -> Error {
 impl Inner {
     fn next_mask(&self) -> Result<[u8; 4]> {
         let mut state = self.state.borrow_mut();
-        if state.masks.len() < 4 {
-            let mut fresh = vec![0u8; 256];
-            random_bytes(&self.rng, &mut fresh)?;
-            state.masks = fresh;
+        let State {
+            masks, masks_left, ..
+        } = &mut *state;
+        if *masks_left < 4 {
+            masks.resize(MASK_BYTES, 0);
+            random_bytes(&self.rng, masks)?;
+            *masks_left = masks.len();
         }
-        let at = state.masks.len() - 4;
-        let mask: [u8; 4] = state.masks[at..].try_into().expect("4 bytes");
-        state.masks.truncate(at);
-        Ok(mask)
+        *masks_left -= 4;
+        let at = *masks_left;
+        Ok(masks[at..at + 4].try_into().expect("4 bytes"))
     }
 
     /// Masks and writes one frame; `bounded` frames (data) are refused
@@ -393,7 +405,8 @@ impl Inner {
         bounded: bool,
     ) -> Result<Future<()>> {
         let mask = self.next_mask()?;
-        let frame = encode_frame(opcode, rsv1, payload, mask);
+        let mut frame = self.frame_buffer.borrow_mut();
+        encode_frame_into(&mut frame, opcode, rsv1, payload, mask);
         let len = frame.len();
         {
             let mut state = self.state.borrow_mut();
@@ -409,7 +422,14 @@ impl Inner {
             }
             state.unsent += len;
         }
-        let written = match self.stream.write(&frame) {
+        let written = self.stream.write(&frame);
+        // The stream copied what the socket did not take: the buffer is
+        // free again (a big one is not kept).
+        if frame.capacity() > KEPT_FRAME_BUFFER {
+            *frame = Vec::new();
+        }
+        drop(frame);
+        let written = match written {
             Ok(written) => written,
             Err(_) => {
                 self.state.borrow_mut().unsent -= len;
@@ -417,6 +437,17 @@ impl Inner {
             }
         };
         self.state.borrow_mut().last_write = Some(written.clone());
+        if written.done() {
+            // On the wire already (the socket took it all: the usual case).
+            // The stream's future says so; no callback, no future of our own.
+            self.state.borrow_mut().unsent -= len;
+            if written.error().is_none() {
+                return Ok(written);
+            }
+            let failed = Future::new(&self.lp);
+            let _ = failed.set_error(closed_error());
+            return Ok(failed);
+        }
         let weak = Rc::downgrade(self);
         let result = Future::new(&self.lp);
         let done = result.clone();

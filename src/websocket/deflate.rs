@@ -6,11 +6,14 @@
 //! so a small compressed message that would expand without bound (a
 //! deflate bomb) fails with 1009 after at most the limit is buffered.
 //!
-//! flate2's Rust backend compresses with a 32 KiB window only: this client
-//! never offers `client_max_window_bits`, so a server may not ask for a
-//! smaller window (RFC 7692 section 7.1.2.2) and one that does fails the
-//! handshake. The server's window may be limited (`server_max_window_bits`):
-//! inflating with a 32 KiB window reads any smaller one.
+//! Window bits, both ways (RFC 7692 section 7.1.2): the client always
+//! offers `client_max_window_bits`, as Tornado's does (bare, or with the
+//! limit asked for in [`CompressionOptions::client_max_window_bits`]), and
+//! compresses with the smaller of that and what the server answers; it may
+//! ask the server for `server_max_window_bits` and inflates with the window
+//! agreed (the memory it takes). zlib (flate2's zlib-rs backend) has no 256-byte window: a client
+//! window of 8 bits is honoured with stored blocks (level 0, which never
+//! refer back), and the server's 8 is read with zlib's smallest, 9.
 
 use flate2::{Compress, Compression, Decompress, FlushCompress, FlushDecompress, Status};
 
@@ -28,6 +31,10 @@ pub struct CompressionOptions {
     pub server_no_context_takeover: bool,
     /// Ask the server to compress with at most 2^bits bytes of window (8-15).
     pub server_max_window_bits: Option<u8>,
+    /// Compress with at most 2^bits bytes of window (8-15), offered as
+    /// `client_max_window_bits=bits`; None offers it bare (32 KiB unless
+    /// the server asks for less). A server's smaller value is honoured.
+    pub client_max_window_bits: Option<u8>,
 }
 
 impl Default for CompressionOptions {
@@ -37,6 +44,7 @@ impl Default for CompressionOptions {
             client_no_context_takeover: false,
             server_no_context_takeover: false,
             server_max_window_bits: None,
+            client_max_window_bits: None,
         }
     }
 }
@@ -51,6 +59,9 @@ pub struct Agreed {
     /// The server compresses with at most 2^bits bytes of window (8-15;
     /// 15 when it set no limit).
     pub server_max_window_bits: u8,
+    /// The client compresses with at most 2^bits bytes of window (8-15):
+    /// the server's answer, else the client's own limit, else 15.
+    pub client_max_window_bits: u8,
 }
 
 /// The `Sec-WebSocket-Extensions` value offered.
@@ -64,6 +75,10 @@ pub fn offer(options: &CompressionOptions) -> String {
     }
     if let Some(bits) = options.server_max_window_bits {
         offer.push_str(&format!("; server_max_window_bits={bits}"));
+    }
+    match options.client_max_window_bits {
+        Some(bits) => offer.push_str(&format!("; client_max_window_bits={bits}")),
+        None => offer.push_str("; client_max_window_bits"),
     }
     offer
 }
@@ -100,6 +115,7 @@ pub fn accept(
         client_no_context_takeover: false,
         server_no_context_takeover: false,
         server_max_window_bits: 15,
+        client_max_window_bits: offered.client_max_window_bits.unwrap_or(15),
     };
     let mut seen = Vec::new();
     for param in parts {
@@ -125,10 +141,17 @@ pub fn accept(
                 }
                 agreed.server_max_window_bits = bits;
             }
-            ("client_max_window_bits", _) => {
-                return Err(
-                    "the server asked for client_max_window_bits, which was not offered".into(),
-                )
+            // The server may lower the client's window, never raise it
+            // past the value offered (RFC 7692 section 7.1.2.2).
+            ("client_max_window_bits", Some(v)) => {
+                let bits = window_bits(v)?;
+                if offered.client_max_window_bits.is_some_and(|max| bits > max) {
+                    return Err(format!(
+                        "client_max_window_bits={bits} over the {} offered",
+                        offered.client_max_window_bits.unwrap_or(15)
+                    ));
+                }
+                agreed.client_max_window_bits = bits;
             }
             _ => {
                 return Err(format!(
@@ -179,7 +202,8 @@ impl Inflater {
     /// An inflater for the server's messages, as `agreed`.
     pub fn new(agreed: &Agreed) -> Inflater {
         Inflater {
-            stream: Decompress::new(false),
+            // zlib's smallest window is 2^9: it reads a 2^8 stream too.
+            stream: Decompress::new_with_window_bits(false, agreed.server_max_window_bits.max(9)),
             reset_each: agreed.server_no_context_takeover,
             ended: false,
         }
@@ -260,8 +284,12 @@ impl Deflater {
     /// A deflater for the client's messages, as `agreed`, at zlib `level`
     /// (0-9; higher values are taken as 9).
     pub fn new(agreed: &Agreed, level: u32) -> Deflater {
+        let bits = agreed.client_max_window_bits;
+        // zlib has no 256-byte window; stored blocks (level 0) refer to
+        // no earlier bytes at all, so they fit any window.
+        let level = if bits < 9 { 0 } else { level.min(9) };
         Deflater {
-            stream: Compress::new(Compression::new(level.min(9)), false),
+            stream: Compress::new_with_window_bits(Compression::new(level), false, bits.max(9)),
             reset_each: agreed.client_no_context_takeover,
         }
     }
@@ -301,6 +329,7 @@ mod tests {
             client_no_context_takeover: client_reset,
             server_no_context_takeover: server_reset,
             server_max_window_bits: 15,
+            client_max_window_bits: 15,
         }
     }
 
@@ -326,6 +355,62 @@ mod tests {
                 assert_eq!(sizes[0], sizes[2], "each message starts afresh");
             } else {
                 assert!(sizes[2] < sizes[0], "the window carries over: {sizes:?}");
+            }
+        }
+    }
+
+    /// A message whose repeats are 1,000 bytes apart: a 2^9 window cannot
+    /// reach them, a 2^15 one can.
+    fn far_repeats() -> Vec<u8> {
+        let block: Vec<u8> = (0..1000u32)
+            .map(|i| (i.wrapping_mul(2_654_435_761) >> 24) as u8)
+            .collect();
+        block.repeat(20)
+    }
+
+    #[test]
+    fn the_client_window_is_the_one_agreed() {
+        let text = far_repeats();
+        let mut sizes = Vec::new();
+        for bits in [15u8, 9, 8] {
+            let mut agreed = agreed(false, false);
+            agreed.client_max_window_bits = bits;
+            let mut deflater = Deflater::new(&agreed, 6);
+            let compressed = deflater.compress(&text);
+            sizes.push(compressed.len());
+            // A peer with exactly that window reads it (zlib's smallest is 9).
+            let mut peer = Decompress::new_with_window_bits(false, bits.max(9));
+            let mut out = Vec::with_capacity(text.len() + 64);
+            let mut input = compressed.clone();
+            input.extend_from_slice(&[0, 0, 0xFF, 0xFF]);
+            peer.decompress_vec(&input, &mut out, FlushDecompress::Sync)
+                .unwrap_or_else(|e| panic!("{bits} bits: {e}"));
+            assert_eq!(out, text, "{bits} bits");
+        }
+        assert!(sizes[0] < text.len() / 5, "32 KiB reaches back: {sizes:?}");
+        assert!(sizes[1] > text.len() / 2, "512 bytes do not: {sizes:?}");
+        assert!(sizes[2] >= text.len(), "8 bits: stored blocks: {sizes:?}");
+    }
+
+    #[test]
+    fn a_small_server_window_is_read_with_that_window() {
+        let text = far_repeats();
+        for bits in [9u8, 12] {
+            let mut server = Compress::new_with_window_bits(Compression::new(6), false, bits);
+            let mut inflater = Inflater::new(&Agreed {
+                server_max_window_bits: bits,
+                ..agreed(false, false)
+            });
+            for _ in 0..3 {
+                let mut compressed = Vec::with_capacity(text.len() + 64);
+                server
+                    .compress_vec(&text, &mut compressed, FlushCompress::Sync)
+                    .unwrap();
+                compressed.truncate(compressed.len() - 4);
+                let mut out = Vec::new();
+                inflater.inflate(&compressed, &mut out, 1 << 20).unwrap();
+                inflater.finish_message(&mut out, 1 << 20).unwrap();
+                assert_eq!(out, text, "{bits} bits");
             }
         }
     }
@@ -377,7 +462,39 @@ mod tests {
         };
         assert_eq!(
             offer(&offered),
-            "permessage-deflate; server_max_window_bits=10"
+            "permessage-deflate; server_max_window_bits=10; client_max_window_bits"
+        );
+        let limited = CompressionOptions {
+            client_max_window_bits: Some(11),
+            ..Default::default()
+        };
+        assert_eq!(
+            offer(&limited),
+            "permessage-deflate; client_max_window_bits=11"
+        );
+        let own = accept(Some("permessage-deflate"), Some(&limited))
+            .unwrap()
+            .unwrap();
+        assert_eq!(own.client_max_window_bits, 11, "the client's own limit");
+        let lowered = accept(
+            Some("permessage-deflate; client_max_window_bits=9"),
+            Some(&limited),
+        )
+        .unwrap()
+        .unwrap();
+        assert_eq!(lowered.client_max_window_bits, 9);
+        assert!(accept(
+            Some("permessage-deflate; client_max_window_bits=12"),
+            Some(&limited)
+        )
+        .is_err());
+        assert!(
+            accept(
+                Some("permessage-deflate; client_max_window_bits"),
+                Some(&limited)
+            )
+            .is_err(),
+            "a server's answer needs a value"
         );
         let a = accept(
             Some("permessage-deflate; server_max_window_bits=9"),

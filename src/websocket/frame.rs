@@ -36,9 +36,27 @@ pub(crate) const CLOSE_TOO_BIG: u16 = 1009;
 /// The largest payload of a control frame.
 pub(crate) const MAX_CONTROL_PAYLOAD: usize = 125;
 
+/// At most this much is reserved for a message before its bytes come.
+const PRESIZE_LIMIT: u64 = 64 * 1024;
+
 /// A frame ready for the wire: header, then `payload` masked with `mask`.
 pub fn encode_frame(opcode: u8, rsv1: bool, payload: &[u8], mask: [u8; 4]) -> Vec<u8> {
-    let mut frame = Vec::with_capacity(payload.len() + 14);
+    let mut frame = Vec::new();
+    encode_frame_into(&mut frame, opcode, rsv1, payload, mask);
+    frame
+}
+
+/// `encode_frame` into `frame` (cleared first), so that a connection can
+/// reuse one buffer for every frame it sends.
+pub fn encode_frame_into(
+    frame: &mut Vec<u8>,
+    opcode: u8,
+    rsv1: bool,
+    payload: &[u8],
+    mask: [u8; 4],
+) {
+    frame.clear();
+    frame.reserve(payload.len() + 14);
     frame.push(FIN | if rsv1 { RSV1 } else { 0 } | opcode);
     let len = payload.len();
     if len < 126 {
@@ -54,14 +72,25 @@ pub fn encode_frame(opcode: u8, rsv1: bool, payload: &[u8], mask: [u8; 4]) -> Ve
     let start = frame.len();
     frame.extend_from_slice(payload);
     apply_mask(&mut frame[start..], mask, 0);
-    frame
 }
 
 /// XORs `data` with `mask`, the first byte being at offset `phase` of the
 /// payload (frames arrive in pieces).
 pub fn apply_mask(data: &mut [u8], mask: [u8; 4], phase: usize) {
-    for (i, byte) in data.iter_mut().enumerate() {
-        *byte ^= mask[(phase + i) & 3];
+    // The key as it lines up with data[0], eight bytes at a time (a byte
+    // at a time took a tenth of W7-stream's client CPU).
+    let key: [u8; 4] = std::array::from_fn(|i| mask[(phase + i) & 3]);
+    let wide = u64::from_ne_bytes([
+        key[0], key[1], key[2], key[3], key[0], key[1], key[2], key[3],
+    ]);
+    let mut chunks = data.chunks_exact_mut(8);
+    for chunk in &mut chunks {
+        let word = u64::from_ne_bytes((&*chunk).try_into().expect("8 bytes")) ^ wide;
+        chunk.copy_from_slice(&word.to_ne_bytes());
+    }
+    // The rest starts at a multiple of 8: the key's phase is unchanged.
+    for (i, byte) in chunks.into_remainder().iter_mut().enumerate() {
+        *byte ^= key[i & 3];
     }
 }
 
@@ -260,10 +289,21 @@ impl Receiver {
             }
             (None, false) => {
                 self.check_size(header.length)?;
+                // A whole message in one plain frame (the common case) is
+                // buffered without growing: its length is known (and was
+                // checked against the limit just now), and one byte more
+                // lets the C API add its NUL without a copy. The reservation
+                // is capped so that a length announced but never sent costs
+                // little.
+                let data = if header.fin && !header.rsv1 {
+                    Vec::with_capacity(header.length.min(PRESIZE_LIMIT) as usize + 1)
+                } else {
+                    Vec::new()
+                };
                 self.message = Some(Partial {
                     text: header.opcode == OP_TEXT,
                     compressed: header.rsv1,
-                    data: Vec::new(),
+                    data,
                     wire_len: header.length,
                     valid_utf8: 0,
                 });
@@ -514,6 +554,24 @@ mod tests {
             let mut body = frame[header..].to_vec();
             apply_mask(&mut body, mask, 0);
             assert_eq!(body, payload);
+        }
+    }
+
+    #[test]
+    fn masking_matches_the_bytewise_rule_at_every_phase_and_length() {
+        let mask = [0x12, 0x34, 0x56, 0x78];
+        for phase in 0..8 {
+            for len in 0..40 {
+                let data: Vec<u8> = (0..len as u8).map(|b| b.wrapping_mul(37)).collect();
+                let expected: Vec<u8> = data
+                    .iter()
+                    .enumerate()
+                    .map(|(i, b)| b ^ mask[(phase + i) % 4])
+                    .collect();
+                let mut masked = data.clone();
+                apply_mask(&mut masked, mask, phase);
+                assert_eq!(masked, expected, "phase {phase}, length {len}");
+            }
         }
     }
 

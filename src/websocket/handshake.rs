@@ -183,6 +183,14 @@ mod tests {
             "Sec-WebSocket-Extensions",
             "permessage-deflate; client_max_window_bits=10",
         );
-        assert!(check_response(&small, key, &[], Some(&options)).is_err());
+        // Offered bare: the server may choose the client's window.
+        let n = check_response(&small, key, &[], Some(&options)).unwrap();
+        assert_eq!(n.deflate.unwrap().client_max_window_bits, 10);
+        // Never more than the client offered.
+        let limited = CompressionOptions {
+            client_max_window_bits: Some(9),
+            ..Default::default()
+        };
+        assert!(check_response(&small, key, &[], Some(&limited)).is_err());
     }
 }

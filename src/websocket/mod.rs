@@ -133,6 +133,11 @@ fn check_options(options: &WebSocketOptions) -> Result<()> {
         {
             return Err(Error::invalid("server_max_window_bits is 8-15"));
         }
+        if c.client_max_window_bits
+            .is_some_and(|b| !(8..=15).contains(&b))
+        {
+            return Err(Error::invalid("client_max_window_bits is 8-15"));
+        }
     }
     Ok(())
 }

@@ -23,6 +23,7 @@ static void options_abuse(void) {
     CHECK_FAIL(tornado_websocket_options_set_compression(NULL, 6), TORNADO_ERR_INVALID, "compression NULL");
     CHECK_FAIL(tornado_websocket_options_set_no_context_takeover(NULL, true, true), TORNADO_ERR_INVALID, "no_context NULL");
     CHECK_FAIL(tornado_websocket_options_set_server_max_window_bits(NULL, 10), TORNADO_ERR_INVALID, "window NULL");
+    CHECK_FAIL(tornado_websocket_options_set_client_max_window_bits(NULL, 10), TORNADO_ERR_INVALID, "client window NULL");
     CHECK_FAIL(tornado_websocket_options_set_ping(NULL, 1, 1), TORNADO_ERR_INVALID, "ping NULL");
     CHECK_FAIL(tornado_websocket_options_set_max_write_buffer(NULL, 10), TORNADO_ERR_INVALID, "max_write_buffer NULL");
     CHECK_FAIL(tornado_websocket_options_set_close_timeout(NULL, 1), TORNADO_ERR_INVALID, "close_timeout NULL");
@@ -39,6 +40,7 @@ static void options_abuse(void) {
     CHECK_OK(tornado_websocket_options_set_max_message_size(o, 1 << 20), "max_message_size 1 MiB");
     CHECK_FAIL(tornado_websocket_options_set_no_context_takeover(o, true, false), TORNADO_ERR_INVALID, "no_context before compression");
     CHECK_FAIL(tornado_websocket_options_set_server_max_window_bits(o, 10), TORNADO_ERR_INVALID, "window bits before compression");
+    CHECK_FAIL(tornado_websocket_options_set_client_max_window_bits(o, 10), TORNADO_ERR_INVALID, "client window bits before compression");
     CHECK_FAIL(tornado_websocket_options_set_compression(o, 10), TORNADO_ERR_INVALID, "level 10");
     CHECK_FAIL(tornado_websocket_options_set_compression(o, -2), TORNADO_ERR_INVALID, "level -2");
     CHECK_OK(tornado_websocket_options_set_compression(o, 6), "level 6");
@@ -47,6 +49,11 @@ static void options_abuse(void) {
     CHECK_FAIL(tornado_websocket_options_set_server_max_window_bits(o, 16), TORNADO_ERR_INVALID, "window bits 16");
     CHECK_OK(tornado_websocket_options_set_server_max_window_bits(o, 12), "window bits 12");
     CHECK_OK(tornado_websocket_options_set_server_max_window_bits(o, 0), "window bits 0 (ask nothing)");
+    CHECK_FAIL(tornado_websocket_options_set_client_max_window_bits(o, 7), TORNADO_ERR_INVALID, "client window bits 7");
+    CHECK_FAIL(tornado_websocket_options_set_client_max_window_bits(o, 16), TORNADO_ERR_INVALID, "client window bits 16");
+    CHECK_FAIL(tornado_websocket_options_set_client_max_window_bits(o, -1), TORNADO_ERR_INVALID, "client window bits -1");
+    CHECK_OK(tornado_websocket_options_set_client_max_window_bits(o, 8), "client window bits 8");
+    CHECK_OK(tornado_websocket_options_set_client_max_window_bits(o, 0), "client window bits 0 (offered bare)");
     CHECK_OK(tornado_websocket_options_set_compression(o, -1), "compression off");
     CHECK_FAIL(tornado_websocket_options_set_ping(o, NAN, 1), TORNADO_ERR_INVALID, "ping NaN");
     CHECK_FAIL(tornado_websocket_options_set_ping(o, -1, 1), TORNADO_ERR_INVALID, "ping negative");
@@ -323,6 +330,20 @@ static void server_close_and_errors(tornado_http_client *client) {
     tornado_future_unref(w);
     CHECK(ws && read_one(ws, buf, sizeof buf, NULL) == 20, "compressed echo");
     /* Freed without a close: the connection just closes. */
+    tornado_websocket_unref(ws);
+
+    /* The client's own window: offered with its value, which Tornado echoes. */
+    o = tornado_websocket_options_new();
+    tornado_websocket_options_set_compression(o, 6);
+    tornado_websocket_options_set_client_max_window_bits(o, 10);
+    ws = open_ws(client, "/deflate", o);
+    tornado_websocket_options_free(o);
+    CHECK(ws && tornado_websocket_extensions(ws) &&
+              strcmp(tornado_websocket_extensions(ws), "permessage-deflate; client_max_window_bits=10") == 0,
+          "client window agreed: %s", ws && tornado_websocket_extensions(ws) ? tornado_websocket_extensions(ws) : "(none)");
+    w = tornado_websocket_write_message(ws, (const uint8_t *)"bbbbbbbbbbbbbbbbbbbbbbbbbbbbbb", 30, false);
+    tornado_future_unref(w);
+    CHECK(ws && read_one(ws, buf, sizeof buf, NULL) == 30, "echo with a 1 KiB client window");
     tornado_websocket_unref(ws);
 
     char u[256];

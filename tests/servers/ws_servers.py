@@ -2,6 +2,9 @@
 
     ws_servers.py tornado [CERT KEY]   Tornado's WebSocketHandler (TLS with CERT/KEY)
     ws_servers.py websockets           the `websockets` package's server
+    ws_servers.py websockets-window    the same, permessage-deflate only with a
+                                       client window of at most 2^9 bytes
+                                       (require_client_max_window_bits)
 
 Both serve the same paths: /echo (each message back, text as text, binary
 as binary), /deflate (the same, with permessage-deflate; the websockets
@@ -92,8 +95,20 @@ def run_tornado(cert=None, key=None):
     loop.start()
 
 
-def run_websockets():
+def run_websockets(small_client_window=False):
     from websockets.asyncio.server import serve
+    from websockets.extensions.permessage_deflate import ServerPerMessageDeflateFactory
+
+    compression = {}
+    if small_client_window:
+        compression = dict(
+            compression=None,
+            extensions=[
+                ServerPerMessageDeflateFactory(
+                    client_max_window_bits=9, require_client_max_window_bits=True
+                )
+            ],
+        )
 
     async def handler(ws):
         path = ws.request.path
@@ -127,6 +142,7 @@ def run_websockets():
             # The last one offered, or none: as the Tornado server above.
             select_subprotocol=lambda _, offered: offered[-1] if offered else None,
             max_size=64 * 1024 * 1024,
+            **compression,
         ) as server:
             port = list(server.sockets)[0].getsockname()[1]
             print("PORT %d" % port, flush=True)
@@ -141,5 +157,7 @@ if __name__ == "__main__":
         run_tornado(*sys.argv[2:4])
     elif kind == "websockets":
         run_websockets()
+    elif kind == "websockets-window":
+        run_websockets(small_client_window=True)
     else:
         sys.exit("unknown server %r" % kind)
