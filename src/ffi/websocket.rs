@@ -607,7 +607,9 @@ fn write_future(handle: &tornado_websocket, written: Future<()>) -> Result<*mut 
 
 /// Sends a message: binary, or text (`data` must then be UTF-8:
 /// `TORNADO_ERR_INVALID` otherwise), compressed when permessage-deflate
-/// was agreed, masked with a fresh key. Messages go out in call order. The
+/// was agreed, masked with a fresh key. `data` (`len` bytes; NULL only
+/// with `len` 0) is read during the call only: the frame is built from a
+/// copy. Messages go out in call order. The
 /// future (value NULL) resolves once the frame is on the wire. NULL on a
 /// bad call: `TORNADO_ERR_CLOSED` once the connection is closing or
 /// closed, `TORNADO_ERR_TOO_LARGE` when max_write_buffer bytes are already
@@ -635,7 +637,8 @@ pub extern "C" fn tornado_websocket_write_message(
     })
 }
 
-/// Sends a ping with `len` (at most 125) bytes of payload; the future
+/// Sends a ping with `len` (at most 125) bytes of payload (`data`, read
+/// during the call only; NULL only with `len` 0); the future
 /// resolves once it is on the wire (the pong goes to no callback: see
 /// the ping options for liveness). NULL on a bad call (over 125 bytes:
 /// `TORNADO_ERR_INVALID`; closing or closed: `TORNADO_ERR_CLOSED`).
@@ -656,7 +659,8 @@ pub extern "C" fn tornado_websocket_ping(
 
 /// Starts the close handshake with `code` (0: a close frame without one;
 /// otherwise 1000-1003, 1007-1014 or 3000-4999) and `reason` (NULL or
-/// UTF-8, at most 123 bytes, only with a code). The future (value NULL)
+/// UTF-8, at most 123 bytes, only with a code; read during the call
+/// only). The future (value NULL)
 /// resolves once the server's close frame came and the connection is
 /// closed; it fails with `TORNADO_ERR_TIMEOUT` when the server does not
 /// answer within the close timeout (the connection is closed anyway), or
