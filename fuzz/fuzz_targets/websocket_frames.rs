@@ -19,6 +19,7 @@ fn run(data: &[u8], piece: usize, deflate: bool) -> (Vec<Event>, Option<u16>) {
             client_no_context_takeover: false,
             server_no_context_takeover: false,
             server_max_window_bits: 15,
+            client_max_window_bits: 15,
         })
     });
     let mut receiver = Receiver::new(MAX, inflater);
