@@ -209,7 +209,10 @@ func TestDoFromManyGoroutines(t *testing.T) {
 }
 
 // Completions come back to Go in batches: 64 responses released at once
-// reach Go in fewer returns from the loop than there are events.
+// reach Go in fewer returns from the loop than there are events. Whether
+// two completions meet in one return is a matter of timing (CI saw a round
+// in which each was handled before the next arrived), so up to five rounds
+// are tried: a binding that never batches fails all of them.
 func TestCompletionsInBatches(t *testing.T) {
 	if underASan {
 		// Seen in CI: under ASan each completion was handled before the
@@ -217,6 +220,23 @@ func TestCompletionsInBatches(t *testing.T) {
 		// matter of timing, checked in the -race run.
 		t.Skip("timing-dependent: checked without -asan (go test -race)")
 	}
+	for round := 1; round <= 5; round++ {
+		events, batches := completionsOf64(t)
+		if events < 64 {
+			t.Fatalf("%d events for 64 fetches", events)
+		}
+		if batches < events {
+			t.Logf("round %d: %d events in %d returns to Go", round, events, batches)
+			return
+		}
+		t.Logf("round %d: %d events in %d returns to Go: not batched, again", round, events, batches)
+	}
+	t.Fatal("five rounds of 64 completions, none batched")
+}
+
+// completionsOf64 makes 64 fetches that the server answers all at once and
+// returns how many events came back to Go and in how many returns.
+func completionsOf64(t *testing.T) (events, batches int) {
 	const n = 64
 	var arrived sync.WaitGroup
 	arrived.Add(n)
@@ -244,10 +264,7 @@ func TestCompletionsInBatches(t *testing.T) {
 	}
 	wg.Wait()
 	c.Close()
-	if c.events < n || c.batches >= c.events {
-		t.Fatalf("%d events in %d returns to Go: not batched", c.events, c.batches)
-	}
-	t.Logf("%d events in %d returns to Go", c.events, c.batches)
+	return c.events, c.batches
 }
 
 // A context deadline is the fetch's timeout: Do returns about then with an
