@@ -174,6 +174,11 @@ fn kind(response: &HTTPResponse) -> Option<FetchErrorKind> {
     response.error.as_ref().and_then(kind_of)
 }
 
+/// The message of a fetch that must have failed.
+fn message(response: &HTTPResponse) -> &str {
+    response.error.as_ref().expect("the fetch failed").message()
+}
+
 // ---- nginx over TLS ----
 
 #[test]
@@ -553,12 +558,7 @@ fn rst_stream_fails_that_stream_and_others_carry_on() {
         "{:?}",
         r[0].error
     );
-    assert!(r[0]
-        .error
-        .as_ref()
-        .unwrap()
-        .message()
-        .contains("INTERNAL_ERROR"));
+    assert!(message(&r[0]).contains("INTERNAL_ERROR"));
     assert_eq!(r[1].code, 200, "{:?}", r[1].error);
     assert_eq!(client.connections_opened(), 1);
 }
@@ -851,24 +851,14 @@ fn writing_producer_over_h2_errors_fail_the_fetch() {
         "{:?}",
         r[0].error
     );
-    assert!(r[0]
-        .error
-        .as_ref()
-        .unwrap()
-        .message()
-        .contains("gave 1000 of the 2000"));
+    assert!(message(&r[0]).contains("gave 1000 of the 2000"));
     assert_eq!(
         kind(&r[1]),
         Some(FetchErrorKind::InvalidRequest),
         "{:?}",
         r[1].error
     );
-    assert!(r[1]
-        .error
-        .as_ref()
-        .unwrap()
-        .message()
-        .contains("more than the 2500"));
+    assert!(message(&r[1]).contains("more than the 2500"));
     assert_eq!(past_writes.borrow().completed, 2);
     let error = r[2]
         .error
