@@ -5,14 +5,12 @@
 
 use std::cell::RefCell;
 use std::fs::File;
-use std::io::{ErrorKind, IoSlice, Read, Write};
+use std::io::{ErrorKind, Read, Write};
 use std::net::TcpStream;
 use std::os::unix::io::{AsRawFd, RawFd};
 use std::os::unix::net::UnixStream;
 
-use rustls::Connection;
-
-use super::tls::tls_read;
+use super::session::TlsSession;
 
 /// See `Io::after_read`.
 const QUICK_ACK_AFTER: usize = 64 * 1024;
@@ -34,15 +32,15 @@ pub(super) struct TlsTunnel {
     pub(super) io: Io,
     /// Its own cell: the stream's session (`Inner::tls`) is borrowed while
     /// it reads and writes through this one.
-    pub(super) session: RefCell<Box<Connection>>,
+    pub(super) session: RefCell<Box<TlsSession>>,
 }
 
 impl TlsTunnel {
     /// Sends the records the session holds until none is left (Ok) or the
     /// socket is full (WouldBlock).
-    fn send_records(&self, session: &mut Connection) -> std::io::Result<()> {
+    fn send_records(&self, session: &mut TlsSession) -> std::io::Result<()> {
         while session.wants_write() {
-            match session.write_tls(&mut IoRef(&self.io)) {
+            match session.write_tls(&self.io) {
                 Ok(_) => {}
                 Err(e) if e.kind() == ErrorKind::Interrupted => {}
                 Err(e) => return Err(e),
@@ -53,7 +51,7 @@ impl TlsTunnel {
 
     fn read(&self, buf: &mut [u8]) -> std::io::Result<usize> {
         let mut session = self.session.borrow_mut();
-        let result = tls_read(&self.io, &mut session, buf);
+        let result = session.read(&self.io, buf);
         if session.wants_write() {
             // A reply the records read asked for (a key update): sent now
             // if the socket takes it, else by the stream's flusher, which
@@ -65,12 +63,13 @@ impl TlsTunnel {
 
     /// Takes plaintext only once the session's earlier records are out,
     /// so what it holds stays bounded by one write; never Ok(0) for bytes
-    /// offered (a caller such as rustls' `write_tls` would loop on it).
-    fn write(&self, bufs: &[IoSlice<'_>]) -> std::io::Result<usize> {
+    /// offered (a caller such as the inner session's `write_tls` would
+    /// loop on it).
+    fn write(&self, data: &[u8]) -> std::io::Result<usize> {
         let mut session = self.session.borrow_mut();
         self.send_records(&mut session)?;
-        let n = session.writer().write_vectored(bufs)?;
-        if n == 0 && bufs.iter().any(|b| !b.is_empty()) {
+        let n = session.write_plaintext(data)?;
+        if n == 0 && !data.is_empty() {
             return Err(ErrorKind::WouldBlock.into());
         }
         match self.send_records(&mut session) {
@@ -151,52 +150,8 @@ impl Io {
             Io::Tcp(s) => (&*s).write(buf),
             Io::Unix(s) => (&*s).write(buf),
             Io::Fd(f) => (&*f).write(buf),
-            Io::Tunnel(t) => t.write(&[IoSlice::new(buf)]),
+            Io::Tunnel(t) => t.write(buf),
         }
-    }
-
-    /// One gather write of all of `bufs`: sendmsg(2) with MSG_NOSIGNAL on
-    /// a socket (std's writev would raise SIGPIPE in a C program when the
-    /// peer has gone), writev(2) on any other fd.
-    pub(super) fn write_vectored(&self, bufs: &[IoSlice<'_>]) -> std::io::Result<usize> {
-        #[cfg(any(target_os = "linux", target_os = "android"))]
-        const NO_SIGNAL: libc::c_int = libc::MSG_NOSIGNAL;
-        #[cfg(not(any(target_os = "linux", target_os = "android")))]
-        const NO_SIGNAL: libc::c_int = 0;
-        match self {
-            Io::Tcp(s) => socket2::SockRef::from(s).send_vectored_with_flags(bufs, NO_SIGNAL),
-            Io::Unix(s) => socket2::SockRef::from(s).send_vectored_with_flags(bufs, NO_SIGNAL),
-            Io::Fd(f) => (&*f).write_vectored(bufs),
-            Io::Tunnel(t) => t.write(bufs),
-        }
-    }
-}
-
-/// `Read`/`Write` over a shared `Io`, for rustls' `read_tls`/`write_tls`.
-pub(super) struct IoRef<'a>(pub(super) &'a Io);
-
-impl Read for IoRef<'_> {
-    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
-        self.0.read(buf)
-    }
-}
-
-impl Write for IoRef<'_> {
-    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
-        self.0.write(buf)
-    }
-
-    /// rustls' `write_tls` hands over every record it has ready as one
-    /// slice each: they go out in one writev(2), so a handshake flight
-    /// (TLS 1.2's ClientKeyExchange, ChangeCipherSpec and Finished) is one
-    /// segment, not three small writes that Nagle's algorithm holds back
-    /// until the peer's delayed ACK (40 ms).
-    fn write_vectored(&mut self, bufs: &[IoSlice<'_>]) -> std::io::Result<usize> {
-        self.0.write_vectored(bufs)
-    }
-
-    fn flush(&mut self) -> std::io::Result<()> {
-        Ok(())
     }
 }
 

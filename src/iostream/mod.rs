@@ -21,8 +21,6 @@ use std::os::unix::io::{AsRawFd, OwnedFd, RawFd};
 use std::os::unix::net::UnixStream;
 use std::rc::Rc;
 
-use rustls::Connection;
-
 use crate::error::{Code, Error, Result};
 use crate::future::Future;
 use crate::ioloop::{LoopRef, Registration};
@@ -31,11 +29,13 @@ mod buffer;
 mod io;
 mod poll;
 mod read;
+mod session;
 mod tls;
 mod write;
 
 use buffer::ByteQueue;
 use io::Io;
+use session::TlsSession;
 use write::WriteState;
 
 /// Default `max_buffer_size`: 100 MiB, as Tornado.
@@ -65,7 +65,7 @@ struct Inner {
     /// The TLS session once `start_tls_*` began; reads and writes then go
     /// through it (the buffers above hold plaintext).
     /// Boxed: a session is large and most streams are plain.
-    tls: RefCell<Option<Box<Connection>>>,
+    tls: RefCell<Option<Box<TlsSession>>>,
     /// The done future every write sent in full at once returns (shared:
     /// such writes allocate nothing).
     sent: OnceCell<Future<()>>,

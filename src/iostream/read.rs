@@ -7,7 +7,6 @@ use std::io::ErrorKind;
 use std::rc::Rc;
 
 use super::io::is_tls_failure;
-use super::tls::tls_read;
 use super::{find, stream_closed, IOStream, FIRST_READ, MAX_READ};
 use crate::error::{Code, Error, Result};
 use crate::ioloop::Registration;
@@ -138,7 +137,7 @@ impl IOStream {
         let want = room.min(self.inner.read_size.get());
         let spare = buffer.spare(want);
         let result = match self.inner.tls.borrow_mut().as_mut() {
-            Some(tls) => tls_read(io, tls, spare),
+            Some(tls) => tls.read(io, spare),
             None => io.read(spare),
         };
         let got = *result.as_ref().unwrap_or(&0);

@@ -1,12 +1,15 @@
 //! TLS on a stream (Tornado's `SSLIOStream`): `start_tls` on either side,
 //! the handshake, and the session's record I/O under reads and writes.
 
-use std::io::{BufRead, ErrorKind, Read};
+use std::io::ErrorKind;
 
 use rustls::pki_types::ServerName;
-use rustls::{ClientConfig, ClientConnection, Connection, ServerConfig, ServerConnection};
+use rustls::client::UnbufferedClientConnection;
+use rustls::server::UnbufferedServerConnection;
+use rustls::{ClientConfig, ServerConfig};
 
-use super::io::{is_tls_failure, tls_io_error, Io, IoRef, TlsTunnel};
+use super::io::{is_tls_failure, Io, TlsTunnel};
+use super::session::TlsSession;
 use super::IOStream;
 use crate::error::{Error, Result};
 use crate::tls::tls_error;
@@ -22,7 +25,7 @@ impl IOStream {
         config: std::sync::Arc<ClientConfig>,
         server_name: ServerName<'static>,
     ) -> Result<()> {
-        let session = ClientConnection::new(config, server_name).map_err(tls_error)?;
+        let session = UnbufferedClientConnection::new(config, server_name).map_err(tls_error)?;
         if !self.inner.nodelay_chosen.get() {
             // As curl: TCP_NODELAY before the handshake (unless the caller
             // chose), so the first write after it does not wait behind
@@ -33,7 +36,7 @@ impl IOStream {
                 let _ = s.set_nodelay(true);
             }
         }
-        self.start_tls(Box::new(session.into())).await
+        self.start_tls(Box::new(TlsSession::client(session))).await
     }
 
     /// Starts a second TLS session inside this stream's TLS session and
@@ -47,7 +50,7 @@ impl IOStream {
         config: std::sync::Arc<ClientConfig>,
         server_name: ServerName<'static>,
     ) -> Result<()> {
-        let session = ClientConnection::new(config, server_name).map_err(tls_error)?;
+        let session = UnbufferedClientConnection::new(config, server_name).map_err(tls_error)?;
         if self.closed() {
             return Err(self.closed_error());
         }
@@ -71,13 +74,13 @@ impl IOStream {
                 session: std::cell::RefCell::new(outer),
             })));
         }
-        self.start_tls(Box::new(session.into())).await
+        self.start_tls(Box::new(TlsSession::client(session))).await
     }
 
     /// Starts TLS as a server on this accepted stream and completes the handshake.
     pub async fn start_tls_server(&self, config: std::sync::Arc<ServerConfig>) -> Result<()> {
-        let session = ServerConnection::new(config).map_err(tls_error)?;
-        self.start_tls(Box::new(session.into())).await
+        let session = UnbufferedServerConnection::new(config).map_err(tls_error)?;
+        self.start_tls(Box::new(TlsSession::server(session))).await
     }
 
     /// True once TLS has started on this stream.
@@ -88,14 +91,14 @@ impl IOStream {
     /// The ALPN protocol agreed in the handshake, if any.
     pub fn alpn_protocol(&self) -> Option<Vec<u8>> {
         let tls = self.inner.tls.borrow();
-        tls.as_ref()?.alpn_protocol().map(<[u8]>::to_vec)
+        tls.as_ref()?.common().alpn_protocol().map(<[u8]>::to_vec)
     }
 
     /// The TLS version the handshake agreed ("TLSv1.2", "TLSv1.3"); None
     /// before the handshake is done or on a plain stream.
     pub fn tls_version(&self) -> Option<&'static str> {
         let tls = self.inner.tls.borrow();
-        match tls.as_ref()?.protocol_version()? {
+        match tls.as_ref()?.common().protocol_version()? {
             rustls::ProtocolVersion::TLSv1_2 => Some("TLSv1.2"),
             rustls::ProtocolVersion::TLSv1_3 => Some("TLSv1.3"),
             other => other.as_str(),
@@ -107,20 +110,20 @@ impl IOStream {
     /// on a plain stream.
     pub fn tls_cipher(&self) -> Option<&'static str> {
         let tls = self.inner.tls.borrow();
-        tls.as_ref()?.negotiated_cipher_suite()?.suite().as_str()
+        tls.as_ref()?.common().negotiated_cipher_suite()?.suite().as_str()
     }
 
     /// Whether the handshake resumed an earlier session (Some(false): a
     /// full handshake); None before the handshake is done or on a plain stream.
     pub fn tls_resumed(&self) -> Option<bool> {
         let tls = self.inner.tls.borrow();
-        let kind = tls.as_ref()?.handshake_kind()?;
+        let kind = tls.as_ref()?.common().handshake_kind()?;
         Some(kind == rustls::HandshakeKind::Resumed)
     }
 
     /// The session comes boxed: it is large, and it would otherwise sit in
     /// the state of every future that awaits a connect.
-    async fn start_tls(&self, mut session: Box<Connection>) -> Result<()> {
+    async fn start_tls(&self, mut session: Box<TlsSession>) -> Result<()> {
         if self.closed() {
             return Err(self.closed_error());
         }
@@ -133,13 +136,7 @@ impl IOStream {
         let _guard = self.begin_read()?;
         // Bytes read before TLS started are the peer's first TLS records.
         let early = std::mem::take(&mut *self.inner.read_buffer.borrow_mut());
-        if early.len() > 0 {
-            let mut records = early.bytes();
-            while !records.is_empty() {
-                session.read_tls(&mut records).map_err(tls_error)?;
-                session.process_new_packets().map_err(tls_error)?;
-            }
-        }
+        session.begin(early.bytes()).map_err(tls_error)?;
         *self.inner.tls.borrow_mut() = Some(session);
         let outcome = self.handshake().await;
         if let Err(e) = &outcome {
@@ -207,7 +204,7 @@ impl IOStream {
             return Ok(());
         };
         while tls.wants_write() {
-            tls.write_tls(&mut IoRef(io))?;
+            tls.write_tls(io)?;
         }
         Ok(())
     }
@@ -219,9 +216,7 @@ impl IOStream {
         let (Some(io), Some(tls)) = (io.as_ref(), tls.as_mut()) else {
             return Ok(0);
         };
-        let n = tls.read_tls(&mut IoRef(io))?;
-        tls.process_new_packets().map_err(tls_io_error)?;
-        Ok(n)
+        tls.receive(io)
     }
 
     /// On a clean close, tells a TLS peer so (best effort, never blocks).
@@ -248,48 +243,6 @@ impl IOStream {
         let (Some(io), Some(tls)) = (io.as_ref(), tls.as_mut()) else {
             return Ok(None);
         };
-        loop {
-            let mut reader = tls.reader();
-            match reader.fill_buf() {
-                Ok(piece) if !piece.is_empty() => {
-                    let taken = sink.take().map_or(0, |sink| sink(piece).min(piece.len()));
-                    reader.consume(taken);
-                    return Ok(Some(taken));
-                }
-                // close_notify, and everything before it was read.
-                Ok(_) => return Ok(None),
-                Err(e) if e.kind() == ErrorKind::WouldBlock => {}
-                // The socket ended without close_notify (see tls_read).
-                Err(e) if e.kind() == ErrorKind::UnexpectedEof => return Ok(None),
-                Err(e) => return Err(e),
-            }
-            // Once the socket reports its end, the session says so above.
-            tls.read_tls(&mut IoRef(io))?;
-            tls.process_new_packets().map_err(tls_io_error)?;
-        }
-    }
-}
-
-/// Reads plaintext from a TLS session, pulling records from the socket as
-/// needed. Ok(0) at the end of the stream (with or without close_notify:
-/// peers that just close are common, and the framing above detects
-/// truncation where it matters).
-pub(super) fn tls_read(io: &Io, tls: &mut Connection, buf: &mut [u8]) -> std::io::Result<usize> {
-    loop {
-        match tls.reader().read(buf) {
-            Ok(n) => return Ok(n),
-            Err(e) if e.kind() == ErrorKind::WouldBlock => {}
-            Err(e) if e.kind() == ErrorKind::UnexpectedEof => return Ok(0),
-            Err(e) => return Err(e),
-        }
-        let n = tls.read_tls(&mut IoRef(io))?;
-        tls.process_new_packets().map_err(tls_io_error)?;
-        if n == 0 {
-            // The socket ended; whatever the session holds was read above.
-            return match tls.reader().read(buf) {
-                Ok(n) => Ok(n),
-                Err(_) => Ok(0),
-            };
-        }
+        tls.lend(io, sink)
     }
 }

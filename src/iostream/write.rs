@@ -2,12 +2,11 @@
 //! the rest by a flusher task; each write's future is done when its bytes
 //! have left the buffer.
 
-use std::io::{ErrorKind, Write};
-
-use rustls::Connection;
+use std::io::ErrorKind;
 
 use super::buffer::ByteQueue;
-use super::io::{Io, IoRef};
+use super::io::Io;
+use super::session::TlsSession;
 use super::IOStream;
 use crate::error::{Error, Result};
 use crate::future::Future;
@@ -182,19 +181,19 @@ pub(super) fn flush_plain(io: &Io, state: &mut WriteState) -> std::io::Result<()
 /// TLS writes: hands the plaintext to the session, then sends its records.
 pub(super) fn flush_tls(
     io: &Io,
-    tls: &mut Connection,
+    tls: &mut TlsSession,
     state: &mut WriteState,
 ) -> std::io::Result<()> {
     loop {
         if state.buffer.len() > 0 {
-            let n = tls.writer().write(state.buffer.bytes())?;
+            let n = tls.write_plaintext(state.buffer.bytes())?;
             state.buffer.consume(n);
             state.written += n as u64;
         }
         if !tls.wants_write() {
             return Ok(());
         }
-        match tls.write_tls(&mut IoRef(io)) {
+        match tls.write_tls(io) {
             Ok(_) => {}
             Err(e) if e.kind() == ErrorKind::Interrupted => {}
             Err(e) => return Err(e),

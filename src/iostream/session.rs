@@ -1,0 +1,545 @@
+//! A stream's TLS session on rustls' unbuffered API: the session owns the
+//! buffer the socket's records are read into (in large reads), rustls
+//! decrypts them there, and the plaintext is lent from the record it came
+//! in (to `lend`'s sink) or copied once into the caller's buffer (`read`).
+//! Records to send (handshake flights, application data, alerts) are
+//! encoded into one outgoing buffer that goes out in one write.
+//!
+//! Why not rustls' buffered `Connection`: it reads the socket at most
+//! 4 KiB at a time (several reads for one 16 KiB record) into a buffer it
+//! shrinks each time it empties, and copies each record's plaintext into
+//! a fresh allocation laid out the same way each time, which on some CPUs
+//! (AMD Zen with glibc before 2.39) puts the copy in `rep movsb`'s slow
+//! case (destination a few bytes after the source, modulo 4 KiB).
+//! rustls 0.23's unbuffered API still copies each record's plaintext once
+//! (`ReadTraffic` hands out a `Vec`), but out of this long-lived buffer.
+
+use std::io::ErrorKind;
+
+use rustls::client::UnbufferedClientConnection;
+use rustls::server::UnbufferedServerConnection;
+use rustls::unbuffered::{
+    ConnectionState, EncodeError, EncryptError, InsufficientSizeError, UnbufferedStatus,
+};
+use rustls::CommonState;
+
+use super::buffer::ByteQueue;
+use super::io::{tls_io_error, Io};
+
+/// The most one read from the socket asks for.
+const READ_SIZE: usize = 64 * 1024;
+/// What the incoming buffer may hold at most: one handshake message
+/// (rustls refuses those over 64 KiB) with its record headers, or one
+/// largest record (16 KiB of plaintext plus 2 KiB of expansion), plus
+/// what one read adds. A peer cannot make it grow past this: rustls
+/// refuses larger records and messages.
+const MAX_INCOMING: usize = 0x1_0000 + 4 * 1024 + READ_SIZE;
+/// An emptied incoming buffer larger than this is released when the
+/// socket has nothing more (idle connections stay small).
+const KEEP_INCOMING: usize = 16 * 1024;
+/// Plaintext accepted for encryption while records wait to be sent: the
+/// outgoing buffer stays bounded by about this much.
+const MAX_OUTGOING: usize = 64 * 1024;
+
+enum Conn {
+    Client(UnbufferedClientConnection),
+    Server(UnbufferedServerConnection),
+}
+
+/// Received records not yet processed: `buf[start..filled]`.
+#[derive(Default)]
+struct Incoming {
+    buf: Vec<u8>,
+    start: usize,
+    filled: usize,
+}
+
+/// Encoded records not yet sent: `buf[sent..]`.
+#[derive(Default)]
+struct Outgoing {
+    buf: Vec<u8>,
+    sent: usize,
+}
+
+impl Outgoing {
+    fn pending(&self) -> usize {
+        self.buf.len() - self.sent
+    }
+
+    /// Runs `encode` on spare room at the end, growing it to what the
+    /// encoder says it needs.
+    fn encode_with(
+        &mut self,
+        mut encode: impl FnMut(&mut [u8]) -> Result<usize, Option<InsufficientSizeError>>,
+    ) -> Result<(), rustls::Error> {
+        let mut room = 1024;
+        loop {
+            let end = self.buf.len();
+            self.buf.resize(end + room, 0);
+            match encode(&mut self.buf[end..]) {
+                Ok(n) => {
+                    self.buf.truncate(end + n);
+                    return Ok(());
+                }
+                Err(Some(InsufficientSizeError { required_size })) => {
+                    self.buf.truncate(end);
+                    room = required_size;
+                }
+                Err(None) => {
+                    self.buf.truncate(end);
+                    return Err(rustls::Error::General("cannot encode a TLS record".into()));
+                }
+            }
+        }
+    }
+}
+
+/// What `process` is asked to do once the session may send application
+/// data.
+enum Action<'a> {
+    Nothing,
+    Encrypt(&'a [u8]),
+    CloseNotify,
+}
+
+/// Where `process` stopped.
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+enum Stop {
+    /// Plaintext was delivered.
+    Data,
+    /// More records are needed (the handshake waits for the peer, or
+    /// application data is incomplete).
+    NeedRecords,
+    /// The peer sent close_notify: no more plaintext comes.
+    PeerClosed,
+}
+
+pub(super) struct TlsSession {
+    conn: Conn,
+    incoming: Incoming,
+    outgoing: Outgoing,
+    /// Plaintext a sink did not take, lent before any newer record.
+    plaintext: ByteQueue,
+    /// The socket reported its end.
+    eof: bool,
+    /// The peer's close_notify was seen.
+    peer_closed: bool,
+    /// The error that ended the session: reported again on each use.
+    failed: Option<rustls::Error>,
+}
+
+impl TlsSession {
+    pub(super) fn client(conn: UnbufferedClientConnection) -> TlsSession {
+        TlsSession::new(Conn::Client(conn))
+    }
+
+    pub(super) fn server(conn: UnbufferedServerConnection) -> TlsSession {
+        TlsSession::new(Conn::Server(conn))
+    }
+
+    fn new(conn: Conn) -> TlsSession {
+        TlsSession {
+            conn,
+            incoming: Incoming::default(),
+            outgoing: Outgoing::default(),
+            plaintext: ByteQueue::default(),
+            eof: false,
+            peer_closed: false,
+            failed: None,
+        }
+    }
+
+    /// The negotiated parameters (ALPN, version, cipher suite, ...).
+    pub(super) fn common(&self) -> &CommonState {
+        match &self.conn {
+            Conn::Client(c) => c,
+            Conn::Server(s) => s,
+        }
+    }
+
+    pub(super) fn is_handshaking(&self) -> bool {
+        self.common().is_handshaking()
+    }
+
+    /// True while encoded records wait to be sent.
+    pub(super) fn wants_write(&self) -> bool {
+        self.outgoing.pending() > 0
+    }
+
+    /// Sends encoded records with one write: Ok(n) for what the socket
+    /// took (a whole handshake flight goes out in one segment).
+    pub(super) fn write_tls(&mut self, io: &Io) -> std::io::Result<usize> {
+        let out = &mut self.outgoing;
+        let n = io.write(&out.buf[out.sent..])?;
+        out.sent += n;
+        if out.sent == out.buf.len() {
+            out.buf.clear();
+            out.sent = 0;
+        }
+        Ok(n)
+    }
+
+    /// Starts the handshake: takes the records read from the socket
+    /// before TLS started (`early`, often none) and encodes the first
+    /// flight (a client's ClientHello).
+    pub(super) fn begin(&mut self, mut early: &[u8]) -> Result<(), rustls::Error> {
+        loop {
+            let room = MAX_INCOMING - (self.incoming.filled - self.incoming.start);
+            if room == 0 {
+                return Err(too_large());
+            }
+            let n = room.min(early.len());
+            let spare = self.incoming.spare(n);
+            spare[..n].copy_from_slice(&early[..n]);
+            self.incoming.filled += n;
+            early = &early[n..];
+            self.process_into_queue(Action::Nothing)?;
+            if early.is_empty() {
+                return Ok(());
+            }
+        }
+    }
+
+    /// Reads records from the socket once and processes them (the
+    /// handshake's step): Ok(0) at the end of the stream.
+    pub(super) fn receive(&mut self, io: &Io) -> std::io::Result<usize> {
+        let n = self.read_records(io)?;
+        self.process_into_queue(Action::Nothing)
+            .map_err(tls_io_error)?;
+        Ok(n)
+    }
+
+    /// Encrypts as much of `data` as the outgoing buffer's bound allows;
+    /// Ok(0) before the handshake is done or while that buffer is full.
+    pub(super) fn write_plaintext(&mut self, data: &[u8]) -> std::io::Result<usize> {
+        let room = MAX_OUTGOING.saturating_sub(self.outgoing.pending());
+        let data = &data[..data.len().min(room)];
+        if data.is_empty() || self.is_handshaking() {
+            return Ok(0);
+        }
+        self.process_into_queue(Action::Encrypt(data))
+            .map_err(tls_io_error)?;
+        Ok(data.len())
+    }
+
+    /// Queues close_notify (once the handshake is done; best effort).
+    pub(super) fn send_close_notify(&mut self) {
+        if !self.is_handshaking() && self.failed.is_none() {
+            let _ = self.process_into_queue(Action::CloseNotify);
+        }
+    }
+
+    /// Lends `sink` the next piece of plaintext (straight from the record
+    /// it came in when no earlier piece is left over), reading records
+    /// from the socket until there is one: Some(taken), None at the end
+    /// of the stream (with or without close_notify). `sink` is called at
+    /// most once; what it leaves is kept for the next call.
+    pub(super) fn lend(
+        &mut self,
+        io: &Io,
+        sink: &mut Option<impl FnOnce(&[u8]) -> usize>,
+    ) -> std::io::Result<Option<usize>> {
+        loop {
+            if self.plaintext.len() > 0 {
+                let piece = self.plaintext.bytes();
+                let taken = sink.take().map_or(0, |sink| sink(piece).min(piece.len()));
+                self.plaintext.consume(taken);
+                return Ok(Some(taken));
+            }
+            let mut taken = None;
+            let mut plaintext = std::mem::take(&mut self.plaintext);
+            let stop = self.process(&mut Action::Nothing, &mut |piece| match sink.take() {
+                Some(sink) if taken.is_none() => {
+                    let n = sink(piece).min(piece.len());
+                    taken = Some(n);
+                    plaintext.push(&piece[n..]);
+                }
+                _ => plaintext.push(piece),
+            });
+            self.plaintext = plaintext;
+            let stop = stop.map_err(tls_io_error)?;
+            if let Some(n) = taken {
+                return Ok(Some(n));
+            }
+            match stop {
+                Stop::Data => continue,
+                Stop::PeerClosed => return Ok(None),
+                Stop::NeedRecords if self.eof => return Ok(None),
+                Stop::NeedRecords => {}
+            }
+            self.read_records(io)?;
+        }
+    }
+
+    /// Copies plaintext into `buf`, reading records from the socket as
+    /// needed: Ok(0) at the end of the stream (with or without
+    /// close_notify: peers that just close are common, and the framing
+    /// above detects truncation where it matters).
+    pub(super) fn read(&mut self, io: &Io, buf: &mut [u8]) -> std::io::Result<usize> {
+        loop {
+            let mut n = self.plaintext.len().min(buf.len());
+            buf[..n].copy_from_slice(&self.plaintext.bytes()[..n]);
+            self.plaintext.consume(n);
+            let mut stop = Stop::Data;
+            while n < buf.len() && stop == Stop::Data {
+                let mut plaintext = std::mem::take(&mut self.plaintext);
+                let result = self.process(&mut Action::Nothing, &mut |piece| {
+                    let fits = piece.len().min(buf.len() - n);
+                    buf[n..n + fits].copy_from_slice(&piece[..fits]);
+                    n += fits;
+                    plaintext.push(&piece[fits..]);
+                });
+                self.plaintext = plaintext;
+                stop = result.map_err(tls_io_error)?;
+            }
+            if n > 0 || buf.is_empty() {
+                return Ok(n);
+            }
+            if stop == Stop::PeerClosed || self.eof {
+                return Ok(0);
+            }
+            self.read_records(io)?;
+        }
+    }
+
+    /// One read from the socket into the incoming buffer: Ok(0) at its end.
+    fn read_records(&mut self, io: &Io) -> std::io::Result<usize> {
+        if self.eof {
+            return Ok(0);
+        }
+        let held = self.incoming.filled - self.incoming.start;
+        let want = READ_SIZE.min(MAX_INCOMING - held);
+        if want == 0 {
+            // rustls refuses records and messages that would fill it.
+            return Err(tls_io_error(too_large()));
+        }
+        let spare = self.incoming.spare(want);
+        match io.read(&mut spare[..want]) {
+            Ok(0) => {
+                self.eof = true;
+                Ok(0)
+            }
+            Ok(n) => {
+                self.incoming.filled += n;
+                io.after_read(n);
+                Ok(n)
+            }
+            Err(e) => {
+                if e.kind() == ErrorKind::WouldBlock {
+                    self.incoming.release_if_idle();
+                }
+                Err(e)
+            }
+        }
+    }
+
+    /// Processes records until more are needed, queueing any plaintext.
+    fn process_into_queue(&mut self, mut action: Action<'_>) -> Result<Stop, rustls::Error> {
+        let mut plaintext = std::mem::take(&mut self.plaintext);
+        let mut deliver = |piece: &[u8]| plaintext.push(piece);
+        let mut result = self.process(&mut action, &mut deliver);
+        while let Ok(Stop::Data) = result {
+            result = self.process(&mut action, &mut deliver);
+        }
+        self.plaintext = plaintext;
+        result
+    }
+
+    /// Runs rustls over the records held until it delivers plaintext
+    /// (to `deliver`), needs more records, or sees close_notify; encodes
+    /// what it has to send, and does `action` once it may send
+    /// application data. A failure is kept, and the alert rustls queued
+    /// for the peer is encoded (best effort: sent with the next write).
+    fn process(
+        &mut self,
+        action: &mut Action<'_>,
+        deliver: &mut dyn FnMut(&[u8]),
+    ) -> Result<Stop, rustls::Error> {
+        if let Some(e) = &self.failed {
+            return Err(e.clone());
+        }
+        if self.peer_closed && matches!(*action, Action::Nothing) {
+            return Ok(Stop::PeerClosed);
+        }
+        loop {
+            let records = &mut self.incoming.buf[self.incoming.start..self.incoming.filled];
+            let step = match &mut self.conn {
+                Conn::Client(c) => step(
+                    c.process_tls_records(records),
+                    &mut self.outgoing,
+                    action,
+                    deliver,
+                ),
+                Conn::Server(s) => step(
+                    s.process_tls_records(records),
+                    &mut self.outgoing,
+                    action,
+                    deliver,
+                ),
+            };
+            let (discard, outcome) = step;
+            self.incoming.discard(discard);
+            match outcome {
+                Ok(Step::Continue) => {}
+                Ok(Step::Stop(Stop::PeerClosed)) => {
+                    self.peer_closed = true;
+                    if matches!(*action, Action::Nothing) {
+                        return Ok(Stop::PeerClosed);
+                    }
+                }
+                Ok(Step::Stop(stop)) => return Ok(stop),
+                Ok(Step::Closed) => return Ok(Stop::PeerClosed),
+                Err(e) => {
+                    self.failed = Some(e.clone());
+                    self.encode_alert();
+                    return Err(e);
+                }
+            }
+        }
+    }
+
+    /// After a failure: encodes the alert rustls queued for the peer.
+    fn encode_alert(&mut self) {
+        for _ in 0..4 {
+            let records = &mut self.incoming.buf[self.incoming.start..self.incoming.filled];
+            let mut nothing = Action::Nothing;
+            let (_, outcome) = match &mut self.conn {
+                Conn::Client(c) => step(
+                    c.process_tls_records(records),
+                    &mut self.outgoing,
+                    &mut nothing,
+                    &mut |_| {},
+                ),
+                Conn::Server(s) => step(
+                    s.process_tls_records(records),
+                    &mut self.outgoing,
+                    &mut nothing,
+                    &mut |_| {},
+                ),
+            };
+            if !matches!(outcome, Ok(Step::Continue)) {
+                return;
+            }
+        }
+    }
+}
+
+/// What one state of rustls' unbuffered state machine led to.
+enum Step {
+    Continue,
+    Stop(Stop),
+    /// Both sides sent close_notify.
+    Closed,
+}
+
+/// Handles one state rustls reports: returns the bytes to discard from
+/// the front of the records given to it, and what comes next.
+fn step<Data>(
+    status: UnbufferedStatus<'_, '_, Data>,
+    outgoing: &mut Outgoing,
+    action: &mut Action<'_>,
+    deliver: &mut dyn FnMut(&[u8]),
+) -> (usize, Result<Step, rustls::Error>) {
+    let UnbufferedStatus { mut discard, state } = status;
+    let state = match state {
+        Ok(state) => state,
+        Err(e) => return (discard, Err(e)),
+    };
+    let outcome = match state {
+        ConnectionState::ReadTraffic(mut traffic) => {
+            let mut delivered = false;
+            while let Some(record) = traffic.next_record() {
+                match record {
+                    Ok(record) => {
+                        discard += record.discard;
+                        if !record.payload.is_empty() {
+                            deliver(record.payload);
+                            delivered = true;
+                        }
+                    }
+                    Err(e) => return (discard, Err(e)),
+                }
+            }
+            Ok(if delivered {
+                Step::Stop(Stop::Data)
+            } else {
+                Step::Continue
+            })
+        }
+        ConnectionState::EncodeTlsData(mut data) => outgoing
+            .encode_with(|room| match data.encode(room) {
+                Ok(n) => Ok(n),
+                Err(EncodeError::InsufficientSize(e)) => Err(Some(e)),
+                Err(_) => Err(None),
+            })
+            .map(|()| Step::Continue),
+        // The records are in `outgoing`: they go out, in order, before
+        // anything encoded later.
+        ConnectionState::TransmitTlsData(transmit) => {
+            transmit.done();
+            Ok(Step::Continue)
+        }
+        ConnectionState::BlockedHandshake => Ok(Step::Stop(Stop::NeedRecords)),
+        ConnectionState::WriteTraffic(mut traffic) => {
+            let done = match std::mem::replace(action, Action::Nothing) {
+                Action::Nothing => Ok(()),
+                Action::Encrypt(data) => {
+                    outgoing.encode_with(|room| encrypt_error(traffic.encrypt(data, room)))
+                }
+                Action::CloseNotify => outgoing
+                    .encode_with(|room| encrypt_error(traffic.queue_close_notify(room))),
+            };
+            done.map(|()| Step::Stop(Stop::NeedRecords))
+        }
+        ConnectionState::PeerClosed => Ok(Step::Stop(Stop::PeerClosed)),
+        ConnectionState::Closed => Ok(Step::Closed),
+        // Early data is never enabled in our server configurations.
+        _ => Err(rustls::Error::General(
+            "unexpected TLS early data".to_string(),
+        )),
+    };
+    (discard, outcome)
+}
+
+fn encrypt_error(result: Result<usize, EncryptError>) -> Result<usize, Option<InsufficientSizeError>> {
+    match result {
+        Ok(n) => Ok(n),
+        Err(EncryptError::InsufficientSize(e)) => Err(Some(e)),
+        Err(_) => Err(None),
+    }
+}
+
+fn too_large() -> rustls::Error {
+    rustls::Error::General("a TLS record or message is too large".to_string())
+}
+
+impl Incoming {
+    /// Room for `want` more bytes after the held ones (moving them to the
+    /// front first when the tail is short).
+    fn spare(&mut self, want: usize) -> &mut [u8] {
+        if self.buf.len() - self.filled < want && self.start > 0 {
+            self.buf.copy_within(self.start..self.filled, 0);
+            self.filled -= self.start;
+            self.start = 0;
+        }
+        if self.buf.len() - self.filled < want {
+            self.buf.resize(self.filled + want, 0);
+        }
+        &mut self.buf[self.filled..]
+    }
+
+    fn discard(&mut self, n: usize) {
+        self.start += n;
+        debug_assert!(self.start <= self.filled);
+        if self.start == self.filled {
+            self.start = 0;
+            self.filled = 0;
+        }
+    }
+
+    fn release_if_idle(&mut self) {
+        if self.filled == 0 && self.buf.len() > KEEP_INCOMING {
+            self.buf = Vec::new();
+        }
+    }
+}
