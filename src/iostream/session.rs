@@ -486,8 +486,9 @@ fn step<Data>(
                 Action::Encrypt(data) => {
                     outgoing.encode_with(|room| encrypt_error(traffic.encrypt(data, room)))
                 }
-                Action::CloseNotify => outgoing
-                    .encode_with(|room| encrypt_error(traffic.queue_close_notify(room))),
+                Action::CloseNotify => {
+                    outgoing.encode_with(|room| encrypt_error(traffic.queue_close_notify(room)))
+                }
             };
             done.map(|()| Step::Stop(Stop::NeedRecords))
         }
@@ -501,7 +502,9 @@ fn step<Data>(
     (discard, outcome)
 }
 
-fn encrypt_error(result: Result<usize, EncryptError>) -> Result<usize, Option<InsufficientSizeError>> {
+fn encrypt_error(
+    result: Result<usize, EncryptError>,
+) -> Result<usize, Option<InsufficientSizeError>> {
     match result {
         Ok(n) => Ok(n),
         Err(EncryptError::InsufficientSize(e)) => Err(Some(e)),

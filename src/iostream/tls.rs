@@ -3,8 +3,8 @@
 
 use std::io::ErrorKind;
 
-use rustls::pki_types::ServerName;
 use rustls::client::UnbufferedClientConnection;
+use rustls::pki_types::ServerName;
 use rustls::server::UnbufferedServerConnection;
 use rustls::{ClientConfig, ServerConfig};
 
@@ -110,7 +110,11 @@ impl IOStream {
     /// on a plain stream.
     pub fn tls_cipher(&self) -> Option<&'static str> {
         let tls = self.inner.tls.borrow();
-        tls.as_ref()?.common().negotiated_cipher_suite()?.suite().as_str()
+        tls.as_ref()?
+            .common()
+            .negotiated_cipher_suite()?
+            .suite()
+            .as_str()
     }
 
     /// Whether the handshake resumed an earlier session (Some(false): a
