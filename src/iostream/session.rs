@@ -26,8 +26,12 @@ use rustls::CommonState;
 use super::buffer::ByteQueue;
 use super::io::{tls_io_error, Io};
 
-/// The most one read from the socket asks for.
+/// The most one read from the socket asks for. Reads start at
+/// `FIRST_READ` and double each time one fills its space, so connections
+/// with small messages keep small buffers and bulk transfers get large
+/// reads.
 const READ_SIZE: usize = 64 * 1024;
+const FIRST_READ: usize = 4 * 1024;
 /// What the incoming buffer may hold at most: one handshake message
 /// (rustls refuses those over 64 KiB) with its record headers, or one
 /// largest record (16 KiB of plaintext plus 2 KiB of expansion), plus
@@ -126,6 +130,8 @@ pub(super) struct TlsSession {
     peer_closed: bool,
     /// The error that ended the session: reported again on each use.
     failed: Option<rustls::Error>,
+    /// The size of the next read (see `FIRST_READ`).
+    read_size: usize,
 }
 
 impl TlsSession {
@@ -146,6 +152,7 @@ impl TlsSession {
             eof: false,
             peer_closed: false,
             failed: None,
+            read_size: FIRST_READ,
         }
     }
 
@@ -308,7 +315,7 @@ impl TlsSession {
             return Ok(0);
         }
         let held = self.incoming.filled - self.incoming.start;
-        let want = READ_SIZE.min(MAX_INCOMING - held);
+        let want = self.read_size.min(MAX_INCOMING - held);
         if want == 0 {
             // rustls refuses records and messages that would fill it.
             return Err(tls_io_error(too_large()));
@@ -322,11 +329,14 @@ impl TlsSession {
             Ok(n) => {
                 self.incoming.filled += n;
                 io.after_read(n);
+                if n == want {
+                    self.read_size = (want * 2).min(READ_SIZE);
+                }
                 Ok(n)
             }
             Err(e) => {
-                if e.kind() == ErrorKind::WouldBlock {
-                    self.incoming.release_if_idle();
+                if e.kind() == ErrorKind::WouldBlock && self.incoming.release_if_idle() {
+                    self.read_size = FIRST_READ;
                 }
                 Err(e)
             }
@@ -540,9 +550,12 @@ impl Incoming {
         }
     }
 
-    fn release_if_idle(&mut self) {
-        if self.filled == 0 && self.buf.len() > KEEP_INCOMING {
+    /// Releases an emptied large buffer: true if it did.
+    fn release_if_idle(&mut self) -> bool {
+        let release = self.filled == 0 && self.buf.len() > KEEP_INCOMING;
+        if release {
             self.buf = Vec::new();
         }
+        release
     }
 }
