@@ -30,12 +30,28 @@ pub fn request_head(req: &HTTPRequest, target: &Target, via_proxy: bool) -> Vec<
     head.push(b' ');
     head.extend_from_slice(uri.as_bytes());
     head.extend_from_slice(b" HTTP/1.1\r\n");
-    let mut line = |name: &str, value: &[u8]| {
+    request_fields(req, target, via_proxy, &mut |name, value| {
         head.extend_from_slice(name.as_bytes());
         head.extend_from_slice(b": ");
         head.extend_from_slice(value);
         head.extend_from_slice(b"\r\n");
-    };
+    });
+    head.extend_from_slice(b"\r\n");
+    head
+}
+
+/// The request's header fields in the order they are sent, each given to
+/// `line` as (name, value bytes): Host first (unless the caller set one),
+/// the caller's fields, then the ones the client adds (User-Agent,
+/// Accept-Encoding, credentials, If-Modified-Since, the body's framing).
+/// One place for these rules: the HTTP/1.1 head writes the fields as lines,
+/// HTTP/2 turns them into its header list.
+pub fn request_fields(
+    req: &HTTPRequest,
+    target: &Target,
+    via_proxy: bool,
+    line: &mut dyn FnMut(&str, &[u8]),
+) {
     if !req.headers.contains("Host") {
         line("Host", target.host_header.as_bytes());
     }
@@ -102,8 +118,6 @@ pub fn request_head(req: &HTTPRequest, target: &Target, via_proxy: bool) -> Vec<
     if req.expect_100_continue && !req.headers.contains("Expect") {
         line("Expect", b"100-continue");
     }
-    head.extend_from_slice(b"\r\n");
-    head
 }
 
 /// `CONNECT host:port` for a tunnel through an HTTP proxy.
