@@ -421,6 +421,51 @@ fn echo_sees_http2_fields_and_bodies() {
     );
 }
 
+/// `TE: Trailers` goes as h2 wants it (exactly "trailers"), and a request
+/// h2 would refuse no longer throws the shared connection away; a
+/// 100-continue request sends its body at once without the field (h2
+/// hides 1xx, so there is nothing to wait for).
+#[test]
+fn te_trailers_and_expect_over_h2_keep_the_connection() {
+    let server = h2_peer("echo");
+    let mut te = h2c(server.url("/echo"));
+    te.headers.add("TE", "Trailers");
+    let mut expect = h2c(server.url("/echo"));
+    expect.method = "PUT".into();
+    expect.expect_100_continue = true;
+    expect.body = Some(b"at once".to_vec());
+    let plain = h2c(server.url("/echo"));
+    let (r, client, _lp) = fetch_all(ClientOptions::default(), vec![te, expect, plain]);
+    for response in &r {
+        assert_eq!(
+            (response.code, response.version),
+            (200, 20),
+            "{:?}",
+            response.error
+        );
+    }
+    let fields = |response: &HTTPResponse| -> Vec<(String, String)> {
+        json(response)["headers"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|h| (h[0].as_str().unwrap().into(), h[1].as_str().unwrap().into()))
+            .collect()
+    };
+    assert!(
+        fields(&r[0]).contains(&("te".into(), "trailers".into())),
+        "{:?}",
+        fields(&r[0])
+    );
+    assert!(
+        fields(&r[1]).iter().all(|(n, _)| n != "expect"),
+        "{:?}",
+        fields(&r[1])
+    );
+    assert_eq!(json(&r[1])["body"], "at once");
+    assert_eq!(client.connections_opened(), 1);
+}
+
 #[test]
 fn echo_header_and_streaming_callbacks() {
     let server = h2_peer("echo");

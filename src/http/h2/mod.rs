@@ -38,9 +38,9 @@ use http::{Method, Request, Uri};
 
 use super::body_pool::BodyPool;
 use super::h1::connection::{Exchanged, FollowCheck, Limits};
-use super::h1::request_head::request_fields;
 use super::h1::response_head::ResponseHead;
 use super::request::HTTPRequest;
+use super::request_fields::request_fields;
 use super::url::{Scheme, Target};
 use super::{fetch_error, kind_of, FetchErrorKind, Headers};
 use crate::error::{Error, Result};
@@ -328,6 +328,14 @@ fn stream_failure(
     }
 }
 
+/// Whether h2 refused what we asked of it (a malformed field, say),
+/// rather than the connection or the peer failing: h2 has no accessor for
+/// its "user" errors, which alone carry no reason and are neither I/O nor
+/// a frame.
+fn is_user_error(error: &::h2::Error) -> bool {
+    !error.is_io() && !error.is_go_away() && !error.is_reset() && error.reason().is_none()
+}
+
 /// HTTP/1.1 header fields that have no place in HTTP/2 (RFC 9113 §8.2.2).
 fn is_connection_specific(name: &[u8], value: &[u8]) -> bool {
     let lower = |n: &str| name.eq_ignore_ascii_case(n.as_bytes());
@@ -358,6 +366,18 @@ fn build_request(req: &HTTPRequest, target: &Target) -> Result<Request<()>> {
             return;
         }
         if is_connection_specific(name.as_bytes(), value) {
+            return;
+        }
+        // h2 takes `te` only as exactly "trailers" (a connection-specific
+        // field otherwise, dropped above).
+        let value = if name.eq_ignore_ascii_case("te") {
+            b"trailers"
+        } else {
+            value
+        };
+        // h2 hides 1xx responses, so 100-continue cannot be waited for: the
+        // body goes at once, and the field would promise a wait.
+        if name.eq_ignore_ascii_case("expect") && value.eq_ignore_ascii_case(b"100-continue") {
             return;
         }
         // from_bytes lower-cases the name.
@@ -429,6 +449,14 @@ pub(crate) async fn exchange(
     let mut send = connection.send.clone();
     // Failing here, the request never left: another connection may take it.
     let unsent = |e: ::h2::Error| {
+        if is_user_error(&e) {
+            // The request itself is at fault (h2 refused a field): the
+            // connection is fine, and another would refuse it too.
+            return H2Failure::from(fetch_error(
+                FetchErrorKind::InvalidRequest,
+                format!("the request cannot be sent over HTTP/2: {e}"),
+            ));
+        }
         state.closing.set(true);
         H2Failure {
             error: h2_error(&e, Some(state)),
