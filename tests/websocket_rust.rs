@@ -199,6 +199,60 @@ fn tornado_with_compression() {
     echo_round(&lp, &ws);
 }
 
+/// A message refused for a full write buffer leaves the deflater as it
+/// was: sent again later, it arrives intact (with context takeover, a
+/// compressed-but-unsent copy in our window would make the retry a
+/// back-reference the server's inflater never saw).
+#[test]
+fn a_refused_write_does_not_touch_the_compression_context() {
+    let server = WsServer::start(&["tornado"]);
+    let lp = IOLoop::new().unwrap();
+    let mut options = deflate_options(|_| {});
+    options.max_write_buffer = 64 * 1024;
+    let ws = connect(&lp, request(server.url("ws", "/slow-deflate")), options).unwrap();
+    // Incompressible 16 KiB messages (an xorshift stream), so the socket's
+    // buffers fill within a few MiB while the server reads nothing.
+    let mut seed = 0x9E37_79B9_7F4A_7C15u64;
+    let mut message = || -> Vec<u8> {
+        (0..16 * 1024)
+            .map(|_| {
+                seed ^= seed << 13;
+                seed ^= seed >> 7;
+                seed ^= seed << 17;
+                seed as u8
+            })
+            .collect()
+    };
+    let mut sent = Vec::new();
+    let mut last = None;
+    let refused = loop {
+        assert!(sent.len() < 10_000, "the write buffer never filled");
+        let next = message();
+        match ws.write_binary(&next) {
+            Ok(written) => {
+                last = Some(written);
+                sent.push(next);
+            }
+            Err(e) => {
+                assert_eq!(e.code(), Code::TOO_LARGE, "{e:?}");
+                break next;
+            }
+        }
+    };
+    // As the C doc says: wait for the earlier writes, then send it again.
+    wait(&lp, &last.expect("some writes went"), 20).expect("the earlier writes went out");
+    ws.write_binary(&refused).unwrap();
+    sent.push(refused);
+    for (i, expected) in sent.iter().enumerate() {
+        let echoed = read(&lp, &ws).unwrap_or_else(|e| panic!("message {i}: {e:?}"));
+        assert!(
+            echoed == Some(Message::Binary(expected.clone())),
+            "message {i} of {} came back different",
+            sent.len()
+        );
+    }
+}
+
 #[test]
 fn tornado_subprotocol_headers_server_close_and_ping() {
     let server = WsServer::start(&["tornado"]);

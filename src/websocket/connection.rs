@@ -14,8 +14,8 @@ use ring::rand::SystemRandom;
 use super::deflate::Deflater;
 use super::frame::{
     close_payload, encode_frame_into, is_valid_close_code, Event, ProtocolError, Receiver,
-    CLOSE_NORMAL, CLOSE_TOO_BIG, MAX_CONTROL_PAYLOAD, OP_BINARY, OP_CLOSE, OP_PING, OP_PONG,
-    OP_TEXT,
+    CLOSE_NORMAL, CLOSE_TOO_BIG, MAX_CONTROL_PAYLOAD, MAX_FRAME_HEADER, OP_BINARY, OP_CLOSE,
+    OP_PING, OP_PONG, OP_TEXT,
 };
 use super::handshake::random_bytes;
 use super::{ws_error, Message, WebSocketOptions};
@@ -244,18 +244,26 @@ impl WebSocket {
 
     fn write_message(&self, opcode: u8, data: &[u8]) -> Result<Future<()>> {
         self.inner.lp.check_thread()?;
-        let compressed = {
-            let mut state = self.inner.state.borrow_mut();
+        {
+            let state = self.inner.state.borrow();
             if state.ended.is_some() || state.close_sent {
                 return Err(closed_error());
             }
-            state.deflater.as_mut().map(|d| d.compress(data))
-        };
+        }
+        // Everything that can refuse the message comes before the deflater
+        // sees it: with context takeover, a message compressed but not sent
+        // would leave the server's inflater and ours apart, and corrupt
+        // every later message. The room is judged on the uncompressed size
+        // (compression seldom grows a message, and then by a few bytes).
+        self.inner.check_room(data.len() + MAX_FRAME_HEADER)?;
+        let mask = self.inner.next_mask()?;
+        let compressed =
+            (self.inner.state.borrow_mut().deflater.as_mut()).map(|d| d.compress(data));
         let (payload, rsv1) = match &compressed {
             Some(c) => (c.as_slice(), true),
             None => (data, false),
         };
-        self.inner.send_frame(opcode, rsv1, payload, true)
+        self.inner.send_masked(opcode, rsv1, payload, mask)
     }
 
     /// Sends a ping with `data` (at most 125 bytes).
@@ -270,7 +278,7 @@ impl WebSocket {
                 return Err(closed_error());
             }
         }
-        self.inner.send_frame(OP_PING, false, data, false)
+        self.inner.send_frame(OP_PING, data)
     }
 
     /// Starts the close handshake with `code` (None: a close frame without
@@ -313,7 +321,7 @@ impl WebSocket {
         };
         if send {
             let payload = close_payload(code, reason);
-            if let Err(e) = self.inner.send_frame(OP_CLOSE, false, &payload, false) {
+            if let Err(e) = self.inner.send_frame(OP_CLOSE, &payload) {
                 self.inner.end(Err(e), false);
                 return Ok(future);
             }
@@ -395,33 +403,41 @@ impl Inner {
         Ok(masks[at..at + 4].try_into().expect("4 bytes"))
     }
 
-    /// Masks and writes one frame; `bounded` frames (data) are refused
-    /// while the unsent bytes are over max_write_buffer.
-    fn send_frame(
+    /// Refuses a data frame of `len` bytes while the bytes waiting to be
+    /// sent would pass max_write_buffer with it (one frame always goes).
+    fn check_room(&self, len: usize) -> Result<()> {
+        let state = self.state.borrow();
+        if state.unsent > 0 && state.unsent + len > self.max_write_buffer {
+            return Err(ws_error(
+                Code::TOO_LARGE,
+                "write_buffer_full",
+                format!(
+                    "{} bytes are waiting to be sent (max_write_buffer {})",
+                    state.unsent, self.max_write_buffer
+                ),
+            ));
+        }
+        Ok(())
+    }
+
+    /// Masks and writes one control frame (never refused for room).
+    fn send_frame(self: &Rc<Self>, opcode: u8, payload: &[u8]) -> Result<Future<()>> {
+        let mask = self.next_mask()?;
+        self.send_masked(opcode, false, payload, mask)
+    }
+
+    /// Writes one frame masked with `mask`.
+    fn send_masked(
         self: &Rc<Self>,
         opcode: u8,
         rsv1: bool,
         payload: &[u8],
-        bounded: bool,
+        mask: [u8; 4],
     ) -> Result<Future<()>> {
-        let mask = self.next_mask()?;
         let mut frame = self.frame_buffer.borrow_mut();
         encode_frame_into(&mut frame, opcode, rsv1, payload, mask);
         let len = frame.len();
-        {
-            let mut state = self.state.borrow_mut();
-            if bounded && state.unsent > 0 && state.unsent + len > self.max_write_buffer {
-                return Err(ws_error(
-                    Code::TOO_LARGE,
-                    "write_buffer_full",
-                    format!(
-                        "{} bytes are waiting to be sent (max_write_buffer {})",
-                        state.unsent, self.max_write_buffer
-                    ),
-                ));
-            }
-            state.unsent += len;
-        }
+        self.state.borrow_mut().unsent += len;
         let written = self.stream.write(&frame);
         // The stream copied what the socket did not take: the buffer is
         // free again (a big one is not kept).
@@ -533,7 +549,7 @@ impl Inner {
                 ""
             };
             let payload = close_payload(Some(error.close_code), reason);
-            let _ = self.send_frame(OP_CLOSE, false, &payload, false);
+            let _ = self.send_frame(OP_CLOSE, &payload);
         }
         let (code, kind) = if error.close_code == CLOSE_TOO_BIG {
             (Code::TOO_LARGE, "message_too_large")
@@ -620,7 +636,7 @@ impl Inner {
                 };
                 if echo {
                     // Echo the code received (RFC 6455 section 5.5.1).
-                    let _ = self.send_frame(OP_CLOSE, false, &close_payload(code, ""), false);
+                    let _ = self.send_frame(OP_CLOSE, &close_payload(code, ""));
                 }
                 self.end(Ok(()), true);
             }
@@ -642,7 +658,7 @@ impl Inner {
             }
             state.pong_in_flight = true;
         }
-        let Ok(sent) = self.send_frame(OP_PONG, false, &data, false) else {
+        let Ok(sent) = self.send_frame(OP_PONG, &data) else {
             self.state.borrow_mut().pong_in_flight = false;
             return;
         };
@@ -736,7 +752,7 @@ async fn ping_periodically(weak: Weak<Inner>, interval: Duration, timeout: Durat
                 }
                 state.received_pong = false;
             }
-            if inner.send_frame(OP_PING, false, b"", false).is_err() {
+            if inner.send_frame(OP_PING, b"").is_err() {
                 return;
             }
         }
@@ -757,7 +773,7 @@ async fn ping_periodically(weak: Weak<Inner>, interval: Duration, timeout: Durat
             if !timeout.is_zero() && !ponged {
                 inner.state.borrow_mut().close_sent = true;
                 let payload = close_payload(Some(CLOSE_NORMAL), "ping timed out");
-                let _ = inner.send_frame(OP_CLOSE, false, &payload, false);
+                let _ = inner.send_frame(OP_CLOSE, &payload);
                 let error = ws_error(
                     Code::TIMEOUT,
                     "timeout",
