@@ -490,9 +490,11 @@ def test_https_proxy_ca_certs_and_validate_cert(tmp_path):
 
 
 def test_http2_ping_option_and_h2c_fetches_across_an_idle_ping(tmp_path):
-    """http2_ping=(0.2, 2): two h2c fetches to nghttpd 0.3 s apart (the
-    connection checked by a PING before its reuse) both succeed; bad
-    values raise ValueError as the C function refuses them."""
+    """http2_ping=(0.2, 10): two h2c fetches to nghttpd 0.3 s apart both
+    succeed, and nghttpd's frame log (-v) shows the PING the client sent
+    before reusing the idle connection; with http2_ping=(0, 1) (the check
+    off) none is sent. Bad values raise ValueError as the C function
+    refuses them."""
     import shutil
     import subprocess
     import time
@@ -503,15 +505,21 @@ def test_http2_ping_option_and_h2c_fetches_across_an_idle_ping(tmp_path):
     sock.bind(("127.0.0.1", 0))
     port = sock.getsockname()[1]
     sock.close()
-    server = subprocess.Popen([nghttpd, "--no-tls", "-a", "127.0.0.1", "-d", str(tmp_path), str(port)])
+    log = open(tmp_path / "frames.log", "w")
+    server = subprocess.Popen([nghttpd, "-v", "--no-tls", "-a", "127.0.0.1", "-d", str(tmp_path), str(port)],
+                              stdout=log)
     try:
         deadline = time.monotonic() + 10
         while socket.socket().connect_ex(("127.0.0.1", port)) != 0:
             assert time.monotonic() < deadline, "nghttpd did not listen"
             time.sleep(0.05)
 
-        async def main():
-            client = RsAsyncHTTPClient(force_instance=True, http_version="2-prior-knowledge", http2_ping=(0.2, 2))
+        def pings_received():
+            log.flush()
+            return (tmp_path / "frames.log").read_text().count("recv PING frame")
+
+        async def two_fetches(http2_ping):
+            client = RsAsyncHTTPClient(force_instance=True, http_version="2-prior-knowledge", http2_ping=http2_ping)
             try:
                 for _ in range(2):
                     response = await client.fetch("http://127.0.0.1:%d/index.html" % port)
@@ -519,9 +527,14 @@ def test_http2_ping_option_and_h2c_fetches_across_an_idle_ping(tmp_path):
                     await asyncio.sleep(0.3)
             finally:
                 client.close()
-            RsAsyncHTTPClient(force_instance=True, http2_ping=(0, 1)).close()  # 0: no check
 
-        asyncio.run(main())
+        asyncio.run(two_fetches((0.2, 10)))
+        time.sleep(0.2)  # nghttpd's log written
+        checked = pings_received()
+        assert checked >= 1, "the idle connection was PINGed before its reuse"
+        asyncio.run(two_fetches((0, 1)))  # idle 0: no check
+        time.sleep(0.2)
+        assert pings_received() == checked, "http2_ping=(0, 1): no PING"
 
         async def bad_values():
             for bad in ((-1, 2), (5, 0), (float("nan"), 2), (5, float("inf"))):
@@ -532,3 +545,4 @@ def test_http2_ping_option_and_h2c_fetches_across_an_idle_ping(tmp_path):
     finally:
         server.terminate()
         server.wait()
+        log.close()

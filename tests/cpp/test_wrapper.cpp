@@ -1146,7 +1146,7 @@ static void test_http_versions() {
     // HTTP/2 PING liveness: accepted, and an h2 connection idle past it is
     // checked before reuse (nghttpd answers the PING: the same connection).
     tornado::ClientOptions pinging;
-    pinging.http2_ping(0.2, 2);
+    pinging.http2_ping(0.2, 10);  // a generous answer time: valgrind is slow
     tornado::HttpClient pinged(loop, pinging);
     for (int i = 0; i < 2; i++) {
         tornado::Request r(h2);
@@ -1155,7 +1155,7 @@ static void test_http_versions() {
         loop.run_sync(f, LIMIT);
         note(f);
         EXPECT(f.error() == TORNADO_OK && f.value().version() == 20 && f.value().body() == "h2 page\n",
-               i == 0 ? "http2_ping(0.2, 2): an h2 fetch to nghttpd" : "after 0.3 s idle (a PING answered): h2 again");
+               i == 0 ? "http2_ping(0.2, 10): an h2 fetch to nghttpd" : "after 0.3 s idle (a PING answered): h2 again");
         if (i == 0) loop.run_sync(loop.sleep(0.3), LIMIT);
     }
     EXPECT(pinged.connections_opened() == 1, "the PING was answered: the connection was reused, none other opened");

@@ -117,7 +117,7 @@ func TestHTTPSProxyCertificates(t *testing.T) {
 
 func TestHTTP2Ping(t *testing.T) {
 	s, ca := newH2Server(t)
-	c := newClient(t, &Options{TLS: &TLSOptions{CAPEM: ca}, HTTP2Ping: &HTTP2Ping{Idle: 200 * time.Millisecond, Timeout: 2 * time.Second}})
+	c := newClient(t, &Options{TLS: &TLSOptions{CAPEM: ca}, HTTP2Ping: &HTTP2Ping{Idle: 200 * time.Millisecond, Timeout: 10 * time.Second}})
 	ctx := context.Background()
 	for i := 0; i < 2; i++ {
 		r, err := c.Do(ctx, &Request{URL: s.URL + "/"})

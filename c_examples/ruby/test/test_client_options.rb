@@ -107,7 +107,7 @@ class TestHTTP2Ping < Minitest::Test
 
   def test_h2_fetches_across_an_idle_ping
     nginx = nginx_h2
-    client = TornadoRS::HTTPClient.new(@loop, http2_ping: [0.2, 2])
+    client = TornadoRS::HTTPClient.new(@loop, http2_ping: [0.2, 10])
     url = "https://127.0.0.1:#{nginx.port}/proto"
     2.times do
       r = client.fetch(url, ca_pem: TestPKI.pki[:ca].to_pem)
