@@ -15,6 +15,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -131,10 +132,74 @@ func TestHTTP2Ping(t *testing.T) {
 		t.Fatalf("the PING was answered, the connection reused: %+v %v", st, err)
 	}
 	newClient(t, &Options{HTTP2Ping: &HTTP2Ping{Idle: 0, Timeout: time.Second}}) // Idle 0: no check
+
+	// The PING itself, in nghttpd's frame log (-v): sent before the idle
+	// connection's reuse, not sent with the check off.
+	url, frames := startNghttpdLogged(t)
+	pings := func(opts HTTP2Ping) int {
+		t.Helper()
+		pc := newClient(t, &Options{HTTPVersion: HTTPVersion2PriorKnowledge, HTTP2Ping: &opts})
+		for i := 0; i < 2; i++ {
+			if r, err := pc.Do(ctx, &Request{URL: url}); err != nil || string(r.Body) != "h2c page\n" {
+				t.Fatalf("h2c fetch %d: %+v %v", i, r, err)
+			}
+			time.Sleep(300 * time.Millisecond)
+		}
+		pc.Close()
+		time.Sleep(200 * time.Millisecond) // nghttpd's log written
+		log, _ := os.ReadFile(frames)
+		return strings.Count(string(log), "recv PING frame")
+	}
+	if n := pings(HTTP2Ping{Idle: 200 * time.Millisecond, Timeout: 10 * time.Second}); n != 1 {
+		t.Fatalf("one PING before the reuse, nghttpd got %d", n)
+	}
+	if n := pings(HTTP2Ping{Idle: 0, Timeout: time.Second}); n != 1 {
+		t.Fatalf("Idle 0 sends no PING: nghttpd got %d in all", n)
+	}
 	var e *Error
 	for _, bad := range []HTTP2Ping{{Idle: -time.Second, Timeout: time.Second}, {Idle: time.Second}, {Idle: time.Second, Timeout: -1}} {
 		if _, err := NewClient(&Options{HTTP2Ping: &bad}); !errors.As(err, &e) || e.Code != ErrCodeInvalid {
 			t.Fatalf("%+v: %v", bad, err)
 		}
 	}
+}
+
+// startNghttpdLogged is startNghttpd with nghttpd's frame log (-v) written
+// to the file it returns with the page's URL.
+func startNghttpdLogged(t *testing.T) (string, string) {
+	t.Helper()
+	path, err := exec.LookPath("nghttpd")
+	if err != nil {
+		path = "/usr/sbin/nghttpd"
+	}
+	dir := t.TempDir()
+	os.WriteFile(filepath.Join(dir, "index.html"), []byte("h2c page\n"), 0o600)
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	port := ln.Addr().(*net.TCPAddr).Port
+	ln.Close()
+	frames := filepath.Join(t.TempDir(), "frames.log")
+	log, err := os.Create(frames)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cmd := exec.Command(path, "-v", "--no-tls", "-a", "127.0.0.1", "-d", dir, fmt.Sprint(port))
+	cmd.Stdout = log
+	if err := cmd.Start(); err != nil {
+		t.Fatalf("nghttpd (apt package nghttp2-server; .ci/run installs it): %v", err)
+	}
+	t.Cleanup(func() { cmd.Process.Kill(); cmd.Wait(); log.Close() })
+	addr := fmt.Sprintf("127.0.0.1:%d", port)
+	for start := time.Now(); ; time.Sleep(20 * time.Millisecond) {
+		if c, err := net.Dial("tcp", addr); err == nil {
+			c.Close()
+			break
+		}
+		if time.Since(start) > 20*time.Second {
+			t.Fatalf("nghttpd did not listen on %s", addr)
+		}
+	}
+	return "http://" + addr + "/index.html", frames
 }
