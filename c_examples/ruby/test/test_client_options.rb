@@ -124,4 +124,30 @@ class TestHTTP2Ping < Minitest::Test
   ensure
     nginx&.close
   end
+
+  # The PING itself, in nghttpd's frame log (-v): sent before the idle
+  # connection's reuse, not sent with the check off.
+  def test_the_ping_in_nghttpds_frame_log
+    frames = nil
+    nghttpd = ProgramServer.new("nghttpd (apt package nghttp2-server)") do |port, d|
+      File.write(File.join(d, "index.html"), "h2c page\n")
+      frames = File.join(d, "stderr") # ProgramServer's stderr file: the frame log goes there (1>&2)
+      program = %w[/usr/sbin/nghttpd nghttpd].find { |p| !p.start_with?("/") || File.exist?(p) }
+      ["sh", "-c", "exec \"$0\" -v --no-tls -a 127.0.0.1 -d \"$1\" \"$2\" 1>&2", program, d, port.to_s]
+    end
+    count = lambda do |ping|
+      client = TornadoRS::HTTPClient.new(@loop, http_version: :http2_prior_knowledge, http2_ping: ping)
+      2.times do
+        assert_equal "h2c page\n", client.fetch("http://127.0.0.1:#{nghttpd.port}/index.html").body
+        sleep 0.3
+      end
+      client.close
+      sleep 0.2 # nghttpd's log written
+      File.read(frames).scan("recv PING frame").size
+    end
+    assert_equal 1, count.([0.2, 10]), "one PING before the reuse"
+    assert_equal 1, count.([0, 1]), "http2_ping [0, 1]: no PING (still one in all)"
+  ensure
+    nghttpd&.close
+  end
 end
