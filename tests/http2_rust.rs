@@ -1068,6 +1068,41 @@ fn an_idle_connection_whose_peer_went_quiet_is_dropped_before_reuse() {
     assert_eq!(client.http2_connections(), 1, "the quiet one was dropped");
 }
 
+/// A fetch that ends (its request timeout) while its PING is out leaves
+/// that PING to the next check, which waits for its PONG instead of
+/// sending a second one (h2 allows one in flight): the healthy connection
+/// is kept.
+#[test]
+fn a_ping_check_cut_short_does_not_condemn_the_connection() {
+    let server = h2_peer("slow_pong");
+    let lp = IOLoop::new().unwrap();
+    let options = ClientOptions {
+        http2_ping_after_idle: Some(Duration::from_millis(200)),
+        http2_ping_timeout: Duration::from_secs(2),
+        ..Default::default()
+    };
+    let client = AsyncHTTPClient::new(&lp, options).unwrap();
+    let run = |request: HTTPRequest| -> HTTPResponse {
+        let f = client.fetch(request).unwrap();
+        lp.run_until(|| f.done(), Some(Duration::from_secs(10)))
+            .unwrap();
+        f.result().unwrap().unwrap()
+    };
+    let first = run(h2c(server.url("/one")));
+    assert_eq!(first.code, 200, "{:?}", first.error);
+    let idle = tornado_rs::gen::sleep(&lp, Duration::from_millis(400)).unwrap();
+    lp.run_until(|| idle.done(), Some(Duration::from_secs(5)))
+        .unwrap();
+    let mut hasty = h2c(server.url("/two"));
+    hasty.request_timeout = Some(Duration::from_millis(100));
+    let cut = run(hasty);
+    assert_eq!(kind(&cut), Some(FetchErrorKind::Timeout), "{:?}", cut.error);
+    let third = run(h2c(server.url("/three")));
+    assert_eq!(third.code, 200, "{:?}", third.error);
+    assert_eq!(third.headers.get("x-connection"), Some("1"));
+    assert_eq!(client.connections_opened(), 1);
+}
+
 #[test]
 fn writing_producer_failing_while_the_window_is_closed_fails_the_fetch_at_once() {
     let server = h2_peer("zero_window");

@@ -7,8 +7,10 @@
 
 mod common;
 
+use std::cell::RefCell;
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{TcpListener, TcpStream};
+use std::rc::Rc;
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
@@ -367,6 +369,86 @@ fn message_callback_form() {
         .chain([None])
         .collect();
     assert_eq!(*got, expected, "each message, then None at the end");
+}
+
+/// A callback set while messages wait gets them first, then the ones read
+/// after, then None: in order, although more was readable at once.
+#[test]
+fn a_message_callback_set_late_keeps_the_order() {
+    let server = WsServer::start(&["tornado"]);
+    let lp = IOLoop::new().unwrap();
+    let ws = connect(
+        &lp,
+        request(server.url("ws", "/burst")),
+        WebSocketOptions::default(),
+    )
+    .unwrap();
+    let first = read(&lp, &ws).unwrap();
+    assert!(
+        matches!(&first, Some(Message::Text(t)) if t.starts_with('0')),
+        "{first:?}"
+    );
+    // Let the rest arrive: some wait in the connection, the rest in the socket.
+    let pause = Future::<()>::new(&lp);
+    let done = pause.clone();
+    lp.call_later(Duration::from_millis(300), move || {
+        let _ = done.set_result(());
+    })
+    .unwrap();
+    wait(&lp, &pause, 5).unwrap();
+    let got = Rc::new(RefCell::new(Vec::new()));
+    let sink = got.clone();
+    ws.set_message_callback(Some(Rc::new(move |m: Option<Message>| {
+        sink.borrow_mut().push(m.map(|m| match m {
+            Message::Text(t) => t.chars().next().unwrap(),
+            Message::Binary(_) => 'b',
+        }))
+    })))
+    .unwrap();
+    assert!(got.borrow().is_empty(), "not from inside the call");
+    lp.run_until(
+        || got.borrow().last() == Some(&None),
+        Some(Duration::from_secs(10)),
+    )
+    .unwrap();
+    let expected: Vec<Option<char>> = "1234567".chars().map(Some).chain([None]).collect();
+    assert_eq!(*got.borrow(), expected);
+}
+
+/// Released right after its callback was set, the connection calls nothing.
+#[test]
+fn a_released_connection_calls_no_message_callback() {
+    let server = WsServer::start(&["tornado"]);
+    let lp = IOLoop::new().unwrap();
+    let ws = connect(
+        &lp,
+        request(server.url("ws", "/burst")),
+        WebSocketOptions::default(),
+    )
+    .unwrap();
+    read(&lp, &ws).unwrap();
+    let pause = Future::<()>::new(&lp);
+    let done = pause.clone();
+    lp.call_later(Duration::from_millis(300), move || {
+        let _ = done.set_result(());
+    })
+    .unwrap();
+    wait(&lp, &pause, 5).unwrap();
+    let calls = Rc::new(RefCell::new(0));
+    let count = calls.clone();
+    ws.set_message_callback(Some(Rc::new(move |_m: Option<Message>| {
+        *count.borrow_mut() += 1
+    })))
+    .unwrap();
+    drop(ws);
+    let later = Future::<()>::new(&lp);
+    let done = later.clone();
+    lp.call_later(Duration::from_millis(300), move || {
+        let _ = done.set_result(());
+    })
+    .unwrap();
+    wait(&lp, &later, 5).unwrap();
+    assert_eq!(*calls.borrow(), 0);
 }
 
 #[test]

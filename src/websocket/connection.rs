@@ -66,6 +66,10 @@ struct State {
     /// Set by the reading task while it waits for `received` to drain.
     room: Option<Future<()>>,
     on_message: Option<MessageCallback>,
+    /// A message callback was set while messages waited in `received`: a
+    /// loop callback hands them over (`flush_received`), and until it has,
+    /// new messages queue behind them and the end waits its turn.
+    flush_pending: bool,
     on_ping: Option<ControlCallback>,
     on_pong: Option<ControlCallback>,
     deflater: Option<Deflater>,
@@ -155,7 +159,12 @@ impl WebSocket {
         let lp = &self.inner.lp;
         lp.check_thread()?;
         let mut state = self.inner.state.borrow_mut();
-        if let Some(message) = state.received.pop_front() {
+        // (With a callback set, what waits in `received` is the callback's.)
+        let queued = match state.on_message {
+            None => state.received.pop_front(),
+            Some(_) => None,
+        };
+        if let Some(message) = queued {
             let room = state.room.take();
             drop(state);
             if let Some(room) = room {
@@ -186,27 +195,22 @@ impl WebSocket {
     pub fn set_message_callback(&self, callback: Option<MessageCallback>) -> Result<()> {
         self.inner.lp.check_thread()?;
         let mut state = self.inner.state.borrow_mut();
-        state.on_message = callback.clone();
-        let Some(callback) = callback else {
+        state.on_message = callback;
+        let waiting = !state.received.is_empty() || state.ended.is_some();
+        if state.on_message.is_none() || !waiting || state.flush_pending {
             return Ok(());
-        };
-        let queued: Vec<Message> = state.received.drain(..).collect();
-        let ended = state.ended.is_some();
-        let room = state.room.take();
+        }
+        state.flush_pending = true;
         drop(state);
-        if let Some(room) = room {
-            let _ = room.set_result(());
-        }
-        if !queued.is_empty() || ended {
-            self.inner.lp.add_callback(move || {
-                for message in queued {
-                    callback(Some(message));
-                }
-                if ended {
-                    callback(None);
-                }
-            })?;
-        }
+        // From the loop, not from inside this call; through a weak
+        // reference, so that a connection released (and its callbacks
+        // removed) before then calls nothing.
+        let weak = Rc::downgrade(&self.inner);
+        self.inner.lp.add_callback(move || {
+            if let Some(inner) = weak.upgrade() {
+                inner.flush_received();
+            }
+        })?;
         Ok(())
     }
 
@@ -511,12 +515,13 @@ impl Inner {
             state.ended = Some(outcome.clone());
             let readers: Vec<_> = state.readers.drain(..).collect();
             let waiters = std::mem::take(&mut state.close_waiters);
-            (
-                readers,
-                waiters,
-                state.on_message.clone(),
-                state.close_timer.take(),
-            )
+            // With a flush pending, the flush tells the callback, after
+            // the messages that came before the end.
+            let callback = match state.flush_pending {
+                false => state.on_message.clone(),
+                true => None,
+            };
+            (readers, waiters, callback, state.close_timer.take())
         };
         if let Some(timer) = timer {
             let _ = self.lp.remove_timeout(timer);
@@ -588,8 +593,45 @@ impl Inner {
         }
     }
 
+    /// Hands the messages that waited when a message callback was set to
+    /// the callback now set, in order, then lets the reading task go on
+    /// (and tells the end, if the connection ended meanwhile). A callback
+    /// removed or replaced on the way is honoured at each message.
+    fn flush_received(self: &Rc<Self>) {
+        loop {
+            let (callback, message) = {
+                let mut state = self.state.borrow_mut();
+                let Some(callback) = state.on_message.clone() else {
+                    state.flush_pending = false;
+                    return; // back to read_message: the rest stays queued
+                };
+                match state.received.pop_front() {
+                    Some(message) => (callback, Some(message)),
+                    None => {
+                        state.flush_pending = false;
+                        let room = state.room.take();
+                        let ended = state.ended.is_some();
+                        drop(state);
+                        if let Some(room) = room {
+                            let _ = room.set_result(());
+                        }
+                        if ended {
+                            callback(None);
+                        }
+                        return;
+                    }
+                }
+            };
+            callback(message);
+        }
+    }
+
     fn deliver(self: &Rc<Self>, message: Message) {
         let mut state = self.state.borrow_mut();
+        if state.flush_pending {
+            state.received.push_back(message); // behind the ones waiting
+            return;
+        }
         if let Some(callback) = state.on_message.clone() {
             drop(state);
             callback(Some(message));
