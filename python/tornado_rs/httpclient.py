@@ -210,7 +210,8 @@ class RsAsyncHTTPClient(AsyncHTTPClient):
         - ``proxy_ca_certs``: a PEM file of the CAs an ``https://`` proxy's
           certificate is checked against (curl's ``--proxy-cacert``; None:
           the system's store), read when a connection to the proxy starts
-          (an unreadable file fails that fetch, error 599).
+          (an unreadable file fails that fetch with ssl.SSLError, as
+          Tornado's own clients report TLS failures).
         - ``proxy_validate_cert``: False skips the https:// proxy's
           certificate check (curl's ``--proxy-insecure``, for tests). The
           target's certificate still follows ``validate_cert``/``ca_certs``.
@@ -445,7 +446,7 @@ class _Fetch:
                 if b"\0" in proxy_ca:
                     raise ValueError("proxy_ca_certs: a NUL byte in the path")
                 set_("proxy_ca_certs", proxy_ca)
-            if get("proxy_validate_cert", proxy_tls.get("proxy_validate_cert", True)) is False:
+            if not get("proxy_validate_cert", proxy_tls.get("proxy_validate_cert", True)):
                 set_("proxy_validate_cert", False)
         if get("allow_nonstandard_methods"):
             set_("allow_nonstandard_methods", True)
