@@ -228,7 +228,8 @@ class RsAsyncHTTPClient(AsyncHTTPClient):
             raise ValueError("http_version must be one of %s" % ", ".join(map(repr, HTTP_VERSIONS)))
         self.max_clients = max_clients
         self._unix_socket = utf8(unix_socket) if unix_socket else None
-        self._proxy_tls = {"proxy_ca_certs": proxy_ca_certs, "proxy_validate_cert": proxy_validate_cert}
+        self._proxy_tls = {"proxy_ca_certs": proxy_ca_certs,
+                           "proxy_validate_cert": proxy_validate_cert is None or bool(proxy_validate_cert)}
         self._bridge = _LoopBridge(self.io_loop)
         options = lib.tornado_http_client_options_new()
         try:
