@@ -2231,7 +2231,9 @@ tornado_future *tornado_websocket_ping(tornado_websocket *ws, const uint8_t *dat
  * closed; it fails with `TORNADO_ERR_TIMEOUT` when the server does not
  * answer within the close timeout (the connection is closed anyway), or
  * with the error that ended the connection first. Calling it again waits
- * for the same end. NULL on a bad call.
+ * for the same end. Messages received before stay readable; once closing,
+ * one that arrives while another waits unread is dropped (the server's
+ * close is read past it). NULL on a bad call.
  */
 tornado_future *tornado_websocket_close(tornado_websocket *ws, int code, const char *reason);
 
