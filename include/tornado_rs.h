@@ -1204,7 +1204,8 @@ tornado_code tornado_http_request_set_allow_nonstandard_methods(tornado_http_req
 tornado_code tornado_http_request_set_http_version(tornado_http_request *r, uint32_t version);
 
 /**
- * Send `Expect: 100-continue` and the body only once the server agrees.
+ * Send `Expect: 100-continue` and the body only once the server agrees
+ * (HTTP/1.1; over HTTP/2 the body goes at once without the field).
  */
 tornado_code tornado_http_request_set_expect_100_continue(tornado_http_request *r, bool expect);
 
