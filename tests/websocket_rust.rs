@@ -451,6 +451,41 @@ fn a_released_connection_calls_no_message_callback() {
     assert_eq!(*calls.borrow(), 0);
 }
 
+/// close() with messages waiting unread still completes the handshake: the
+/// server's close is read past them.
+#[test]
+fn close_completes_with_messages_unread() {
+    let server = WsServer::start(&["tornado"]);
+    let lp = IOLoop::new().unwrap();
+    let ws = connect(
+        &lp,
+        request(server.url("ws", "/echo")),
+        WebSocketOptions::default(),
+    )
+    .unwrap();
+    for i in 0..3 {
+        ws.write_text(&format!("unread {i}")).unwrap();
+    }
+    let pause = Future::<()>::new(&lp);
+    let done = pause.clone();
+    lp.call_later(Duration::from_millis(300), move || {
+        let _ = done.set_result(());
+    })
+    .unwrap();
+    wait(&lp, &pause, 5).unwrap();
+    let start = Instant::now();
+    let closed = ws.close(Some(1000), "").unwrap();
+    wait(&lp, &closed, 10).expect("the close handshake completes");
+    assert!(
+        start.elapsed() < Duration::from_secs(3),
+        "{:?}",
+        start.elapsed()
+    );
+    assert_eq!(ws.close_code(), Some(1000));
+    // What had arrived before the close is still there to read.
+    assert_eq!(read(&lp, &ws).unwrap(), text("unread 0"));
+}
+
 #[test]
 fn websockets_package_server() {
     let server = WsServer::start(&["websockets"]);

@@ -290,7 +290,9 @@ impl WebSocket {
     /// resolves when the server's close frame came and the connection is
     /// closed; it fails with a timeout if the server does not answer within
     /// the close timeout (the connection is then closed anyway). Calling it
-    /// again waits for the same end.
+    /// again waits for the same end. Messages received before stay
+    /// readable; once closing, one that arrives while another waits unread
+    /// is dropped (the server's close is read past it).
     pub fn close(&self, code: Option<u16>, reason: &str) -> Result<Future<()>> {
         let lp = &self.inner.lp;
         lp.check_thread()?;
@@ -330,6 +332,12 @@ impl WebSocket {
                 return Ok(future);
             }
             self.inner.arm_close_timer();
+            // The reading task may wait for room behind an unread
+            // message: it reads on now, to the server's close.
+            let room = self.inner.state.borrow_mut().room.take();
+            if let Some(room) = room {
+                let _ = room.set_result(());
+            }
         }
         Ok(future)
     }
@@ -644,6 +652,11 @@ impl Inner {
                 return;
             }
         }
+        if state.close_sent && !state.received.is_empty() {
+            // Closing, with a message already unread: nobody is reading,
+            // and the task no longer waits for room. Dropped.
+            return;
+        }
         state.received.push_back(message);
     }
 
@@ -719,9 +732,12 @@ impl Inner {
     }
 
     /// A future to wait on while a message waits unread (None: read on).
+    /// Once our close frame is out the task reads on regardless, or the
+    /// server's close would wait behind an unread message until the close
+    /// timeout (`deliver` then keeps memory bounded).
     fn wait_for_room(&self) -> Option<Future<()>> {
         let mut state = self.state.borrow_mut();
-        if state.received.is_empty() || state.ended.is_some() {
+        if state.received.is_empty() || state.ended.is_some() || state.close_sent {
             return None;
         }
         let room = Future::new(&self.lp);
