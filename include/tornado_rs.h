@@ -1204,7 +1204,8 @@ tornado_code tornado_http_request_set_allow_nonstandard_methods(tornado_http_req
 tornado_code tornado_http_request_set_http_version(tornado_http_request *r, uint32_t version);
 
 /**
- * Send `Expect: 100-continue` and the body only once the server agrees.
+ * Send `Expect: 100-continue` and the body only once the server agrees
+ * (HTTP/1.1; over HTTP/2 the body goes at once without the field).
  */
 tornado_code tornado_http_request_set_expect_100_continue(tornado_http_request *r, bool expect);
 
@@ -2231,7 +2232,9 @@ tornado_future *tornado_websocket_ping(tornado_websocket *ws, const uint8_t *dat
  * closed; it fails with `TORNADO_ERR_TIMEOUT` when the server does not
  * answer within the close timeout (the connection is closed anyway), or
  * with the error that ended the connection first. Calling it again waits
- * for the same end. NULL on a bad call.
+ * for the same end. Messages received before stay readable; once closing,
+ * one that arrives while another waits unread is dropped (the server's
+ * close is read past it). NULL on a bad call.
  */
 tornado_future *tornado_websocket_close(tornado_websocket *ws, int code, const char *reason);
 

@@ -1016,6 +1016,17 @@ public:
         return set(tornado_http_request_set_allow_nonstandard_methods(r_, a), "set_allow_nonstandard_methods");
     }
     Request &expect_100_continue(bool e) { return set(tornado_http_request_set_expect_100_continue(r_, e), "set_expect_100_continue"); }
+    /// An https:// proxy's CAs: a PEM file instead of the system's store
+    /// (curl's --proxy-cacert; nullopt: the system's). Read when a connection
+    /// to the proxy starts: a bad file fails that fetch with a TLS error.
+    Request &proxy_ca_certs(const std::optional<std::string> &path) {
+        return set(tornado_http_request_set_proxy_ca_certs(r_, detail::c_str_or_null(path)), "set_proxy_ca_certs");
+    }
+    /// Check an https:// proxy's certificate (default true; false is curl's
+    /// --proxy-insecure, for tests). The target's follows validate_cert().
+    Request &proxy_validate_cert(bool v) {
+        return set(tornado_http_request_set_proxy_validate_cert(r_, v), "set_proxy_validate_cert");
+    }
     /// The HTTP versions this fetch may use: TORNADO_HTTP_VERSION_ANY, _1_1,
     /// _2 (h2 by ALPN over TLS) or _2_PRIOR_KNOWLEDGE (h2c too).
     Request &http_version(std::uint32_t v) { return set(tornado_http_request_set_http_version(r_, v), "set_http_version"); }
@@ -1216,6 +1227,21 @@ public:
     ClientOptions &dns_cache_ttl(double s) {
         return set(tornado_http_client_options_set_dns_cache_ttl(o_, s), "set_dns_cache_ttl");
     }
+    /// HTTP/2 liveness: a pooled h2 connection idle `idle_s` seconds answers
+    /// a PING within `timeout_s` before reuse, else another is opened
+    /// (defaults 5 and 2; idle_s 0: no check; negative, NaN, infinite or a
+    /// timeout_s of 0: TORNADO_ERR_INVALID).
+    ClientOptions &http2_ping(double idle_s, double timeout_s) {
+        return set(tornado_http_client_options_set_http2_ping(o_, idle_s, timeout_s), "set_http2_ping");
+    }
+    /// The cookie jar's public suffix list (publicsuffix.org's format, e.g.
+    /// /usr/share/publicsuffix/public_suffix_list.dat; nullopt: the built-in
+    /// snapshot). Read when the client is made: a missing file or one that
+    /// is no such list makes HttpClient's constructor throw.
+    ClientOptions &public_suffix_file(const std::optional<std::string> &path) {
+        return set(tornado_http_client_options_set_public_suffix_file(o_, detail::c_str_or_null(path)),
+                   "set_public_suffix_file");
+    }
     /// Tornado's hostname_mapping: `host` resolves to the IP `address`.
     ClientOptions &hostname_mapping(const std::string &host, const std::string &address) {
         return set(tornado_http_client_options_add_hostname_mapping(o_, host.c_str(), address.c_str()), "add_hostname_mapping");
@@ -1388,6 +1414,12 @@ public:
     }
     WebSocketOptions &server_max_window_bits(int bits) {
         return set(tornado_websocket_options_set_server_max_window_bits(o_, bits), "set_server_max_window_bits");
+    }
+    /// With compression on: compress what is sent with a window of at most
+    /// 2^bits bytes (8-15), offered as client_max_window_bits=bits; 0: the
+    /// default (offered without a value). A server's smaller value is honoured.
+    WebSocketOptions &client_max_window_bits(int bits) {
+        return set(tornado_websocket_options_set_client_max_window_bits(o_, bits), "set_client_max_window_bits");
     }
     /// A ping every `interval_s` (0: none); no pong within `timeout_s` closes.
     WebSocketOptions &ping(double interval_s, double timeout_s = 0) {

@@ -421,6 +421,51 @@ fn echo_sees_http2_fields_and_bodies() {
     );
 }
 
+/// `TE: Trailers` goes as h2 wants it (exactly "trailers"), and a request
+/// h2 would refuse no longer throws the shared connection away; a
+/// 100-continue request sends its body at once without the field (h2
+/// hides 1xx, so there is nothing to wait for).
+#[test]
+fn te_trailers_and_expect_over_h2_keep_the_connection() {
+    let server = h2_peer("echo");
+    let mut te = h2c(server.url("/echo"));
+    te.headers.add("TE", "Trailers");
+    let mut expect = h2c(server.url("/echo"));
+    expect.method = "PUT".into();
+    expect.expect_100_continue = true;
+    expect.body = Some(b"at once".to_vec());
+    let plain = h2c(server.url("/echo"));
+    let (r, client, _lp) = fetch_all(ClientOptions::default(), vec![te, expect, plain]);
+    for response in &r {
+        assert_eq!(
+            (response.code, response.version),
+            (200, 20),
+            "{:?}",
+            response.error
+        );
+    }
+    let fields = |response: &HTTPResponse| -> Vec<(String, String)> {
+        json(response)["headers"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|h| (h[0].as_str().unwrap().into(), h[1].as_str().unwrap().into()))
+            .collect()
+    };
+    assert!(
+        fields(&r[0]).contains(&("te".into(), "trailers".into())),
+        "{:?}",
+        fields(&r[0])
+    );
+    assert!(
+        fields(&r[1]).iter().all(|(n, _)| n != "expect"),
+        "{:?}",
+        fields(&r[1])
+    );
+    assert_eq!(json(&r[1])["body"], "at once");
+    assert_eq!(client.connections_opened(), 1);
+}
+
 #[test]
 fn echo_header_and_streaming_callbacks() {
     let server = h2_peer("echo");
@@ -1021,6 +1066,41 @@ fn an_idle_connection_whose_peer_went_quiet_is_dropped_before_reuse() {
     assert_eq!(client.connections_opened(), 2);
     assert!(took < Duration::from_secs(3), "{took:?}");
     assert_eq!(client.http2_connections(), 1, "the quiet one was dropped");
+}
+
+/// A fetch that ends (its request timeout) while its PING is out leaves
+/// that PING to the next check, which waits for its PONG instead of
+/// sending a second one (h2 allows one in flight): the healthy connection
+/// is kept.
+#[test]
+fn a_ping_check_cut_short_does_not_condemn_the_connection() {
+    let server = h2_peer("slow_pong");
+    let lp = IOLoop::new().unwrap();
+    let options = ClientOptions {
+        http2_ping_after_idle: Some(Duration::from_millis(200)),
+        http2_ping_timeout: Duration::from_secs(2),
+        ..Default::default()
+    };
+    let client = AsyncHTTPClient::new(&lp, options).unwrap();
+    let run = |request: HTTPRequest| -> HTTPResponse {
+        let f = client.fetch(request).unwrap();
+        lp.run_until(|| f.done(), Some(Duration::from_secs(10)))
+            .unwrap();
+        f.result().unwrap().unwrap()
+    };
+    let first = run(h2c(server.url("/one")));
+    assert_eq!(first.code, 200, "{:?}", first.error);
+    let idle = tornado_rs::gen::sleep(&lp, Duration::from_millis(400)).unwrap();
+    lp.run_until(|| idle.done(), Some(Duration::from_secs(5)))
+        .unwrap();
+    let mut hasty = h2c(server.url("/two"));
+    hasty.request_timeout = Some(Duration::from_millis(100));
+    let cut = run(hasty);
+    assert_eq!(kind(&cut), Some(FetchErrorKind::Timeout), "{:?}", cut.error);
+    let third = run(h2c(server.url("/three")));
+    assert_eq!(third.code, 200, "{:?}", third.error);
+    assert_eq!(third.headers.get("x-connection"), Some("1"));
+    assert_eq!(client.connections_opened(), 1);
 }
 
 #[test]

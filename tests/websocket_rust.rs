@@ -7,8 +7,10 @@
 
 mod common;
 
+use std::cell::RefCell;
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{TcpListener, TcpStream};
+use std::rc::Rc;
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
@@ -199,6 +201,60 @@ fn tornado_with_compression() {
     echo_round(&lp, &ws);
 }
 
+/// A message refused for a full write buffer leaves the deflater as it
+/// was: sent again later, it arrives intact (with context takeover, a
+/// compressed-but-unsent copy in our window would make the retry a
+/// back-reference the server's inflater never saw).
+#[test]
+fn a_refused_write_does_not_touch_the_compression_context() {
+    let server = WsServer::start(&["tornado"]);
+    let lp = IOLoop::new().unwrap();
+    let mut options = deflate_options(|_| {});
+    options.max_write_buffer = 64 * 1024;
+    let ws = connect(&lp, request(server.url("ws", "/slow-deflate")), options).unwrap();
+    // Incompressible 16 KiB messages (an xorshift stream), so the socket's
+    // buffers fill within a few MiB while the server reads nothing.
+    let mut seed = 0x9E37_79B9_7F4A_7C15u64;
+    let mut message = || -> Vec<u8> {
+        (0..16 * 1024)
+            .map(|_| {
+                seed ^= seed << 13;
+                seed ^= seed >> 7;
+                seed ^= seed << 17;
+                seed as u8
+            })
+            .collect()
+    };
+    let mut sent = Vec::new();
+    let mut last = None;
+    let refused = loop {
+        assert!(sent.len() < 10_000, "the write buffer never filled");
+        let next = message();
+        match ws.write_binary(&next) {
+            Ok(written) => {
+                last = Some(written);
+                sent.push(next);
+            }
+            Err(e) => {
+                assert_eq!(e.code(), Code::TOO_LARGE, "{e:?}");
+                break next;
+            }
+        }
+    };
+    // As the C doc says: wait for the earlier writes, then send it again.
+    wait(&lp, &last.expect("some writes went"), 20).expect("the earlier writes went out");
+    ws.write_binary(&refused).unwrap();
+    sent.push(refused);
+    for (i, expected) in sent.iter().enumerate() {
+        let echoed = read(&lp, &ws).unwrap_or_else(|e| panic!("message {i}: {e:?}"));
+        assert!(
+            echoed == Some(Message::Binary(expected.clone())),
+            "message {i} of {} came back different",
+            sent.len()
+        );
+    }
+}
+
 #[test]
 fn tornado_subprotocol_headers_server_close_and_ping() {
     let server = WsServer::start(&["tornado"]);
@@ -313,6 +369,121 @@ fn message_callback_form() {
         .chain([None])
         .collect();
     assert_eq!(*got, expected, "each message, then None at the end");
+}
+
+/// A callback set while messages wait gets them first, then the ones read
+/// after, then None: in order, although more was readable at once.
+#[test]
+fn a_message_callback_set_late_keeps_the_order() {
+    let server = WsServer::start(&["tornado"]);
+    let lp = IOLoop::new().unwrap();
+    let ws = connect(
+        &lp,
+        request(server.url("ws", "/burst")),
+        WebSocketOptions::default(),
+    )
+    .unwrap();
+    let first = read(&lp, &ws).unwrap();
+    assert!(
+        matches!(&first, Some(Message::Text(t)) if t.starts_with('0')),
+        "{first:?}"
+    );
+    // Let the rest arrive: some wait in the connection, the rest in the socket.
+    let pause = Future::<()>::new(&lp);
+    let done = pause.clone();
+    lp.call_later(Duration::from_millis(300), move || {
+        let _ = done.set_result(());
+    })
+    .unwrap();
+    wait(&lp, &pause, 5).unwrap();
+    let got = Rc::new(RefCell::new(Vec::new()));
+    let sink = got.clone();
+    ws.set_message_callback(Some(Rc::new(move |m: Option<Message>| {
+        sink.borrow_mut().push(m.map(|m| match m {
+            Message::Text(t) => t.chars().next().unwrap(),
+            Message::Binary(_) => 'b',
+        }))
+    })))
+    .unwrap();
+    assert!(got.borrow().is_empty(), "not from inside the call");
+    lp.run_until(
+        || got.borrow().last() == Some(&None),
+        Some(Duration::from_secs(10)),
+    )
+    .unwrap();
+    let expected: Vec<Option<char>> = "1234567".chars().map(Some).chain([None]).collect();
+    assert_eq!(*got.borrow(), expected);
+}
+
+/// Released right after its callback was set, the connection calls nothing.
+#[test]
+fn a_released_connection_calls_no_message_callback() {
+    let server = WsServer::start(&["tornado"]);
+    let lp = IOLoop::new().unwrap();
+    let ws = connect(
+        &lp,
+        request(server.url("ws", "/burst")),
+        WebSocketOptions::default(),
+    )
+    .unwrap();
+    read(&lp, &ws).unwrap();
+    let pause = Future::<()>::new(&lp);
+    let done = pause.clone();
+    lp.call_later(Duration::from_millis(300), move || {
+        let _ = done.set_result(());
+    })
+    .unwrap();
+    wait(&lp, &pause, 5).unwrap();
+    let calls = Rc::new(RefCell::new(0));
+    let count = calls.clone();
+    ws.set_message_callback(Some(Rc::new(move |_m: Option<Message>| {
+        *count.borrow_mut() += 1
+    })))
+    .unwrap();
+    drop(ws);
+    let later = Future::<()>::new(&lp);
+    let done = later.clone();
+    lp.call_later(Duration::from_millis(300), move || {
+        let _ = done.set_result(());
+    })
+    .unwrap();
+    wait(&lp, &later, 5).unwrap();
+    assert_eq!(*calls.borrow(), 0);
+}
+
+/// close() with messages waiting unread still completes the handshake: the
+/// server's close is read past them.
+#[test]
+fn close_completes_with_messages_unread() {
+    let server = WsServer::start(&["tornado"]);
+    let lp = IOLoop::new().unwrap();
+    let ws = connect(
+        &lp,
+        request(server.url("ws", "/echo")),
+        WebSocketOptions::default(),
+    )
+    .unwrap();
+    for i in 0..3 {
+        ws.write_text(&format!("unread {i}")).unwrap();
+    }
+    let pause = Future::<()>::new(&lp);
+    let done = pause.clone();
+    lp.call_later(Duration::from_millis(300), move || {
+        let _ = done.set_result(());
+    })
+    .unwrap();
+    wait(&lp, &pause, 5).unwrap();
+    let start = Instant::now();
+    let closed = ws.close(Some(1000), "").unwrap();
+    wait(&lp, &closed, 10).expect("the close handshake completes");
+    assert!(
+        start.elapsed() < Duration::from_secs(3),
+        "{:?}",
+        start.elapsed()
+    );
+    assert_eq!(ws.close_code(), Some(1000));
+    // What had arrived before the close is still there to read.
+    assert_eq!(read(&lp, &ws).unwrap(), text("unread 0"));
 }
 
 #[test]

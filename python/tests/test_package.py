@@ -343,3 +343,206 @@ def test_a_unix_socket_server(tmp_path):
             server.stop()
 
     asyncio.run(main())
+
+
+# ---- the public suffix list, https:// proxies, HTTP/2 PING (bind3) ----
+
+
+class SuffixCookie(tornado.web.RequestHandler):
+    def get(self):
+        # For every host under tornado.test: refused if tornado.test is a
+        # public suffix.
+        self.add_header("Set-Cookie", "wide=1; Domain=tornado.test; Path=/")
+        self.write("set")
+
+
+def test_public_suffix_file_refuses_domain_cookies_for_a_listed_suffix(tmp_path):
+    """www.shop.tornado.test mapped to Tornado's server on 127.0.0.1 (no
+    DNS) sets a cookie for Domain=tornado.test: refused with a list naming
+    tornado.test, kept with the built-in list and with a list without it."""
+    listed = tmp_path / "listed.dat"
+    listed.write_text("// ===BEGIN ICANN DOMAINS===\ncom\ntest\ntornado.test\n")
+    unlisted = tmp_path / "unlisted.dat"
+    unlisted.write_text("// ===BEGIN ICANN DOMAINS===\ncom\ntest\n")
+
+    async def main():
+        sock = socket.socket()
+        sock.bind(("127.0.0.1", 0))
+        sock.listen(16)
+        sock.setblocking(False)
+        server = HTTPServer(tornado.web.Application([(r"/set", SuffixCookie)]))
+        server.add_sockets([sock])
+        url = "http://www.shop.tornado.test:%d/set" % sock.getsockname()[1]
+        try:
+            kept = {}
+            for name, list_file in (("listed", listed), ("unlisted", unlisted), ("built-in", None)):
+                client = RsAsyncHTTPClient(force_instance=True, cookies=True, public_suffix_file=list_file,
+                                           hostname_mapping={"www.shop.tornado.test": "127.0.0.1"})
+                try:
+                    assert (await client.fetch(url)).body == b"set"
+                    kept[name] = client.cookie_count
+                finally:
+                    client.close()
+            assert kept == {"listed": 0, "unlisted": 1, "built-in": 1}
+        finally:
+            server.stop()
+
+    asyncio.run(main())
+
+    async def bad_files():
+        with pytest.raises(OSError, match="absent.dat"):
+            RsAsyncHTTPClient(force_instance=True, cookies=True, public_suffix_file=tmp_path / "absent.dat")
+        not_a_list = tmp_path / "not-a-list.dat"
+        not_a_list.write_text("// nothing listed\n")
+        with pytest.raises(ValueError, match="not a public suffix list"):
+            RsAsyncHTTPClient(force_instance=True, cookies=True, public_suffix_file=not_a_list)
+        with pytest.raises(ValueError, match="public_suffix_file"):
+            RsAsyncHTTPClient(force_instance=True, cookies=True, public_suffix_file="bad\0path")
+        # A client after those works (nothing was left half made).
+        client = RsAsyncHTTPClient(force_instance=True, cookies=True, public_suffix_file=listed)
+        client.close()
+
+    asyncio.run(bad_files())
+
+
+def make_pki(directory):
+    """A CA and a server certificate for 127.0.0.1 signed by it (openssl,
+    which .ci/run installs): (ca.pem, cert.pem, key.pem) paths."""
+    import subprocess
+
+    d = str(directory)
+
+    def run(*args):
+        subprocess.run(["openssl", *args], cwd=d, check=True, capture_output=True)
+
+    run("req", "-x509", "-newkey", "rsa:2048", "-nodes", "-keyout", "ca.key", "-out", "ca.pem", "-days", "2",
+        "-subj", "/CN=tornado_rs test CA", "-addext", "basicConstraints=critical,CA:TRUE",
+        "-addext", "keyUsage=critical,keyCertSign,cRLSign")
+    run("req", "-newkey", "rsa:2048", "-nodes", "-keyout", "key.pem", "-out", "server.csr", "-subj", "/CN=127.0.0.1")
+    (directory / "ext.cnf").write_text("subjectAltName=IP:127.0.0.1\nbasicConstraints=CA:FALSE\n"
+                                       "extendedKeyUsage=serverAuth\n")
+    run("x509", "-req", "-in", "server.csr", "-CA", "ca.pem", "-CAkey", "ca.key", "-CAcreateserial",
+        "-out", "cert.pem", "-days", "2", "-extfile", "ext.cnf")
+    return str(directory / "ca.pem"), str(directory / "cert.pem"), str(directory / "key.pem")
+
+
+class ProxyAnswer(tornado.web.RequestHandler):
+    def get(self):
+        # What an https:// proxy got over its TLS connection: the
+        # absolute-form target of an http URL.
+        self.write("proxy got %s %s" % (self.request.method, self.request.uri))
+
+
+def test_https_proxy_ca_certs_and_validate_cert(tmp_path):
+    """An https:// proxy: Tornado's HTTPServer over TLS with a certificate
+    from a CA made for the test answers the absolute-form requests it gets.
+    Its CA is trusted through proxy_ca_certs (client-wide or per request);
+    the system's store and the target's CA options do not vouch for it;
+    proxy_validate_cert=False skips the check; a missing CA file fails the
+    fetch (ssl.SSLError, as every TLS failure) with a message naming it."""
+    import ssl
+
+    ca, cert, key = make_pki(tmp_path)
+
+    async def main():
+        sock = socket.socket()
+        sock.bind(("127.0.0.1", 0))
+        sock.listen(16)
+        sock.setblocking(False)
+        server = HTTPServer(tornado.web.Application([(r".*", ProxyAnswer)]),
+                            ssl_options={"certfile": cert, "keyfile": key})
+        server.add_sockets([sock])
+        proxy = "https://127.0.0.1:%d" % sock.getsockname()[1]
+        target = "http://127.0.0.1:9/via-proxy"
+        expected = b"proxy got GET " + target.encode()
+        trusting = RsAsyncHTTPClient(force_instance=True, proxy_ca_certs=ca)
+        insecure = RsAsyncHTTPClient(force_instance=True, proxy_validate_cert=False)
+        plain = RsAsyncHTTPClient(force_instance=True)
+        missing = RsAsyncHTTPClient(force_instance=True, proxy_ca_certs=str(tmp_path / "absent-ca.pem"))
+        try:
+            assert (await trusting.fetch(target, proxy_host=proxy)).body == expected
+            assert (await insecure.fetch(target, proxy_host=proxy)).body == expected
+            request = HTTPRequest(target, proxy_host=proxy)
+            request.proxy_ca_certs = ca  # per request, on the client without it
+            assert (await plain.fetch(request)).body == expected
+            # TLS failures raise ssl.SSLError, as Tornado's simple client's do.
+            refused = [(plain, {}), (plain, {"ca_certs": ca, "validate_cert": False}), (missing, {})]
+            for client, target_tls in refused:
+                with pytest.raises(ssl.SSLError) as info:
+                    await client.fetch(target, proxy_host=proxy, **target_tls)
+                assert "https proxy 127.0.0.1" in str(info.value), str(info.value)
+            assert "absent-ca.pem" in str(info.value), "the missing CA file is named"
+            # The client-wide False, and a request's own True over it.
+            strict = HTTPRequest(target, proxy_host=proxy)
+            strict.proxy_validate_cert = True
+            with pytest.raises(ssl.SSLError):
+                await insecure.fetch(strict)
+            nul = HTTPRequest(target, proxy_host=proxy)
+            nul.proxy_ca_certs = "ca\0.pem"
+            with pytest.raises(ValueError, match="NUL"):
+                await plain.fetch(nul)
+        finally:
+            for client in (trusting, insecure, plain, missing):
+                client.close()
+            server.stop()
+
+    asyncio.run(main())
+
+
+def test_http2_ping_option_and_h2c_fetches_across_an_idle_ping(tmp_path):
+    """http2_ping=(0.2, 10): two h2c fetches to nghttpd 0.3 s apart both
+    succeed, and nghttpd's frame log (-v) shows the PING the client sent
+    before reusing the idle connection; with http2_ping=(0, 1) (the check
+    off) none is sent. Bad values raise ValueError as the C function
+    refuses them."""
+    import shutil
+    import subprocess
+    import time
+
+    nghttpd = shutil.which("nghttpd") or "/usr/sbin/nghttpd"
+    (tmp_path / "index.html").write_text("over h2c\n")
+    sock = socket.socket()
+    sock.bind(("127.0.0.1", 0))
+    port = sock.getsockname()[1]
+    sock.close()
+    log = open(tmp_path / "frames.log", "w")
+    server = subprocess.Popen([nghttpd, "-v", "--no-tls", "-a", "127.0.0.1", "-d", str(tmp_path), str(port)],
+                              stdout=log)
+    try:
+        deadline = time.monotonic() + 10
+        while socket.socket().connect_ex(("127.0.0.1", port)) != 0:
+            assert time.monotonic() < deadline, "nghttpd did not listen"
+            time.sleep(0.05)
+
+        def pings_received():
+            log.flush()
+            return (tmp_path / "frames.log").read_text().count("recv PING frame")
+
+        async def two_fetches(http2_ping):
+            client = RsAsyncHTTPClient(force_instance=True, http_version="2-prior-knowledge", http2_ping=http2_ping)
+            try:
+                for _ in range(2):
+                    response = await client.fetch("http://127.0.0.1:%d/index.html" % port)
+                    assert (response.code, response.body, response.http_version) == (200, b"over h2c\n", "2")
+                    await asyncio.sleep(0.3)
+            finally:
+                client.close()
+
+        asyncio.run(two_fetches((0.2, 10)))
+        time.sleep(0.2)  # nghttpd's log written
+        checked = pings_received()
+        assert checked >= 1, "the idle connection was PINGed before its reuse"
+        asyncio.run(two_fetches((0, 1)))  # idle 0: no check
+        time.sleep(0.2)
+        assert pings_received() == checked, "http2_ping=(0, 1): no PING"
+
+        async def bad_values():
+            for bad in ((-1, 2), (5, 0), (float("nan"), 2), (5, float("inf"))):
+                with pytest.raises(ValueError, match="http2_ping"):
+                    RsAsyncHTTPClient(force_instance=True, http2_ping=bad)
+
+        asyncio.run(bad_values())
+    finally:
+        server.terminate()
+        server.wait()
+        log.close()

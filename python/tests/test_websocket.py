@@ -142,3 +142,30 @@ def test_refused_handshake_raises_http_client_error():
             await websocket_connect(base.replace("ws://", "http://") + "/echo")
 
     run(body)
+
+
+def test_client_max_window_bits_in_compression_options():
+    """Tornado's server echoes the client_max_window_bits value offered
+    (and leaves it out when offered bare, Tornado's own client's way)."""
+    from tornado_rs._lib import ERR_INVALID, TornadoRsError
+
+    async def body(base):
+        conn = await websocket_connect(base + "/deflate", compression_options={"client_max_window_bits": 9})
+        assert conn.extensions == "permessage-deflate; client_max_window_bits=9"
+        text = "window of 512 bytes " * 500
+        await conn.write_message(text)
+        assert await conn.read_message() == text
+        conn.close()
+        conn = await websocket_connect(base + "/deflate", compression_options={})
+        assert conn.extensions is not None and conn.extensions.startswith("permessage-deflate")
+        assert "client_max_window_bits" not in conn.extensions
+        conn.close()
+        conn = await websocket_connect(base + "/echo")
+        assert conn.extensions is None, "no compression asked for: no extension"
+        conn.close()
+        for bits in (7, 16):
+            with pytest.raises(TornadoRsError) as info:
+                await websocket_connect(base + "/deflate", compression_options={"client_max_window_bits": bits})
+            assert info.value.code == ERR_INVALID and "client_max_window_bits" in str(info.value)
+
+    run(body)

@@ -178,7 +178,8 @@ class RsAsyncHTTPClient(AsyncHTTPClient):
 
     def initialize(self, max_clients=10, hostname_mapping=None, max_buffer_size=104857600, resolver=None,
                    defaults=None, max_header_size=None, max_body_size=None, http_version=None,
-                   cookies=False, dns_cache_ttl=None, unix_socket=None):
+                   cookies=False, dns_cache_ttl=None, unix_socket=None, public_suffix_file=None,
+                   http2_ping=None, proxy_ca_certs=None, proxy_validate_cert=True):
         """Tornado's arguments, and the library's:
 
         - ``http_version``: which HTTP versions fetches may use -- None or
@@ -195,6 +196,28 @@ class RsAsyncHTTPClient(AsyncHTTPClient):
         - ``unix_socket``: connect every fetch to this Unix domain socket
           instead of the URL's host (curl's ``--unix-socket``; Docker's
           API), the URL still giving Host and path.
+        - ``public_suffix_file``: the public suffix list the cookie jar
+          refuses ``Domain=`` cookies for, a file in publicsuffix.org's
+          format (Debian's /usr/share/publicsuffix/public_suffix_list.dat);
+          None: the list built in. Used with ``cookies=True`` only, and
+          read then: a missing file raises OSError, one that is no such
+          list ValueError.
+        - ``http2_ping``: ``(idle_s, timeout_s)``: a pooled HTTP/2
+          connection idle ``idle_s`` seconds must answer a PING within
+          ``timeout_s`` before a fetch reuses it, else another is opened
+          (None: the library's 5 and 2; ``idle_s`` 0: no check). Negative,
+          NaN or infinite values, or a ``timeout_s`` of 0, raise ValueError.
+        - ``proxy_ca_certs``: a PEM file of the CAs an ``https://`` proxy's
+          certificate is checked against (curl's ``--proxy-cacert``; None:
+          the system's store), read when a connection to the proxy starts
+          (an unreadable file fails that fetch with ssl.SSLError, as
+          Tornado's own clients report TLS failures).
+        - ``proxy_validate_cert``: False skips the https:// proxy's
+          certificate check (curl's ``--proxy-insecure``, for tests). The
+          target's certificate still follows ``validate_cert``/``ca_certs``.
+          Both proxy options may also be given per request, as attributes
+          of an HTTPRequest (``request.proxy_ca_certs = path``) or in
+          ``defaults``.
 
         brotli and zstd bodies are decoded as gzip is, and ``proxy_host``
         may be a proxy URL (``socks5h://127.0.0.1:1080``, ``socks4a://``,
@@ -205,6 +228,8 @@ class RsAsyncHTTPClient(AsyncHTTPClient):
             raise ValueError("http_version must be one of %s" % ", ".join(map(repr, HTTP_VERSIONS)))
         self.max_clients = max_clients
         self._unix_socket = utf8(unix_socket) if unix_socket else None
+        self._proxy_tls = {"proxy_ca_certs": proxy_ca_certs,
+                           "proxy_validate_cert": proxy_validate_cert is None or bool(proxy_validate_cert)}
         self._bridge = _LoopBridge(self.io_loop)
         options = lib.tornado_http_client_options_new()
         try:
@@ -227,9 +252,34 @@ class RsAsyncHTTPClient(AsyncHTTPClient):
             if dns_cache_ttl is not None:
                 check(lib.tornado_http_client_options_set_dns_cache_ttl(options, float(dns_cache_ttl)),
                       "dns_cache_ttl")
+            if http2_ping is not None:
+                idle, timeout = http2_ping
+                rc = lib.tornado_http_client_options_set_http2_ping(options, float(idle), float(timeout))
+                if rc == _lib.ERR_INVALID:
+                    raise ValueError("http2_ping: " + _lib.last_error())
+                check(rc, "http2_ping")
+            if public_suffix_file is not None:
+                path = utf8(os.fspath(public_suffix_file))
+                if b"\0" in path:
+                    raise ValueError("public_suffix_file: a NUL byte in the path")
+                rc = lib.tornado_http_client_options_set_public_suffix_file(options, path)
+                if rc == _lib.ERR_INVALID:
+                    raise ValueError("public_suffix_file: " + _lib.last_error())
+                check(rc, "public_suffix_file")
             self._client = lib.tornado_http_client_new(self._bridge.ptr, options)
             if not self._client:
+                message = _lib.last_error()
+                if public_suffix_file is not None and cookies:
+                    # The list is read here: the message names the file and
+                    # starts with the code's name.
+                    raise (OSError if message.startswith("TORNADO_ERR_IO") else ValueError)(
+                        "public_suffix_file: " + message)
                 check(1, "tornado_http_client_new")
+        except BaseException:
+            # A refused option: the library's loop goes with the client
+            # that was not made (no fd left registered on the IOLoop).
+            self._bridge.close()
+            raise
         finally:
             lib.tornado_http_client_options_free(options)
         self._pending = {}
@@ -390,6 +440,15 @@ class _Fetch:
             user, password = get("proxy_username"), get("proxy_password")
             set_("proxy", utf8(get("proxy_host")), int(get("proxy_port") or 0),
                  utf8(user) if user else None, utf8(password) if password else None)
+            proxy_tls = getattr(self.client, "_proxy_tls", {})
+            proxy_ca = get("proxy_ca_certs", proxy_tls.get("proxy_ca_certs"))
+            if proxy_ca:
+                proxy_ca = utf8(os.fspath(proxy_ca))
+                if b"\0" in proxy_ca:
+                    raise ValueError("proxy_ca_certs: a NUL byte in the path")
+                set_("proxy_ca_certs", proxy_ca)
+            if not get("proxy_validate_cert", proxy_tls.get("proxy_validate_cert", True)):
+                set_("proxy_validate_cert", False)
         if get("allow_nonstandard_methods"):
             set_("allow_nonstandard_methods", True)
         if get("expect_100_continue"):

@@ -14,6 +14,13 @@ message is on the wire and raises `WebSocketClosedError` after a close.
 The handshake goes through the library's HTTP client (the current loop's
 `RsAsyncHTTPClient`), so the request's headers, auth, TLS options, proxy
 and timeouts apply.
+
+Beyond Tornado's: ``compression_options={"client_max_window_bits": 9}``
+(8-15) compresses what is sent with a window of at most 2^9 bytes, offered
+to the server as ``client_max_window_bits=9`` (a bad value, or compression
+off, raises TornadoRsError with ERR_INVALID); and the connection's
+``extensions`` attribute is the server's agreed Sec-WebSocket-Extensions
+(None: none).
 """
 
 import ctypes
@@ -57,6 +64,7 @@ for _name, _res, _args in [
     ("tornado_websocket_close_code", ctypes.c_int, (_vp,)),
     ("tornado_websocket_close_reason", ctypes.c_char_p, (_vp,)),
     ("tornado_websocket_subprotocol", ctypes.c_char_p, (_vp,)),
+    ("tornado_websocket_extensions", ctypes.c_char_p, (_vp,)),
     ("tornado_websocket_is_closed", ctypes.c_bool, (_vp,)),
     ("tornado_future_result", _vp, (_vp,)),
 ]:
@@ -107,6 +115,9 @@ class RsWebSocketClientConnection:
         self._client = client  # keeps the library loop alive
         self._ptr = ptr
         self.selected_subprotocol = (lib.tornado_websocket_subprotocol(ptr) or b"").decode() or None
+        # The extensions the server agreed to ("permessage-deflate;
+        # client_max_window_bits=9"), or None: the library's, not Tornado's.
+        self.extensions = (lib.tornado_websocket_extensions(ptr) or b"").decode() or None
         self._on_message_callback = on_message_callback
         if on_message_callback is not None:
             # Weak: the registry must not keep the connection alive (its
@@ -257,6 +268,10 @@ def _options(compression_options, ping_interval, ping_timeout, max_message_size,
         if compression_options is not None:
             level = compression_options.get("compression_level", 6)
             check(lib.tornado_websocket_options_set_compression(options, int(level)), "compression_options")
+            bits = compression_options.get("client_max_window_bits")
+            if bits is not None:
+                check(lib.tornado_websocket_options_set_client_max_window_bits(options, int(bits)),
+                      "client_max_window_bits")
         if ping_interval:
             check(lib.tornado_websocket_options_set_ping(options, float(ping_interval), float(ping_timeout or 0)),
                   "ping_interval")

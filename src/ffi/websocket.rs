@@ -665,7 +665,9 @@ pub extern "C" fn tornado_websocket_ping(
 /// closed; it fails with `TORNADO_ERR_TIMEOUT` when the server does not
 /// answer within the close timeout (the connection is closed anyway), or
 /// with the error that ended the connection first. Calling it again waits
-/// for the same end. NULL on a bad call.
+/// for the same end. Messages received before stay readable; once closing,
+/// one that arrives while another waits unread is dropped (the server's
+/// close is read past it). NULL on a bad call.
 #[no_mangle]
 pub extern "C" fn tornado_websocket_close(
     ws: *mut tornado_websocket,

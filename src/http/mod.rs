@@ -23,6 +23,7 @@ pub mod headers;
 pub mod proxy;
 pub mod redirect;
 pub mod request;
+pub(crate) mod request_fields;
 pub mod response;
 pub(crate) mod unix;
 pub mod upgrade;

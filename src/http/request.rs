@@ -236,7 +236,8 @@ pub struct HTTPRequest {
     /// Sends `Expect: 100-continue` and holds the body back until the server
     /// answers 100 Continue (Tornado's `expect_100_continue`, false by
     /// default). A final response instead of the 100 is the response, and the
-    /// body is never sent.
+    /// body is never sent. HTTP/1.1 only: over HTTP/2 (whose 1xx the `h2`
+    /// crate does not show) the body goes at once, without the field.
     pub expect_100_continue: bool,
     /// Which HTTP versions this fetch may use; None: the client's default
     /// (`ClientOptions::http_version`, itself `Any` unless set).

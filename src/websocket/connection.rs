@@ -14,8 +14,8 @@ use ring::rand::SystemRandom;
 use super::deflate::Deflater;
 use super::frame::{
     close_payload, encode_frame_into, is_valid_close_code, Event, ProtocolError, Receiver,
-    CLOSE_NORMAL, CLOSE_TOO_BIG, MAX_CONTROL_PAYLOAD, OP_BINARY, OP_CLOSE, OP_PING, OP_PONG,
-    OP_TEXT,
+    CLOSE_NORMAL, CLOSE_TOO_BIG, MAX_CONTROL_PAYLOAD, MAX_FRAME_HEADER, OP_BINARY, OP_CLOSE,
+    OP_PING, OP_PONG, OP_TEXT,
 };
 use super::handshake::random_bytes;
 use super::{ws_error, Message, WebSocketOptions};
@@ -66,6 +66,10 @@ struct State {
     /// Set by the reading task while it waits for `received` to drain.
     room: Option<Future<()>>,
     on_message: Option<MessageCallback>,
+    /// A message callback was set while messages waited in `received`: a
+    /// loop callback hands them over (`flush_received`), and until it has,
+    /// new messages queue behind them and the end waits its turn.
+    flush_pending: bool,
     on_ping: Option<ControlCallback>,
     on_pong: Option<ControlCallback>,
     deflater: Option<Deflater>,
@@ -155,7 +159,12 @@ impl WebSocket {
         let lp = &self.inner.lp;
         lp.check_thread()?;
         let mut state = self.inner.state.borrow_mut();
-        if let Some(message) = state.received.pop_front() {
+        // (With a callback set, what waits in `received` is the callback's.)
+        let queued = match state.on_message {
+            None => state.received.pop_front(),
+            Some(_) => None,
+        };
+        if let Some(message) = queued {
             let room = state.room.take();
             drop(state);
             if let Some(room) = room {
@@ -186,27 +195,22 @@ impl WebSocket {
     pub fn set_message_callback(&self, callback: Option<MessageCallback>) -> Result<()> {
         self.inner.lp.check_thread()?;
         let mut state = self.inner.state.borrow_mut();
-        state.on_message = callback.clone();
-        let Some(callback) = callback else {
+        state.on_message = callback;
+        let waiting = !state.received.is_empty() || state.ended.is_some();
+        if state.on_message.is_none() || !waiting || state.flush_pending {
             return Ok(());
-        };
-        let queued: Vec<Message> = state.received.drain(..).collect();
-        let ended = state.ended.is_some();
-        let room = state.room.take();
+        }
+        state.flush_pending = true;
         drop(state);
-        if let Some(room) = room {
-            let _ = room.set_result(());
-        }
-        if !queued.is_empty() || ended {
-            self.inner.lp.add_callback(move || {
-                for message in queued {
-                    callback(Some(message));
-                }
-                if ended {
-                    callback(None);
-                }
-            })?;
-        }
+        // From the loop, not from inside this call; through a weak
+        // reference, so that a connection released (and its callbacks
+        // removed) before then calls nothing.
+        let weak = Rc::downgrade(&self.inner);
+        self.inner.lp.add_callback(move || {
+            if let Some(inner) = weak.upgrade() {
+                inner.flush_received();
+            }
+        })?;
         Ok(())
     }
 
@@ -244,18 +248,26 @@ impl WebSocket {
 
     fn write_message(&self, opcode: u8, data: &[u8]) -> Result<Future<()>> {
         self.inner.lp.check_thread()?;
-        let compressed = {
-            let mut state = self.inner.state.borrow_mut();
+        {
+            let state = self.inner.state.borrow();
             if state.ended.is_some() || state.close_sent {
                 return Err(closed_error());
             }
-            state.deflater.as_mut().map(|d| d.compress(data))
-        };
+        }
+        // Everything that can refuse the message comes before the deflater
+        // sees it: with context takeover, a message compressed but not sent
+        // would leave the server's inflater and ours apart, and corrupt
+        // every later message. The room is judged on the uncompressed size
+        // (compression seldom grows a message, and then by a few bytes).
+        self.inner.check_room(data.len() + MAX_FRAME_HEADER)?;
+        let mask = self.inner.next_mask()?;
+        let compressed =
+            (self.inner.state.borrow_mut().deflater.as_mut()).map(|d| d.compress(data));
         let (payload, rsv1) = match &compressed {
             Some(c) => (c.as_slice(), true),
             None => (data, false),
         };
-        self.inner.send_frame(opcode, rsv1, payload, true)
+        self.inner.send_masked(opcode, rsv1, payload, mask)
     }
 
     /// Sends a ping with `data` (at most 125 bytes).
@@ -270,7 +282,7 @@ impl WebSocket {
                 return Err(closed_error());
             }
         }
-        self.inner.send_frame(OP_PING, false, data, false)
+        self.inner.send_frame(OP_PING, data)
     }
 
     /// Starts the close handshake with `code` (None: a close frame without
@@ -278,7 +290,9 @@ impl WebSocket {
     /// resolves when the server's close frame came and the connection is
     /// closed; it fails with a timeout if the server does not answer within
     /// the close timeout (the connection is then closed anyway). Calling it
-    /// again waits for the same end.
+    /// again waits for the same end. Messages received before stay
+    /// readable; once closing, one that arrives while another waits unread
+    /// is dropped (the server's close is read past it).
     pub fn close(&self, code: Option<u16>, reason: &str) -> Result<Future<()>> {
         let lp = &self.inner.lp;
         lp.check_thread()?;
@@ -313,11 +327,17 @@ impl WebSocket {
         };
         if send {
             let payload = close_payload(code, reason);
-            if let Err(e) = self.inner.send_frame(OP_CLOSE, false, &payload, false) {
+            if let Err(e) = self.inner.send_frame(OP_CLOSE, &payload) {
                 self.inner.end(Err(e), false);
                 return Ok(future);
             }
             self.inner.arm_close_timer();
+            // The reading task may wait for room behind an unread
+            // message: it reads on now, to the server's close.
+            let room = self.inner.state.borrow_mut().room.take();
+            if let Some(room) = room {
+                let _ = room.set_result(());
+            }
         }
         Ok(future)
     }
@@ -395,33 +415,41 @@ impl Inner {
         Ok(masks[at..at + 4].try_into().expect("4 bytes"))
     }
 
-    /// Masks and writes one frame; `bounded` frames (data) are refused
-    /// while the unsent bytes are over max_write_buffer.
-    fn send_frame(
+    /// Refuses a data frame of `len` bytes while the bytes waiting to be
+    /// sent would pass max_write_buffer with it (one frame always goes).
+    fn check_room(&self, len: usize) -> Result<()> {
+        let state = self.state.borrow();
+        if state.unsent > 0 && state.unsent + len > self.max_write_buffer {
+            return Err(ws_error(
+                Code::TOO_LARGE,
+                "write_buffer_full",
+                format!(
+                    "{} bytes are waiting to be sent (max_write_buffer {})",
+                    state.unsent, self.max_write_buffer
+                ),
+            ));
+        }
+        Ok(())
+    }
+
+    /// Masks and writes one control frame (never refused for room).
+    fn send_frame(self: &Rc<Self>, opcode: u8, payload: &[u8]) -> Result<Future<()>> {
+        let mask = self.next_mask()?;
+        self.send_masked(opcode, false, payload, mask)
+    }
+
+    /// Writes one frame masked with `mask`.
+    fn send_masked(
         self: &Rc<Self>,
         opcode: u8,
         rsv1: bool,
         payload: &[u8],
-        bounded: bool,
+        mask: [u8; 4],
     ) -> Result<Future<()>> {
-        let mask = self.next_mask()?;
         let mut frame = self.frame_buffer.borrow_mut();
         encode_frame_into(&mut frame, opcode, rsv1, payload, mask);
         let len = frame.len();
-        {
-            let mut state = self.state.borrow_mut();
-            if bounded && state.unsent > 0 && state.unsent + len > self.max_write_buffer {
-                return Err(ws_error(
-                    Code::TOO_LARGE,
-                    "write_buffer_full",
-                    format!(
-                        "{} bytes are waiting to be sent (max_write_buffer {})",
-                        state.unsent, self.max_write_buffer
-                    ),
-                ));
-            }
-            state.unsent += len;
-        }
+        self.state.borrow_mut().unsent += len;
         let written = self.stream.write(&frame);
         // The stream copied what the socket did not take: the buffer is
         // free again (a big one is not kept).
@@ -495,12 +523,13 @@ impl Inner {
             state.ended = Some(outcome.clone());
             let readers: Vec<_> = state.readers.drain(..).collect();
             let waiters = std::mem::take(&mut state.close_waiters);
-            (
-                readers,
-                waiters,
-                state.on_message.clone(),
-                state.close_timer.take(),
-            )
+            // With a flush pending, the flush tells the callback, after
+            // the messages that came before the end.
+            let callback = match state.flush_pending {
+                false => state.on_message.clone(),
+                true => None,
+            };
+            (readers, waiters, callback, state.close_timer.take())
         };
         if let Some(timer) = timer {
             let _ = self.lp.remove_timeout(timer);
@@ -533,7 +562,7 @@ impl Inner {
                 ""
             };
             let payload = close_payload(Some(error.close_code), reason);
-            let _ = self.send_frame(OP_CLOSE, false, &payload, false);
+            let _ = self.send_frame(OP_CLOSE, &payload);
         }
         let (code, kind) = if error.close_code == CLOSE_TOO_BIG {
             (Code::TOO_LARGE, "message_too_large")
@@ -572,8 +601,45 @@ impl Inner {
         }
     }
 
+    /// Hands the messages that waited when a message callback was set to
+    /// the callback now set, in order, then lets the reading task go on
+    /// (and tells the end, if the connection ended meanwhile). A callback
+    /// removed or replaced on the way is honoured at each message.
+    fn flush_received(self: &Rc<Self>) {
+        loop {
+            let (callback, message) = {
+                let mut state = self.state.borrow_mut();
+                let Some(callback) = state.on_message.clone() else {
+                    state.flush_pending = false;
+                    return; // back to read_message: the rest stays queued
+                };
+                match state.received.pop_front() {
+                    Some(message) => (callback, Some(message)),
+                    None => {
+                        state.flush_pending = false;
+                        let room = state.room.take();
+                        let ended = state.ended.is_some();
+                        drop(state);
+                        if let Some(room) = room {
+                            let _ = room.set_result(());
+                        }
+                        if ended {
+                            callback(None);
+                        }
+                        return;
+                    }
+                }
+            };
+            callback(message);
+        }
+    }
+
     fn deliver(self: &Rc<Self>, message: Message) {
         let mut state = self.state.borrow_mut();
+        if state.flush_pending {
+            state.received.push_back(message); // behind the ones waiting
+            return;
+        }
         if let Some(callback) = state.on_message.clone() {
             drop(state);
             callback(Some(message));
@@ -585,6 +651,11 @@ impl Inner {
                 let _ = reader.set_result(Some(message));
                 return;
             }
+        }
+        if state.close_sent && !state.received.is_empty() {
+            // Closing, with a message already unread: nobody is reading,
+            // and the task no longer waits for room. Dropped.
+            return;
         }
         state.received.push_back(message);
     }
@@ -620,7 +691,7 @@ impl Inner {
                 };
                 if echo {
                     // Echo the code received (RFC 6455 section 5.5.1).
-                    let _ = self.send_frame(OP_CLOSE, false, &close_payload(code, ""), false);
+                    let _ = self.send_frame(OP_CLOSE, &close_payload(code, ""));
                 }
                 self.end(Ok(()), true);
             }
@@ -642,7 +713,7 @@ impl Inner {
             }
             state.pong_in_flight = true;
         }
-        let Ok(sent) = self.send_frame(OP_PONG, false, &data, false) else {
+        let Ok(sent) = self.send_frame(OP_PONG, &data) else {
             self.state.borrow_mut().pong_in_flight = false;
             return;
         };
@@ -661,9 +732,12 @@ impl Inner {
     }
 
     /// A future to wait on while a message waits unread (None: read on).
+    /// Once our close frame is out the task reads on regardless, or the
+    /// server's close would wait behind an unread message until the close
+    /// timeout (`deliver` then keeps memory bounded).
     fn wait_for_room(&self) -> Option<Future<()>> {
         let mut state = self.state.borrow_mut();
-        if state.received.is_empty() || state.ended.is_some() {
+        if state.received.is_empty() || state.ended.is_some() || state.close_sent {
             return None;
         }
         let room = Future::new(&self.lp);
@@ -736,7 +810,7 @@ async fn ping_periodically(weak: Weak<Inner>, interval: Duration, timeout: Durat
                 }
                 state.received_pong = false;
             }
-            if inner.send_frame(OP_PING, false, b"", false).is_err() {
+            if inner.send_frame(OP_PING, b"").is_err() {
                 return;
             }
         }
@@ -757,7 +831,7 @@ async fn ping_periodically(weak: Weak<Inner>, interval: Duration, timeout: Durat
             if !timeout.is_zero() && !ponged {
                 inner.state.borrow_mut().close_sent = true;
                 let payload = close_payload(Some(CLOSE_NORMAL), "ping timed out");
-                let _ = inner.send_frame(OP_CLOSE, false, &payload, false);
+                let _ = inner.send_frame(OP_CLOSE, &payload);
                 let error = ws_error(
                     Code::TIMEOUT,
                     "timeout",

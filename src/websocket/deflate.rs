@@ -193,6 +193,9 @@ pub struct Inflater {
     reset_each: bool,
     /// The server ended the deflate stream within this message.
     ended: bool,
+    /// Where each step inflates to before the limit check (kept, so no
+    /// call zeroes a fresh one).
+    step: Box<[u8]>,
 }
 
 /// Bytes inflated per step: the output grows at most this far past the limit check.
@@ -206,6 +209,7 @@ impl Inflater {
             stream: Decompress::new_with_window_bits(false, agreed.server_max_window_bits.max(9)),
             reset_each: agreed.server_no_context_takeover,
             ended: false,
+            step: vec![0; STEP].into_boxed_slice(),
         }
     }
 
@@ -217,7 +221,7 @@ impl Inflater {
         out: &mut Vec<u8>,
         max: usize,
     ) -> Result<(), InflateError> {
-        let mut step = [0u8; STEP];
+        let step = &mut self.step[..];
         loop {
             if self.ended {
                 // After a final block the rest of the message is its tail.
@@ -226,7 +230,7 @@ impl Inflater {
             let (before_in, before_out) = (self.stream.total_in(), self.stream.total_out());
             let status = self
                 .stream
-                .decompress(input, &mut step, FlushDecompress::None)
+                .decompress(input, step, FlushDecompress::None)
                 .map_err(|e| InflateError {
                     close_code: CLOSE_PROTOCOL_ERROR,
                     message: format!("a compressed message that does not inflate: {e}"),

@@ -16,6 +16,9 @@ use std::collections::VecDeque;
 use super::deflate::Inflater;
 
 /// Opcodes (RFC 6455 section 5.2).
+/// The longest frame header a client sends: 2 bytes, 8 of extended
+/// length, 4 of mask.
+pub(crate) const MAX_FRAME_HEADER: usize = 14;
 pub(crate) const OP_CONTINUATION: u8 = 0x0;
 pub(crate) const OP_TEXT: u8 = 0x1;
 pub(crate) const OP_BINARY: u8 = 0x2;
@@ -56,7 +59,7 @@ pub fn encode_frame_into(
     mask: [u8; 4],
 ) {
     frame.clear();
-    frame.reserve(payload.len() + 14);
+    frame.reserve(payload.len() + MAX_FRAME_HEADER);
     frame.push(FIN | if rsv1 { RSV1 } else { 0 } | opcode);
     let len = payload.len();
     if len < 126 {

@@ -16,6 +16,7 @@
 
 #include <atomic>
 #include <cerrno>
+#include <cmath>
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
@@ -98,6 +99,7 @@ static std::string read_file(const std::string &path) {
 //   /digest    401 with a Digest challenge unless an Authorization header came
 //   /close     answered with "Connection: close", then closed
 //   /setcookie answered with two Set-Cookie lines (one persistent, one session)
+//   /suffixcookie  answered with "Set-Cookie: wide=1; Domain=tornado.test"
 struct HttpConn : std::enable_shared_from_this<HttpConn> {
     explicit HttpConn(tornado::IOStream s) : stream(std::move(s)) {}
     tornado::IOStream stream;
@@ -156,6 +158,7 @@ struct HttpConn : std::enable_shared_from_this<HttpConn> {
         }
         if (path == "/setcookie")
             extra = "Set-Cookie: session=abc; Path=/\r\nSet-Cookie: kept=yes; Path=/; Max-Age=3600\r\n";
+        if (path == "/suffixcookie") extra = "Set-Cookie: wide=1; Domain=tornado.test; Path=/\r\n";
         bool close = path == "/close";
         if (close) extra += "Connection: close\r\n";
         stream.write("HTTP/1.1 " + status + "\r\nContent-Length: " + std::to_string(content.size()) + "\r\n" + extra +
@@ -1139,6 +1142,30 @@ static void test_http_versions() {
     EXPECT(throws_invalid([&] { bad.http_version(7); }), "Request::http_version(7) throws Error(TORNADO_ERR_INVALID)");
     EXPECT(throws_invalid([&] { tornado::ClientOptions().http_version(99); }),
            "ClientOptions::http_version(99) throws Error(TORNADO_ERR_INVALID)");
+
+    // HTTP/2 PING liveness: accepted, and an h2 connection idle past it is
+    // checked before reuse (nghttpd answers the PING: the same connection).
+    tornado::ClientOptions pinging;
+    pinging.http2_ping(0.2, 10);  // a generous answer time: valgrind is slow
+    tornado::HttpClient pinged(loop, pinging);
+    for (int i = 0; i < 2; i++) {
+        tornado::Request r(h2);
+        r.ca_certs(ca);
+        tornado::FutureOf<tornado::Response> f = pinged.fetch(r);
+        loop.run_sync(f, LIMIT);
+        note(f);
+        EXPECT(f.error() == TORNADO_OK && f.value().version() == 20 && f.value().body() == "h2 page\n",
+               i == 0 ? "http2_ping(0.2, 10): an h2 fetch to nghttpd" : "after 0.3 s idle (a PING answered): h2 again");
+        if (i == 0) loop.run_sync(loop.sleep(0.3), LIMIT);
+    }
+    EXPECT(pinged.connections_opened() == 1, "the PING was answered: the connection was reused, none other opened");
+    tornado::ClientOptions off;
+    off.http2_ping(0, 1);
+    EXPECT(throws_invalid([] { tornado::ClientOptions().http2_ping(-1, 2); }) &&
+               throws_invalid([] { tornado::ClientOptions().http2_ping(5, 0); }) &&
+               throws_invalid([] { tornado::ClientOptions().http2_ping(std::nan(""), 2); }) &&
+               throws_invalid([] { tornado::ClientOptions().http2_ping(5, HUGE_VAL); }),
+           "http2_ping(-1, 2), (5, 0), (NaN, 2), (5, inf) throw TORNADO_ERR_INVALID; (0, 1) is accepted");
 }
 
 // curl parity (issue 19): Unix sockets, the cookie jar, the DNS cache TTL.
@@ -1224,6 +1251,102 @@ static void test_curl_parity() {
     EXPECT(throws_invalid([&] { tornado::ClientOptions().dns_cache_ttl(-1); }), "dns_cache_ttl(-1) throws TORNADO_ERR_INVALID");
     for (const char *name : {"/cookies.txt", "/bad.txt"}) unlink((dir + name).c_str());
     rmdir(dir.c_str());
+}
+
+// The cookie jar's public suffix list (ClientOptions::public_suffix_file):
+// www.shop.tornado.test mapped to our server on 127.0.0.1 (no DNS) sets a
+// cookie for Domain=tornado.test; a list naming "tornado.test" as a public
+// suffix refuses it, the built-in list and a list without it keep it.
+static void test_public_suffix_file() {
+    section("ClientOptions::public_suffix_file: Domain= cookies for a listed suffix refused");
+    tornado::Loop loop;
+    tornado::TcpServer server = http_server(loop);
+    std::string url = "http://www.shop.tornado.test:" + std::to_string(server.port());
+    char dir_template[] = "/tmp/tornado_cpp_psl_XXXXXX";
+    std::string dir = mkdtemp(dir_template);
+    std::string listed = dir + "/listed.dat", unlisted = dir + "/unlisted.dat";
+    std::ofstream(listed) << "// ===BEGIN ICANN DOMAINS===\ncom\ntest\ntornado.test\n";
+    std::ofstream(unlisted) << "// ===BEGIN ICANN DOMAINS===\ncom\ntest\n";
+    auto kept = [&](const std::optional<std::string> &list) -> std::size_t {
+        tornado::ClientOptions options;
+        options.cookies(true).hostname_mapping("www.shop.tornado.test", "127.0.0.1");
+        if (list) options.public_suffix_file(list);
+        tornado::HttpClient http(loop, options);
+        tornado::Future f = http.fetch(url + "/suffixcookie");
+        loop.run_sync(f, LIMIT);
+        note(f);
+        if (f.error() != TORNADO_OK || tornado::HttpClient::response_of(f).code() != 200) return 99;
+        return http.cookie_count();
+    };
+    EXPECT(kept(listed) == 0, "a list naming tornado.test: the Domain=tornado.test cookie is refused");
+    EXPECT(kept(unlisted) == 1, "a list without tornado.test: the cookie is kept");
+    EXPECT(kept(std::nullopt) == 1, "the built-in list (no file): the cookie is kept");
+
+    bool named = false;
+    try {
+        tornado::ClientOptions options;
+        options.cookies(true).public_suffix_file(dir + "/absent.dat");
+        tornado::HttpClient http(loop, options);
+    } catch (const tornado::Error &e) {
+        named = std::string(e.what()).find("absent.dat") != std::string::npos;
+    }
+    EXPECT(named, "a missing list file: the HttpClient constructor throws, naming the file");
+    bool not_a_list = false;
+    try {
+        tornado::ClientOptions options;
+        options.cookies(true).public_suffix_file(std::string("/dev/null"));
+        tornado::HttpClient http(loop, options);
+    } catch (const tornado::Error &) {
+        not_a_list = true;
+    }
+    EXPECT(not_a_list, "a file that is no suffix list (/dev/null): the constructor throws");
+    EXPECT(throws_invalid([&] { tornado::ClientOptions().public_suffix_file(std::string("bad\xff")); }),
+           "public_suffix_file with invalid UTF-8 throws TORNADO_ERR_INVALID");
+    unlink(listed.c_str());
+    unlink(unlisted.c_str());
+    rmdir(dir.c_str());
+}
+
+// An https:// proxy: our TLS server (the test CA's certificate for
+// 127.0.0.1) answers the absolute-form request the client sends it over
+// TLS, as a forwarding proxy's upstream would.
+static void test_https_proxy() {
+    section("Request::proxy_ca_certs / proxy_validate_cert: an https:// proxy's certificate");
+    std::string cert = env_or_die("TORNADO_TEST_CERT"), key = env_or_die("TORNADO_TEST_KEY");
+    std::string ca = env_or_die("TORNADO_TEST_CA");
+    tornado::Loop loop;
+    tornado::TlsServerConfig config(cert, key);
+    tornado::TcpServer proxy = http_server(loop);
+    proxy.set_tls(config);
+    std::string proxy_url = "https://127.0.0.1:" + std::to_string(proxy.port());
+    tornado::HttpClient http(loop, 10);
+    auto through = [&](const std::function<void(tornado::Request &)> &configure) {
+        tornado::Request r("http://127.0.0.1:9/via-proxy");
+        r.proxy(proxy_url, 0).connect_timeout(LIMIT).request_timeout(LIMIT);
+        configure(r);
+        tornado::Future f = http.fetch(r);
+        loop.run_sync(f, LIMIT);
+        note(f);
+        return f;
+    };
+    tornado::Future trusted = through([&](tornado::Request &r) { r.proxy_ca_certs(ca); });
+    EXPECT(trusted.error() == TORNADO_OK && body_of(trusted).rfind("GET http://127.0.0.1:9/via-proxy HTTP/1.1\r\n", 0) == 0,
+           "proxy_ca_certs(the test CA): the absolute-form request reached the proxy over TLS");
+    tornado::Future system_store = through([](tornado::Request &) {});
+    EXPECT(system_store.error() == TORNADO_ERR_TLS, "without proxy_ca_certs the system store refuses the proxy (TORNADO_ERR_TLS)");
+    tornado::Future target_ca_only = through([&](tornado::Request &r) { r.ca_certs(ca).validate_cert(false); });
+    EXPECT(target_ca_only.error() == TORNADO_ERR_TLS, "the target's ca_certs / validate_cert(false) do not apply to the proxy");
+    tornado::Future insecure = through([](tornado::Request &r) { r.proxy_validate_cert(false); });
+    EXPECT(insecure.error() == TORNADO_OK && body_of(insecure).rfind("GET http://", 0) == 0,
+           "proxy_validate_cert(false): the unknown CA is accepted");
+    std::string message;
+    tornado::Future missing = through([](tornado::Request &r) { r.proxy_ca_certs(std::string("/nonexistent/proxy-ca.pem")); });
+    EXPECT(missing.error(&message) == TORNADO_ERR_TLS && message.find("proxy-ca.pem") != std::string::npos,
+           "an unreadable proxy CA file fails the fetch with TORNADO_ERR_TLS naming the file");
+    tornado::Future reset = through([&](tornado::Request &r) { r.proxy_ca_certs(ca).proxy_ca_certs(std::nullopt); });
+    EXPECT(reset.error() == TORNADO_ERR_TLS, "proxy_ca_certs(nullopt): back to the system store");
+    EXPECT(throws_invalid([] { tornado::Request("http://127.0.0.1/").proxy_ca_certs(std::string("bad\xff")); }),
+           "proxy_ca_certs with invalid UTF-8 throws TORNADO_ERR_INVALID");
 }
 
 // The WebSocket client against Tornado's WebSocketHandler
@@ -1334,6 +1457,34 @@ static void test_websocket() {
     EXPECT(!pings.empty() && pings.back() == "hi", "on_ping: the server's ping before its echo");
     // p is destroyed open: its last reference closes it at once.
 
+    // The client's window: Tornado echoes the value offered.
+    tornado::WebSocketOptions small;
+    small.compression(6).client_max_window_bits(9);
+    auto windowed = tornado::WebSocket::connect(http, tornado::Request(base + "/deflate"), &small);
+    loop.run_sync(windowed, LIMIT);
+    note(windowed);
+    tornado::WebSocket w = windowed.value();
+    EXPECT(w.extensions() && std::string(w.extensions()) == "permessage-deflate; client_max_window_bits=9",
+           "client_max_window_bits(9): Tornado agrees to client_max_window_bits=9");
+    loop.run_sync(w.write_message(std::string(5000, 'w')), LIMIT);
+    auto echoed = w.read_message();
+    loop.run_sync(echoed, LIMIT);
+    EXPECT(echoed.error() == TORNADO_OK && echoed.value() && echoed.value()->data == std::string(5000, 'w'),
+           "a message compressed with the 2^9 window echoed intact");
+    loop.run_sync(w.close(), LIMIT);
+    tornado::WebSocketOptions bare;
+    bare.compression(6).client_max_window_bits(0);
+    auto unbounded = tornado::WebSocket::connect(http, tornado::Request(base + "/deflate"), &bare);
+    loop.run_sync(unbounded, LIMIT);
+    tornado::WebSocket u = unbounded.value();
+    EXPECT(u.extensions() && std::string(u.extensions()).find("client_max_window_bits") == std::string::npos,
+           "client_max_window_bits(0): offered bare, Tornado leaves it out");
+    loop.run_sync(u.close(), LIMIT);
+    EXPECT(throws_invalid([] { tornado::WebSocketOptions().compression(6).client_max_window_bits(7); }) &&
+               throws_invalid([] { tornado::WebSocketOptions().compression(6).client_max_window_bits(16); }),
+           "client_max_window_bits(7) and (16) throw TORNADO_ERR_INVALID");
+    EXPECT(throws_invalid([] { tornado::WebSocketOptions().compression(-1).client_max_window_bits(9); }),
+           "client_max_window_bits with compression off throws TORNADO_ERR_INVALID");
     EXPECT(throws_invalid([&] { tornado::WebSocketOptions().compression(12); }), "compression(12) throws TORNADO_ERR_INVALID");
     EXPECT(throws_invalid([&] { tornado::WebSocketOptions().subprotocol("not a token"); }),
            "a subprotocol that is no token throws TORNADO_ERR_INVALID");
@@ -1632,6 +1783,8 @@ int main() {
     test_streams();
     test_http_versions();
     test_curl_parity();
+    test_public_suffix_file();
+    test_https_proxy();
     test_websocket();
 #ifdef TORNADO_RS_COROUTINES
     test_coroutines();

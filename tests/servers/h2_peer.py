@@ -43,6 +43,7 @@ Modes (what the server does besides echoing):
     silent        on connection 1, after its first response: reads and
                   answers nothing more (no PONG), the socket left open.
                   Later connections echo.
+    slow_pong     echo, but each PING is answered 300 ms late.
     continuation  answers with HEADERS without END_HEADERS, then
                   CONTINUATION frames without end (stops when the client
                   goes away or after 64 MiB).
@@ -158,6 +159,8 @@ class Peer:
         elif isinstance(event, h2.events.StreamReset):
             self.pending.pop(event.stream_id, None)
             self.leave(event.stream_id)
+        elif isinstance(event, h2.events.PingReceived) and MODE == "slow_pong":
+            time.sleep(0.3)  # h2 queued the PONG; it goes with the next flush
         elif isinstance(event, h2.events.WindowUpdated):
             pass
         return None

@@ -12,6 +12,10 @@ server always offers it), /subprotocol (the first message says which
 subprotocol was chosen), /header (the first message is the request's
 X-Test header), /close (closes at once with 4001 "going away"),
 /ping (sends a ping with b"hi" at the start and before each echo).
+Tornado's server also has /slow-deflate: /deflate, but the first message
+is echoed only after 1 s, and Tornado reads nothing meanwhile (a coroutine
+on_message holds the reads back), so the client's writes back up; and /burst: eight 40 KB messages ("0xxx...",
+"1xxx...", ...) at once, then a close with 1000.
 
 Listens on $WS_PORT when set (then it runs until signalled), else on a free
 port, printing "PORT <n>" on stdout once listening; exits when stdin closes, so the
@@ -47,6 +51,21 @@ def run_tornado(cert=None, key=None):
         def get_compression_options(self):
             return {}
 
+    class SlowDeflate(Deflate):
+        first = True
+
+        async def on_message(self, message):
+            if self.first:
+                self.first = False
+                await asyncio.sleep(1.0)
+            await self.write_message(message, binary=isinstance(message, bytes))
+
+    class Burst(tornado.websocket.WebSocketHandler):
+        def open(self):
+            for i in range(8):
+                self.write_message("%d" % i + "x" * 40000)
+            self.close(1000)
+
     class Subprotocol(tornado.websocket.WebSocketHandler):
         def select_subprotocol(self, subprotocols):
             return subprotocols[-1] if subprotocols else None
@@ -74,6 +93,8 @@ def run_tornado(cert=None, key=None):
         [
             (r"/echo", Echo),
             (r"/deflate", Deflate),
+            (r"/slow-deflate", SlowDeflate),
+            (r"/burst", Burst),
             (r"/subprotocol", Subprotocol),
             (r"/header", Header),
             (r"/close", Close),

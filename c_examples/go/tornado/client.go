@@ -58,6 +58,23 @@ type Options struct {
 	// How long the threaded resolver keeps an answer (curl's DNS cache):
 	// 0 the default (60 s), negative: no cache (every connection asks).
 	DNSCacheTTL time.Duration
+	// The public suffix list the cookie jar refuses Domain= cookies for
+	// (RFC 6265 5.3 step 5): a file in publicsuffix.org's format, such as
+	// Debian's /usr/share/publicsuffix/public_suffix_list.dat; "": the list
+	// built in. Read by NewClient (with Cookies on): a missing file, or
+	// one that is no such list, fails it.
+	PublicSuffixFile string
+	// HTTP/2 liveness checks (nil: the library's, a PING after 5 s idle
+	// answered within 2 s).
+	HTTP2Ping *HTTP2Ping
+}
+
+// HTTP2Ping: a pooled HTTP/2 connection idle at least Idle answers a PING
+// within Timeout before a fetch reuses it; otherwise it is dropped and the
+// fetch opens another. Idle 0 turns the check off; a negative Idle, or a
+// Timeout that is not positive, fails NewClient (ErrCodeInvalid).
+type HTTP2Ping struct {
+	Idle, Timeout time.Duration
 }
 
 // HTTPVersion says which HTTP versions a fetch may use (curl's --http1.1,
@@ -120,11 +137,21 @@ type TLSOptions struct {
 	ServerName         string // SNI and the name checked, instead of the URL's host
 }
 
-// Proxy is an HTTP proxy (CONNECT for https).
+// Proxy is an HTTP proxy (CONNECT for https). Host may also be a proxy
+// URL, as curl's --proxy: "https://host:port" (TLS to the proxy itself),
+// "socks5h://host:port", ...
 type Proxy struct {
 	Host               string
 	Port               uint16 // 0: 8080
 	Username, Password string
+	// An https:// proxy's certificate: checked against the CAs of this PEM
+	// file (curl's --proxy-cacert; "": the system's store), read when a
+	// connection to the proxy starts (a bad file fails that fetch with a
+	// "tls" error), or not checked at all with InsecureSkipVerify (curl's
+	// --proxy-insecure, for tests). The target's certificate follows the
+	// request's TLSOptions.
+	CAFile             string
+	InsecureSkipVerify bool
 }
 
 // Request describes one fetch (Tornado's HTTPRequest).
@@ -336,6 +363,10 @@ func NewClient(opts *Options) (*Client, error) {
 	if hasNUL(opts) {
 		return nil, newError(ErrCodeInvalid, "invalid: a NUL byte in a mapping", 0, nil)
 	}
+	if strings.IndexByte(opts.PublicSuffixFile, 0) >= 0 {
+		return nil, newError(ErrCodeInvalid, "invalid: a NUL byte in PublicSuffixFile", 0, nil)
+	}
+	strs = appendStrings(strs, opts.PublicSuffixFile)
 	strs = append(strs, 0)
 	if opts.Resolver != nil {
 		spec.resolver = 1
@@ -353,6 +384,11 @@ func NewClient(opts *Options) (*Client, error) {
 		if opts.DNSCacheTTL > 0 {
 			spec.dns_cache_ttl = C.double(opts.DNSCacheTTL.Seconds())
 		}
+	}
+	if opts.HTTP2Ping != nil {
+		spec.has_http2_ping = 1
+		spec.http2_ping_idle = C.double(opts.HTTP2Ping.Idle.Seconds())
+		spec.http2_ping_timeout = C.double(opts.HTTP2Ping.Timeout.Seconds())
 	}
 	ready := make(chan error, 1)
 	go c.run(&spec, strs, ready)
@@ -903,15 +939,19 @@ func (c *core) prepare(req *Request, stream bool, deadline time.Time, hasDeadlin
 		s.validate_cert = 0
 	}
 	var proxy Proxy
+	s.proxy_validate_cert = -1
 	if req.Proxy != nil {
 		proxy = *req.Proxy
 		s.proxy_port = C.uint16_t(proxy.Port)
+		if proxy.InsecureSkipVerify {
+			s.proxy_validate_cert = 0
+		}
 	}
 	strs := make([]byte, 0, len(req.URL)+64)
 	for _, str := range [C.TG_S_COUNT]string{
 		req.URL, req.Method, req.UserAgent, req.Username, req.Password, req.AuthMode,
 		tls.CAFile, tls.MinVersion, tls.ServerName, proxy.Host, proxy.Username, proxy.Password,
-		req.NetworkInterface, tls.ClientCertFile, tls.ClientKeyFile, req.UnixSocket,
+		req.NetworkInterface, tls.ClientCertFile, tls.ClientKeyFile, req.UnixSocket, proxy.CAFile,
 	} {
 		if strings.IndexByte(str, 0) >= 0 {
 			return nil, newError(ErrCodeInvalid, "invalid: a NUL byte in "+strconv.Quote(str), 0, nil)

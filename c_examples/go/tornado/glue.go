@@ -330,6 +330,10 @@ tornado_http_request *tg_build_request(tg_state *st, const tg_spec *spec, const 
         CHECK(tornado_http_request_set_http_version(r, (uint32_t)spec->http_version));
     if (*s[TG_S_UNIX_SOCKET])
         CHECK(tornado_http_request_set_unix_socket(r, s[TG_S_UNIX_SOCKET]));
+    if (*s[TG_S_PROXY_CA])
+        CHECK(tornado_http_request_set_proxy_ca_certs(r, s[TG_S_PROXY_CA]));
+    if (spec->proxy_validate_cert >= 0)
+        CHECK(tornado_http_request_set_proxy_validate_cert(r, spec->proxy_validate_cert != 0));
     return r;
 fail:
     copy_error(err, errlen);
@@ -466,6 +470,8 @@ tornado_code tg_open(tg_state *st, const tg_client_spec *spec, const char *strin
         p += strlen(p) + 1;
         OPT(tornado_http_client_options_add_endpoint_mapping(o, host, (uint16_t)port, to, (uint16_t)to_port));
     }
+    if (*p)
+        OPT(tornado_http_client_options_set_public_suffix_file(o, p));
     if (spec->resolver)
         OPT(tornado_http_client_options_set_resolver(o, on_resolve, st, NULL));
     if (spec->http_version >= 0)
@@ -474,6 +480,8 @@ tornado_code tg_open(tg_state *st, const tg_client_spec *spec, const char *strin
         OPT(tornado_http_client_options_set_cookies(o, true));
     if (spec->has_dns_cache_ttl)
         OPT(tornado_http_client_options_set_dns_cache_ttl(o, spec->dns_cache_ttl));
+    if (spec->has_http2_ping)
+        OPT(tornado_http_client_options_set_http2_ping(o, spec->http2_ping_idle, spec->http2_ping_timeout));
     st->client = tornado_http_client_new(st->loop, o);
     if (!st->client)
         goto fail;

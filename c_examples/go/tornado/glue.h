@@ -93,6 +93,7 @@ enum {
     TG_S_CERT_FILE,
     TG_S_KEY_FILE,
     TG_S_UNIX_SOCKET,
+    TG_S_PROXY_CA,
     TG_S_COUNT
 };
 
@@ -106,6 +107,7 @@ typedef struct {
     int32_t nheaders;
     int32_t has_auth;
     uint16_t proxy_port;
+    int32_t proxy_validate_cert; /* < 0: default (on) */
     uint64_t window;
     size_t ca_pem_len, cert_pem_len, key_pem_len; /* PEM blobs follow the body in `blobs` */
 } tg_spec;
@@ -165,7 +167,8 @@ void tg_collect(const tg_req *req, tg_result *out);
 
 /* Client options in one call, as tg_start: numbers here, strings (hostname
  * mappings as "host\0address\0", endpoint mappings as
- * "host\0port\0to_host\0to_port\0") in one buffer. */
+ * "host\0port\0to_host\0to_port\0", then the public suffix file's path,
+ * "" for none) in one buffer. */
 typedef struct {
     int64_t max_clients, max_buffer_size, max_header_size, max_body_size, max_idle_per_host; /* <= 0: default */
     double idle_timeout;                                                                      /* < 0: default */
@@ -175,6 +178,8 @@ typedef struct {
     int32_t cookies;      /* 1: the cookie jar on */
     int32_t has_dns_cache_ttl;
     double dns_cache_ttl; /* seconds (0: no cache), when has_dns_cache_ttl */
+    int32_t has_http2_ping;
+    double http2_ping_idle, http2_ping_timeout; /* seconds, when has_http2_ping */
 } tg_client_spec;
 /* Makes the loop and the client (on the calling thread, which then runs
  * them); 0 or an error code with the message in `err`. */
@@ -189,6 +194,7 @@ typedef struct {
     int32_t compression;             /* zlib level 0-9, or < 0: off */
     int32_t no_context_takeover[2];  /* client, server (with compression) */
     int32_t server_max_window_bits;  /* 0: ask nothing */
+    int32_t client_max_window_bits;  /* 8-15; 0: the default (offered without a value) */
     int64_t max_message_size, max_write_buffer; /* <= 0: default */
     double ping_interval, ping_timeout;         /* interval 0: no pings */
     double close_timeout;                       /* <= 0: default */

@@ -92,6 +92,8 @@ tornado_future *tg_ws_connect(tg_state *st, const tg_spec *spec, const char *str
                                                                     ws->no_context_takeover[1] != 0));
         if (ws->server_max_window_bits)
             WS_OPT(tornado_websocket_options_set_server_max_window_bits(o, ws->server_max_window_bits));
+        if (ws->client_max_window_bits)
+            WS_OPT(tornado_websocket_options_set_client_max_window_bits(o, ws->client_max_window_bits));
     }
     if (ws->max_message_size > 0)
         WS_OPT(tornado_websocket_options_set_max_message_size(o, (size_t)ws->max_message_size));
@@ -145,11 +147,16 @@ type WebSocketOptions struct {
 	Subprotocols []string // offered in Sec-WebSocket-Protocol
 	// permessage-deflate (RFC 7692): Compression on, at zlib
 	// CompressionLevel (0: Tornado's 6; 1-9).
-	Compression               bool
-	CompressionLevel          int
-	ClientNoContextTakeover   bool
-	ServerNoContextTakeover   bool
-	ServerMaxWindowBits       int // 8-15; 0: ask nothing
+	Compression             bool
+	CompressionLevel        int
+	ClientNoContextTakeover bool
+	ServerNoContextTakeover bool
+	ServerMaxWindowBits     int // 8-15; 0: ask nothing
+	// The window the client compresses with, at most 2^bits bytes (8-15),
+	// offered as client_max_window_bits=bits; 0: offered without a value
+	// (32 KiB unless the server asks for less). A server's smaller value
+	// is always honoured.
+	ClientMaxWindowBits       int
 	MaxMessageSize            int // the largest message read (0: 10 MiB)
 	MaxWriteBuffer            int // bytes queued unsent before writes fail (0: 16 MiB)
 	PingInterval, PingTimeout time.Duration
@@ -227,7 +234,9 @@ func (c *core) DialWebSocket(ctx context.Context, req *Request, opts *WebSocketO
 		spec.no_context_takeover[0] = C.int32_t(boolInt(opts.ClientNoContextTakeover))
 		spec.no_context_takeover[1] = C.int32_t(boolInt(opts.ServerNoContextTakeover))
 		spec.server_max_window_bits = C.int32_t(opts.ServerMaxWindowBits)
-	} else if opts.ClientNoContextTakeover || opts.ServerNoContextTakeover || opts.ServerMaxWindowBits != 0 {
+		spec.client_max_window_bits = C.int32_t(opts.ClientMaxWindowBits)
+	} else if opts.ClientNoContextTakeover || opts.ServerNoContextTakeover || opts.ServerMaxWindowBits != 0 ||
+		opts.ClientMaxWindowBits != 0 {
 		return nil, newError(ErrCodeInvalid, "invalid: context takeover and window bits need Compression", 0, nil)
 	}
 	spec.max_message_size = C.int64_t(opts.MaxMessageSize)

@@ -148,6 +148,31 @@ func TestWebSocket(t *testing.T) {
 				ws.Close(ctx, 0, "")
 			})
 
+			t.Run("client window", func(t *testing.T) {
+				// Both servers take the value offered (Tornado echoes it).
+				ws := dial("/deflate", &WebSocketOptions{Compression: true, ClientMaxWindowBits: 9})
+				if kind == "tornado" && ws.Extensions() != "permessage-deflate; client_max_window_bits=9" ||
+					!strings.Contains(ws.Extensions(), "client_max_window_bits=9") {
+					t.Fatalf("extensions: %q", ws.Extensions())
+				}
+				big := strings.Repeat("a 512-byte window ", 5000)
+				ws.WriteMessage(ctx, TextMessage, []byte(big))
+				if _, s := read(ws); s != big {
+					t.Fatalf("%d bytes back", len(s))
+				}
+				ws.Close(ctx, 0, "")
+				var e *Error
+				for _, opts := range []*WebSocketOptions{
+					{Compression: true, ClientMaxWindowBits: 7},
+					{Compression: true, ClientMaxWindowBits: 16},
+					{ClientMaxWindowBits: 9}, // compression off
+				} {
+					if _, err := c.DialWebSocket(ctx, &Request{URL: base + "/deflate"}, opts); !errors.As(err, &e) || e.Code != ErrCodeInvalid {
+						t.Fatalf("%+v: %v", opts, err)
+					}
+				}
+			})
+
 			t.Run("close from the server", func(t *testing.T) {
 				ws := dial("/close", nil)
 				if _, _, err := ws.ReadMessage(ctx); err != io.EOF {

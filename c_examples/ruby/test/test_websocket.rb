@@ -87,6 +87,22 @@ module WebSocketCases
     ws.close.wait
   end
 
+  # Both servers take the window the client offers (Tornado echoes it).
+  def test_client_max_window_bits
+    ws = connect("/deflate", compression: true, client_max_window_bits: 9)
+    assert_match(/\Apermessage-deflate;.*client_max_window_bits=9/, ws.extensions)
+    big = "a 512-byte window " * 5000
+    ws.write_message(big)
+    assert_equal big, ws.read_message
+    ws.close.wait
+    [7, 16].each do |bits|
+      error = assert_raises(TornadoRS::Error) { connect("/deflate", compression: true, client_max_window_bits: bits) }
+      assert_equal TornadoRS::ERR_INVALID, error.code
+      assert_match(/client_max_window_bits/, error.message)
+    end
+    assert_raises(ArgumentError) { connect("/deflate", client_max_window_bits: 9) }
+  end
+
   def test_compression
     ws = connect("/deflate", compression: true)
     assert_match(/\Apermessage-deflate/, ws.extensions)

@@ -693,7 +693,8 @@ pub extern "C" fn tornado_http_request_set_http_version(
     })
 }
 
-/// Send `Expect: 100-continue` and the body only once the server agrees.
+/// Send `Expect: 100-continue` and the body only once the server agrees
+/// (HTTP/1.1; over HTTP/2 the body goes at once without the field).
 #[no_mangle]
 pub extern "C" fn tornado_http_request_set_expect_100_continue(
     r: *mut tornado_http_request,

@@ -8,7 +8,7 @@
 //! Fetches that pick the same connection while its check runs wait for
 //! that one check (h2 allows one PING of ours in flight).
 
-use std::cell::RefCell;
+use std::cell::{Cell, RefCell};
 use std::future::poll_fn;
 use std::time::Duration;
 
@@ -25,6 +25,10 @@ pub(crate) struct Liveness {
     pings: RefCell<Option<PingPong>>,
     /// The check in progress (its outcome: alive or not).
     check: RefCell<Option<Future<bool>>>,
+    /// A PING of ours is out whose PONG nobody waited for to the end (its
+    /// check was dropped with its fetch): h2 takes no second one until
+    /// that PONG was polled, so the next check waits for it instead.
+    outstanding: Cell<bool>,
 }
 
 impl Liveness {
@@ -32,6 +36,7 @@ impl Liveness {
         Liveness {
             pings: RefCell::new(pings),
             check: RefCell::new(None),
+            outstanding: Cell::new(false),
         }
     }
 }
@@ -81,10 +86,16 @@ impl H2Connection {
             // No PingPong (h2 gives it once): nothing to ask with.
             return Ok(!self.state.ended.get());
         };
-        Ok(match pings.send_ping(Ping::opaque()) {
-            Ok(()) => poll_fn(|cx| pings.poll_pong(cx)).await.is_ok(),
-            Err(_) => false,
-        })
+        let outstanding = &self.liveness.outstanding;
+        if !outstanding.get() {
+            if pings.send_ping(Ping::opaque()).is_err() {
+                return Ok(false);
+            }
+            outstanding.set(true);
+        }
+        let answered = poll_fn(|cx| pings.poll_pong(cx)).await.is_ok();
+        outstanding.set(false);
+        Ok(answered)
     }
 }
 

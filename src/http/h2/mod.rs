@@ -8,9 +8,9 @@
 //!   a pulled producer, a writing producer paused while the window is shut).
 //! - [`liveness`]: a PING before reusing a connection idle a while.
 //! - [`exchange`]: one request/response as a stream on it. The request is
-//!   the HTTP/1.1 head the client would send (every rule of `request_head`
-//!   applies: User-Agent, Accept-Encoding, auth, If-Modified-Since), turned
-//!   into HTTP/2 fields: names lower-cased, connection-specific fields
+//!   the fields the HTTP/1.1 head would carry (every rule of
+//!   `request_fields` applies: User-Agent, Accept-Encoding, auth,
+//!   If-Modified-Since), as HTTP/2 fields: names lower-cased, connection-specific fields
 //!   dropped, Host as `:authority`.
 //!
 //! Flow control: windows as hyper's (5 MiB per connection, 2 MiB per
@@ -38,9 +38,9 @@ use http::{Method, Request, Uri};
 
 use super::body_pool::BodyPool;
 use super::h1::connection::{Exchanged, FollowCheck, Limits};
-use super::h1::request_head::request_head;
 use super::h1::response_head::ResponseHead;
 use super::request::HTTPRequest;
+use super::request_fields::request_fields;
 use super::url::{Scheme, Target};
 use super::{fetch_error, kind_of, FetchErrorKind, Headers};
 use crate::error::{Error, Result};
@@ -328,6 +328,14 @@ fn stream_failure(
     }
 }
 
+/// Whether h2 refused what we asked of it (a malformed field, say),
+/// rather than the connection or the peer failing: h2 has no accessor for
+/// its "user" errors, which alone carry no reason and are neither I/O nor
+/// a frame.
+fn is_user_error(error: &::h2::Error) -> bool {
+    !error.is_io() && !error.is_go_away() && !error.is_reset() && error.reason().is_none()
+}
+
 /// HTTP/1.1 header fields that have no place in HTTP/2 (RFC 9113 §8.2.2).
 fn is_connection_specific(name: &[u8], value: &[u8]) -> bool {
     let lower = |n: &str| name.eq_ignore_ascii_case(n.as_bytes());
@@ -339,57 +347,71 @@ fn is_connection_specific(name: &[u8], value: &[u8]) -> bool {
         || (lower("te") && !value.eq_ignore_ascii_case(b"trailers"))
 }
 
-/// The request as HTTP/2 sees it: the client's HTTP/1.1 head (one place for
-/// the header rules), its fields lower-cased, connection-specific ones
-/// dropped, Host as `:authority`.
+/// The request as HTTP/2 sees it: the fields the HTTP/1.1 head would carry
+/// (`request_fields`, one place for the header rules), names lower-cased,
+/// connection-specific ones dropped, Host as `:authority`.
 fn build_request(req: &HTTPRequest, target: &Target) -> Result<Request<()>> {
-    let head = request_head(req, target, false);
-    let mut fields = vec![httparse::EMPTY_HEADER; 16 + req.headers.len()];
-    let mut parsed = httparse::Request::new(&mut fields);
-    match parsed.parse(&head) {
-        Ok(httparse::Status::Complete(_)) => {}
-        _ => {
-            return Err(fetch_error(
-                FetchErrorKind::InvalidRequest,
-                "the request head cannot be sent over HTTP/2",
-            ))
-        }
-    }
     let invalid = |what: &str| fetch_error(FetchErrorKind::InvalidRequest, what.to_string());
-    let method = Method::from_bytes(parsed.method.unwrap_or("GET").as_bytes())
+    let method = Method::from_bytes(req.method.as_bytes())
         .map_err(|_| invalid("the method is not a valid token"))?;
-    let mut authority = target.host_header.clone();
-    let mut builder = Request::builder().method(method);
-    for field in parsed.headers.iter() {
-        if field.name.eq_ignore_ascii_case("host") {
-            authority = String::from_utf8_lossy(field.value).into_owned();
-            continue;
+    let mut authority = None;
+    let mut fields = http::HeaderMap::with_capacity(8 + req.headers.len());
+    let mut failure = None;
+    request_fields(req, target, false, &mut |name, value| {
+        if failure.is_some() {
+            return;
         }
-        if is_connection_specific(field.name.as_bytes(), field.value) {
-            continue;
+        if name.eq_ignore_ascii_case("host") {
+            authority = Some(String::from_utf8_lossy(value).into_owned());
+            return;
+        }
+        if is_connection_specific(name.as_bytes(), value) {
+            return;
+        }
+        // h2 takes `te` only as exactly "trailers" (a connection-specific
+        // field otherwise, dropped above).
+        let value = if name.eq_ignore_ascii_case("te") {
+            b"trailers"
+        } else {
+            value
+        };
+        // h2 hides 1xx responses, so 100-continue cannot be waited for: the
+        // body goes at once, and the field would promise a wait.
+        if name.eq_ignore_ascii_case("expect") && value.eq_ignore_ascii_case(b"100-continue") {
+            return;
         }
         // from_bytes lower-cases the name.
-        let name = HeaderName::from_bytes(field.name.as_bytes())
-            .map_err(|_| invalid("a header name is not valid in HTTP/2"))?;
-        let value = HeaderValue::from_bytes(field.value)
-            .map_err(|_| invalid("a header value is not valid in HTTP/2"))?;
-        builder = builder.header(name, value);
+        match (
+            HeaderName::from_bytes(name.as_bytes()),
+            HeaderValue::from_bytes(value),
+        ) {
+            (Ok(name), Ok(value)) => {
+                fields.append(name, value);
+            }
+            (Err(_), _) => failure = Some("a header name is not valid in HTTP/2"),
+            (_, Err(_)) => failure = Some("a header value is not valid in HTTP/2"),
+        }
+    });
+    if let Some(what) = failure {
+        return Err(invalid(what));
     }
     let scheme = match target.scheme {
         Scheme::Https => "https",
         Scheme::Http => "http",
     };
+    let authority = authority.as_deref().unwrap_or(&target.host_header);
     let uri = Uri::builder()
         .scheme(scheme)
-        .authority(authority.as_str())
-        .path_and_query(parsed.path.unwrap_or("/"))
+        .authority(authority)
+        .path_and_query(target.path_and_query.as_str())
         .build()
         .map_err(|_| invalid("the URL cannot be sent over HTTP/2"))?;
-    builder
-        .uri(uri)
-        .version(http::Version::HTTP_2)
-        .body(())
-        .map_err(|e| invalid(&format!("the request cannot be sent over HTTP/2: {e}")))
+    let mut request = Request::new(());
+    *request.method_mut() = method;
+    *request.uri_mut() = uri;
+    *request.version_mut() = http::Version::HTTP_2;
+    *request.headers_mut() = fields;
+    Ok(request)
 }
 
 /// Counts a fetch among the connection's active ones while it lives.
@@ -427,6 +449,14 @@ pub(crate) async fn exchange(
     let mut send = connection.send.clone();
     // Failing here, the request never left: another connection may take it.
     let unsent = |e: ::h2::Error| {
+        if is_user_error(&e) {
+            // The request itself is at fault (h2 refused a field): the
+            // connection is fine, and another would refuse it too.
+            return H2Failure::from(fetch_error(
+                FetchErrorKind::InvalidRequest,
+                format!("the request cannot be sent over HTTP/2: {e}"),
+            ));
+        }
         state.closing.set(true);
         H2Failure {
             error: h2_error(&e, Some(state)),

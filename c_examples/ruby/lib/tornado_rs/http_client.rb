@@ -51,8 +51,14 @@ module TornadoRS
   # text), client_cert / client_key (PEM files), client_cert_pem /
   # client_key_pem (PEM text), min_tls_version ("1.2", "1.3"), alpn (an
   # Array of protocol names), server_name, allow_ipv6, network_interface,
-  # if_modified_since (a Time), proxy_host, proxy_port, proxy_username,
-  # proxy_password, allow_nonstandard_methods, expect_100_continue,
+  # if_modified_since (a Time), proxy_host (a host, or a proxy URL such as
+  # "https://127.0.0.1:3129" or "socks5h://..."), proxy_port, proxy_username,
+  # proxy_password, proxy_ca_certs (a PEM file of the CAs an https:// proxy's
+  # certificate is checked against, curl's --proxy-cacert; default: the
+  # system's store; read when a connection to the proxy starts, so a bad
+  # file fails that fetch with kind "tls"), proxy_validate_cert (false:
+  # curl's --proxy-insecure, for tests; the target's certificate follows
+  # validate_cert), allow_nonstandard_methods, expect_100_continue,
   # http_version (:any, :http1_1, :http2, :http2_prior_knowledge; the
   # response's #version says which one it came over), unix_socket (a path:
   # connect there instead of the URL's host, curl's --unix-socket),
@@ -72,11 +78,19 @@ module TornadoRS
     # options every fetch starts from), http_version (the requests'
     # default, as the request option), cookies (true: a cookie jar, see
     # #load_cookies), dns_cache_ttl (seconds the resolver keeps an answer;
-    # 0: no cache; default 60).
+    # 0: no cache; default 60), public_suffix_file (the public suffix list
+    # the cookie jar refuses Domain= cookies for, in publicsuffix.org's
+    # format, e.g. /usr/share/publicsuffix/public_suffix_list.dat; default:
+    # the list built in; read here with cookies on: a missing file or one
+    # that is no such list raises Error), http2_ping ([idle_s, timeout_s]:
+    # a pooled HTTP/2 connection idle idle_s seconds answers a PING within
+    # timeout_s before reuse, else another is opened; default [5, 2]; idle_s
+    # 0: no check; negative, NaN or infinite values or a timeout_s of 0
+    # raise Error ERR_INVALID).
     def initialize(loop, max_clients: nil, max_buffer_size: nil, max_header_size: nil,
                    max_body_size: nil, idle_timeout: nil, max_idle_per_host: nil,
                    hostname_mapping: nil, endpoint_mapping: nil, resolver: nil, defaults: nil,
-                   http_version: nil, cookies: nil, dns_cache_ttl: nil)
+                   http_version: nil, cookies: nil, dns_cache_ttl: nil, public_suffix_file: nil, http2_ping: nil)
       @loop = loop
       loop.check_open
       options = TornadoRS.check_ptr(Lib.tornado_http_client_options_new, "options")
@@ -96,6 +110,15 @@ module TornadoRS
         unless dns_cache_ttl.nil?
           TornadoRS.check(Lib.tornado_http_client_options_set_dns_cache_ttl(options, Float(dns_cache_ttl)),
                           "dns_cache_ttl")
+        end
+        unless http2_ping.nil?
+          idle, timeout = http2_ping
+          TornadoRS.check(Lib.tornado_http_client_options_set_http2_ping(options, Float(idle), Float(timeout)),
+                          "http2_ping")
+        end
+        unless public_suffix_file.nil?
+          TornadoRS.check(Lib.tornado_http_client_options_set_public_suffix_file(options, public_suffix_file.to_s),
+                          "public_suffix_file")
         end
         (hostname_mapping || {}).each do |host, addresses|
           Array(addresses).each do |address|
@@ -353,10 +376,10 @@ module TornadoRS
   # Sets a request's fields from fetch options.
   class RequestBuilder
     FLAGS = %i[follow_redirects decompress_response validate_cert allow_ipv6
-               allow_nonstandard_methods expect_100_continue].freeze
+               allow_nonstandard_methods expect_100_continue proxy_validate_cert].freeze
     SECONDS = %i[connect_timeout request_timeout].freeze
     STRINGS = %i[method user_agent auth_mode ca_certs min_tls_version server_name network_interface
-                 unix_socket].freeze
+                 unix_socket proxy_ca_certs].freeze
     KNOWN = (FLAGS + SECONDS + STRINGS +
              %i[headers body body_producer max_redirects auth_username auth_password ca_pem
                 client_cert client_key client_cert_pem client_key_pem alpn if_modified_since

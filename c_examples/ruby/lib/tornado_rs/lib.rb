@@ -107,6 +107,8 @@ module TornadoRS
     attach_function :tornado_http_client_options_set_http_version, %i[pointer uint32], :code
     attach_function :tornado_http_client_options_set_cookies, %i[pointer bool], :code
     attach_function :tornado_http_client_options_set_dns_cache_ttl, %i[pointer double], :code
+    attach_function :tornado_http_client_options_set_http2_ping, %i[pointer double double], :code
+    attach_function :tornado_http_client_options_set_public_suffix_file, %i[pointer string], :code
     attach_function :tornado_resolve_reply_add, %i[pointer string uint16], :code
     attach_function :tornado_resolve_reply_done, [:pointer], :code
     attach_function :tornado_resolve_reply_fail, %i[pointer code string], :code
@@ -153,6 +155,8 @@ module TornadoRS
     attach_function :tornado_http_request_set_network_interface, %i[pointer string], :code
     attach_function :tornado_http_request_set_if_modified_since, %i[pointer double], :code
     attach_function :tornado_http_request_set_proxy, %i[pointer string uint16 string string], :code
+    attach_function :tornado_http_request_set_proxy_ca_certs, %i[pointer string], :code
+    attach_function :tornado_http_request_set_proxy_validate_cert, %i[pointer bool], :code
     attach_function :tornado_http_request_set_allow_nonstandard_methods, %i[pointer bool], :code
     attach_function :tornado_http_request_set_expect_100_continue, %i[pointer bool], :code
     attach_function :tornado_http_request_set_http_version, %i[pointer uint32], :code
@@ -186,6 +190,7 @@ module TornadoRS
     attach_function :tornado_websocket_options_set_compression, %i[pointer int], :code
     attach_function :tornado_websocket_options_set_no_context_takeover, %i[pointer bool bool], :code
     attach_function :tornado_websocket_options_set_server_max_window_bits, %i[pointer int], :code
+    attach_function :tornado_websocket_options_set_client_max_window_bits, %i[pointer int], :code
     attach_function :tornado_websocket_options_set_ping, %i[pointer double double], :code
     attach_function :tornado_websocket_options_set_max_write_buffer, %i[pointer size_t], :code
     attach_function :tornado_websocket_options_set_close_timeout, %i[pointer double], :code

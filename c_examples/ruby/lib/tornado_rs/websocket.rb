@@ -103,6 +103,9 @@ module TornadoRS
     # Array of names offered), compression (true: permessage-deflate at zlib
     # level 6; an Integer 0-9: that level), client_no_context_takeover,
     # server_no_context_takeover, server_max_window_bits (8-15),
+    # client_max_window_bits (8-15: compress what is sent with a window of at
+    # most 2^bits bytes, offered as client_max_window_bits=bits; 0: offered
+    # without a value, 32 KiB unless the server asks for less),
     # max_message_size (bytes; 10 MiB), ping_interval / ping_timeout
     # (seconds; a missing pong closes the connection), max_write_buffer,
     # close_timeout (seconds the close handshake waits; 5), on_ping (a block
@@ -113,14 +116,15 @@ module TornadoRS
     # timeouts) when the connection or the handshake fails (kind
     # "protocol": the server refused it, e.g. "HTTP 404").
     def self.connect(client, url, subprotocols: nil, compression: nil, client_no_context_takeover: false,
-                     server_no_context_takeover: false, server_max_window_bits: nil, max_message_size: nil,
-                     ping_interval: nil, ping_timeout: nil, max_write_buffer: nil, close_timeout: nil,
+                     server_no_context_takeover: false, server_max_window_bits: nil, client_max_window_bits: nil,
+                     max_message_size: nil, ping_interval: nil, ping_timeout: nil, max_write_buffer: nil, close_timeout: nil,
                      on_ping: nil, **request_options, &on_message)
       loop = client.loop
       options = Options.build(subprotocols: subprotocols, compression: compression,
                               client_no_context_takeover: client_no_context_takeover,
                               server_no_context_takeover: server_no_context_takeover,
-                              server_max_window_bits: server_max_window_bits, max_message_size: max_message_size,
+                              server_max_window_bits: server_max_window_bits,
+                              client_max_window_bits: client_max_window_bits, max_message_size: max_message_size,
                               ping_interval: ping_interval, ping_timeout: ping_timeout,
                               max_write_buffer: max_write_buffer, close_timeout: close_timeout)
       begin
@@ -341,7 +345,7 @@ module TornadoRS
     # The tornado_websocket_options for connect (the caller frees them).
     module Options
       def self.build(subprotocols:, compression:, client_no_context_takeover:, server_no_context_takeover:,
-                     server_max_window_bits:, max_message_size:, ping_interval:, ping_timeout:,
+                     server_max_window_bits:, client_max_window_bits:, max_message_size:, ping_interval:, ping_timeout:,
                      max_write_buffer:, close_timeout:)
         o = TornadoRS.check_ptr(Lib.tornado_websocket_options_new, "websocket options")
         begin
@@ -361,8 +365,13 @@ module TornadoRS
               set.("server_max_window_bits",
                    Lib.tornado_websocket_options_set_server_max_window_bits(o, Integer(server_max_window_bits)))
             end
-          elsif client_no_context_takeover || server_no_context_takeover || server_max_window_bits
-            raise ArgumentError, "no_context_takeover and server_max_window_bits need compression"
+            if client_max_window_bits
+              set.("client_max_window_bits",
+                   Lib.tornado_websocket_options_set_client_max_window_bits(o, Integer(client_max_window_bits)))
+            end
+          elsif client_no_context_takeover || server_no_context_takeover || server_max_window_bits ||
+                client_max_window_bits
+            raise ArgumentError, "no_context_takeover and the window bits need compression"
           end
           if max_message_size
             set.("max_message_size", Lib.tornado_websocket_options_set_max_message_size(o, Integer(max_message_size)))
