@@ -35,6 +35,12 @@ fn wait<T: Clone + 'static>(lp: &IOLoop, f: &Future<T>, secs: u64) -> tornado_rs
     f.result().unwrap()
 }
 
+/// Runs the loop for `how_long` (letting what is in flight arrive).
+fn run_for(lp: &IOLoop, how_long: Duration) {
+    let slept = tornado_rs::gen::sleep(lp, how_long).unwrap();
+    wait(lp, &slept, 5).unwrap();
+}
+
 fn request(url: String) -> HTTPRequest {
     let mut request = HTTPRequest::new(url);
     request.connect_timeout = Some(Duration::from_secs(5));
@@ -389,13 +395,7 @@ fn a_message_callback_set_late_keeps_the_order() {
         "{first:?}"
     );
     // Let the rest arrive: some wait in the connection, the rest in the socket.
-    let pause = Future::<()>::new(&lp);
-    let done = pause.clone();
-    lp.call_later(Duration::from_millis(300), move || {
-        let _ = done.set_result(());
-    })
-    .unwrap();
-    wait(&lp, &pause, 5).unwrap();
+    run_for(&lp, Duration::from_millis(300));
     let got = Rc::new(RefCell::new(Vec::new()));
     let sink = got.clone();
     ws.set_message_callback(Some(Rc::new(move |m: Option<Message>| {
@@ -427,13 +427,7 @@ fn a_released_connection_calls_no_message_callback() {
     )
     .unwrap();
     read(&lp, &ws).unwrap();
-    let pause = Future::<()>::new(&lp);
-    let done = pause.clone();
-    lp.call_later(Duration::from_millis(300), move || {
-        let _ = done.set_result(());
-    })
-    .unwrap();
-    wait(&lp, &pause, 5).unwrap();
+    run_for(&lp, Duration::from_millis(300));
     let calls = Rc::new(RefCell::new(0));
     let count = calls.clone();
     ws.set_message_callback(Some(Rc::new(move |_m: Option<Message>| {
@@ -441,13 +435,7 @@ fn a_released_connection_calls_no_message_callback() {
     })))
     .unwrap();
     drop(ws);
-    let later = Future::<()>::new(&lp);
-    let done = later.clone();
-    lp.call_later(Duration::from_millis(300), move || {
-        let _ = done.set_result(());
-    })
-    .unwrap();
-    wait(&lp, &later, 5).unwrap();
+    run_for(&lp, Duration::from_millis(300));
     assert_eq!(*calls.borrow(), 0);
 }
 
@@ -466,13 +454,7 @@ fn close_completes_with_messages_unread() {
     for i in 0..3 {
         ws.write_text(&format!("unread {i}")).unwrap();
     }
-    let pause = Future::<()>::new(&lp);
-    let done = pause.clone();
-    lp.call_later(Duration::from_millis(300), move || {
-        let _ = done.set_result(());
-    })
-    .unwrap();
-    wait(&lp, &pause, 5).unwrap();
+    run_for(&lp, Duration::from_millis(300));
     let start = Instant::now();
     let closed = ws.close(Some(1000), "").unwrap();
     wait(&lp, &closed, 10).expect("the close handshake completes");

@@ -23,14 +23,21 @@ class Hello(tornado.web.RequestHandler):
         self.write("hello " * 1000)
 
 
-def serve():
+def listen(app, ssl_options=None):
+    """Tornado's HTTPServer for `app` on a free port of 127.0.0.1 (on the
+    running IOLoop): (server, port)."""
     sock = socket.socket()
     sock.bind(("127.0.0.1", 0))
     sock.listen(128)
     sock.setblocking(False)
-    server = HTTPServer(tornado.web.Application([(r"/", Hello)]))
+    server = HTTPServer(app, ssl_options=ssl_options)
     server.add_sockets([sock])
-    return server, "http://127.0.0.1:%d/" % sock.getsockname()[1]
+    return server, sock.getsockname()[1]
+
+
+def serve():
+    server, port = listen(tornado.web.Application([(r"/", Hello)]))
+    return server, "http://127.0.0.1:%d/" % port
 
 
 def test_awaited_on_asyncio_loop():
@@ -289,13 +296,8 @@ def cookie_app():
 
 def test_cookies_kept_across_redirects_saved_and_loaded(tmp_path):
     async def main():
-        sock = socket.socket()
-        sock.bind(("127.0.0.1", 0))
-        sock.listen(16)
-        sock.setblocking(False)
-        server = HTTPServer(cookie_app())
-        server.add_sockets([sock])
-        base = "http://127.0.0.1:%d" % sock.getsockname()[1]
+        server, port = listen(cookie_app())
+        base = "http://127.0.0.1:%d" % port
         plain = RsAsyncHTTPClient(force_instance=True)
         jar = RsAsyncHTTPClient(force_instance=True, cookies=True)
         other = RsAsyncHTTPClient(force_instance=True, cookies=True)
@@ -366,13 +368,8 @@ def test_public_suffix_file_refuses_domain_cookies_for_a_listed_suffix(tmp_path)
     unlisted.write_text("// ===BEGIN ICANN DOMAINS===\ncom\ntest\n")
 
     async def main():
-        sock = socket.socket()
-        sock.bind(("127.0.0.1", 0))
-        sock.listen(16)
-        sock.setblocking(False)
-        server = HTTPServer(tornado.web.Application([(r"/set", SuffixCookie)]))
-        server.add_sockets([sock])
-        url = "http://www.shop.tornado.test:%d/set" % sock.getsockname()[1]
+        server, port = listen(tornado.web.Application([(r"/set", SuffixCookie)]))
+        url = "http://www.shop.tornado.test:%d/set" % port
         try:
             kept = {}
             for name, list_file in (("listed", listed), ("unlisted", unlisted), ("built-in", None)):
@@ -445,14 +442,9 @@ def test_https_proxy_ca_certs_and_validate_cert(tmp_path):
     ca, cert, key = make_pki(tmp_path)
 
     async def main():
-        sock = socket.socket()
-        sock.bind(("127.0.0.1", 0))
-        sock.listen(16)
-        sock.setblocking(False)
-        server = HTTPServer(tornado.web.Application([(r".*", ProxyAnswer)]),
-                            ssl_options={"certfile": cert, "keyfile": key})
-        server.add_sockets([sock])
-        proxy = "https://127.0.0.1:%d" % sock.getsockname()[1]
+        server, port = listen(tornado.web.Application([(r".*", ProxyAnswer)]),
+                              ssl_options={"certfile": cert, "keyfile": key})
+        proxy = "https://127.0.0.1:%d" % port
         target = "http://127.0.0.1:9/via-proxy"
         expected = b"proxy got GET " + target.encode()
         trusting = RsAsyncHTTPClient(force_instance=True, proxy_ca_certs=ca)

@@ -165,11 +165,8 @@ impl WebSocket {
             Some(_) => None,
         };
         if let Some(message) = queued {
-            let room = state.room.take();
             drop(state);
-            if let Some(room) = room {
-                let _ = room.set_result(());
-            }
+            self.inner.release_room();
             return Ok(Future::ready(lp, Some(message)));
         }
         let future = Future::new(lp);
@@ -334,10 +331,7 @@ impl WebSocket {
             self.inner.arm_close_timer();
             // The reading task may wait for room behind an unread
             // message: it reads on now, to the server's close.
-            let room = self.inner.state.borrow_mut().room.take();
-            if let Some(room) = room {
-                let _ = room.set_result(());
-            }
+            self.inner.release_room();
         }
         Ok(future)
     }
@@ -534,9 +528,7 @@ impl Inner {
         if let Some(timer) = timer {
             let _ = self.lp.remove_timeout(timer);
         }
-        if let Some(room) = self.state.borrow_mut().room.take() {
-            let _ = room.set_result(());
-        }
+        self.release_room();
         self.close_stream(flush);
         for reader in readers {
             let _ = match &outcome {
@@ -617,12 +609,9 @@ impl Inner {
                     Some(message) => (callback, Some(message)),
                     None => {
                         state.flush_pending = false;
-                        let room = state.room.take();
                         let ended = state.ended.is_some();
                         drop(state);
-                        if let Some(room) = room {
-                            let _ = room.set_result(());
-                        }
+                        self.release_room();
                         if ended {
                             callback(None);
                         }
@@ -729,6 +718,14 @@ impl Inner {
                 inner.send_pong(next);
             }
         });
+    }
+
+    /// Lets the reading task go on if it waits for room (`wait_for_room`).
+    fn release_room(&self) {
+        let room = self.state.borrow_mut().room.take();
+        if let Some(room) = room {
+            let _ = room.set_result(());
+        }
     }
 
     /// A future to wait on while a message waits unread (None: read on).

@@ -15,10 +15,11 @@ use std::collections::VecDeque;
 
 use super::deflate::Inflater;
 
-/// Opcodes (RFC 6455 section 5.2).
 /// The longest frame header a client sends: 2 bytes, 8 of extended
 /// length, 4 of mask.
 pub(crate) const MAX_FRAME_HEADER: usize = 14;
+
+/// Opcodes (RFC 6455 section 5.2).
 pub(crate) const OP_CONTINUATION: u8 = 0x0;
 pub(crate) const OP_TEXT: u8 = 0x1;
 pub(crate) const OP_BINARY: u8 = 0x2;

@@ -13,7 +13,7 @@ subprotocol was chosen), /header (the first message is the request's
 X-Test header), /close (closes at once with 4001 "going away"),
 /ping (sends a ping with b"hi" at the start and before each echo).
 Tornado's server also has /slow-deflate: /deflate, but the first message
-is echoed only after 1 s, and Tornado reads nothing meanwhile (a coroutine
+is echoed only after 3 s, and Tornado reads nothing meanwhile (a coroutine
 on_message holds the reads back), so the client's writes back up; and /burst: eight 40 KB messages ("0xxx...",
 "1xxx...", ...) at once, then a close with 1000.
 
@@ -57,7 +57,7 @@ def run_tornado(cert=None, key=None):
         async def on_message(self, message):
             if self.first:
                 self.first = False
-                await asyncio.sleep(1.0)
+                await asyncio.sleep(3.0)
             await self.write_message(message, binary=isinstance(message, bytes))
 
     class Burst(tornado.websocket.WebSocketHandler):

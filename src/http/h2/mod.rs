@@ -10,8 +10,8 @@
 //! - [`exchange`]: one request/response as a stream on it. The request is
 //!   the fields the HTTP/1.1 head would carry (every rule of
 //!   `request_fields` applies: User-Agent, Accept-Encoding, auth,
-//!   If-Modified-Since), as HTTP/2 fields: names lower-cased, connection-specific fields
-//!   dropped, Host as `:authority`.
+//!   If-Modified-Since), as HTTP/2 fields: names lower-cased,
+//!   connection-specific fields dropped (`h2_value`), Host as `:authority`.
 //!
 //! Flow control: windows as hyper's (5 MiB per connection, 2 MiB per
 //! stream); a received DATA frame's capacity is released once its bytes
@@ -336,20 +336,34 @@ fn is_user_error(error: &::h2::Error) -> bool {
     !error.is_io() && !error.is_go_away() && !error.is_reset() && error.reason().is_none()
 }
 
-/// HTTP/1.1 header fields that have no place in HTTP/2 (RFC 9113 §8.2.2).
-fn is_connection_specific(name: &[u8], value: &[u8]) -> bool {
-    let lower = |n: &str| name.eq_ignore_ascii_case(n.as_bytes());
-    lower("connection")
-        || lower("keep-alive")
-        || lower("proxy-connection")
-        || lower("transfer-encoding")
-        || lower("upgrade")
-        || (lower("te") && !value.eq_ignore_ascii_case(b"trailers"))
+/// How an HTTP/1.1 header field goes into HTTP/2: None when it has no
+/// place there, else the value to send.
+/// - Connection-specific fields are dropped (RFC 9113 §8.2.2). `te` is
+///   kept only as "trailers", sent in lower case: h2 takes it only so.
+/// - `Expect: 100-continue` is dropped: h2 hides 1xx responses, so no
+///   100 can be waited for; the body goes at once.
+fn h2_value<'a>(name: &str, value: &'a [u8]) -> Option<&'a [u8]> {
+    let is = |n: &str| name.eq_ignore_ascii_case(n);
+    if is("connection")
+        || is("keep-alive")
+        || is("proxy-connection")
+        || is("transfer-encoding")
+        || is("upgrade")
+        || (is("expect") && value.eq_ignore_ascii_case(b"100-continue"))
+    {
+        return None;
+    }
+    if is("te") {
+        return value
+            .eq_ignore_ascii_case(b"trailers")
+            .then_some(b"trailers");
+    }
+    Some(value)
 }
 
 /// The request as HTTP/2 sees it: the fields the HTTP/1.1 head would carry
 /// (`request_fields`, one place for the header rules), names lower-cased,
-/// connection-specific ones dropped, Host as `:authority`.
+/// each field as `h2_value` says, Host as `:authority`.
 fn build_request(req: &HTTPRequest, target: &Target) -> Result<Request<()>> {
     let invalid = |what: &str| fetch_error(FetchErrorKind::InvalidRequest, what.to_string());
     let method = Method::from_bytes(req.method.as_bytes())
@@ -365,21 +379,9 @@ fn build_request(req: &HTTPRequest, target: &Target) -> Result<Request<()>> {
             authority = Some(String::from_utf8_lossy(value).into_owned());
             return;
         }
-        if is_connection_specific(name.as_bytes(), value) {
+        let Some(value) = h2_value(name, value) else {
             return;
-        }
-        // h2 takes `te` only as exactly "trailers" (a connection-specific
-        // field otherwise, dropped above).
-        let value = if name.eq_ignore_ascii_case("te") {
-            b"trailers"
-        } else {
-            value
         };
-        // h2 hides 1xx responses, so 100-continue cannot be waited for: the
-        // body goes at once, and the field would promise a wait.
-        if name.eq_ignore_ascii_case("expect") && value.eq_ignore_ascii_case(b"100-continue") {
-            return;
-        }
         // from_bytes lower-cases the name.
         match (
             HeaderName::from_bytes(name.as_bytes()),
