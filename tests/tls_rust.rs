@@ -324,3 +324,39 @@ fn tcp_connect_timeout_covers_the_tls_handshake() {
     assert!(waited >= Duration::from_millis(190), "{waited:?}");
     assert!(waited < Duration::from_secs(5), "{waited:?}");
 }
+
+/// Bytes written while the handshake is still under way wait for it, then
+/// go out encrypted. (On rustls' unbuffered API they once made the write
+/// flusher spin: the socket was writable and the session not yet ready to
+/// take them, so the loop never got back to the handshake.)
+#[test]
+fn a_write_made_during_the_handshake_goes_out_after_it() {
+    let lp = IOLoop::new().unwrap();
+    let pki = test_pki(&["localhost"]);
+    let server = tls_echo_server(&lp, &pki, &[]);
+    let addr = server.local_addr();
+    let options = trusting(&pki);
+    let h = lp.loop_ref();
+    let f = gen::spawn(&lp, async move {
+        let stream = connect_addr(&h, addr, Some(Duration::from_secs(5)), None).await?;
+        let config = client_config(&options)?;
+        let tls = stream.clone();
+        let handshake = gen::spawn(&h, async move {
+            tls.start_tls_client(config, server_name("localhost")?)
+                .await
+        })?;
+        while !stream.is_tls() {
+            gen::moment(&h)?.value().await?;
+        }
+        assert!(
+            !handshake.done(),
+            "the write must come during the handshake"
+        );
+        let written = stream.write(b"written early\n")?;
+        handshake.value().await?;
+        written.value().await?;
+        stream.read_until(b"\n", None).await
+    })
+    .unwrap();
+    assert_eq!(run(&lp, f).unwrap(), b"written early\n");
+}

@@ -19,7 +19,8 @@ use std::io::ErrorKind;
 use rustls::client::UnbufferedClientConnection;
 use rustls::server::UnbufferedServerConnection;
 use rustls::unbuffered::{
-    ConnectionState, EncodeError, EncryptError, InsufficientSizeError, UnbufferedStatus,
+    ConnectionState, EncodeError, EncodeTlsData, EncryptError, InsufficientSizeError,
+    UnbufferedStatus,
 };
 use rustls::CommonState;
 
@@ -44,6 +45,16 @@ const KEEP_INCOMING: usize = 16 * 1024;
 /// Plaintext accepted for encryption while records wait to be sent: the
 /// outgoing buffer stays bounded by about this much.
 const MAX_OUTGOING: usize = 64 * 1024;
+/// An emptied outgoing buffer larger than this is released.
+const KEEP_OUTGOING: usize = 2 * MAX_OUTGOING;
+/// Room first offered to encode a handshake message or an alert; rustls
+/// asks for more when it needs it.
+const ENCODE_ROOM: usize = 1024;
+/// What each record adds to its plaintext, at most (header, explicit
+/// nonce, tag, content type), rounded up: room for an encryption in one go.
+const RECORD_OVERHEAD: usize = 64;
+/// The largest plaintext one record carries.
+const MAX_FRAGMENT: usize = 16 * 1024;
 
 enum Conn {
     Client(UnbufferedClientConnection),
@@ -70,13 +81,35 @@ impl Outgoing {
         self.buf.len() - self.sent
     }
 
-    /// Runs `encode` on spare room at the end, growing it to what the
-    /// encoder says it needs.
+    /// Forgets the `n` bytes the socket took; an emptied buffer larger
+    /// than `KEEP_OUTGOING` is released (a connection that sent a large
+    /// upload does not keep its memory).
+    fn consume(&mut self, n: usize) {
+        self.sent += n;
+        if self.sent == self.buf.len() {
+            self.sent = 0;
+            if self.buf.capacity() > KEEP_OUTGOING {
+                self.buf = Vec::new();
+            } else {
+                self.buf.clear();
+            }
+        }
+    }
+
+    /// Runs `encode` on spare room at the end (first `room` bytes, then
+    /// what the encoder says it needs). Records already sent are dropped
+    /// from the front first, so the buffer holds only what waits to go
+    /// out: at most about `MAX_OUTGOING`, however long the socket stays
+    /// slow.
     fn encode_with(
         &mut self,
+        mut room: usize,
         mut encode: impl FnMut(&mut [u8]) -> Result<usize, Option<InsufficientSizeError>>,
     ) -> Result<(), rustls::Error> {
-        let mut room = 1024;
+        if self.sent > 0 {
+            self.buf.drain(..self.sent);
+            self.sent = 0;
+        }
         loop {
             let end = self.buf.len();
             self.buf.resize(end + room, 0);
@@ -178,11 +211,7 @@ impl TlsSession {
     pub(super) fn write_tls(&mut self, io: &Io) -> std::io::Result<usize> {
         let out = &mut self.outgoing;
         let n = io.write(&out.buf[out.sent..])?;
-        out.sent += n;
-        if out.sent == out.buf.len() {
-            out.buf.clear();
-            out.sent = 0;
-        }
+        out.consume(n);
         Ok(n)
     }
 
@@ -200,7 +229,7 @@ impl TlsSession {
             spare[..n].copy_from_slice(&early[..n]);
             self.incoming.filled += n;
             early = &early[n..];
-            self.process_into_queue(Action::Nothing)?;
+            self.process_into_queue(&mut Action::Nothing)?;
             if early.is_empty() {
                 return Ok(());
             }
@@ -211,28 +240,37 @@ impl TlsSession {
     /// handshake's step): Ok(0) at the end of the stream.
     pub(super) fn receive(&mut self, io: &Io) -> std::io::Result<usize> {
         let n = self.read_records(io)?;
-        self.process_into_queue(Action::Nothing)
+        self.process_into_queue(&mut Action::Nothing)
             .map_err(tls_io_error)?;
         Ok(n)
     }
 
     /// Encrypts as much of `data` as the outgoing buffer's bound allows;
-    /// Ok(0) before the handshake is done or while that buffer is full.
+    /// Ok(0) before the handshake is done (the caller keeps the bytes and
+    /// offers them again once it is) or while that buffer is full. The
+    /// error that ended the session, once it has; an error too once both
+    /// sides closed (nothing can be sent any more).
     pub(super) fn write_plaintext(&mut self, data: &[u8]) -> std::io::Result<usize> {
+        if let Some(e) = &self.failed {
+            return Err(tls_io_error(e.clone()));
+        }
         let room = MAX_OUTGOING.saturating_sub(self.outgoing.pending());
         let data = &data[..data.len().min(room)];
         if data.is_empty() || self.is_handshaking() {
             return Ok(0);
         }
-        self.process_into_queue(Action::Encrypt(data))
-            .map_err(tls_io_error)?;
+        let mut action = Action::Encrypt(data);
+        self.process_into_queue(&mut action).map_err(tls_io_error)?;
+        if !matches!(action, Action::Nothing) {
+            return Err(ErrorKind::BrokenPipe.into());
+        }
         Ok(data.len())
     }
 
     /// Queues close_notify (once the handshake is done; best effort).
     pub(super) fn send_close_notify(&mut self) {
         if !self.is_handshaking() && self.failed.is_none() {
-            let _ = self.process_into_queue(Action::CloseNotify);
+            let _ = self.process_into_queue(&mut Action::CloseNotify);
         }
     }
 
@@ -344,12 +382,13 @@ impl TlsSession {
     }
 
     /// Processes records until more are needed, queueing any plaintext.
-    fn process_into_queue(&mut self, mut action: Action<'_>) -> Result<Stop, rustls::Error> {
+    /// `action` is left `Action::Nothing` once done.
+    fn process_into_queue(&mut self, action: &mut Action<'_>) -> Result<Stop, rustls::Error> {
         let mut plaintext = std::mem::take(&mut self.plaintext);
         let mut deliver = |piece: &[u8]| plaintext.push(piece);
-        let mut result = self.process(&mut action, &mut deliver);
+        let mut result = self.process(action, &mut deliver);
         while let Ok(Stop::Data) = result {
-            result = self.process(&mut action, &mut deliver);
+            result = self.process(action, &mut deliver);
         }
         self.plaintext = plaintext;
         result
@@ -408,30 +447,36 @@ impl TlsSession {
         }
     }
 
-    /// After a failure: encodes the alert rustls queued for the peer.
+    /// After a failure: encodes the alert rustls queued for the peer. One
+    /// call only: rustls hands out queued records before it looks at the
+    /// incoming ones, and looking at those again would fail again (and
+    /// queue a second alert).
     fn encode_alert(&mut self) {
-        for _ in 0..4 {
-            let records = &mut self.incoming.buf[self.incoming.start..self.incoming.filled];
-            let mut nothing = Action::Nothing;
-            let (_, outcome) = match &mut self.conn {
-                Conn::Client(c) => step(
-                    c.process_tls_records(records),
-                    &mut self.outgoing,
-                    &mut nothing,
-                    &mut |_| {},
-                ),
-                Conn::Server(s) => step(
-                    s.process_tls_records(records),
-                    &mut self.outgoing,
-                    &mut nothing,
-                    &mut |_| {},
-                ),
-            };
-            if !matches!(outcome, Ok(Step::Continue)) {
-                return;
-            }
+        let records = &mut self.incoming.buf[self.incoming.start..self.incoming.filled];
+        match &mut self.conn {
+            Conn::Client(c) => encode_queued(c.process_tls_records(records), &mut self.outgoing),
+            Conn::Server(s) => encode_queued(s.process_tls_records(records), &mut self.outgoing),
         }
     }
+}
+
+/// Encodes the record rustls hands out first, if that is what it does.
+fn encode_queued<Data>(status: UnbufferedStatus<'_, '_, Data>, outgoing: &mut Outgoing) {
+    if let Ok(ConnectionState::EncodeTlsData(mut data)) = status.state {
+        let _ = encode_tls_data(&mut data, outgoing);
+    }
+}
+
+/// Appends a handshake message or alert rustls hands out to `outgoing`.
+fn encode_tls_data<Data>(
+    data: &mut EncodeTlsData<'_, Data>,
+    outgoing: &mut Outgoing,
+) -> Result<(), rustls::Error> {
+    outgoing.encode_with(ENCODE_ROOM, |room| match data.encode(room) {
+        Ok(n) => Ok(n),
+        Err(EncodeError::InsufficientSize(e)) => Err(Some(e)),
+        Err(_) => Err(None),
+    })
 }
 
 /// What one state of rustls' unbuffered state machine led to.
@@ -476,13 +521,9 @@ fn step<Data>(
                 Step::Continue
             })
         }
-        ConnectionState::EncodeTlsData(mut data) => outgoing
-            .encode_with(|room| match data.encode(room) {
-                Ok(n) => Ok(n),
-                Err(EncodeError::InsufficientSize(e)) => Err(Some(e)),
-                Err(_) => Err(None),
-            })
-            .map(|()| Step::Continue),
+        ConnectionState::EncodeTlsData(mut data) => {
+            encode_tls_data(&mut data, outgoing).map(|()| Step::Continue)
+        }
         // The records are in `outgoing`: they go out, in order, before
         // anything encoded later.
         ConnectionState::TransmitTlsData(transmit) => {
@@ -494,11 +535,13 @@ fn step<Data>(
             let done = match std::mem::replace(action, Action::Nothing) {
                 Action::Nothing => Ok(()),
                 Action::Encrypt(data) => {
-                    outgoing.encode_with(|room| encrypt_error(traffic.encrypt(data, room)))
+                    let records = data.len().div_ceil(MAX_FRAGMENT);
+                    let room = data.len() + records * RECORD_OVERHEAD;
+                    outgoing.encode_with(room, |room| encrypt_error(traffic.encrypt(data, room)))
                 }
-                Action::CloseNotify => {
-                    outgoing.encode_with(|room| encrypt_error(traffic.queue_close_notify(room)))
-                }
+                Action::CloseNotify => outgoing.encode_with(ENCODE_ROOM, |room| {
+                    encrypt_error(traffic.queue_close_notify(room))
+                }),
             };
             done.map(|()| Step::Stop(Stop::NeedRecords))
         }
@@ -557,5 +600,53 @@ impl Incoming {
             self.buf = Vec::new();
         }
         release
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::{Outgoing, KEEP_OUTGOING, MAX_OUTGOING};
+
+    fn encode(outgoing: &mut Outgoing, len: usize, byte: u8) {
+        outgoing
+            .encode_with(16, |room| {
+                if room.len() < len {
+                    return Err(Some(rustls::unbuffered::InsufficientSizeError {
+                        required_size: len,
+                    }));
+                }
+                room[..len].fill(byte);
+                Ok(len)
+            })
+            .unwrap();
+    }
+
+    /// A socket that keeps taking only part of what waits does not make
+    /// the buffer hold everything ever encoded: what was sent is dropped
+    /// before more is added.
+    #[test]
+    fn the_outgoing_buffer_holds_only_what_waits() {
+        let mut outgoing = Outgoing::default();
+        for round in 0..100u8 {
+            encode(&mut outgoing, MAX_OUTGOING / 2, round);
+            let half = outgoing.pending() / 2;
+            outgoing.consume(half);
+            assert!(outgoing.buf.len() <= MAX_OUTGOING, "round {round}");
+        }
+        // What waits is the newest bytes, in order.
+        let waiting = &outgoing.buf[outgoing.sent..];
+        assert_eq!(*waiting.last().unwrap(), 99);
+        outgoing.consume(outgoing.pending());
+        assert_eq!(outgoing.pending(), 0);
+        assert!(outgoing.buf.capacity() <= KEEP_OUTGOING);
+    }
+
+    /// An emptied large buffer is released.
+    #[test]
+    fn a_large_emptied_outgoing_buffer_is_released() {
+        let mut outgoing = Outgoing::default();
+        encode(&mut outgoing, 4 * KEEP_OUTGOING, 1);
+        outgoing.consume(outgoing.pending());
+        assert_eq!(outgoing.buf.capacity(), 0);
     }
 }

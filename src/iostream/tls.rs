@@ -140,9 +140,16 @@ impl IOStream {
         let _guard = self.begin_read()?;
         // Bytes read before TLS started are the peer's first TLS records.
         let early = std::mem::take(&mut *self.inner.read_buffer.borrow_mut());
-        session.begin(early.bytes()).map_err(tls_error)?;
+        let begun = session.begin(early.bytes()).map_err(tls_error);
         *self.inner.tls.borrow_mut() = Some(session);
-        let outcome = self.handshake().await;
+        let outcome = match begun {
+            // The first records were bad: the alert goes out, the stream closes.
+            Err(e) => {
+                let _ = self.send_tls_records();
+                Err(e)
+            }
+            Ok(()) => self.handshake().await,
+        };
         if let Err(e) = &outcome {
             self.close(Some(e.clone()));
         }
@@ -167,8 +174,10 @@ impl IOStream {
                     Err(e) => return Err(Error::from_io("tls handshake write failed", e)),
                 }
             }
-            if !self.handshaking() {
-                return Ok(());
+            if !self.tls_handshaking() {
+                // What was written during the handshake waited for it.
+                self.flush();
+                return self.ensure_flusher();
             }
             match self.receive_tls_records() {
                 Ok(0) => {
@@ -192,7 +201,8 @@ impl IOStream {
         }
     }
 
-    fn handshaking(&self) -> bool {
+    /// True while the stream's TLS handshake is under way.
+    pub(super) fn tls_handshaking(&self) -> bool {
         self.inner
             .tls
             .borrow()
@@ -210,7 +220,8 @@ impl IOStream {
         while tls.wants_write() {
             tls.write_tls(io)?;
         }
-        Ok(())
+        // Through a proxy's TLS, what its session still holds goes too.
+        io.flush_pending()
     }
 
     /// Reads and processes one batch of records: Ok(0) at end of stream.

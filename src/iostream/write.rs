@@ -5,11 +5,12 @@
 use std::io::ErrorKind;
 
 use super::buffer::ByteQueue;
-use super::io::Io;
+use super::io::{is_tls_failure, Io};
 use super::session::TlsSession;
 use super::IOStream;
 use crate::error::{Error, Result};
 use crate::future::Future;
+use crate::tls::tls_error;
 
 pub(super) struct PendingWrite {
     /// Done once `written` reaches this total.
@@ -95,7 +96,12 @@ impl IOStream {
                 }
             }
             Err(e) => {
-                self.close(Some(Error::from_io("write failed", e)));
+                let error = if is_tls_failure(&e) {
+                    tls_error(e)
+                } else {
+                    Error::from_io("write failed", e)
+                };
+                self.close(Some(error));
                 return;
             }
         }
@@ -136,7 +142,9 @@ impl IOStream {
         {
             let mut state = self.inner.write.borrow_mut();
             let idle = state.buffer.len() == 0 && !self.tls_wants_write();
-            if state.flushing || idle || self.closed() {
+            // During a handshake, the handshake sends its records and then
+            // flushes what was written meanwhile (see `start_tls`).
+            if state.flushing || idle || self.closed() || self.tls_handshaking() {
                 return Ok(());
             }
             state.flushing = true;
@@ -149,7 +157,7 @@ impl IOStream {
                 };
                 registration.writable().await;
                 stream.flush();
-                if stream.closed() || !stream.writing() {
+                if stream.closed() || !stream.writing() || stream.tls_handshaking() {
                     break;
                 }
             }
@@ -178,25 +186,32 @@ pub(super) fn flush_plain(io: &Io, state: &mut WriteState) -> std::io::Result<()
     Ok(())
 }
 
-/// TLS writes: hands the plaintext to the session, then sends its records.
+/// TLS writes: sends the session's records, then hands it more plaintext,
+/// until the buffer is empty or the socket is full. Records go first: they
+/// may hold the alert of a failure that the next `write_plaintext` reports.
+/// Before the handshake is done the plaintext stays in the buffer (the
+/// handshake flushes it when it ends).
 pub(super) fn flush_tls(
     io: &Io,
     tls: &mut TlsSession,
     state: &mut WriteState,
 ) -> std::io::Result<()> {
     loop {
-        if state.buffer.len() > 0 {
-            let n = tls.write_plaintext(state.buffer.bytes())?;
-            state.buffer.consume(n);
-            state.written += n as u64;
+        while tls.wants_write() {
+            match tls.write_tls(io) {
+                Ok(_) => {}
+                Err(e) if e.kind() == ErrorKind::Interrupted => {}
+                Err(e) => return Err(e),
+            }
         }
-        if !tls.wants_write() {
+        if state.buffer.len() == 0 {
             return Ok(());
         }
-        match tls.write_tls(io) {
-            Ok(_) => {}
-            Err(e) if e.kind() == ErrorKind::Interrupted => {}
-            Err(e) => return Err(e),
+        let n = tls.write_plaintext(state.buffer.bytes())?;
+        if n == 0 {
+            return Ok(()); // handshaking
         }
+        state.buffer.consume(n);
+        state.written += n as u64;
     }
 }
