@@ -241,13 +241,26 @@ static tornado_http_fetch_fn http_done_cb = http_fetched; /* W8 counts handshake
 static void soak_fetched(const tornado_http_response *r, void *ud);
 static long soak_every; /* SOAK only: sample RSS every this many fetches */
 
-/* BENCH_BODY=stream: bodies go to a streaming callback that counts their
- * bytes, as the libcurl anchor's write callback does, instead of being
- * buffered in the response (the default). Each fetch in flight has its own
- * counter, passed as userdata to both callbacks (a ring larger than any
- * concurrency used here). */
+/* How bodies are taken. BENCH_BODY=stream: a streaming callback counts
+ * their bytes, as the libcurl anchor's write callback does (and h2load);
+ * BENCH_BODY=buffer: they are kept in the response, as Tornado keeps them.
+ * Unset: as the workload's anchors take them. W6, W6-h1 and W6b are
+ * measured against libcurl and h2load only (Tornado has no HTTP/2 client),
+ * which count and keep nothing: streamed. W4, W5 and W8 have a Tornado
+ * anchor, which keeps every body: buffered. Each fetch in flight has its
+ * own counter, passed as userdata to both callbacks (a ring larger than
+ * any concurrency used here). */
 static int http_streaming;
 static size_t http_counted[1024];
+
+static int streams_bodies(const char *w) {
+    const char *mode = getenv("BENCH_BODY");
+    if (!mode || !*mode) return strncmp(w, "W6", 2) == 0;
+    if (strcmp(mode, "stream") == 0) return 1;
+    if (strcmp(mode, "buffer") == 0) return 0;
+    fprintf(stderr, "bench: BENCH_BODY is stream or buffer, not '%s'\n", mode);
+    exit(2);
+}
 
 static void count_chunk(const uint8_t *data, size_t len, void *ud) {
     (void)data;
@@ -263,7 +276,7 @@ static void http_start_one(void) {
     }
     *counter = 0;
     LIB(tornado_http_request_set_streaming_callback(http_req, count_chunk, counter, NULL));
-    LIB(tornado_http_client_fetch_cb(http, http_req, http_fetched, counter));
+    LIB(tornado_http_client_fetch_cb(http, http_req, http_done_cb, counter));
 }
 
 static void http_fetched(const tornado_http_response *r, void *ud) {
@@ -360,8 +373,7 @@ static int run_http(const char *w, const char *url, long n, long conc, size_t ex
     target = n;
     http_expect_len = expect_len;
     http_inflight_target = conc < n ? conc : n;
-    const char *body_mode = getenv("BENCH_BODY");
-    http_streaming = body_mode && strcmp(body_mode, "stream") == 0;
+    http_streaming = streams_bodies(w);
     bu_phase ph;
     bu_start(&ph);
     for (long i = 0; i < http_inflight_target; i++) http_start_one();
@@ -525,8 +537,7 @@ static int run_w6(const char *w, const char *url, long n, long conc, size_t expe
     target = n;
     http_expect_len = expect_len;
     http_inflight_target = conc < n ? conc : n;
-    const char *body_mode = getenv("BENCH_BODY");
-    http_streaming = body_mode && strcmp(body_mode, "stream") == 0;
+    http_streaming = streams_bodies(w);
     http_done_cb = w6_fetched;
     bu_phase ph;
     bu_start(&ph);
