@@ -360,3 +360,29 @@ fn a_write_made_during_the_handshake_goes_out_after_it() {
     .unwrap();
     assert_eq!(run(&lp, f).unwrap(), b"written early\n");
 }
+
+/// A TLS 1.3 server that refuses the client's protocols (ALPN) tells it so:
+/// its alert follows the ServerHello it had already queued, and the client
+/// names the reason instead of seeing the connection end.
+#[test]
+fn a_server_refusing_every_offered_protocol_sends_its_alert() {
+    let lp = IOLoop::new().unwrap();
+    let pki = test_pki(&["localhost"]);
+    let server = tls_echo_server(&lp, &pki, &[b"h2"]);
+    let addr = server.local_addr();
+    let options = TlsClientOptions {
+        alpn: vec![b"http/1.1".to_vec()],
+        ..trusting(&pki)
+    };
+    let h = lp.loop_ref();
+    let f = gen::spawn(&lp, async move {
+        tls_connect(&h, addr, "localhost", &options).await
+    })
+    .unwrap();
+    let error = run(&lp, f).err().expect("the handshake fails");
+    assert_eq!(error.code(), Code::TLS, "{error}");
+    assert!(
+        error.to_string().contains("NoApplicationProtocol"),
+        "the server's alert reached the client: {error}"
+    );
+}

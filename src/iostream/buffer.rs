@@ -19,6 +19,12 @@ impl ByteQueue {
         &self.data[self.start..self.end]
     }
 
+    /// The live bytes, to change in place (TLS records are decrypted where
+    /// they were read).
+    pub(super) fn bytes_mut(&mut self) -> &mut [u8] {
+        &mut self.data[self.start..self.end]
+    }
+
     pub(super) fn len(&self) -> usize {
         self.end - self.start
     }
@@ -56,6 +62,16 @@ impl ByteQueue {
 
     pub(super) fn commit(&mut self, n: usize) {
         self.end += n;
+    }
+
+    /// Releases the buffer if it is empty and larger than `keep` bytes:
+    /// true if it did.
+    pub(super) fn release_if_empty(&mut self, keep: usize) -> bool {
+        let release = self.len() == 0 && self.data.len() > keep;
+        if release {
+            self.data = Vec::new();
+        }
+        release
     }
 
     pub(super) fn push(&mut self, bytes: &[u8]) {

@@ -61,14 +61,6 @@ enum Conn {
     Server(UnbufferedServerConnection),
 }
 
-/// Received records not yet processed: `buf[start..filled]`.
-#[derive(Default)]
-struct Incoming {
-    buf: Vec<u8>,
-    start: usize,
-    filled: usize,
-}
-
 /// Encoded records not yet sent: `buf[sent..]`.
 #[derive(Default)]
 struct Outgoing {
@@ -153,7 +145,8 @@ enum Stop {
 
 pub(super) struct TlsSession {
     conn: Conn,
-    incoming: Incoming,
+    /// Records read and not yet processed (decrypted in place there).
+    incoming: ByteQueue,
     outgoing: Outgoing,
     /// Plaintext a sink did not take, lent before any newer record.
     plaintext: ByteQueue,
@@ -179,7 +172,7 @@ impl TlsSession {
     fn new(conn: Conn) -> TlsSession {
         TlsSession {
             conn,
-            incoming: Incoming::default(),
+            incoming: ByteQueue::default(),
             outgoing: Outgoing::default(),
             plaintext: ByteQueue::default(),
             eof: false,
@@ -220,14 +213,12 @@ impl TlsSession {
     /// flight (a client's ClientHello).
     pub(super) fn begin(&mut self, mut early: &[u8]) -> Result<(), rustls::Error> {
         loop {
-            let room = MAX_INCOMING - (self.incoming.filled - self.incoming.start);
+            let room = MAX_INCOMING - self.incoming.len();
             if room == 0 {
                 return Err(too_large());
             }
             let n = room.min(early.len());
-            let spare = self.incoming.spare(n);
-            spare[..n].copy_from_slice(&early[..n]);
-            self.incoming.filled += n;
+            self.incoming.push(&early[..n]);
             early = &early[n..];
             self.process_into_queue(&mut Action::Nothing)?;
             if early.is_empty() {
@@ -352,20 +343,18 @@ impl TlsSession {
         if self.eof {
             return Ok(0);
         }
-        let held = self.incoming.filled - self.incoming.start;
-        let want = self.read_size.min(MAX_INCOMING - held);
+        let want = self.read_size.min(MAX_INCOMING - self.incoming.len());
         if want == 0 {
             // rustls refuses records and messages that would fill it.
             return Err(tls_io_error(too_large()));
         }
-        let spare = self.incoming.spare(want);
-        match io.read(&mut spare[..want]) {
+        match io.read(self.incoming.spare(want)) {
             Ok(0) => {
                 self.eof = true;
                 Ok(0)
             }
             Ok(n) => {
-                self.incoming.filled += n;
+                self.incoming.commit(n);
                 io.after_read(n);
                 if n == want {
                     self.read_size = (want * 2).min(READ_SIZE);
@@ -373,7 +362,9 @@ impl TlsSession {
                 Ok(n)
             }
             Err(e) => {
-                if e.kind() == ErrorKind::WouldBlock && self.incoming.release_if_idle() {
+                if e.kind() == ErrorKind::WouldBlock
+                    && self.incoming.release_if_empty(KEEP_INCOMING)
+                {
                     self.read_size = FIRST_READ;
                 }
                 Err(e)
@@ -411,7 +402,7 @@ impl TlsSession {
             return Ok(Stop::PeerClosed);
         }
         loop {
-            let records = &mut self.incoming.buf[self.incoming.start..self.incoming.filled];
+            let records = self.incoming.bytes_mut();
             let step = match &mut self.conn {
                 Conn::Client(c) => step(
                     c.process_tls_records(records),
@@ -427,7 +418,7 @@ impl TlsSession {
                 ),
             };
             let (discard, outcome) = step;
-            self.incoming.discard(discard);
+            self.incoming.consume(discard);
             match outcome {
                 Ok(Step::Continue) => {}
                 Ok(Step::Stop(Stop::PeerClosed)) => {
@@ -447,23 +438,37 @@ impl TlsSession {
         }
     }
 
-    /// After a failure: encodes the alert rustls queued for the peer. One
-    /// call only: rustls hands out queued records before it looks at the
-    /// incoming ones, and looking at those again would fail again (and
-    /// queue a second alert).
+    /// After a failure: encodes what rustls queued for the peer, the
+    /// alert last (a TLS 1.3 server may have queued its ServerHello
+    /// first). rustls hands out one queued record per call, before it
+    /// looks at the incoming records; those are never processed again
+    /// (they would fail again, and rustls would queue a second alert).
     fn encode_alert(&mut self) {
-        let records = &mut self.incoming.buf[self.incoming.start..self.incoming.filled];
-        match &mut self.conn {
-            Conn::Client(c) => encode_queued(c.process_tls_records(records), &mut self.outgoing),
-            Conn::Server(s) => encode_queued(s.process_tls_records(records), &mut self.outgoing),
+        while self.common().wants_write() {
+            let records = self.incoming.bytes_mut();
+            let encoded = match &mut self.conn {
+                Conn::Client(c) => {
+                    encode_queued(c.process_tls_records(records), &mut self.outgoing)
+                }
+                Conn::Server(s) => {
+                    encode_queued(s.process_tls_records(records), &mut self.outgoing)
+                }
+            };
+            if !encoded {
+                return;
+            }
         }
     }
 }
 
-/// Encodes the record rustls hands out first, if that is what it does.
-fn encode_queued<Data>(status: UnbufferedStatus<'_, '_, Data>, outgoing: &mut Outgoing) {
-    if let Ok(ConnectionState::EncodeTlsData(mut data)) = status.state {
-        let _ = encode_tls_data(&mut data, outgoing);
+/// Encodes the record rustls hands out first, if that is what it does:
+/// true if it did.
+fn encode_queued<Data>(status: UnbufferedStatus<'_, '_, Data>, outgoing: &mut Outgoing) -> bool {
+    match status.state {
+        Ok(ConnectionState::EncodeTlsData(mut data)) => {
+            encode_tls_data(&mut data, outgoing).is_ok()
+        }
+        _ => false,
     }
 }
 
@@ -567,40 +572,6 @@ fn encrypt_error(
 
 fn too_large() -> rustls::Error {
     rustls::Error::General("a TLS record or message is too large".to_string())
-}
-
-impl Incoming {
-    /// Room for `want` more bytes after the held ones (moving them to the
-    /// front first when the tail is short).
-    fn spare(&mut self, want: usize) -> &mut [u8] {
-        if self.buf.len() - self.filled < want && self.start > 0 {
-            self.buf.copy_within(self.start..self.filled, 0);
-            self.filled -= self.start;
-            self.start = 0;
-        }
-        if self.buf.len() - self.filled < want {
-            self.buf.resize(self.filled + want, 0);
-        }
-        &mut self.buf[self.filled..]
-    }
-
-    fn discard(&mut self, n: usize) {
-        self.start += n;
-        debug_assert!(self.start <= self.filled);
-        if self.start == self.filled {
-            self.start = 0;
-            self.filled = 0;
-        }
-    }
-
-    /// Releases an emptied large buffer: true if it did.
-    fn release_if_idle(&mut self) -> bool {
-        let release = self.filled == 0 && self.buf.len() > KEEP_INCOMING;
-        if release {
-            self.buf = Vec::new();
-        }
-        release
-    }
 }
 
 #[cfg(test)]

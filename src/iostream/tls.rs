@@ -177,6 +177,9 @@ impl IOStream {
             if !self.tls_handshaking() {
                 // What was written during the handshake waited for it.
                 self.flush();
+                if self.closed() {
+                    return Err(self.error().unwrap_or_else(|| self.closed_error()));
+                }
                 return self.ensure_flusher();
             }
             match self.receive_tls_records() {
