@@ -166,3 +166,13 @@ pub(super) fn is_tls_failure(error: &std::io::Error) -> bool {
         .get_ref()
         .is_some_and(|inner| inner.is::<rustls::Error>())
 }
+
+/// The error a failed read or write closes the stream with: a `tls` one
+/// for a TLS protocol failure, else the socket's, as `what` failed.
+pub(super) fn stream_error(error: std::io::Error, what: &'static str) -> crate::error::Error {
+    if is_tls_failure(&error) {
+        crate::tls::tls_error(error)
+    } else {
+        crate::error::Error::from_io(what, error)
+    }
+}

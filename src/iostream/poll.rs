@@ -6,10 +6,9 @@
 use std::io::ErrorKind;
 use std::task::{Context, Poll};
 
-use super::io::is_tls_failure;
+use super::io::stream_error;
 use super::IOStream;
-use crate::error::{Error, Result};
-use crate::tls::tls_error;
+use crate::error::Result;
 
 impl IOStream {
     /// Lends `sink` the bytes that are buffered or can be read now, in one
@@ -81,11 +80,7 @@ impl IOStream {
                 }
                 Err(e) if e.kind() == ErrorKind::Interrupted => {}
                 Err(e) => {
-                    let error = if is_tls_failure(&e) {
-                        tls_error(e)
-                    } else {
-                        Error::from_io("read failed", e)
-                    };
+                    let error = stream_error(e, "read failed");
                     self.close(Some(error.clone()));
                     return Poll::Ready(Err(error));
                 }

@@ -6,11 +6,10 @@ use std::cell::Cell;
 use std::io::ErrorKind;
 use std::rc::Rc;
 
-use super::io::is_tls_failure;
+use super::io::stream_error;
 use super::{find, stream_closed, IOStream, FIRST_READ, MAX_READ};
 use crate::error::{Code, Error, Result};
 use crate::ioloop::Registration;
-use crate::tls::tls_error;
 
 /// Clears the one-pending-read flag when a read ends, however it ends.
 pub(super) struct ReadGuard<'a>(&'a Cell<bool>);
@@ -88,11 +87,7 @@ impl IOStream {
                 }
                 Err(e) if e.kind() == ErrorKind::Interrupted => {}
                 Err(e) => {
-                    let error = if is_tls_failure(&e) {
-                        tls_error(e)
-                    } else {
-                        Error::from_io("read failed", e)
-                    };
+                    let error = stream_error(e, "read failed");
                     self.close(Some(error.clone()));
                     return Err(error);
                 }

@@ -5,12 +5,11 @@
 use std::io::ErrorKind;
 
 use super::buffer::ByteQueue;
-use super::io::{is_tls_failure, Io};
+use super::io::{stream_error, Io};
 use super::session::TlsSession;
 use super::IOStream;
-use crate::error::{Error, Result};
+use crate::error::Result;
 use crate::future::Future;
-use crate::tls::tls_error;
 
 pub(super) struct PendingWrite {
     /// Done once `written` reaches this total.
@@ -96,12 +95,7 @@ impl IOStream {
                 }
             }
             Err(e) => {
-                let error = if is_tls_failure(&e) {
-                    tls_error(e)
-                } else {
-                    Error::from_io("write failed", e)
-                };
-                self.close(Some(error));
+                self.close(Some(stream_error(e, "write failed")));
                 return;
             }
         }
